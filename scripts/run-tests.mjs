@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs every test file under test/ with node's test runner (TypeScript through tsx).
+// Usage: npm test [-- unit|integration|e2e|<file>...]
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function collect(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      if (name !== 'helpers' && name !== 'fixtures') out.push(...collect(p));
+    } else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const args = process.argv.slice(2);
+const groups = ['unit', 'integration', 'e2e'];
+let files = [];
+if (args.length === 0) files = groups.flatMap((g) => collect(join('test', g)));
+else for (const a of args) files.push(...(groups.includes(a) ? collect(join('test', a)) : [a]));
+
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);
