@@ -1,0 +1,134 @@
+import type { NodeStatus } from './status.js';
+import { aggregateStatus, legacyInvokeStatus, nodeInvokeStatus } from './status.js';
+import { isoSeconds } from './time.js';
+
+export type RepeatMode = 'Once' | 'Period' | 'NextRebootOnly' | 'EveryReboot';
+export type TerminationMode = 'ProcessTree' | 'Process';
+export type ContentEncoding = 'PlainText' | 'Base64';
+
+/** An invocation as stored: the request after validation, plus bookkeeping. */
+export interface Invocation {
+  invokeId: string;
+  commandId: string;
+  name: string;
+  description: string;
+  /** The command text, exactly as the user meant it (decoded when sent as Base64). */
+  content: Buffer;
+  nodeIds: string[];
+  frequency: string;
+  repeatMode: RepeatMode;
+  timeoutSeconds: number;
+  username: string;
+  workingDir: string;
+  parameters: Record<string, string>;
+  enableParameter: boolean;
+  terminationMode: TerminationMode;
+  launcher: string;
+  createdMs: number;
+}
+
+/** One node's run of an invocation, as the agent and the scheduler record it. */
+export interface RunRecord {
+  status: NodeStatus;
+  createdMs: number | undefined;
+  updatedMs: number | undefined;
+  startedMs: number | undefined;
+  finishedMs: number | undefined;
+  stoppedMs: number | undefined;
+  exitCode: number | undefined;
+  errorCode: string;
+  errorInfo: string;
+  output: Buffer | undefined;
+  dropped: number;
+  repeats: number;
+}
+
+/** A node listed in an invocation that has no run record yet: accepted, not yet delivered. */
+export function pendingRun(createdMs: number): RunRecord {
+  return {
+    status: 'Pending',
+    createdMs,
+    updatedMs: createdMs,
+    startedMs: undefined,
+    finishedMs: undefined,
+    stoppedMs: undefined,
+    exitCode: undefined,
+    errorCode: '',
+    errorInfo: '',
+    output: undefined,
+    dropped: 0,
+    repeats: 0,
+  };
+}
+
+export interface RenderOptions {
+  includeOutput: boolean;
+  contentEncoding: ContentEncoding;
+}
+
+function encode(bytes: Buffer, encoding: ContentEncoding): string {
+  return encoding === 'PlainText' ? bytes.toString('utf8') : bytes.toString('base64');
+}
+
+/** Whether the invocation may still fire on its own (the seed's `Timed`). */
+export function isTimed(repeatMode: RepeatMode, statuses: readonly NodeStatus[]): boolean {
+  if (repeatMode === 'Once') return false;
+  return statuses.some((s) => s === 'Scheduled' || s === 'Running' || s === 'Pending');
+}
+
+/** One `Invocation` object in the seed's DescribeInvocations shape, field for field. */
+export function renderInvocation(
+  inv: Invocation,
+  runs: ReadonlyMap<string, RunRecord>,
+  opts: RenderOptions,
+): Record<string, unknown> {
+  const records = inv.nodeIds.map((id) => [id, runs.get(id) ?? pendingRun(inv.createdMs)] as const);
+  const statuses = records.map(([, r]) => r.status);
+  const aggregate = aggregateStatus(statuses);
+  const timed = isTimed(inv.repeatMode, statuses) ? 'true' : 'false';
+  return {
+    CreationTime: isoSeconds(inv.createdMs),
+    Frequency: inv.frequency,
+    InvocationStatus: aggregate,
+    RepeatMode: inv.repeatMode,
+    InvokeStatus: legacyInvokeStatus(aggregate),
+    Parameters: JSON.stringify(inv.parameters),
+    CommandContent: encode(inv.content, opts.contentEncoding),
+    CommandName: inv.name,
+    CommandDescription: inv.description,
+    InvokeId: inv.invokeId,
+    Username: inv.username,
+    WorkingDir: inv.workingDir,
+    Timeout: inv.timeoutSeconds,
+    InvokeNodes: {
+      InvokeNode: records.map(([nodeId, r]) => renderRun(nodeId, r, timed, opts)),
+    },
+  };
+}
+
+function renderRun(
+  nodeId: string,
+  r: RunRecord,
+  timed: string,
+  opts: RenderOptions,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    CreationTime: isoSeconds(r.createdMs),
+    UpdateTime: isoSeconds(r.updatedMs),
+    FinishTime: isoSeconds(r.finishedMs),
+    InvocationStatus: r.status,
+    Repeats: r.repeats,
+    NodeId: nodeId,
+  };
+  if (opts.includeOutput) out.Output = encode(r.output ?? Buffer.alloc(0), opts.contentEncoding);
+  out.Dropped = r.dropped;
+  out.StopTime = isoSeconds(r.stoppedMs);
+  // A run that has not ended has no exit code: the field is left out rather than made up.
+  if (r.exitCode !== undefined) out.ExitCode = r.exitCode;
+  out.StartTime = isoSeconds(r.startedMs);
+  out.ErrorInfo = r.errorInfo;
+  out.Timed = timed;
+  out.ErrorCode = r.errorCode;
+  out.NodeInvokeStatus = nodeInvokeStatus(r.status);
+  return out;
+}

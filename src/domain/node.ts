@@ -1,0 +1,28 @@
+/** What an agent records about its node (the registration hash, parsed). */
+export interface NodeInfo {
+  nodeId: string;
+  hostname: string;
+  osType: string;
+  timeZone: string;
+  agentVersion: string;
+  bootId: string;
+  bootTimeMs: number | undefined;
+  registeredMs: number | undefined;
+  lastHeartbeatMs: number | undefined;
+  heartbeatSeconds: number;
+  /** Set when the agent shut down cleanly; cleared when it registers again. */
+  stoppedMs: number | undefined;
+  invocationCount: number;
+  lastInvokedMs: number | undefined;
+}
+
+/**
+ * Missed heartbeats tolerated before a node counts as offline: 2.5 intervals, so an agent that
+ * stops is shown offline within three heartbeats, while one late heartbeat does not flap it.
+ */
+export const OFFLINE_AFTER_HEARTBEATS = 2.5;
+
+export function isOnline(info: NodeInfo, nowMs: number): boolean {
+  if (info.stoppedMs !== undefined || info.lastHeartbeatMs === undefined) return false;
+  return nowMs - info.lastHeartbeatMs <= info.heartbeatSeconds * 1000 * OFFLINE_AFTER_HEARTBEATS;
+}

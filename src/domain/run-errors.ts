@@ -1,0 +1,19 @@
+/**
+ * The seed's fixed per-node ErrorCode values and their ErrorInfo texts (spelling kept as the
+ * vendor's, "does not exists" included, so scripts that match on them keep working).
+ */
+export const RUN_ERRORS = {
+  AccountNotExists: 'the specified account does not exists',
+  DirectoryNotExists: 'the specified directory does not exists',
+  ExecutionTimeout: 'the command execution has been timeout',
+  ExitCodeNonzero: 'the command execution exit code is not zero',
+  ExecutionInterrupted: 'the command execution has been interrupted',
+  ExecutionException: 'the command execution got an exception',
+  DeliveryTimeout: 'the command delivery has been timeout',
+  ClientNotRunning: 'the aliyun service is not running on the instance',
+  ClientNotResponse: 'the aliyun service in the instance does not response',
+  // Not in the seed: the agent is not root, so it cannot switch to the requested user.
+  AccountNotPermitted: 'the agent is not allowed to run commands as the specified account',
+} as const;
+
+export type RunErrorCode = keyof typeof RUN_ERRORS;
