@@ -1,0 +1,286 @@
+import { randomBytes } from 'node:crypto';
+import type { Invocation, RunRecord } from '../domain/invocation.js';
+import { renderInvocation } from '../domain/invocation.js';
+import { isOnline } from '../domain/node.js';
+import { aggregateStatus, legacyInvokeStatus } from '../domain/status.js';
+import { isoSeconds } from '../domain/time.js';
+import { AppError } from '../errors.js';
+import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
+import type { NodeStore } from '../store/node-store.js';
+import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
+import type { RunStore } from '../store/run-store.js';
+import {
+  describeInvocationsSchema,
+  describeNodesSchema,
+  parseBody,
+  runCommandSchema,
+  stopInvocationSchema,
+} from './schemas.js';
+
+export interface ActionDeps {
+  invocations: InvocationStore;
+  runs: RunStore;
+  nodes: NodeStore;
+  nodeQueues: NodeQueues;
+  schedulerQueue: SchedulerQueue;
+  deliveryTimeoutSeconds: number;
+  clock: () => number;
+}
+
+export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
+
+/** Content limit: 24 KiB once Base64-encoded, as the vendor's API. */
+export const MAX_CONTENT_BASE64_BYTES = 24 * 1024;
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function decodeContent(text: string, encoding: 'PlainText' | 'Base64'): Buffer {
+  let bytes: Buffer;
+  if (encoding === 'Base64') {
+    const compact = text.replace(/\s+/g, '');
+    if (!BASE64_RE.test(compact)) {
+      throw new AppError(
+        'InvalidCommandContent.Malformed',
+        'CommandContent is not valid Base64 (ContentEncoding is Base64)',
+      );
+    }
+    bytes = Buffer.from(compact, 'base64');
+  } else {
+    bytes = Buffer.from(text, 'utf8');
+  }
+  const encodedLength = Math.ceil(bytes.length / 3) * 4;
+  if (encodedLength > MAX_CONTENT_BASE64_BYTES) {
+    throw new AppError(
+      'InvalidCommandContent.LengthLimitExceeded',
+      `CommandContent is ${encodedLength} bytes once Base64-encoded; the limit is ${MAX_CONTENT_BASE64_BYTES}`,
+    );
+  }
+  if (bytes.length === 0)
+    throw new AppError('InvalidParameter', 'CommandContent: must not be empty');
+  return bytes;
+}
+
+/** Invocation ids in the vendor's form: `t-` and 17 lowercase letters and digits. */
+export function newInvokeId(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(17);
+  let id = 't-';
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  return id;
+}
+
+const runCommand: Action = async (body, deps) => {
+  const req = parseBody(runCommandSchema, body);
+  const content = decodeContent(req.CommandContent, req.ContentEncoding);
+  if (req.Frequency !== '' || (req.RepeatMode !== undefined && req.RepeatMode !== 'Once')) {
+    throw new AppError(
+      'InvalidParameter.NotSupported',
+      `${req.Frequency !== '' ? 'Frequency' : 'RepeatMode'}: schedules (Frequency, RepeatMode Period, NextRebootOnly, EveryReboot) are not supported yet; only RepeatMode Once runs in this version`,
+    );
+  }
+  if (req.EnableParameter) {
+    throw new AppError(
+      'InvalidParameter.NotSupported',
+      'EnableParameter: parameter substitution is not supported yet; send the final command text',
+    );
+  }
+  const missing = await deps.nodes.missing(req.NodeIdList);
+  if (missing.length > 0) {
+    throw new AppError(
+      'InvalidNodeId.NotFound',
+      `NodeIdList: node ${missing.map((m) => JSON.stringify(m)).join(', ')} has never registered`,
+    );
+  }
+  const inv: Invocation = {
+    invokeId: newInvokeId(),
+    commandId: '',
+    name: req.Name,
+    description: req.Description,
+    content,
+    nodeIds: req.NodeIdList,
+    frequency: '',
+    repeatMode: 'Once',
+    timeoutSeconds: req.Timeout,
+    username: req.Username,
+    workingDir: req.WorkingDir,
+    parameters: Object.fromEntries(Object.entries(req.Parameters).map(([k, v]) => [k, String(v)])),
+    enableParameter: req.EnableParameter,
+    terminationMode: req.TerminationMode,
+    launcher: req.Launcher,
+    createdMs: deps.clock(),
+  };
+  await deps.invocations.create(inv);
+  await deps.schedulerQueue.enqueueInvocation(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+  return { InvokeId: inv.invokeId };
+};
+
+function encodeToken(obj: unknown): string {
+  return Buffer.from(JSON.stringify(obj)).toString('base64url');
+}
+
+function decodeToken<T>(token: string, check: (v: unknown) => v is T): T {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (check(v)) return v;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('InvalidParameter', 'NextToken: is not a token this API returned');
+}
+
+const isCursor = (v: unknown): v is IndexCursor =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as IndexCursor).createdMs === 'number' &&
+  typeof (v as IndexCursor).invokeId === 'string';
+
+/** How many index entries one filtered page may scan before it answers with a NextToken. */
+const SCAN_LIMIT = 2000;
+
+const describeInvocations: Action = async (body, deps) => {
+  const req = parseBody(describeInvocationsSchema, body);
+  const render = { includeOutput: req.IncludeOutput, contentEncoding: req.ContentEncoding };
+
+  const view = async (inv: Invocation) => {
+    const nodeIds =
+      req.NodeId !== undefined ? inv.nodeIds.filter((n) => n === req.NodeId) : inv.nodeIds;
+    const runs = await deps.runs.read(inv.invokeId, nodeIds, req.IncludeOutput);
+    return renderInvocation({ ...inv, nodeIds }, runs, render);
+  };
+  const matches = (inv: Invocation, runs: Map<string, RunRecord>): boolean => {
+    if (req.NodeId !== undefined && !inv.nodeIds.includes(req.NodeId)) return false;
+    if (req.CommandName !== undefined && inv.name !== req.CommandName) return false;
+    if (req.RepeatMode !== undefined && inv.repeatMode !== req.RepeatMode) return false;
+    if (req.InvokeStatus !== undefined) {
+      const agg = aggregateStatus(inv.nodeIds.map((id) => runs.get(id)?.status ?? 'Pending'));
+      const wanted = req.InvokeStatus.toLowerCase();
+      if (agg.toLowerCase() !== wanted && legacyInvokeStatus(agg).toLowerCase() !== wanted)
+        return false;
+    }
+    return true;
+  };
+
+  if (req.InvokeId !== undefined) {
+    const inv = await deps.invocations.get(req.InvokeId);
+    if (!inv)
+      throw new AppError(
+        'InvalidInvokeId.NotFound',
+        `InvokeId: no invocation ${JSON.stringify(req.InvokeId)}`,
+      );
+    const runs =
+      req.InvokeStatus !== undefined
+        ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
+        : new Map();
+    const list = matches(inv, runs) ? [await view(inv)] : [];
+    return { Invocations: { Invocation: list } };
+  }
+
+  let cursor = req.NextToken !== undefined ? decodeToken(req.NextToken, isCursor) : undefined;
+  const found: Invocation[] = [];
+  let scanned = 0;
+  let exhausted = false;
+  while (found.length < req.MaxResults && scanned < SCAN_LIMIT) {
+    const batch = await deps.invocations.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
+    if (batch.length === 0) {
+      exhausted = true;
+      break;
+    }
+    const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i];
+      if (!item) continue;
+      scanned++;
+      cursor = item;
+      const inv = invs[i];
+      if (!inv) continue;
+      const runs =
+        req.InvokeStatus !== undefined
+          ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
+          : new Map();
+      if (matches(inv, runs)) found.push(inv);
+      if (found.length === req.MaxResults) break;
+    }
+  }
+  const list = await Promise.all(found.map(view));
+  const more =
+    !exhausted && cursor !== undefined && (await deps.invocations.page(1, cursor)).length > 0;
+  return {
+    ...(more && cursor ? { NextToken: encodeToken(cursor) } : {}),
+    Invocations: { Invocation: list },
+  };
+};
+
+const stopInvocation: Action = async (body, deps) => {
+  const req = parseBody(stopInvocationSchema, body);
+  const inv = await deps.invocations.get(req.InvokeId);
+  if (!inv)
+    throw new AppError(
+      'InvalidInvokeId.NotFound',
+      `InvokeId: no invocation ${JSON.stringify(req.InvokeId)}`,
+    );
+  const targets = req.NodeIdList ?? inv.nodeIds;
+  const strangers = targets.filter((n) => !inv.nodeIds.includes(n));
+  if (strangers.length > 0) {
+    throw new AppError(
+      'InvalidNodeId.NotFound',
+      `NodeIdList: ${strangers.map((s) => JSON.stringify(s)).join(', ')} is not a target of ${inv.invokeId}`,
+    );
+  }
+  const now = deps.clock();
+  await Promise.all(
+    targets.map(async (nodeId) => {
+      const st = await deps.runs.stop(nodeId, inv.invokeId, now);
+      if (st === 'Stopping') await deps.runs.notifyStop(nodeId, inv.invokeId);
+      if (st === 'Cancelled')
+        await deps.nodeQueues.removeWaitingRun(nodeId, inv.invokeId).catch(() => false);
+    }),
+  );
+  return {};
+};
+
+const isNodeCursor = (v: unknown): v is { after: string } =>
+  typeof v === 'object' && v !== null && typeof (v as { after?: unknown }).after === 'string';
+
+const describeNodes: Action = async (body, deps) => {
+  const req = parseBody(describeNodesSchema, body);
+  const now = deps.clock();
+  const after =
+    req.NextToken !== undefined ? decodeToken(req.NextToken, isNodeCursor).after : undefined;
+  const ids =
+    req.NodeId !== undefined ? [req.NodeId] : await deps.nodes.list(after, Number.MAX_SAFE_INTEGER);
+  // One row more than asked tells whether a NextToken is due.
+  const rows: Record<string, unknown>[] = [];
+  for (let i = 0; i < ids.length && rows.length <= req.MaxResults; i += 50) {
+    const slice = ids.slice(i, i + 50);
+    const infos = await Promise.all(slice.map((id) => deps.nodes.get(id)));
+    for (const info of infos) {
+      if (!info || rows.length > req.MaxResults) continue;
+      const online = isOnline(info, now);
+      if (req.Online !== undefined && online !== req.Online) continue;
+      rows.push({
+        NodeId: info.nodeId,
+        Online: online,
+        LastHeartbeatTime: isoSeconds(info.lastHeartbeatMs),
+        AgentVersion: info.agentVersion,
+        Hostname: info.hostname,
+        OsType: info.osType,
+        TimeZone: info.timeZone,
+        BootTime: isoSeconds(info.bootTimeMs),
+        ActiveTaskCount: await deps.nodes.activeCount(info.nodeId),
+        InvocationCount: info.invocationCount,
+        LastInvokedTime: isoSeconds(info.lastInvokedMs),
+      });
+    }
+  }
+  const page = rows.slice(0, req.MaxResults);
+  const last = page[page.length - 1]?.NodeId;
+  const more = rows.length > req.MaxResults && typeof last === 'string';
+  return { ...(more ? { NextToken: encodeToken({ after: last }) } : {}), Nodes: { Node: page } };
+};
+
+export const ACTIONS: Record<string, Action> = {
+  RunCommand: runCommand,
+  DescribeInvocations: describeInvocations,
+  StopInvocation: stopInvocation,
+  DescribeNodes: describeNodes,
+};

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { NODE_ID_RE } from '../config.js';
+import { AppError } from '../errors.js';
+
+/** Booleans as JSON booleans, or the texts "true"/"false" the vendor's clients send. */
+const flag = z
+  .union([z.boolean(), z.enum(['true', 'false'])])
+  .transform((v) => v === true || v === 'true');
+
+const nodeId = z.string().regex(NODE_ID_RE, { message: 'is not a valid node id' });
+const invokeId = z.string().min(1).max(64);
+
+export const runCommandSchema = z.strictObject({
+  NodeIdList: z
+    .array(nodeId)
+    .min(1, { message: 'must name at least one node' })
+    .max(1000, { message: 'may name at most 1000 nodes' })
+    .refine((ids) => new Set(ids).size === ids.length, { message: 'names a node twice' }),
+  CommandContent: z.string().min(1, { message: 'must not be empty' }),
+  ContentEncoding: z.enum(['PlainText', 'Base64']).default('PlainText'),
+  Name: z.string().max(128).default(''),
+  Description: z.string().max(512).default(''),
+  Frequency: z.string().max(256).default(''),
+  RepeatMode: z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot']).optional(),
+  Timeout: z.number().int().min(1).max(86_400).default(60),
+  Username: z
+    .string()
+    .max(255)
+    .regex(/^$|^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, { message: 'is not a valid user name' })
+    .default(''),
+  WorkingDir: z
+    .string()
+    .max(4096)
+    .refine((d) => !d.includes('\0'), { message: 'must not contain NUL' })
+    .default(''),
+  EnableParameter: flag.default(false),
+  Parameters: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+    .refine((p) => Object.keys(p).length <= 10, { message: 'may hold at most 10 entries' })
+    .default({}),
+  TerminationMode: z.enum(['ProcessTree', 'Process']).default('ProcessTree'),
+  Launcher: z.string().max(1024).default(''),
+  ClientToken: z
+    .string()
+    .max(64)
+    .regex(/^[\x20-\x7e]*$/, { message: 'must be printable ASCII' })
+    .optional(),
+});
+
+export const describeInvocationsSchema = z.strictObject({
+  InvokeId: invokeId.optional(),
+  NodeId: nodeId.optional(),
+  CommandName: z.string().max(128).optional(),
+  InvokeStatus: z.string().max(32).optional(),
+  RepeatMode: z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot']).optional(),
+  IncludeOutput: flag.default(false),
+  ContentEncoding: z.enum(['PlainText', 'Base64']).default('Base64'),
+  MaxResults: z.number().int().min(1).max(50).default(10),
+  NextToken: z.string().max(512).optional(),
+});
+
+export const stopInvocationSchema = z.strictObject({
+  InvokeId: invokeId,
+  NodeIdList: z.array(nodeId).min(1).max(1000).optional(),
+});
+
+export const describeNodesSchema = z.strictObject({
+  NodeId: nodeId.optional(),
+  Online: flag.optional(),
+  MaxResults: z.number().int().min(1).max(50).default(10),
+  NextToken: z.string().max(512).optional(),
+});
+
+/** Parses a request body; the error names the field that is wrong. */
+export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  if (body === undefined || body === null) body = {};
+  if (typeof body !== 'object' || Array.isArray(body)) {
+    throw new AppError('InvalidParameter', 'the request body must be a JSON object');
+  }
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  if (!issue) throw new AppError('InvalidParameter', 'the request body is invalid');
+  const field = issue.path.map(String).join('.') || 'body';
+  if (issue.code === 'unrecognized_keys') {
+    throw new AppError(
+      'InvalidParameter',
+      `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`,
+    );
+  }
+  if (issue.code === 'invalid_type' && isMissing(body, issue.path)) {
+    throw new AppError('MissingParameter', `${field} is required`);
+  }
+  throw new AppError('InvalidParameter', `${field}: ${issue.message}`);
+}
+
+function isMissing(body: unknown, path: readonly PropertyKey[]): boolean {
+  let cur: unknown = body;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return true;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur === undefined;
+}

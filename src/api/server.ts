@@ -1,0 +1,121 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { AppError, coerceError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { ACTIONS, type ActionDeps } from './actions.js';
+
+export interface ServerDeps extends ActionDeps {
+  /** The producer connection, pinged by /readyz. */
+  redis: Redis;
+  /** Bearer token; undefined only with --insecure-no-auth. */
+  apiToken: string | undefined;
+  log: Logger;
+  /** @default 262144 (256 KiB) */
+  bodyLimitBytes?: number;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** Compares tokens in constant time (both sides hashed, so lengths never leak either). */
+export function tokenMatches(expected: string, header: string | undefined): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  return timingSafeEqual(digest(expected), digest(header.slice('Bearer '.length).trim()));
+}
+
+function sendError(reply: FastifyReply, requestId: string, err: AppError): FastifyReply {
+  return reply
+    .code(err.status)
+    .send({ RequestId: requestId, Code: err.code, Message: err.message });
+}
+
+export function buildServer(deps: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
+    genReqId: () => randomUUID().toUpperCase(),
+  });
+
+  // Every body is parsed as JSON whatever its Content-Type (curl -d sends form encoding).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
+    const s = String(text);
+    if (s.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(s));
+    } catch {
+      done(
+        new AppError('InvalidParameter.MalformedJson', 'the request body is not valid JSON'),
+        undefined,
+      );
+    }
+  });
+
+  app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const status = (error as { statusCode?: number }).statusCode;
+    let err: AppError;
+    if (error instanceof AppError) err = error;
+    else if (status === 413)
+      err = new AppError('PayloadTooLarge', 'the request body is over the size limit');
+    else if (status !== undefined && status >= 400 && status < 500) {
+      err = new AppError('InvalidParameter', (error as Error).message || 'bad request');
+    } else err = coerceError(error);
+    if (err.status >= 500) {
+      deps.log.error(
+        { requestId: req.id, err: error instanceof Error ? error.message : String(error) },
+        'request failed',
+      );
+    }
+    return sendError(reply, req.id, err);
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    sendError(
+      reply,
+      req.id,
+      new AppError('InvalidAction.NotFound', `no route ${req.method} ${req.url.split('?')[0]}`),
+    ),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (req, reply) => {
+    try {
+      await deps.redis.ping();
+      return { status: 'ready' };
+    } catch {
+      return sendError(reply, req.id, new AppError('ServiceUnavailable', 'Redis is unreachable'));
+    }
+  });
+
+  // Authentication runs before the body is read, so an anonymous caller learns nothing else.
+  const authenticate = async (req: FastifyRequest) => {
+    if (deps.apiToken !== undefined && !tokenMatches(deps.apiToken, req.headers.authorization)) {
+      throw new AppError(
+        'InvalidToken',
+        'missing or wrong bearer token in the Authorization header',
+      );
+    }
+  };
+
+  app.post<{ Params: { action: string } }>(
+    '/v1/:action',
+    { onRequest: authenticate },
+    async (req, reply) => {
+      const action = Object.hasOwn(ACTIONS, req.params.action)
+        ? ACTIONS[req.params.action]
+        : undefined;
+      if (!action)
+        throw new AppError(
+          'InvalidAction.NotFound',
+          `unknown action ${JSON.stringify(req.params.action)}`,
+        );
+      const result = await action(req.body, deps);
+      return reply.send({ RequestId: req.id, ...result });
+    },
+  );
+
+  return app;
+}

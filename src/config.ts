@@ -1,0 +1,145 @@
+import { z } from 'zod';
+
+/** Where a setting came from: environment variable names are the canonical keys. */
+export type RawSettings = Record<string, string | boolean | undefined>;
+
+const positiveInt = (name: string, def: number) =>
+  z
+    .union([z.string(), z.number()])
+    .default(String(def))
+    .transform((v, ctx) => {
+      const text = String(v).trim();
+      const n = Number(text);
+      if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be a positive whole number, got ${JSON.stringify(String(v))}`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+const bool = z
+  .union([z.boolean(), z.string()])
+  .default(false)
+  .transform((v) => v === true || v === 'true' || v === '1');
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * One schema over environment variables and command-line flags (flags are mapped onto the
+ * variable names before parsing, so a message always names the variable to fix).
+ */
+const settingsSchema = z.object({
+  /** @default redis://127.0.0.1:6379 */
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine((u) => /^rediss?:\/\//.test(u), {
+      message: 'REDIS_URL must start with redis:// or rediss://',
+    }),
+  /** @default 8080 */
+  PORT: positiveInt('PORT', 8080).refine((p) => p <= 65535, { message: 'PORT must be 1..65535' }),
+  /** Address the HTTP API binds to. @default 0.0.0.0 */
+  FLEETCMD_HOST: z.string().min(1).default('0.0.0.0'),
+  FLEETCMD_API_TOKEN: z.string().optional(),
+  FLEETCMD_INSECURE_NO_AUTH: bool,
+  FLEETCMD_ROLE: z
+    .enum(['api', 'scheduler', 'all'], { message: 'FLEETCMD_ROLE must be api, scheduler or all' })
+    .default('all'),
+  FLEETCMD_NODE_ID: z
+    .string()
+    .regex(ID_RE, {
+      message:
+        'FLEETCMD_NODE_ID must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit',
+    })
+    .optional(),
+  /** @default 10 */
+  FLEETCMD_HEARTBEAT_SECONDS: positiveInt('FLEETCMD_HEARTBEAT_SECONDS', 10),
+  /** @default 60 */
+  FLEETCMD_DELIVERY_TIMEOUT_SECONDS: positiveInt('FLEETCMD_DELIVERY_TIMEOUT_SECONDS', 60),
+  /** @default 10 */
+  FLEETCMD_MIN_INTERVAL_SECONDS: positiveInt('FLEETCMD_MIN_INTERVAL_SECONDS', 10),
+  /** Parallel runs one agent accepts. @default 16 */
+  FLEETCMD_AGENT_CONCURRENCY: positiveInt('FLEETCMD_AGENT_CONCURRENCY', 16),
+  /** How long a stopping agent lets running commands finish before it kills them. @default 30 */
+  FLEETCMD_AGENT_GRACE_SECONDS: positiveInt('FLEETCMD_AGENT_GRACE_SECONDS', 30),
+  FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
+  /** Redis key prefix. @default fc */
+  FLEETCMD_PREFIX: z
+    .string()
+    .default('fc')
+    .refine((p) => /^[A-Za-z0-9_-]{1,32}$/.test(p), {
+      message: 'FLEETCMD_PREFIX must be 1-32 letters, digits, "_" or "-"',
+    }),
+  /** @default info */
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      message: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+});
+
+export interface Config {
+  redisUrl: string;
+  port: number;
+  host: string;
+  apiToken: string | undefined;
+  insecureNoAuth: boolean;
+  role: 'api' | 'scheduler' | 'all';
+  nodeId: string | undefined;
+  heartbeatSeconds: number;
+  deliveryTimeoutSeconds: number;
+  minIntervalSeconds: number;
+  agentConcurrency: number;
+  agentGraceSeconds: number;
+  bootId: string | undefined;
+  prefix: string;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses settings once; a bad value throws a ConfigError naming the variable. */
+export function loadConfig(env: RawSettings): Readonly<Config> {
+  const known = Object.keys(settingsSchema.shape);
+  const picked: RawSettings = {};
+  for (const k of known) {
+    const v = env[k];
+    if (v !== undefined && v !== '') picked[k] = v;
+  }
+  const parsed = settingsSchema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = i.path.join('.') || 'configuration';
+      return i.message.startsWith(name) ? i.message : `${name}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const s = parsed.data;
+  return Object.freeze({
+    redisUrl: s.REDIS_URL,
+    port: s.PORT,
+    host: s.FLEETCMD_HOST,
+    apiToken: s.FLEETCMD_API_TOKEN,
+    insecureNoAuth: s.FLEETCMD_INSECURE_NO_AUTH,
+    role: s.FLEETCMD_ROLE,
+    nodeId: s.FLEETCMD_NODE_ID,
+    heartbeatSeconds: s.FLEETCMD_HEARTBEAT_SECONDS,
+    deliveryTimeoutSeconds: s.FLEETCMD_DELIVERY_TIMEOUT_SECONDS,
+    minIntervalSeconds: s.FLEETCMD_MIN_INTERVAL_SECONDS,
+    agentConcurrency: s.FLEETCMD_AGENT_CONCURRENCY,
+    agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
+    bootId: s.FLEETCMD_BOOT_ID,
+    prefix: s.FLEETCMD_PREFIX,
+    logLevel: s.LOG_LEVEL,
+  });
+}
+
+export const NODE_ID_RE = ID_RE;

@@ -1,0 +1,87 @@
+/**
+ * The API error catalogue: every `Code` fleetcmd answers, with its HTTP status and meaning.
+ * README.md documents each one; test/unit/errors.test.ts fails when one is missing there.
+ */
+export const ERROR_CATALOGUE = {
+  InvalidParameter: {
+    status: 400,
+    meaning: 'A field has the wrong type, range or form; the message names it.',
+  },
+  MissingParameter: { status: 400, meaning: 'A required field is absent; the message names it.' },
+  'InvalidParameter.MalformedJson': { status: 400, meaning: 'The request body is not valid JSON.' },
+  'InvalidParameter.NotSupported': {
+    status: 400,
+    meaning: 'The field or value is valid but this version does not run it yet.',
+  },
+  'InvalidCommandContent.Malformed': {
+    status: 400,
+    meaning: 'CommandContent is not valid Base64 although ContentEncoding is Base64.',
+  },
+  'InvalidCommandContent.LengthLimitExceeded': {
+    status: 400,
+    meaning: 'CommandContent is over 24 KiB once Base64-encoded.',
+  },
+  'InvalidNodeId.NotFound': {
+    status: 400,
+    meaning: 'A node in NodeIdList has never registered (or is not a target of the invocation).',
+  },
+  'InvalidInvokeId.NotFound': { status: 404, meaning: 'No invocation has that InvokeId.' },
+  'InvalidAction.NotFound': {
+    status: 404,
+    meaning: 'The action in the path is not one fleetcmd knows.',
+  },
+  InvalidToken: {
+    status: 401,
+    meaning: 'The Authorization header is missing or holds a wrong bearer token.',
+  },
+  PayloadTooLarge: { status: 413, meaning: 'The request body is over the size limit.' },
+  ServiceUnavailable: {
+    status: 503,
+    meaning: 'Redis cannot be reached right now; nothing was changed. Retry later.',
+  },
+  InternalError: {
+    status: 500,
+    meaning: 'An unexpected failure; the server log has the details under the RequestId.',
+  },
+} as const satisfies Record<string, { status: number; meaning: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+  }
+}
+
+/** Turns anything thrown into an AppError; Redis connectivity failures become 503. */
+export function coerceError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isRedisUnavailable(err)) {
+    return new AppError('ServiceUnavailable', 'Redis is unreachable; the request changed nothing');
+  }
+  return new AppError('InternalError', 'internal error');
+}
+
+const REDIS_DOWN_PATTERNS = [
+  /enableOfflineQueue/i,
+  /Connection is closed/i,
+  /ECONNREFUSED/,
+  /ECONNRESET/,
+  /ETIMEDOUT/,
+  /max retries per request/i,
+  /Reached the max retries/i,
+  /connect ETIMEDOUT/i,
+  /LOADING/,
+  /Command timed out/i,
+];
+
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return REDIS_DOWN_PATTERNS.some((p) => p.test(err.message));
+}

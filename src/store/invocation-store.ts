@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import type { Invocation, RepeatMode, TerminationMode } from '../domain/invocation.js';
+import type { Keys } from './keys.js';
+
+function toHash(inv: Invocation): Record<string, string | Buffer> {
+  return {
+    invokeId: inv.invokeId,
+    commandId: inv.commandId,
+    name: inv.name,
+    description: inv.description,
+    content: inv.content,
+    nodeIds: JSON.stringify(inv.nodeIds),
+    frequency: inv.frequency,
+    repeatMode: inv.repeatMode,
+    timeoutSeconds: String(inv.timeoutSeconds),
+    username: inv.username,
+    workingDir: inv.workingDir,
+    parameters: JSON.stringify(inv.parameters),
+    enableParameter: inv.enableParameter ? '1' : '0',
+    terminationMode: inv.terminationMode,
+    launcher: inv.launcher,
+    createdMs: String(inv.createdMs),
+  };
+}
+
+function fromHash(h: Record<string, Buffer>): Invocation | undefined {
+  const s = (k: string) => h[k]?.toString() ?? '';
+  if (!h.invokeId || !h.content) return undefined;
+  return {
+    invokeId: s('invokeId'),
+    commandId: s('commandId'),
+    name: s('name'),
+    description: s('description'),
+    content: h.content,
+    nodeIds: JSON.parse(s('nodeIds') || '[]') as string[],
+    frequency: s('frequency'),
+    repeatMode: (s('repeatMode') || 'Once') as RepeatMode,
+    timeoutSeconds: Number(s('timeoutSeconds')),
+    username: s('username'),
+    workingDir: s('workingDir'),
+    parameters: JSON.parse(s('parameters') || '{}') as Record<string, string>,
+    enableParameter: s('enableParameter') === '1',
+    terminationMode: (s('terminationMode') || 'ProcessTree') as TerminationMode,
+    launcher: s('launcher'),
+    createdMs: Number(s('createdMs')),
+  };
+}
+
+/** A position in the newest-first index: score and id of the last item returned. */
+export interface IndexCursor {
+  createdMs: number;
+  invokeId: string;
+}
+
+export class InvocationStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Writes the invocation, then lists it in the index (two slots, in that order). */
+  async create(inv: Invocation): Promise<void> {
+    await this.redis.hset(this.keys.invocation(inv.invokeId), toHash(inv));
+    await this.redis.zadd(this.keys.invocationIndex(), inv.createdMs, inv.invokeId);
+  }
+
+  async get(invokeId: string): Promise<Invocation | undefined> {
+    const h = await this.redis.hgetallBuffer(this.keys.invocation(invokeId));
+    return fromHash(h);
+  }
+
+  async getMany(invokeIds: readonly string[]): Promise<(Invocation | undefined)[]> {
+    return Promise.all(invokeIds.map((id) => this.get(id)));
+  }
+
+  async setField(invokeId: string, field: string, value: string): Promise<void> {
+    await this.redis.hset(this.keys.invocation(invokeId), field, value);
+  }
+
+  /**
+   * Up to `count` ids, newest first, strictly after `cursor`. Ids created at the same
+   * millisecond are ordered by id (descending), so a cursor never skips or repeats an item
+   * while newer invocations are being added in front.
+   */
+  async page(count: number, cursor: IndexCursor | undefined): Promise<IndexCursor[]> {
+    const key = this.keys.invocationIndex();
+    const max = cursor ? String(cursor.createdMs) : '+inf';
+    // Over-fetch the ties at the cursor's score, then drop those already returned.
+    const raw = await this.redis.zrevrangebyscore(
+      key,
+      max,
+      '-inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      count + 64,
+    );
+    const items: IndexCursor[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      items.push({ invokeId: raw[i] as string, createdMs: Number(raw[i + 1]) });
+    }
+    const after = cursor
+      ? items.filter(
+          (it) =>
+            it.createdMs < cursor.createdMs ||
+            (it.createdMs === cursor.createdMs && it.invokeId < cursor.invokeId),
+        )
+      : items;
+    return after.slice(0, count);
+  }
+}

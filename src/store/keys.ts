@@ -1,0 +1,67 @@
+/**
+ * The only place that names Redis keys. Every key an agent touches carries its node id as the
+ * hash tag (`{n1}`), so on Redis Cluster one node's queue, runs and heartbeat share a slot, and
+ * a per-node ACL can be written as `~<prefix>:node:{n1}:*` plus `~<prefix>:nq:{n1}:*`.
+ * Invocation hashes are tagged by their own id; the two global indexes share `{global}`.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** Hash: the agent's registration and heartbeat (hostname, bootId, lastHeartbeatMs, ...). */
+  nodeInfo(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:info`;
+  }
+
+  /** Hash: one node's run record for one invocation. */
+  nodeRun(nodeId: string, invokeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:run:${invokeId}`;
+  }
+
+  /** Set: invocation ids running (or stopping) on that node. */
+  nodeActive(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:active`;
+  }
+
+  /** Pub/sub channel on which the server tells one agent to stop a run. */
+  nodeControlChannel(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:ctl`;
+  }
+
+  /** Pub/sub channel on which agents announce themselves (payload: their node id). */
+  announceChannel(): string {
+    return `${this.prefix}:announce`;
+  }
+
+  /** Hash: an invocation's request and metadata. */
+  invocation(invokeId: string): string {
+    return `${this.prefix}:inv:{${invokeId}}`;
+  }
+
+  /** Sorted set: invocation ids scored by creation time (ms). */
+  invocationIndex(): string {
+    return `${this.prefix}:{global}:invocations`;
+  }
+
+  /** Set: node ids that have registered. */
+  nodeRegistry(): string {
+    return `${this.prefix}:{global}:nodes`;
+  }
+
+  /** BullMQ prefix and queue name of one node's run queue: keys `<prefix>:nq:{n1}:*`. */
+  nodeQueuePrefix(): string {
+    return `${this.prefix}:nq`;
+  }
+
+  nodeQueueName(nodeId: string): string {
+    return `{${nodeId}}`;
+  }
+
+  /** BullMQ prefix and queue name of the scheduler's own queue (dispatch, delivery timeouts). */
+  schedulerQueuePrefix(): string {
+    return `${this.prefix}:sq`;
+  }
+
+  schedulerQueueName(): string {
+    return '{sched}';
+  }
+}

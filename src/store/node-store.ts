@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+import type { NodeInfo } from '../domain/node.js';
+import type { Keys } from './keys.js';
+
+function num(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+export function parseNodeInfo(nodeId: string, h: Record<string, string>): NodeInfo | undefined {
+  if (Object.keys(h).length === 0 || h.bootId === undefined) return undefined;
+  return {
+    nodeId,
+    hostname: h.hostname ?? '',
+    osType: h.osType ?? '',
+    timeZone: h.timeZone ?? '',
+    agentVersion: h.agentVersion ?? '',
+    bootId: h.bootId,
+    bootTimeMs: num(h.bootTimeMs),
+    registeredMs: num(h.registeredMs),
+    lastHeartbeatMs: num(h.lastHeartbeatMs),
+    heartbeatSeconds: num(h.heartbeatSeconds) ?? 10,
+    stoppedMs: num(h.stoppedMs),
+    invocationCount: num(h.invocationCount) ?? 0,
+    lastInvokedMs: num(h.lastInvokedMs),
+  };
+}
+
+/** Server-side view of the node inventory. */
+export class NodeStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  /** Which of these ids have registered (their agent wrote its registration). */
+  async missing(nodeIds: readonly string[]): Promise<string[]> {
+    const exists = await Promise.all(
+      nodeIds.map((id) => this.redis.exists(this.keys.nodeInfo(id))),
+    );
+    return nodeIds.filter((_, i) => exists[i] === 0);
+  }
+
+  async get(nodeId: string): Promise<NodeInfo | undefined> {
+    return parseNodeInfo(nodeId, await this.redis.hgetall(this.keys.nodeInfo(nodeId)));
+  }
+
+  async activeCount(nodeId: string): Promise<number> {
+    return this.redis.scard(this.keys.nodeActive(nodeId));
+  }
+
+  /** Adds a node to the registry after checking it really registered. */
+  async remember(nodeId: string): Promise<boolean> {
+    if ((await this.redis.exists(this.keys.nodeInfo(nodeId))) === 0) return false;
+    await this.redis.sadd(this.keys.nodeRegistry(), nodeId);
+    return true;
+  }
+
+  /** Registered node ids, sorted, strictly after `afterId`. */
+  async list(afterId: string | undefined, count: number): Promise<string[]> {
+    const all = (await this.redis.smembers(this.keys.nodeRegistry())).sort();
+    const start = afterId === undefined ? 0 : all.findIndex((id) => id > afterId);
+    return start < 0 ? [] : all.slice(start, start + count);
+  }
+}

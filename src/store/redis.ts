@@ -1,0 +1,56 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Connection profiles.
+ * - `producer` (API): fails fast while Redis is away so requests answer 503 instead of hanging.
+ * - `worker` (scheduler, agent): waits for Redis to come back; BullMQ requires
+ *   `maxRetriesPerRequest: null` on anything that blocks.
+ * - `subscriber`: pub/sub only; reconnects and resubscribes by itself.
+ */
+export type ConnectionKind = 'producer' | 'worker' | 'subscriber';
+
+const PROFILES: Record<ConnectionKind, RedisOptions> = {
+  producer: {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    enableAutoPipelining: true,
+  },
+  worker: { maxRetriesPerRequest: null, enableAutoPipelining: false },
+  subscriber: { maxRetriesPerRequest: null },
+};
+
+export function makeRedis(url: string, kind: ConnectionKind, name?: string): Redis {
+  const client = new Redis(url, {
+    ...PROFILES[kind],
+    ...(name ? { connectionName: name } : {}),
+    // Back off up to 2 s between reconnect attempts; never give up.
+    retryStrategy: (times) => Math.min(100 * times, 2_000),
+    lazyConnect: false,
+  });
+  // An 'error' listener keeps ioredis from printing unhandled-error warnings on every retry;
+  // callers see failures through the commands they issue.
+  client.on('error', () => undefined);
+  return client;
+}
+
+/** Waits until the client is connected (or the timeout passes). */
+export async function waitReady(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Redis did not become ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    };
+    client.on('ready', onReady);
+  });
+}
