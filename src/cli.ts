@@ -1,0 +1,153 @@
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type RawSettings } from './config.js';
+import { describeCli, nodesCli, runCommandCli, stopCli } from './cli-commands.js';
+import { startDev } from './dev.js';
+import { startAgent, startServer, type Running } from './main.js';
+import { ApiError } from './client.js';
+
+const HELP = `fleetcmd — run commands across a fleet of nodes
+
+Usage:
+  fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)
+  fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]
+  fleetcmd agent --node-id ID
+  fleetcmd run --nodes n1,n2 [--timeout S] [--wait] -- 'command'
+  fleetcmd describe <InvokeId>
+  fleetcmd stop <InvokeId>
+  fleetcmd nodes
+
+Each command has --help. Configuration: flags or environment variables (see README.md).`;
+
+/** Flags that stand for configuration variables (the variable names are what errors cite). */
+const CONFIG_FLAGS = {
+  'redis-url': 'REDIS_URL',
+  port: 'PORT',
+  host: 'FLEETCMD_HOST',
+  role: 'FLEETCMD_ROLE',
+  'node-id': 'FLEETCMD_NODE_ID',
+  prefix: 'FLEETCMD_PREFIX',
+  'log-level': 'LOG_LEVEL',
+} as const;
+
+function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }> = {}) {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    'insecure-no-auth': { type: 'boolean' },
+    help: { type: 'boolean' },
+    ...extra,
+  };
+  for (const flag of Object.keys(CONFIG_FLAGS)) options[flag] = { type: 'string' };
+  const { values } = parseArgs({ args: argv, options, strict: true });
+  const settings: RawSettings = { ...process.env };
+  for (const [flag, name] of Object.entries(CONFIG_FLAGS)) {
+    const v = values[flag];
+    if (typeof v === 'string') settings[name] = v;
+  }
+  if (values['insecure-no-auth'] === true) settings.FLEETCMD_INSECURE_NO_AUTH = true;
+  return { settings, values };
+}
+
+/** Runs until SIGTERM/SIGINT, then closes gracefully; a second signal exits at once. */
+async function untilSignal(running: Running): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      void running.close().then(() => resolve(sig === 'SIGINT' ? 130 : 0));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'server': {
+        const { settings } = settingsFrom(rest);
+        const running = await startServer(loadConfig(settings));
+        return await untilSignal(running);
+      }
+      case 'agent': {
+        const { settings } = settingsFrom(rest);
+        const running = await startAgent(loadConfig(settings));
+        return await untilSignal(running);
+      }
+      case 'dev': {
+        const { settings, values } = settingsFrom(rest, { nodes: { type: 'string' } });
+        const nodes = values.nodes === undefined ? 2 : Number(values.nodes);
+        if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) {
+          throw new ConfigError('--nodes must be a whole number from 1 to 50');
+        }
+        if (settings.PORT === undefined) settings.PORT = '8080';
+        const script = process.argv[1] ?? fileURLToPath(import.meta.url);
+        const stack = await startDev({
+          nodes,
+          settings,
+          self: { execPath: process.execPath, execArgv: process.execArgv, script },
+        });
+        console.log(`fleetcmd dev is up.
+  API:    ${stack.url}
+  token:  ${stack.token}
+  redis:  ${stack.redisUrl}
+  nodes:  ${stack.nodeIds.join(', ')}
+
+In another shell:
+  export FLEETCMD_URL=${stack.url} FLEETCMD_API_TOKEN=${stack.token}
+  npx fleetcmd run --nodes ${stack.nodeIds.join(',')} --wait -- 'echo hello from $(hostname)'
+  curl -s -H "Authorization: Bearer ${stack.token}" -H 'Content-Type: application/json' \\
+    -d '{"NodeIdList":["n1"],"CommandContent":"uname -a"}' ${stack.url}/v1/RunCommand
+
+Ctrl-C stops everything.`);
+        return await untilSignal({ url: stack.url, close: stack.close });
+      }
+      case 'run':
+        return await runCommandCli(rest);
+      case 'describe':
+        return await describeCli(rest);
+      case 'stop':
+        return await stopCli(rest);
+      case 'nodes':
+        return await nodesCli(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(HELP);
+        return cmd === undefined ? 2 : 0;
+      default:
+        console.error(`unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ApiError) {
+      console.error(err.message);
+      return 2;
+    }
+    if (
+      err instanceof TypeError &&
+      /parseArgs|Unknown option|ERR_PARSE_ARGS/.test(
+        String((err as { code?: string }).code ?? err.message),
+      )
+    ) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+// Run directly (node --import tsx src/cli.ts ...), as the tests and the dev agents do.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : String(err));
+      process.exitCode = 1;
+    },
+  );
+}

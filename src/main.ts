@@ -1,0 +1,157 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { ConfigError } from './config.js';
+import { buildServer } from './api/server.js';
+import { makeLogger, type Logger } from './log.js';
+import { Scheduler } from './scheduler/scheduler.js';
+import { AgentStore } from './store/agent-store.js';
+import { InvocationStore } from './store/invocation-store.js';
+import { Keys } from './store/keys.js';
+import { NodeStore } from './store/node-store.js';
+import { NodeQueues, SchedulerQueue } from './store/queues.js';
+import { makeRedis } from './store/redis.js';
+import { RunStore } from './store/run-store.js';
+import { Agent } from '../workers/agent/agent.js';
+
+export interface Running {
+  /** The API's address, when this process serves it. */
+  url: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
+class Closer {
+  private readonly steps: (() => Promise<unknown>)[] = [];
+
+  push(step: () => Promise<unknown>): void {
+    this.steps.push(step);
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.steps.length > 0) {
+      const step = this.steps.pop();
+      if (!step) break;
+      const left = Math.max(100, deadline - Date.now());
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([
+        step().catch(() => undefined),
+        new Promise((r) => (t = setTimeout(r, left))),
+      ]);
+      clearTimeout(t);
+    }
+  }
+}
+
+/** Starts the API and/or the scheduler per `config.role`. */
+export async function startServer(config: Readonly<Config>, log?: Logger): Promise<Running> {
+  const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-server');
+  if (config.apiToken === undefined && !config.insecureNoAuth) {
+    throw new ConfigError(
+      'FLEETCMD_API_TOKEN: the server needs a bearer token (or pass --insecure-no-auth to run without one)',
+    );
+  }
+  const keys = new Keys(config.prefix);
+  const closer = new Closer();
+  const clock = () => Date.now();
+
+  const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
+  const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
+  closer.push(() => producer.quit());
+  closer.push(() => workerConn.quit());
+
+  const invocations = new InvocationStore(producer, keys);
+  const runs = new RunStore(producer, keys);
+  const nodes = new NodeStore(producer, keys);
+  const apiNodeQueues = new NodeQueues(producer, keys);
+  const schedulerQueue = new SchedulerQueue(producer, keys);
+  closer.push(() => schedulerQueue.close());
+  closer.push(() => apiNodeQueues.close());
+
+  if (config.role !== 'api') {
+    const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
+    closer.push(() => subscriber.quit());
+    const schedNodeQueues = new NodeQueues(workerConn, keys);
+    closer.push(() => schedNodeQueues.close());
+    const scheduler = new Scheduler({
+      invocations: new InvocationStore(workerConn, keys),
+      runs: new RunStore(workerConn, keys),
+      nodes: new NodeStore(workerConn, keys),
+      nodeQueues: schedNodeQueues,
+      workerConnection: workerConn,
+      subscriber,
+      keys,
+      log: logger,
+      clock,
+    });
+    await scheduler.start();
+    closer.push(() => scheduler.close());
+  }
+
+  let url: string | undefined;
+  if (config.role !== 'scheduler') {
+    const app: FastifyInstance = buildServer({
+      invocations,
+      runs,
+      nodes,
+      nodeQueues: apiNodeQueues,
+      schedulerQueue,
+      deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+      clock,
+      redis: producer,
+      apiToken: config.insecureNoAuth ? undefined : config.apiToken,
+      log: logger,
+    });
+    await app.listen({ port: config.port, host: config.host });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    url = `http://${host}:${port}`;
+    closer.push(() => app.close());
+  }
+  logger.info({ role: config.role, url }, 'server started');
+  return { url, close: () => closer.close(10_000) };
+}
+
+/** Starts a node agent for `config.nodeId`. */
+export async function startAgent(
+  config: Readonly<Config>,
+  log?: Logger,
+): Promise<Running & { agent: Agent }> {
+  if (config.nodeId === undefined) {
+    throw new ConfigError(
+      'FLEETCMD_NODE_ID: the agent needs a node id (--node-id or FLEETCMD_NODE_ID)',
+    );
+  }
+  const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-agent');
+  const keys = new Keys(config.prefix);
+  const connection = makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`);
+  const subscriber = makeRedis(
+    config.redisUrl,
+    'subscriber',
+    `fleetcmd-agent-${config.nodeId}-ctl`,
+  );
+  const agent = new Agent({
+    nodeId: config.nodeId,
+    store: new AgentStore(connection, keys, config.nodeId),
+    keys,
+    connection,
+    subscriber,
+    log: logger,
+    clock: () => Date.now(),
+    heartbeatSeconds: config.heartbeatSeconds,
+    concurrency: config.agentConcurrency,
+    graceSeconds: config.agentGraceSeconds,
+    ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
+  });
+  await agent.start();
+  return {
+    url: undefined,
+    agent,
+    close: async () => {
+      await agent.stop();
+      await subscriber.quit().catch(() => undefined);
+      await connection.quit().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,250 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { hostname, type as osType, uptime } from 'node:os';
+import type { Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { RUN_ERRORS } from '../../src/domain/run-errors.js';
+import { runJobSchema, type RunJob } from '../../src/domain/run-job.js';
+import type { Logger } from '../../src/log.js';
+import type { AgentStore } from '../../src/store/agent-store.js';
+import type { Keys } from '../../src/store/keys.js';
+import { makeNodeWorker } from '../../src/store/queues.js';
+import { VERSION } from '../../src/version.js';
+import { errorInfoFor, startCommand, type CommandHandle, type ExecRequest } from './executor.js';
+
+export interface AgentDeps {
+  nodeId: string;
+  store: AgentStore;
+  keys: Keys;
+  /** Connection for BullMQ and the store (worker profile: waits while Redis is away). */
+  connection: Redis;
+  /** Connection for the control channel. */
+  subscriber: Redis;
+  log: Logger;
+  clock: () => number;
+  heartbeatSeconds: number;
+  concurrency: number;
+  graceSeconds: number;
+  /** Boot id override (tests simulate reboots); default: the kernel's. */
+  bootId?: string;
+  /** Starts a command; replaceable so the loop's state machine can be tested alone. */
+  execute?: (req: ExecRequest) => Promise<CommandHandle>;
+  /** How often a running command's output is saved and its status re-read. @default 1000 */
+  progressIntervalMs?: number;
+}
+
+export type AgentState = 'STARTING' | 'RUNNING' | 'DRAINING' | 'STOPPED';
+
+async function kernelBootId(): Promise<string> {
+  try {
+    return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  } catch {
+    // No /proc (not Linux): one boot per host start is the best we can tell.
+    return `uptime-${Math.round(Date.now() / 1000 - uptime())}`;
+  }
+}
+
+/**
+ * The node agent. It registers (with its boot id), heartbeats, consumes only its own node's
+ * queue, and for each job: claims the run (Pending -> Running, atomically), runs it, saves the
+ * output at least every second, and reports the outcome. A job whose claim fails (stopped,
+ * aborted, or already run) is dropped without running anything.
+ */
+export class Agent {
+  readonly instanceId = randomUUID();
+  state: AgentState = 'STARTING';
+  /** The boot id recorded before this start ('' on a node's first start). */
+  previousBootId = '';
+  private worker: Worker | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private readonly running = new Map<string, CommandHandle>();
+
+  constructor(private readonly deps: AgentDeps) {}
+
+  async start(): Promise<void> {
+    const { deps } = this;
+    const bootId = deps.bootId ?? (await kernelBootId());
+    const now = deps.clock();
+    this.previousBootId = await deps.store.register({
+      hostname: hostname(),
+      osType: osType(),
+      timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+      agentVersion: VERSION,
+      bootId,
+      bootTimeMs: Math.round(now - uptime() * 1000),
+      registeredMs: now,
+      lastHeartbeatMs: now,
+      heartbeatSeconds: deps.heartbeatSeconds,
+      agentInstance: this.instanceId,
+      pid: process.pid,
+    });
+    await this.interruptPreviousLife();
+
+    await deps.subscriber.subscribe(deps.store.controlChannel());
+    deps.subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== deps.store.controlChannel()) return;
+      const [verb, invokeId] = message.split(' ');
+      if (verb === 'stop' && invokeId) this.running.get(invokeId)?.stop('stop');
+    });
+
+    this.worker = makeNodeWorker(
+      deps.connection,
+      deps.keys,
+      deps.nodeId,
+      (job) => this.process(job),
+      {
+        concurrency: deps.concurrency,
+      },
+    );
+    this.worker.on('error', (err) => deps.log.warn({ err: err.message }, 'queue worker error'));
+    void this.worker
+      .run()
+      .catch((err: unknown) => deps.log.error({ err: String(err) }, 'queue worker stopped'));
+    await this.worker.waitUntilReady();
+
+    await deps.store.announce();
+    this.heartbeat = setInterval(() => {
+      deps.store
+        .heartbeat(deps.clock())
+        .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'heartbeat failed'));
+    }, deps.heartbeatSeconds * 1000);
+    this.state = 'RUNNING';
+    deps.log.info(
+      {
+        nodeId: deps.nodeId,
+        bootId,
+        rebooted: this.previousBootId !== '' && this.previousBootId !== bootId,
+      },
+      'agent started',
+    );
+  }
+
+  /** Runs left Running by an earlier process of this agent are reported Error, never re-run. */
+  private async interruptPreviousLife(): Promise<void> {
+    const { deps } = this;
+    for (const invokeId of await deps.store.activeRuns()) {
+      const r = await deps.store.interrupt(
+        invokeId,
+        this.instanceId,
+        deps.clock(),
+        'ExecutionInterrupted',
+        RUN_ERRORS.ExecutionInterrupted,
+      );
+      deps.log.warn({ invokeId, result: r }, 'run interrupted by an agent restart');
+    }
+  }
+
+  async process(job: Job<unknown>): Promise<void> {
+    const { deps } = this;
+    const parsed = runJobSchema.safeParse(job.data);
+    if (!parsed.success) {
+      deps.log.error(
+        { jobId: job.id, issue: parsed.error.issues[0]?.message },
+        'malformed run job dropped',
+      );
+      return;
+    }
+    const data: RunJob = parsed.data;
+    const claimed = await deps.store.claim(
+      data.invokeId,
+      this.instanceId,
+      deps.clock(),
+      process.pid,
+    );
+    if (claimed !== 'Running') {
+      deps.log.info({ invokeId: data.invokeId, status: claimed }, 'run not claimed; skipped');
+      return;
+    }
+    const execute = deps.execute ?? startCommand;
+    let handle: CommandHandle;
+    try {
+      handle = await execute({
+        content: Buffer.from(data.content, 'base64'),
+        username: data.username,
+        workingDir: data.workingDir,
+        timeoutSeconds: data.timeoutSeconds,
+        terminationMode: data.terminationMode,
+        launcher: data.launcher,
+      });
+    } catch (err) {
+      deps.log.error({ invokeId: data.invokeId, err: String(err) }, 'could not start command');
+      await deps.store.finish(data.invokeId, this.instanceId, deps.clock(), {
+        status: 'Error',
+        exitCode: undefined,
+        errorCode: 'ExecutionException',
+        errorInfo: RUN_ERRORS.ExecutionException,
+        output: Buffer.alloc(0),
+        dropped: 0,
+        started: false,
+      });
+      return;
+    }
+    this.running.set(data.invokeId, handle);
+    if (this.state === 'DRAINING') handle.stop('shutdown');
+
+    let savedBytes = -1;
+    let saving: Promise<void> = Promise.resolve();
+    const saveProgress = async () => {
+      const total = handle.capture.totalBytes;
+      const snap = total !== savedBytes ? handle.capture.snapshot() : undefined;
+      const st = await deps.store.progress(data.invokeId, this.instanceId, deps.clock(), snap);
+      if (snap) savedBytes = total;
+      if (st !== 'Running') handle.stop('stop');
+    };
+    const ticker = setInterval(() => {
+      saving = saving
+        .then(saveProgress)
+        .catch((err: unknown) =>
+          deps.log.warn({ invokeId: data.invokeId, err: String(err) }, 'progress not saved'),
+        );
+    }, deps.progressIntervalMs ?? 1000);
+
+    const outcome = await handle.done;
+    clearInterval(ticker);
+    await saving;
+    this.running.delete(data.invokeId);
+    const snap = handle.capture.snapshot();
+    const final = await deps.store.finish(data.invokeId, this.instanceId, deps.clock(), {
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      errorCode: outcome.errorCode,
+      errorInfo: errorInfoFor(outcome.errorCode),
+      output: snap.output,
+      dropped: snap.dropped,
+      started: outcome.started,
+    });
+    deps.log.info(
+      {
+        invokeId: data.invokeId,
+        status: final,
+        exitCode: outcome.exitCode,
+        bytes: snap.totalBytes,
+      },
+      'run finished',
+    );
+  }
+
+  /**
+   * Drains: stops taking jobs, gives running commands `graceSeconds` to finish, then kills
+   * them (reported Error, interrupted), marks the node offline and closes Redis last.
+   */
+  async stop(): Promise<void> {
+    const { deps } = this;
+    if (this.state === 'STOPPED' || this.state === 'DRAINING') return;
+    this.state = 'DRAINING';
+    clearInterval(this.heartbeat);
+    const closing = this.worker?.close() ?? Promise.resolve();
+    let graceTimer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((r) => {
+      graceTimer = setTimeout(r, deps.graceSeconds * 1000);
+    });
+    await Promise.race([closing, grace]);
+    for (const handle of this.running.values()) handle.stop('shutdown');
+    await closing;
+    clearTimeout(graceTimer);
+    await deps.store.markStopped(deps.clock()).catch(() => undefined);
+    await deps.subscriber.unsubscribe().catch(() => undefined);
+    this.state = 'STOPPED';
+    deps.log.info({ nodeId: deps.nodeId }, 'agent stopped');
+  }
+}

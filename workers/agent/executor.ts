@@ -1,0 +1,245 @@
+import { spawn, execFile } from 'node:child_process';
+import { chown, mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
+import { constants as osConstants, tmpdir, userInfo } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { OutputCapture } from '../../src/domain/output.js';
+import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
+
+export interface ExecRequest {
+  /** The command text (already decoded). */
+  content: Buffer;
+  /** '' runs as the agent's own user. */
+  username: string;
+  /** '' runs in the user's home directory. */
+  workingDir: string;
+  timeoutSeconds: number;
+  terminationMode: 'ProcessTree' | 'Process';
+  /** '' runs the script with /bin/sh; otherwise an interpreter and its arguments. */
+  launcher: string;
+}
+
+export type ExecStatus = 'Success' | 'Failed' | 'Timeout' | 'Error' | 'Invalid' | 'Terminated';
+
+export interface ExecOutcome {
+  status: ExecStatus;
+  exitCode: number | undefined;
+  errorCode: RunErrorCode | '';
+  started: boolean;
+}
+
+export type StopReason = 'stop' | 'shutdown';
+
+export interface CommandHandle {
+  readonly capture: OutputCapture;
+  readonly pid: number | undefined;
+  /** Kills the command (per its TerminationMode); the outcome reflects why. */
+  stop(reason: StopReason): void;
+  readonly done: Promise<ExecOutcome>;
+}
+
+interface Account {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+/** After the process exits, how long to wait for its output pipe to close (held by orphans). */
+const PIPE_DRAIN_MS = 1_000;
+
+const CLEAN_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  if (!signal) return 0;
+  return (osConstants.signals as Record<string, number>)[signal] ?? 0;
+}
+
+async function getent(name: string): Promise<string | undefined> {
+  return new Promise((resolvePromise) => {
+    execFile('getent', ['passwd', name], { timeout: 5_000 }, (err, stdout) => {
+      resolvePromise(err ? undefined : stdout.split('\n')[0]);
+    });
+  });
+}
+
+/** Looks a user up through NSS (getent), falling back to /etc/passwd. */
+export async function lookupAccount(name: string): Promise<Account | undefined> {
+  let line = await getent(name);
+  if (line === undefined) {
+    const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
+    line = passwd.split('\n').find((l) => l.split(':')[0] === name);
+  }
+  const parts = line?.split(':');
+  if (!parts || parts.length < 7 || parts[0] !== name) return undefined;
+  const uid = Number(parts[2]);
+  const gid = Number(parts[3]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) return undefined;
+  return { name, uid, gid, home: parts[5] || '/', shell: parts[6] || '/bin/sh' };
+}
+
+function selfAccount(): Account {
+  const me = userInfo();
+  return {
+    name: me.username,
+    uid: me.uid,
+    gid: me.gid,
+    home: me.homedir,
+    shell: me.shell ?? '/bin/sh',
+  };
+}
+
+function immediate(status: ExecStatus, errorCode: RunErrorCode): CommandHandle {
+  return {
+    capture: new OutputCapture(),
+    pid: undefined,
+    stop: () => undefined,
+    done: Promise.resolve({ status, exitCode: undefined, errorCode, started: false }),
+  };
+}
+
+/**
+ * Runs one command: resolves the account and directory, writes the script to a private temp
+ * directory (0700, file 0600, owned by the target user), and spawns it in its own process group
+ * with stdout and stderr on one pipe, so output keeps its arrival order. Output is captured by a
+ * bounded OutputCapture: memory stays flat however much the command prints.
+ */
+export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
+  const self = selfAccount();
+  let account = self;
+  if (req.username !== '' && req.username !== self.name) {
+    const found = await lookupAccount(req.username);
+    if (!found) return immediate('Invalid', 'AccountNotExists');
+    if (found.uid !== self.uid && self.uid !== 0)
+      return immediate('Invalid', 'AccountNotPermitted');
+    account = found;
+  }
+  const dir =
+    req.workingDir === ''
+      ? account.home
+      : isAbsolute(req.workingDir)
+        ? req.workingDir
+        : resolve(account.home, req.workingDir);
+  const isDir = await stat(dir).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir) return immediate('Invalid', 'DirectoryNotExists');
+
+  const tmp = await mkdtemp(join(tmpdir(), 'fleetcmd-'));
+  const script = join(tmp, 'script');
+  const switching = account.uid !== self.uid;
+  try {
+    await writeFile(script, req.content, { mode: 0o600 });
+    if (switching) {
+      await chown(tmp, account.uid, account.gid);
+      await chown(script, account.uid, account.gid);
+    }
+  } catch {
+    await rm(tmp, { recursive: true, force: true });
+    return immediate('Error', 'ExecutionException');
+  }
+
+  const launcher = req.launcher.trim() === '' ? ['/bin/sh'] : req.launcher.trim().split(/\s+/);
+  const env: Record<string, string> = {
+    PATH: CLEAN_PATH,
+    HOME: account.home,
+    USER: account.name,
+    LOGNAME: account.name,
+    SHELL: account.shell,
+    LANG: process.env.LANG ?? 'C.UTF-8',
+  };
+  if (process.env.TZ) env.TZ = process.env.TZ;
+
+  const capture = new OutputCapture();
+  // `exec "$@" 2>&1`: the launcher replaces the helper shell, its stderr joined to stdout.
+  const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'fleetcmd', ...launcher, script], {
+    cwd: dir,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'ignore'],
+    ...(switching ? { uid: account.uid, gid: account.gid } : {}),
+  });
+
+  let killedFor: 'timeout' | StopReason | undefined;
+  const kill = () => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      if (req.terminationMode === 'ProcessTree') process.kill(-child.pid, 'SIGKILL');
+      else process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  };
+  const timer = setTimeout(() => {
+    killedFor ??= 'timeout';
+    kill();
+  }, req.timeoutSeconds * 1000);
+
+  child.stdout.on('data', (chunk: Buffer) => capture.push(chunk));
+
+  const done = new Promise<ExecOutcome>((resolveDone) => {
+    let spawnFailed = false;
+    child.on('error', () => {
+      spawnFailed = true;
+    });
+    child.on('close', () => undefined);
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      void rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      if (spawnFailed && code === null && signal === null) {
+        resolveDone({
+          status: 'Error',
+          exitCode: undefined,
+          errorCode: 'ExecutionException',
+          started: false,
+        });
+        return;
+      }
+      const exitCode = code ?? 128 + signalNumber(signal);
+      if (killedFor === 'timeout')
+        resolveDone({ status: 'Timeout', exitCode, errorCode: 'ExecutionTimeout', started: true });
+      else if (killedFor === 'stop')
+        resolveDone({ status: 'Terminated', exitCode, errorCode: '', started: true });
+      else if (killedFor === 'shutdown')
+        resolveDone({
+          status: 'Error',
+          exitCode,
+          errorCode: 'ExecutionInterrupted',
+          started: true,
+        });
+      else if (exitCode === 0)
+        resolveDone({ status: 'Success', exitCode, errorCode: '', started: true });
+      else resolveDone({ status: 'Failed', exitCode, errorCode: 'ExitCodeNonzero', started: true });
+    };
+    if (child.pid === undefined) {
+      child.once('error', () => finish(null, null));
+      return;
+    }
+    child.once('exit', (code, signal) => {
+      // Wait for the pipe to drain; a background process that kept it open must not hold
+      // the run forever.
+      const drain = setTimeout(() => child.stdout.destroy(), PIPE_DRAIN_MS);
+      const settle = () => {
+        clearTimeout(drain);
+        finish(code, signal);
+      };
+      if (child.stdout.closed) settle();
+      else child.stdout.once('close', settle);
+    });
+  });
+
+  return {
+    capture,
+    pid: child.pid,
+    stop(reason) {
+      killedFor ??= reason;
+      kill();
+    },
+    done,
+  };
+}
+
+export function errorInfoFor(code: RunErrorCode | ''): string {
+  return code === '' ? '' : RUN_ERRORS[code];
+}
