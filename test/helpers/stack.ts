@@ -1,0 +1,246 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config, type RawSettings } from '../../src/config.js';
+import { makeLogger } from '../../src/log.js';
+import { startServer, type Running } from '../../src/main.js';
+import { freePort } from '../../src/private-redis.js';
+import { Keys } from '../../src/store/keys.js';
+import { freshPrefix, redisUrl } from './redis.js';
+
+export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface ApiResponse {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export interface AgentProcess {
+  nodeId: string;
+  child: ChildProcess;
+  /** Output the agent printed (its pino log). */
+  log: () => string;
+  /** Sends a signal and waits for the process to exit; returns its exit code or signal. */
+  kill(signal?: NodeJS.Signals): Promise<number | string | null>;
+}
+
+export interface Stack {
+  url: string;
+  token: string;
+  prefix: string;
+  redisUrl: string;
+  keys: Keys;
+  redis: Redis;
+  config: Readonly<Config>;
+  server: Running;
+  env: Record<string, string>;
+  call(
+    action: string,
+    body: unknown,
+    opts?: { token?: string | null; raw?: string },
+  ): Promise<ApiResponse>;
+  startAgent(nodeId: string, env?: Record<string, string>): Promise<AgentProcess>;
+  /** Polls until `fn` returns a value other than undefined/false, or fails after `timeoutMs`. */
+  waitFor<T>(
+    what: string,
+    fn: () => Promise<T | undefined | false>,
+    timeoutMs?: number,
+  ): Promise<T>;
+  describe(invokeId: string, extra?: Record<string, unknown>): Promise<Invocation>;
+  close(): Promise<void>;
+}
+
+export interface InvokeNode {
+  NodeId: string;
+  InvocationStatus: string;
+  NodeInvokeStatus: string;
+  ExitCode?: number;
+  Output?: string;
+  Dropped: number;
+  ErrorInfo: string;
+  ErrorCode: string;
+  Repeats: number;
+  StartTime: string;
+  FinishTime: string;
+  StopTime: string;
+  Timed: string;
+}
+
+export interface Invocation {
+  InvokeId: string;
+  InvocationStatus: string;
+  InvokeStatus: string;
+  InvokeNodes: { InvokeNode: InvokeNode[] };
+  [k: string]: unknown;
+}
+
+export const FINAL = new Set([
+  'Success',
+  'Failed',
+  'Timeout',
+  'Error',
+  'Invalid',
+  'Aborted',
+  'Cancelled',
+  'Terminated',
+]);
+
+/**
+ * A real stack for one test: the server (API + scheduler) in this process on a free port with a
+ * fresh key prefix, and agents as real child processes (`node --import tsx src/cli.ts agent`).
+ */
+export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
+  const url = await redisUrl();
+  const prefix = freshPrefix();
+  const token = randomBytes(12).toString('hex');
+  const port = await freePort();
+  const env: Record<string, string> = {
+    REDIS_URL: url,
+    FLEETCMD_PREFIX: prefix,
+    FLEETCMD_HEARTBEAT_SECONDS: '1',
+    FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '3',
+    LOG_LEVEL: 'info',
+  };
+  const config = loadConfig({
+    ...env,
+    FLEETCMD_API_TOKEN: token,
+    PORT: String(port),
+    FLEETCMD_HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    ...settings,
+  });
+  const server = await startServer(config, makeLogger('silent', 'test'));
+  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
+  const agents: AgentProcess[] = [];
+  const apiUrl = server.url ?? '';
+
+  const stack: Stack = {
+    url: apiUrl,
+    token,
+    prefix,
+    redisUrl: url,
+    keys: new Keys(prefix),
+    redis,
+    config,
+    server,
+    env,
+    async call(action, body, opts = {}) {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      const t = opts.token === undefined ? token : opts.token;
+      if (t !== null) headers.authorization = `Bearer ${t}`;
+      const res = await fetch(`${apiUrl}/v1/${action}`, {
+        method: 'POST',
+        headers,
+        body: opts.raw ?? JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        parsed = { raw: text };
+      }
+      return { status: res.status, body: parsed };
+    },
+    async startAgent(nodeId, extraEnv = {}) {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', CLI, 'agent', '--node-id', nodeId],
+        {
+          env: { ...process.env, ...env, ...extraEnv },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let log = '';
+      child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+      const agent: AgentProcess = {
+        nodeId,
+        child,
+        log: () => log,
+        async kill(signal = 'SIGTERM') {
+          if (child.exitCode !== null || child.signalCode !== null)
+            return child.exitCode ?? child.signalCode;
+          const exited = once(child, 'exit');
+          child.kill(signal);
+          const [code, sig] = (await exited) as [number | null, string | null];
+          return code ?? sig;
+        },
+      };
+      agents.push(agent);
+      await stack.waitFor(
+        `agent ${nodeId} to start`,
+        async () => {
+          if (child.exitCode !== null) throw new Error(`agent ${nodeId} exited: ${log}`);
+          return log.includes('"agent started"');
+        },
+        30_000,
+      );
+      return agent;
+    },
+    async waitFor(what, fn, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const v = await fn();
+        if (v !== undefined && v !== false) return v as never;
+        if (Date.now() > deadline)
+          throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async describe(invokeId, extra = {}) {
+      const res = await stack.call('DescribeInvocations', {
+        InvokeId: invokeId,
+        IncludeOutput: true,
+        ContentEncoding: 'PlainText',
+        ...extra,
+      });
+      if (res.status !== 200)
+        throw new Error(`DescribeInvocations: ${res.status} ${JSON.stringify(res.body)}`);
+      const list = (res.body.Invocations as { Invocation: Invocation[] }).Invocation;
+      const inv = list[0];
+      if (!inv) throw new Error(`no invocation ${invokeId}`);
+      return inv;
+    },
+    async close() {
+      await Promise.all(agents.map((a) => a.kill('SIGKILL')));
+      await server.close();
+      redis.disconnect();
+    },
+  };
+  return stack;
+}
+
+/** RunCommand that must succeed; returns the InvokeId. */
+export async function run(stack: Stack, body: Record<string, unknown>): Promise<string> {
+  const res = await stack.call('RunCommand', body);
+  if (res.status !== 200) throw new Error(`RunCommand: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.InvokeId as string;
+}
+
+/** Waits until every node of the invocation is in a final state; returns the invocation. */
+export async function waitFinal(
+  stack: Stack,
+  invokeId: string,
+  timeoutMs = 20_000,
+): Promise<Invocation> {
+  return stack.waitFor(
+    `${invokeId} to finish`,
+    async () => {
+      const inv = await stack.describe(invokeId);
+      return inv.InvokeNodes.InvokeNode.every((n) => FINAL.has(n.InvocationStatus))
+        ? inv
+        : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+export function nodeOf(inv: Invocation, nodeId: string): InvokeNode {
+  const n = inv.InvokeNodes.InvokeNode.find((x) => x.NodeId === nodeId);
+  if (!n) throw new Error(`node ${nodeId} not in ${inv.InvokeId}`);
+  return n;
+}
