@@ -65,6 +65,11 @@ const settingsSchema = z.object({
   FLEETCMD_AGENT_CONCURRENCY: positiveInt('FLEETCMD_AGENT_CONCURRENCY', 16),
   /** How long a stopping agent lets running commands finish before it kills them. @default 30 */
   FLEETCMD_AGENT_GRACE_SECONDS: positiveInt('FLEETCMD_AGENT_GRACE_SECONDS', 30),
+  /**
+   * How long an agent's claim on a job lasts without renewal (BullMQ lockDuration); a dead
+   * agent's job is failed (never re-run) once it lapses. @default 30
+   */
+  FLEETCMD_AGENT_LOCK_SECONDS: positiveInt('FLEETCMD_AGENT_LOCK_SECONDS', 30),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
   /** Redis key prefix. @default fc */
   FLEETCMD_PREFIX: z
@@ -94,6 +99,7 @@ export interface Config {
   minIntervalSeconds: number;
   agentConcurrency: number;
   agentGraceSeconds: number;
+  agentLockSeconds: number;
   bootId: string | undefined;
   prefix: string;
   logLevel: string;
@@ -136,6 +142,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     minIntervalSeconds: s.FLEETCMD_MIN_INTERVAL_SECONDS,
     agentConcurrency: s.FLEETCMD_AGENT_CONCURRENCY,
     agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
+    agentLockSeconds: s.FLEETCMD_AGENT_LOCK_SECONDS,
     bootId: s.FLEETCMD_BOOT_ID,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,

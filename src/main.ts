@@ -142,6 +142,7 @@ export async function startAgent(
     heartbeatSeconds: config.heartbeatSeconds,
     concurrency: config.agentConcurrency,
     graceSeconds: config.agentGraceSeconds,
+    lockSeconds: config.agentLockSeconds,
     ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
   });
   await agent.start();

@@ -134,6 +134,7 @@ export function makeNodeWorker(
     maxStalledCount: 0,
     maxStartedAttempts: 1,
     lockDuration: opts.lockDurationMs ?? 30_000,
+    stalledInterval: opts.lockDurationMs ?? 30_000,
     autorun: false,
   });
 }

@@ -25,6 +25,8 @@ export interface AgentDeps {
   heartbeatSeconds: number;
   concurrency: number;
   graceSeconds: number;
+  /** BullMQ lock duration for claimed jobs. @default 30 */
+  lockSeconds?: number;
   /** Boot id override (tests simulate reboots); default: the kernel's. */
   bootId?: string;
   /** Starts a command; replaceable so the loop's state machine can be tested alone. */
@@ -92,9 +94,7 @@ export class Agent {
       deps.keys,
       deps.nodeId,
       (job) => this.process(job),
-      {
-        concurrency: deps.concurrency,
-      },
+      { concurrency: deps.concurrency, lockDurationMs: (deps.lockSeconds ?? 30) * 1000 },
     );
     this.worker.on('error', (err) => deps.log.warn({ err: err.message }, 'queue worker error'));
     void this.worker

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import type { RawSettings } from '../../src/config.js';
+
+/** Asserts `env` is rejected with a ConfigError whose message names every variable in `names`. */
+function assertRejects(env: RawSettings, names: readonly string[]): ConfigError {
+  let caught: unknown;
+  try {
+    loadConfig(env);
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof ConfigError, `${JSON.stringify(env)} throws a ConfigError`);
+  assert.equal(caught.name, 'ConfigError');
+  for (const name of names) {
+    assert.ok(
+      caught.message.includes(name),
+      `message for ${JSON.stringify(env)} names ${name}: ${caught.message}`,
+    );
+  }
+  return caught;
+}
+
+void describe('loadConfig', () => {
+  void it('gives the SPEC defaults for an empty environment, frozen', () => {
+    const c = loadConfig({});
+    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(c.port, 8080);
+    assert.equal(c.heartbeatSeconds, 10);
+    assert.equal(c.deliveryTimeoutSeconds, 60);
+    assert.equal(c.minIntervalSeconds, 10);
+    assert.equal(c.prefix, 'fc');
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.role, 'all');
+    assert.ok(Object.isFrozen(c));
+    assert.throws(() => {
+      (c as { port: number }).port = 1;
+    }, TypeError);
+    assert.equal(c.port, 8080);
+  });
+
+  void it('reads good values', () => {
+    const c = loadConfig({
+      REDIS_URL: 'rediss://cache.example:6380/2',
+      PORT: '9090',
+      FLEETCMD_HEARTBEAT_SECONDS: '5',
+      FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '120',
+      FLEETCMD_MIN_INTERVAL_SECONDS: '30',
+      FLEETCMD_PREFIX: 'fleet_2-x',
+      LOG_LEVEL: 'debug',
+      FLEETCMD_ROLE: 'scheduler',
+      FLEETCMD_NODE_ID: 'node-1.example_a',
+    });
+    assert.equal(c.redisUrl, 'rediss://cache.example:6380/2');
+    assert.equal(c.port, 9090);
+    assert.equal(c.heartbeatSeconds, 5);
+    assert.equal(c.deliveryTimeoutSeconds, 120);
+    assert.equal(c.minIntervalSeconds, 30);
+    assert.equal(c.prefix, 'fleet_2-x');
+    assert.equal(c.logLevel, 'debug');
+    assert.equal(c.role, 'scheduler');
+    assert.equal(c.nodeId, 'node-1.example_a');
+  });
+
+  void it('treats an empty string as unset', () => {
+    const c = loadConfig({
+      FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '',
+      PORT: '',
+      REDIS_URL: '',
+      FLEETCMD_PREFIX: '',
+      LOG_LEVEL: '',
+      FLEETCMD_ROLE: '',
+    });
+    assert.equal(c.deliveryTimeoutSeconds, 60);
+    assert.equal(c.port, 8080);
+    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.equal(c.prefix, 'fc');
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.role, 'all');
+  });
+
+  const BAD: readonly [string, string][] = [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['FLEETCMD_HEARTBEAT_SECONDS', '0'],
+    ['FLEETCMD_HEARTBEAT_SECONDS', '1.5'],
+    ['FLEETCMD_HEARTBEAT_SECONDS', 'ten'],
+    ['REDIS_URL', 'http://x'],
+    ['FLEETCMD_ROLE', 'both'],
+    ['FLEETCMD_NODE_ID', 'bad id'],
+    ['FLEETCMD_NODE_ID', 'x:y'],
+    ['FLEETCMD_NODE_ID', '{n1}'],
+    ['FLEETCMD_PREFIX', 'a:b'],
+    ['LOG_LEVEL', 'loud'],
+  ];
+  for (const [name, value] of BAD) {
+    void it(`rejects ${name}=${JSON.stringify(value)} with a ConfigError naming ${name}`, () => {
+      assertRejects({ [name]: value }, [name]);
+    });
+  }
+
+  void it('names every bad variable when several are wrong at once', () => {
+    const env = Object.fromEntries(
+      BAD.filter(([name], i) => BAD.findIndex(([n]) => n === name) === i),
+    ) as RawSettings;
+    const names = Object.keys(env);
+    assert.deepEqual(names, [
+      'PORT',
+      'FLEETCMD_HEARTBEAT_SECONDS',
+      'REDIS_URL',
+      'FLEETCMD_ROLE',
+      'FLEETCMD_NODE_ID',
+      'FLEETCMD_PREFIX',
+      'LOG_LEVEL',
+    ]);
+    const err = assertRejects(env, names);
+    // One line per problem.
+    for (const name of names) {
+      assert.ok(
+        err.message.split('\n').some((line) => line.includes(name)),
+        `a line names ${name}`,
+      );
+    }
+  });
+
+  void it('ignores unrelated environment variables', () => {
+    const c = loadConfig({
+      PATH: '/usr/bin:/bin',
+      HOME: '/root',
+      NODE_ENV: 'production',
+      FLEETCMD_UNKNOWN_SETTING: 'not validated',
+      port: 'abc',
+      Redis_Url: 'http://x',
+    });
+    assert.deepEqual(c, loadConfig({}));
+  });
+});
