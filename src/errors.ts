@@ -34,6 +34,10 @@ export const ERROR_CATALOGUE = {
     status: 401,
     meaning: 'The Authorization header is missing or holds a wrong bearer token.',
   },
+  IdempotentParameterMismatch: {
+    status: 409,
+    meaning: 'The ClientToken was already used with a different request.',
+  },
   PayloadTooLarge: { status: 413, meaning: 'The request body is over the size limit.' },
   ServiceUnavailable: {
     status: 503,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Invocation, RunRecord } from '../domain/invocation.js';
 import { renderInvocation } from '../domain/invocation.js';
 import { isOnline } from '../domain/node.js';
@@ -109,10 +109,59 @@ const runCommand: Action = async (body, deps) => {
     launcher: req.Launcher,
     createdMs: deps.clock(),
   };
-  await deps.invocations.create(inv);
-  await deps.schedulerQueue.enqueueInvocation(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+  if (req.ClientToken !== undefined && req.ClientToken !== '') {
+    const { ClientToken, ...request } = req;
+    const tokenDigest = sha256(ClientToken);
+    const first = await deps.invocations.claimClientToken(
+      tokenDigest,
+      sha256(canonicalJson(request)),
+      inv.invokeId,
+      CLIENT_TOKEN_TTL_SECONDS,
+    );
+    if (first) {
+      if (first.requestDigest !== sha256(canonicalJson(request))) {
+        throw new AppError(
+          'IdempotentParameterMismatch',
+          'ClientToken: was already used with a different request',
+        );
+      }
+      return { InvokeId: first.invokeId };
+    }
+    try {
+      await createInvocation(inv, deps);
+    } catch (err) {
+      await deps.invocations.releaseClientToken(tokenDigest).catch(() => undefined);
+      throw err;
+    }
+    return { InvokeId: inv.invokeId };
+  }
+  await createInvocation(inv, deps);
   return { InvokeId: inv.invokeId };
 };
+
+/** How long a ClientToken is remembered. */
+const CLIENT_TOKEN_TTL_SECONDS = 24 * 3600;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** JSON with object keys sorted, so equal requests give equal text whatever their key order. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
+  await deps.invocations.create(inv);
+  await deps.schedulerQueue.enqueueInvocation(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+}
 
 function encodeToken(obj: unknown): string {
   return Buffer.from(JSON.stringify(obj)).toString('base64url');

@@ -50,6 +50,8 @@ export function toRunJob(inv: Invocation): RunJob {
  */
 export class Scheduler {
   private worker: Worker | undefined;
+  /** Nodes already in the registry: agents announce every heartbeat, one write is enough. */
+  private readonly knownNodes = new Set<string>();
 
   constructor(private readonly deps: SchedulerDeps) {}
 

@@ -64,6 +64,29 @@ export class InvocationStore {
     await this.redis.zadd(this.keys.invocationIndex(), inv.createdMs, inv.invokeId);
   }
 
+  /**
+   * Claims a ClientToken for `invokeId` (SET NX), or returns what it was first claimed with.
+   * Concurrent identical requests race on the one key, so exactly one creates the invocation.
+   */
+  async claimClientToken(
+    tokenDigest: string,
+    requestDigest: string,
+    invokeId: string,
+    ttlSeconds: number,
+  ): Promise<{ invokeId: string; requestDigest: string } | undefined> {
+    const key = this.keys.clientToken(tokenDigest);
+    const value = `${invokeId} ${requestDigest}`;
+    const set = await this.redis.set(key, value, 'EX', ttlSeconds, 'NX');
+    if (set === 'OK') return undefined;
+    const existing = (await this.redis.get(key)) ?? value;
+    const [firstId = invokeId, firstDigest = requestDigest] = existing.split(' ');
+    return { invokeId: firstId, requestDigest: firstDigest };
+  }
+
+  async releaseClientToken(tokenDigest: string): Promise<void> {
+    await this.redis.del(this.keys.clientToken(tokenDigest));
+  }
+
   async get(invokeId: string): Promise<Invocation | undefined> {
     const h = await this.redis.hgetallBuffer(this.keys.invocation(invokeId));
     return fromHash(h);

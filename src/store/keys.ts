@@ -42,6 +42,11 @@ export class Keys {
     return `${this.prefix}:{global}:invocations`;
   }
 
+  /** String: the InvokeId and request digest a ClientToken was first used with. */
+  clientToken(tokenDigest: string): string {
+    return `${this.prefix}:ct:{${tokenDigest}}`;
+  }
+
   /** Set: node ids that have registered. */
   nodeRegistry(): string {
     return `${this.prefix}:{global}:nodes`;

@@ -122,6 +122,7 @@ void describe('key layout: cluster hash tags and per-node credentials', () => {
       new RegExp(`^${p}:nq:\\{[^}]+\\}:`),
       new RegExp(`^${p}:sq:\\{sched\\}:`),
       new RegExp(`^${p}:inv:\\{t-[a-z0-9]+\\}$`),
+      new RegExp(`^${p}:ct:\\{[0-9a-f]{64}\\}$`),
       new RegExp(`^${p}:\\{global\\}:(invocations|nodes)$`),
     ];
     const all = await keysUnder(stack.redis, p);

@@ -1,0 +1,77 @@
+/**
+ * Time from RunCommand's answer until Success is visible through DescribeInvocations, for one
+ * Once run of `true` on one agent of an idle local stack (private redis-server with hz 100,
+ * server in this process, the agent as a child process). Prints each run and the median.
+ *
+ *   node --import tsx bench/once-latency.ts [runs=20]
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../src/config.js';
+import { makeLogger } from '../src/log.js';
+import { startServer } from '../src/main.js';
+import { freePort, startPrivateRedis } from '../src/private-redis.js';
+
+const runs = Number(process.argv[2] ?? 20);
+const redis = await startPrivateRedis();
+const token = randomBytes(12).toString('hex');
+const port = await freePort();
+const env = { REDIS_URL: redis.url, FLEETCMD_PREFIX: 'bench', LOG_LEVEL: 'warn' };
+const server = await startServer(
+  loadConfig({ ...env, FLEETCMD_API_TOKEN: token, PORT: String(port), FLEETCMD_HOST: '127.0.0.1' }),
+  makeLogger('warn', 'bench'),
+);
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const agent = spawn(process.execPath, ['--import', 'tsx', cli, 'agent', '--node-id', 'b1'], {
+  env: { ...process.env, ...env },
+  stdio: 'ignore',
+});
+
+async function call(action: string, body: unknown): Promise<Record<string, unknown>> {
+  const res = await fetch(`${server.url}/v1/${action}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as Record<string, unknown>;
+}
+
+async function status(invokeId: string): Promise<string> {
+  const d = (await call('DescribeInvocations', { InvokeId: invokeId })) as {
+    Invocations?: { Invocation: { InvocationStatus: string }[] };
+  };
+  return d.Invocations?.Invocation[0]?.InvocationStatus ?? '';
+}
+
+try {
+  // Wait for the agent to register, then warm up once.
+  for (;;) {
+    const r = await call('RunCommand', { NodeIdList: ['b1'], CommandContent: 'true' });
+    if (typeof r.InvokeId === 'string') {
+      while ((await status(r.InvokeId)) !== 'Success') await new Promise((s) => setTimeout(s, 5));
+      break;
+    }
+    await new Promise((s) => setTimeout(s, 100));
+  }
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const { InvokeId } = (await call('RunCommand', { NodeIdList: ['b1'], CommandContent: 'true' })) as {
+      InvokeId: string;
+    };
+    const t0 = performance.now();
+    while ((await status(InvokeId)) !== 'Success') {
+      // Poll as fast as the API answers: the poll itself bounds the resolution (~1 ms).
+    }
+    times.push(performance.now() - t0);
+    await new Promise((s) => setTimeout(s, 50));
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const median = ((sorted[Math.floor((runs - 1) / 2)] ?? 0) + (sorted[Math.ceil((runs - 1) / 2)] ?? 0)) / 2;
+  console.log(`runs (ms): ${times.map((t) => t.toFixed(1)).join(' ')}`);
+  console.log(`min ${sorted[0]?.toFixed(1)} ms, median ${median.toFixed(1)} ms, max ${sorted[runs - 1]?.toFixed(1)} ms over ${runs} runs`);
+} finally {
+  agent.kill('SIGTERM');
+  await server.close();
+  await redis.stop();
+}
