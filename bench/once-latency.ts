@@ -56,7 +56,10 @@ try {
   }
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const { InvokeId } = (await call('RunCommand', { NodeIdList: ['b1'], CommandContent: 'true' })) as {
+    const { InvokeId } = (await call('RunCommand', {
+      NodeIdList: ['b1'],
+      CommandContent: 'true',
+    })) as {
       InvokeId: string;
     };
     const t0 = performance.now();
@@ -67,9 +70,12 @@ try {
     await new Promise((s) => setTimeout(s, 50));
   }
   const sorted = [...times].sort((a, b) => a - b);
-  const median = ((sorted[Math.floor((runs - 1) / 2)] ?? 0) + (sorted[Math.ceil((runs - 1) / 2)] ?? 0)) / 2;
+  const median =
+    ((sorted[Math.floor((runs - 1) / 2)] ?? 0) + (sorted[Math.ceil((runs - 1) / 2)] ?? 0)) / 2;
   console.log(`runs (ms): ${times.map((t) => t.toFixed(1)).join(' ')}`);
-  console.log(`min ${sorted[0]?.toFixed(1)} ms, median ${median.toFixed(1)} ms, max ${sorted[runs - 1]?.toFixed(1)} ms over ${runs} runs`);
+  console.log(
+    `min ${sorted[0]?.toFixed(1)} ms, median ${median.toFixed(1)} ms, max ${sorted[runs - 1]?.toFixed(1)} ms over ${runs} runs`,
+  );
 } finally {
   agent.kill('SIGTERM');
   await server.close();

@@ -9,7 +9,8 @@ import { InvocationStore } from './store/invocation-store.js';
 import { Keys } from './store/keys.js';
 import { NodeStore } from './store/node-store.js';
 import { NodeQueues, SchedulerQueue } from './store/queues.js';
-import { makeRedis } from './store/redis.js';
+import { closeRedis, makeRedis } from './store/redis.js';
+import { settleWithin } from './settle.js';
 import { RunStore } from './store/run-store.js';
 import { Agent } from '../workers/agent/agent.js';
 
@@ -29,16 +30,8 @@ class Closer {
 
   async close(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.steps.length > 0) {
-      const step = this.steps.pop();
-      if (!step) break;
-      const left = Math.max(100, deadline - Date.now());
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([
-        step().catch(() => undefined),
-        new Promise((r) => (t = setTimeout(r, left))),
-      ]);
-      clearTimeout(t);
+    for (let step = this.steps.pop(); step; step = this.steps.pop()) {
+      await settleWithin(step(), Math.max(100, deadline - Date.now()));
     }
   }
 }
@@ -57,8 +50,8 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
 
   const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
   const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
-  closer.push(() => producer.quit());
-  closer.push(() => workerConn.quit());
+  closer.push(() => closeRedis(producer));
+  closer.push(() => closeRedis(workerConn));
 
   const invocations = new InvocationStore(producer, keys);
   const runs = new RunStore(producer, keys);
@@ -70,7 +63,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
 
   if (config.role !== 'api') {
     const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
-    closer.push(() => subscriber.quit());
+    closer.push(() => closeRedis(subscriber));
     const schedNodeQueues = new NodeQueues(workerConn, keys);
     closer.push(() => schedNodeQueues.close());
     const scheduler = new Scheduler({
@@ -151,8 +144,8 @@ export async function startAgent(
     agent,
     close: async () => {
       await agent.stop();
-      await subscriber.quit().catch(() => undefined);
-      await connection.quit().catch(() => undefined);
+      await closeRedis(subscriber);
+      await closeRedis(connection);
     },
   };
 }

@@ -71,27 +71,52 @@ export const describeNodesSchema = z.strictObject({
   NextToken: z.string().max(512).optional(),
 });
 
-/** Parses a request body; the error names the field that is wrong. */
+/** Keys that name JavaScript internals: refused anywhere in a body, never interpreted. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+function forbiddenKeyPath(value: unknown, path: string[] = []): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const key of Object.keys(value)) {
+    const here = [...path, key];
+    if (FORBIDDEN_KEYS.has(key)) return here.join('.');
+    const inner = forbiddenKeyPath((value as Record<string, unknown>)[key], here);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+/**
+ * Parses a request body. The error names every field at fault (up to three): missing
+ * fields first (code MissingParameter), then unknown ones, then wrong values.
+ */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
   if (body === undefined || body === null) body = {};
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new AppError('InvalidParameter', 'the request body must be a JSON object');
   }
+  const forbidden = forbiddenKeyPath(body);
+  if (forbidden)
+    throw new AppError('InvalidParameter', `${forbidden}: this field name is not allowed`);
   const r = schema.safeParse(body);
   if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  if (!issue) throw new AppError('InvalidParameter', 'the request body is invalid');
-  const field = issue.path.map(String).join('.') || 'body';
-  if (issue.code === 'unrecognized_keys') {
-    throw new AppError(
-      'InvalidParameter',
-      `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`,
-    );
+  const missing: string[] = [];
+  const unknown: string[] = [];
+  const wrong: string[] = [];
+  for (const issue of r.error.issues) {
+    const field = issue.path.map(String).join('.') || 'body';
+    if (issue.code === 'unrecognized_keys') {
+      const where = issue.path.length > 0 ? ` in ${field}` : '';
+      unknown.push(
+        `unknown field ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${where} (field names are case-sensitive)`,
+      );
+    } else if (issue.code === 'invalid_type' && isMissing(body, issue.path)) {
+      missing.push(`${field} is required`);
+    } else {
+      wrong.push(`${field}: ${issue.message}`);
+    }
   }
-  if (issue.code === 'invalid_type' && isMissing(body, issue.path)) {
-    throw new AppError('MissingParameter', `${field} is required`);
-  }
-  throw new AppError('InvalidParameter', `${field}: ${issue.message}`);
+  const message = [...missing, ...unknown, ...wrong].slice(0, 3).join('; ');
+  throw new AppError(missing.length > 0 ? 'MissingParameter' : 'InvalidParameter', message);
 }
 
 function isMissing(body: unknown, path: readonly PropertyKey[]): boolean {

@@ -10,6 +10,7 @@ import type { Keys } from '../store/keys.js';
 import type { NodeStore } from '../store/node-store.js';
 import { makeSchedulerWorker, type NodeQueues } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
+import { settleWithin } from '../settle.js';
 
 export interface SchedulerDeps {
   invocations: InvocationStore;
@@ -135,7 +136,8 @@ export class Scheduler {
   }
 
   async close(): Promise<void> {
-    await this.worker?.close();
-    await this.deps.subscriber.unsubscribe().catch(() => undefined);
+    // With Redis away there is nothing to hand back cleanly: do not wait for it.
+    await this.worker?.close(this.deps.workerConnection.status !== 'ready');
+    await settleWithin(this.deps.subscriber.unsubscribe(), 1_000);
   }
 }

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { settleWithin } from '../settle.js';
 
 /**
  * Connection profiles.
@@ -53,4 +54,13 @@ export async function waitReady(client: Redis, timeoutMs: number): Promise<void>
     };
     client.on('ready', onReady);
   });
+}
+
+/**
+ * Closes a client whatever Redis is doing: QUIT when it answers (so pending replies arrive),
+ * then disconnect, which also stops reconnecting when Redis is away.
+ */
+export async function closeRedis(client: Redis, timeoutMs = 1_000): Promise<void> {
+  if (client.status === 'ready') await settleWithin(client.quit(), timeoutMs);
+  client.disconnect();
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/private-redis.js';
-import { CLI, makeStack, type Stack } from '../helpers/stack.js';
+import { CLI, ROOT, makeStack, type Stack } from '../helpers/stack.js';
 
 interface Result {
   code: number | null;
@@ -117,7 +117,9 @@ void describe('fleetcmd dev', () => {
       REDIS_URL: undefined,
       FLEETCMD_API_TOKEN: undefined,
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'dev', '--port', String(port)], {
+    // Exactly what README tells a newcomer: the built CLI through npx (npm test builds first).
+    const child = spawn('npx', ['fleetcmd', 'dev', '--port', String(port)], {
+      cwd: ROOT,
       env: env as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,6 +7,7 @@ import { loadConfig, type Config, type RawSettings } from '../../src/config.js';
 import { makeLogger } from '../../src/log.js';
 import { startServer, type Running } from '../../src/main.js';
 import { freePort } from '../../src/private-redis.js';
+import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
 import { Keys } from '../../src/store/keys.js';
 import { freshPrefix, redisUrl } from './redis.js';
 
@@ -76,17 +77,6 @@ export interface Invocation {
   InvokeNodes: { InvokeNode: InvokeNode[] };
   [k: string]: unknown;
 }
-
-export const FINAL = new Set([
-  'Success',
-  'Failed',
-  'Timeout',
-  'Error',
-  'Invalid',
-  'Aborted',
-  'Cancelled',
-  'Terminated',
-]);
 
 /**
  * A real stack for one test: the server (API + scheduler) in this process on a free port with a
@@ -214,6 +204,16 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
   return stack;
 }
 
+/** Whether a process exists (signal 0 probes without touching it). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** RunCommand that must succeed; returns the InvokeId. */
 export async function run(stack: Stack, body: Record<string, unknown>): Promise<string> {
   const res = await stack.call('RunCommand', body);
@@ -231,7 +231,9 @@ export async function waitFinal(
     `${invokeId} to finish`,
     async () => {
       const inv = await stack.describe(invokeId);
-      return inv.InvokeNodes.InvokeNode.every((n) => FINAL.has(n.InvocationStatus))
+      return inv.InvokeNodes.InvokeNode.every((n) =>
+        FINAL_NODE_STATUSES.has(n.InvocationStatus as NodeStatus),
+      )
         ? inv
         : undefined;
     },

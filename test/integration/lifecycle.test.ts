@@ -9,16 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/private-redis.js';
 import { runJobId } from '../../src/store/queues.js';
-import { CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive, CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(

@@ -3,16 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 void describe('RunCommand (Once) on a real agent', () => {
   let stack: Stack;

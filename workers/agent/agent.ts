@@ -10,6 +10,7 @@ import type { AgentStore } from '../../src/store/agent-store.js';
 import type { Keys } from '../../src/store/keys.js';
 import { makeNodeWorker } from '../../src/store/queues.js';
 import { VERSION } from '../../src/version.js';
+import { settleWithin } from '../../src/settle.js';
 import { errorInfoFor, startCommand, type CommandHandle, type ExecRequest } from './executor.js';
 
 export interface AgentDeps {
@@ -240,10 +241,11 @@ export class Agent {
     });
     await Promise.race([closing, grace]);
     for (const handle of this.running.values()) handle.stop('shutdown');
-    await closing;
+    await settleWithin(closing, 5_000);
     clearTimeout(graceTimer);
-    await deps.store.markStopped(deps.clock()).catch(() => undefined);
-    await deps.subscriber.unsubscribe().catch(() => undefined);
+    // Bounded: with Redis away these would wait for it forever.
+    await settleWithin(deps.store.markStopped(deps.clock()), 2_000);
+    await settleWithin(deps.subscriber.unsubscribe(), 1_000);
     this.state = 'STOPPED';
     deps.log.info({ nodeId: deps.nodeId }, 'agent stopped');
   }
