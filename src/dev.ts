@@ -82,6 +82,8 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
             LOG_LEVEL: config.logLevel,
           },
           stdio: ['ignore', 'inherit', 'inherit'],
+          // Own process group: on Ctrl-C, dev stops the agents itself, before the server and Redis.
+          detached: true,
         },
       );
       agents.push(child);

@@ -62,7 +62,9 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
         'noeviction',
         ...(opts.args ?? []),
       ],
-      { stdio: 'ignore' },
+      // Its own process group: a Ctrl-C meant for the parent must not kill Redis before the
+      // parent has drained.
+      { stdio: 'ignore', detached: true },
     );
     // The server must not keep its parent alive: the parent kills it on exit or via stop().
     child.unref();

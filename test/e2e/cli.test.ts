@@ -118,8 +118,10 @@ void describe('fleetcmd dev', () => {
       FLEETCMD_API_TOKEN: undefined,
     };
     // Exactly what README tells a newcomer: the built CLI through npx (npm test builds first).
+    // In its own process group, so Ctrl-C can be sent the way a terminal sends it: to the group.
     const child = spawn('npx', ['fleetcmd', 'dev', '--port', String(port)], {
       cwd: ROOT,
+      detached: true,
       env: env as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -164,7 +166,7 @@ void describe('fleetcmd dev', () => {
     assert.equal(status, 'Success');
 
     const exited = once(child, 'exit');
-    child.kill('SIGINT');
+    process.kill(-(child.pid ?? 0), 'SIGINT');
     await exited;
     // The private redis-server went away with it.
     await assert.rejects(fetch(`${url}/healthz`));
