@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { findOnPath } from './on-path.js';
 
 export interface PrivateRedis {
   url: string;
@@ -124,15 +125,5 @@ async function waitForPing(url: string, timeoutMs: number): Promise<void> {
 
 /** Whether an executable named `name` is on PATH. */
 export async function onPath(name: string): Promise<boolean> {
-  const { access } = await import('node:fs/promises');
-  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
-  for (const d of dirs) {
-    try {
-      await access(join(d, name), 1);
-      return true;
-    } catch {
-      // keep looking
-    }
-  }
-  return false;
+  return (await findOnPath(name)) !== undefined;
 }

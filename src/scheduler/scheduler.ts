@@ -70,9 +70,10 @@ export class Scheduler {
     this.worker.on('error', (err) => deps.log.warn({ err: err.message }, 'scheduler worker error'));
     await deps.subscriber.subscribe(deps.keys.announceChannel());
     deps.subscriber.on('message', (channel: string, nodeId: string) => {
-      if (channel !== deps.keys.announceChannel()) return;
+      if (channel !== deps.keys.announceChannel() || this.knownNodes.has(nodeId)) return;
       deps.nodes
         .remember(nodeId)
+        .then((known) => known && this.knownNodes.add(nodeId))
         .catch((err: unknown) =>
           deps.log.warn({ nodeId, err: String(err) }, 'could not record node'),
         );

@@ -52,11 +52,13 @@ export class AgentStore {
     return this.redis.smembers(this.keys.nodeActive(this.nodeId));
   }
 
+  /** 'Claimed' when this call moved the run from Pending to Running; else the status found. */
   async claim(
     invokeId: string,
     agentInstance: string,
     nowMs: number,
-    pid: number,
+    nonce: string,
+    bootId: string,
   ): Promise<string> {
     return this.redis.fcRunClaim(
       this.keys.nodeRun(this.nodeId, invokeId),
@@ -64,8 +66,35 @@ export class AgentStore {
       invokeId,
       agentInstance,
       nowMs,
-      pid,
+      nonce,
+      bootId,
     );
+  }
+
+  /** Records the command's process group and script directory once it is spawned. */
+  async spawned(
+    invokeId: string,
+    agentInstance: string,
+    pgid: number,
+    scriptDir: string,
+  ): Promise<void> {
+    await this.redis.fcRunSpawned(
+      this.keys.nodeRun(this.nodeId, invokeId),
+      agentInstance,
+      pgid,
+      scriptDir,
+    );
+  }
+
+  /** Where an earlier life of the agent ran a command (to clean up after it). */
+  async whereRan(invokeId: string): Promise<{ bootId: string; pgid: number; scriptDir: string }> {
+    const [bootId, pgid, scriptDir] = await this.redis.hmget(
+      this.keys.nodeRun(this.nodeId, invokeId),
+      'bootId',
+      'pgid',
+      'scriptDir',
+    );
+    return { bootId: bootId ?? '', pgid: Number(pgid ?? 0), scriptDir: scriptDir ?? '' };
   }
 
   /** Stores the output so far; returns the run's status (Stopping means: kill it). */

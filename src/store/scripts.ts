@@ -3,9 +3,9 @@ import type { Redis } from 'ioredis';
 /**
  * Lua scripts for every run-record transition. Each touches keys of one node only (one hash
  * slot), and each is a compare-and-set on `status`, which is what makes a run at-most-once:
- * the agent may start a command only after `claim` moved its record from Pending to Running,
- * and a stop, a delivery timeout or a second delivery of the same job all lose that race
- * cleanly instead of running the command twice.
+ * the agent may start a command only when `claim` answers 'Claimed' (it moved the record from
+ * Pending to Running just now, for this very claim), and a stop, a delivery timeout or a second
+ * delivery of the same job all lose that race cleanly instead of running the command twice.
  */
 const SCRIPTS = {
   // KEYS: run, nodeInfo. ARGV: nowMs. Creates a Pending record unless one exists.
@@ -20,17 +20,29 @@ redis.call('HINCRBY', KEYS[2], 'invocationCount', 1)
 redis.call('HSET', KEYS[2], 'lastInvokedMs', ARGV[1])
 return 'Created'`,
   },
-  // KEYS: run, active. ARGV: invokeId, agentInstance, nowMs, pid.
+  // KEYS: run, active. ARGV: invokeId, agentInstance, nowMs, claimNonce, bootId.
+  // 'Claimed' only for the claim that moved Pending -> Running (or a resend of that same claim
+  // after a reconnect, recognised by its nonce); anything else answers the current status.
   fcRunClaim: {
     keys: 2,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
+if st == 'Running' and redis.call('HGET', KEYS[1], 'claim') == ARGV[4] then return 'Claimed' end
 if st ~= 'Pending' then return st or 'Missing' end
 redis.call('HSET', KEYS[1], 'status', 'Running', 'startedMs', ARGV[3], 'updatedMs', ARGV[3],
-  'agent', ARGV[2], 'pid', ARGV[4])
+  'agent', ARGV[2], 'claim', ARGV[4], 'bootId', ARGV[5])
 redis.call('HINCRBY', KEYS[1], 'repeats', 1)
 redis.call('SADD', KEYS[2], ARGV[1])
-return 'Running'`,
+return 'Claimed'`,
+  },
+  // KEYS: run. ARGV: agentInstance, pgid, scriptDir. Where the command runs, so a later life of
+  // the agent can kill it if this one dies.
+  fcRunSpawned: {
+    keys: 1,
+    lua: `
+if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'pgid', ARGV[2], 'scriptDir', ARGV[3])
+return 1`,
   },
   // KEYS: run. ARGV: agentInstance, nowMs, hasOutput ('1'/'0'), output, dropped.
   // Returns the current status so the agent learns of a stop even without pub/sub.

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +129,50 @@ void describe('RunCommand (Once) on a real agent', () => {
       assert.match(n.Output ?? '', /^nobody\n/);
     },
   );
+
+  void it("keeps the user's supplementary groups when switching user", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('the agent is not root');
+    // Any local account with a supplementary group will do; none on this machine: skip.
+    const passwd = (await readFile('/etc/passwd', 'utf8'))
+      .split('\n')
+      .map((l) => l.split(':')[0] ?? '');
+    let user: string | undefined;
+    let groups = '';
+    for (const name of passwd.filter(Boolean)) {
+      const r = spawnSync('id', ['-G', name], { encoding: 'utf8' });
+      if (r.status === 0 && r.stdout.trim().split(' ').length > 1) {
+        user = name;
+        groups = r.stdout.trim();
+        break;
+      }
+    }
+    if (!user) return t.skip('no account with supplementary groups');
+    const id = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: 'id -G',
+      Username: user,
+      WorkingDir: '/tmp',
+    });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Success', n.Output);
+    assert.deepEqual((n.Output ?? '').trim().split(' ').sort(), groups.split(' ').sort());
+  });
+
+  void it('runs in a clean environment that names the invocation', async () => {
+    const id = await run(stack, { NodeIdList: ['n1'], CommandContent: 'env | sort' });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    const names = (n.Output ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('=')[0]);
+    assert.ok(names.includes('PATH') && names.includes('HOME') && names.includes('USER'));
+    assert.ok((n.Output ?? '').includes(`FLEETCMD_INVOKE_ID=${id}\n`));
+    // Nothing of the agent's own environment leaks in (its Redis URL, key prefix, token).
+    assert.ok(
+      !names.some((v) => v === 'REDIS_URL' || v?.startsWith('FLEETCMD_PREFIX')),
+      names.join(','),
+    );
+  });
 
   void it('Timeout kills the whole process tree and reports 128+SIGKILL', async () => {
     const pidFile = join(dir, 'tree.pid');

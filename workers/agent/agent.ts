@@ -6,12 +6,19 @@ import type { Redis } from 'ioredis';
 import { RUN_ERRORS } from '../../src/domain/run-errors.js';
 import { runJobSchema, type RunJob } from '../../src/domain/run-job.js';
 import type { Logger } from '../../src/log.js';
-import type { AgentStore } from '../../src/store/agent-store.js';
+import type { AgentStore, RunOutcome } from '../../src/store/agent-store.js';
 import type { Keys } from '../../src/store/keys.js';
 import { makeNodeWorker } from '../../src/store/queues.js';
 import { VERSION } from '../../src/version.js';
 import { settleWithin } from '../../src/settle.js';
-import { errorInfoFor, startCommand, type CommandHandle, type ExecRequest } from './executor.js';
+import {
+  errorInfoFor,
+  killOrphans,
+  removeScriptDir,
+  startCommand,
+  type CommandHandle,
+  type ExecRequest,
+} from './executor.js';
 
 export interface AgentDeps {
   nodeId: string;
@@ -36,6 +43,9 @@ export interface AgentDeps {
   progressIntervalMs?: number;
 }
 
+/** How often a final result is retried before the error is logged and given up (~1 min). */
+const REPORT_ATTEMPTS = 15;
+
 export type AgentState = 'STARTING' | 'RUNNING' | 'DRAINING' | 'STOPPED';
 
 async function kernelBootId(): Promise<string> {
@@ -58,6 +68,8 @@ export class Agent {
   state: AgentState = 'STARTING';
   /** The boot id recorded before this start ('' on a node's first start). */
   previousBootId = '';
+  /** This boot's id. */
+  bootId = '';
   private worker: Worker | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly running = new Map<string, CommandHandle>();
@@ -67,6 +79,7 @@ export class Agent {
   async start(): Promise<void> {
     const { deps } = this;
     const bootId = deps.bootId ?? (await kernelBootId());
+    this.bootId = bootId;
     const now = deps.clock();
     this.previousBootId = await deps.store.register({
       hostname: hostname(),
@@ -124,6 +137,7 @@ export class Agent {
   private async interruptPreviousLife(): Promise<void> {
     const { deps } = this;
     for (const invokeId of await deps.store.activeRuns()) {
+      const where = await deps.store.whereRan(invokeId);
       const r = await deps.store.interrupt(
         invokeId,
         this.instanceId,
@@ -131,6 +145,13 @@ export class Agent {
         'ExecutionInterrupted',
         RUN_ERRORS.ExecutionInterrupted,
       );
+      if ((r === 'Error' || r === 'Terminated') && where.bootId === this.bootId && where.pgid > 0) {
+        // Same boot: the command may still be running, orphaned. It is reported interrupted,
+        // so it must not go on doing things: kill what is left of it, remove its script.
+        const killed = await killOrphans(where.pgid, invokeId);
+        await removeScriptDir(where.scriptDir);
+        deps.log.warn({ invokeId, killed }, 'orphaned processes of an interrupted run killed');
+      }
       deps.log.warn({ invokeId, result: r }, 'run interrupted by an agent restart');
     }
   }
@@ -146,13 +167,23 @@ export class Agent {
       return;
     }
     const data: RunJob = parsed.data;
+    // A draining agent starts nothing new: the run stays Pending for the next life of the agent
+    // to find, or for the delivery deadline to mark Aborted.
+    if (this.state === 'DRAINING' || this.running.has(data.invokeId)) {
+      deps.log.info(
+        { invokeId: data.invokeId },
+        'run not claimed: agent draining or run already here',
+      );
+      return;
+    }
     const claimed = await deps.store.claim(
       data.invokeId,
       this.instanceId,
       deps.clock(),
-      process.pid,
+      randomUUID(),
+      this.bootId,
     );
-    if (claimed !== 'Running') {
+    if (claimed !== 'Claimed') {
       deps.log.info({ invokeId: data.invokeId, status: claimed }, 'run not claimed; skipped');
       return;
     }
@@ -160,6 +191,7 @@ export class Agent {
     let handle: CommandHandle;
     try {
       handle = await execute({
+        invokeId: data.invokeId,
         content: Buffer.from(data.content, 'base64'),
         username: data.username,
         workingDir: data.workingDir,
@@ -169,7 +201,7 @@ export class Agent {
       });
     } catch (err) {
       deps.log.error({ invokeId: data.invokeId, err: String(err) }, 'could not start command');
-      await deps.store.finish(data.invokeId, this.instanceId, deps.clock(), {
+      await this.report(data.invokeId, {
         status: 'Error',
         exitCode: undefined,
         errorCode: 'ExecutionException',
@@ -181,7 +213,11 @@ export class Agent {
       return;
     }
     this.running.set(data.invokeId, handle);
-    if (this.state === 'DRAINING') handle.stop('shutdown');
+    if (handle.pid !== undefined) {
+      await deps.store
+        .spawned(data.invokeId, this.instanceId, handle.pid, handle.scriptDir)
+        .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'process group not recorded'));
+    }
 
     let savedBytes = -1;
     let saving: Promise<void> = Promise.resolve();
@@ -205,7 +241,7 @@ export class Agent {
     await saving;
     this.running.delete(data.invokeId);
     const snap = handle.capture.snapshot();
-    const final = await deps.store.finish(data.invokeId, this.instanceId, deps.clock(), {
+    const final = await this.report(data.invokeId, {
       status: outcome.status,
       exitCode: outcome.exitCode,
       errorCode: outcome.errorCode,
@@ -223,6 +259,23 @@ export class Agent {
       },
       'run finished',
     );
+  }
+
+  /**
+   * Writes a run's outcome, retrying with backoff when Redis answers an error (a connection
+   * loss is already waited out by the client): a result is never dropped silently.
+   */
+  private async report(invokeId: string, outcome: RunOutcome): Promise<string> {
+    const { deps } = this;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await deps.store.finish(invokeId, this.instanceId, deps.clock(), outcome);
+      } catch (err) {
+        if (attempt >= REPORT_ATTEMPTS) throw err;
+        deps.log.warn({ invokeId, attempt, err: String(err) }, 'result not saved yet; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5_000)));
+      }
+    }
   }
 
   /**

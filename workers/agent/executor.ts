@@ -1,11 +1,14 @@
 import { spawn, execFile } from 'node:child_process';
-import { chown, mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { findOnPath } from '../../src/on-path.js';
 import { constants as osConstants, tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { OutputCapture } from '../../src/domain/output.js';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 
 export interface ExecRequest {
+  /** Given to the command as FLEETCMD_INVOKE_ID (and used to find its orphans later). */
+  invokeId: string;
   /** The command text (already decoded). */
   content: Buffer;
   /** '' runs as the agent's own user. */
@@ -31,7 +34,10 @@ export type StopReason = 'stop' | 'shutdown';
 
 export interface CommandHandle {
   readonly capture: OutputCapture;
+  /** The command's pid, which is also its process group id; undefined if it never started. */
   readonly pid: number | undefined;
+  /** The private temporary directory holding the script ('' if none). */
+  readonly scriptDir: string;
   /** Kills the command (per its TerminationMode); the outcome reflects why. */
   stop(reason: StopReason): void;
   readonly done: Promise<ExecOutcome>;
@@ -93,6 +99,7 @@ function immediate(status: ExecStatus, errorCode: RunErrorCode): CommandHandle {
   return {
     capture: new OutputCapture(),
     pid: undefined,
+    scriptDir: '',
     stop: () => undefined,
     done: Promise.resolve({ status, exitCode: undefined, errorCode, started: false }),
   };
@@ -150,15 +157,29 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
     LANG: process.env.LANG ?? 'C.UTF-8',
   };
   if (process.env.TZ) env.TZ = process.env.TZ;
+  env.FLEETCMD_INVOKE_ID = req.invokeId;
 
   const capture = new OutputCapture();
   // `exec "$@" 2>&1`: the launcher replaces the helper shell, its stderr joined to stdout.
-  const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'fleetcmd', ...launcher, script], {
+  const argv = ['/bin/sh', '-c', 'exec "$@" 2>&1', 'fleetcmd', ...launcher, script];
+  // setpriv keeps the user's supplementary groups, which Node's own uid/gid switch drops.
+  const setpriv = switching ? await setprivPath() : undefined;
+  if (setpriv) {
+    argv.unshift(
+      setpriv,
+      `--reuid=${account.uid}`,
+      `--regid=${account.gid}`,
+      '--init-groups',
+      '--',
+    );
+  }
+  const [file = '/bin/sh', ...args] = argv;
+  const child = spawn(file, args, {
     cwd: dir,
     env,
     detached: true,
     stdio: ['ignore', 'pipe', 'ignore'],
-    ...(switching ? { uid: account.uid, gid: account.gid } : {}),
+    ...(switching && !setpriv ? { uid: account.uid, gid: account.gid } : {}),
   });
 
   let killedFor: 'timeout' | StopReason | undefined;
@@ -232,6 +253,7 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   return {
     capture,
     pid: child.pid,
+    scriptDir: tmp,
     stop(reason) {
       killedFor ??= reason;
       kill();
@@ -242,4 +264,45 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
 
 export function errorInfoFor(code: RunErrorCode | ''): string {
   return code === '' ? '' : RUN_ERRORS[code];
+}
+
+let setprivLookup: Promise<string | undefined> | undefined;
+
+function setprivPath(): Promise<string | undefined> {
+  setprivLookup ??= findOnPath('setpriv');
+  return setprivLookup;
+}
+
+/**
+ * Kills what is left of a run whose agent died: every process in process group `pgid` that
+ * carries FLEETCMD_INVOKE_ID=<invokeId> in its environment (so a recycled group id never hits
+ * an unrelated process). Returns how many were killed.
+ */
+export async function killOrphans(pgid: number, invokeId: string): Promise<number> {
+  const marker = Buffer.from(`FLEETCMD_INVOKE_ID=${invokeId}\0`);
+  let killed = 0;
+  const pids = await readdir('/proc').catch(() => [] as string[]);
+  for (const name of pids) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state, ppid, pgrp, ...
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (pgrp !== pgid) continue;
+      const environ = await readFile(`/proc/${name}/environ`);
+      if (!environ.includes(marker)) continue;
+      process.kill(Number(name), 'SIGKILL');
+      killed++;
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return killed;
+}
+
+/** Removes a run's script directory, only if it is one this agent creates. */
+export async function removeScriptDir(dir: string): Promise<void> {
+  const base = join(tmpdir(), 'fleetcmd-');
+  if (!dir.startsWith(base) || dir.includes('..')) return;
+  await rm(dir, { recursive: true, force: true });
 }
