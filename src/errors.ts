@@ -41,7 +41,8 @@ export const ERROR_CATALOGUE = {
   PayloadTooLarge: { status: 413, meaning: 'The request body is over the size limit.' },
   ServiceUnavailable: {
     status: 503,
-    meaning: 'Redis cannot be reached right now; nothing was changed. Retry later.',
+    meaning:
+      'Redis cannot be reached right now. Retry later; retry a RunCommand with the same ClientToken, so that it is applied once.',
   },
   InternalError: {
     status: 500,
@@ -67,7 +68,10 @@ export class AppError extends Error {
 export function coerceError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (isRedisUnavailable(err)) {
-    return new AppError('ServiceUnavailable', 'Redis is unreachable; the request changed nothing');
+    return new AppError(
+      'ServiceUnavailable',
+      'Redis is unreachable; retry later (a RunCommand with the same ClientToken is applied once)',
+    );
   }
   return new AppError('InternalError', 'internal error');
 }

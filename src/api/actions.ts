@@ -109,34 +109,35 @@ const runCommand: Action = async (body, deps) => {
     launcher: req.Launcher,
     createdMs: deps.clock(),
   };
-  if (req.ClientToken !== undefined && req.ClientToken !== '') {
-    const { ClientToken, ...request } = req;
-    const tokenDigest = sha256(ClientToken);
-    const first = await deps.invocations.claimClientToken(
-      tokenDigest,
-      sha256(canonicalJson(request)),
-      inv.invokeId,
-      CLIENT_TOKEN_TTL_SECONDS,
-    );
-    if (first) {
-      if (first.requestDigest !== sha256(canonicalJson(request))) {
-        throw new AppError(
-          'IdempotentParameterMismatch',
-          'ClientToken: was already used with a different request',
-        );
-      }
-      return { InvokeId: first.invokeId };
-    }
+  if (req.ClientToken === undefined || req.ClientToken === '') {
     try {
       await createInvocation(inv, deps);
     } catch (err) {
-      await deps.invocations.releaseClientToken(tokenDigest).catch(() => undefined);
+      // Without a token the client cannot safely retry: undo what was written, if Redis lets us.
+      await deps.invocations.discard(inv.invokeId).catch(() => undefined);
       throw err;
     }
     return { InvokeId: inv.invokeId };
   }
-  await createInvocation(inv, deps);
-  return { InvokeId: inv.invokeId };
+  const { ClientToken, ...request } = req;
+  const requestDigest = sha256(canonicalJson(request));
+  const first = await deps.invocations.claimClientToken(
+    sha256(ClientToken),
+    requestDigest,
+    inv.invokeId,
+    CLIENT_TOKEN_TTL_SECONDS,
+  );
+  if (first && first.requestDigest !== requestDigest) {
+    throw new AppError(
+      'IdempotentParameterMismatch',
+      'ClientToken: was already used with a different request',
+    );
+  }
+  // The first request with this token, or a retry of it: either way make sure the invocation
+  // exists and is enqueued (each step is idempotent), so a retry after a 503 completes it.
+  const invokeId = first?.invokeId ?? inv.invokeId;
+  await createInvocation({ ...inv, invokeId }, deps);
+  return { InvokeId: invokeId };
 };
 
 /** How long a ClientToken is remembered. */
@@ -158,9 +159,13 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Hash, then jobs, then the index: an invocation is listed only once its jobs are queued. */
 async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
-  await deps.invocations.create(inv);
+  const { createdMs, enqueued } = await deps.invocations.create(inv);
+  if (enqueued) return;
+  // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   await deps.schedulerQueue.enqueueInvocation(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+  await deps.invocations.publish(inv.invokeId, createdMs, deps.clock());
 }
 
 function encodeToken(obj: unknown): string {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Invocation, RepeatMode, TerminationMode } from '../domain/invocation.js';
 import type { Keys } from './keys.js';
+import { withScripts, type ScriptedRedis } from './scripts.js';
 
 function toHash(inv: Invocation): Record<string, string | Buffer> {
   return {
@@ -53,15 +54,40 @@ export interface IndexCursor {
 }
 
 export class InvocationStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keys: Keys,
-  ) {}
+  private readonly redis: ScriptedRedis;
 
-  /** Writes the invocation, then lists it in the index (two slots, in that order). */
-  async create(inv: Invocation): Promise<void> {
-    await this.redis.hset(this.keys.invocation(inv.invokeId), toHash(inv));
-    await this.redis.zadd(this.keys.invocationIndex(), inv.createdMs, inv.invokeId);
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  /**
+   * Writes the invocation unless it exists (a retried ClientToken request finds it). Returns
+   * whether this call created it, the stored creation time, and whether its jobs were enqueued.
+   */
+  async create(
+    inv: Invocation,
+  ): Promise<{ created: boolean; createdMs: number; enqueued: boolean }> {
+    const key = this.keys.invocation(inv.invokeId);
+    const args = Object.entries(toHash(inv)).flat();
+    const [flag, ms] = (await this.redis.fcInvCreate(key, ...args)).split(' ');
+    const created = flag === '1';
+    const enqueued = !created && (await this.redis.hexists(key, 'enqueuedMs')) === 1;
+    return { created, createdMs: Number(ms), enqueued };
+  }
+
+  /** Marks the jobs enqueued, then lists the invocation (two slots, in that order). */
+  async publish(invokeId: string, createdMs: number, nowMs: number): Promise<void> {
+    await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
+    await this.redis.zadd(this.keys.invocationIndex(), 'NX', createdMs, invokeId);
+  }
+
+  /** Best-effort removal of an invocation whose creation failed half-way. */
+  async discard(invokeId: string): Promise<void> {
+    await this.redis.del(this.keys.invocation(invokeId));
+    await this.redis.zrem(this.keys.invocationIndex(), invokeId);
   }
 
   /**
@@ -81,10 +107,6 @@ export class InvocationStore {
     const existing = (await this.redis.get(key)) ?? value;
     const [firstId = invokeId, firstDigest = requestDigest] = existing.split(' ');
     return { invokeId: firstId, requestDigest: firstDigest };
-  }
-
-  async releaseClientToken(tokenDigest: string): Promise<void> {
-    await this.redis.del(this.keys.clientToken(tokenDigest));
   }
 
   async get(invokeId: string): Promise<Invocation | undefined> {

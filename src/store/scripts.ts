@@ -129,6 +129,17 @@ end
 redis.call('SREM', KEYS[2], ARGV[1])
 return st or 'Missing'`,
   },
+  // KEYS: invocation. ARGV: field/value pairs. Writes the hash unless it exists; answers the
+  // stored createdMs and whether this call created it ('1 <ms>' / '0 <ms>').
+  fcInvCreate: {
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return '0 ' .. (redis.call('HGET', KEYS[1], 'createdMs') or '0')
+end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return '1 ' .. redis.call('HGET', KEYS[1], 'createdMs')`,
+  },
   // KEYS: nodeInfo. ARGV: field/value pairs. Returns the previous boot id ('' if none).
   fcNodeRegister: {
     keys: 1,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { makeStack, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 void describe('ClientToken idempotency', () => {
@@ -51,6 +53,36 @@ void describe('ClientToken idempotency', () => {
     assert.equal(await indexSize(), before + 1);
     const inv = await waitFinal(stack, ids[0] ?? '');
     assert.equal(inv.InvokeNodes.InvokeNode[0]?.Repeats, 1);
+  });
+
+  void it('a retry with the token completes a creation that stopped half-way', async () => {
+    const body = { NodeIdList: ['i1'], CommandContent: 'echo repaired', ClientToken: 'tok-half' };
+    const id = await run(stack, body);
+    await waitFinal(stack, id);
+    // Make it look as if the first request died after writing the invocation: no jobs, not
+    // listed, no run record.
+    const conn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
+    const q = new Queue(stack.keys.schedulerQueueName(), {
+      connection: conn,
+      prefix: stack.keys.schedulerQueuePrefix(),
+    });
+    try {
+      await q.remove(`w-${id}`);
+      await stack.redis.hdel(stack.keys.invocation(id), 'enqueuedMs');
+      await stack.redis.zrem(stack.keys.invocationIndex(), id);
+      await stack.redis.del(stack.keys.nodeRun('i1', id));
+      assert.equal(await q.getJobState(`w-${id}`), 'unknown');
+
+      assert.equal(await run(stack, body), id);
+      assert.notEqual(await stack.redis.zscore(stack.keys.invocationIndex(), id), null);
+      assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'enqueuedMs'), 1);
+      const inv = await waitFinal(stack, id);
+      assert.equal(inv.InvocationStatus, 'Success');
+      assert.equal(inv.InvokeNodes.InvokeNode[0]?.Output, 'repaired\n');
+    } finally {
+      await q.close();
+      conn.disconnect();
+    }
   });
 
   void it('a request rejected for bad input does not use up its token', async () => {
