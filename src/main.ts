@@ -46,63 +46,69 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
   }
   const keys = new Keys(config.prefix);
   const closer = new Closer();
-  const clock = () => Date.now();
-
-  const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
-  const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
-  closer.push(() => closeRedis(producer));
-  closer.push(() => closeRedis(workerConn));
-
-  const invocations = new InvocationStore(producer, keys);
-  const runs = new RunStore(producer, keys);
-  const nodes = new NodeStore(producer, keys);
-  const apiNodeQueues = new NodeQueues(producer, keys);
-  const schedulerQueue = new SchedulerQueue(producer, keys);
-  closer.push(() => schedulerQueue.close());
-  closer.push(() => apiNodeQueues.close());
-
-  if (config.role !== 'api') {
-    const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
-    closer.push(() => closeRedis(subscriber));
-    const schedNodeQueues = new NodeQueues(workerConn, keys);
-    closer.push(() => schedNodeQueues.close());
-    const scheduler = new Scheduler({
-      invocations: new InvocationStore(workerConn, keys),
-      runs: new RunStore(workerConn, keys),
-      nodes: new NodeStore(workerConn, keys),
-      nodeQueues: schedNodeQueues,
-      workerConnection: workerConn,
-      subscriber,
-      keys,
-      log: logger,
-      clock,
-    });
-    await scheduler.start();
-    closer.push(() => scheduler.close());
-  }
-
   let url: string | undefined;
-  if (config.role !== 'scheduler') {
-    const app: FastifyInstance = buildServer({
-      invocations,
-      runs,
-      nodes,
-      nodeQueues: apiNodeQueues,
-      schedulerQueue,
-      deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
-      clock,
-      redis: producer,
-      apiToken: config.insecureNoAuth ? undefined : config.apiToken,
-      log: logger,
-    });
-    await app.listen({ port: config.port, host: config.host });
-    const addr = app.server.address();
-    const port = typeof addr === 'object' && addr ? addr.port : config.port;
-    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    url = `http://${host}:${port}`;
-    closer.push(() => app.close());
+  // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
+  try {
+    const clock = () => Date.now();
+
+    const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
+    const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
+    closer.push(() => closeRedis(producer));
+    closer.push(() => closeRedis(workerConn));
+
+    const invocations = new InvocationStore(producer, keys);
+    const runs = new RunStore(producer, keys);
+    const nodes = new NodeStore(producer, keys);
+    const apiNodeQueues = new NodeQueues(producer, keys);
+    const schedulerQueue = new SchedulerQueue(producer, keys);
+    closer.push(() => schedulerQueue.close());
+    closer.push(() => apiNodeQueues.close());
+
+    if (config.role !== 'api') {
+      const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
+      closer.push(() => closeRedis(subscriber));
+      const schedNodeQueues = new NodeQueues(workerConn, keys);
+      closer.push(() => schedNodeQueues.close());
+      const scheduler = new Scheduler({
+        invocations: new InvocationStore(workerConn, keys),
+        runs: new RunStore(workerConn, keys),
+        nodes: new NodeStore(workerConn, keys),
+        nodeQueues: schedNodeQueues,
+        workerConnection: workerConn,
+        subscriber,
+        keys,
+        log: logger,
+        clock,
+      });
+      await scheduler.start();
+      closer.push(() => scheduler.close());
+    }
+
+    if (config.role !== 'scheduler') {
+      const app: FastifyInstance = buildServer({
+        invocations,
+        runs,
+        nodes,
+        nodeQueues: apiNodeQueues,
+        schedulerQueue,
+        deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+        clock,
+        redis: producer,
+        apiToken: config.insecureNoAuth ? undefined : config.apiToken,
+        log: logger,
+      });
+      await app.listen({ port: config.port, host: config.host });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      url = `http://${host}:${port}`;
+      closer.push(() => app.close());
+    }
+    logger.info({ role: config.role, url }, 'server started');
+  } catch (err) {
+    await closer.close(5_000);
+    throw err;
   }
-  logger.info({ role: config.role, url }, 'server started');
   return { url, close: () => closer.close(10_000) };
 }
 
@@ -138,7 +144,14 @@ export async function startAgent(
     lockSeconds: config.agentLockSeconds,
     ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
   });
-  await agent.start();
+  try {
+    await agent.start();
+  } catch (err) {
+    await settleWithin(agent.stop(), 5_000);
+    await closeRedis(subscriber);
+    await closeRedis(connection);
+    throw err;
+  }
   return {
     url: undefined,
     agent,

@@ -191,6 +191,12 @@ const isCursor = (v: unknown): v is IndexCursor =>
 /** How many index entries one filtered page may scan before it answers with a NextToken. */
 const SCAN_LIMIT = 2000;
 
+/**
+ * With IncludeOutput, a page stops once it holds this many nodes' outputs (each up to 24 KiB):
+ * an answer stays in the tens of MiB, and NextToken carries on.
+ */
+const MAX_OUTPUT_NODES = 1000;
+
 const describeInvocations: Action = async (body, deps) => {
   const req = parseBody(describeInvocationsSchema, body);
   const render = { includeOutput: req.IncludeOutput, contentEncoding: req.ContentEncoding };
@@ -206,7 +212,9 @@ const describeInvocations: Action = async (body, deps) => {
     if (req.CommandName !== undefined && inv.name !== req.CommandName) return false;
     if (req.RepeatMode !== undefined && inv.repeatMode !== req.RepeatMode) return false;
     if (req.InvokeStatus !== undefined) {
-      const agg = aggregateStatus(inv.nodeIds.map((id) => runs.get(id)?.status ?? 'Pending'));
+      // The status shown: with NodeId, that node's alone.
+      const shown = req.NodeId !== undefined ? [req.NodeId] : inv.nodeIds;
+      const agg = aggregateStatus(shown.map((id) => runs.get(id)?.status ?? 'Pending'));
       const wanted = req.InvokeStatus.toLowerCase();
       if (agg.toLowerCase() !== wanted && legacyInvokeStatus(agg).toLowerCase() !== wanted)
         return false;
@@ -233,6 +241,8 @@ const describeInvocations: Action = async (body, deps) => {
   const found: Invocation[] = [];
   let scanned = 0;
   let exhausted = false;
+  let nodesInPage = 0;
+  let full = false;
   while (found.length < req.MaxResults && scanned < SCAN_LIMIT) {
     const batch = await deps.invocations.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
     if (batch.length === 0) {
@@ -251,9 +261,19 @@ const describeInvocations: Action = async (body, deps) => {
         req.InvokeStatus !== undefined
           ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
           : new Map();
-      if (matches(inv, runs)) found.push(inv);
-      if (found.length === req.MaxResults) break;
+      if (matches(inv, runs)) {
+        found.push(inv);
+        nodesInPage += req.NodeId !== undefined ? 1 : inv.nodeIds.length;
+      }
+      if (
+        found.length === req.MaxResults ||
+        (req.IncludeOutput && nodesInPage >= MAX_OUTPUT_NODES)
+      ) {
+        full = true;
+        break;
+      }
     }
+    if (full) break;
   }
   const list = await Promise.all(found.map(view));
   const more =

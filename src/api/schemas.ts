@@ -74,15 +74,26 @@ export const describeNodesSchema = z.strictObject({
 /** Keys that name JavaScript internals: refused anywhere in a body, never interpreted. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-function forbiddenKeyPath(value: unknown, path: string[] = []): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const key of Object.keys(value)) {
-    const here = [...path, key];
-    if (FORBIDDEN_KEYS.has(key)) return here.join('.');
-    const inner = forbiddenKeyPath((value as Record<string, unknown>)[key], here);
-    if (inner) return inner;
+/** Deeper bodies are refused: no action takes more than a few levels. */
+const MAX_DEPTH = 16;
+
+/** Walks the body iteratively (a hostile body may nest 100k levels) for forbidden keys. */
+function checkKeys(body: unknown): void {
+  const stack: { value: unknown; path: string[] }[] = [{ value: body, path: [] }];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const { value, path } = item;
+    if (value === null || typeof value !== 'object') continue;
+    if (path.length >= MAX_DEPTH) {
+      throw new AppError('InvalidParameter', `${path[0] ?? 'body'}: nested too deeply`);
+    }
+    for (const key of Object.keys(value)) {
+      const here = [...path, key];
+      if (FORBIDDEN_KEYS.has(key)) {
+        throw new AppError('InvalidParameter', `${here.join('.')}: this field name is not allowed`);
+      }
+      stack.push({ value: (value as Record<string, unknown>)[key], path: here });
+    }
   }
-  return undefined;
 }
 
 /**
@@ -94,9 +105,7 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.outp
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new AppError('InvalidParameter', 'the request body must be a JSON object');
   }
-  const forbidden = forbiddenKeyPath(body);
-  if (forbidden)
-    throw new AppError('InvalidParameter', `${forbidden}: this field name is not allowed`);
+  checkKeys(body);
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   const missing: string[] = [];

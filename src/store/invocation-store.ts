@@ -129,28 +129,34 @@ export class InvocationStore {
    */
   async page(count: number, cursor: IndexCursor | undefined): Promise<IndexCursor[]> {
     const key = this.keys.invocationIndex();
-    const max = cursor ? String(cursor.createdMs) : '+inf';
-    // Over-fetch the ties at the cursor's score, then drop those already returned.
-    const raw = await this.redis.zrevrangebyscore(
-      key,
-      max,
-      '-inf',
-      'WITHSCORES',
-      'LIMIT',
-      0,
-      count + 64,
-    );
-    const items: IndexCursor[] = [];
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      items.push({ invokeId: raw[i] as string, createdMs: Number(raw[i + 1]) });
+    const pairs = (raw: string[]): IndexCursor[] => {
+      const out: IndexCursor[] = [];
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        out.push({ invokeId: raw[i] as string, createdMs: Number(raw[i + 1]) });
+      }
+      return out;
+    };
+    if (!cursor) {
+      return pairs(
+        await this.redis.zrevrangebyscore(key, '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, count),
+      );
     }
-    const after = cursor
-      ? items.filter(
-          (it) =>
-            it.createdMs < cursor.createdMs ||
-            (it.createdMs === cursor.createdMs && it.invokeId < cursor.invokeId),
-        )
-      : items;
-    return after.slice(0, count);
+    // First the rest of the cursor's own millisecond (ties sort by id, descending), then older.
+    const ties = pairs(
+      await this.redis.zrevrangebyscore(key, cursor.createdMs, cursor.createdMs, 'WITHSCORES'),
+    ).filter((it) => it.invokeId < cursor.invokeId);
+    if (ties.length >= count) return ties.slice(0, count);
+    const older = pairs(
+      await this.redis.zrevrangebyscore(
+        key,
+        `(${cursor.createdMs}`,
+        '-inf',
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        count - ties.length,
+      ),
+    );
+    return [...ties, ...older];
   }
 }

@@ -353,3 +353,15 @@ void describe('Dockerfile', () => {
     assert.equal(cmd.at(cmd.indexOf('bin/fleetcmd.js') + 1), 'agent');
   });
 });
+
+void describe('docker-compose.yml shutdown', () => {
+  void it('gives agents longer than their 30 s drain grace before Docker kills them', () => {
+    for (const name of ['agent1', 'agent2']) {
+      const grace = String(service(name).stop_grace_period ?? '10s');
+      const seconds = Number(/^(\d+)s$/.exec(grace)?.[1] ?? 0);
+      assert.ok(seconds > 30, `${name} stop_grace_period ${grace}`);
+    }
+    const server = String(service('server').stop_grace_period ?? '10s');
+    assert.ok(Number(/^(\d+)s$/.exec(server)?.[1] ?? 0) > 10, `server stop_grace_period ${server}`);
+  });
+});
