@@ -78,7 +78,6 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
         subscriber,
         keys,
         log: logger,
-        clock,
       });
       await scheduler.start();
       closer.push(() => scheduler.close());
@@ -137,7 +136,6 @@ export async function startAgent(
     connection,
     subscriber,
     log: logger,
-    clock: () => Date.now(),
     heartbeatSeconds: config.heartbeatSeconds,
     concurrency: config.agentConcurrency,
     graceSeconds: config.agentGraceSeconds,

@@ -300,10 +300,9 @@ const stopInvocation: Action = async (body, deps) => {
       `NodeIdList: ${strangers.map((s) => JSON.stringify(s)).join(', ')} is not a target of ${inv.invokeId}`,
     );
   }
-  const now = deps.clock();
   await Promise.all(
     targets.map(async (nodeId) => {
-      const st = await deps.runs.stop(nodeId, inv.invokeId, now);
+      const st = await deps.runs.stop(nodeId, inv.invokeId);
       if (st === 'Stopping') await deps.runs.notifyStop(nodeId, inv.invokeId);
       if (st === 'Cancelled')
         await deps.nodeQueues.removeWaitingRun(nodeId, inv.invokeId).catch(() => false);
@@ -317,7 +316,7 @@ const isNodeCursor = (v: unknown): v is { after: string } =>
 
 const describeNodes: Action = async (body, deps) => {
   const req = parseBody(describeNodesSchema, body);
-  const now = deps.clock();
+  const now = await deps.nodes.nowMs();
   const after =
     req.NextToken !== undefined ? decodeToken(req.NextToken, isNodeCursor).after : undefined;
   const ids =

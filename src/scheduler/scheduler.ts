@@ -23,7 +23,6 @@ export interface SchedulerDeps {
   subscriber: Redis;
   keys: Keys;
   log: Logger;
-  clock: () => number;
   /** @default 8 */
   concurrency?: number;
 }
@@ -97,12 +96,11 @@ export class Scheduler {
     const inv = await deps.invocations.get(invokeId);
     if (!inv) throw new Error(`invocation ${invokeId} not found`);
     const data = toRunJob(inv);
-    const now = deps.clock();
     for (let i = 0; i < inv.nodeIds.length; i += FAN_OUT_BATCH) {
       const batch = inv.nodeIds.slice(i, i + FAN_OUT_BATCH);
       await Promise.all(
         batch.map(async (nodeId) => {
-          await deps.runs.create(nodeId, invokeId, now);
+          await deps.runs.create(nodeId, invokeId);
           // Enqueue whenever the record is (still) Pending: a retried dispatch re-adds a job
           // with the same id, which BullMQ ignores, and a record already claimed, stopped or
           // aborted makes the agent skip any job it still finds.
@@ -125,10 +123,9 @@ export class Scheduler {
     });
     for (const nodeId of late) {
       const info = await deps.nodes.get(nodeId);
-      const now = deps.clock();
-      const online = info !== undefined && isOnline(info, now);
+      const online = info !== undefined && isOnline(info, await deps.nodes.nowMs());
       const code = online ? 'DeliveryTimeout' : 'ClientNotRunning';
-      const result = await deps.runs.abort(nodeId, invokeId, now, code, RUN_ERRORS[code]);
+      const result = await deps.runs.abort(nodeId, invokeId, code, RUN_ERRORS[code]);
       if (result === 'Aborted') {
         await deps.nodeQueues.removeWaitingRun(nodeId, invokeId).catch(() => false);
         deps.log.info({ invokeId, nodeId, code }, 'run aborted: not delivered in time');

@@ -29,13 +29,18 @@ export class AgentStore {
   }
 
   /** Writes the registration; returns the boot id recorded before ('' on first start). */
-  async register(fields: Record<string, string | number>): Promise<string> {
+  /** Times (registered, heartbeat, boot = now - uptimeMs) are Redis's, not this host's. */
+  async register(uptimeMs: number, fields: Record<string, string | number>): Promise<string> {
     const args = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
-    return this.redis.fcNodeRegister(this.keys.nodeInfo(this.nodeId), ...args);
+    return this.redis.fcNodeRegister(
+      this.keys.nodeInfo(this.nodeId),
+      Math.round(uptimeMs),
+      ...args,
+    );
   }
 
-  async heartbeat(nowMs: number): Promise<void> {
-    await this.redis.hset(this.keys.nodeInfo(this.nodeId), 'lastHeartbeatMs', nowMs);
+  async heartbeat(): Promise<void> {
+    await this.redis.fcNodeHeartbeat(this.keys.nodeInfo(this.nodeId));
     await this.announce();
   }
 
@@ -44,8 +49,8 @@ export class AgentStore {
     await this.redis.publish(this.keys.announceChannel(), this.nodeId);
   }
 
-  async markStopped(nowMs: number): Promise<void> {
-    await this.redis.hset(this.keys.nodeInfo(this.nodeId), 'stoppedMs', nowMs);
+  async markStopped(): Promise<void> {
+    await this.redis.fcNodeStopped(this.keys.nodeInfo(this.nodeId));
   }
 
   async activeRuns(): Promise<string[]> {
@@ -56,7 +61,6 @@ export class AgentStore {
   async claim(
     invokeId: string,
     agentInstance: string,
-    nowMs: number,
     nonce: string,
     bootId: string,
   ): Promise<string> {
@@ -65,7 +69,6 @@ export class AgentStore {
       this.keys.nodeActive(this.nodeId),
       invokeId,
       agentInstance,
-      nowMs,
       nonce,
       bootId,
     );
@@ -101,31 +104,23 @@ export class AgentStore {
   async progress(
     invokeId: string,
     agentInstance: string,
-    nowMs: number,
     snapshot: { output: Buffer; dropped: number } | undefined,
   ): Promise<string> {
     return this.redis.fcRunProgress(
       this.keys.nodeRun(this.nodeId, invokeId),
       agentInstance,
-      nowMs,
       snapshot ? '1' : '0',
       snapshot?.output ?? '',
       snapshot?.dropped ?? 0,
     );
   }
 
-  async finish(
-    invokeId: string,
-    agentInstance: string,
-    nowMs: number,
-    o: RunOutcome,
-  ): Promise<string> {
+  async finish(invokeId: string, agentInstance: string, o: RunOutcome): Promise<string> {
     return this.redis.fcRunFinish(
       this.keys.nodeRun(this.nodeId, invokeId),
       this.keys.nodeActive(this.nodeId),
       invokeId,
       agentInstance,
-      nowMs,
       o.status,
       o.exitCode === undefined ? '' : o.exitCode,
       o.errorCode,
@@ -140,7 +135,6 @@ export class AgentStore {
   async interrupt(
     invokeId: string,
     agentInstance: string,
-    nowMs: number,
     errorCode: string,
     errorInfo: string,
   ): Promise<string> {
@@ -149,7 +143,6 @@ export class AgentStore {
       this.keys.nodeActive(this.nodeId),
       invokeId,
       agentInstance,
-      nowMs,
       errorCode,
       errorInfo,
     );

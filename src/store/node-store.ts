@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { NodeInfo } from '../domain/node.js';
 import type { Keys } from './keys.js';
+import { redisNowMs } from './scripts.js';
 
 function num(v: string | undefined): number | undefined {
   if (v === undefined || v === '') return undefined;
@@ -44,6 +45,11 @@ export class NodeStore {
 
   async get(nodeId: string): Promise<NodeInfo | undefined> {
     return parseNodeInfo(nodeId, await this.redis.hgetall(this.keys.nodeInfo(nodeId)));
+  }
+
+  /** Redis's clock: what heartbeats are stamped with, so what `isOnline` must compare to. */
+  async nowMs(): Promise<number> {
+    return redisNowMs(this.redis);
   }
 
   async activeCount(nodeId: string): Promise<number> {

@@ -95,29 +95,27 @@ export class RunStore {
   }
 
   /** Creates the Pending record; returns true when it was created now (not already there). */
-  async create(nodeId: string, invokeId: string, nowMs: number): Promise<boolean> {
+  async create(nodeId: string, invokeId: string): Promise<boolean> {
     const r = await this.redis.fcRunCreate(
       this.keys.nodeRun(nodeId, invokeId),
       this.keys.nodeInfo(nodeId),
-      nowMs,
     );
     return r === 'Created';
   }
 
   /** Pending -> Cancelled, Running -> Stopping; returns the status after the call. */
-  async stop(nodeId: string, invokeId: string, nowMs: number): Promise<string> {
-    return this.redis.fcRunStop(this.keys.nodeRun(nodeId, invokeId), nowMs);
+  async stop(nodeId: string, invokeId: string): Promise<string> {
+    return this.redis.fcRunStop(this.keys.nodeRun(nodeId, invokeId));
   }
 
   /** Pending (or absent) -> Aborted; returns the status after the call. */
   async abort(
     nodeId: string,
     invokeId: string,
-    nowMs: number,
     errorCode: string,
     errorInfo: string,
   ): Promise<string> {
-    return this.redis.fcRunAbort(this.keys.nodeRun(nodeId, invokeId), nowMs, errorCode, errorInfo);
+    return this.redis.fcRunAbort(this.keys.nodeRun(nodeId, invokeId), errorCode, errorInfo);
   }
 
   async notifyStop(nodeId: string, invokeId: string): Promise<void> {

@@ -29,7 +29,6 @@ export interface AgentDeps {
   /** Connection for the control channel. */
   subscriber: Redis;
   log: Logger;
-  clock: () => number;
   heartbeatSeconds: number;
   concurrency: number;
   graceSeconds: number;
@@ -80,16 +79,12 @@ export class Agent {
     const { deps } = this;
     const bootId = deps.bootId ?? (await kernelBootId());
     this.bootId = bootId;
-    const now = deps.clock();
-    this.previousBootId = await deps.store.register({
+    this.previousBootId = await deps.store.register(uptime() * 1000, {
       hostname: hostname(),
       osType: osType(),
       timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       agentVersion: VERSION,
       bootId,
-      bootTimeMs: Math.round(now - uptime() * 1000),
-      registeredMs: now,
-      lastHeartbeatMs: now,
       heartbeatSeconds: deps.heartbeatSeconds,
       agentInstance: this.instanceId,
       pid: process.pid,
@@ -119,7 +114,7 @@ export class Agent {
     await deps.store.announce();
     this.heartbeat = setInterval(() => {
       deps.store
-        .heartbeat(deps.clock())
+        .heartbeat()
         .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'heartbeat failed'));
     }, deps.heartbeatSeconds * 1000);
     this.state = 'RUNNING';
@@ -141,7 +136,6 @@ export class Agent {
       const r = await deps.store.interrupt(
         invokeId,
         this.instanceId,
-        deps.clock(),
         'ExecutionInterrupted',
         RUN_ERRORS.ExecutionInterrupted,
       );
@@ -179,7 +173,6 @@ export class Agent {
     const claimed = await deps.store.claim(
       data.invokeId,
       this.instanceId,
-      deps.clock(),
       randomUUID(),
       this.bootId,
     );
@@ -224,7 +217,7 @@ export class Agent {
     const saveProgress = async () => {
       const total = handle.capture.totalBytes;
       const snap = total !== savedBytes ? handle.capture.snapshot() : undefined;
-      const st = await deps.store.progress(data.invokeId, this.instanceId, deps.clock(), snap);
+      const st = await deps.store.progress(data.invokeId, this.instanceId, snap);
       if (snap) savedBytes = total;
       if (st !== 'Running') handle.stop('stop');
     };
@@ -269,7 +262,7 @@ export class Agent {
     const { deps } = this;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await deps.store.finish(invokeId, this.instanceId, deps.clock(), outcome);
+        return await deps.store.finish(invokeId, this.instanceId, outcome);
       } catch (err) {
         if (attempt >= REPORT_ATTEMPTS) throw err;
         deps.log.warn({ invokeId, attempt, err: String(err) }, 'result not saved yet; retrying');
@@ -297,7 +290,7 @@ export class Agent {
     await settleWithin(closing, 5_000);
     clearTimeout(graceTimer);
     // Bounded: with Redis away these would wait for it forever.
-    await settleWithin(deps.store.markStopped(deps.clock()), 2_000);
+    await settleWithin(deps.store.markStopped(), 2_000);
     await settleWithin(deps.subscriber.unsubscribe(), 1_000);
     this.state = 'STOPPED';
     deps.log.info({ nodeId: deps.nodeId }, 'agent stopped');
