@@ -174,6 +174,26 @@ void describe('RunCommand (Once) on a real agent', () => {
     );
   });
 
+  void it('runs the script with the Launcher, and reports a missing launcher as a failure', async () => {
+    const id = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: 'echo "bash ${BASH_VERSION%%.*}"',
+      Launcher: '/bin/bash --norc',
+    });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Success');
+    assert.match(n.Output ?? '', /^bash \d+\n$/);
+    const bad = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: 'true',
+      Launcher: '/no/such/interpreter',
+    });
+    const b = nodeOf(await waitFinal(stack, bad), 'n1');
+    assert.equal(b.InvocationStatus, 'Failed');
+    assert.equal(b.ExitCode, 127);
+    assert.match(b.Output ?? '', /\/no\/such\/interpreter/);
+  });
+
   void it('Timeout kills the whole process tree and reports 128+SIGKILL', async () => {
     const pidFile = join(dir, 'tree.pid');
     const id = await run(stack, {
