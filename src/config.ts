@@ -70,6 +70,8 @@ const settingsSchema = z.object({
    * agent's job is failed (never re-run) once it lapses. @default 30
    */
   FLEETCMD_AGENT_LOCK_SECONDS: positiveInt('FLEETCMD_AGENT_LOCK_SECONDS', 30),
+  /** How long invocations and their per-node results are kept. @default 2419200 (28 days) */
+  FLEETCMD_RETENTION_SECONDS: positiveInt('FLEETCMD_RETENTION_SECONDS', 28 * 24 * 3600),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
   /** Redis key prefix. @default fc */
   FLEETCMD_PREFIX: z
@@ -100,6 +102,7 @@ export interface Config {
   agentConcurrency: number;
   agentGraceSeconds: number;
   agentLockSeconds: number;
+  retentionSeconds: number;
   bootId: string | undefined;
   prefix: string;
   logLevel: string;
@@ -143,6 +146,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     agentConcurrency: s.FLEETCMD_AGENT_CONCURRENCY,
     agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
     agentLockSeconds: s.FLEETCMD_AGENT_LOCK_SECONDS,
+    retentionSeconds: s.FLEETCMD_RETENTION_SECONDS,
     bootId: s.FLEETCMD_BOOT_ID,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,

@@ -45,6 +45,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     );
   }
   const keys = new Keys(config.prefix);
+  const retentionMs = config.retentionSeconds * 1000;
   const closer = new Closer();
   let url: string | undefined;
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
@@ -56,8 +57,8 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     closer.push(() => closeRedis(producer));
     closer.push(() => closeRedis(workerConn));
 
-    const invocations = new InvocationStore(producer, keys);
-    const runs = new RunStore(producer, keys);
+    const invocations = new InvocationStore(producer, keys, retentionMs);
+    const runs = new RunStore(producer, keys, retentionMs);
     const nodes = new NodeStore(producer, keys);
     const apiNodeQueues = new NodeQueues(producer, keys);
     const schedulerQueue = new SchedulerQueue(producer, keys);
@@ -70,8 +71,8 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       const schedNodeQueues = new NodeQueues(workerConn, keys);
       closer.push(() => schedNodeQueues.close());
       const scheduler = new Scheduler({
-        invocations: new InvocationStore(workerConn, keys),
-        runs: new RunStore(workerConn, keys),
+        invocations: new InvocationStore(workerConn, keys, retentionMs),
+        runs: new RunStore(workerConn, keys, retentionMs),
         nodes: new NodeStore(workerConn, keys),
         nodeQueues: schedNodeQueues,
         workerConnection: workerConn,

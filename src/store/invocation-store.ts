@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Invocation, RepeatMode, TerminationMode } from '../domain/invocation.js';
 import type { Keys } from './keys.js';
-import { withScripts, type ScriptedRedis } from './scripts.js';
+import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
 
 function toHash(inv: Invocation): Record<string, string | Buffer> {
   return {
@@ -59,6 +59,8 @@ export class InvocationStore {
   constructor(
     redis: Redis,
     private readonly keys: Keys,
+    /** How long records are kept. @default 28 days */
+    private readonly retentionMs: number = DEFAULT_RETENTION_MS,
   ) {
     this.redis = withScripts(redis);
   }
@@ -72,7 +74,7 @@ export class InvocationStore {
   ): Promise<{ created: boolean; createdMs: number; enqueued: boolean }> {
     const key = this.keys.invocation(inv.invokeId);
     const args = Object.entries(toHash(inv)).flat();
-    const [flag, ms] = (await this.redis.fcInvCreate(key, ...args)).split(' ');
+    const [flag, ms] = (await this.redis.fcInvCreate(key, this.retentionMs, ...args)).split(' ');
     const created = flag === '1';
     const enqueued = !created && (await this.redis.hexists(key, 'enqueuedMs')) === 1;
     return { created, createdMs: Number(ms), enqueued };
@@ -82,6 +84,12 @@ export class InvocationStore {
   async publish(invokeId: string, createdMs: number, nowMs: number): Promise<void> {
     await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
     await this.redis.zadd(this.keys.invocationIndex(), 'NX', createdMs, invokeId);
+    // Entries whose invocation has expired leave the index as new ones arrive.
+    await this.redis.zremrangebyscore(
+      this.keys.invocationIndex(),
+      '-inf',
+      `(${createdMs - this.retentionMs}`,
+    );
   }
 
   /** Best-effort removal of an invocation whose creation failed half-way. */

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { RunRecord } from '../domain/invocation.js';
 import { NODE_STATUSES, type NodeStatus } from '../domain/status.js';
 import type { Keys } from './keys.js';
-import { withScripts, type ScriptedRedis } from './scripts.js';
+import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
 
 const FIELDS = [
   'status',
@@ -68,6 +68,8 @@ export class RunStore {
   constructor(
     redis: Redis,
     private readonly keys: Keys,
+    /** How long records are kept. @default 28 days */
+    private readonly retentionMs: number = DEFAULT_RETENTION_MS,
   ) {
     this.redis = withScripts(redis);
   }
@@ -99,13 +101,14 @@ export class RunStore {
     const r = await this.redis.fcRunCreate(
       this.keys.nodeRun(nodeId, invokeId),
       this.keys.nodeInfo(nodeId),
+      this.retentionMs,
     );
     return r === 'Created';
   }
 
   /** Pending -> Cancelled, Running -> Stopping; returns the status after the call. */
   async stop(nodeId: string, invokeId: string): Promise<string> {
-    return this.redis.fcRunStop(this.keys.nodeRun(nodeId, invokeId));
+    return this.redis.fcRunStop(this.keys.nodeRun(nodeId, invokeId), this.retentionMs);
   }
 
   /** Pending (or absent) -> Aborted; returns the status after the call. */
@@ -115,7 +118,12 @@ export class RunStore {
     errorCode: string,
     errorInfo: string,
   ): Promise<string> {
-    return this.redis.fcRunAbort(this.keys.nodeRun(nodeId, invokeId), errorCode, errorInfo);
+    return this.redis.fcRunAbort(
+      this.keys.nodeRun(nodeId, invokeId),
+      this.retentionMs,
+      errorCode,
+      errorInfo,
+    );
   }
 
   async notifyStop(nodeId: string, invokeId: string): Promise<void> {

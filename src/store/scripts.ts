@@ -17,7 +17,7 @@ local NOW = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[
  * delivery of the same job all lose that race cleanly instead of running the command twice.
  */
 const SCRIPTS = {
-  // KEYS: run, nodeInfo. Creates a Pending record unless one exists.
+  // KEYS: run, nodeInfo. ARGV: retentionMs. Creates a Pending record unless one exists.
   fcRunCreate: {
     keys: 2,
     lua: `
@@ -25,6 +25,7 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if st then return st end
 redis.call('HSET', KEYS[1], 'status', 'Pending', 'createdMs', NOW, 'updatedMs', NOW,
   'repeats', 0, 'dropped', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 redis.call('HINCRBY', KEYS[2], 'invocationCount', 1)
 redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
 return 'Created'`,
@@ -85,7 +86,7 @@ end
 redis.call('SREM', KEYS[2], ARGV[1])
 return ARGV[3]`,
   },
-  // KEYS: run. Not started -> Cancelled; Running -> Stopping; else unchanged.
+  // KEYS: run. ARGV: retentionMs. Not started -> Cancelled; Running -> Stopping; else unchanged.
   fcRunStop: {
     keys: 1,
     lua: `
@@ -93,6 +94,7 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if not st or st == 'Pending' then
   if not st then
     redis.call('HSET', KEYS[1], 'createdMs', NOW, 'repeats', 0, 'dropped', 0)
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
   end
   redis.call('HSET', KEYS[1], 'status', 'Cancelled', 'stoppedMs', NOW, 'updatedMs', NOW,
     'finishedMs', NOW)
@@ -104,7 +106,7 @@ if st == 'Running' then
 end
 return st`,
   },
-  // KEYS: run. ARGV: errorCode, errorInfo. Not delivered in time -> Aborted.
+  // KEYS: run. ARGV: retentionMs, errorCode, errorInfo. Not delivered in time -> Aborted.
   fcRunAbort: {
     keys: 1,
     lua: `
@@ -112,9 +114,10 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if st and st ~= 'Pending' then return st end
 if not st then
   redis.call('HSET', KEYS[1], 'createdMs', NOW, 'repeats', 0, 'dropped', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
 redis.call('HSET', KEYS[1], 'status', 'Aborted', 'updatedMs', NOW, 'finishedMs', NOW,
-  'errorCode', ARGV[1], 'errorInfo', ARGV[2])
+  'errorCode', ARGV[2], 'errorInfo', ARGV[3])
 return 'Aborted'`,
   },
   // KEYS: run, active. ARGV: invokeId, currentAgentInstance, errorCode, errorInfo.
@@ -138,16 +141,18 @@ end
 redis.call('SREM', KEYS[2], ARGV[1])
 return st or 'Missing'`,
   },
-  // KEYS: invocation. ARGV: field/value pairs. Writes the hash (createdMs = NOW) unless it
-  // exists; answers whether this call created it and the stored createdMs ('1 <ms>' / '0 <ms>').
+  // KEYS: invocation. ARGV: retentionMs, then field/value pairs. Writes the hash (createdMs =
+  // NOW, kept for retentionMs) unless it exists; answers whether this call created it and the
+  // stored createdMs ('1 <ms>' / '0 <ms>').
   fcInvCreate: {
     keys: 1,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return '0 ' .. (redis.call('HGET', KEYS[1], 'createdMs') or '0')
 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('HSET', KEYS[1], 'createdMs', NOW)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return '1 ' .. NOW`,
   },
   // KEYS: nodeInfo. ARGV: uptimeMs, then field/value pairs. Returns the previous boot id.
@@ -174,6 +179,9 @@ return NOW`,
 return NOW`,
   },
 } as const;
+
+/** Invocations and run records are kept this long unless configured otherwise: 28 days. */
+export const DEFAULT_RETENTION_MS = 28 * 24 * 3600 * 1000;
 
 type ScriptName = keyof typeof SCRIPTS;
 type ScriptArg = string | number | Buffer;
