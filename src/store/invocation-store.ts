@@ -110,7 +110,10 @@ export class InvocationStore {
   ): Promise<{ invokeId: string; requestDigest: string } | undefined> {
     const key = this.keys.clientToken(tokenDigest);
     const value = `${invokeId} ${requestDigest}`;
-    const set = await this.redis.set(key, value, 'EX', ttlSeconds, 'NX');
+    // Never outlive the invocation: a token retried after its invocation expired must not
+    // re-create (and re-run) it.
+    const ttl = Math.max(1, Math.min(ttlSeconds, Math.floor(this.retentionMs / 1000)));
+    const set = await this.redis.set(key, value, 'EX', ttl, 'NX');
     if (set === 'OK') return undefined;
     const existing = (await this.redis.get(key)) ?? value;
     const [firstId = invokeId, firstDigest = requestDigest] = existing.split(' ');
