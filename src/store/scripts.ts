@@ -7,6 +7,11 @@ import type { Redis } from 'ioredis';
  */
 const PRELUDE = `local t = redis.call('TIME')
 local NOW = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+-- A run record's first fields, kept for retentionMs; every script that creates one uses this.
+local function newRun(key, retentionMs)
+  redis.call('HSET', key, 'createdMs', NOW, 'updatedMs', NOW, 'repeats', 0, 'dropped', 0)
+  redis.call('PEXPIRE', key, retentionMs)
+end
 `;
 
 /**
@@ -23,9 +28,8 @@ const SCRIPTS = {
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st then return st end
-redis.call('HSET', KEYS[1], 'status', 'Pending', 'createdMs', NOW, 'updatedMs', NOW,
-  'repeats', 0, 'dropped', 0)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+newRun(KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], 'status', 'Pending')
 redis.call('HINCRBY', KEYS[2], 'invocationCount', 1)
 redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
 return 'Created'`,
@@ -92,10 +96,7 @@ return ARGV[3]`,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st or st == 'Pending' then
-  if not st then
-    redis.call('HSET', KEYS[1], 'createdMs', NOW, 'repeats', 0, 'dropped', 0)
-    redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  end
+  if not st then newRun(KEYS[1], ARGV[1]) end
   redis.call('HSET', KEYS[1], 'status', 'Cancelled', 'stoppedMs', NOW, 'updatedMs', NOW,
     'finishedMs', NOW)
   return 'Cancelled'
@@ -112,10 +113,7 @@ return st`,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st and st ~= 'Pending' then return st end
-if not st then
-  redis.call('HSET', KEYS[1], 'createdMs', NOW, 'repeats', 0, 'dropped', 0)
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-end
+if not st then newRun(KEYS[1], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'status', 'Aborted', 'updatedMs', NOW, 'finishedMs', NOW,
   'errorCode', ARGV[2], 'errorInfo', ARGV[3])
 return 'Aborted'`,
