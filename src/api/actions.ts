@@ -168,6 +168,18 @@ async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void
   await deps.invocations.publish(inv.invokeId, createdMs, deps.clock());
 }
 
+/** The invocation, or 404 InvalidInvokeId.NotFound. */
+async function existingInvocation(deps: ActionDeps, invokeId: string): Promise<Invocation> {
+  const inv = await deps.invocations.get(invokeId);
+  if (!inv) {
+    throw new AppError(
+      'InvalidInvokeId.NotFound',
+      `InvokeId: no invocation ${JSON.stringify(invokeId)}`,
+    );
+  }
+  return inv;
+}
+
 function encodeToken(obj: unknown): string {
   return Buffer.from(JSON.stringify(obj)).toString('base64url');
 }
@@ -223,12 +235,7 @@ const describeInvocations: Action = async (body, deps) => {
   };
 
   if (req.InvokeId !== undefined) {
-    const inv = await deps.invocations.get(req.InvokeId);
-    if (!inv)
-      throw new AppError(
-        'InvalidInvokeId.NotFound',
-        `InvokeId: no invocation ${JSON.stringify(req.InvokeId)}`,
-      );
+    const inv = await existingInvocation(deps, req.InvokeId);
     const runs =
       req.InvokeStatus !== undefined
         ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
@@ -286,12 +293,7 @@ const describeInvocations: Action = async (body, deps) => {
 
 const stopInvocation: Action = async (body, deps) => {
   const req = parseBody(stopInvocationSchema, body);
-  const inv = await deps.invocations.get(req.InvokeId);
-  if (!inv)
-    throw new AppError(
-      'InvalidInvokeId.NotFound',
-      `InvokeId: no invocation ${JSON.stringify(req.InvokeId)}`,
-    );
+  const inv = await existingInvocation(deps, req.InvokeId);
   const targets = req.NodeIdList ?? inv.nodeIds;
   const strangers = targets.filter((n) => !inv.nodeIds.includes(n));
   if (strangers.length > 0) {
