@@ -4,7 +4,8 @@ import { Redis } from 'ioredis';
 import { loadConfig, type RawSettings } from './config.js';
 import { startServer, type Running } from './main.js';
 import { Keys } from './store/keys.js';
-import { onPath, startPrivateRedis, type PrivateRedis } from './private-redis.js';
+import { findOnPath } from './on-path.js';
+import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 import { makeLogger } from './log.js';
 
 export interface DevOptions {
@@ -30,7 +31,7 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
   let redis: PrivateRedis | undefined;
   let redisUrl = typeof opts.settings.REDIS_URL === 'string' ? opts.settings.REDIS_URL : undefined;
   if (!redisUrl) {
-    if (!(await onPath('redis-server'))) {
+    if ((await findOnPath('redis-server')) === undefined) {
       throw new Error(
         'fleetcmd dev needs REDIS_URL or a redis-server on PATH (apt-get install redis-server)',
       );

@@ -4,7 +4,6 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { findOnPath } from './on-path.js';
 
 export interface PrivateRedis {
   url: string;
@@ -121,9 +120,4 @@ async function waitForPing(url: string, timeoutMs: number): Promise<void> {
       await new Promise((r) => setTimeout(r, 25));
     }
   }
-}
-
-/** Whether an executable named `name` is on PATH. */
-export async function onPath(name: string): Promise<boolean> {
-  return (await findOnPath(name)) !== undefined;
 }

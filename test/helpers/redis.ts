@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
-import { onPath, startPrivateRedis, type PrivateRedis } from '../../src/private-redis.js';
+import { findOnPath } from '../../src/on-path.js';
+import { startPrivateRedis, type PrivateRedis } from '../../src/private-redis.js';
 
 /**
  * Where tests get Redis, in this order: REDIS_URL if set; else a private redis-server child on
@@ -12,7 +13,7 @@ let shared: Promise<{ url: string; stop: () => Promise<void> }> | undefined;
 
 async function provision(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => undefined };
-  if (await onPath('redis-server')) {
+  if ((await findOnPath('redis-server')) !== undefined) {
     const r: PrivateRedis = await startPrivateRedis();
     // The file's process may end at any moment after its last test: kill the child then.
     process.once('exit', () => r.process.kill('SIGKILL'));
