@@ -121,9 +121,10 @@ export class Scheduler {
       const st = runs.get(id)?.status;
       return st === undefined || st === 'Pending';
     });
+    const now = late.length > 0 ? await deps.nodes.nowMs() : 0;
     for (const nodeId of late) {
       const info = await deps.nodes.get(nodeId);
-      const online = info !== undefined && isOnline(info, await deps.nodes.nowMs());
+      const online = info !== undefined && isOnline(info, now);
       const code = online ? 'DeliveryTimeout' : 'ClientNotRunning';
       const result = await deps.runs.abort(nodeId, invokeId, code, RUN_ERRORS[code]);
       if (result === 'Aborted') {
