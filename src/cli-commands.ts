@@ -84,18 +84,22 @@ function nodeTable(inv: InvocationView): string {
 
 const RUN_HELP = `Usage: fleetcmd run --nodes n1,n2 [options] -- 'command'
 
-Runs a command once on the given nodes and prints its InvokeId.
+Runs a command on the given nodes (once, on a schedule or at boot) and prints its InvokeId.
   --nodes LIST        comma-separated node ids (required)
+  --frequency TEXT    a schedule: six-field cron (seconds first), rate(5m) or at(...)
+  --repeat-mode MODE  Once, Period, NextRebootOnly or EveryReboot
   --timeout SECONDS   kill the command after this long (default 60)
   --user NAME         run as this user (default: the agent's user)
   --dir PATH          working directory (default: the user's home)
   --name NAME         a name shown by describe
   --wait              wait for every node, print each node's output; exit 0 only on Success
+                      (not with a schedule or a boot mode: those do not end by themselves)
   --json              print JSON instead of text
   --url URL           API address (default $FLEETCMD_URL or http://127.0.0.1:8080)
   --token TOKEN       bearer token (default $FLEETCMD_API_TOKEN)
 
-Example: fleetcmd run --nodes n1,n2 --wait -- 'uname -a'`;
+Examples: fleetcmd run --nodes n1,n2 --wait -- 'uname -a'
+          fleetcmd run --nodes n1 --frequency '0 0 9 * * MON-FRI Europe/Berlin' -- 'backup.sh'`;
 
 export async function runCommandCli(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -108,6 +112,8 @@ export async function runCommandCli(argv: string[]): Promise<number> {
       user: { type: 'string' },
       dir: { type: 'string' },
       name: { type: 'string' },
+      frequency: { type: 'string' },
+      'repeat-mode': { type: 'string' },
       wait: { type: 'boolean', default: false },
     },
   });
@@ -125,6 +131,11 @@ export async function runCommandCli(argv: string[]): Promise<number> {
     console.error('--timeout must be a whole number of seconds');
     return 2;
   }
+  const mode = values['repeat-mode'];
+  if (values.wait && (values.frequency || (mode && mode !== 'Once'))) {
+    console.error('--wait works with one-off runs only: a schedule does not end by itself');
+    return 2;
+  }
   const api = client(values);
   const res = await api.call<{ InvokeId: string }>('RunCommand', {
     NodeIdList: values.nodes
@@ -136,6 +147,8 @@ export async function runCommandCli(argv: string[]): Promise<number> {
     ...(values.user ? { Username: values.user } : {}),
     ...(values.dir ? { WorkingDir: values.dir } : {}),
     ...(values.name ? { Name: values.name } : {}),
+    ...(values.frequency ? { Frequency: values.frequency } : {}),
+    ...(mode ? { RepeatMode: mode } : {}),
   });
   if (!values.wait) {
     console.log(values.json ? JSON.stringify(res) : res.InvokeId);

@@ -72,6 +72,10 @@ const settingsSchema = z.object({
   FLEETCMD_AGENT_LOCK_SECONDS: positiveInt('FLEETCMD_AGENT_LOCK_SECONDS', 30),
   /** How long invocations and their per-node results are kept. @default 2419200 (28 days) */
   FLEETCMD_RETENTION_SECONDS: positiveInt('FLEETCMD_RETENTION_SECONDS', 28 * 24 * 3600),
+  /** Past runs kept per node of a timed invocation (DescribeInvocationResults). @default 100 */
+  FLEETCMD_HISTORY_RUNS: positiveInt('FLEETCMD_HISTORY_RUNS', 100),
+  /** How long a past run of a timed invocation is kept. @default 604800 (7 days) */
+  FLEETCMD_HISTORY_SECONDS: positiveInt('FLEETCMD_HISTORY_SECONDS', 7 * 24 * 3600),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
   /** Redis key prefix. @default fc */
   FLEETCMD_PREFIX: z
@@ -103,6 +107,8 @@ export interface Config {
   agentGraceSeconds: number;
   agentLockSeconds: number;
   retentionSeconds: number;
+  historyRuns: number;
+  historySeconds: number;
   bootId: string | undefined;
   prefix: string;
   logLevel: string;
@@ -147,6 +153,8 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
     agentLockSeconds: s.FLEETCMD_AGENT_LOCK_SECONDS,
     retentionSeconds: s.FLEETCMD_RETENTION_SECONDS,
+    historyRuns: s.FLEETCMD_HISTORY_RUNS,
+    historySeconds: s.FLEETCMD_HISTORY_SECONDS,
     bootId: s.FLEETCMD_BOOT_ID,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,

@@ -13,6 +13,11 @@ export const ERROR_CATALOGUE = {
     status: 400,
     meaning: 'The field or value is valid but this version does not run it yet.',
   },
+  'InvalidParameter.Frequency': {
+    status: 400,
+    meaning:
+      'Frequency is malformed, out of range, in an unknown time zone, fires more often than FLEETCMD_MIN_INTERVAL_SECONDS, or never fires again; the message names the field.',
+  },
   'InvalidCommandContent.Malformed': {
     status: 400,
     meaning: 'CommandContent is not valid Base64 although ContentEncoding is Base64.',

@@ -58,7 +58,11 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     closer.push(() => closeRedis(workerConn));
 
     const invocations = new InvocationStore(producer, keys, retentionMs);
-    const runs = new RunStore(producer, keys, retentionMs);
+    const history = {
+      maxRuns: config.historyRuns,
+      maxAgeMs: config.historySeconds * 1000,
+    };
+    const runs = new RunStore(producer, keys, retentionMs, history);
     const nodes = new NodeStore(producer, keys);
     const apiNodeQueues = new NodeQueues(producer, keys);
     const schedulerQueue = new SchedulerQueue(producer, keys);
@@ -70,11 +74,15 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       closer.push(() => closeRedis(subscriber));
       const schedNodeQueues = new NodeQueues(workerConn, keys);
       closer.push(() => schedNodeQueues.close());
+      const schedQueue = new SchedulerQueue(workerConn, keys);
+      closer.push(() => schedQueue.close());
       const scheduler = new Scheduler({
         invocations: new InvocationStore(workerConn, keys, retentionMs),
-        runs: new RunStore(workerConn, keys, retentionMs),
+        runs: new RunStore(workerConn, keys, retentionMs, history),
         nodes: new NodeStore(workerConn, keys),
         nodeQueues: schedNodeQueues,
+        schedulerQueue: schedQueue,
+        deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
         workerConnection: workerConn,
         subscriber,
         keys,
@@ -92,6 +100,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
         nodeQueues: apiNodeQueues,
         schedulerQueue,
         deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+        minIntervalSeconds: config.minIntervalSeconds,
         clock,
         redis: producer,
         apiToken: config.insecureNoAuth ? undefined : config.apiToken,

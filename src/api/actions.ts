@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Invocation, RunRecord } from '../domain/invocation.js';
-import { renderInvocation } from '../domain/invocation.js';
+import { FrequencyError, parseFrequency } from '../domain/frequency.js';
+import type { Invocation, RepeatMode, RunRecord } from '../domain/invocation.js';
+import { pendingRun, renderInvocation } from '../domain/invocation.js';
 import { isOnline } from '../domain/node.js';
-import { aggregateStatus, legacyInvokeStatus } from '../domain/status.js';
+import { aggregateStatus, legacyInvokeStatus, nodeInvokeStatus } from '../domain/status.js';
 import { isoSeconds } from '../domain/time.js';
 import { AppError } from '../errors.js';
 import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
@@ -10,6 +11,7 @@ import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
 import {
+  describeInvocationResultsSchema,
   describeInvocationsSchema,
   describeNodesSchema,
   parseBody,
@@ -24,6 +26,8 @@ export interface ActionDeps {
   nodeQueues: NodeQueues;
   schedulerQueue: SchedulerQueue;
   deliveryTimeoutSeconds: number;
+  /** Shortest interval a Frequency may fire at. */
+  minIntervalSeconds: number;
   clock: () => number;
 }
 
@@ -72,12 +76,7 @@ export function newInvokeId(): string {
 const runCommand: Action = async (body, deps) => {
   const req = parseBody(runCommandSchema, body);
   const content = decodeContent(req.CommandContent, req.ContentEncoding);
-  if (req.Frequency !== '' || (req.RepeatMode !== undefined && req.RepeatMode !== 'Once')) {
-    throw new AppError(
-      'InvalidParameter.NotSupported',
-      `${req.Frequency !== '' ? 'Frequency' : 'RepeatMode'}: schedules (Frequency, RepeatMode Period, NextRebootOnly, EveryReboot) are not supported yet; only RepeatMode Once runs in this version`,
-    );
-  }
+  const { repeatMode, frequency } = schedule(req.Frequency, req.RepeatMode, deps);
   if (req.EnableParameter) {
     throw new AppError(
       'InvalidParameter.NotSupported',
@@ -98,8 +97,8 @@ const runCommand: Action = async (body, deps) => {
     description: req.Description,
     content,
     nodeIds: req.NodeIdList,
-    frequency: '',
-    repeatMode: 'Once',
+    frequency,
+    repeatMode,
     timeoutSeconds: req.Timeout,
     username: req.Username,
     workingDir: req.WorkingDir,
@@ -140,6 +139,32 @@ const runCommand: Action = async (body, deps) => {
   return { InvokeId: invokeId };
 };
 
+/**
+ * The invocation's RepeatMode and Frequency: a Frequency makes it Period whatever RepeatMode
+ * says (SPEC §3), and is validated here, against now, so a bad one is refused with a message
+ * naming the field at fault and nothing is created.
+ */
+function schedule(
+  text: string,
+  mode: RepeatMode | undefined,
+  deps: ActionDeps,
+): { repeatMode: RepeatMode; frequency: string } {
+  if (text.trim() === '') {
+    if (mode === 'Period') {
+      throw new AppError('MissingParameter', 'Frequency: is required when RepeatMode is Period');
+    }
+    return { repeatMode: mode ?? 'Once', frequency: '' };
+  }
+  try {
+    parseFrequency(text, { nowMs: deps.clock(), minIntervalSeconds: deps.minIntervalSeconds });
+  } catch (err) {
+    if (err instanceof FrequencyError)
+      throw new AppError('InvalidParameter.Frequency', err.message);
+    throw err;
+  }
+  return { repeatMode: 'Period', frequency: text.trim() };
+}
+
 /** How long a ClientToken is remembered. */
 const CLIENT_TOKEN_TTL_SECONDS = 24 * 3600;
 
@@ -164,8 +189,12 @@ async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void
   const { createdMs, enqueued } = await deps.invocations.create(inv);
   if (enqueued) return;
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
-  await deps.schedulerQueue.enqueueInvocation(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
-  await deps.invocations.publish(inv.invokeId, createdMs, deps.clock());
+  const timed = inv.repeatMode !== 'Once';
+  await deps.schedulerQueue.enqueueInvocation(
+    inv.invokeId,
+    timed ? undefined : deps.deliveryTimeoutSeconds * 1000,
+  );
+  await deps.invocations.publish(inv.invokeId, createdMs, deps.clock(), timed);
 }
 
 /** The invocation, or 404 InvalidInvokeId.NotFound. */
@@ -291,6 +320,130 @@ const describeInvocations: Action = async (body, deps) => {
   };
 };
 
+/** A position in DescribeInvocationResults: invocation (by index entry), node and run. */
+interface ResultsCursor {
+  /** The invocation's index entry (absent when the request names an InvokeId). */
+  at?: IndexCursor;
+  node: number;
+  run: number;
+}
+
+const isResultsCursor = (v: unknown): v is ResultsCursor =>
+  typeof v === 'object' &&
+  v !== null &&
+  Number.isSafeInteger((v as ResultsCursor).node) &&
+  Number.isSafeInteger((v as ResultsCursor).run) &&
+  ((v as ResultsCursor).at === undefined || isCursor((v as ResultsCursor).at));
+
+/** Run states in which a periodic record describes a run under way (not yet in its history). */
+const UNDER_WAY: ReadonlySet<string> = new Set(['Pending', 'Running', 'Stopping']);
+
+/**
+ * Per-node run records, one row per node; with IncludeHistory one row per run (the run under
+ * way, then past runs newest first, as far as history retention keeps them). Rows are ordered
+ * invocation (newest first), node (request order), run; NextToken resumes after the last row.
+ */
+const describeInvocationResults: Action = async (body, deps) => {
+  const req = parseBody(describeInvocationResultsSchema, body);
+  const wanted = req.InvokeRecordStatus?.toLowerCase();
+  const encode = (b: Buffer | undefined) =>
+    (b ?? Buffer.alloc(0)).toString(req.ContentEncoding === 'PlainText' ? 'utf8' : 'base64');
+
+  const nodeRows = async (inv: Invocation, nodeId: string): Promise<RunRecord[]> => {
+    const rec =
+      (await deps.runs.read(inv.invokeId, [nodeId], true)).get(nodeId) ??
+      pendingRun(inv.createdMs, inv.repeatMode !== 'Once');
+    if (!req.IncludeHistory || inv.repeatMode === 'Once') return [rec];
+    const past = await deps.runs.readHistory(nodeId, inv.invokeId, true);
+    const current = UNDER_WAY.has(rec.status) && rec.fire !== '' ? [rec] : [];
+    return [...current, ...past.map((p) => ({ ...p, skipped: rec.skipped }))];
+  };
+  const row = (inv: Invocation, nodeId: string, r: RunRecord): Record<string, unknown> => ({
+    CommandId: inv.commandId,
+    InvokeId: inv.invokeId,
+    NodeId: nodeId,
+    InvocationStatus: r.status,
+    InvokeRecordStatus: nodeInvokeStatus(r.status),
+    Repeats: r.repeats,
+    SkippedRepeats: r.skipped,
+    FireTime: isoSeconds(r.fireMs),
+    StartTime: isoSeconds(r.startedMs),
+    FinishedTime: isoSeconds(r.finishedMs),
+    StopTime: isoSeconds(r.stoppedMs),
+    ...(r.exitCode !== undefined ? { ExitCode: r.exitCode } : {}),
+    ErrorCode: r.errorCode,
+    ErrorInfo: r.errorInfo,
+    Output: encode(r.output),
+    Dropped: r.dropped,
+    Username: inv.username,
+  });
+  const matches = (r: RunRecord) =>
+    wanted === undefined ||
+    r.status.toLowerCase() === wanted ||
+    nodeInvokeStatus(r.status).toLowerCase() === wanted;
+
+  const start: ResultsCursor =
+    req.NextToken !== undefined ? decodeToken(req.NextToken, isResultsCursor) : { node: 0, run: 0 };
+  const rows: Record<string, unknown>[] = [];
+  let next: ResultsCursor | undefined;
+  let scanned = 0;
+  // Walks one invocation from (node, run); answers false once the page is full.
+  const walk = async (inv: Invocation, at: IndexCursor | undefined, from: ResultsCursor) => {
+    for (let n = from.node; n < inv.nodeIds.length; n++) {
+      const nodeId = inv.nodeIds[n] as string;
+      if (req.NodeId !== undefined && nodeId !== req.NodeId) continue;
+      const runs = await nodeRows(inv, nodeId);
+      for (let r = n === from.node ? from.run : 0; r < runs.length; r++) {
+        const rec = runs[r] as RunRecord;
+        if (!matches(rec)) continue;
+        if (rows.length === req.MaxResults) {
+          next = { ...(at ? { at } : {}), node: n, run: r };
+          return false;
+        }
+        rows.push(row(inv, nodeId, rec));
+      }
+    }
+    return true;
+  };
+
+  if (req.InvokeId !== undefined) {
+    await walk(await existingInvocation(deps, req.InvokeId), undefined, start);
+  } else {
+    let at = start.at;
+    let from = start;
+    if (at) {
+      const inv = await deps.invocations.get(at.invokeId);
+      if (inv) await walk(inv, at, from);
+      from = { node: 0, run: 0 };
+    }
+    while (next === undefined && scanned < SCAN_LIMIT) {
+      const batch = await deps.invocations.page(100, at);
+      if (batch.length === 0) break;
+      const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
+      for (let i = 0; i < batch.length && next === undefined; i++) {
+        scanned++;
+        at = batch[i];
+        const inv = invs[i];
+        if (inv && at && (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId))) {
+          await walk(inv, at, from);
+        }
+      }
+    }
+    // The scan limit ends a page early: resume with the next invocation.
+    if (next === undefined && scanned >= SCAN_LIMIT && at) {
+      if ((await deps.invocations.page(1, at)).length > 0) {
+        next = { at, node: Number.MAX_SAFE_INTEGER, run: 0 };
+      }
+    }
+  }
+  return {
+    Invocation: {
+      ...(next ? { NextToken: encodeToken(next) } : {}),
+      InvocationResults: { InvocationResult: rows },
+    },
+  };
+};
+
 const stopInvocation: Action = async (body, deps) => {
   const req = parseBody(stopInvocationSchema, body);
   const inv = await existingInvocation(deps, req.InvokeId);
@@ -302,14 +455,27 @@ const stopInvocation: Action = async (body, deps) => {
       `NodeIdList: ${strangers.map((s) => JSON.stringify(s)).join(', ')} is not a target of ${inv.invokeId}`,
     );
   }
+  const timed = inv.repeatMode !== 'Once';
+  const whole = inv.nodeIds.every((n) => targets.includes(n));
+  // Marked first: a dispatch still creating the schedules sees it and removes them itself.
+  if (timed && whole) await deps.invocations.markEnded(inv.invokeId, deps.clock());
+  // Each node's record refuses any later fire the moment its stop is applied, so nothing fires
+  // after this answers, whatever a schedule still holds; removing the schedules is tidying.
   await Promise.all(
     targets.map(async (nodeId) => {
       const st = await deps.runs.stop(nodeId, inv.invokeId);
       if (st === 'Stopping') await deps.runs.notifyStop(nodeId, inv.invokeId);
-      if (st === 'Cancelled')
+      if (st === 'Cancelled' && !timed)
         await deps.nodeQueues.removeWaitingRun(nodeId, inv.invokeId).catch(() => false);
     }),
   );
+  if (timed) {
+    const runs = whole ? new Map() : await deps.runs.read(inv.invokeId, inv.nodeIds, false);
+    const over = whole || inv.nodeIds.every((n) => runs.get(n)?.timed !== true);
+    const groups = over ? await deps.invocations.schedules(inv.invokeId) : undefined;
+    if (groups) await deps.schedulerQueue.removeSchedules(groups.map((g) => g.id));
+    if (over && !whole) await deps.invocations.markEnded(inv.invokeId);
+  }
   return {};
 };
 
@@ -356,6 +522,7 @@ const describeNodes: Action = async (body, deps) => {
 export const ACTIONS: Record<string, Action> = {
   RunCommand: runCommand,
   DescribeInvocations: describeInvocations,
+  DescribeInvocationResults: describeInvocationResults,
   StopInvocation: stopInvocation,
   DescribeNodes: describeNodes,
 };

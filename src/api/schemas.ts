@@ -59,6 +59,17 @@ export const describeInvocationsSchema = z.strictObject({
   NextToken: z.string().max(512).optional(),
 });
 
+export const describeInvocationResultsSchema = z.strictObject({
+  InvokeId: invokeId.optional(),
+  NodeId: nodeId.optional(),
+  /** A node status (Running, Success, ...) or its legacy name (Finished, ...). */
+  InvokeRecordStatus: z.string().max(32).optional(),
+  IncludeHistory: flag.default(false),
+  ContentEncoding: z.enum(['PlainText', 'Base64']).default('Base64'),
+  MaxResults: z.number().int().min(1).max(50).default(10),
+  NextToken: z.string().max(512).optional(),
+});
+
 export const stopInvocationSchema = z.strictObject({
   InvokeId: invokeId,
   NodeIdList: z.array(nodeId).min(1).max(1000).optional(),

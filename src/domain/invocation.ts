@@ -41,10 +41,18 @@ export interface RunRecord {
   output: Buffer | undefined;
   dropped: number;
   repeats: number;
+  /** Whether this node's schedule may still fire (the seed's `Timed`). */
+  timed: boolean;
+  /** Fires skipped because the previous run was still pending or running. */
+  skipped: number;
+  /** The fire the latest run belongs to ('' for a one-off run). */
+  fire: string;
+  /** When that fire was due (ms), for fires of a clock schedule. */
+  fireMs: number | undefined;
 }
 
 /** A node listed in an invocation that has no run record yet: accepted, not yet delivered. */
-export function pendingRun(createdMs: number): RunRecord {
+export function pendingRun(createdMs: number, timed = false): RunRecord {
   return {
     status: 'Pending',
     createdMs,
@@ -58,6 +66,10 @@ export function pendingRun(createdMs: number): RunRecord {
     output: undefined,
     dropped: 0,
     repeats: 0,
+    timed,
+    skipped: 0,
+    fire: '',
+    fireMs: undefined,
   };
 }
 
@@ -70,22 +82,17 @@ function encode(bytes: Buffer, encoding: ContentEncoding): string {
   return encoding === 'PlainText' ? bytes.toString('utf8') : bytes.toString('base64');
 }
 
-/** Whether the invocation may still fire on its own (the seed's `Timed`). */
-export function isTimed(repeatMode: RepeatMode, statuses: readonly NodeStatus[]): boolean {
-  if (repeatMode === 'Once') return false;
-  return statuses.some((s) => s === 'Scheduled' || s === 'Running' || s === 'Pending');
-}
-
 /** One `Invocation` object in the seed's DescribeInvocations shape, field for field. */
 export function renderInvocation(
   inv: Invocation,
   runs: ReadonlyMap<string, RunRecord>,
   opts: RenderOptions,
 ): Record<string, unknown> {
-  const records = inv.nodeIds.map((id) => [id, runs.get(id) ?? pendingRun(inv.createdMs)] as const);
-  const statuses = records.map(([, r]) => r.status);
-  const aggregate = aggregateStatus(statuses);
-  const timed = isTimed(inv.repeatMode, statuses) ? 'true' : 'false';
+  const timed = inv.repeatMode !== 'Once';
+  const records = inv.nodeIds.map(
+    (id) => [id, runs.get(id) ?? pendingRun(inv.createdMs, timed)] as const,
+  );
+  const aggregate = aggregateStatus(records.map(([, r]) => r.status));
   return {
     CreationTime: isoSeconds(inv.createdMs),
     Frequency: inv.frequency,
@@ -101,17 +108,12 @@ export function renderInvocation(
     WorkingDir: inv.workingDir,
     Timeout: inv.timeoutSeconds,
     InvokeNodes: {
-      InvokeNode: records.map(([nodeId, r]) => renderRun(nodeId, r, timed, opts)),
+      InvokeNode: records.map(([nodeId, r]) => renderRun(nodeId, r, opts)),
     },
   };
 }
 
-function renderRun(
-  nodeId: string,
-  r: RunRecord,
-  timed: string,
-  opts: RenderOptions,
-): Record<string, unknown> {
+function renderRun(nodeId: string, r: RunRecord, opts: RenderOptions): Record<string, unknown> {
   const out: Record<string, unknown> = {
     CreationTime: isoSeconds(r.createdMs),
     UpdateTime: isoSeconds(r.updatedMs),
@@ -127,7 +129,7 @@ function renderRun(
   if (r.exitCode !== undefined) out.ExitCode = r.exitCode;
   out.StartTime = isoSeconds(r.startedMs);
   out.ErrorInfo = r.errorInfo;
-  out.Timed = timed;
+  out.Timed = r.timed ? 'true' : 'false';
   out.ErrorCode = r.errorCode;
   out.NodeInvokeStatus = nodeInvokeStatus(r.status);
   return out;

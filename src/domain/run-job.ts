@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /**
@@ -6,6 +7,11 @@ import { z } from 'zod';
  */
 export const runJobSchema = z.object({
   invokeId: z.string().regex(/^t-[a-z0-9]{6,40}$/),
+  /** The fire this run belongs to: '' for a one-off run, `f<ms>` or `b<digest>` for a timed one. */
+  fire: z
+    .string()
+    .regex(/^(?:[fb][a-z0-9]{1,40})?$/)
+    .default(''),
   commandId: z.string().max(64).default(''),
   /** Base64 of the command text. */
   content: z.string().max(64 * 1024),
@@ -17,3 +23,25 @@ export const runJobSchema = z.object({
 });
 
 export type RunJob = z.infer<typeof runJobSchema>;
+
+/** The fire id of a node's boot: the same boot always gives the same id. */
+export function bootFireId(bootId: string): string {
+  return `b${createHash('sha256').update(bootId).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * What a node's boot trigger holds (written by the scheduler, read by the agent at boot): the
+ * run to enqueue, and whether it is the invocation's last (NextRebootOnly).
+ */
+export const bootTriggerSchema = z.object({ final: z.boolean(), job: runJobSchema });
+
+export type BootTrigger = z.infer<typeof bootTriggerSchema>;
+
+export function parseBootTrigger(raw: string): BootTrigger | undefined {
+  try {
+    const r = bootTriggerSchema.safeParse(JSON.parse(raw));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}

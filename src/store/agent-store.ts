@@ -28,14 +28,54 @@ export class AgentStore {
     this.redis = withScripts(redis);
   }
 
-  /** Writes the registration; returns the boot id recorded before ('' on first start). */
-  /** Times (registered, heartbeat, boot = now - uptimeMs) are Redis's, not this host's. */
-  async register(uptimeMs: number, fields: Record<string, string | number>): Promise<string> {
+  /**
+   * Writes the registration; returns the boot id recorded before ('' on first start).
+   * Times (registered, heartbeat, boot = now - uptimeMs) are Redis's, not this host's. A boot
+   * id unlike the recorded one marks the boot pending (see bootPending).
+   */
+  async register(
+    uptimeMs: number,
+    bootId: string,
+    fields: Record<string, string | number>,
+  ): Promise<string> {
     const args = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
     return this.redis.fcNodeRegister(
       this.keys.nodeInfo(this.nodeId),
       Math.round(uptimeMs),
+      bootId,
       ...args,
+    );
+  }
+
+  /** The boot whose boot invocations have not all been fired yet, if any. */
+  async bootPending(): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys.nodeInfo(this.nodeId), 'bootPending')) ?? undefined;
+  }
+
+  /** Every boot invocation of this node has been fired for `bootId`. */
+  async bootDone(bootId: string): Promise<void> {
+    if ((await this.bootPending()) === bootId) {
+      await this.redis.hdel(this.keys.nodeInfo(this.nodeId), 'bootPending');
+    }
+  }
+
+  /** This node's boot triggers: invokeId -> the trigger as the scheduler wrote it (JSON). */
+  async bootTriggers(): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys.nodeBoot(this.nodeId));
+  }
+
+  async dropBootTrigger(invokeId: string): Promise<void> {
+    await this.redis.hdel(this.keys.nodeBoot(this.nodeId), invokeId);
+  }
+
+  /** A boot's fire of one boot invocation on this node (see RunStore.fire). */
+  async fireBoot(invokeId: string, fireId: string, final: boolean): Promise<string> {
+    return this.redis.fcRunFire(
+      this.keys.nodeRun(this.nodeId, invokeId),
+      this.keys.nodeInfo(this.nodeId),
+      fireId,
+      '',
+      final ? '1' : '0',
     );
   }
 
@@ -60,6 +100,7 @@ export class AgentStore {
   /** 'Claimed' when this call moved the run from Pending to Running; else the status found. */
   async claim(
     invokeId: string,
+    fire: string,
     agentInstance: string,
     nonce: string,
     bootId: string,
@@ -71,6 +112,7 @@ export class AgentStore {
       agentInstance,
       nonce,
       bootId,
+      fire,
     );
   }
 

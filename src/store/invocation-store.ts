@@ -47,6 +47,22 @@ function fromHash(h: Record<string, Buffer>): Invocation | undefined {
   };
 }
 
+/** One schedule of a timed invocation: a BullMQ job scheduler (or `at()` job) and its nodes. */
+export interface ScheduleGroup {
+  /** Job scheduler id (or the `at()` job's id). */
+  id: string;
+  /** The time zone the schedule fires in ('' when it needs none). */
+  zone: string;
+  nodeIds: string[];
+}
+
+const isGroupList = (v: unknown): v is ScheduleGroup[] =>
+  Array.isArray(v) &&
+  v.every(
+    (g: Partial<ScheduleGroup>) =>
+      typeof g.id === 'string' && typeof g.zone === 'string' && Array.isArray(g.nodeIds),
+  );
+
 /** A position in the newest-first index: score and id of the last item returned. */
 export interface IndexCursor {
   createdMs: number;
@@ -74,22 +90,64 @@ export class InvocationStore {
   ): Promise<{ created: boolean; createdMs: number; enqueued: boolean }> {
     const key = this.keys.invocation(inv.invokeId);
     const args = Object.entries(toHash(inv)).flat();
-    const [flag, ms] = (await this.redis.fcInvCreate(key, this.retentionMs, ...args)).split(' ');
+    // A timed invocation is kept while it may fire; it expires `retentionMs` after it ends.
+    const persist = inv.repeatMode === 'Once' ? '0' : '1';
+    const [flag, ms] = (
+      await this.redis.fcInvCreate(key, this.retentionMs, persist, ...args)
+    ).split(' ');
     const created = flag === '1';
     const enqueued = !created && (await this.redis.hexists(key, 'enqueuedMs')) === 1;
     return { created, createdMs: Number(ms), enqueued };
   }
 
   /** Marks the jobs enqueued, then lists the invocation (two slots, in that order). */
-  async publish(invokeId: string, createdMs: number, nowMs: number): Promise<void> {
+  async publish(invokeId: string, createdMs: number, nowMs: number, timed: boolean): Promise<void> {
     await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
+    if (timed) await this.redis.sadd(this.keys.timedInvocations(), invokeId);
     await this.redis.zadd(this.keys.invocationIndex(), 'NX', createdMs, invokeId);
     // Entries whose invocation has expired leave the index as new ones arrive.
-    await this.redis.zremrangebyscore(
+    await this.redis.fcIndexPrune(
       this.keys.invocationIndex(),
-      '-inf',
-      `(${createdMs - this.retentionMs}`,
+      this.keys.timedInvocations(),
+      createdMs - this.retentionMs,
     );
+  }
+
+  /** Ids of invocations that may still fire. */
+  async timedIds(): Promise<string[]> {
+    return this.redis.smembers(this.keys.timedInvocations());
+  }
+
+  /** The schedules a timed invocation fires through, once dispatch has recorded them. */
+  async schedules(invokeId: string): Promise<ScheduleGroup[] | undefined> {
+    const raw = await this.redis.hget(this.keys.invocation(invokeId), 'schedules');
+    if (raw === null) return undefined;
+    const v: unknown = JSON.parse(raw);
+    return isGroupList(v) ? v : undefined;
+  }
+
+  /** Records the schedules unless already recorded; returns the recorded ones. */
+  async recordSchedules(invokeId: string, groups: ScheduleGroup[]): Promise<ScheduleGroup[]> {
+    const key = this.keys.invocation(invokeId);
+    await this.redis.hsetnx(key, 'schedules', JSON.stringify(groups));
+    return (await this.schedules(invokeId)) ?? groups;
+  }
+
+  /** When StopInvocation stopped it (whole), if it did. */
+  async stoppedMs(invokeId: string): Promise<number | undefined> {
+    const v = await this.redis.hget(this.keys.invocation(invokeId), 'stoppedMs');
+    return v === null ? undefined : Number(v);
+  }
+
+  /**
+   * The invocation will not fire again (stopped, or its schedule is over): it leaves the set
+   * of timed invocations and expires `retentionMs` from now.
+   */
+  async markEnded(invokeId: string, stoppedMs?: number): Promise<void> {
+    const key = this.keys.invocation(invokeId);
+    if (stoppedMs !== undefined) await this.redis.hset(key, 'stoppedMs', stoppedMs);
+    await this.redis.pexpire(key, this.retentionMs);
+    await this.redis.srem(this.keys.timedInvocations(), invokeId);
   }
 
   /** Best-effort removal of an invocation whose creation failed half-way. */

@@ -4,6 +4,9 @@
  * a per-node ACL can be written as `~<prefix>:node:{n1}:*` plus `~<prefix>:nq:{n1}:*`.
  * Invocation hashes are tagged by their own id; the two global indexes share `{global}`.
  */
+/** Suffixes of a run key that name its history list and entries (see Keys.runHistory). */
+export const HISTORY_SUFFIXES = { list: ':hist', entry: ':h:' } as const;
+
 export class Keys {
   constructor(readonly prefix: string) {}
 
@@ -15,6 +18,24 @@ export class Keys {
   /** Hash: one node's run record for one invocation. */
   nodeRun(nodeId: string, invokeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:run:${invokeId}`;
+  }
+
+  /**
+   * List of a periodic run's history sequence numbers, newest first; each entry is the hash
+   * `<nodeRun>:h:<seq>`. The Lua scripts derive both from the run key (same slot), so these
+   * two methods and HISTORY_SUFFIXES must agree with them.
+   */
+  runHistory(nodeId: string, invokeId: string): string {
+    return `${this.nodeRun(nodeId, invokeId)}${HISTORY_SUFFIXES.list}`;
+  }
+
+  runHistoryEntry(nodeId: string, invokeId: string, seq: number): string {
+    return `${this.nodeRun(nodeId, invokeId)}${HISTORY_SUFFIXES.entry}${seq}`;
+  }
+
+  /** Hash: invokeId -> boot trigger (JSON: final flag and run job) of this node's boot invocations. */
+  nodeBoot(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:boot`;
   }
 
   /** Set: invocation ids running (or stopping) on that node. */
@@ -45,6 +66,11 @@ export class Keys {
   /** String: the InvokeId and request digest a ClientToken was first used with. */
   clientToken(tokenDigest: string): string {
     return `${this.prefix}:ct:{${tokenDigest}}`;
+  }
+
+  /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
+  timedInvocations(): string {
+    return `${this.prefix}:{global}:timed`;
   }
 
   /** Set: node ids that have registered. */

@@ -3,9 +3,12 @@ import type { Redis } from 'ioredis';
 import type { RunJob } from '../domain/run-job.js';
 import type { Keys } from './keys.js';
 
-/** Job id of an invocation's run on a node (no `:` and not all digits, as BullMQ requires). */
-export function runJobId(invokeId: string): string {
-  return `r-${invokeId}`;
+/**
+ * Job id of an invocation's run on a node, one per fire of a timed invocation (no `:` and not
+ * all digits, as BullMQ requires).
+ */
+export function runJobId(invokeId: string, fire = ''): string {
+  return fire === '' ? `r-${invokeId}` : `r-${invokeId}-${fire}`;
 }
 
 /**
@@ -41,12 +44,15 @@ export class NodeQueues {
   }
 
   async addRun(nodeId: string, data: RunJob): Promise<void> {
-    await this.queue(nodeId).add('run', data, { ...RUN_JOB_OPTS, jobId: runJobId(data.invokeId) });
+    await this.queue(nodeId).add('run', data, {
+      ...RUN_JOB_OPTS,
+      jobId: runJobId(data.invokeId, data.fire),
+    });
   }
 
   /** Removes a run job that is still waiting; an active (claimed) job is left alone. */
-  async removeWaitingRun(nodeId: string, invokeId: string): Promise<boolean> {
-    const removed = await this.queue(nodeId).remove(runJobId(invokeId));
+  async removeWaitingRun(nodeId: string, invokeId: string, fire = ''): Promise<boolean> {
+    const removed = await this.queue(nodeId).remove(runJobId(invokeId, fire));
     return removed === 1;
   }
 
@@ -56,11 +62,67 @@ export class NodeQueues {
   }
 }
 
-export type SchedulerJob =
-  | { name: 'dispatch'; data: { invokeId: string } }
-  | { name: 'deliveryTimeout'; data: { invokeId: string } };
+/** Id of the job scheduler of a timed invocation's `index`-th time zone. */
+export function scheduleId(invokeId: string, index: number): string {
+  return `s-${invokeId}-${index}`;
+}
 
-/** The scheduler's own queue: fan-out of new invocations and their delivery deadlines. */
+/** Id of the single delayed fire job of an `at()` invocation. */
+export function oneFireId(invokeId: string): string {
+  return `a-${invokeId}`;
+}
+
+function isOneFireId(id: string): boolean {
+  return id.startsWith('a-');
+}
+
+/** What a fire job carries: the invocation and the nodes of one schedule (one time zone). */
+export interface FireData {
+  invokeId: string;
+  nodeIds: string[];
+  /** The zone the schedule runs in ('' for rate and at, which need none). */
+  zone: string;
+  /** For an `at()` fire, its due time; clock schedules' fires take it from the job id. */
+  fireMs?: number;
+}
+
+/** What a per-fire delivery check carries. */
+export interface FireWatchData {
+  invokeId: string;
+  nodeIds: string[];
+  fire: string;
+}
+
+/** Scheduler jobs are idempotent, so unlike run jobs they may be retried. */
+const SCHEDULER_JOB_OPTS = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 200 },
+  removeOnComplete: true,
+  removeOnFail: { age: 7 * 24 * 3600 },
+} as const;
+
+/** How a schedule repeats, in BullMQ's terms (cron pattern in a zone, or a fixed interval). */
+export type ScheduleRepeat =
+  | { pattern: string; tz: string; startDate?: number; endDate?: number }
+  | { every: number; startDate: number };
+
+/**
+ * The due time of a fire job: BullMQ names a job scheduler's jobs `repeat:<id>:<dueMs>`; an
+ * `at()` fire carries it in its data.
+ */
+export function fireDueMs(job: Job): number | undefined {
+  const data = job.data as Partial<FireData>;
+  if (typeof data.fireMs === 'number') return data.fireMs;
+  const last = job.id?.split(':').pop();
+  const ms = Number(last);
+  return last !== undefined && /^\d+$/.test(last) && Number.isSafeInteger(ms) ? ms : undefined;
+}
+
+/**
+ * The scheduler's own queue: fan-out of new invocations, their delivery deadlines, and the
+ * BullMQ job schedulers of timed invocations (one per invocation and time zone). A fire job
+ * only fans out: commands run in ordinary per-node jobs, never inside scheduler-made jobs.
+ */
 export class SchedulerQueue {
   readonly queue: Queue;
 
@@ -72,23 +134,59 @@ export class SchedulerQueue {
     this.queue.on('error', () => undefined);
   }
 
-  /** Enqueues the fan-out now and the delivery check after `deliveryTimeoutMs`. */
-  async enqueueInvocation(invokeId: string, deliveryTimeoutMs: number): Promise<void> {
-    // Scheduler jobs are idempotent, so unlike run jobs they may be retried.
-    const common = {
-      attempts: 8,
-      backoff: { type: 'exponential', delay: 200 },
-      removeOnComplete: true,
-      removeOnFail: { age: 7 * 24 * 3600 },
-    } as const;
+  /**
+   * Enqueues the fan-out now and, for a one-off run, the delivery check after
+   * `deliveryTimeoutMs` (a timed invocation's fires get their own checks).
+   */
+  async enqueueInvocation(invokeId: string, deliveryTimeoutMs: number | undefined): Promise<void> {
+    const common = SCHEDULER_JOB_OPTS;
     await this.queue.addBulk([
       { name: 'dispatch', data: { invokeId }, opts: { ...common, jobId: `d-${invokeId}` } },
-      {
-        name: 'deliveryTimeout',
-        data: { invokeId },
-        opts: { ...common, jobId: `w-${invokeId}`, delay: deliveryTimeoutMs },
-      },
+      ...(deliveryTimeoutMs === undefined
+        ? []
+        : [
+            {
+              name: 'deliveryTimeout',
+              data: { invokeId },
+              opts: { ...common, jobId: `w-${invokeId}`, delay: deliveryTimeoutMs },
+            },
+          ]),
     ]);
+  }
+
+  /** Creates (or replaces) the job scheduler `id`, whose jobs are `fire` jobs carrying `data`. */
+  async upsertSchedule(id: string, repeat: ScheduleRepeat, data: FireData): Promise<void> {
+    await this.queue.upsertJobScheduler(id, repeat, {
+      name: 'fire',
+      data,
+      opts: SCHEDULER_JOB_OPTS,
+    });
+  }
+
+  async hasSchedule(id: string): Promise<boolean> {
+    return (await this.queue.getJobScheduler(id)) !== undefined;
+  }
+
+  /** The single fire of an `at()` invocation, as a delayed job with a fixed id. */
+  async addOneFire(id: string, delayMs: number, data: FireData): Promise<void> {
+    await this.queue.add('fire', data, {
+      ...SCHEDULER_JOB_OPTS,
+      jobId: id,
+      delay: Math.max(0, delayMs),
+    });
+  }
+
+  /** Removes schedules made by upsertSchedule or addOneFire (a fire under way is left alone). */
+  async removeSchedules(ids: readonly string[]): Promise<void> {
+    for (const id of ids) {
+      if (isOneFireId(id)) await this.queue.remove(id);
+      else await this.queue.removeJobScheduler(id);
+    }
+  }
+
+  /** The delivery check of one fire, due `delayMs` from now. */
+  async addFireWatch(id: string, delayMs: number, data: FireWatchData): Promise<void> {
+    await this.queue.add('fireWatch', data, { ...SCHEDULER_JOB_OPTS, jobId: id, delay: delayMs });
   }
 
   async close(): Promise<void> {

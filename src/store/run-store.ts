@@ -16,6 +16,10 @@ const FIELDS = [
   'errorInfo',
   'dropped',
   'repeats',
+  'timed',
+  'skipped',
+  'fire',
+  'fireMs',
 ] as const;
 
 const STATUS_SET: ReadonlySet<string> = new Set(NODE_STATUSES);
@@ -42,6 +46,10 @@ function parseRun(
     errorInfo,
     dropped,
     repeats,
+    timed,
+    skipped,
+    fire,
+    fireMs,
   ] = values;
   const st = status?.toString();
   if (st === undefined || !STATUS_SET.has(st)) return undefined;
@@ -58,7 +66,32 @@ function parseRun(
     output: output ?? undefined,
     dropped: num(dropped) ?? 0,
     repeats: num(repeats) ?? 0,
+    timed: timed?.toString() === '1',
+    skipped: num(skipped) ?? 0,
+    fire: fire?.toString() ?? '',
+    fireMs: num(fireMs),
   };
+}
+
+/** How a node's record of a timed invocation is created. */
+export interface TimedRecord {
+  /** The boot trigger the agent fires at the node's next boot (JSON), for boot invocations. */
+  bootTrigger?: string;
+}
+
+/** Bounds of a periodic run's history. */
+export interface HistoryLimits {
+  /** @default 100 */
+  maxRuns: number;
+  /** @default 7 days */
+  maxAgeMs: number;
+}
+
+export const DEFAULT_HISTORY: HistoryLimits = { maxRuns: 100, maxAgeMs: 7 * 24 * 3600 * 1000 };
+
+/** One past run of a periodic record, as its history entry keeps it. */
+export interface HistoryEntry extends RunRecord {
+  seq: number;
 }
 
 /** Server-side access to run records (every node's). */
@@ -70,6 +103,7 @@ export class RunStore {
     private readonly keys: Keys,
     /** How long records are kept. @default 28 days */
     private readonly retentionMs: number = DEFAULT_RETENTION_MS,
+    private readonly history: HistoryLimits = DEFAULT_HISTORY,
   ) {
     this.redis = withScripts(redis);
   }
@@ -96,34 +130,95 @@ export class RunStore {
     return out;
   }
 
-  /** Creates the Pending record; returns true when it was created now (not already there). */
-  async create(nodeId: string, invokeId: string): Promise<boolean> {
+  /**
+   * Creates the record unless it exists: Pending for a one-off run, Scheduled for a timed one
+   * (`timed` given). Returns true when it was created now.
+   */
+  async create(nodeId: string, invokeId: string, timed?: TimedRecord): Promise<boolean> {
     const r = await this.redis.fcRunCreate(
       this.keys.nodeRun(nodeId, invokeId),
       this.keys.nodeInfo(nodeId),
+      this.keys.nodeBoot(nodeId),
       this.retentionMs,
+      timed ? 'timed' : 'once',
+      this.history.maxRuns,
+      this.history.maxAgeMs,
+      invokeId,
+      timed?.bootTrigger ?? '',
     );
     return r === 'Created';
   }
 
-  /** Pending -> Cancelled, Running -> Stopping; returns the status after the call. */
-  async stop(nodeId: string, invokeId: string): Promise<string> {
-    return this.redis.fcRunStop(this.keys.nodeRun(nodeId, invokeId), this.retentionMs);
+  /**
+   * One fire of a timed invocation on one node: 'Fired' (the record is Pending for `fireId`;
+   * enqueue its job), 'Skipped' (previous run still pending or running), or 'Ended', 'Already',
+   * 'Stale', 'Missing' (nothing to do).
+   */
+  async fire(
+    nodeId: string,
+    invokeId: string,
+    fireId: string,
+    fireMs: number,
+    final: boolean,
+  ): Promise<string> {
+    return this.redis.fcRunFire(
+      this.keys.nodeRun(nodeId, invokeId),
+      this.keys.nodeInfo(nodeId),
+      fireId,
+      fireMs,
+      final ? '1' : '0',
+    );
   }
 
-  /** Pending (or absent) -> Aborted; returns the status after the call. */
+  /** Ends the node's schedule: not started -> Cancelled, Running -> Stopping; returns the status. */
+  async stop(nodeId: string, invokeId: string): Promise<string> {
+    return this.redis.fcRunStop(
+      this.keys.nodeRun(nodeId, invokeId),
+      this.keys.nodeBoot(nodeId),
+      this.retentionMs,
+      invokeId,
+    );
+  }
+
+  /** Pending for `fire` (or absent) -> Aborted; returns the status after the call. */
   async abort(
     nodeId: string,
     invokeId: string,
     errorCode: string,
     errorInfo: string,
+    fire = '',
   ): Promise<string> {
     return this.redis.fcRunAbort(
       this.keys.nodeRun(nodeId, invokeId),
       this.retentionMs,
       errorCode,
       errorInfo,
+      fire,
     );
+  }
+
+  /** A periodic record's past runs, newest first (entries past their age are gone). */
+  async readHistory(
+    nodeId: string,
+    invokeId: string,
+    includeOutput: boolean,
+  ): Promise<HistoryEntry[]> {
+    const seqs = await this.redis.lrange(this.keys.runHistory(nodeId, invokeId), 0, -1);
+    const fields = includeOutput ? [...FIELDS, 'output'] : [...FIELDS];
+    const rows = await Promise.all(
+      seqs.map((seq) =>
+        this.redis.hmgetBuffer(this.keys.runHistoryEntry(nodeId, invokeId, Number(seq)), ...fields),
+      ),
+    );
+    const out: HistoryEntry[] = [];
+    rows.forEach((row, i) => {
+      const rec = parseRun(
+        row.slice(0, FIELDS.length),
+        includeOutput ? row[FIELDS.length] : undefined,
+      );
+      if (rec) out.push({ ...rec, seq: Number(seqs[i]) });
+    });
+    return out;
   }
 
   async notifyStop(nodeId: string, invokeId: string): Promise<void> {

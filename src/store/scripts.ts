@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { HISTORY_SUFFIXES } from './keys.js';
 
 /**
  * Every script starts with NOW: Redis's own clock in ms (TIME). All stored times come from it,
@@ -9,8 +10,44 @@ const PRELUDE = `local t = redis.call('TIME')
 local NOW = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 -- A run record's first fields, kept for retentionMs; every script that creates one uses this.
 local function newRun(key, retentionMs)
-  redis.call('HSET', key, 'createdMs', NOW, 'updatedMs', NOW, 'repeats', 0, 'dropped', 0)
+  redis.call('HSET', key, 'createdMs', NOW, 'updatedMs', NOW, 'repeats', 0, 'dropped', 0,
+    'retentionMs', retentionMs)
   redis.call('PEXPIRE', key, retentionMs)
+end
+-- The fields of a run that its history entry keeps.
+local RUN_FIELDS = {'fire', 'fireMs', 'firedMs', 'startedMs', 'finishedMs', 'stoppedMs',
+  'exitCode', 'errorCode', 'errorInfo', 'output', 'dropped', 'repeats'}
+-- Ends the run a record describes with a final status. A periodic record keeps the run in its
+-- history (bounded by histMax entries and histAgeMs; not when ran is false: the record is
+-- between runs) and, while its schedule may still fire, goes back to Scheduled; any other
+-- record keeps the status and expires after its retention.
+local function settle(key, status, ran)
+  if ran and redis.call('HGET', key, 'periodic') == '1' and
+      redis.call('HEXISTS', key, 'fire') == 1 then
+    local seq = redis.call('HINCRBY', key, 'histSeq', 1)
+    local entry = key .. '${HISTORY_SUFFIXES.entry}' .. seq
+    local values = redis.call('HMGET', key, unpack(RUN_FIELDS))
+    redis.call('HSET', entry, 'status', status, 'seq', seq)
+    for i, name in ipairs(RUN_FIELDS) do
+      if values[i] then redis.call('HSET', entry, name, values[i]) end
+    end
+    local ageMs = redis.call('HGET', key, 'histAgeMs') or '604800000'
+    local maxEntries = tonumber(redis.call('HGET', key, 'histMax') or '100')
+    local list = key .. '${HISTORY_SUFFIXES.list}'
+    redis.call('PEXPIRE', entry, ageMs)
+    redis.call('LPUSH', list, seq)
+    while redis.call('LLEN', list) > maxEntries do
+      redis.call('DEL', key .. '${HISTORY_SUFFIXES.entry}' .. redis.call('RPOP', list))
+    end
+    redis.call('PEXPIRE', list, ageMs)
+  end
+  if redis.call('HGET', key, 'timed') == '1' then
+    redis.call('HSET', key, 'status', 'Scheduled')
+  else
+    redis.call('HSET', key, 'status', status)
+    local retentionMs = redis.call('HGET', key, 'retentionMs')
+    if retentionMs then redis.call('PEXPIRE', key, retentionMs) end
+  end
 end
 `;
 
@@ -18,31 +55,75 @@ end
  * Lua scripts for every run-record transition. Each touches keys of one node only (one hash
  * slot), and each is a compare-and-set on `status`, which is what makes a run at-most-once:
  * the agent may start a command only when `claim` answers 'Claimed' (it moved the record from
- * Pending to Running just now, for this very claim), and a stop, a delivery timeout or a second
- * delivery of the same job all lose that race cleanly instead of running the command twice.
+ * Pending to Running just now, for this very claim and fire), and a stop, a delivery timeout, a
+ * newer fire or a second delivery of the same job all lose that race cleanly instead of running
+ * the command twice.
+ *
+ * A periodic record (Period, NextRebootOnly, EveryReboot) describes its latest run; `fire`
+ * names the fire that run belongs to and `timed` is '1' while the schedule may fire again.
  */
 const SCRIPTS = {
-  // KEYS: run, nodeInfo. ARGV: retentionMs. Creates a Pending record unless one exists.
+  // KEYS: run, nodeInfo, nodeBoot. ARGV: retentionMs, mode ('once'|'timed'), histMax,
+  // histAgeMs, invokeId, bootTrigger ('' = none). Creates the record unless one exists:
+  // Pending for a one-off run, Scheduled (kept while it may fire) for a timed one.
   fcRunCreate: {
-    keys: 2,
+    keys: 3,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st then return st end
 newRun(KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], 'status', 'Pending')
+if ARGV[2] == 'timed' then
+  redis.call('HSET', KEYS[1], 'status', 'Scheduled', 'periodic', 1, 'timed', 1,
+    'histMax', ARGV[3], 'histAgeMs', ARGV[4], 'skipped', 0)
+  redis.call('PERSIST', KEYS[1])
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[3], ARGV[5], ARGV[6]) end
+else
+  redis.call('HSET', KEYS[1], 'status', 'Pending')
+  redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
+end
 redis.call('HINCRBY', KEYS[2], 'invocationCount', 1)
-redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
 return 'Created'`,
   },
-  // KEYS: run, active. ARGV: invokeId, agentInstance, claimNonce, bootId.
-  // 'Claimed' only for the claim that moved Pending -> Running (or a resend of that same claim
-  // after a reconnect, recognised by its nonce); anything else answers the current status.
+  // KEYS: run, nodeInfo. ARGV: fireId, fireMs ('' for a boot), final ('1' = the schedule has
+  // no fire after this one). 'Fired' moved the record to Pending for this fire; 'Skipped' found
+  // the previous run still pending or running (counted); 'Ended', 'Already', 'Stale' (an older
+  // fire than one already seen) and 'Missing' change nothing.
+  fcRunFire: {
+    keys: 2,
+    lua: `
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return 'Missing' end
+if redis.call('HGET', KEYS[1], 'timed') ~= '1' then return 'Ended' end
+if redis.call('HGET', KEYS[1], 'fire') == ARGV[1] then return 'Already' end
+if ARGV[2] ~= '' then
+  local last = tonumber(redis.call('HGET', KEYS[1], 'fireMs') or '0') or 0
+  if tonumber(ARGV[2]) <= last then return 'Stale' end
+  redis.call('HSET', KEYS[1], 'fireMs', ARGV[2])
+end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'timed', 0) end
+if st ~= 'Scheduled' then
+  redis.call('HINCRBY', KEYS[1], 'skipped', 1)
+  redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+  return 'Skipped'
+end
+redis.call('HDEL', KEYS[1], 'startedMs', 'finishedMs', 'stoppedMs', 'exitCode', 'errorCode',
+  'errorInfo', 'output', 'claim', 'agent', 'pgid', 'scriptDir', 'bootId')
+redis.call('HSET', KEYS[1], 'status', 'Pending', 'fire', ARGV[1], 'firedMs', NOW,
+  'updatedMs', NOW, 'dropped', 0)
+redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
+return 'Fired'`,
+  },
+  // KEYS: run, active. ARGV: invokeId, agentInstance, claimNonce, bootId, fire.
+  // 'Claimed' only for the claim that moved Pending -> Running for this fire (or a resend of
+  // that same claim after a reconnect, recognised by its nonce); else the current status, or
+  // 'Superseded' for a job of an older fire.
   fcRunClaim: {
     keys: 2,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st == 'Running' and redis.call('HGET', KEYS[1], 'claim') == ARGV[3] then return 'Claimed' end
 if st ~= 'Pending' then return st or 'Missing' end
+if (redis.call('HGET', KEYS[1], 'fire') or '') ~= ARGV[5] then return 'Superseded' end
 redis.call('HSET', KEYS[1], 'status', 'Running', 'startedMs', NOW, 'updatedMs', NOW,
   'agent', ARGV[2], 'claim', ARGV[3], 'bootId', ARGV[4])
 redis.call('HINCRBY', KEYS[1], 'repeats', 1)
@@ -80,7 +161,7 @@ local st = redis.call('HGET', KEYS[1], 'status')
 if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] or (st ~= 'Running' and st ~= 'Stopping') then
   return st or 'Missing'
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finishedMs', NOW, 'updatedMs', NOW,
+redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
   'errorCode', ARGV[5], 'errorInfo', ARGV[6], 'output', ARGV[7], 'dropped', ARGV[8])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'exitCode', ARGV[4]) end
 if ARGV[9] ~= '1' then
@@ -88,17 +169,26 @@ if ARGV[9] ~= '1' then
   redis.call('HINCRBY', KEYS[1], 'repeats', -1)
 end
 redis.call('SREM', KEYS[2], ARGV[1])
+settle(KEYS[1], ARGV[3], true)
 return ARGV[3]`,
   },
-  // KEYS: run. ARGV: retentionMs. Not started -> Cancelled; Running -> Stopping; else unchanged.
+  // KEYS: run, nodeBoot. ARGV: retentionMs, invokeId. Ends the schedule for this node; a run
+  // not started (or a node waiting between runs) -> Cancelled; Running -> Stopping.
   fcRunStop: {
-    keys: 1,
+    keys: 2,
     lua: `
+redis.call('HDEL', KEYS[2], ARGV[2])
 local st = redis.call('HGET', KEYS[1], 'status')
+if st then redis.call('HSET', KEYS[1], 'timed', 0) end
 if not st or st == 'Pending' then
   if not st then newRun(KEYS[1], ARGV[1]) end
-  redis.call('HSET', KEYS[1], 'status', 'Cancelled', 'stoppedMs', NOW, 'updatedMs', NOW,
-    'finishedMs', NOW)
+  redis.call('HSET', KEYS[1], 'stoppedMs', NOW, 'updatedMs', NOW, 'finishedMs', NOW)
+  settle(KEYS[1], 'Cancelled', true)
+  return 'Cancelled'
+end
+if st == 'Scheduled' then
+  redis.call('HSET', KEYS[1], 'stoppedMs', NOW, 'updatedMs', NOW)
+  settle(KEYS[1], 'Cancelled', false)
   return 'Cancelled'
 end
 if st == 'Running' then
@@ -107,15 +197,18 @@ if st == 'Running' then
 end
 return st`,
   },
-  // KEYS: run. ARGV: retentionMs, errorCode, errorInfo. Not delivered in time -> Aborted.
+  // KEYS: run. ARGV: retentionMs, errorCode, errorInfo, fire. A run of that fire not delivered
+  // in time -> Aborted.
   fcRunAbort: {
     keys: 1,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st and st ~= 'Pending' then return st end
+if st and (redis.call('HGET', KEYS[1], 'fire') or '') ~= ARGV[4] then return 'Superseded' end
 if not st then newRun(KEYS[1], ARGV[1]) end
-redis.call('HSET', KEYS[1], 'status', 'Aborted', 'updatedMs', NOW, 'finishedMs', NOW,
+redis.call('HSET', KEYS[1], 'updatedMs', NOW, 'finishedMs', NOW,
   'errorCode', ARGV[2], 'errorInfo', ARGV[3])
+settle(KEYS[1], 'Aborted', true)
 return 'Aborted'`,
   },
   // KEYS: run, active. ARGV: invokeId, currentAgentInstance, errorCode, errorInfo.
@@ -125,43 +218,57 @@ return 'Aborted'`,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st and redis.call('HGET', KEYS[1], 'agent') == ARGV[2] then return 'Mine' end
+redis.call('SREM', KEYS[2], ARGV[1])
 if st == 'Running' then
-  redis.call('HSET', KEYS[1], 'status', 'Error', 'finishedMs', NOW, 'updatedMs', NOW,
+  redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
     'errorCode', ARGV[3], 'errorInfo', ARGV[4])
-  redis.call('SREM', KEYS[2], ARGV[1])
+  settle(KEYS[1], 'Error', true)
   return 'Error'
 end
 if st == 'Stopping' then
-  redis.call('HSET', KEYS[1], 'status', 'Terminated', 'finishedMs', NOW, 'updatedMs', NOW)
-  redis.call('SREM', KEYS[2], ARGV[1])
+  redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW)
+  settle(KEYS[1], 'Terminated', true)
   return 'Terminated'
 end
-redis.call('SREM', KEYS[2], ARGV[1])
 return st or 'Missing'`,
   },
-  // KEYS: invocation. ARGV: retentionMs, then field/value pairs. Writes the hash (createdMs =
-  // NOW, kept for retentionMs) unless it exists; answers whether this call created it and the
-  // stored createdMs ('1 <ms>' / '0 <ms>').
+  // KEYS: invocation. ARGV: retentionMs, persist ('1' = keep while it may fire), then
+  // field/value pairs. Writes the hash (createdMs = NOW) unless it exists; answers whether this
+  // call created it and the stored createdMs ('1 <ms>' / '0 <ms>').
   fcInvCreate: {
     keys: 1,
     lua: `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return '0 ' .. (redis.call('HGET', KEYS[1], 'createdMs') or '0')
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HSET', KEYS[1], 'createdMs', NOW)
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if ARGV[2] ~= '1' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return '1 ' .. NOW`,
   },
-  // KEYS: nodeInfo. ARGV: uptimeMs, then field/value pairs. Returns the previous boot id.
+  // KEYS: index, timed. ARGV: cutoffMs. Drops index entries older than the cutoff, except
+  // invocations that may still fire (they stay listed while they live).
+  fcIndexPrune: {
+    keys: 2,
+    lua: `
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 500)
+for _, id in ipairs(old) do
+  if redis.call('SISMEMBER', KEYS[2], id) == 0 then redis.call('ZREM', KEYS[1], id) end
+end
+return #old`,
+  },
+  // KEYS: nodeInfo. ARGV: uptimeMs, bootId, then field/value pairs. Returns the previous boot
+  // id. A boot id different from the recorded one is a reboot: it is marked pending until the
+  // agent has fired the node's boot invocations (bootPending), so a crash in between loses none.
   fcNodeRegister: {
     keys: 1,
     lua: `
 local prev = redis.call('HGET', KEYS[1], 'bootId') or ''
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
-redis.call('HSET', KEYS[1], 'registeredMs', NOW, 'lastHeartbeatMs', NOW,
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'bootId', ARGV[2], 'registeredMs', NOW, 'lastHeartbeatMs', NOW,
   'bootTimeMs', string.format('%.0f', tonumber(NOW) - tonumber(ARGV[1])))
 redis.call('HDEL', KEYS[1], 'stoppedMs')
+if prev ~= '' and prev ~= ARGV[2] then redis.call('HSET', KEYS[1], 'bootPending', ARGV[2]) end
 return prev`,
   },
   // KEYS: nodeInfo.

@@ -36,6 +36,7 @@ export interface Stack {
   keys: Keys;
   redis: Redis;
   config: Readonly<Config>;
+  /** The in-process server; a test that restarts it assigns the new one here. */
   server: Running;
   env: Record<string, string>;
   call(
@@ -197,7 +198,8 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
     },
     async close() {
       await Promise.all(agents.map((a) => a.kill('SIGKILL')));
-      await server.close();
+      // The server a test may have replaced (restarted) is the one to close.
+      await stack.server.close();
       redis.disconnect();
     },
   };

@@ -125,6 +125,10 @@ const FINISHED: RunRecord = {
   output: Buffer.from(OUTPUT, 'utf8'),
   dropped: 0,
   repeats: 1,
+  timed: false,
+  skipped: 0,
+  fire: '',
+  fireMs: undefined,
 };
 
 const RUNNING: RunRecord = {
@@ -140,6 +144,10 @@ const RUNNING: RunRecord = {
   output: Buffer.from('partial', 'utf8'),
   dropped: 0,
   repeats: 1,
+  timed: false,
+  skipped: 0,
+  fire: '',
+  fireMs: undefined,
 };
 
 /** The pending node deliberately has no entry: a node not yet delivered has no run record. */
@@ -313,11 +321,20 @@ void describe('renderInvocation matches the seed shape', () => {
     }
   });
 
-  void it('Timed is "false" for a Once run and "true" for a Period run still going', () => {
+  void it('Timed is each node\'s: "true" while its schedule may fire, else "false"', () => {
     const opts: RenderOptions = { includeOutput: false, contentEncoding: 'Base64' };
     for (const node of nodesOf(render(opts))) assert.equal(node.Timed, 'false');
-    const period = render(opts, invocation({ repeatMode: 'Period', frequency: '0 */20 * * * *' }));
-    for (const node of nodesOf(period)) assert.equal(node.Timed, 'true');
+    const inv = invocation({ repeatMode: 'Period', frequency: '0 */20 * * * *' });
+    const runs = new Map<string, RunRecord>([
+      ['n-done', { ...FINISHED, status: 'Scheduled', timed: true, fire: 'f1' }],
+      ['n-running', { ...RUNNING, timed: false, fire: 'f2' }],
+    ]);
+    const period = renderInvocation(inv, runs, opts);
+    assert.equal(nodeById(period, 'n-done').Timed, 'true');
+    assert.equal(nodeById(period, 'n-running').Timed, 'false', 'its last fire is under way');
+    assert.equal(nodeById(period, 'n-pending').Timed, 'true', 'no record yet: not dispatched');
+    assert.equal(period.InvocationStatus, 'Pending');
+    assert.equal(period.InvokeStatus, 'Running');
   });
 
   void it('times are UTC ISO-8601 to the second, and "" for what has not happened', () => {

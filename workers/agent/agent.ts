@@ -4,11 +4,16 @@ import { hostname, type as osType, uptime } from 'node:os';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RUN_ERRORS } from '../../src/domain/run-errors.js';
-import { runJobSchema, type RunJob } from '../../src/domain/run-job.js';
+import {
+  bootFireId,
+  parseBootTrigger,
+  runJobSchema,
+  type RunJob,
+} from '../../src/domain/run-job.js';
 import type { Logger } from '../../src/log.js';
 import type { AgentStore, RunOutcome } from '../../src/store/agent-store.js';
 import type { Keys } from '../../src/store/keys.js';
-import { makeNodeWorker } from '../../src/store/queues.js';
+import { makeNodeWorker, NodeQueues } from '../../src/store/queues.js';
 import { VERSION } from '../../src/version.js';
 import { settleWithin } from '../../src/settle.js';
 import {
@@ -79,17 +84,19 @@ export class Agent {
     const { deps } = this;
     const bootId = deps.bootId ?? (await kernelBootId());
     this.bootId = bootId;
-    this.previousBootId = await deps.store.register(uptime() * 1000, {
+    this.previousBootId = await deps.store.register(uptime() * 1000, bootId, {
       hostname: hostname(),
       osType: osType(),
       timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
       agentVersion: VERSION,
-      bootId,
       heartbeatSeconds: deps.heartbeatSeconds,
       agentInstance: this.instanceId,
       pid: process.pid,
     });
     await this.interruptPreviousLife();
+    // A boot's triggers stay pending until all are fired, so a crash here only delays them to
+    // the next start of the agent (same boot), and each fire is taken once.
+    if ((await deps.store.bootPending()) === bootId) await this.fireBootInvocations(bootId);
 
     await deps.subscriber.subscribe(deps.store.controlChannel());
     deps.subscriber.on('message', (channel: string, message: string) => {
@@ -150,6 +157,38 @@ export class Agent {
     }
   }
 
+  /**
+   * This node booted: each NextRebootOnly and EveryReboot invocation targeting it runs once
+   * for this boot. The run goes through the node's own queue like any other, so it is claimed
+   * (at most once) and reported the same way.
+   */
+  private async fireBootInvocations(bootId: string): Promise<void> {
+    const { deps } = this;
+    const fireId = bootFireId(bootId);
+    const queues = new NodeQueues(deps.connection, deps.keys);
+    try {
+      for (const [invokeId, raw] of Object.entries(await deps.store.bootTriggers())) {
+        const trigger = parseBootTrigger(raw);
+        if (!trigger) {
+          deps.log.error({ invokeId }, 'malformed boot trigger dropped');
+          await deps.store.dropBootTrigger(invokeId);
+          continue;
+        }
+        const r = await deps.store.fireBoot(invokeId, fireId, trigger.final);
+        if (r === 'Fired' || r === 'Already') {
+          await queues.addRun(deps.nodeId, { ...trigger.job, fire: fireId });
+        }
+        if (trigger.final || r === 'Ended' || r === 'Missing') {
+          await deps.store.dropBootTrigger(invokeId);
+        }
+        deps.log.info({ invokeId, result: r }, 'boot invocation fired');
+      }
+      await deps.store.bootDone(bootId);
+    } finally {
+      await queues.close();
+    }
+  }
+
   async process(job: Job<unknown>): Promise<void> {
     const { deps } = this;
     const parsed = runJobSchema.safeParse(job.data);
@@ -172,6 +211,7 @@ export class Agent {
     }
     const claimed = await deps.store.claim(
       data.invokeId,
+      data.fire,
       this.instanceId,
       randomUUID(),
       this.bootId,
@@ -185,6 +225,7 @@ export class Agent {
     try {
       handle = await execute({
         invokeId: data.invokeId,
+        fire: data.fire,
         content: Buffer.from(data.content, 'base64'),
         username: data.username,
         workingDir: data.workingDir,

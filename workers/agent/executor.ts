@@ -9,6 +9,8 @@ import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 export interface ExecRequest {
   /** Given to the command as FLEETCMD_INVOKE_ID (and used to find its orphans later). */
   invokeId: string;
+  /** Given as FLEETCMD_FIRE_ID: which fire of a timed invocation this run is ('' for Once). */
+  fire?: string;
   /** The command text (already decoded). */
   content: Buffer;
   /** '' runs as the agent's own user. */
@@ -158,6 +160,7 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   };
   if (process.env.TZ) env.TZ = process.env.TZ;
   env.FLEETCMD_INVOKE_ID = req.invokeId;
+  env.FLEETCMD_FIRE_ID = req.fire ?? '';
 
   const capture = new OutputCapture();
   // `exec "$@" 2>&1`: the launcher replaces the helper shell, its stderr joined to stdout.
