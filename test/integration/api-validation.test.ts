@@ -401,22 +401,39 @@ void describe('API validation, errors and limits', () => {
         body: { ...OK_BODY, nodeIdList: ['n1'] },
         want: { code: 'InvalidParameter', mentions: ['nodeIdList'] },
       },
-      {
-        name: "Frequency '0 * * * * *'",
-        body: with_({ Frequency: '0 * * * * *' }),
-        want: {
-          code: 'InvalidParameter.NotSupported',
-          mentions: ['Frequency', /schedules .*not supported yet/],
-        },
-      },
-      ...['Period', 'EveryReboot', 'NextRebootOnly'].map((m) => ({
-        name: `RepeatMode ${m}`,
-        body: with_({ RepeatMode: m }),
-        want: {
-          code: 'InvalidParameter.NotSupported',
-          mentions: ['RepeatMode', /schedules .*not supported yet/],
-        },
+      ...(
+        [
+          ['0 * * * *', /six fields|seconds/i],
+          ['61 * * * * *', /second/],
+          ['0 60 * * * *', /minute/],
+          ['0 0 24 * * *', /hour/],
+          ['0 0 0 32 * *', /day-of-month/],
+          ['0 0 0 * 13 *', /month/],
+          ['0 0 0 * * 8', /day-of-week/],
+          ['0 0 0 15W * *', /W/],
+          ['0 0 0 31 2 *', /never|day-of-month/],
+          ['0 0 0 * * * 2020', /year/],
+          ['0 0 0 * * * 2100', /year/],
+          ['0 0 0 * * * Mars/Olympus', /time zone/],
+          ['0 0 0 * * * GMT+25:00', /time zone/],
+          ['*/5 * * * * *', /interval|often|10/],
+          ['rate(5s)', /rate/],
+          ['rate(0m)', /rate/],
+          ['rate(5x)', /rate/],
+          ['at(2020-01-01 00:00:00)', /at|past/],
+          ['at(2026-13-01 00:00:00)', /at|month/],
+          ['every day', /Frequency/],
+        ] as const
+      ).map(([f, why]) => ({
+        name: `Frequency ${JSON.stringify(f)}`,
+        body: with_({ Frequency: f }),
+        want: { code: 'InvalidParameter.Frequency', mentions: ['Frequency', why] },
       })),
+      {
+        name: 'RepeatMode Period without a Frequency',
+        body: with_({ RepeatMode: 'Period' }),
+        want: { code: 'MissingParameter', mentions: ['Frequency', 'Period'] },
+      },
       {
         name: 'RepeatMode not in the enum',
         body: with_({ RepeatMode: 'Twice' }),

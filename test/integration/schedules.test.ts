@@ -1,0 +1,457 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Queue } from 'bullmq';
+import { makeStack, nodeOf, run, type Stack } from '../helpers/stack.js';
+
+/** Lines a command appended to `file` (one per run), or [] before the first. */
+async function lines(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => l !== '');
+}
+
+/** Appends the fire id to a file per run: the runs on disk, counted by the tests. */
+function logRun(file: string): string {
+  return `echo "$FLEETCMD_FIRE_ID" >> ${file}`;
+}
+
+interface ResultRow {
+  NodeId: string;
+  InvocationStatus: string;
+  Repeats: number;
+  SkippedRepeats: number;
+  FireTime: string;
+  StartTime: string;
+  FinishedTime: string;
+  ExitCode?: number;
+  Output: string;
+  Dropped: number;
+}
+
+async function results(
+  stack: Stack,
+  invokeId: string,
+  extra: Record<string, unknown> = {},
+): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  let token: string | undefined;
+  do {
+    const res = await stack.call('DescribeInvocationResults', {
+      InvokeId: invokeId,
+      ContentEncoding: 'PlainText',
+      MaxResults: 50,
+      ...extra,
+      ...(token ? { NextToken: token } : {}),
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const inv = res.body.Invocation as {
+      NextToken?: string;
+      InvocationResults: { InvocationResult: ResultRow[] };
+    };
+    rows.push(...inv.InvocationResults.InvocationResult);
+    token = inv.NextToken;
+  } while (token);
+  return rows;
+}
+
+async function schedulerCount(stack: Stack): Promise<number> {
+  const q = new Queue(stack.keys.schedulerQueueName(), {
+    connection: stack.redis,
+    prefix: stack.keys.schedulerQueuePrefix(),
+  });
+  try {
+    return await q.getJobSchedulersCount();
+  } finally {
+    await q.close();
+  }
+}
+
+void describe('Period invocations', () => {
+  let stack: Stack;
+  let dir: string;
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1', FLEETCMD_HISTORY_RUNS: '3' });
+    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-sched-'));
+    await stack.startAgent('p1');
+    await stack.startAgent('p2');
+  });
+  after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  void it('fires every second on each node, counts Repeats, and stops at once', async () => {
+    const file = join(dir, 'every');
+    const id = await run(stack, {
+      NodeIdList: ['p1', 'p2'],
+      // A Frequency alone makes the invocation Period.
+      Frequency: '* * * * * *',
+      CommandContent: logRun(file),
+    });
+    const inv0 = await stack.describe(id);
+    assert.equal(inv0.RepeatMode, 'Period');
+    assert.equal(inv0.Frequency, '* * * * * *');
+    await stack.waitFor('three runs on disk', async () => (await lines(file)).length >= 6, 20_000);
+
+    const inv = await stack.describe(id);
+    assert.equal(inv.InvokeStatus, 'Running');
+    assert.ok(['Scheduled', 'Running', 'Pending'].includes(inv.InvocationStatus));
+    for (const n of inv.InvokeNodes.InvokeNode) {
+      assert.equal(n.Timed, 'true');
+      assert.ok(n.Repeats >= 2, `${n.NodeId} ran ${n.Repeats} times`);
+    }
+
+    assert.equal((await stack.call('StopInvocation', { InvokeId: id })).status, 200);
+    const stoppedAt = (await lines(file)).length;
+    const after1 = await stack.describe(id);
+    for (const n of after1.InvokeNodes.InvokeNode) {
+      assert.equal(n.Timed, 'false');
+      assert.ok(
+        ['Cancelled', 'Stopping', 'Terminated'].includes(n.InvocationStatus),
+        n.InvocationStatus,
+      );
+    }
+    // Nothing fires after StopInvocation has answered: the runs on disk stop growing (a run
+    // already started may still write its line).
+    await new Promise((r) => setTimeout(r, 2_500));
+    const final = await stack.describe(id);
+    const onDisk = (await lines(file)).length;
+    assert.ok(onDisk <= stoppedAt + 2, `${onDisk - stoppedAt} runs after the stop`);
+    const repeats = final.InvokeNodes.InvokeNode.reduce((a, n) => a + n.Repeats, 0);
+    assert.equal(onDisk, repeats, 'Repeats equal the runs on disk');
+    assert.equal(final.InvokeStatus, 'Stopped');
+    assert.equal(await schedulerCount(stack), 0, 'schedulers removed');
+  });
+
+  void it('skips a fire while the previous run is still going, and counts it', async () => {
+    const file = join(dir, 'overlap');
+    const id = await run(stack, {
+      NodeIdList: ['p1'],
+      Frequency: '* * * * * *',
+      CommandContent: `${logRun(file)}; sleep 2.5`,
+    });
+    await stack.waitFor('two runs', async () => (await lines(file)).length >= 2, 20_000);
+    const rows = await results(stack, id);
+    const row = rows[0];
+    assert.ok(row);
+    assert.ok(row.SkippedRepeats >= 1, `skipped ${row.SkippedRepeats}`);
+    await stack.call('StopInvocation', { InvokeId: id });
+    const stopped = await stack.waitFor('stopped', async () => {
+      const n = nodeOf(await stack.describe(id), 'p1');
+      return n.InvocationStatus === 'Terminated' || n.InvocationStatus === 'Cancelled'
+        ? n
+        : undefined;
+    });
+    assert.equal(stopped.Timed, 'false');
+    const fires = await lines(file);
+    assert.equal(new Set(fires).size, fires.length, 'no fire ran twice');
+  });
+
+  void it('keeps one history record per run, bounded by FLEETCMD_HISTORY_RUNS', async () => {
+    const id = await run(stack, {
+      NodeIdList: ['p1'],
+      Frequency: '* * * * * *',
+      CommandContent: 'echo "run $FLEETCMD_FIRE_ID"; exit 3',
+    });
+    await stack.waitFor(
+      'five runs',
+      async () => nodeOf(await stack.describe(id), 'p1').Repeats >= 5,
+      20_000,
+    );
+    await stack.call('StopInvocation', { InvokeId: id });
+    await stack.waitFor('stopped', async () =>
+      ['Cancelled', 'Terminated'].includes(nodeOf(await stack.describe(id), 'p1').InvocationStatus),
+    );
+    const history = await results(stack, id, { IncludeHistory: true });
+    assert.ok(history.length <= 3 + 1, `${history.length} rows`);
+    assert.ok(history.length >= 3);
+    const past = history.filter((h) => h.InvocationStatus === 'Failed');
+    assert.ok(past.length >= 2, JSON.stringify(history));
+    for (const h of past) {
+      assert.equal(h.ExitCode, 3);
+      assert.match(h.Output, /^run f\d+\n$/);
+      assert.equal(h.Dropped, 0);
+      assert.ok(h.StartTime <= h.FinishedTime);
+      assert.ok(h.FireTime !== '');
+    }
+    // Newest first, and each a different fire.
+    const fires = past.map((h) => h.Output);
+    assert.equal(new Set(fires).size, fires.length);
+    const starts = past.map((h) => h.StartTime);
+    assert.deepEqual([...starts].sort().reverse(), starts);
+  });
+
+  void it("at(): runs once at that moment, then ends with the run's status", async () => {
+    const when = new Date(Date.now() + 2_500);
+    const text = when.toISOString().slice(0, 19).replace('T', ' ');
+    const id = await run(stack, {
+      NodeIdList: ['p1', 'p2'],
+      Frequency: `at(${text})`,
+      CommandContent: 'echo at-ran',
+    });
+    const before = await stack.describe(id);
+    assert.equal(before.RepeatMode, 'Period');
+    for (const n of before.InvokeNodes.InvokeNode) assert.equal(n.Repeats, 0);
+    const inv = await stack.waitFor(
+      'the at() run to end',
+      async () => {
+        const i = await stack.describe(id);
+        return i.InvokeStatus === 'Finished' ? i : undefined;
+      },
+      20_000,
+    );
+    for (const n of inv.InvokeNodes.InvokeNode) {
+      assert.equal(n.InvocationStatus, 'Success');
+      assert.equal(n.Repeats, 1);
+      assert.equal(n.Timed, 'false');
+      assert.equal(n.Output, 'at-ran\n');
+      assert.ok(Date.parse(n.StartTime) >= Math.floor(when.getTime() / 1000) * 1000);
+    }
+    assert.equal(inv.InvocationStatus, 'Success');
+  });
+
+  void it('rate(): first run one period after creation, then every period', async () => {
+    const file = join(dir, 'rate');
+    const before = Date.now();
+    const id = await run(stack, {
+      NodeIdList: ['p2'],
+      Frequency: 'rate(2s)',
+      CommandContent: logRun(file),
+    });
+    const after = Date.now();
+    await stack.waitFor('three runs', async () => (await lines(file)).length >= 3, 20_000);
+    await stack.call('StopInvocation', { InvokeId: id });
+    const due = (await lines(file)).map((f) => Number(f.slice(1)));
+    // Due times are creation + k·2 s: the first one period after creation, then 2 s apart.
+    const first = due[0] ?? 0;
+    assert.ok(first >= before + 2_000 - 50 && first <= after + 2_000 + 50, `${first - before}`);
+    for (let i = 1; i < due.length; i++) assert.equal((due[i] ?? 0) - (due[i - 1] ?? 0), 2_000);
+  });
+});
+
+void describe('NextRebootOnly and EveryReboot', () => {
+  let stack: Stack;
+  let dir: string;
+
+  before(async () => {
+    stack = await makeStack();
+    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-boot-'));
+  });
+  after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  void it('run at a boot (a new boot id), not at creation or an agent restart', async () => {
+    let agent = await stack.startAgent('b1', { FLEETCMD_BOOT_ID: 'boot-1' });
+    const onceFile = join(dir, 'next');
+    const everyFile = join(dir, 'every');
+    const next = await run(stack, {
+      NodeIdList: ['b1'],
+      RepeatMode: 'NextRebootOnly',
+      CommandContent: logRun(onceFile),
+    });
+    const every = await run(stack, {
+      NodeIdList: ['b1'],
+      RepeatMode: 'EveryReboot',
+      CommandContent: logRun(everyFile),
+    });
+    const restart = async (bootId: string) => {
+      await agent.kill('SIGTERM');
+      agent = await stack.startAgent('b1', { FLEETCMD_BOOT_ID: bootId });
+    };
+    const node = async (id: string) => nodeOf(await stack.describe(id), 'b1');
+
+    // Not at creation.
+    await stack.waitFor('records', async () => (await node(next)).InvocationStatus === 'Scheduled');
+    await new Promise((r) => setTimeout(r, 1_500));
+    for (const id of [next, every]) {
+      const n = await node(id);
+      assert.equal(n.InvocationStatus, 'Scheduled');
+      assert.equal(n.Repeats, 0);
+      assert.equal(n.Timed, 'true');
+    }
+    // An agent restart on the same boot triggers nothing.
+    await restart('boot-1');
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.deepEqual(await lines(onceFile), []);
+    assert.deepEqual(await lines(everyFile), []);
+
+    // A reboot runs both.
+    await restart('boot-2');
+    await stack.waitFor(
+      'both ran',
+      async () => (await lines(everyFile)).length === 1 && (await lines(onceFile)).length === 1,
+    );
+    const done = await stack.waitFor('NextRebootOnly finished', async () => {
+      const n = await node(next);
+      return n.InvocationStatus === 'Success' ? n : undefined;
+    });
+    assert.equal(done.Timed, 'false');
+    assert.equal(done.Repeats, 1);
+    assert.equal((await stack.describe(next)).InvokeStatus, 'Finished');
+    const e = await stack.waitFor('EveryReboot back to Scheduled', async () => {
+      const n = await node(every);
+      return n.InvocationStatus === 'Scheduled' && n.Repeats === 1 ? n : undefined;
+    });
+    assert.equal(e.Timed, 'true');
+    assert.equal((await stack.describe(every)).InvokeStatus, 'Running');
+
+    // The next reboot runs EveryReboot again, and NextRebootOnly no more.
+    await restart('boot-3');
+    await stack.waitFor('EveryReboot ran again', async () => (await node(every)).Repeats === 2);
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal((await lines(onceFile)).length, 1);
+    assert.equal((await lines(everyFile)).length, 2);
+    const bootFires = await lines(everyFile);
+    assert.equal(new Set(bootFires).size, 2, 'each boot is its own fire');
+
+    // Stopped: no boot runs it any more.
+    assert.equal((await stack.call('StopInvocation', { InvokeId: every })).status, 200);
+    const stopped = await node(every);
+    assert.equal(stopped.InvocationStatus, 'Cancelled');
+    assert.equal(stopped.Timed, 'false');
+    await restart('boot-4');
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal((await lines(everyFile)).length, 2);
+    assert.equal((await node(every)).Repeats, 2);
+  });
+});
+
+/** The hour now in `zone` (0-23). */
+function hourIn(zone: string, ms = Date.now()): number {
+  return Number(
+    new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', hourCycle: 'h23' }).format(
+      ms,
+    ),
+  );
+}
+
+void describe('time zones', () => {
+  let stack: Stack;
+  let dir: string;
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
+    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-tz-'));
+    await stack.startAgent('tokyo', { TZ: 'Asia/Tokyo' });
+    await stack.startAgent('newyork', { TZ: 'America/New_York' });
+  });
+  after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  void it("a cron without a zone fires at each node's own zone; with one, everywhere", async () => {
+    // Stay clear of an hour boundary so "this hour in Tokyo" holds for the whole test.
+    const msToHour = 3_600_000 - (Date.now() % 3_600_000);
+    if (msToHour < 20_000) await new Promise((r) => setTimeout(r, msToHour + 1_000));
+    const hour = hourIn('Asia/Tokyo');
+    assert.notEqual(hour, hourIn('America/New_York'));
+    const before = await schedulerCount(stack);
+    const local = await run(stack, {
+      NodeIdList: ['tokyo', 'newyork'],
+      Frequency: `* * ${hour} * * *`,
+      CommandContent: logRun(join(dir, 'local')),
+    });
+    assert.equal(await schedulerCount(stack), before + 2, 'one scheduler per zone');
+    const zoned = await run(stack, {
+      NodeIdList: ['tokyo', 'newyork'],
+      Frequency: `* * ${hour} * * * Asia/Tokyo`,
+      CommandContent: logRun(join(dir, 'zoned')),
+    });
+    await stack.waitFor(
+      'runs in Tokyo hours',
+      async () => {
+        const a = await stack.describe(local);
+        const b = await stack.describe(zoned);
+        return (
+          nodeOf(a, 'tokyo').Repeats >= 2 &&
+          nodeOf(b, 'tokyo').Repeats >= 2 &&
+          nodeOf(b, 'newyork').Repeats >= 2
+        );
+      },
+      20_000,
+    );
+    const a = await stack.describe(local);
+    assert.equal(nodeOf(a, 'newyork').Repeats, 0, 'not this hour in New York');
+    assert.equal(nodeOf(a, 'newyork').InvocationStatus, 'Scheduled');
+    for (const id of [local, zoned]) await stack.call('StopInvocation', { InvokeId: id });
+  });
+});
+
+void describe('durability of schedules', () => {
+  let stack: Stack;
+  let dir: string;
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
+    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-dur-'));
+    await stack.startAgent('d1');
+  });
+  after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  void it('survive a server restart: one catch-up run, a lost scheduler re-asserted', async () => {
+    const kept = join(dir, 'kept');
+    const lost = join(dir, 'lost');
+    const a = await run(stack, {
+      NodeIdList: ['d1'],
+      Frequency: '* * * * * *',
+      CommandContent: logRun(kept),
+    });
+    const b = await run(stack, {
+      NodeIdList: ['d1'],
+      Frequency: '* * * * * *',
+      CommandContent: logRun(lost),
+    });
+    await stack.waitFor(
+      'runs',
+      async () => (await lines(kept)).length >= 2 && (await lines(lost)).length >= 2,
+    );
+
+    // Every scheduler down for ~4 s; meanwhile b's job scheduler is lost.
+    await stack.server.close();
+    await new Promise((r) => setTimeout(r, 500));
+    const downAt = Date.now();
+    const q = new Queue(stack.keys.schedulerQueueName(), {
+      connection: stack.redis,
+      prefix: stack.keys.schedulerQueuePrefix(),
+    });
+    const ids = (await q.getJobSchedulers()).map((s) => s.key);
+    const lostId = ids.find((k) => k.includes(b));
+    assert.ok(lostId, `b's scheduler among ${ids.join(', ')}`);
+    await q.removeJobScheduler(lostId);
+    await q.close();
+    await new Promise((r) => setTimeout(r, 3_500));
+    const keptBefore = (await lines(kept)).length;
+    const upAt = Date.now();
+    const { startServer } = await import('../../src/main.js');
+    const { makeLogger } = await import('../../src/log.js');
+    stack.server = await startServer(stack.config, makeLogger('silent', 'test'));
+
+    await stack.waitFor(
+      'both resume',
+      async () =>
+        (await lines(kept)).length >= keptBefore + 3 &&
+        (await lines(lost)).some((f) => Number(f.slice(1)) >= upAt),
+      20_000,
+    );
+    // a: exactly one catch-up fire from the downtime, then fires from the restart on.
+    const resumed = (await lines(kept)).slice(keptBefore).map((f) => Number(f.slice(1)));
+    const catchUps = resumed.filter((ms) => ms < upAt);
+    assert.equal(catchUps.length, 1, `catch-up fires ${JSON.stringify(catchUps)}`);
+    assert.ok((catchUps[0] ?? 0) >= downAt - 1_000);
+    const keptFires = await lines(kept);
+    assert.equal(new Set(keptFires).size, keptFires.length, 'no fire ran twice');
+    // b: re-asserted at start, so it fires again.
+    const lostFires = await lines(lost);
+    assert.equal(new Set(lostFires).size, lostFires.length);
+    for (const id of [a, b]) await stack.call('StopInvocation', { InvokeId: id });
+  });
+});
