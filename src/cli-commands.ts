@@ -98,8 +98,8 @@ Runs a command on the given nodes (once, on a schedule or at boot) and prints it
   --url URL           API address (default $FLEETCMD_URL or http://127.0.0.1:8080)
   --token TOKEN       bearer token (default $FLEETCMD_API_TOKEN)
 
-Examples: fleetcmd run --nodes n1,n2 --wait -- 'uname -a'
-          fleetcmd run --nodes n1 --frequency '0 0 9 * * MON-FRI Europe/Berlin' -- 'backup.sh'`;
+Example: fleetcmd run --nodes n1,n2 --wait -- 'uname -a'
+Example: fleetcmd run --nodes n1 --frequency '0 0 9 * * MON-FRI Europe/Berlin' -- 'backup.sh'`;
 
 export async function runCommandCli(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

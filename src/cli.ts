@@ -12,7 +12,7 @@ Usage:
   fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)
   fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]
   fleetcmd agent --node-id ID
-  fleetcmd run --nodes n1,n2 [--timeout S] [--wait] -- 'command'
+  fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
   fleetcmd describe <InvokeId>
   fleetcmd stop <InvokeId>
   fleetcmd nodes

@@ -269,7 +269,16 @@ export class Scheduler {
       if (onlyMissing && (await deps.schedulerQueue.hasSchedule(g.id))) continue;
       const zone = g.zone === '' ? undefined : g.zone;
       const next = nextFire(freq, now, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) });
-      if (next === undefined) continue;
+      if (next === undefined) {
+        // Accepted because a node somewhere could still run it, but not in this group's zone:
+        // these nodes' schedules are over before they began.
+        await this.forNodes(g.nodeIds, async (nodeId) => {
+          await deps.runs.stop(nodeId, inv.invokeId);
+        });
+        deps.log.info({ invokeId: inv.invokeId, zone: g.zone }, 'schedule has no fire left');
+        await this.endIfOver(inv);
+        continue;
+      }
       let repeat: ScheduleRepeat;
       if (freq.kind === 'rate') {
         // Aligned to creation + k·period: the first fire is one period after creation (or,

@@ -73,7 +73,11 @@ void describe('Period invocations', () => {
   let dir: string;
 
   before(async () => {
-    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1', FLEETCMD_HISTORY_RUNS: '3' });
+    stack = await makeStack({
+      FLEETCMD_MIN_INTERVAL_SECONDS: '1',
+      FLEETCMD_HISTORY_RUNS: '3',
+      FLEETCMD_HISTORY_SECONDS: '600',
+    });
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-sched-'));
     await stack.startAgent('p1');
     await stack.startAgent('p2');
@@ -177,6 +181,15 @@ void describe('Period invocations', () => {
       assert.ok(h.StartTime <= h.FinishedTime);
       assert.ok(h.FireTime !== '');
     }
+    // Bounded by age too: each kept run expires FLEETCMD_HISTORY_SECONDS after it ended.
+    const seqs = await stack.redis.lrange(stack.keys.runHistory('p1', id), 0, -1);
+    assert.equal(seqs.length, 3, 'FLEETCMD_HISTORY_RUNS entries kept');
+    for (const seq of seqs) {
+      const ttl = await stack.redis.pttl(stack.keys.runHistoryEntry('p1', id, Number(seq)));
+      assert.ok(ttl > 0 && ttl <= 600_000, `entry ${seq} expires in ${ttl} ms`);
+    }
+    const oldest = Math.min(...seqs.map(Number));
+    assert.equal(await stack.redis.exists(stack.keys.runHistoryEntry('p1', id, oldest - 1)), 0);
     // Newest first, and each a different fire.
     const fires = past.map((h) => h.Output);
     assert.equal(new Set(fires).size, fires.length);
