@@ -9,7 +9,7 @@ import { InvocationStore } from './store/invocation-store.js';
 import { Keys } from './store/keys.js';
 import { NodeStore } from './store/node-store.js';
 import { NodeQueues, SchedulerQueue } from './store/queues.js';
-import { closeRedis, makeRedis } from './store/redis.js';
+import { closeRedis, makeRedis, waitReady } from './store/redis.js';
 import { settleWithin } from './settle.js';
 import { RunStore } from './store/run-store.js';
 import { Agent } from '../workers/agent/agent.js';
@@ -56,6 +56,9 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
     closer.push(() => closeRedis(producer));
     closer.push(() => closeRedis(workerConn));
+    // The API's connection fails fast while not connected: give it a moment to connect, so the
+    // first requests after start do not answer 503 (if Redis is away, start anyway: /readyz).
+    await waitReady(producer, 2_000).catch(() => undefined);
 
     const invocations = new InvocationStore(producer, keys, retentionMs);
     const history = {

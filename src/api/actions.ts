@@ -6,6 +6,7 @@ import { isOnline } from '../domain/node.js';
 import { aggregateStatus, legacyInvokeStatus, nodeInvokeStatus } from '../domain/status.js';
 import { isoSeconds } from '../domain/time.js';
 import { AppError } from '../errors.js';
+import { stopInvocationNodes } from '../scheduler/stop.js';
 import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
@@ -229,6 +230,9 @@ const isCursor = (v: unknown): v is IndexCursor =>
   typeof (v as IndexCursor).createdMs === 'number' &&
   typeof (v as IndexCursor).invokeId === 'string';
 
+/** Most nodes an invocation targets (NodeIdList): a cursor past them is past the invocation. */
+const MAX_NODES = 1000;
+
 /** How many index entries one filtered page may scan before it answers with a NextToken. */
 const SCAN_LIMIT = 2000;
 
@@ -320,23 +324,40 @@ const describeInvocations: Action = async (body, deps) => {
   };
 };
 
-/** A position in DescribeInvocationResults: invocation (by index entry), node and run. */
+/**
+ * A position in DescribeInvocationResults: the invocation (by index entry), the node (by its
+ * place in the invocation), and within the node the next past run by history sequence number
+ * (absent: the node's first row). Past runs never change, so a page boundary stays put while
+ * new runs are added in front. `f` ties the token to the request's filters.
+ */
 interface ResultsCursor {
   /** The invocation's index entry (absent when the request names an InvokeId). */
   at?: IndexCursor;
   node: number;
-  run: number;
+  seq?: number;
+  f: string;
 }
 
-const isResultsCursor = (v: unknown): v is ResultsCursor =>
-  typeof v === 'object' &&
-  v !== null &&
-  Number.isSafeInteger((v as ResultsCursor).node) &&
-  Number.isSafeInteger((v as ResultsCursor).run) &&
-  ((v as ResultsCursor).at === undefined || isCursor((v as ResultsCursor).at));
+const isResultsCursor = (v: unknown): v is ResultsCursor => {
+  if (typeof v !== 'object' || v === null) return false;
+  const c = v as ResultsCursor;
+  return (
+    Number.isSafeInteger(c.node) &&
+    c.node >= 0 &&
+    (c.seq === undefined || (Number.isSafeInteger(c.seq) && c.seq > 0)) &&
+    typeof c.f === 'string' &&
+    (c.at === undefined || isCursor(c.at))
+  );
+};
 
 /** Run states in which a periodic record describes a run under way (not yet in its history). */
 const UNDER_WAY: ReadonlySet<string> = new Set(['Pending', 'Running', 'Stopping']);
+
+/** One result row before rendering: a run record, and its history number if it is a past run. */
+interface ResultRun {
+  rec: RunRecord;
+  seq?: number;
+}
 
 /**
  * Per-node run records, one row per node; with IncludeHistory one row per run (the run under
@@ -346,17 +367,25 @@ const UNDER_WAY: ReadonlySet<string> = new Set(['Pending', 'Running', 'Stopping'
 const describeInvocationResults: Action = async (body, deps) => {
   const req = parseBody(describeInvocationResultsSchema, body);
   const wanted = req.InvokeRecordStatus?.toLowerCase();
+  const filters = sha256(
+    canonicalJson([req.InvokeId, req.NodeId, wanted, req.IncludeHistory]),
+  ).slice(0, 16);
   const encode = (b: Buffer | undefined) =>
     (b ?? Buffer.alloc(0)).toString(req.ContentEncoding === 'PlainText' ? 'utf8' : 'base64');
 
-  const nodeRows = async (inv: Invocation, nodeId: string): Promise<RunRecord[]> => {
+  const nodeRuns = async (inv: Invocation, nodeId: string): Promise<ResultRun[]> => {
     const rec =
       (await deps.runs.read(inv.invokeId, [nodeId], true)).get(nodeId) ??
       pendingRun(inv.createdMs, inv.repeatMode !== 'Once');
-    if (!req.IncludeHistory || inv.repeatMode === 'Once') return [rec];
+    if (!req.IncludeHistory || inv.repeatMode === 'Once') return [{ rec }];
     const past = await deps.runs.readHistory(nodeId, inv.invokeId, true);
-    const current = UNDER_WAY.has(rec.status) && rec.fire !== '' ? [rec] : [];
-    return [...current, ...past.map((p) => ({ ...p, skipped: rec.skipped }))];
+    const current = UNDER_WAY.has(rec.status) && rec.fire !== '' ? [{ rec }] : [];
+    const rows = [
+      ...current,
+      ...past.map((p) => ({ rec: { ...p, skipped: rec.skipped }, seq: p.seq })),
+    ];
+    // A node that has not run yet still has its row: its status and skips are visible.
+    return rows.length > 0 ? rows : [{ rec }];
   };
   const row = (inv: Invocation, nodeId: string, r: RunRecord): Record<string, unknown> => ({
     CommandId: inv.commandId,
@@ -382,40 +411,50 @@ const describeInvocationResults: Action = async (body, deps) => {
     r.status.toLowerCase() === wanted ||
     nodeInvokeStatus(r.status).toLowerCase() === wanted;
 
-  const start: ResultsCursor =
-    req.NextToken !== undefined ? decodeToken(req.NextToken, isResultsCursor) : { node: 0, run: 0 };
+  let start: ResultsCursor = { node: 0, f: filters };
+  if (req.NextToken !== undefined) {
+    start = decodeToken(req.NextToken, isResultsCursor);
+    if (start.f !== filters || (start.at === undefined) !== (req.InvokeId !== undefined)) {
+      throw new AppError(
+        'InvalidParameter',
+        'NextToken: was returned for a request with other filters',
+      );
+    }
+  }
   const rows: Record<string, unknown>[] = [];
   let next: ResultsCursor | undefined;
-  let scanned = 0;
-  // Walks one invocation from (node, run); answers false once the page is full.
+  // Walks one invocation from a position; stops (setting `next`) once the page is full.
   const walk = async (inv: Invocation, at: IndexCursor | undefined, from: ResultsCursor) => {
-    for (let n = from.node; n < inv.nodeIds.length; n++) {
+    for (let n = from.node; n < inv.nodeIds.length && next === undefined; n++) {
       const nodeId = inv.nodeIds[n] as string;
       if (req.NodeId !== undefined && nodeId !== req.NodeId) continue;
-      const runs = await nodeRows(inv, nodeId);
-      for (let r = n === from.node ? from.run : 0; r < runs.length; r++) {
-        const rec = runs[r] as RunRecord;
+      const resumeSeq = n === from.node ? from.seq : undefined;
+      for (const { rec, seq } of await nodeRuns(inv, nodeId)) {
+        if (resumeSeq !== undefined && (seq === undefined || seq > resumeSeq)) continue;
         if (!matches(rec)) continue;
         if (rows.length === req.MaxResults) {
-          next = { ...(at ? { at } : {}), node: n, run: r };
-          return false;
+          next = {
+            ...(at ? { at } : {}),
+            node: n,
+            ...(seq !== undefined ? { seq } : {}),
+            f: filters,
+          };
+          return;
         }
         rows.push(row(inv, nodeId, rec));
       }
     }
-    return true;
   };
 
   if (req.InvokeId !== undefined) {
     await walk(await existingInvocation(deps, req.InvokeId), undefined, start);
   } else {
     let at = start.at;
-    let from = start;
     if (at) {
       const inv = await deps.invocations.get(at.invokeId);
-      if (inv) await walk(inv, at, from);
-      from = { node: 0, run: 0 };
+      if (inv) await walk(inv, at, start);
     }
+    let scanned = 0;
     while (next === undefined && scanned < SCAN_LIMIT) {
       const batch = await deps.invocations.page(100, at);
       if (batch.length === 0) break;
@@ -425,14 +464,14 @@ const describeInvocationResults: Action = async (body, deps) => {
         at = batch[i];
         const inv = invs[i];
         if (inv && at && (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId))) {
-          await walk(inv, at, from);
+          await walk(inv, at, { node: 0, f: filters });
         }
       }
     }
-    // The scan limit ends a page early: resume with the next invocation.
+    // The scan limit ends a page early: resume after the last invocation scanned.
     if (next === undefined && scanned >= SCAN_LIMIT && at) {
       if ((await deps.invocations.page(1, at)).length > 0) {
-        next = { at, node: Number.MAX_SAFE_INTEGER, run: 0 };
+        next = { at, node: MAX_NODES, f: filters };
       }
     }
   }
@@ -455,27 +494,7 @@ const stopInvocation: Action = async (body, deps) => {
       `NodeIdList: ${strangers.map((s) => JSON.stringify(s)).join(', ')} is not a target of ${inv.invokeId}`,
     );
   }
-  const timed = inv.repeatMode !== 'Once';
-  const whole = inv.nodeIds.every((n) => targets.includes(n));
-  // Marked first: a dispatch still creating the schedules sees it and removes them itself.
-  if (timed && whole) await deps.invocations.markEnded(inv.invokeId, deps.clock());
-  // Each node's record refuses any later fire the moment its stop is applied, so nothing fires
-  // after this answers, whatever a schedule still holds; removing the schedules is tidying.
-  await Promise.all(
-    targets.map(async (nodeId) => {
-      const st = await deps.runs.stop(nodeId, inv.invokeId);
-      if (st === 'Stopping') await deps.runs.notifyStop(nodeId, inv.invokeId);
-      if (st === 'Cancelled' && !timed)
-        await deps.nodeQueues.removeWaitingRun(nodeId, inv.invokeId).catch(() => false);
-    }),
-  );
-  if (timed) {
-    const runs = whole ? new Map() : await deps.runs.read(inv.invokeId, inv.nodeIds, false);
-    const over = whole || inv.nodeIds.every((n) => runs.get(n)?.timed !== true);
-    const groups = over ? await deps.invocations.schedules(inv.invokeId) : undefined;
-    if (groups) await deps.schedulerQueue.removeSchedules(groups.map((g) => g.id));
-    if (over && !whole) await deps.invocations.markEnded(inv.invokeId);
-  }
+  await stopInvocationNodes(inv, targets, deps);
   return {};
 };
 

@@ -386,8 +386,10 @@ export function nextFires(
 }
 
 /**
- * Bounds for BullMQ's scheduler in the effective zone: start of the first allowed year not yet
- * over (omitted if that is not after afterMs), end (exclusive) of the last; {} for every year.
+ * Bounds for BullMQ's scheduler in the effective zone: just before the start of the first
+ * allowed year not yet over (BullMQ looks for fires strictly after startDate, and a fire at
+ * 00:00:00 on 1 January must not be lost; omitted if that is not after afterMs), and the end
+ * (exclusive) of the last; {} for every year.
  */
 export function cronWindow(
   freq: CronFrequency,
@@ -399,7 +401,7 @@ export function cronWindow(
   if (last === undefined) return {};
   const z = effectiveZone(freq, zone);
   const current = years.find((y) => startOfYear(y + 1, z) > afterMs);
-  const startMs = current === undefined ? undefined : startOfYear(current, z);
+  const startMs = current === undefined ? undefined : startOfYear(current, z) - 1;
   const endMs = startOfYear(last + 1, z);
   return startMs !== undefined && startMs > afterMs ? { startMs, endMs } : { endMs };
 }

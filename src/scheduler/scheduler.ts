@@ -29,6 +29,7 @@ import {
 } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
 import { settleWithin } from '../settle.js';
+import { stopInvocationNodes } from './stop.js';
 
 export interface SchedulerDeps {
   invocations: InvocationStore;
@@ -52,6 +53,9 @@ export interface SchedulerDeps {
 
 /** Nodes fanned out per batch: bounds the number of Redis calls in flight at once. */
 const FAN_OUT_BATCH = 500;
+
+/** How often a scheduler repairs missing schedules and retires ended invocations. */
+const UPKEEP_EVERY_MS = 60_000;
 
 /** Invocations (with their parsed Frequency) kept in memory: both are immutable once created. */
 const CACHE_LIMIT = 10_000;
@@ -120,14 +124,20 @@ export class Scheduler {
       .run()
       .catch((err: unknown) => deps.log.error({ err: String(err) }, 'scheduler worker stopped'));
     await this.worker.waitUntilReady();
-    // Schedules live in Redis and need nothing from a starting server; this only repairs a
-    // schedule that is missing (a dispatch cut short), so it runs in the background.
-    this.reassertSchedules().catch((err: unknown) =>
-      deps.log.warn({ err: String(err) }, 'schedules not re-asserted'),
+    // Schedules live in Redis and need nothing from a starting server; upkeep only repairs and
+    // retires (see upkeep()), so it runs in the background now and then every minute on
+    // whichever replica takes the job.
+    await deps.schedulerQueue.ensureUpkeep(UPKEEP_EVERY_MS);
+    this.upkeep().catch((err: unknown) =>
+      deps.log.warn({ err: String(err) }, 'schedule upkeep failed'),
     );
   }
 
   async process(job: Job): Promise<void> {
+    if (job.name === 'upkeep') {
+      await this.upkeep();
+      return;
+    }
     const data = job.data as { invokeId?: unknown };
     if (typeof data.invokeId !== 'string') return;
     if (job.name === 'dispatch') await this.dispatch(data.invokeId);
@@ -147,11 +157,12 @@ export class Scheduler {
     if (hit) return hit;
     const inv = await this.deps.invocations.get(invokeId);
     if (!inv) return undefined;
-    // Validated when created; parsing against its creation time gives the same result again.
+    // Validated when it was accepted; parsed again as of 1970 so that no check that depends on
+    // the time of day (an at() in the past, a year range over) can refuse it now.
     const freq =
       inv.frequency === ''
         ? undefined
-        : parseFrequency(inv.frequency, { nowMs: inv.createdMs, minIntervalSeconds: 0 });
+        : parseFrequency(inv.frequency, { nowMs: 0, minIntervalSeconds: 0 });
     if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
     const entry = { inv, freq };
     this.cache.set(invokeId, entry);
@@ -200,21 +211,20 @@ export class Scheduler {
     await this.forNodes(inv.nodeIds, async (nodeId) => {
       await deps.runs.create(nodeId, inv.invokeId, bootTrigger ? { bootTrigger } : {});
     });
-    if (!freq) {
-      deps.log.debug({ invokeId: inv.invokeId, mode: inv.repeatMode }, 'boot triggers recorded');
-      return;
+    if (freq) {
+      // A retried dispatch reuses the groups recorded first, so schedule ids never change.
+      const groups = await deps.invocations.recordSchedules(
+        inv.invokeId,
+        await this.scheduleGroups(inv, freq),
+      );
+      await this.assertSchedules(inv, freq, groups, false);
+      // A stop that came before the schedules existed could not remove them.
+      if ((await deps.invocations.progress(inv.invokeId)).stoppedMs !== undefined) {
+        await this.removeSchedules(groups);
+      }
     }
-    // A retried dispatch reuses the groups recorded first, so schedule ids never change.
-    const groups = await deps.invocations.recordSchedules(
-      inv.invokeId,
-      await this.scheduleGroups(inv, freq),
-    );
-    await this.assertSchedules(inv, freq, groups, false);
-    // A stop that came before the schedules existed could not remove them.
-    if ((await deps.invocations.stoppedMs(inv.invokeId)) !== undefined) {
-      await this.removeSchedules(groups);
-    }
-    deps.log.debug({ invokeId: inv.invokeId, schedules: groups.length }, 'schedules created');
+    await deps.invocations.markDispatched(inv.invokeId, this.now());
+    deps.log.debug({ invokeId: inv.invokeId, mode: inv.repeatMode }, 'timed invocation dispatched');
   }
 
   /**
@@ -266,7 +276,12 @@ export class Scheduler {
         await deps.schedulerQueue.addOneFire(g.id, freq.atMs - now, { ...data, fireMs: freq.atMs });
         continue;
       }
-      if (onlyMissing && (await deps.schedulerQueue.hasSchedule(g.id))) continue;
+      if (onlyMissing) {
+        if (await deps.schedulerQueue.hasSchedule(g.id)) continue;
+        // A group whose nodes all ended (stopped, or their last fire taken) needs no schedule.
+        const runs = await deps.runs.read(inv.invokeId, g.nodeIds, false);
+        if (g.nodeIds.every((id) => runs.get(id)?.timed !== true)) continue;
+      }
       const zone = g.zone === '' ? undefined : g.zone;
       const next = nextFire(freq, now, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) });
       if (next === undefined) {
@@ -302,26 +317,39 @@ export class Scheduler {
   }
 
   /**
-   * At start: repairs missing schedules of invocations that may still fire, and retires those
-   * that no longer may (a NextRebootOnly invocation ends on its node, with no server watching).
+   * Upkeep of timed invocations, at start and every minute: finishes a whole stop that was cut
+   * short, retires invocations none of whose nodes may fire again (a NextRebootOnly invocation
+   * ends on its node, with no server watching), and re-creates schedules that went missing.
+   * Each invocation on its own: one that fails is logged and retried next time.
    */
-  async reassertSchedules(): Promise<void> {
+  async upkeep(): Promise<void> {
     const { deps } = this;
     for (const invokeId of await deps.invocations.timedIds()) {
-      const loaded = await this.load(invokeId);
-      if (!loaded) {
-        await deps.invocations.markEnded(invokeId);
-        continue;
+      try {
+        await this.upkeepOne(invokeId);
+      } catch (err) {
+        deps.log.warn({ invokeId, err: String(err) }, 'schedule upkeep failed for invocation');
       }
-      if (await this.endIfOver(loaded.inv)) continue;
-      const groups = await deps.invocations.schedules(invokeId);
-      if (!loaded.freq || !groups) continue;
-      if ((await deps.invocations.stoppedMs(invokeId)) !== undefined) {
-        await this.removeSchedules(groups);
-        continue;
-      }
-      await this.assertSchedules(loaded.inv, loaded.freq, groups, true);
     }
+  }
+
+  private async upkeepOne(invokeId: string): Promise<void> {
+    const { deps } = this;
+    const loaded = await this.load(invokeId);
+    if (!loaded) {
+      await deps.invocations.markEnded(invokeId);
+      return;
+    }
+    const { inv, freq } = loaded;
+    const { dispatchedMs, stoppedMs } = await deps.invocations.progress(invokeId);
+    if (stoppedMs !== undefined) {
+      await stopInvocationNodes(inv, inv.nodeIds, { ...deps, clock: () => this.now() });
+      return;
+    }
+    if (dispatchedMs === undefined) return; // its dispatch job is still to run
+    if (await this.endIfOver(inv)) return;
+    const groups = await deps.invocations.schedules(invokeId);
+    if (freq && groups) await this.assertSchedules(inv, freq, groups, true);
   }
 
   /**
@@ -342,46 +370,67 @@ export class Scheduler {
     }
     const { inv, freq } = loaded;
     const zone = data.zone === '' ? undefined : data.zone;
-    if (freq.kind === 'cron' && !yearAllowed(freq, dueMs, zone)) return;
     const final =
       freq.kind === 'at' ||
       nextFire(freq, dueMs, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) }) === undefined;
-    const fireId = `f${dueMs}`;
-    const runJob = toRunJob(inv, fireId);
-    const fired: string[] = [];
-    const done: string[] = [];
-    await this.forNodes(data.nodeIds, async (nodeId) => {
-      const r = await deps.runs.fire(nodeId, inv.invokeId, fireId, dueMs, final);
-      if (r === 'Fired' || r === 'Already') {
-        await deps.nodeQueues.addRun(nodeId, runJob);
-        fired.push(nodeId);
-      } else if (FIRE_DONE.has(r)) {
-        done.push(nodeId);
-      } else if (r === 'Skipped') {
-        deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, 'fire skipped: node busy');
-      }
-    });
-    if (fired.length > 0) {
-      await deps.schedulerQueue.addFireWatch(
-        `x-${groupId}-${fireId}`,
-        deps.deliveryTimeoutSeconds * 1000,
-        { invokeId: inv.invokeId, nodeIds: fired, fire: fireId },
-      );
+    if (freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone)) {
+      await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId);
     }
-    if (final || done.length === data.nodeIds.length) {
+    if (final) {
       if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);
       await this.endIfOver(inv);
     }
   }
 
+  private async fanOut(
+    inv: Invocation,
+    nodeIds: string[],
+    fireId: string,
+    dueMs: number,
+    final: boolean,
+    groupId: string,
+  ): Promise<void> {
+    const { deps } = this;
+    // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
+    await deps.schedulerQueue.addFireWatch(
+      `x-${groupId}-${fireId}`,
+      deps.deliveryTimeoutSeconds * 1000,
+      { invokeId: inv.invokeId, nodeIds, fire: fireId },
+    );
+    let done = 0;
+    await this.forNodes(nodeIds, async (nodeId) => {
+      const r = await deps.runs.fire(nodeId, inv.invokeId, fireId, dueMs, final);
+      const [result = '', older = ''] = r.split(' ');
+      if (result === 'Fired' || result === 'Already') {
+        await deps.nodeQueues.addRun(nodeId, toRunJob(inv, fireId));
+      } else if (result === 'Waiting') {
+        // The older fire's job may be lost (a replica died between its record and its job):
+        // enqueue it again; its fixed id makes this a no-op while it still waits.
+        await deps.nodeQueues.addRun(nodeId, toRunJob(inv, older));
+        deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, 'fire skipped: run pending');
+      } else if (result === 'Skipped') {
+        deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, 'fire skipped: node busy');
+      } else if (FIRE_DONE.has(result)) {
+        done++;
+      }
+    });
+    if (done === nodeIds.length) {
+      // No node of this schedule may fire again (each was stopped): the schedule goes.
+      await deps.schedulerQueue.removeSchedules([groupId]);
+      await this.endIfOver(inv);
+    }
+  }
+
   /**
-   * Once no node of an invocation may fire again (every record exists and is no longer timed),
-   * it leaves the timed set and expires. Answers whether it ended.
+   * Once no node of a dispatched invocation may fire again (its record is no longer timed, or
+   * has expired), it leaves the timed set and expires. Answers whether it ended.
    */
   private async endIfOver(inv: Invocation): Promise<boolean> {
-    const runs = await this.deps.runs.read(inv.invokeId, inv.nodeIds, false);
-    const over = inv.nodeIds.every((id) => runs.get(id)?.timed === false);
-    if (over) await this.deps.invocations.markEnded(inv.invokeId);
+    const { deps } = this;
+    if ((await deps.invocations.progress(inv.invokeId)).dispatchedMs === undefined) return false;
+    const runs = await deps.runs.read(inv.invokeId, inv.nodeIds, false);
+    const over = inv.nodeIds.every((id) => runs.get(id)?.timed !== true);
+    if (over) await deps.invocations.markEnded(inv.invokeId);
     return over;
   }
 

@@ -133,19 +133,39 @@ export class InvocationStore {
     return (await this.schedules(invokeId)) ?? groups;
   }
 
-  /** When StopInvocation stopped it (whole), if it did. */
-  async stoppedMs(invokeId: string): Promise<number | undefined> {
-    const v = await this.redis.hget(this.keys.invocation(invokeId), 'stoppedMs');
-    return v === null ? undefined : Number(v);
+  /** Where a timed invocation stands: when its records were created and when it was stopped. */
+  async progress(invokeId: string): Promise<{ dispatchedMs?: number; stoppedMs?: number }> {
+    const [d, st] = await this.redis.hmget(
+      this.keys.invocation(invokeId),
+      'dispatchedMs',
+      'stoppedMs',
+    );
+    return {
+      ...(d !== null ? { dispatchedMs: Number(d) } : {}),
+      ...(st !== null ? { stoppedMs: Number(st) } : {}),
+    };
+  }
+
+  /** Every target node has its record (and, for a Period invocation, its schedule). */
+  async markDispatched(invokeId: string, nowMs: number): Promise<void> {
+    await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs);
+  }
+
+  /**
+   * StopInvocation of the whole invocation has begun: recorded before any node is stopped, so
+   * a stop cut short is finished by the schedulers' upkeep (and a dispatch still under way
+   * removes the schedules it makes).
+   */
+  async markStopping(invokeId: string, nowMs: number): Promise<void> {
+    await this.redis.hsetnx(this.keys.invocation(invokeId), 'stoppedMs', nowMs);
   }
 
   /**
    * The invocation will not fire again (stopped, or its schedule is over): it leaves the set
    * of timed invocations and expires `retentionMs` from now.
    */
-  async markEnded(invokeId: string, stoppedMs?: number): Promise<void> {
+  async markEnded(invokeId: string): Promise<void> {
     const key = this.keys.invocation(invokeId);
-    if (stoppedMs !== undefined) await this.redis.hset(key, 'stoppedMs', stoppedMs);
     await this.redis.pexpire(key, this.retentionMs);
     await this.redis.srem(this.keys.timedInvocations(), invokeId);
   }

@@ -154,6 +154,15 @@ export class SchedulerQueue {
     ]);
   }
 
+  /** The job scheduler of the schedulers' own upkeep (same id on every replica: one job). */
+  async ensureUpkeep(everyMs: number): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      'upkeep',
+      { every: everyMs },
+      { name: 'upkeep', data: {}, opts: SCHEDULER_JOB_OPTS },
+    );
+  }
+
   /** Creates (or replaces) the job scheduler `id`, whose jobs are `fire` jobs carrying `data`. */
   async upsertSchedule(id: string, repeat: ScheduleRepeat, data: FireData): Promise<void> {
     await this.queue.upsertJobScheduler(id, repeat, {
@@ -194,6 +203,9 @@ export class SchedulerQueue {
   }
 }
 
+/** Lock of a scheduler job (renewed every half while the job runs). */
+const SCHEDULER_LOCK_MS = 10_000;
+
 export function makeSchedulerWorker(
   connection: Redis,
   keys: Keys,
@@ -204,6 +216,12 @@ export function makeSchedulerWorker(
     connection,
     prefix: keys.schedulerQueuePrefix(),
     concurrency,
+    // BullMQ creates a schedule's next fire only after a worker has taken the current one: a
+    // replica that dies in between stalls that schedule until its lock lapses and a stalled
+    // check hands the fire to another replica (then it runs as the one catch-up). Fire jobs
+    // last milliseconds, so short locks keep that pause to ~15 s instead of ~60 s.
+    lockDuration: SCHEDULER_LOCK_MS,
+    stalledInterval: SCHEDULER_LOCK_MS / 2,
     autorun: false,
   });
 }

@@ -84,32 +84,42 @@ end
 redis.call('HINCRBY', KEYS[2], 'invocationCount', 1)
 return 'Created'`,
   },
-  // KEYS: run, nodeInfo. ARGV: fireId, fireMs ('' for a boot), final ('1' = the schedule has
-  // no fire after this one). 'Fired' moved the record to Pending for this fire; 'Skipped' found
-  // the previous run still pending or running (counted); 'Ended', 'Already', 'Stale' (an older
-  // fire than one already seen) and 'Missing' change nothing.
+  // KEYS: run, nodeInfo. ARGV: fireId, fireMs ('' for a boot), final ('1' = the
+  // schedule has no fire after this one). 'Fired' moved the record to Pending for this fire;
+  // 'Already' means this fire was taken before (a retried fire job: enqueue its job again);
+  // 'Waiting <fire>' found the run of an older fire not yet started, whose job may have been
+  // lost (enqueue that fire's job again; the claim lets it run at most once); 'Skipped' found
+  // the previous run still running. Both count as skipped. 'Ended', 'Stale' (older than a fire
+  // already seen) and 'Missing' change nothing.
   fcRunFire: {
     keys: 2,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return 'Missing' end
-if redis.call('HGET', KEYS[1], 'timed') ~= '1' then return 'Ended' end
 if redis.call('HGET', KEYS[1], 'fire') == ARGV[1] then return 'Already' end
+if redis.call('HGET', KEYS[1], 'timed') ~= '1' then return 'Ended' end
 if ARGV[2] ~= '' then
-  local last = tonumber(redis.call('HGET', KEYS[1], 'fireMs') or '0') or 0
+  local last = tonumber(redis.call('HGET', KEYS[1], 'seenFireMs') or '0') or 0
   if tonumber(ARGV[2]) <= last then return 'Stale' end
-  redis.call('HSET', KEYS[1], 'fireMs', ARGV[2])
+  redis.call('HSET', KEYS[1], 'seenFireMs', ARGV[2])
 end
-if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'timed', 0) end
+if ARGV[3] == '1' then
+  -- The last fire: the record no longer lives as long as the schedule, only its retention.
+  redis.call('HSET', KEYS[1], 'timed', 0)
+  local retentionMs = redis.call('HGET', KEYS[1], 'retentionMs')
+  if retentionMs then redis.call('PEXPIRE', KEYS[1], retentionMs) end
+end
 if st ~= 'Scheduled' then
   redis.call('HINCRBY', KEYS[1], 'skipped', 1)
   redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+  if st == 'Pending' then return 'Waiting ' .. (redis.call('HGET', KEYS[1], 'fire') or '') end
   return 'Skipped'
 end
 redis.call('HDEL', KEYS[1], 'startedMs', 'finishedMs', 'stoppedMs', 'exitCode', 'errorCode',
-  'errorInfo', 'output', 'claim', 'agent', 'pgid', 'scriptDir', 'bootId')
+  'errorInfo', 'output', 'claim', 'agent', 'pgid', 'scriptDir', 'bootId', 'fireMs')
 redis.call('HSET', KEYS[1], 'status', 'Pending', 'fire', ARGV[1], 'firedMs', NOW,
   'updatedMs', NOW, 'dropped', 0)
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'fireMs', ARGV[2]) end
 redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
 return 'Fired'`,
   },
@@ -179,7 +189,11 @@ return ARGV[3]`,
     lua: `
 redis.call('HDEL', KEYS[2], ARGV[2])
 local st = redis.call('HGET', KEYS[1], 'status')
-if st then redis.call('HSET', KEYS[1], 'timed', 0) end
+if st then
+  -- No longer a live schedule: kept for its retention even if its agent never reports again.
+  redis.call('HSET', KEYS[1], 'timed', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
 if not st or st == 'Pending' then
   if not st then newRun(KEYS[1], ARGV[1]) end
   redis.call('HSET', KEYS[1], 'stoppedMs', NOW, 'updatedMs', NOW, 'finishedMs', NOW)

@@ -622,11 +622,27 @@ void describe('cronWindow and yearAllowed', () => {
     void it(`${expr}${zone ? ` on a node in ${zone}` : ''} at ${at}`, () => {
       const w = cronWindow(cron(expr), ms(at), zone);
       assert.deepEqual(w, {
-        ...(want.startMs === undefined ? {} : { startMs: ms(want.startMs) }),
+        // The window opens 1 ms before the year: BullMQ looks for fires after startDate.
+        ...(want.startMs === undefined ? {} : { startMs: ms(want.startMs) - 1 }),
         ...(want.endMs === undefined ? {} : { endMs: ms(want.endMs) }),
       });
     });
   }
+
+  void it("gives BullMQ a window whose first fire is the year's first instant", () => {
+    for (const expr of ['0 0 0 1 1 * 2028 UTC', '0 0 0 * * * 2027-2028 Asia/Tokyo']) {
+      const freq = cron(expr);
+      const w = cronWindow(freq, ms(NOW));
+      const first = getNextMillis(ms(NOW), {
+        pattern: freq.pattern,
+        tz: freq.zone,
+        startDate: w.startMs,
+        endDate: w.endMs,
+      });
+      assert.equal(first, nextFire(freq, ms(NOW), {}), expr);
+      assert.equal(first, (w.startMs ?? 0) + 1, expr);
+    }
+  });
 
   void it('judges the year in the effective zone', () => {
     const tokyo = cron('0 0 0 * * * 2027 Asia/Tokyo');

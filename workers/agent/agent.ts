@@ -174,9 +174,15 @@ export class Agent {
           await deps.store.dropBootTrigger(invokeId);
           continue;
         }
-        const r = await deps.store.fireBoot(invokeId, fireId, trigger.final);
+        const [r = '', older = ''] = (
+          await deps.store.fireBoot(invokeId, fireId, trigger.final)
+        ).split(' ');
         if (r === 'Fired' || r === 'Already') {
           await queues.addRun(deps.nodeId, { ...trigger.job, fire: fireId });
+        } else if (r === 'Waiting') {
+          // An earlier boot's run never started (its job was lost with the agent that held
+          // it): enqueue it again; the claim still lets it run at most once.
+          await queues.addRun(deps.nodeId, { ...trigger.job, fire: older });
         }
         if (trigger.final || r === 'Ended' || r === 'Missing') {
           await deps.store.dropBootTrigger(invokeId);
@@ -200,8 +206,9 @@ export class Agent {
       return;
     }
     const data: RunJob = parsed.data;
-    // A draining agent starts nothing new: the run stays Pending for the next life of the agent
-    // to find, or for the delivery deadline to mark Aborted.
+    // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
+    // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
+    // enqueued again by the node's next boot.
     if (this.state === 'DRAINING' || this.running.has(data.invokeId)) {
       deps.log.info(
         { invokeId: data.invokeId },
