@@ -248,3 +248,46 @@ export function nodeOf(inv: Invocation, nodeId: string): InvokeNode {
   if (!n) throw new Error(`node ${nodeId} not in ${inv.InvokeId}`);
   return n;
 }
+
+/** A row of DescribeInvocationResults, as the tests read it. */
+export interface ResultRow {
+  NodeId: string;
+  InvocationStatus: string;
+  Repeats: number;
+  SkippedRepeats: number;
+  FireTime: string;
+  StartTime: string;
+  FinishedTime: string;
+  ExitCode?: number;
+  Output: string;
+  Dropped: number;
+}
+
+/** Every row of DescribeInvocationResults for one invocation (all pages, output as text). */
+export async function allResults(
+  call: (action: string, body: unknown) => Promise<ApiResponse>,
+  invokeId: string,
+  extra: Record<string, unknown> = {},
+): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  let token: string | undefined;
+  do {
+    const res = await call('DescribeInvocationResults', {
+      InvokeId: invokeId,
+      ContentEncoding: 'PlainText',
+      MaxResults: 50,
+      ...extra,
+      ...(token ? { NextToken: token } : {}),
+    });
+    if (res.status !== 200) {
+      throw new Error(`DescribeInvocationResults: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    const inv = res.body.Invocation as {
+      NextToken?: string;
+      InvocationResults: { InvocationResult: ResultRow[] };
+    };
+    rows.push(...inv.InvocationResults.InvocationResult);
+    token = inv.NextToken;
+  } while (token);
+  return rows;
+}

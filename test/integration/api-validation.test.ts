@@ -49,7 +49,13 @@ async function quiesce(stack: Stack): Promise<Snapshot> {
     'the stack to go quiet',
     async () => {
       const a = await snapshot(stack);
-      if (a.keys.some((k) => IN_FLIGHT_KEY_RE.test(k))) return undefined;
+      for (const k of a.keys.filter((key) => IN_FLIGHT_KEY_RE.test(key))) {
+        // A job scheduler (the schedulers' upkeep, a schedule) always holds its next job.
+        const scheduled = k.endsWith(':delayed')
+          ? (await stack.redis.zrange(k, 0, -1)).every((id) => id.startsWith('repeat:'))
+          : false;
+        if (!scheduled) return undefined;
+      }
       await sleep(100);
       const b = await snapshot(stack);
       return JSON.stringify(a) === JSON.stringify(b) ? b : undefined;
