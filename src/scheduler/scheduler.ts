@@ -346,7 +346,12 @@ export class Scheduler {
       await stopInvocationNodes(inv, inv.nodeIds, { ...deps, clock: () => this.now() });
       return;
     }
-    if (dispatchedMs === undefined) return; // its dispatch job is still to run
+    if (dispatchedMs === undefined) {
+      // Its dispatch job is still to run, or gave up (Redis away through all its attempts):
+      // a minute on, dispatch it here (every step is idempotent).
+      if (this.now() - inv.createdMs > UPKEEP_EVERY_MS) await this.dispatchTimed(inv, freq);
+      return;
+    }
     if (await this.endIfOver(inv)) return;
     const groups = await deps.invocations.schedules(invokeId);
     if (freq && groups) await this.assertSchedules(inv, freq, groups, true);
