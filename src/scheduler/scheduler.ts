@@ -45,7 +45,11 @@ export interface SchedulerDeps {
   keys: Keys;
   log: Logger;
   deliveryTimeoutSeconds: number;
-  /** @default 8 */
+  /**
+   * Scheduler jobs in parallel per replica. Fire jobs are short and I/O-bound, and one taken
+   * late by a busy worker makes BullMQ skip the slots it missed, so this is generous.
+   * @default 32
+   */
   concurrency?: number;
   /** @default Date.now */
   clock?: () => number;
@@ -104,7 +108,7 @@ export class Scheduler {
       deps.workerConnection,
       deps.keys,
       (job: Job) => this.process(job),
-      deps.concurrency ?? 8,
+      deps.concurrency ?? 32,
     );
     this.worker.on('failed', (job, err) =>
       deps.log.warn({ jobId: job?.id, err: err.message }, 'scheduler job failed'),

@@ -179,8 +179,11 @@ if ARGV[9] ~= '1' then
   redis.call('HINCRBY', KEYS[1], 'repeats', -1)
 end
 redis.call('SREM', KEYS[2], ARGV[1])
-settle(KEYS[1], ARGV[3], true)
-return ARGV[3]`,
+-- Stopped while running: Terminated, even if the command ended by itself before the kill.
+local final = ARGV[3]
+if st == 'Stopping' then final = 'Terminated' end
+settle(KEYS[1], final, true)
+return final`,
   },
   // KEYS: run, nodeBoot. ARGV: retentionMs, invokeId. Ends the schedule for this node; a run
   // not started (or a node waiting between runs) -> Cancelled; Running -> Stopping.
