@@ -108,22 +108,30 @@ export class RunStore {
     this.redis = withScripts(redis);
   }
 
+  /** Reads run records (or history entries) by key, in order; undefined where none is. */
+  private async readRecords(
+    keys: readonly string[],
+    includeOutput: boolean,
+  ): Promise<(RunRecord | undefined)[]> {
+    const fields = includeOutput ? [...FIELDS, 'output'] : [...FIELDS];
+    const rows = await Promise.all(keys.map((key) => this.redis.hmgetBuffer(key, ...fields)));
+    return rows.map((row) =>
+      parseRun(row.slice(0, FIELDS.length), includeOutput ? row[FIELDS.length] : undefined),
+    );
+  }
+
   /** Reads the run records of one invocation on many nodes; absent records are left out. */
   async read(
     invokeId: string,
     nodeIds: readonly string[],
     includeOutput: boolean,
   ): Promise<Map<string, RunRecord>> {
-    const fields = includeOutput ? [...FIELDS, 'output'] : [...FIELDS];
-    const rows = await Promise.all(
-      nodeIds.map((id) => this.redis.hmgetBuffer(this.keys.nodeRun(id, invokeId), ...fields)),
+    const records = await this.readRecords(
+      nodeIds.map((id) => this.keys.nodeRun(id, invokeId)),
+      includeOutput,
     );
     const out = new Map<string, RunRecord>();
-    rows.forEach((row, i) => {
-      const rec = parseRun(
-        row.slice(0, FIELDS.length),
-        includeOutput ? row[FIELDS.length] : undefined,
-      );
+    records.forEach((rec, i) => {
       const id = nodeIds[i];
       if (rec && id !== undefined) out.set(id, rec);
     });
@@ -150,9 +158,9 @@ export class RunStore {
   }
 
   /**
-   * One fire of a timed invocation on one node: 'Fired' (the record is Pending for `fireId`;
-   * enqueue its job), 'Skipped' (previous run still pending or running), or 'Ended', 'Already',
-   * 'Stale', 'Missing' (nothing to do).
+   * One fire of a timed invocation on one node, as fcRunFire answers it: 'Fired' or 'Already'
+   * (enqueue this fire's job), 'Waiting <fire>' (enqueue that older fire's job again),
+   * 'Skipped' (previous run still running), or 'Ended', 'Stale', 'Missing' (nothing to do).
    */
   async fire(
     nodeId: string,
@@ -203,20 +211,17 @@ export class RunStore {
     invokeId: string,
     includeOutput: boolean,
   ): Promise<HistoryEntry[]> {
-    const seqs = await this.redis.lrange(this.keys.runHistory(nodeId, invokeId), 0, -1);
-    const fields = includeOutput ? [...FIELDS, 'output'] : [...FIELDS];
-    const rows = await Promise.all(
-      seqs.map((seq) =>
-        this.redis.hmgetBuffer(this.keys.runHistoryEntry(nodeId, invokeId, Number(seq)), ...fields),
-      ),
+    const seqs = (await this.redis.lrange(this.keys.runHistory(nodeId, invokeId), 0, -1)).map(
+      Number,
+    );
+    const records = await this.readRecords(
+      seqs.map((seq) => this.keys.runHistoryEntry(nodeId, invokeId, seq)),
+      includeOutput,
     );
     const out: HistoryEntry[] = [];
-    rows.forEach((row, i) => {
-      const rec = parseRun(
-        row.slice(0, FIELDS.length),
-        includeOutput ? row[FIELDS.length] : undefined,
-      );
-      if (rec) out.push({ ...rec, seq: Number(seqs[i]) });
+    records.forEach((rec, i) => {
+      const seq = seqs[i];
+      if (rec && seq !== undefined) out.push({ ...rec, seq });
     });
     return out;
   }
