@@ -382,15 +382,18 @@ export class Scheduler {
     const final =
       freq.kind === 'at' ||
       nextFire(freq, dueMs, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) }) === undefined;
-    if (freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone)) {
-      await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId);
-    }
-    if (final) {
+    const allEnded =
+      (freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone)) &&
+      (await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId));
+    // The schedule's last fire, or none of its nodes may fire any more (each was stopped): the
+    // schedule goes (an at() has no scheduler, only this job).
+    if (final || allEnded) {
       if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);
       await this.endIfOver(inv);
     }
   }
 
+  /** Fans one fire out to its nodes; answers whether every one of them had already ended. */
   private async fanOut(
     inv: Invocation,
     nodeIds: string[],
@@ -398,7 +401,7 @@ export class Scheduler {
     dueMs: number,
     final: boolean,
     groupId: string,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { deps } = this;
     // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
     await deps.schedulerQueue.addFireWatch(
@@ -423,20 +426,17 @@ export class Scheduler {
         done++;
       }
     });
-    if (done === nodeIds.length) {
-      // No node of this schedule may fire again (each was stopped): the schedule goes.
-      await deps.schedulerQueue.removeSchedules([groupId]);
-      await this.endIfOver(inv);
-    }
+    return done === nodeIds.length;
   }
 
   /**
-   * Once no node of a dispatched invocation may fire again (its record is no longer timed, or
-   * has expired), it leaves the timed set and expires. Answers whether it ended.
+   * Once no node of an invocation may fire again (its record is no longer timed, or has
+   * expired), it leaves the timed set and expires. Answers whether it ended. Only for an
+   * invocation whose records were all created (dispatched): before that a record that is not
+   * there yet would read as ended.
    */
   private async endIfOver(inv: Invocation): Promise<boolean> {
     const { deps } = this;
-    if ((await deps.invocations.progress(inv.invokeId)).dispatchedMs === undefined) return false;
     const runs = await deps.runs.read(inv.invokeId, inv.nodeIds, false);
     const over = inv.nodeIds.every((id) => runs.get(id)?.timed !== true);
     if (over) await deps.invocations.markEnded(inv.invokeId);
