@@ -197,15 +197,14 @@ if st then
   redis.call('HSET', KEYS[1], 'timed', 0)
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
 end
-if not st or st == 'Pending' then
+if not st or st == 'Pending' or st == 'Scheduled' then
   if not st then newRun(KEYS[1], ARGV[1]) end
-  redis.call('HSET', KEYS[1], 'stoppedMs', NOW, 'updatedMs', NOW, 'finishedMs', NOW)
-  settle(KEYS[1], 'Cancelled', true)
-  return 'Cancelled'
-end
-if st == 'Scheduled' then
   redis.call('HSET', KEYS[1], 'stoppedMs', NOW, 'updatedMs', NOW)
-  settle(KEYS[1], 'Cancelled', false)
+  -- A run not started ends now; a node between runs keeps its last run's finish time (and that
+  -- run is already in its history).
+  local between = st == 'Scheduled'
+  if not between then redis.call('HSET', KEYS[1], 'finishedMs', NOW) end
+  settle(KEYS[1], 'Cancelled', not between)
   return 'Cancelled'
 end
 if st == 'Running' then
