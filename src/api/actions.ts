@@ -237,6 +237,32 @@ const MAX_NODES = 1000;
 const SCAN_LIMIT = 2000;
 
 /**
+ * Index entries newest first, strictly after `after`, each with its invocation (undefined once
+ * it expired), at most SCAN_LIMIT of them: what a listing walks for one page.
+ */
+async function* indexEntries(
+  deps: ActionDeps,
+  after: IndexCursor | undefined,
+): AsyncGenerator<{ at: IndexCursor; inv: Invocation | undefined }> {
+  let cursor = after;
+  for (let scanned = 0; scanned < SCAN_LIMIT;) {
+    const batch = await deps.invocations.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
+    if (batch.length === 0) return;
+    const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
+    for (const [i, at] of batch.entries()) {
+      scanned++;
+      cursor = at;
+      yield { at, inv: invs[i] };
+    }
+  }
+}
+
+/** Whether the index holds an entry older than `at`. */
+async function moreAfter(deps: ActionDeps, at: IndexCursor): Promise<boolean> {
+  return (await deps.invocations.page(1, at)).length > 0;
+}
+
+/**
  * With IncludeOutput, a page stops once it holds this many nodes' outputs (each up to 24 KiB):
  * an answer stays in the tens of MiB, and NextToken carries on.
  */
@@ -280,44 +306,29 @@ const describeInvocations: Action = async (body, deps) => {
   let cursor = req.NextToken !== undefined ? decodeToken(req.NextToken, isCursor) : undefined;
   const found: Invocation[] = [];
   let scanned = 0;
-  let exhausted = false;
   let nodesInPage = 0;
   let full = false;
-  while (found.length < req.MaxResults && scanned < SCAN_LIMIT) {
-    const batch = await deps.invocations.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
-    if (batch.length === 0) {
-      exhausted = true;
+  for await (const { at, inv } of indexEntries(deps, cursor)) {
+    scanned++;
+    cursor = at;
+    if (!inv) continue;
+    const runs =
+      req.InvokeStatus !== undefined
+        ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
+        : new Map();
+    if (matches(inv, runs)) {
+      found.push(inv);
+      nodesInPage += req.NodeId !== undefined ? 1 : inv.nodeIds.length;
+    }
+    if (found.length === req.MaxResults || (req.IncludeOutput && nodesInPage >= MAX_OUTPUT_NODES)) {
+      full = true;
       break;
     }
-    const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
-    for (let i = 0; i < batch.length; i++) {
-      const item = batch[i];
-      if (!item) continue;
-      scanned++;
-      cursor = item;
-      const inv = invs[i];
-      if (!inv) continue;
-      const runs =
-        req.InvokeStatus !== undefined
-          ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
-          : new Map();
-      if (matches(inv, runs)) {
-        found.push(inv);
-        nodesInPage += req.NodeId !== undefined ? 1 : inv.nodeIds.length;
-      }
-      if (
-        found.length === req.MaxResults ||
-        (req.IncludeOutput && nodesInPage >= MAX_OUTPUT_NODES)
-      ) {
-        full = true;
-        break;
-      }
-    }
-    if (full) break;
   }
   const list = await Promise.all(found.map(view));
-  const more =
-    !exhausted && cursor !== undefined && (await deps.invocations.page(1, cursor)).length > 0;
+  // The index ran out before the page filled and before the scan limit: nothing more to ask.
+  const exhausted = !full && scanned < SCAN_LIMIT;
+  const more = !exhausted && cursor !== undefined && (await moreAfter(deps, cursor));
   return {
     ...(more && cursor ? { NextToken: encodeToken(cursor) } : {}),
     Invocations: { Invocation: list },
@@ -455,24 +466,20 @@ const describeInvocationResults: Action = async (body, deps) => {
       if (inv) await walk(inv, at, start);
     }
     let scanned = 0;
-    while (next === undefined && scanned < SCAN_LIMIT) {
-      const batch = await deps.invocations.page(100, at);
-      if (batch.length === 0) break;
-      const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
-      for (let i = 0; i < batch.length && next === undefined; i++) {
+    if (next === undefined) {
+      for await (const entry of indexEntries(deps, at)) {
         scanned++;
-        at = batch[i];
-        const inv = invs[i];
-        if (inv && at && (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId))) {
+        at = entry.at;
+        const { inv } = entry;
+        if (inv && (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId))) {
           await walk(inv, at, { node: 0, f: filters });
+          if (next !== undefined) break;
         }
       }
     }
     // The scan limit ends a page early: resume after the last invocation scanned.
-    if (next === undefined && scanned >= SCAN_LIMIT && at) {
-      if ((await deps.invocations.page(1, at)).length > 0) {
-        next = { at, node: MAX_NODES, f: filters };
-      }
+    if (next === undefined && scanned >= SCAN_LIMIT && at && (await moreAfter(deps, at))) {
+      next = { at, node: MAX_NODES, f: filters };
     }
   }
   return {
