@@ -173,14 +173,7 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
       return agent;
     },
     async waitFor(what, fn, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const v = await fn();
-        if (v !== undefined && v !== false) return v as never;
-        if (Date.now() > deadline)
-          throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      return waitFor(what, fn, timeoutMs);
     },
     async describe(invokeId, extra = {}) {
       const res = await stack.call('DescribeInvocations', {
@@ -204,6 +197,23 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
     },
   };
   return stack;
+}
+
+/** Polls `fn` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }
 
 /** Whether a process exists (signal 0 probes without touching it). */

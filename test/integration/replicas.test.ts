@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
 import { freePort } from '../../src/private-redis.js';
-import { allResults, CLI, type ApiResponse, type ResultRow } from '../helpers/stack.js';
+import { allResults, CLI, waitFor, type ApiResponse, type ResultRow } from '../helpers/stack.js';
 import { freshPrefix, redisUrl } from '../helpers/redis.js';
 
 /**
@@ -85,21 +85,6 @@ async function killProc(p: Proc): Promise<void> {
   await gone;
 }
 
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function waitStarted(p: Proc, marker: string): Promise<void> {
   await waitFor(
     `${p.name} to start`,
@@ -108,6 +93,7 @@ async function waitStarted(p: Proc, marker: string): Promise<void> {
       return p.log().includes(marker);
     },
     60_000,
+    100,
   );
 }
 
@@ -253,6 +239,7 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
       },
       // An every-second schedule: generous, for a loaded CI machine.
       120_000,
+      100,
     );
   }
 
@@ -282,6 +269,7 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
           : undefined;
       },
       30_000,
+      100,
     );
     const current = await results(invokeId, false);
     const history = await results(invokeId, true);
@@ -400,6 +388,7 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
           return row?.Online === true;
         },
         15_000,
+        100,
       );
     }
   });
