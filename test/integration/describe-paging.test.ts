@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { AgentStore } from '../../src/store/agent-store.js';
+import { makeStack, run, type Stack } from '../helpers/stack.js';
+
+interface Listed {
+  InvokeId: string;
+  CommandName: string;
+  CreationTime: string;
+  InvokeNodes: { InvokeNode: { NodeId: string }[] };
+}
+
+/**
+ * DescribeInvocations pages through the index while RunCommand keeps adding to it. Nodes are
+ * registered without agents: nothing here needs a command to run, only to be listed.
+ */
+void describe('DescribeInvocations paging while invocations are created', () => {
+  let stack: Stack;
+  /** InvokeId -> [name, node] of the invocations created before the walks start. */
+  const before_ = new Map<string, [string, string]>();
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '600' });
+    for (const nodeId of ['p1', 'p2']) {
+      await new AgentStore(stack.redis, stack.keys, nodeId).register(1000, 'boot', {
+        hostname: nodeId,
+      });
+    }
+    for (let i = 0; i < 45; i++) {
+      const name = i % 3 === 0 ? 'alpha' : 'beta';
+      const node = i % 2 === 0 ? 'p1' : 'p2';
+      const id = await run(stack, { NodeIdList: [node], CommandContent: 'true', Name: name });
+      before_.set(id, [name, node]);
+    }
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  /** Walks every page of a listing, creating two invocations after each page. */
+  async function walk(filters: Record<string, unknown>, pageSize: number): Promise<Listed[]> {
+    const seen: Listed[] = [];
+    let token: string | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const r = await stack.call('DescribeInvocations', {
+        ...filters,
+        MaxResults: pageSize,
+        ...(token ? { NextToken: token } : {}),
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const page = (r.body.Invocations as { Invocation: Listed[] }).Invocation;
+      assert.ok(page.length <= pageSize);
+      seen.push(...page);
+      token = r.body.NextToken as string | undefined;
+      if (!token) return seen;
+      for (const node of ['p1', 'p2']) {
+        await run(stack, { NodeIdList: [node], CommandContent: 'true', Name: 'alpha' });
+      }
+    }
+    assert.fail('the walk did not end within 100 pages');
+  }
+
+  function assertWalk(seen: Listed[], expected: string[]): void {
+    const ids = seen.map((s) => s.InvokeId);
+    assert.equal(new Set(ids).size, ids.length, 'an invocation was listed twice');
+    const listed = new Set(ids);
+    const missing = expected.filter((id) => !listed.has(id));
+    assert.deepEqual(missing, [], 'invocations that existed before the walk were skipped');
+    for (let i = 1; i < seen.length; i++) {
+      const a = seen[i - 1] as Listed;
+      const b = seen[i] as Listed;
+      assert.ok(a.CreationTime >= b.CreationTime, 'not newest first');
+    }
+  }
+
+  void it('an unfiltered walk lists every earlier invocation exactly once, newest first', async () => {
+    const seen = await walk({}, 7);
+    assertWalk(seen, [...before_.keys()]);
+  });
+
+  void it('a walk filtered by NodeId and CommandName lists exactly the matches', async () => {
+    const seen = await walk({ NodeId: 'p1', CommandName: 'alpha' }, 4);
+    const expected = [...before_].filter(([, [n, node]]) => n === 'alpha' && node === 'p1');
+    assert.ok(expected.length >= 7);
+    assertWalk(
+      seen,
+      expected.map(([id]) => id),
+    );
+    for (const s of seen) {
+      assert.equal(s.CommandName, 'alpha');
+      assert.deepEqual(
+        s.InvokeNodes.InvokeNode.map((n) => n.NodeId),
+        ['p1'],
+      );
+    }
+  });
+
+  void it('a walk filtered by RepeatMode and InvokeStatus lists only matches', async () => {
+    const seen = await walk({ RepeatMode: 'Once', InvokeStatus: 'Running' }, 10);
+    // Nothing consumes these nodes' queues: every Once invocation stays Pending (legacy Running).
+    assertWalk(seen, [...before_.keys()]);
+    const none = await stack.call('DescribeInvocations', { RepeatMode: 'Period' });
+    assert.deepEqual((none.body.Invocations as { Invocation: Listed[] }).Invocation, []);
+  });
+});
