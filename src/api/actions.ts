@@ -272,10 +272,19 @@ const describeInvocations: Action = async (body, deps) => {
   const req = parseBody(describeInvocationsSchema, body);
   const render = { includeOutput: req.IncludeOutput, contentEncoding: req.ContentEncoding };
 
+  // Records read for the InvokeStatus filter; without output they also serve the answer.
+  const readForFilter = new Map<string, Map<string, RunRecord>>();
+  const statusRuns = async (inv: Invocation): Promise<Map<string, RunRecord>> => {
+    if (req.InvokeStatus === undefined) return new Map();
+    const runs = await deps.runs.read(inv.invokeId, inv.nodeIds, false);
+    readForFilter.set(inv.invokeId, runs);
+    return runs;
+  };
   const view = async (inv: Invocation) => {
     const nodeIds =
       req.NodeId !== undefined ? inv.nodeIds.filter((n) => n === req.NodeId) : inv.nodeIds;
-    const runs = await deps.runs.read(inv.invokeId, nodeIds, req.IncludeOutput);
+    const known = req.IncludeOutput ? undefined : readForFilter.get(inv.invokeId);
+    const runs = known ?? (await deps.runs.read(inv.invokeId, nodeIds, req.IncludeOutput));
     return renderInvocation({ ...inv, nodeIds }, runs, render);
   };
   const matches = (inv: Invocation, runs: Map<string, RunRecord>): boolean => {
@@ -295,11 +304,7 @@ const describeInvocations: Action = async (body, deps) => {
 
   if (req.InvokeId !== undefined) {
     const inv = await existingInvocation(deps, req.InvokeId);
-    const runs =
-      req.InvokeStatus !== undefined
-        ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
-        : new Map();
-    const list = matches(inv, runs) ? [await view(inv)] : [];
+    const list = matches(inv, await statusRuns(inv)) ? [await view(inv)] : [];
     return { Invocations: { Invocation: list } };
   }
 
@@ -312,11 +317,7 @@ const describeInvocations: Action = async (body, deps) => {
     scanned++;
     cursor = at;
     if (!inv) continue;
-    const runs =
-      req.InvokeStatus !== undefined
-        ? await deps.runs.read(inv.invokeId, inv.nodeIds, false)
-        : new Map();
-    if (matches(inv, runs)) {
+    if (matches(inv, await statusRuns(inv))) {
       found.push(inv);
       nodesInPage += req.NodeId !== undefined ? 1 : inv.nodeIds.length;
     }
