@@ -26,6 +26,7 @@ import {
   type Action,
   type ActionDeps,
 } from './common.js';
+import { describeSendFileResults, sendFile } from './file-actions.js';
 import {
   describeInvocationResultsSchema,
   describeInvocationsSchema,
@@ -422,4 +423,6 @@ export const ACTIONS: Record<string, Action> = {
   DescribeInvocationResults: describeInvocationResults,
   StopInvocation: stopInvocation,
   DescribeNodes: describeNodes,
+  SendFile: sendFile,
+  DescribeSendFileResults: describeSendFileResults,
 };
