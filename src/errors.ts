@@ -26,6 +26,14 @@ export const ERROR_CATALOGUE = {
     status: 400,
     meaning: 'CommandContent is over 24 KiB once Base64-encoded.',
   },
+  'InvalidFileContent.Malformed': {
+    status: 400,
+    meaning: 'SendFile Content is not valid Base64 although ContentType is Base64.',
+  },
+  'InvalidFileContent.LengthLimitExceeded': {
+    status: 400,
+    meaning: 'SendFile Content is over 32 KiB once Base64-encoded.',
+  },
   'InvalidNodeId.NotFound': {
     status: 400,
     meaning: 'A node in NodeIdList has never registered (or is not a target of the invocation).',

@@ -1,16 +1,32 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { FrequencyError, parseFrequency } from '../domain/frequency.js';
 import type { Invocation, RepeatMode, RunRecord } from '../domain/invocation.js';
 import { pendingRun, renderInvocation } from '../domain/invocation.js';
 import { isOnline } from '../domain/node.js';
-import { aggregateStatus, legacyInvokeStatus, nodeInvokeStatus } from '../domain/status.js';
+import { nodeInvokeStatus } from '../domain/status.js';
 import { isoSeconds } from '../domain/time.js';
 import { AppError } from '../errors.js';
 import { stopInvocationNodes } from '../scheduler/stop.js';
-import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
-import type { NodeStore } from '../store/node-store.js';
-import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
-import type { RunStore } from '../store/run-store.js';
+import type { IndexCursor } from '../store/invocation-store.js';
+import {
+  assertRegistered,
+  createInvocation,
+  createOrDiscard,
+  decodeContent,
+  decodeToken,
+  encodeToken,
+  existingInvocation,
+  indexEntries,
+  isCursor,
+  listPage,
+  moreAfter,
+  newInvokeId,
+  SCAN_LIMIT,
+  statusIs,
+  type Action,
+  type ActionDeps,
+} from './common.js';
+import { describeSendFileResults, sendFile } from './file-actions.js';
 import {
   describeInvocationResultsSchema,
   describeInvocationsSchema,
@@ -20,63 +36,23 @@ import {
   stopInvocationSchema,
 } from './schemas.js';
 
-export interface ActionDeps {
-  invocations: InvocationStore;
-  runs: RunStore;
-  nodes: NodeStore;
-  nodeQueues: NodeQueues;
-  schedulerQueue: SchedulerQueue;
-  deliveryTimeoutSeconds: number;
-  /** Shortest interval a Frequency may fire at. */
-  minIntervalSeconds: number;
-  clock: () => number;
-}
-
-export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
+export type { Action, ActionDeps };
 
 /** Content limit: 24 KiB once Base64-encoded, as the vendor's API. */
 export const MAX_CONTENT_BASE64_BYTES = 24 * 1024;
 
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-function decodeContent(text: string, encoding: 'PlainText' | 'Base64'): Buffer {
-  let bytes: Buffer;
-  if (encoding === 'Base64') {
-    const compact = text.replace(/\s+/g, '');
-    if (!BASE64_RE.test(compact)) {
-      throw new AppError(
-        'InvalidCommandContent.Malformed',
-        'CommandContent is not valid Base64 (ContentEncoding is Base64)',
-      );
-    }
-    bytes = Buffer.from(compact, 'base64');
-  } else {
-    bytes = Buffer.from(text, 'utf8');
-  }
-  const encodedLength = Math.ceil(bytes.length / 3) * 4;
-  if (encodedLength > MAX_CONTENT_BASE64_BYTES) {
-    throw new AppError(
-      'InvalidCommandContent.LengthLimitExceeded',
-      `CommandContent is ${encodedLength} bytes once Base64-encoded; the limit is ${MAX_CONTENT_BASE64_BYTES}`,
-    );
-  }
-  if (bytes.length === 0)
-    throw new AppError('InvalidParameter', 'CommandContent: must not be empty');
-  return bytes;
-}
-
-/** Invocation ids in the vendor's form: `t-` and 17 lowercase letters and digits. */
-export function newInvokeId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = randomBytes(17);
-  let id = 't-';
-  for (const b of bytes) id += alphabet[b % alphabet.length];
-  return id;
-}
+/** How CommandContent is checked. */
+const COMMAND_CONTENT = {
+  field: 'CommandContent',
+  encodingField: 'ContentEncoding',
+  maxBase64Bytes: MAX_CONTENT_BASE64_BYTES,
+  malformed: 'InvalidCommandContent.Malformed',
+  tooLong: 'InvalidCommandContent.LengthLimitExceeded',
+} as const;
 
 const runCommand: Action = async (body, deps) => {
   const req = parseBody(runCommandSchema, body);
-  const content = decodeContent(req.CommandContent, req.ContentEncoding);
+  const content = decodeContent(req.CommandContent, req.ContentEncoding, COMMAND_CONTENT);
   const { repeatMode, frequency } = schedule(req.Frequency, req.RepeatMode, deps);
   if (req.EnableParameter) {
     throw new AppError(
@@ -84,13 +60,7 @@ const runCommand: Action = async (body, deps) => {
       'EnableParameter: parameter substitution is not supported yet; send the final command text',
     );
   }
-  const missing = await deps.nodes.missing(req.NodeIdList);
-  if (missing.length > 0) {
-    throw new AppError(
-      'InvalidNodeId.NotFound',
-      `NodeIdList: node ${missing.map((m) => JSON.stringify(m)).join(', ')} has never registered`,
-    );
-  }
+  await assertRegistered(deps, req.NodeIdList);
   const inv: Invocation = {
     invokeId: newInvokeId(),
     commandId: '',
@@ -110,13 +80,7 @@ const runCommand: Action = async (body, deps) => {
     createdMs: deps.clock(),
   };
   if (req.ClientToken === undefined || req.ClientToken === '') {
-    try {
-      await createInvocation(inv, deps);
-    } catch (err) {
-      // Without a token the client cannot safely retry: undo what was written, if Redis lets us.
-      await deps.invocations.discard(inv.invokeId).catch(() => undefined);
-      throw err;
-    }
+    await createOrDiscard(inv, deps);
     return { InvokeId: inv.invokeId };
   }
   const { ClientToken, ...request } = req;
@@ -185,82 +149,8 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Hash, then jobs, then the index: an invocation is listed only once its jobs are queued. */
-async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
-  const { createdMs, enqueued } = await deps.invocations.create(inv);
-  if (enqueued) return;
-  // Fixed job ids: enqueueing again while the jobs exist changes nothing.
-  const timed = inv.repeatMode !== 'Once';
-  await deps.schedulerQueue.enqueueInvocation(
-    inv.invokeId,
-    timed ? undefined : deps.deliveryTimeoutSeconds * 1000,
-  );
-  await deps.invocations.publish(inv.invokeId, createdMs, deps.clock(), timed);
-}
-
-/** The invocation, or 404 InvalidInvokeId.NotFound. */
-async function existingInvocation(deps: ActionDeps, invokeId: string): Promise<Invocation> {
-  const inv = await deps.invocations.get(invokeId);
-  if (!inv) {
-    throw new AppError(
-      'InvalidInvokeId.NotFound',
-      `InvokeId: no invocation ${JSON.stringify(invokeId)}`,
-    );
-  }
-  return inv;
-}
-
-function encodeToken(obj: unknown): string {
-  return Buffer.from(JSON.stringify(obj)).toString('base64url');
-}
-
-function decodeToken<T>(token: string, check: (v: unknown) => v is T): T {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (check(v)) return v;
-  } catch {
-    // fall through to the error below
-  }
-  throw new AppError('InvalidParameter', 'NextToken: is not a token this API returned');
-}
-
-const isCursor = (v: unknown): v is IndexCursor =>
-  typeof v === 'object' &&
-  v !== null &&
-  typeof (v as IndexCursor).createdMs === 'number' &&
-  typeof (v as IndexCursor).invokeId === 'string';
-
 /** Most nodes an invocation targets (NodeIdList): a cursor past them is past the invocation. */
 const MAX_NODES = 1000;
-
-/** How many index entries one filtered page may scan before it answers with a NextToken. */
-const SCAN_LIMIT = 2000;
-
-/**
- * Index entries newest first, strictly after `after`, each with its invocation (undefined once
- * it expired), at most SCAN_LIMIT of them: what a listing walks for one page.
- */
-async function* indexEntries(
-  deps: ActionDeps,
-  after: IndexCursor | undefined,
-): AsyncGenerator<{ at: IndexCursor; inv: Invocation | undefined }> {
-  let cursor = after;
-  for (let scanned = 0; scanned < SCAN_LIMIT;) {
-    const batch = await deps.invocations.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
-    if (batch.length === 0) return;
-    const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
-    for (const [i, at] of batch.entries()) {
-      scanned++;
-      cursor = at;
-      yield { at, inv: invs[i] };
-    }
-  }
-}
-
-/** Whether the index holds an entry older than `at`. */
-async function moreAfter(deps: ActionDeps, at: IndexCursor): Promise<boolean> {
-  return (await deps.invocations.page(1, at)).length > 0;
-}
 
 /**
  * With IncludeOutput, a page stops once it holds this many nodes' outputs (each up to 24 KiB):
@@ -291,15 +181,7 @@ const describeInvocations: Action = async (body, deps) => {
     if (req.NodeId !== undefined && !inv.nodeIds.includes(req.NodeId)) return false;
     if (req.CommandName !== undefined && inv.name !== req.CommandName) return false;
     if (req.RepeatMode !== undefined && inv.repeatMode !== req.RepeatMode) return false;
-    if (req.InvokeStatus !== undefined) {
-      // The status shown: with NodeId, that node's alone.
-      const shown = req.NodeId !== undefined ? [req.NodeId] : inv.nodeIds;
-      const agg = aggregateStatus(shown.map((id) => runs.get(id)?.status ?? 'Pending'));
-      const wanted = req.InvokeStatus.toLowerCase();
-      if (agg.toLowerCase() !== wanted && legacyInvokeStatus(agg).toLowerCase() !== wanted)
-        return false;
-    }
-    return true;
+    return req.InvokeStatus === undefined || statusIs(inv, runs, req.NodeId, req.InvokeStatus);
   };
 
   if (req.InvokeId !== undefined) {
@@ -308,30 +190,18 @@ const describeInvocations: Action = async (body, deps) => {
     return { Invocations: { Invocation: list } };
   }
 
-  let cursor = req.NextToken !== undefined ? decodeToken(req.NextToken, isCursor) : undefined;
-  const found: Invocation[] = [];
-  let scanned = 0;
-  let nodesInPage = 0;
-  let full = false;
-  for await (const { at, inv } of indexEntries(deps, cursor)) {
-    scanned++;
-    cursor = at;
-    if (!inv) continue;
-    if (matches(inv, await statusRuns(inv))) {
-      found.push(inv);
-      nodesInPage += req.NodeId !== undefined ? 1 : inv.nodeIds.length;
-    }
-    if (found.length === req.MaxResults || (req.IncludeOutput && nodesInPage >= MAX_OUTPUT_NODES)) {
-      full = true;
-      break;
-    }
-  }
+  const nodesShown = (inv: Invocation) => (req.NodeId !== undefined ? 1 : inv.nodeIds.length);
+  const { found, nextToken } = await listPage(deps, {
+    kind: 'command',
+    nextToken: req.NextToken,
+    keep: async (inv) => matches(inv, await statusRuns(inv)),
+    full: (page) =>
+      page.length === req.MaxResults ||
+      (req.IncludeOutput && page.reduce((n, inv) => n + nodesShown(inv), 0) >= MAX_OUTPUT_NODES),
+  });
   const list = await Promise.all(found.map(view));
-  // The index ran out before the page filled and before the scan limit: nothing more to ask.
-  const exhausted = !full && scanned < SCAN_LIMIT;
-  const more = !exhausted && cursor !== undefined && (await moreAfter(deps, cursor));
   return {
-    ...(more && cursor ? { NextToken: encodeToken(cursor) } : {}),
+    ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
     Invocations: { Invocation: list },
   };
 };
@@ -552,4 +422,6 @@ export const ACTIONS: Record<string, Action> = {
   DescribeInvocationResults: describeInvocationResults,
   StopInvocation: stopInvocation,
   DescribeNodes: describeNodes,
+  SendFile: sendFile,
+  DescribeSendFileResults: describeSendFileResults,
 };

@@ -3,19 +3,30 @@ import { NODE_ID_RE } from '../config.js';
 import { AppError } from '../errors.js';
 
 /** Booleans as JSON booleans, or the texts "true"/"false" the vendor's clients send. */
-const flag = z
+export const flag = z
   .union([z.boolean(), z.enum(['true', 'false'])])
   .transform((v) => v === true || v === 'true');
 
-const nodeId = z.string().regex(NODE_ID_RE, { message: 'is not a valid node id' });
-const invokeId = z.string().min(1).max(64);
+export const nodeId = z.string().regex(NODE_ID_RE, { message: 'is not a valid node id' });
+export const invokeId = z.string().min(1).max(64);
+
+/** The nodes an invocation targets: 1..1000 distinct node ids. */
+export const nodeIdList = z
+  .array(nodeId)
+  .min(1, { message: 'must name at least one node' })
+  .max(1000, { message: 'may name at most 1000 nodes' })
+  .refine((ids) => new Set(ids).size === ids.length, { message: 'names a node twice' });
+
+/** A user name as a node's account database takes it ('' = the default). */
+export const userName = z
+  .string()
+  .max(255)
+  .regex(/^$|^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, { message: 'is not a valid user name' });
+
+export const maxResults = z.number().int().min(1).max(50).default(10);
 
 export const runCommandSchema = z.strictObject({
-  NodeIdList: z
-    .array(nodeId)
-    .min(1, { message: 'must name at least one node' })
-    .max(1000, { message: 'may name at most 1000 nodes' })
-    .refine((ids) => new Set(ids).size === ids.length, { message: 'names a node twice' }),
+  NodeIdList: nodeIdList,
   CommandContent: z.string().min(1, { message: 'must not be empty' }),
   ContentEncoding: z.enum(['PlainText', 'Base64']).default('PlainText'),
   Name: z.string().max(128).default(''),
@@ -23,11 +34,7 @@ export const runCommandSchema = z.strictObject({
   Frequency: z.string().max(256).default(''),
   RepeatMode: z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot']).optional(),
   Timeout: z.number().int().min(1).max(86_400).default(60),
-  Username: z
-    .string()
-    .max(255)
-    .regex(/^$|^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, { message: 'is not a valid user name' })
-    .default(''),
+  Username: userName.default(''),
   WorkingDir: z
     .string()
     .max(4096)
@@ -55,7 +62,7 @@ export const describeInvocationsSchema = z.strictObject({
   RepeatMode: z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot']).optional(),
   IncludeOutput: flag.default(false),
   ContentEncoding: z.enum(['PlainText', 'Base64']).default('Base64'),
-  MaxResults: z.number().int().min(1).max(50).default(10),
+  MaxResults: maxResults,
   NextToken: z.string().max(512).optional(),
 });
 
@@ -66,7 +73,7 @@ export const describeInvocationResultsSchema = z.strictObject({
   InvokeRecordStatus: z.string().max(32).optional(),
   IncludeHistory: flag.default(false),
   ContentEncoding: z.enum(['PlainText', 'Base64']).default('Base64'),
-  MaxResults: z.number().int().min(1).max(50).default(10),
+  MaxResults: maxResults,
   NextToken: z.string().max(512).optional(),
 });
 
@@ -78,7 +85,7 @@ export const stopInvocationSchema = z.strictObject({
 export const describeNodesSchema = z.strictObject({
   NodeId: nodeId.optional(),
   Online: flag.optional(),
-  MaxResults: z.number().int().min(1).max(50).default(10),
+  MaxResults: maxResults,
   NextToken: z.string().max(512).optional(),
 });
 

@@ -6,6 +6,28 @@ export type RepeatMode = 'Once' | 'Period' | 'NextRebootOnly' | 'EveryReboot';
 export type TerminationMode = 'ProcessTree' | 'Process';
 export type ContentEncoding = 'PlainText' | 'Base64';
 
+/** What a SendFile invocation writes on each node; its file name is the invocation's `name`. */
+export interface FileSpec {
+  /** Absolute directory the file goes into (created when missing). */
+  targetDir: string;
+  /** Octal permission text as sent, e.g. `0644`. */
+  fileMode: string;
+  /** '' is the agent's own user. */
+  fileOwner: string;
+  /** '' is the owner's primary group. */
+  fileGroup: string;
+  overwrite: boolean;
+  /** How the content was sent, and how DescribeSendFileResults shows it. */
+  contentType: ContentEncoding;
+}
+
+/** Commands and sent files share records and dispatch, but are listed by their own actions. */
+export type InvocationKind = 'command' | 'file';
+
+export function invocationKind(inv: Invocation): InvocationKind {
+  return inv.file ? 'file' : 'command';
+}
+
 /** An invocation as stored: the request after validation, plus bookkeeping. */
 export interface Invocation {
   invokeId: string;
@@ -25,6 +47,8 @@ export interface Invocation {
   terminationMode: TerminationMode;
   launcher: string;
   createdMs: number;
+  /** Present on a SendFile invocation: `content` is then the file's bytes. */
+  file?: FileSpec;
 }
 
 /** One node's run of an invocation, as the agent and the scheduler record it. */

@@ -14,6 +14,14 @@ export const RUN_ERRORS = {
   ClientNotResponse: 'the aliyun service in the instance does not response',
   // Not in the seed: the agent is not root, so it cannot switch to the requested user.
   AccountNotPermitted: 'the agent is not allowed to run commands as the specified account',
+  // SendFile (the vendor's file-sending codes and texts; AccountNotExists above for FileOwner).
+  UserGroupNotExists: 'Group not exists',
+  FileAlreadyExists: 'File already exists',
+  FileNameInvalid: 'File name is invalid',
+  FilePathInvalid: 'File path is invalid',
+  FileAuthorityInvalid: 'the authority of file is invalid',
+  // The agent appends the operating system's message to this one.
+  FileCreateFail: 'the file creation is failed',
 } as const;
 
 export type RunErrorCode = keyof typeof RUN_ERRORS;

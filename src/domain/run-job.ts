@@ -1,26 +1,45 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
+/** The file part of a SendFile run: where and how the agent writes the job's content. */
+export const fileJobSchema = z.object({
+  name: z.string().min(1).max(255),
+  targetDir: z.string().min(1).max(4096),
+  /** Permission bits (FileMode parsed from octal). */
+  mode: z.number().int().min(0).max(0o7777),
+  owner: z.string().max(255).default(''),
+  group: z.string().max(255).default(''),
+  overwrite: z.boolean().default(false),
+});
+
+export type FileJob = z.infer<typeof fileJobSchema>;
+
 /**
  * What the scheduler puts in a node's queue for one run, and what the agent accepts from it.
  * The agent validates it again: a malformed job is reported Error, never guessed at.
  */
-export const runJobSchema = z.object({
-  invokeId: z.string().regex(/^t-[a-z0-9]{6,40}$/),
-  /** The fire this run belongs to: '' for a one-off run, `f<ms>` or `b<digest>` for a timed one. */
-  fire: z
-    .string()
-    .regex(/^(?:[fb][a-z0-9]{1,40})?$/)
-    .default(''),
-  commandId: z.string().max(64).default(''),
-  /** Base64 of the command text. */
-  content: z.string().max(64 * 1024),
-  username: z.string().max(255).default(''),
-  workingDir: z.string().max(4096).default(''),
-  timeoutSeconds: z.number().int().min(1).max(86_400),
-  terminationMode: z.enum(['ProcessTree', 'Process']).default('ProcessTree'),
-  launcher: z.string().max(1024).default(''),
-});
+export const runJobSchema = z
+  .object({
+    /** `t-…` runs a command; `f-…` writes a file and carries `file`. */
+    invokeId: z.string().regex(/^[tf]-[a-z0-9]{6,40}$/),
+    /** The fire this run belongs to: '' for a one-off run, `f<ms>` or `b<digest>` for a timed one. */
+    fire: z
+      .string()
+      .regex(/^(?:[fb][a-z0-9]{1,40})?$/)
+      .default(''),
+    commandId: z.string().max(64).default(''),
+    /** Base64 of the command text (of the file's bytes for a file run). */
+    content: z.string().max(64 * 1024),
+    username: z.string().max(255).default(''),
+    workingDir: z.string().max(4096).default(''),
+    timeoutSeconds: z.number().int().min(1).max(86_400),
+    terminationMode: z.enum(['ProcessTree', 'Process']).default('ProcessTree'),
+    launcher: z.string().max(1024).default(''),
+    file: fileJobSchema.optional(),
+  })
+  .refine((j) => j.invokeId.startsWith('f-') === (j.file !== undefined), {
+    message: 'a file run (f-) and only a file run carries a file part',
+  });
 
 export type RunJob = z.infer<typeof runJobSchema>;
 

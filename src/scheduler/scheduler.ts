@@ -75,6 +75,19 @@ export function toRunJob(inv: Invocation, fire = ''): RunJob {
     timeoutSeconds: inv.timeoutSeconds,
     terminationMode: inv.terminationMode,
     launcher: inv.launcher,
+    // A sent file: the agent writes `content` to this file instead of running it.
+    ...(inv.file
+      ? {
+          file: {
+            name: inv.name,
+            targetDir: inv.file.targetDir,
+            mode: parseInt(inv.file.fileMode, 8),
+            owner: inv.file.fileOwner,
+            group: inv.file.fileGroup,
+            overwrite: inv.file.overwrite,
+          },
+        }
+      : {}),
   };
 }
 

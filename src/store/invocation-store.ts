@@ -1,5 +1,13 @@
 import type { Redis } from 'ioredis';
-import type { Invocation, RepeatMode, TerminationMode } from '../domain/invocation.js';
+import type {
+  ContentEncoding,
+  FileSpec,
+  Invocation,
+  InvocationKind,
+  RepeatMode,
+  TerminationMode,
+} from '../domain/invocation.js';
+import { invocationKind } from '../domain/invocation.js';
 import type { Keys } from './keys.js';
 import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -21,6 +29,31 @@ function toHash(inv: Invocation): Record<string, string | Buffer> {
     terminationMode: inv.terminationMode,
     launcher: inv.launcher,
     createdMs: String(inv.createdMs),
+    ...(inv.file ? fileFields(inv.file) : {}),
+  };
+}
+
+function fileFields(f: FileSpec): Record<string, string> {
+  return {
+    kind: 'file',
+    targetDir: f.targetDir,
+    fileMode: f.fileMode,
+    fileOwner: f.fileOwner,
+    fileGroup: f.fileGroup,
+    overwrite: f.overwrite ? '1' : '0',
+    contentType: f.contentType,
+  };
+}
+
+function fileFromHash(s: (k: string) => string): FileSpec | undefined {
+  if (s('kind') !== 'file') return undefined;
+  return {
+    targetDir: s('targetDir'),
+    fileMode: s('fileMode'),
+    fileOwner: s('fileOwner'),
+    fileGroup: s('fileGroup'),
+    overwrite: s('overwrite') === '1',
+    contentType: (s('contentType') || 'PlainText') as ContentEncoding,
   };
 }
 
@@ -44,6 +77,7 @@ function fromHash(h: Record<string, Buffer>): Invocation | undefined {
     terminationMode: (s('terminationMode') || 'ProcessTree') as TerminationMode,
     launcher: s('launcher'),
     createdMs: Number(s('createdMs')),
+    file: fileFromHash(s),
   };
 }
 
@@ -100,14 +134,24 @@ export class InvocationStore {
     return { created, createdMs: Number(ms), enqueued };
   }
 
-  /** Marks the jobs enqueued, then lists the invocation (two slots, in that order). */
-  async publish(invokeId: string, createdMs: number, nowMs: number, timed: boolean): Promise<void> {
+  /** The index an invocation of that kind is listed in. */
+  private index(kind: InvocationKind): string {
+    return kind === 'file' ? this.keys.sendFileIndex() : this.keys.invocationIndex();
+  }
+
+  /**
+   * Marks the jobs enqueued, then lists the invocation (two slots, in that order): commands in
+   * the invocation index, sent files in their own.
+   */
+  async publish(inv: Invocation, createdMs: number, nowMs: number, timed: boolean): Promise<void> {
+    const { invokeId } = inv;
+    const index = this.index(invocationKind(inv));
     await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
     if (timed) await this.redis.sadd(this.keys.timedInvocations(), invokeId);
-    await this.redis.zadd(this.keys.invocationIndex(), 'NX', createdMs, invokeId);
+    await this.redis.zadd(index, 'NX', createdMs, invokeId);
     // Entries whose invocation has expired leave the index as new ones arrive.
     await this.redis.fcIndexPrune(
-      this.keys.invocationIndex(),
+      index,
       this.keys.timedInvocations(),
       createdMs - this.retentionMs,
     );
@@ -174,6 +218,7 @@ export class InvocationStore {
   async discard(invokeId: string): Promise<void> {
     await this.redis.del(this.keys.invocation(invokeId));
     await this.redis.zrem(this.keys.invocationIndex(), invokeId);
+    await this.redis.zrem(this.keys.sendFileIndex(), invokeId);
   }
 
   /**
@@ -214,10 +259,14 @@ export class InvocationStore {
   /**
    * Up to `count` ids, newest first, strictly after `cursor`. Ids created at the same
    * millisecond are ordered by id (descending), so a cursor never skips or repeats an item
-   * while newer invocations are being added in front.
+   * while newer invocations are being added in front. `kind` picks the index.
    */
-  async page(count: number, cursor: IndexCursor | undefined): Promise<IndexCursor[]> {
-    const key = this.keys.invocationIndex();
+  async page(
+    count: number,
+    cursor: IndexCursor | undefined,
+    kind: InvocationKind = 'command',
+  ): Promise<IndexCursor[]> {
+    const key = this.index(kind);
     const pairs = (raw: string[]): IndexCursor[] => {
       const out: IndexCursor[] = [];
       for (let i = 0; i + 1 < raw.length; i += 2) {

@@ -63,6 +63,11 @@ export class Keys {
     return `${this.prefix}:{global}:invocations`;
   }
 
+  /** Sorted set: SendFile invocation ids scored by creation time (ms); not in invocationIndex. */
+  sendFileIndex(): string {
+    return `${this.prefix}:{global}:sendfiles`;
+  }
+
   /** String: the InvokeId and request digest a ClientToken was first used with. */
   clientToken(tokenDigest: string): string {
     return `${this.prefix}:ct:{${tokenDigest}}`;

@@ -8,12 +8,14 @@ import {
   bootFireId,
   parseBootTrigger,
   runJobSchema,
+  type FileJob,
   type RunJob,
 } from '../../src/domain/run-job.js';
 import type { Logger } from '../../src/log.js';
 import type { AgentStore, RunOutcome } from '../../src/store/agent-store.js';
 import type { Keys } from '../../src/store/keys.js';
 import { makeNodeWorker, NodeQueues } from '../../src/store/queues.js';
+import { writeFileAtomically } from './file-writer.js';
 import { VERSION } from '../../src/version.js';
 import { settleWithin } from '../../src/settle.js';
 import {
@@ -227,6 +229,10 @@ export class Agent {
       deps.log.info({ invokeId: data.invokeId, status: claimed }, 'run not claimed; skipped');
       return;
     }
+    if (data.file) {
+      await this.sendFile(data, data.file);
+      return;
+    }
     const execute = deps.execute ?? startCommand;
     let handle: CommandHandle;
     try {
@@ -299,6 +305,31 @@ export class Agent {
         bytes: snap.totalBytes,
       },
       'run finished',
+    );
+  }
+
+  /** A claimed SendFile run: writes the file (see file-writer.ts) and reports the outcome. */
+  private async sendFile(data: RunJob, file: FileJob): Promise<void> {
+    const startedMs = Date.now();
+    const o = await writeFileAtomically({
+      ...file,
+      invokeId: data.invokeId,
+      content: Buffer.from(data.content, 'base64'),
+      deadlineMs: startedMs + data.timeoutSeconds * 1000,
+    });
+    const final = await this.report(data.invokeId, {
+      status: o.status,
+      exitCode: undefined,
+      errorCode: o.errorCode,
+      errorInfo: o.errorInfo,
+      output: Buffer.alloc(0),
+      dropped: 0,
+      // A job the agent refused as invalid never started, as with a command.
+      started: o.status !== 'Invalid',
+    });
+    this.deps.log.info(
+      { invokeId: data.invokeId, status: final, errorCode: o.errorCode },
+      'file sent',
     );
   }
 

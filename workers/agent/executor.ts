@@ -45,7 +45,7 @@ export interface CommandHandle {
   readonly done: Promise<ExecOutcome>;
 }
 
-interface Account {
+export interface Account {
   name: string;
   uid: number;
   gid: number;
@@ -63,30 +63,46 @@ function signalNumber(signal: NodeJS.Signals | null): number {
   return (osConstants.signals as Record<string, number>)[signal] ?? 0;
 }
 
-async function getent(name: string): Promise<string | undefined> {
+async function getent(database: 'passwd' | 'group', name: string): Promise<string | undefined> {
   return new Promise((resolvePromise) => {
-    execFile('getent', ['passwd', name], { timeout: 5_000 }, (err, stdout) => {
+    execFile('getent', [database, name], { timeout: 5_000 }, (err, stdout) => {
       resolvePromise(err ? undefined : stdout.split('\n')[0]);
     });
   });
 }
 
-/** Looks a user up through NSS (getent), falling back to /etc/passwd. */
-export async function lookupAccount(name: string): Promise<Account | undefined> {
-  let line = await getent(name);
+/** The fields of `name`'s entry in passwd or group, through NSS (getent), else /etc/<database>. */
+async function accountEntry(
+  database: 'passwd' | 'group',
+  name: string,
+): Promise<string[] | undefined> {
+  let line = await getent(database, name);
   if (line === undefined) {
-    const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
-    line = passwd.split('\n').find((l) => l.split(':')[0] === name);
+    const text = await readFile(`/etc/${database}`, 'utf8').catch(() => '');
+    line = text.split('\n').find((l) => l.split(':')[0] === name);
   }
   const parts = line?.split(':');
-  if (!parts || parts.length < 7 || parts[0] !== name) return undefined;
+  return parts && parts[0] === name ? parts : undefined;
+}
+
+/** Looks a user up through NSS (getent), falling back to /etc/passwd. */
+export async function lookupAccount(name: string): Promise<Account | undefined> {
+  const parts = await accountEntry('passwd', name);
+  if (!parts || parts.length < 7) return undefined;
   const uid = Number(parts[2]);
   const gid = Number(parts[3]);
   if (!Number.isInteger(uid) || !Number.isInteger(gid)) return undefined;
   return { name, uid, gid, home: parts[5] || '/', shell: parts[6] || '/bin/sh' };
 }
 
-function selfAccount(): Account {
+/** A group's id, looked up through NSS (getent), falling back to /etc/group. */
+export async function lookupGroupId(name: string): Promise<number | undefined> {
+  const parts = await accountEntry('group', name);
+  const gid = Number(parts?.[2] ?? NaN);
+  return parts && parts.length >= 3 && Number.isInteger(gid) ? gid : undefined;
+}
+
+export function selfAccount(): Account {
   const me = userInfo();
   return {
     name: me.username,

@@ -1,0 +1,240 @@
+import { randomBytes } from 'node:crypto';
+import type { Invocation, InvocationKind, RunRecord } from '../domain/invocation.js';
+import { invocationKind } from '../domain/invocation.js';
+import { aggregateStatus, legacyInvokeStatus } from '../domain/status.js';
+import { AppError, type ErrorCode } from '../errors.js';
+import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
+import type { NodeStore } from '../store/node-store.js';
+import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
+import type { RunStore } from '../store/run-store.js';
+
+/** What the command actions (actions.ts) and the file actions (file-actions.ts) share. */
+
+export interface ActionDeps {
+  invocations: InvocationStore;
+  runs: RunStore;
+  nodes: NodeStore;
+  nodeQueues: NodeQueues;
+  schedulerQueue: SchedulerQueue;
+  deliveryTimeoutSeconds: number;
+  /** Shortest interval a Frequency may fire at. */
+  minIntervalSeconds: number;
+  clock: () => number;
+}
+
+export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
+
+/** How a content field is checked: its name, its limit and the codes its faults answer. */
+export interface ContentRules {
+  field: string;
+  encodingField: string;
+  /** Limit once Base64-encoded, in bytes. */
+  maxBase64Bytes: number;
+  malformed: ErrorCode;
+  tooLong: ErrorCode;
+}
+
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** The bytes a content field stands for, refused when malformed, empty or over its limit. */
+export function decodeContent(
+  text: string,
+  encoding: 'PlainText' | 'Base64',
+  rules: ContentRules,
+): Buffer {
+  let bytes: Buffer;
+  if (encoding === 'Base64') {
+    const compact = text.replace(/\s+/g, '');
+    if (!BASE64_RE.test(compact)) {
+      throw new AppError(
+        rules.malformed,
+        `${rules.field} is not valid Base64 (${rules.encodingField} is Base64)`,
+      );
+    }
+    bytes = Buffer.from(compact, 'base64');
+  } else {
+    bytes = Buffer.from(text, 'utf8');
+  }
+  const encodedLength = Math.ceil(bytes.length / 3) * 4;
+  if (encodedLength > rules.maxBase64Bytes) {
+    throw new AppError(
+      rules.tooLong,
+      `${rules.field} is ${encodedLength} bytes once Base64-encoded; the limit is ${rules.maxBase64Bytes}`,
+    );
+  }
+  if (bytes.length === 0)
+    throw new AppError('InvalidParameter', `${rules.field}: must not be empty`);
+  return bytes;
+}
+
+/**
+ * Invocation ids in the vendor's form: a prefix (`t-` for commands, `f-` for sent files) and 17
+ * lowercase letters and digits.
+ */
+export function newInvokeId(prefix: 't-' | 'f-' = 't-'): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(17);
+  let id = prefix;
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  return id;
+}
+
+/** 400 InvalidNodeId.NotFound unless every node has registered. */
+export async function assertRegistered(deps: ActionDeps, nodeIds: readonly string[]) {
+  const missing = await deps.nodes.missing([...nodeIds]);
+  if (missing.length > 0) {
+    throw new AppError(
+      'InvalidNodeId.NotFound',
+      `NodeIdList: node ${missing.map((m) => JSON.stringify(m)).join(', ')} has never registered`,
+    );
+  }
+}
+
+/** Hash, then jobs, then the index: an invocation is listed only once its jobs are queued. */
+export async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
+  const { createdMs, enqueued } = await deps.invocations.create(inv);
+  if (enqueued) return;
+  // Fixed job ids: enqueueing again while the jobs exist changes nothing.
+  const timed = inv.repeatMode !== 'Once';
+  await deps.schedulerQueue.enqueueInvocation(
+    inv.invokeId,
+    timed ? undefined : deps.deliveryTimeoutSeconds * 1000,
+  );
+  await deps.invocations.publish(inv, createdMs, deps.clock(), timed);
+}
+
+/**
+ * Creates an invocation for a client that has no token to retry with: on failure, what was
+ * written is undone (if Redis lets us) before the error is answered.
+ */
+export async function createOrDiscard(inv: Invocation, deps: ActionDeps): Promise<void> {
+  try {
+    await createInvocation(inv, deps);
+  } catch (err) {
+    await deps.invocations.discard(inv.invokeId).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * The invocation, or 404 InvalidInvokeId.NotFound: also when it is of the other kind, so the
+ * command actions never show a sent file and the file actions never show a command.
+ */
+export async function existingInvocation(
+  deps: ActionDeps,
+  invokeId: string,
+  kind: InvocationKind = 'command',
+): Promise<Invocation> {
+  const inv = await deps.invocations.get(invokeId);
+  if (!inv || invocationKind(inv) !== kind) {
+    throw new AppError(
+      'InvalidInvokeId.NotFound',
+      `InvokeId: no invocation ${JSON.stringify(invokeId)}`,
+    );
+  }
+  return inv;
+}
+
+export function encodeToken(obj: unknown): string {
+  return Buffer.from(JSON.stringify(obj)).toString('base64url');
+}
+
+export function decodeToken<T>(token: string, check: (v: unknown) => v is T): T {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (check(v)) return v;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('InvalidParameter', 'NextToken: is not a token this API returned');
+}
+
+export const isCursor = (v: unknown): v is IndexCursor =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as IndexCursor).createdMs === 'number' &&
+  typeof (v as IndexCursor).invokeId === 'string';
+
+/** How many index entries one filtered page may scan before it answers with a NextToken. */
+export const SCAN_LIMIT = 2000;
+
+/**
+ * Index entries newest first, strictly after `after`, each with its invocation (undefined once
+ * it expired), at most SCAN_LIMIT of them: what a listing walks for one page.
+ */
+export async function* indexEntries(
+  deps: ActionDeps,
+  after: IndexCursor | undefined,
+  kind: InvocationKind = 'command',
+): AsyncGenerator<{ at: IndexCursor; inv: Invocation | undefined }> {
+  let cursor = after;
+  for (let scanned = 0; scanned < SCAN_LIMIT;) {
+    const batch = await deps.invocations.page(Math.min(100, SCAN_LIMIT - scanned), cursor, kind);
+    if (batch.length === 0) return;
+    const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
+    for (const [i, at] of batch.entries()) {
+      scanned++;
+      cursor = at;
+      yield { at, inv: invs[i] };
+    }
+  }
+}
+
+/** Whether the index holds an entry older than `at`. */
+export async function moreAfter(
+  deps: ActionDeps,
+  at: IndexCursor,
+  kind: InvocationKind = 'command',
+): Promise<boolean> {
+  return (await deps.invocations.page(1, at, kind)).length > 0;
+}
+
+/**
+ * One page of a listing of invocations, newest first: the index is walked from `nextToken`
+ * keeping the invocations `keep` accepts until `full` says the page is full or SCAN_LIMIT
+ * entries were scanned; NextToken is given while older entries remain.
+ */
+export async function listPage(
+  deps: ActionDeps,
+  opts: {
+    kind: InvocationKind;
+    nextToken: string | undefined;
+    keep: (inv: Invocation) => Promise<boolean>;
+    full: (found: readonly Invocation[]) => boolean;
+  },
+): Promise<{ found: Invocation[]; nextToken?: string }> {
+  let cursor = opts.nextToken !== undefined ? decodeToken(opts.nextToken, isCursor) : undefined;
+  const found: Invocation[] = [];
+  let scanned = 0;
+  let full = false;
+  for await (const { at, inv } of indexEntries(deps, cursor, opts.kind)) {
+    scanned++;
+    cursor = at;
+    if (!inv) continue;
+    if (await opts.keep(inv)) found.push(inv);
+    if (opts.full(found)) {
+      full = true;
+      break;
+    }
+  }
+  // The index ran out before the page filled and before the scan limit: nothing more to ask.
+  const exhausted = !full && scanned < SCAN_LIMIT;
+  const more = !exhausted && cursor !== undefined && (await moreAfter(deps, cursor, opts.kind));
+  return { found, ...(more && cursor ? { nextToken: encodeToken(cursor) } : {}) };
+}
+
+/**
+ * Whether an invocation's status, as shown (with `nodeId`, that node's alone), is `wanted`: an
+ * aggregate status or its legacy name, in any case.
+ */
+export function statusIs(
+  inv: Invocation,
+  runs: ReadonlyMap<string, RunRecord>,
+  nodeId: string | undefined,
+  wanted: string,
+): boolean {
+  const shown = nodeId !== undefined ? [nodeId] : inv.nodeIds;
+  const agg = aggregateStatus(shown.map((id) => runs.get(id)?.status ?? 'Pending'));
+  const w = wanted.toLowerCase();
+  return agg.toLowerCase() === w || legacyInvokeStatus(agg).toLowerCase() === w;
+}

@@ -1,0 +1,102 @@
+import type { Invocation, RunRecord } from '../domain/invocation.js';
+import { renderSendFile } from '../domain/send-file.js';
+import {
+  assertRegistered,
+  createOrDiscard,
+  decodeContent,
+  existingInvocation,
+  listPage,
+  newInvokeId,
+  statusIs,
+  type Action,
+} from './common.js';
+import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
+import { parseBody } from './schemas.js';
+
+/** File content limit: 32 KiB once Base64-encoded, as the vendor's SendFile. */
+export const MAX_FILE_BASE64_BYTES = 32 * 1024;
+
+const FILE_CONTENT = {
+  field: 'Content',
+  encodingField: 'ContentType',
+  maxBase64Bytes: MAX_FILE_BASE64_BYTES,
+  malformed: 'InvalidFileContent.Malformed',
+  tooLong: 'InvalidFileContent.LengthLimitExceeded',
+} as const;
+
+/**
+ * SendFile: a one-off invocation (`f-…`) whose runs write a file instead of running a command.
+ * It goes through the same records, queues, dispatch and delivery deadline as RunCommand, and
+ * is listed in its own index, so DescribeInvocations never shows it.
+ */
+export const sendFile: Action = async (body, deps) => {
+  const req = parseBody(sendFileSchema, body);
+  const content = decodeContent(req.Content, req.ContentType, FILE_CONTENT);
+  await assertRegistered(deps, req.NodeIdList);
+  const inv: Invocation = {
+    invokeId: newInvokeId('f-'),
+    commandId: '',
+    name: req.Name,
+    description: req.Description,
+    content,
+    nodeIds: req.NodeIdList,
+    frequency: '',
+    repeatMode: 'Once',
+    timeoutSeconds: req.Timeout,
+    username: '',
+    workingDir: '',
+    parameters: {},
+    enableParameter: false,
+    terminationMode: 'ProcessTree',
+    launcher: '',
+    createdMs: deps.clock(),
+    file: {
+      targetDir: req.TargetDir,
+      fileMode: req.FileMode,
+      fileOwner: req.FileOwner,
+      fileGroup: req.FileGroup,
+      overwrite: req.Overwrite,
+      contentType: req.ContentType,
+    },
+  };
+  await createOrDiscard(inv, deps);
+  return { InvokeId: inv.invokeId };
+};
+
+/** Sent files, newest first, each with its nodes' results; NextToken pages by invocation. */
+export const describeSendFileResults: Action = async (body, deps) => {
+  const req = parseBody(describeSendFileResultsSchema, body);
+  const shownNodes = (inv: Invocation) =>
+    req.NodeId !== undefined ? inv.nodeIds.filter((n) => n === req.NodeId) : inv.nodeIds;
+  const keep = async (inv: Invocation): Promise<boolean> => {
+    if (req.NodeId !== undefined && !inv.nodeIds.includes(req.NodeId)) return false;
+    if (req.Name !== undefined && inv.name !== req.Name) return false;
+    if (req.InvocationStatus === undefined) return true;
+    const runs = await deps.runs.read(inv.invokeId, shownNodes(inv), false);
+    return statusIs(inv, runs, req.NodeId, req.InvocationStatus);
+  };
+  const view = async (inv: Invocation) => {
+    const nodeIds = shownNodes(inv);
+    const runs: Map<string, RunRecord> = await deps.runs.read(inv.invokeId, nodeIds, false);
+    return inv.file ? renderSendFile({ ...inv, file: inv.file }, nodeIds, runs) : undefined;
+  };
+
+  let found: Invocation[];
+  let nextToken: string | undefined;
+  if (req.InvokeId !== undefined) {
+    const inv = await existingInvocation(deps, req.InvokeId, 'file');
+    found = (await keep(inv)) ? [inv] : [];
+  } else {
+    ({ found, nextToken } = await listPage(deps, {
+      kind: 'file',
+      nextToken: req.NextToken,
+      keep,
+      full: (page) => page.length === req.MaxResults,
+    }));
+  }
+  const list = (await Promise.all(found.map(view))).filter((v) => v !== undefined);
+  return {
+    ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
+    Invocations: { Invocation: list },
+  };
+};

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { flag, invokeId, maxResults, nodeId, nodeIdList, userName } from './schemas.js';
+
+/** A file name: one path component, never `.` or `..`, so it cannot leave TargetDir. */
+const fileName = z
+  .string()
+  .min(1, { message: 'must not be empty' })
+  .max(255)
+  .refine((n) => !n.includes('/'), { message: 'must not contain /' })
+  .refine((n) => n !== '.' && n !== '..', { message: 'must not be . or ..' })
+  .refine((n) => !n.includes('\0'), { message: 'must not contain NUL' });
+
+/** An absolute directory without `..` segments (it means what it says, wherever it resolves). */
+const targetDir = z
+  .string()
+  .min(1, { message: 'must not be empty' })
+  .max(4096)
+  .refine((d) => d.startsWith('/'), { message: 'must be an absolute path' })
+  .refine((d) => !d.includes('\0'), { message: 'must not contain NUL' })
+  .refine((d) => !d.split('/').includes('..'), { message: 'must not contain .. segments' });
+
+export const sendFileSchema = z.strictObject({
+  NodeIdList: nodeIdList,
+  Name: fileName,
+  TargetDir: targetDir,
+  Content: z.string().min(1, { message: 'must not be empty' }),
+  ContentType: z.enum(['PlainText', 'Base64']).default('PlainText'),
+  FileMode: z
+    .string()
+    .regex(/^0?[0-7]{3,4}$/, { message: 'must be octal permissions such as 0644' })
+    .default('0644'),
+  FileOwner: userName.default(''),
+  FileGroup: userName.default(''),
+  Overwrite: flag.default(false),
+  Timeout: z.number().int().min(1).max(86_400).default(60),
+  Description: z.string().max(512).default(''),
+});
+
+export const describeSendFileResultsSchema = z.strictObject({
+  InvokeId: invokeId.optional(),
+  NodeId: nodeId.optional(),
+  Name: z.string().max(255).optional(),
+  /** An aggregate status (Success, PartialFailed, ...), or its legacy name. */
+  InvocationStatus: z.string().max(32).optional(),
+  MaxResults: maxResults,
+  NextToken: z.string().max(512).optional(),
+});
