@@ -30,6 +30,8 @@ export interface ActionDeps {
   /** Shortest interval a Frequency may fire at. */
   minIntervalSeconds: number;
   clock: () => number;
+  /** Counts the invocations this process creates. @default none */
+  metrics?: { invocationCreated(repeatMode: RepeatMode): void };
 }
 
 export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
@@ -187,7 +189,8 @@ function canonicalJson(value: unknown): string {
 
 /** Hash, then jobs, then the index: an invocation is listed only once its jobs are queued. */
 async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
-  const { createdMs, enqueued } = await deps.invocations.create(inv);
+  const { created, createdMs, enqueued } = await deps.invocations.create(inv);
+  if (created) deps.metrics?.invocationCreated(inv.repeatMode);
   if (enqueued) return;
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   const timed = inv.repeatMode !== 'Once';
