@@ -11,6 +11,7 @@ import type { InvocationStore, IndexCursor } from '../store/invocation-store.js'
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
+import type { ActionDoc } from './openapi.js';
 import {
   describeInvocationResultsSchema,
   describeInvocationsSchema,
@@ -554,4 +555,31 @@ export const ACTIONS: Record<string, Action> = {
   DescribeInvocationResults: describeInvocationResults,
   StopInvocation: stopInvocation,
   DescribeNodes: describeNodes,
+};
+
+/**
+ * Each action's request schema and summary, for GET /docs. Every action in ACTIONS needs one
+ * (test/unit/openapi.test.ts fails otherwise): registering an action is one line in each map.
+ */
+export const ACTION_DOCS: Record<string, ActionDoc> = {
+  RunCommand: {
+    schema: runCommandSchema,
+    summary: 'Runs a command on nodes: once, on a schedule (Frequency) or at boot',
+  },
+  DescribeInvocations: {
+    schema: describeInvocationsSchema,
+    summary: 'Lists invocations, newest first, with each node’s status',
+  },
+  DescribeInvocationResults: {
+    schema: describeInvocationResultsSchema,
+    summary: 'Lists per-node run results (with IncludeHistory, every run of a schedule)',
+  },
+  StopInvocation: {
+    schema: stopInvocationSchema,
+    summary: 'Stops an invocation on all or some of its nodes, and ends its schedule',
+  },
+  DescribeNodes: {
+    schema: describeNodesSchema,
+    summary: 'Lists registered nodes with their agent’s state',
+  },
 };

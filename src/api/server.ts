@@ -3,8 +3,10 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Redis } from 'ioredis';
 import { AppError, coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ACTIONS, type ActionDeps } from './actions.js';
+import { VERSION } from '../version.js';
+import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions.js';
 import { Metrics } from './metrics.js';
+import { buildOpenApi } from './openapi.js';
 
 export interface ServerDeps extends ActionDeps {
   /** The producer connection, pinged by /readyz. */
@@ -119,6 +121,12 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
       );
     }
   });
+
+  // Public: the request schemas are no secret (the README has them too).
+  const openApi = JSON.stringify(buildOpenApi(ACTION_DOCS, VERSION));
+  for (const path of ['/docs', '/docs/openapi.json']) {
+    app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
+  }
 
   app.get('/readyz', async (req, reply) => {
     try {
