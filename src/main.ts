@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
+import { Metrics } from './api/metrics.js';
 import { buildServer } from './api/server.js';
 import { makeLogger, type Logger } from './log.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -51,6 +52,8 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
   try {
     const clock = () => Date.now();
+    // One registry per server: with --role all the scheduler's latencies are served by /metrics.
+    const metrics = new Metrics();
 
     const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
     const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
@@ -90,6 +93,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
         subscriber,
         keys,
         log: logger,
+        metrics,
       });
       await scheduler.start();
       closer.push(() => scheduler.close());
@@ -108,6 +112,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
         redis: producer,
         apiToken: config.insecureNoAuth ? undefined : config.apiToken,
         log: logger,
+        metrics,
       });
       await app.listen({ port: config.port, host: config.host });
       const addr = app.server.address();

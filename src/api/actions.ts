@@ -27,6 +27,8 @@ import {
   type ActionDeps,
 } from './common.js';
 import { describeSendFileResults, sendFile } from './file-actions.js';
+import type { ActionDoc } from './openapi.js';
+import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
 import {
   describeInvocationResultsSchema,
   describeInvocationsSchema,
@@ -424,4 +426,39 @@ export const ACTIONS: Record<string, Action> = {
   DescribeNodes: describeNodes,
   SendFile: sendFile,
   DescribeSendFileResults: describeSendFileResults,
+};
+
+/**
+ * Each action's request schema and summary, for GET /docs. Every action in ACTIONS needs one
+ * (test/unit/openapi.test.ts fails otherwise): registering an action is one line in each map.
+ */
+export const ACTION_DOCS: Record<string, ActionDoc> = {
+  RunCommand: {
+    schema: runCommandSchema,
+    summary: 'Runs a command on nodes: once, on a schedule (Frequency) or at boot',
+  },
+  DescribeInvocations: {
+    schema: describeInvocationsSchema,
+    summary: 'Lists invocations, newest first, with each node’s status',
+  },
+  DescribeInvocationResults: {
+    schema: describeInvocationResultsSchema,
+    summary: 'Lists per-node run results (with IncludeHistory, every run of a schedule)',
+  },
+  StopInvocation: {
+    schema: stopInvocationSchema,
+    summary: 'Stops an invocation on all or some of its nodes, and ends its schedule',
+  },
+  DescribeNodes: {
+    schema: describeNodesSchema,
+    summary: 'Lists registered nodes with their agent’s state',
+  },
+  SendFile: {
+    schema: sendFileSchema,
+    summary: 'Writes a file on nodes, atomically, with its mode, owner and group',
+  },
+  DescribeSendFileResults: {
+    schema: describeSendFileResultsSchema,
+    summary: 'Lists file sends, newest first, with each node’s result',
+  },
 };

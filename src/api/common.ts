@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Invocation, InvocationKind, RunRecord } from '../domain/invocation.js';
+import type { Invocation, InvocationKind, RepeatMode, RunRecord } from '../domain/invocation.js';
 import { invocationKind } from '../domain/invocation.js';
 import { aggregateStatus, legacyInvokeStatus } from '../domain/status.js';
 import { AppError, type ErrorCode } from '../errors.js';
@@ -20,6 +20,8 @@ export interface ActionDeps {
   /** Shortest interval a Frequency may fire at. */
   minIntervalSeconds: number;
   clock: () => number;
+  /** Counts the invocations this process creates. @default none */
+  metrics?: { invocationCreated(repeatMode: RepeatMode): void };
 }
 
 export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
@@ -92,7 +94,8 @@ export async function assertRegistered(deps: ActionDeps, nodeIds: readonly strin
 
 /** Hash, then jobs, then the index: an invocation is listed only once its jobs are queued. */
 export async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
-  const { createdMs, enqueued } = await deps.invocations.create(inv);
+  const { created, createdMs, enqueued } = await deps.invocations.create(inv);
+  if (created) deps.metrics?.invocationCreated(inv.repeatMode);
   if (enqueued) return;
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   const timed = inv.repeatMode !== 'Once';

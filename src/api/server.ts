@@ -3,7 +3,10 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Redis } from 'ioredis';
 import { AppError, coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { ACTIONS, type ActionDeps } from './actions.js';
+import { VERSION } from '../version.js';
+import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions.js';
+import { Metrics } from './metrics.js';
+import { buildOpenApi } from './openapi.js';
 
 export interface ServerDeps extends ActionDeps {
   /** The producer connection, pinged by /readyz. */
@@ -13,6 +16,10 @@ export interface ServerDeps extends ActionDeps {
   log: Logger;
   /** @default 262144 (256 KiB) */
   bodyLimitBytes?: number;
+  /** This process's metrics (shared with its scheduler). @default a registry of this server's own */
+  metrics?: Metrics;
+  /** How long GET /metrics waits for Redis before it answers 503. @default 5000 */
+  metricsTimeoutMs?: number;
 }
 
 function digest(s: string): Buffer {
@@ -31,7 +38,19 @@ function sendError(reply: FastifyReply, requestId: string, err: AppError): Fasti
     .send({ RequestId: requestId, Code: err.code, Message: err.message });
 }
 
-export function buildServer(deps: ServerDeps): FastifyInstance {
+/** The label of a request in the HTTP metrics: its action, else its route (bounded either way). */
+function routeLabel(req: FastifyRequest): string {
+  const route = req.routeOptions.url;
+  if (route === '/v1/:action') {
+    const { action } = req.params as { action?: string };
+    return action !== undefined && Object.hasOwn(ACTIONS, action) ? action : 'unknown';
+  }
+  return route ?? 'unknown';
+}
+
+export function buildServer(serverDeps: ServerDeps): FastifyInstance {
+  const metrics = serverDeps.metrics ?? new Metrics();
+  const deps = { ...serverDeps, metrics };
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
@@ -79,7 +98,35 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     ),
   );
 
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequest(routeLabel(req), reply.statusCode, reply.elapsedTime / 1000);
+  });
+
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  // Public, like /healthz: Prometheus scrapes without a token, and the API token (which runs
+  // commands on every node) should not have to live in the monitoring system. It shows counts
+  // only: no node ids, invocation ids, commands or output.
+  app.get('/metrics', async (req, reply) => {
+    try {
+      const text = await metrics.render(deps, deps.metricsTimeoutMs ?? 5_000);
+      return await reply.type(metrics.registry.contentType).send(text);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      deps.log.warn({ requestId: req.id, err: why }, 'metrics unavailable');
+      return sendError(
+        reply,
+        req.id,
+        new AppError('ServiceUnavailable', `metrics unavailable: Redis is unreachable (${why})`),
+      );
+    }
+  });
+
+  // Public: the request schemas are no secret (the README has them too).
+  const openApi = JSON.stringify(buildOpenApi(ACTION_DOCS, VERSION));
+  for (const path of ['/docs', '/docs/openapi.json']) {
+    app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
+  }
 
   app.get('/readyz', async (req, reply) => {
     try {

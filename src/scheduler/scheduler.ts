@@ -31,6 +31,14 @@ import type { RunStore } from '../store/run-store.js';
 import { settleWithin } from '../settle.js';
 import { stopInvocationNodes } from './stop.js';
 
+/** Where the scheduler reports its latencies (the server's /metrics). */
+export interface SchedulerMetrics {
+  /** A one-off invocation's creation -> its per-node run jobs queued. */
+  observeDispatchSeconds(seconds: number): void;
+  /** A fire's due time -> its per-node run jobs queued. */
+  observeFireLagSeconds(seconds: number): void;
+}
+
 export interface SchedulerDeps {
   invocations: InvocationStore;
   runs: RunStore;
@@ -53,6 +61,8 @@ export interface SchedulerDeps {
   concurrency?: number;
   /** @default Date.now */
   clock?: () => number;
+  /** @default none: latencies are not observed */
+  metrics?: SchedulerMetrics;
 }
 
 /** Nodes fanned out per batch: bounds the number of Redis calls in flight at once. */
@@ -204,6 +214,7 @@ export class Scheduler {
       // aborted makes the agent skip any job it still finds.
       await deps.nodeQueues.addRun(nodeId, data);
     });
+    deps.metrics?.observeDispatchSeconds((this.now() - inv.createdMs) / 1000);
     deps.log.debug({ invokeId, nodes: inv.nodeIds.length }, 'dispatched');
   }
 
@@ -395,9 +406,10 @@ export class Scheduler {
     const final =
       freq.kind === 'at' ||
       nextFire(freq, dueMs, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) }) === undefined;
+    const fansOut = freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone);
     const allEnded =
-      (freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone)) &&
-      (await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId));
+      fansOut && (await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId));
+    if (fansOut) deps.metrics?.observeFireLagSeconds((this.now() - dueMs) / 1000);
     // The schedule's last fire, or none of its nodes may fire any more (each was stopped): the
     // schedule goes (an at() has no scheduler, only this job).
     if (final || allEnded) {

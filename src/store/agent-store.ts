@@ -161,6 +161,7 @@ export class AgentStore {
     return this.redis.fcRunFinish(
       this.keys.nodeRun(this.nodeId, invokeId),
       this.keys.nodeActive(this.nodeId),
+      this.keys.nodeStats(this.nodeId),
       invokeId,
       agentInstance,
       o.status,
@@ -183,6 +184,7 @@ export class AgentStore {
     return this.redis.fcRunInterrupt(
       this.keys.nodeRun(this.nodeId, invokeId),
       this.keys.nodeActive(this.nodeId),
+      this.keys.nodeStats(this.nodeId),
       invokeId,
       agentInstance,
       errorCode,

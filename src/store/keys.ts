@@ -38,6 +38,15 @@ export class Keys {
     return `${this.prefix}:node:{${nodeId}}:boot`;
   }
 
+  /**
+   * Hash: final status -> runs that ended with it on that node, counted by the scripts that
+   * settle a run (fcRunFinish, fcRunStop, fcRunAbort, fcRunInterrupt). Never expires: a counter
+   * since the node's first settled run, which /metrics sums over nodes.
+   */
+  nodeStats(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:stats`;
+  }
+
   /** Set: invocation ids running (or stopping) on that node. */
   nodeActive(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:active`;

@@ -63,6 +63,35 @@ export class NodeStore {
     return true;
   }
 
+  /** Many nodes' registrations in one round trip, in order (undefined: not registered). */
+  async getMany(nodeIds: readonly string[]): Promise<(NodeInfo | undefined)[]> {
+    const pipe = this.redis.pipeline();
+    for (const id of nodeIds) pipe.hgetall(this.keys.nodeInfo(id));
+    const rows = (await pipe.exec()) ?? [];
+    return nodeIds.map((id, i) => {
+      const [err, h] = rows[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      return parseNodeInfo(id, h as Record<string, string>);
+    });
+  }
+
+  /**
+   * Runs that ended on these nodes, by final status, summed (see Keys.nodeStats): counters
+   * since each node's first settled run, in one round trip.
+   */
+  async runTotals(nodeIds: readonly string[]): Promise<Map<string, number>> {
+    const pipe = this.redis.pipeline();
+    for (const id of nodeIds) pipe.hgetall(this.keys.nodeStats(id));
+    const totals = new Map<string, number>();
+    for (const [err, h] of (await pipe.exec()) ?? []) {
+      if (err) throw err;
+      for (const [status, n] of Object.entries(h as Record<string, string>)) {
+        totals.set(status, (totals.get(status) ?? 0) + Number(n));
+      }
+    }
+    return totals;
+  }
+
   /** Registered node ids, sorted, strictly after `afterId`. */
   async list(afterId: string | undefined, count: number): Promise<string[]> {
     const all = (await this.redis.smembers(this.keys.nodeRegistry())).sort();

@@ -21,6 +21,13 @@ const RUN_JOB_OPTS = {
   removeOnFail: { age: 24 * 3600, count: 1000 },
 } as const;
 
+/** Jobs of one run queue that are not done yet, by state. */
+export interface RunQueueDepth {
+  waiting: number;
+  delayed: number;
+  active: number;
+}
+
 /** Producer side of the per-node run queues, one BullMQ Queue per node, created on demand. */
 export class NodeQueues {
   private readonly queues = new Map<string, Queue>();
@@ -48,6 +55,12 @@ export class NodeQueues {
       ...RUN_JOB_OPTS,
       jobId: runJobId(data.invokeId, data.fire),
     });
+  }
+
+  /** Jobs in one node's run queue by state (`waiting` includes a paused queue's jobs). */
+  async depth(nodeId: string): Promise<RunQueueDepth> {
+    const c = await this.queue(nodeId).getJobCounts('waiting', 'delayed', 'active');
+    return { waiting: c.waiting ?? 0, delayed: c.delayed ?? 0, active: c.active ?? 0 };
   }
 
   /** Removes a run job that is still waiting; an active (claimed) job is left alone. */
@@ -152,6 +165,11 @@ export class SchedulerQueue {
             },
           ]),
     ]);
+  }
+
+  /** Jobs of this queue by BullMQ state (waiting, delayed, active, completed, failed, ...). */
+  async counts(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts();
   }
 
   /** The job scheduler of the schedulers' own upkeep (same id on every replica: one job). */

@@ -183,6 +183,7 @@ export class RunStore {
     return this.redis.fcRunStop(
       this.keys.nodeRun(nodeId, invokeId),
       this.keys.nodeBoot(nodeId),
+      this.keys.nodeStats(nodeId),
       this.retentionMs,
       invokeId,
     );
@@ -198,6 +199,7 @@ export class RunStore {
   ): Promise<string> {
     return this.redis.fcRunAbort(
       this.keys.nodeRun(nodeId, invokeId),
+      this.keys.nodeStats(nodeId),
       this.retentionMs,
       errorCode,
       errorInfo,

@@ -17,11 +17,14 @@ end
 -- The fields of a run that its history entry keeps.
 local RUN_FIELDS = {'fire', 'fireMs', 'firedMs', 'startedMs', 'finishedMs', 'stoppedMs',
   'exitCode', 'errorCode', 'errorInfo', 'output', 'dropped', 'repeats'}
--- Ends the run a record describes with a final status. A periodic record keeps the run in its
--- history (bounded by histMax entries and histAgeMs; not when ran is false: the record is
--- between runs) and, while its schedule may still fire, goes back to Scheduled; any other
--- record keeps the status and expires after its retention.
-local function settle(key, status, ran)
+-- Ends the run a record describes with a final status. A run that ended (ran) is counted under
+-- its status in the node's stats hash (never expires; /metrics sums it over nodes). A periodic
+-- record keeps the run in its history (bounded by histMax entries and histAgeMs; not when ran
+-- is false: the record is between runs, its last run already counted) and, while its schedule
+-- may still fire, goes back to Scheduled; any other record keeps the status and expires after
+-- its retention.
+local function settle(key, status, ran, stats)
+  if ran then redis.call('HINCRBY', stats, status, 1) end
   if ran and redis.call('HGET', key, 'periodic') == '1' and
       redis.call('HEXISTS', key, 'fire') == 1 then
     local seq = redis.call('HINCRBY', key, 'histSeq', 1)
@@ -162,10 +165,10 @@ if ARGV[2] == '1' then
 end
 return st`,
   },
-  // KEYS: run, active. ARGV: invokeId, agentInstance, status, exitCode ('' = none), errorCode,
-  // errorInfo, output, dropped, started ('1' = the command was started).
+  // KEYS: run, active, stats. ARGV: invokeId, agentInstance, status, exitCode ('' = none),
+  // errorCode, errorInfo, output, dropped, started ('1' = the command was started).
   fcRunFinish: {
-    keys: 2,
+    keys: 3,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] or (st ~= 'Running' and st ~= 'Stopping') then
@@ -182,13 +185,13 @@ redis.call('SREM', KEYS[2], ARGV[1])
 -- Stopped while running: Terminated, even if the command ended by itself before the kill.
 local final = ARGV[3]
 if st == 'Stopping' then final = 'Terminated' end
-settle(KEYS[1], final, true)
+settle(KEYS[1], final, true, KEYS[3])
 return final`,
   },
-  // KEYS: run, nodeBoot. ARGV: retentionMs, invokeId. Ends the schedule for this node; a run
-  // not started (or a node waiting between runs) -> Cancelled; Running -> Stopping.
+  // KEYS: run, nodeBoot, stats. ARGV: retentionMs, invokeId. Ends the schedule for this node; a
+  // run not started (or a node waiting between runs) -> Cancelled; Running -> Stopping.
   fcRunStop: {
-    keys: 2,
+    keys: 3,
     lua: `
 redis.call('HDEL', KEYS[2], ARGV[2])
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -204,7 +207,7 @@ if not st or st == 'Pending' or st == 'Scheduled' then
   -- run is already in its history).
   local between = st == 'Scheduled'
   if not between then redis.call('HSET', KEYS[1], 'finishedMs', NOW) end
-  settle(KEYS[1], 'Cancelled', not between)
+  settle(KEYS[1], 'Cancelled', not between, KEYS[3])
   return 'Cancelled'
 end
 if st == 'Running' then
@@ -213,10 +216,10 @@ if st == 'Running' then
 end
 return st`,
   },
-  // KEYS: run. ARGV: retentionMs, errorCode, errorInfo, fire. A run of that fire not delivered
-  // in time -> Aborted.
+  // KEYS: run, stats. ARGV: retentionMs, errorCode, errorInfo, fire. A run of that fire not
+  // delivered in time -> Aborted.
   fcRunAbort: {
-    keys: 1,
+    keys: 2,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st and st ~= 'Pending' then return st end
@@ -224,13 +227,13 @@ if st and (redis.call('HGET', KEYS[1], 'fire') or '') ~= ARGV[4] then return 'Su
 if not st then newRun(KEYS[1], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'updatedMs', NOW, 'finishedMs', NOW,
   'errorCode', ARGV[2], 'errorInfo', ARGV[3])
-settle(KEYS[1], 'Aborted', true)
+settle(KEYS[1], 'Aborted', true, KEYS[2])
 return 'Aborted'`,
   },
-  // KEYS: run, active. ARGV: invokeId, currentAgentInstance, errorCode, errorInfo.
+  // KEYS: run, active, stats. ARGV: invokeId, currentAgentInstance, errorCode, errorInfo.
   // A run left Running by an earlier life of the agent is never re-run: it becomes Error.
   fcRunInterrupt: {
-    keys: 2,
+    keys: 3,
     lua: `
 local st = redis.call('HGET', KEYS[1], 'status')
 if st and redis.call('HGET', KEYS[1], 'agent') == ARGV[2] then return 'Mine' end
@@ -238,12 +241,12 @@ redis.call('SREM', KEYS[2], ARGV[1])
 if st == 'Running' then
   redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
     'errorCode', ARGV[3], 'errorInfo', ARGV[4])
-  settle(KEYS[1], 'Error', true)
+  settle(KEYS[1], 'Error', true, KEYS[3])
   return 'Error'
 end
 if st == 'Stopping' then
   redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW)
-  settle(KEYS[1], 'Terminated', true)
+  settle(KEYS[1], 'Terminated', true, KEYS[3])
   return 'Terminated'
 end
 return st or 'Missing'`,

@@ -1,0 +1,251 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { buildServer } from '../../src/api/server.js';
+import { makeLogger } from '../../src/log.js';
+import { freePort } from '../../src/private-redis.js';
+import { Keys } from '../../src/store/keys.js';
+import { InvocationStore } from '../../src/store/invocation-store.js';
+import { NodeStore } from '../../src/store/node-store.js';
+import { NodeQueues, SchedulerQueue } from '../../src/store/queues.js';
+import { closeRedis, makeRedis } from '../../src/store/redis.js';
+import { RunStore } from '../../src/store/run-store.js';
+import {
+  makeStack,
+  nodeOf,
+  run,
+  waitFinal,
+  type AgentProcess,
+  type Stack,
+} from '../helpers/stack.js';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Parses Prometheus text exposition (the subset prom-client writes). */
+function parse(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    assert.ok(m, `exposition line ${JSON.stringify(line)}`);
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[k as string] = v as string;
+    }
+    out.push({ name: m[1] as string, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+/** One scrape of GET /metrics (no token), parsed. */
+async function scrape(stack: Stack): Promise<Sample[]> {
+  const res = await fetch(`${stack.url}/metrics`);
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return parse(text);
+}
+
+/** The sum of a metric's series whose labels include `labels`; undefined when none exists. */
+function value(
+  samples: Sample[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const hits = samples.filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
+  return hits.length === 0 ? undefined : hits.reduce((a, s) => a + s.value, 0);
+}
+
+function must(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+  const v = value(samples, name, labels);
+  assert.ok(v !== undefined, `${name}${JSON.stringify(labels)} is exposed`);
+  return v;
+}
+
+const FINAL = ['Success', 'Failed', 'Timeout', 'Error', 'Invalid', 'Aborted', 'Cancelled'];
+
+void describe('GET /metrics', () => {
+  let stack: Stack;
+  let o2: AgentProcess;
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
+    await stack.startAgent('o1');
+    o2 = await stack.startAgent('o2');
+    // A registered node whose agent stopped cleanly: offline, its queue not consumed.
+    const o3 = await stack.startAgent('o3');
+    await o3.kill('SIGTERM');
+  });
+  after(() => stack.close());
+
+  void it('is public Prometheus text with process metrics and agents registered/online', async () => {
+    const res = await fetch(`${stack.url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers.get('content-type')), /^text\/plain/);
+    const text = await res.text();
+    for (const name of [
+      'process_cpu_seconds_total',
+      'fleetcmd_invocations_created_total',
+      'fleetcmd_runs_total',
+      'fleetcmd_dispatch_latency_seconds',
+      'fleetcmd_fire_lag_seconds',
+      'fleetcmd_scheduler_queue_jobs',
+      'fleetcmd_run_queue_jobs',
+      'fleetcmd_run_queue_max_node_jobs',
+      'fleetcmd_agents_registered',
+      'fleetcmd_agents_online',
+      'fleetcmd_http_requests_total',
+      'fleetcmd_http_request_duration_seconds',
+    ]) {
+      assert.ok(text.includes(`# TYPE ${name} `), `${name} is exposed`);
+    }
+    // Agents join the registry as the scheduler hears their announcements.
+    const m = await stack.waitFor('three nodes registered', async () => {
+      const s = await scrape(stack);
+      return must(s, 'fleetcmd_agents_registered') === 3 ? s : undefined;
+    });
+    assert.equal(must(m, 'fleetcmd_agents_online'), 2);
+    for (const state of ['waiting', 'delayed', 'active']) {
+      must(m, 'fleetcmd_run_queue_jobs', { state });
+    }
+    for (const state of ['waiting', 'delayed', 'active', 'completed', 'failed']) {
+      must(m, 'fleetcmd_scheduler_queue_jobs', { state });
+    }
+  });
+
+  void it('counts created invocations, runs by final status and dispatches exactly', async () => {
+    const before = await scrape(stack);
+    const ok = await run(stack, { NodeIdList: ['o1'], CommandContent: 'true' });
+    const bad = await run(stack, { NodeIdList: ['o2'], CommandContent: 'exit 3' });
+    assert.equal(nodeOf(await waitFinal(stack, ok), 'o1').InvocationStatus, 'Success');
+    assert.equal(nodeOf(await waitFinal(stack, bad), 'o2').InvocationStatus, 'Failed');
+    const after = await scrape(stack);
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      must(after, name, labels) - (value(before, name, labels) ?? 0);
+
+    for (const status of FINAL) {
+      const expected = status === 'Success' || status === 'Failed' ? 1 : 0;
+      assert.equal(delta('fleetcmd_runs_total', { status }), expected, status);
+    }
+    assert.equal(delta('fleetcmd_invocations_created_total', { repeat_mode: 'Once' }), 2);
+    assert.equal(delta('fleetcmd_dispatch_latency_seconds_count'), 2);
+    assert.equal(delta('fleetcmd_http_requests_total', { action: 'RunCommand', code: '200' }), 2);
+    // A refused request is counted under its status and creates nothing.
+    const refused = await stack.call('RunCommand', { NodeIdList: ['nope'], CommandContent: 'x' });
+    assert.equal(refused.status, 400);
+    const later = await scrape(stack);
+    assert.equal(
+      must(later, 'fleetcmd_http_requests_total', { action: 'RunCommand', code: '400' }) -
+        (value(after, 'fleetcmd_http_requests_total', { action: 'RunCommand', code: '400' }) ?? 0),
+      1,
+    );
+    assert.equal(
+      must(later, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
+      must(after, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
+    );
+  });
+
+  void it('shows a run waiting in an offline node’s queue, then counts it Aborted', async () => {
+    const before = await scrape(stack);
+    const waitingBefore = must(before, 'fleetcmd_run_queue_jobs', { state: 'waiting' });
+    const id = await run(stack, { NodeIdList: ['o3'], CommandContent: 'true' });
+    // The job waits until the delivery deadline (3 s in the test stack) aborts it.
+    const seen = await stack.waitFor('the run job waiting', async () => {
+      const s = await scrape(stack);
+      return must(s, 'fleetcmd_run_queue_jobs', { state: 'waiting' }) > waitingBefore
+        ? s
+        : undefined;
+    });
+    assert.equal(must(seen, 'fleetcmd_run_queue_jobs', { state: 'waiting' }), waitingBefore + 1);
+    assert.ok(must(seen, 'fleetcmd_run_queue_max_node_jobs') >= 1);
+    assert.equal(nodeOf(await waitFinal(stack, id), 'o3').InvocationStatus, 'Aborted');
+    const after = await scrape(stack);
+    assert.equal(
+      must(after, 'fleetcmd_runs_total', { status: 'Aborted' }) -
+        must(before, 'fleetcmd_runs_total', { status: 'Aborted' }),
+      1,
+    );
+    assert.equal(must(after, 'fleetcmd_run_queue_jobs', { state: 'waiting' }), waitingBefore);
+  });
+
+  void it('observes fire lag for each fire of a schedule', async () => {
+    const before = await scrape(stack);
+    const lagBefore = must(before, 'fleetcmd_fire_lag_seconds_count');
+    const id = await run(stack, {
+      NodeIdList: ['o1'],
+      Frequency: '*/1 * * * * *',
+      CommandContent: 'true',
+    });
+    try {
+      const after = await stack.waitFor(
+        'two fires observed',
+        async () => {
+          const s = await scrape(stack);
+          return must(s, 'fleetcmd_fire_lag_seconds_count') >= lagBefore + 2 ? s : undefined;
+        },
+        20_000,
+      );
+      assert.equal(
+        must(after, 'fleetcmd_invocations_created_total', { repeat_mode: 'Period' }) -
+          (value(before, 'fleetcmd_invocations_created_total', { repeat_mode: 'Period' }) ?? 0),
+        1,
+      );
+      // A schedule's dispatch queues no run job: it is not a dispatch latency sample.
+      assert.equal(
+        must(after, 'fleetcmd_dispatch_latency_seconds_count'),
+        must(before, 'fleetcmd_dispatch_latency_seconds_count'),
+      );
+    } finally {
+      await stack.call('StopInvocation', { InvokeId: id });
+    }
+  });
+
+  void it('counts an agent that stops as registered but offline', async () => {
+    await o2.kill('SIGTERM');
+    const m = await scrape(stack);
+    assert.equal(must(m, 'fleetcmd_agents_registered'), 3);
+    assert.equal(must(m, 'fleetcmd_agents_online'), 1);
+  });
+});
+
+void describe('GET /metrics without Redis', () => {
+  void it('answers 503 ServiceUnavailable within its bound instead of hanging', async () => {
+    const redis = makeRedis(`redis://127.0.0.1:${await freePort()}`, 'producer', 'dead');
+    const keys = new Keys('dead');
+    const nodeQueues = new NodeQueues(redis, keys);
+    const schedulerQueue = new SchedulerQueue(redis, keys);
+    const app = buildServer({
+      invocations: new InvocationStore(redis, keys),
+      runs: new RunStore(redis, keys),
+      nodes: new NodeStore(redis, keys),
+      nodeQueues,
+      schedulerQueue,
+      deliveryTimeoutSeconds: 60,
+      minIntervalSeconds: 10,
+      clock: () => Date.now(),
+      redis,
+      apiToken: 'secret',
+      log: makeLogger('silent', 'test'),
+      metricsTimeoutMs: 1_000,
+    });
+    try {
+      const res = await app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(res.statusCode, 503);
+      const body = res.json<{ Code: string; Message: string; RequestId: string }>();
+      assert.equal(body.Code, 'ServiceUnavailable');
+      assert.match(body.Message, /Redis/);
+      assert.ok(body.RequestId.length > 0);
+      // The process itself is fine.
+      assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
+    } finally {
+      await app.close();
+      await schedulerQueue.close();
+      await nodeQueues.close();
+      await closeRedis(redis);
+    }
+  });
+});

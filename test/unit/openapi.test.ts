@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ACTION_DOCS, ACTIONS } from '../../src/api/actions.js';
+import { buildOpenApi } from '../../src/api/openapi.js';
+import { buildServer, type ServerDeps } from '../../src/api/server.js';
+import { ERROR_CATALOGUE } from '../../src/errors.js';
+import { makeLogger } from '../../src/log.js';
+import { VERSION } from '../../src/version.js';
+
+type Json = Record<string, unknown>;
+
+const obj = (v: unknown, what: string): Json => {
+  assert.ok(v !== null && typeof v === 'object' && !Array.isArray(v), `${what} is an object`);
+  return v as Json;
+};
+
+/** Follows a local `#/a/b` reference inside the document. */
+function resolve(doc: Json, ref: string): Json {
+  assert.ok(ref.startsWith('#/'), `local ref ${ref}`);
+  let cur: unknown = doc;
+  for (const part of ref.slice(2).split('/')) cur = obj(cur, ref)[part];
+  return obj(cur, ref);
+}
+
+/** Every `$ref` anywhere in a value. */
+function refs(v: unknown, out: string[] = []): string[] {
+  if (Array.isArray(v)) for (const x of v) refs(x, out);
+  else if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) {
+      if (k === '$ref' && typeof x === 'string') out.push(x);
+      else refs(x, out);
+    }
+  }
+  return out;
+}
+
+/** The request body schema of one action, with its reference followed. */
+function requestOf(doc: Json, action: string): Json {
+  const post = obj(obj(obj(doc.paths, 'paths')[`/v1/${action}`], action).post, 'post');
+  const content = obj(obj(post.requestBody, 'requestBody').content, 'content');
+  const schema = obj(obj(content['application/json'], 'json').schema, 'schema');
+  return typeof schema.$ref === 'string' ? resolve(doc, schema.$ref) : schema;
+}
+
+/** A server with no Redis behind it: /docs reads none. */
+function docsServer() {
+  return buildServer({
+    apiToken: 'secret',
+    log: makeLogger('silent', 'test'),
+  } as unknown as ServerDeps);
+}
+
+void describe('OpenAPI document (GET /docs)', () => {
+  const doc = buildOpenApi(ACTION_DOCS, VERSION) as Json;
+
+  void it('every action has a docs entry, and every entry an action', () => {
+    const actions = Object.keys(ACTIONS).sort();
+    assert.ok(actions.length > 0);
+    assert.deepEqual(Object.keys(ACTION_DOCS).sort(), actions);
+    for (const [name, entry] of Object.entries(ACTION_DOCS)) {
+      assert.ok(entry.summary.trim().length > 0, `${name} has a summary`);
+    }
+  });
+
+  void it('has the OpenAPI 3.1 shape, with a path per action and resolvable references', () => {
+    assert.equal(doc.openapi, '3.1.0');
+    const info = obj(doc.info, 'info');
+    assert.equal(info.version, VERSION);
+    assert.equal(typeof info.title, 'string');
+    const schemes = obj(obj(doc.components, 'components').securitySchemes, 'securitySchemes');
+    assert.deepEqual(schemes.bearerAuth, { type: 'http', scheme: 'bearer' });
+    assert.deepEqual(doc.security, [{ bearerAuth: [] }]);
+    const paths = obj(doc.paths, 'paths');
+    for (const name of Object.keys(ACTIONS)) {
+      const post = obj(obj(paths[`/v1/${name}`], name).post, `${name} post`);
+      assert.equal(post.operationId, name);
+      const responses = obj(post.responses, 'responses');
+      const ok = obj(obj(obj(responses['200'], '200').content, '200 content'), '200');
+      const okSchema = obj(obj(ok['application/json'], 'json').schema, 'schema');
+      assert.deepEqual(okSchema.required, ['RequestId']);
+      assert.equal(requestOf(doc, name).type, 'object');
+    }
+    for (const ref of refs(doc)) resolve(doc, ref);
+    // The JSON Schema dialect is the document's, not repeated per body.
+    assert.ok(!JSON.stringify(doc).includes('"$schema"'));
+  });
+
+  void it('answers every catalogued error code under its HTTP status, in the error shape', () => {
+    const post = obj(obj(obj(doc.paths, 'paths')['/v1/RunCommand'], 'RunCommand').post, 'post');
+    const responses = obj(post.responses, 'responses');
+    const seen = new Set<string>();
+    for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
+      const r = obj(responses[String(status)], `response ${status}`);
+      const res = typeof r.$ref === 'string' ? resolve(doc, r.$ref) : r;
+      const schema = obj(
+        obj(obj(res.content, 'content')['application/json'], 'json').schema,
+        'schema',
+      );
+      assert.deepEqual(schema.required, ['RequestId', 'Code', 'Message']);
+      const codes = obj(obj(schema.properties, 'properties').Code, 'Code').enum as string[];
+      assert.ok(codes.includes(code), `${code} listed under ${status}`);
+      assert.ok(String(res.description).includes(code));
+      seen.add(code);
+    }
+    assert.equal(seen.size, Object.keys(ERROR_CATALOGUE).length);
+  });
+
+  void it('RunCommand: the request as the client sends it (defaults make fields optional)', () => {
+    const req = requestOf(doc, 'RunCommand');
+    const required = req.required as string[];
+    assert.deepEqual([...required].sort(), ['CommandContent', 'NodeIdList']);
+    assert.equal(req.additionalProperties, false);
+    const props = obj(req.properties, 'properties');
+    for (const field of ['CommandContent', 'ContentEncoding', 'Frequency', 'Timeout']) {
+      assert.ok(field in props, `${field} documented`);
+    }
+    const nodeIdList = obj(props.NodeIdList, 'NodeIdList');
+    assert.equal(nodeIdList.type, 'array');
+    assert.equal(nodeIdList.minItems, 1);
+    assert.equal(nodeIdList.maxItems, 1000);
+    assert.equal(typeof obj(nodeIdList.items, 'items').pattern, 'string');
+    const timeout = obj(props.Timeout, 'Timeout');
+    assert.equal(timeout.default, 60);
+    assert.equal(timeout.maximum, 86_400);
+    assert.deepEqual(obj(props.ContentEncoding, 'ContentEncoding').enum, ['PlainText', 'Base64']);
+    // StopInvocation's InvokeId has no default: required.
+    assert.deepEqual(requestOf(doc, 'StopInvocation').required, ['InvokeId']);
+  });
+
+  void it('is served at /docs and /docs/openapi.json without a token', async () => {
+    const app = docsServer();
+    try {
+      for (const url of ['/docs', '/docs/openapi.json']) {
+        const res = await app.inject({ method: 'GET', url });
+        assert.equal(res.statusCode, 200, url);
+        assert.match(String(res.headers['content-type']), /^application\/json/);
+        assert.deepEqual(res.json(), JSON.parse(JSON.stringify(doc)));
+      }
+      // The actions themselves still need it.
+      const denied = await app.inject({ method: 'POST', url: '/v1/DescribeNodes', payload: {} });
+      assert.equal(denied.statusCode, 401);
+    } finally {
+      await app.close();
+    }
+  });
+});
