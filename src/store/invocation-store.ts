@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Invocation, RepeatMode, TerminationMode } from '../domain/invocation.js';
+import { pageNewestFirst } from './index-page.js';
 import type { Keys } from './keys.js';
 import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -211,41 +212,10 @@ export class InvocationStore {
     await this.redis.hset(this.keys.invocation(invokeId), field, value);
   }
 
-  /**
-   * Up to `count` ids, newest first, strictly after `cursor`. Ids created at the same
-   * millisecond are ordered by id (descending), so a cursor never skips or repeats an item
-   * while newer invocations are being added in front.
-   */
+  /** Up to `count` ids, newest first, strictly after `cursor` (see pageNewestFirst). */
   async page(count: number, cursor: IndexCursor | undefined): Promise<IndexCursor[]> {
-    const key = this.keys.invocationIndex();
-    const pairs = (raw: string[]): IndexCursor[] => {
-      const out: IndexCursor[] = [];
-      for (let i = 0; i + 1 < raw.length; i += 2) {
-        out.push({ invokeId: raw[i] as string, createdMs: Number(raw[i + 1]) });
-      }
-      return out;
-    };
-    if (!cursor) {
-      return pairs(
-        await this.redis.zrevrangebyscore(key, '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, count),
-      );
-    }
-    // First the rest of the cursor's own millisecond (ties sort by id, descending), then older.
-    const ties = pairs(
-      await this.redis.zrevrangebyscore(key, cursor.createdMs, cursor.createdMs, 'WITHSCORES'),
-    ).filter((it) => it.invokeId < cursor.invokeId);
-    if (ties.length >= count) return ties.slice(0, count);
-    const older = pairs(
-      await this.redis.zrevrangebyscore(
-        key,
-        `(${cursor.createdMs}`,
-        '-inf',
-        'WITHSCORES',
-        'LIMIT',
-        0,
-        count - ties.length,
-      ),
-    );
-    return [...ties, ...older];
+    const after = cursor ? { id: cursor.invokeId, ms: cursor.createdMs } : undefined;
+    const entries = await pageNewestFirst(this.redis, this.keys.invocationIndex(), count, after);
+    return entries.map((e) => ({ invokeId: e.id, createdMs: e.ms }));
   }
 }
