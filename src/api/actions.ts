@@ -1,202 +1,58 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { FrequencyError, parseFrequency } from '../domain/frequency.js';
-import type { Invocation, RepeatMode, RunRecord } from '../domain/invocation.js';
+import type { Invocation, RunRecord } from '../domain/invocation.js';
 import { pendingRun, renderInvocation } from '../domain/invocation.js';
 import { isOnline } from '../domain/node.js';
 import { aggregateStatus, legacyInvokeStatus, nodeInvokeStatus } from '../domain/status.js';
 import { isoSeconds } from '../domain/time.js';
 import { AppError } from '../errors.js';
 import { stopInvocationNodes } from '../scheduler/stop.js';
-import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
-import type { NodeStore } from '../store/node-store.js';
-import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
-import type { RunStore } from '../store/run-store.js';
+import type { IndexCursor } from '../store/invocation-store.js';
 import {
   describeInvocationResultsSchema,
   describeInvocationsSchema,
+  decodeToken,
   describeNodesSchema,
+  encodeToken,
   parseBody,
   runCommandSchema,
   stopInvocationSchema,
 } from './schemas.js';
+import {
+  canonicalJson,
+  decodeContent,
+  sha256,
+  submitInvocation,
+  type Action,
+  type ActionDeps,
+} from './submit.js';
 
-export interface ActionDeps {
-  invocations: InvocationStore;
-  runs: RunStore;
-  nodes: NodeStore;
-  nodeQueues: NodeQueues;
-  schedulerQueue: SchedulerQueue;
-  deliveryTimeoutSeconds: number;
-  /** Shortest interval a Frequency may fire at. */
-  minIntervalSeconds: number;
-  clock: () => number;
-}
-
-export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
-
-/** Content limit: 24 KiB once Base64-encoded, as the vendor's API. */
-export const MAX_CONTENT_BASE64_BYTES = 24 * 1024;
-
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-function decodeContent(text: string, encoding: 'PlainText' | 'Base64'): Buffer {
-  let bytes: Buffer;
-  if (encoding === 'Base64') {
-    const compact = text.replace(/\s+/g, '');
-    if (!BASE64_RE.test(compact)) {
-      throw new AppError(
-        'InvalidCommandContent.Malformed',
-        'CommandContent is not valid Base64 (ContentEncoding is Base64)',
-      );
-    }
-    bytes = Buffer.from(compact, 'base64');
-  } else {
-    bytes = Buffer.from(text, 'utf8');
-  }
-  const encodedLength = Math.ceil(bytes.length / 3) * 4;
-  if (encodedLength > MAX_CONTENT_BASE64_BYTES) {
-    throw new AppError(
-      'InvalidCommandContent.LengthLimitExceeded',
-      `CommandContent is ${encodedLength} bytes once Base64-encoded; the limit is ${MAX_CONTENT_BASE64_BYTES}`,
-    );
-  }
-  if (bytes.length === 0)
-    throw new AppError('InvalidParameter', 'CommandContent: must not be empty');
-  return bytes;
-}
-
-/** Invocation ids in the vendor's form: `t-` and 17 lowercase letters and digits. */
-export function newInvokeId(): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = randomBytes(17);
-  let id = 't-';
-  for (const b of bytes) id += alphabet[b % alphabet.length];
-  return id;
-}
+export type { Action, ActionDeps } from './submit.js';
 
 const runCommand: Action = async (body, deps) => {
   const req = parseBody(runCommandSchema, body);
-  const content = decodeContent(req.CommandContent, req.ContentEncoding);
-  const { repeatMode, frequency } = schedule(req.Frequency, req.RepeatMode, deps);
-  if (req.EnableParameter) {
-    throw new AppError(
-      'InvalidParameter.NotSupported',
-      'EnableParameter: parameter substitution is not supported yet; send the final command text',
-    );
-  }
-  const missing = await deps.nodes.missing(req.NodeIdList);
-  if (missing.length > 0) {
-    throw new AppError(
-      'InvalidNodeId.NotFound',
-      `NodeIdList: node ${missing.map((m) => JSON.stringify(m)).join(', ')} has never registered`,
-    );
-  }
-  const inv: Invocation = {
-    invokeId: newInvokeId(),
-    commandId: '',
-    name: req.Name,
-    description: req.Description,
-    content,
-    nodeIds: req.NodeIdList,
-    frequency,
-    repeatMode,
-    timeoutSeconds: req.Timeout,
-    username: req.Username,
-    workingDir: req.WorkingDir,
-    parameters: Object.fromEntries(Object.entries(req.Parameters).map(([k, v]) => [k, String(v)])),
-    enableParameter: req.EnableParameter,
-    terminationMode: req.TerminationMode,
-    launcher: req.Launcher,
-    createdMs: deps.clock(),
-  };
-  if (req.ClientToken === undefined || req.ClientToken === '') {
-    try {
-      await createInvocation(inv, deps);
-    } catch (err) {
-      // Without a token the client cannot safely retry: undo what was written, if Redis lets us.
-      await deps.invocations.discard(inv.invokeId).catch(() => undefined);
-      throw err;
-    }
-    return { InvokeId: inv.invokeId };
-  }
   const { ClientToken, ...request } = req;
-  const requestDigest = sha256(canonicalJson(request));
-  const first = await deps.invocations.claimClientToken(
-    sha256(ClientToken),
-    requestDigest,
-    inv.invokeId,
-    CLIENT_TOKEN_TTL_SECONDS,
+  const { invokeId } = await submitInvocation(
+    {
+      commandId: '',
+      name: req.Name,
+      description: req.Description,
+      content: decodeContent(req.CommandContent, req.ContentEncoding),
+      nodeIds: req.NodeIdList,
+      frequency: req.Frequency,
+      repeatMode: req.RepeatMode,
+      timeoutSeconds: req.Timeout,
+      username: req.Username,
+      workingDir: req.WorkingDir,
+      parameters: req.Parameters,
+      enableParameter: req.EnableParameter,
+      terminationMode: req.TerminationMode,
+      launcher: req.Launcher,
+      clientToken: ClientToken,
+      request,
+    },
+    deps,
   );
-  if (first && first.requestDigest !== requestDigest) {
-    throw new AppError(
-      'IdempotentParameterMismatch',
-      'ClientToken: was already used with a different request',
-    );
-  }
-  // The first request with this token, or a retry of it: either way make sure the invocation
-  // exists and is enqueued (each step is idempotent), so a retry after a 503 completes it.
-  const invokeId = first?.invokeId ?? inv.invokeId;
-  await createInvocation({ ...inv, invokeId }, deps);
   return { InvokeId: invokeId };
 };
-
-/**
- * The invocation's RepeatMode and Frequency: a Frequency makes it Period whatever RepeatMode
- * says (SPEC §3), and is validated here, against now, so a bad one is refused with a message
- * naming the field at fault and nothing is created.
- */
-function schedule(
-  text: string,
-  mode: RepeatMode | undefined,
-  deps: ActionDeps,
-): { repeatMode: RepeatMode; frequency: string } {
-  if (text.trim() === '') {
-    if (mode === 'Period') {
-      throw new AppError('MissingParameter', 'Frequency: is required when RepeatMode is Period');
-    }
-    return { repeatMode: mode ?? 'Once', frequency: '' };
-  }
-  try {
-    parseFrequency(text, { nowMs: deps.clock(), minIntervalSeconds: deps.minIntervalSeconds });
-  } catch (err) {
-    if (err instanceof FrequencyError)
-      throw new AppError('InvalidParameter.Frequency', err.message);
-    throw err;
-  }
-  return { repeatMode: 'Period', frequency: text.trim() };
-}
-
-/** How long a ClientToken is remembered. */
-const CLIENT_TOKEN_TTL_SECONDS = 24 * 3600;
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-/** JSON with object keys sorted, so equal requests give equal text whatever their key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-/** Hash, then jobs, then the index: an invocation is listed only once its jobs are queued. */
-async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
-  const { createdMs, enqueued } = await deps.invocations.create(inv);
-  if (enqueued) return;
-  // Fixed job ids: enqueueing again while the jobs exist changes nothing.
-  const timed = inv.repeatMode !== 'Once';
-  await deps.schedulerQueue.enqueueInvocation(
-    inv.invokeId,
-    timed ? undefined : deps.deliveryTimeoutSeconds * 1000,
-  );
-  await deps.invocations.publish(inv.invokeId, createdMs, deps.clock(), timed);
-}
 
 /** The invocation, or 404 InvalidInvokeId.NotFound. */
 async function existingInvocation(deps: ActionDeps, invokeId: string): Promise<Invocation> {
@@ -208,20 +64,6 @@ async function existingInvocation(deps: ActionDeps, invokeId: string): Promise<I
     );
   }
   return inv;
-}
-
-function encodeToken(obj: unknown): string {
-  return Buffer.from(JSON.stringify(obj)).toString('base64url');
-}
-
-function decodeToken<T>(token: string, check: (v: unknown) => v is T): T {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (check(v)) return v;
-  } catch {
-    // fall through to the error below
-  }
-  throw new AppError('InvalidParameter', 'NextToken: is not a token this API returned');
 }
 
 const isCursor = (v: unknown): v is IndexCursor =>

@@ -3,11 +3,11 @@ import { NODE_ID_RE } from '../config.js';
 import { AppError } from '../errors.js';
 
 /** Booleans as JSON booleans, or the texts "true"/"false" the vendor's clients send. */
-const flag = z
+export const flag = z
   .union([z.boolean(), z.enum(['true', 'false'])])
   .transform((v) => v === true || v === 'true');
 
-const nodeId = z.string().regex(NODE_ID_RE, { message: 'is not a valid node id' });
+export const nodeId = z.string().regex(NODE_ID_RE, { message: 'is not a valid node id' });
 const invokeId = z.string().min(1).max(64);
 
 export const runCommandSchema = z.strictObject({
@@ -81,6 +81,22 @@ export const describeNodesSchema = z.strictObject({
   MaxResults: z.number().int().min(1).max(50).default(10),
   NextToken: z.string().max(512).optional(),
 });
+
+/** A NextToken: an opaque, URL-safe encoding of a listing's position. */
+export function encodeToken(obj: unknown): string {
+  return Buffer.from(JSON.stringify(obj)).toString('base64url');
+}
+
+/** The position in a NextToken, or 400 InvalidParameter when it is not one this API gave. */
+export function decodeToken<T>(token: string, check: (v: unknown) => v is T): T {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (check(v)) return v;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError('InvalidParameter', 'NextToken: is not a token this API returned');
+}
 
 /** Keys that name JavaScript internals: refused anywhere in a body, never interpreted. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

@@ -14,6 +14,10 @@ export const RUN_ERRORS = {
   ClientNotResponse: 'the aliyun service in the instance does not response',
   // Not in the seed: the agent is not root, so it cannot switch to the requested user.
   AccountNotPermitted: 'the agent is not allowed to run commands as the specified account',
+  // Not in the seed: with EnableParameter, the content's parameters could not be replaced.
+  ParameterInvalid: 'the command parameters are invalid or have no value',
+  // Not in the seed: with EnableParameter, the replaced content is over the content limit.
+  ContentLengthLimitExceeded: 'the command content exceeds 24 KiB once its parameters are replaced',
 } as const;
 
 export type RunErrorCode = keyof typeof RUN_ERRORS;

@@ -75,6 +75,9 @@ export function toRunJob(inv: Invocation, fire = ''): RunJob {
     timeoutSeconds: inv.timeoutSeconds,
     terminationMode: inv.terminationMode,
     launcher: inv.launcher,
+    enableParameter: inv.enableParameter,
+    // Each node replaces the parameters itself: the built-ins differ per node.
+    parameters: inv.enableParameter ? inv.parameters : {},
   };
 }
 
