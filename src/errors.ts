@@ -31,6 +31,10 @@ export const ERROR_CATALOGUE = {
     meaning: 'A node in NodeIdList has never registered (or is not a target of the invocation).',
   },
   'InvalidInvokeId.NotFound': { status: 404, meaning: 'No invocation has that InvokeId.' },
+  'InvalidCommandId.NotFound': {
+    status: 404,
+    meaning: 'No saved command has that CommandId (never created, or deleted).',
+  },
   'InvalidAction.NotFound': {
     status: 404,
     meaning: 'The action in the path is not one fleetcmd knows.',

@@ -16,6 +16,7 @@ import {
   runCommandSchema,
   stopInvocationSchema,
 } from './schemas.js';
+import { COMMAND_ACTIONS } from './command-actions.js';
 import {
   canonicalJson,
   decodeContent,
@@ -393,4 +394,5 @@ export const ACTIONS: Record<string, Action> = {
   DescribeInvocationResults: describeInvocationResults,
   StopInvocation: stopInvocation,
   DescribeNodes: describeNodes,
+  ...COMMAND_ACTIONS,
 };

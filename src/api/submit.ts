@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { FrequencyError, parseFrequency } from '../domain/frequency.js';
 import type { Invocation, RepeatMode } from '../domain/invocation.js';
 import { base64Length, MAX_CONTENT_BASE64_BYTES } from '../domain/invocation.js';
-import { checkValues, ParameterError, substitute } from '../domain/params.js';
+import { checkValues, ParameterError, parameterNames, substitute } from '../domain/params.js';
 import { AppError } from '../errors.js';
+import type { CommandStore } from '../store/command-store.js';
 import type { InvocationStore } from '../store/invocation-store.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
@@ -19,6 +20,7 @@ export interface ActionDeps {
   invocations: InvocationStore;
   runs: RunStore;
   nodes: NodeStore;
+  commands: CommandStore;
   nodeQueues: NodeQueues;
   schedulerQueue: SchedulerQueue;
   deliveryTimeoutSeconds: number;
@@ -62,6 +64,11 @@ export function decodeContent(text: string, encoding: 'PlainText' | 'Base64'): B
   return bytes;
 }
 
+/** The custom parameter names of a content (400 InvalidParameter for a bad template). */
+export function contentParameterNames(content: Buffer): string[] {
+  return withParameterErrors(() => parameterNames(content));
+}
+
 function withParameterErrors<T>(fn: () => T): T {
   try {
     return fn();
@@ -81,6 +88,9 @@ function newId(prefix: 't-' | 'c-'): string {
 
 /** Invocation ids: `t-` and 17 lowercase letters and digits. */
 export const newInvokeId = (): string => newId('t-');
+
+/** Saved command ids: `c-` and 17 lowercase letters and digits. */
+export const newCommandId = (): string => newId('c-');
 
 /**
  * The invocation's RepeatMode and Frequency: a Frequency makes it Period whatever RepeatMode
