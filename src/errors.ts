@@ -9,10 +9,6 @@ export const ERROR_CATALOGUE = {
   },
   MissingParameter: { status: 400, meaning: 'A required field is absent; the message names it.' },
   'InvalidParameter.MalformedJson': { status: 400, meaning: 'The request body is not valid JSON.' },
-  'InvalidParameter.NotSupported': {
-    status: 400,
-    meaning: 'The field or value is valid but this version does not run it yet.',
-  },
   'InvalidParameter.Frequency': {
     status: 400,
     meaning:
@@ -39,6 +35,10 @@ export const ERROR_CATALOGUE = {
     meaning: 'A node in NodeIdList has never registered (or is not a target of the invocation).',
   },
   'InvalidInvokeId.NotFound': { status: 404, meaning: 'No invocation has that InvokeId.' },
+  'InvalidCommandId.NotFound': {
+    status: 404,
+    meaning: 'No saved command has that CommandId (never created, or deleted).',
+  },
   'InvalidAction.NotFound': {
     status: 404,
     meaning: 'The action in the path is not one fleetcmd knows.',

@@ -6,6 +6,7 @@ import { buildServer } from './api/server.js';
 import { makeLogger, type Logger } from './log.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { AgentStore } from './store/agent-store.js';
+import { CommandStore } from './store/command-store.js';
 import { InvocationStore } from './store/invocation-store.js';
 import { Keys } from './store/keys.js';
 import { NodeStore } from './store/node-store.js';
@@ -102,6 +103,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     if (config.role !== 'scheduler') {
       const app: FastifyInstance = buildServer({
         invocations,
+        commands: new CommandStore(producer, keys),
         runs,
         nodes,
         nodeQueues: apiNodeQueues,

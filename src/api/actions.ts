@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-import { FrequencyError, parseFrequency } from '../domain/frequency.js';
-import type { Invocation, RepeatMode, RunRecord } from '../domain/invocation.js';
+import type { Invocation, RunRecord } from '../domain/invocation.js';
 import { pendingRun, renderInvocation } from '../domain/invocation.js';
 import { isOnline } from '../domain/node.js';
 import { nodeInvokeStatus } from '../domain/status.js';
@@ -9,10 +7,6 @@ import { AppError } from '../errors.js';
 import { stopInvocationNodes } from '../scheduler/stop.js';
 import type { IndexCursor } from '../store/invocation-store.js';
 import {
-  assertRegistered,
-  createInvocation,
-  createOrDiscard,
-  decodeContent,
   decodeToken,
   encodeToken,
   existingInvocation,
@@ -20,15 +14,16 @@ import {
   isCursor,
   listPage,
   moreAfter,
-  newInvokeId,
   SCAN_LIMIT,
   statusIs,
   type Action,
   type ActionDeps,
 } from './common.js';
+import { COMMAND_ACTIONS, COMMAND_DOCS } from './command-actions.js';
 import { describeSendFileResults, sendFile } from './file-actions.js';
-import type { ActionDoc } from './openapi.js';
 import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
+import type { ActionDoc } from './openapi.js';
+import { canonicalJson, decodeCommandContent, sha256, submitInvocation } from './submit.js';
 import {
   describeInvocationResultsSchema,
   describeInvocationsSchema,
@@ -40,116 +35,32 @@ import {
 
 export type { Action, ActionDeps };
 
-/** Content limit: 24 KiB once Base64-encoded, as the vendor's API. */
-export const MAX_CONTENT_BASE64_BYTES = 24 * 1024;
-
-/** How CommandContent is checked. */
-const COMMAND_CONTENT = {
-  field: 'CommandContent',
-  encodingField: 'ContentEncoding',
-  maxBase64Bytes: MAX_CONTENT_BASE64_BYTES,
-  malformed: 'InvalidCommandContent.Malformed',
-  tooLong: 'InvalidCommandContent.LengthLimitExceeded',
-} as const;
-
 const runCommand: Action = async (body, deps) => {
   const req = parseBody(runCommandSchema, body);
-  const content = decodeContent(req.CommandContent, req.ContentEncoding, COMMAND_CONTENT);
-  const { repeatMode, frequency } = schedule(req.Frequency, req.RepeatMode, deps);
-  if (req.EnableParameter) {
-    throw new AppError(
-      'InvalidParameter.NotSupported',
-      'EnableParameter: parameter substitution is not supported yet; send the final command text',
-    );
-  }
-  await assertRegistered(deps, req.NodeIdList);
-  const inv: Invocation = {
-    invokeId: newInvokeId(),
-    commandId: '',
-    name: req.Name,
-    description: req.Description,
-    content,
-    nodeIds: req.NodeIdList,
-    frequency,
-    repeatMode,
-    timeoutSeconds: req.Timeout,
-    username: req.Username,
-    workingDir: req.WorkingDir,
-    parameters: Object.fromEntries(Object.entries(req.Parameters).map(([k, v]) => [k, String(v)])),
-    enableParameter: req.EnableParameter,
-    terminationMode: req.TerminationMode,
-    launcher: req.Launcher,
-    createdMs: deps.clock(),
-  };
-  if (req.ClientToken === undefined || req.ClientToken === '') {
-    await createOrDiscard(inv, deps);
-    return { InvokeId: inv.invokeId };
-  }
   const { ClientToken, ...request } = req;
-  const requestDigest = sha256(canonicalJson(request));
-  const first = await deps.invocations.claimClientToken(
-    sha256(ClientToken),
-    requestDigest,
-    inv.invokeId,
-    CLIENT_TOKEN_TTL_SECONDS,
+  const { invokeId } = await submitInvocation(
+    {
+      commandId: '',
+      name: req.Name,
+      description: req.Description,
+      content: decodeCommandContent(req.CommandContent, req.ContentEncoding),
+      nodeIds: req.NodeIdList,
+      frequency: req.Frequency,
+      repeatMode: req.RepeatMode,
+      timeoutSeconds: req.Timeout,
+      username: req.Username,
+      workingDir: req.WorkingDir,
+      parameters: req.Parameters,
+      enableParameter: req.EnableParameter,
+      terminationMode: req.TerminationMode,
+      launcher: req.Launcher,
+      clientToken: ClientToken,
+      request,
+    },
+    deps,
   );
-  if (first && first.requestDigest !== requestDigest) {
-    throw new AppError(
-      'IdempotentParameterMismatch',
-      'ClientToken: was already used with a different request',
-    );
-  }
-  // The first request with this token, or a retry of it: either way make sure the invocation
-  // exists and is enqueued (each step is idempotent), so a retry after a 503 completes it.
-  const invokeId = first?.invokeId ?? inv.invokeId;
-  await createInvocation({ ...inv, invokeId }, deps);
   return { InvokeId: invokeId };
 };
-
-/**
- * The invocation's RepeatMode and Frequency: a Frequency makes it Period whatever RepeatMode
- * says (SPEC §3), and is validated here, against now, so a bad one is refused with a message
- * naming the field at fault and nothing is created.
- */
-function schedule(
-  text: string,
-  mode: RepeatMode | undefined,
-  deps: ActionDeps,
-): { repeatMode: RepeatMode; frequency: string } {
-  if (text.trim() === '') {
-    if (mode === 'Period') {
-      throw new AppError('MissingParameter', 'Frequency: is required when RepeatMode is Period');
-    }
-    return { repeatMode: mode ?? 'Once', frequency: '' };
-  }
-  try {
-    parseFrequency(text, { nowMs: deps.clock(), minIntervalSeconds: deps.minIntervalSeconds });
-  } catch (err) {
-    if (err instanceof FrequencyError)
-      throw new AppError('InvalidParameter.Frequency', err.message);
-    throw err;
-  }
-  return { repeatMode: 'Period', frequency: text.trim() };
-}
-
-/** How long a ClientToken is remembered. */
-const CLIENT_TOKEN_TTL_SECONDS = 24 * 3600;
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
-/** JSON with object keys sorted, so equal requests give equal text whatever their key order. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /** Most nodes an invocation targets (NodeIdList): a cursor past them is past the invocation. */
 const MAX_NODES = 1000;
@@ -426,6 +337,7 @@ export const ACTIONS: Record<string, Action> = {
   DescribeNodes: describeNodes,
   SendFile: sendFile,
   DescribeSendFileResults: describeSendFileResults,
+  ...COMMAND_ACTIONS,
 };
 
 /**
@@ -461,4 +373,5 @@ export const ACTION_DOCS: Record<string, ActionDoc> = {
     schema: describeSendFileResultsSchema,
     summary: 'Lists file sends, newest first, with each node’s result',
   },
+  ...COMMAND_DOCS,
 };

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Invocation, InvocationKind, RepeatMode, RunRecord } from '../domain/invocation.js';
-import { invocationKind } from '../domain/invocation.js';
+import { base64Length, invocationKind } from '../domain/invocation.js';
 import { aggregateStatus, legacyInvokeStatus } from '../domain/status.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
+import type { CommandStore } from '../store/command-store.js';
 import type { RunStore } from '../store/run-store.js';
 
 /** What the command actions (actions.ts) and the file actions (file-actions.ts) share. */
@@ -14,6 +15,7 @@ export interface ActionDeps {
   invocations: InvocationStore;
   runs: RunStore;
   nodes: NodeStore;
+  commands: CommandStore;
   nodeQueues: NodeQueues;
   schedulerQueue: SchedulerQueue;
   deliveryTimeoutSeconds: number;
@@ -38,6 +40,17 @@ export interface ContentRules {
 
 const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+/** 400 (rules.tooLong) when `bytes` are over the limit once Base64-encoded. */
+export function checkContentLength(bytes: Buffer, rules: ContentRules, after = ''): void {
+  const encodedLength = base64Length(bytes.length);
+  if (encodedLength > rules.maxBase64Bytes) {
+    throw new AppError(
+      rules.tooLong,
+      `${rules.field} is ${encodedLength} bytes once Base64-encoded${after}; the limit is ${rules.maxBase64Bytes}`,
+    );
+  }
+}
+
 /** The bytes a content field stands for, refused when malformed, empty or over its limit. */
 export function decodeContent(
   text: string,
@@ -57,27 +70,20 @@ export function decodeContent(
   } else {
     bytes = Buffer.from(text, 'utf8');
   }
-  const encodedLength = Math.ceil(bytes.length / 3) * 4;
-  if (encodedLength > rules.maxBase64Bytes) {
-    throw new AppError(
-      rules.tooLong,
-      `${rules.field} is ${encodedLength} bytes once Base64-encoded; the limit is ${rules.maxBase64Bytes}`,
-    );
-  }
+  checkContentLength(bytes, rules);
   if (bytes.length === 0)
     throw new AppError('InvalidParameter', `${rules.field}: must not be empty`);
   return bytes;
 }
 
 /**
- * Invocation ids in the vendor's form: a prefix (`t-` for commands, `f-` for sent files) and 17
- * lowercase letters and digits.
+ * Ids in the vendor's form: a prefix (`t-` command invocations, `f-` sent files, `c-` saved
+ * commands) and 17 lowercase letters and digits.
  */
-export function newInvokeId(prefix: 't-' | 'f-' = 't-'): string {
+export function newId(prefix: 't-' | 'f-' | 'c-'): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = randomBytes(17);
   let id = prefix;
-  for (const b of bytes) id += alphabet[b % alphabet.length];
+  for (const b of randomBytes(17)) id += alphabet[b % alphabet.length];
   return id;
 }
 
@@ -92,11 +98,14 @@ export async function assertRegistered(deps: ActionDeps, nodeIds: readonly strin
   }
 }
 
-/** Hash, then jobs, then the index: an invocation is listed only once its jobs are queued. */
-export async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<void> {
+/**
+ * Hash, then jobs, then the index: an invocation is listed only once its jobs are queued.
+ * Answers whether this call wrote the hash (false for a retry that found it written).
+ */
+export async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<boolean> {
   const { created, createdMs, enqueued } = await deps.invocations.create(inv);
   if (created) deps.metrics?.invocationCreated(inv.repeatMode);
-  if (enqueued) return;
+  if (enqueued) return created;
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   const timed = inv.repeatMode !== 'Once';
   await deps.schedulerQueue.enqueueInvocation(
@@ -104,6 +113,7 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
     timed ? undefined : deps.deliveryTimeoutSeconds * 1000,
   );
   await deps.invocations.publish(inv, createdMs, deps.clock(), timed);
+  return created;
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   decodeContent,
   existingInvocation,
   listPage,
-  newInvokeId,
+  newId,
   statusIs,
   type Action,
 } from './common.js';
@@ -34,7 +34,7 @@ export const sendFile: Action = async (body, deps) => {
   const content = decodeContent(req.Content, req.ContentType, FILE_CONTENT);
   await assertRegistered(deps, req.NodeIdList);
   const inv: Invocation = {
-    invokeId: newInvokeId('f-'),
+    invokeId: newId('f-'),
     commandId: '',
     name: req.Name,
     description: req.Description,

@@ -28,6 +28,14 @@ export function invocationKind(inv: Invocation): InvocationKind {
   return inv.file ? 'file' : 'command';
 }
 
+/** Content limit: 24 KiB once Base64-encoded, as the vendor's API. */
+export const MAX_CONTENT_BASE64_BYTES = 24 * 1024;
+
+/** Length of `byteLength` bytes once Base64-encoded (with padding). */
+export function base64Length(byteLength: number): number {
+  return Math.ceil(byteLength / 3) * 4;
+}
+
 /** An invocation as stored: the request after validation, plus bookkeeping. */
 export interface Invocation {
   invokeId: string;

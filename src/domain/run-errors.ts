@@ -22,6 +22,10 @@ export const RUN_ERRORS = {
   FileAuthorityInvalid: 'the authority of file is invalid',
   // The agent appends the operating system's message to this one.
   FileCreateFail: 'the file creation is failed',
+  // Not in the seed: with EnableParameter, the content's parameters could not be replaced.
+  ParameterInvalid: 'the command parameters are invalid or have no value',
+  // Not in the seed: with EnableParameter, the replaced content is over the content limit.
+  ContentLengthLimitExceeded: 'the command content exceeds 24 KiB once its parameters are replaced',
 } as const;
 
 export type RunErrorCode = keyof typeof RUN_ERRORS;

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { base64Length, MAX_CONTENT_BASE64_BYTES } from './invocation.js';
+import { MAX_PARAMETER_VALUES, ParameterError, substitute } from './params.js';
+import type { RunErrorCode } from './run-errors.js';
 
 /** The file part of a SendFile run: where and how the agent writes the job's content. */
 export const fileJobSchema = z.object({
@@ -35,6 +38,13 @@ export const runJobSchema = z
     timeoutSeconds: z.number().int().min(1).max(86_400),
     terminationMode: z.enum(['ProcessTree', 'Process']).default('ProcessTree'),
     launcher: z.string().max(1024).default(''),
+    /** Whether `{{...}}` references in the content are replaced on the node (SPEC §4). */
+    enableParameter: z.boolean().default(false),
+    /** The values of the content's custom parameters (only with enableParameter). */
+    parameters: z
+      .record(z.string(), z.string())
+      .refine((p) => Object.keys(p).length <= MAX_PARAMETER_VALUES)
+      .default({}),
     file: fileJobSchema.optional(),
   })
   .refine((j) => j.invokeId.startsWith('f-') === (j.file !== undefined), {
@@ -42,6 +52,34 @@ export const runJobSchema = z
   });
 
 export type RunJob = z.infer<typeof runJobSchema>;
+
+/**
+ * The content one node runs: the job's, with its parameters and the built-ins (this run's and
+ * this node's ids) replaced when enableParameter is set; or why it cannot run (the run is then
+ * Invalid).
+ */
+export function contentForNode(
+  job: RunJob,
+  nodeId: string,
+): { content: Buffer } | { errorCode: RunErrorCode } {
+  const content = Buffer.from(job.content, 'base64');
+  if (!job.enableParameter) return { content };
+  let replaced: Buffer;
+  try {
+    replaced = substitute(content, job.parameters, {
+      invokeId: job.invokeId,
+      nodeId,
+      commandId: job.commandId,
+    });
+  } catch (err) {
+    if (err instanceof ParameterError) return { errorCode: 'ParameterInvalid' };
+    throw err;
+  }
+  if (base64Length(replaced.length) > MAX_CONTENT_BASE64_BYTES) {
+    return { errorCode: 'ContentLengthLimitExceeded' };
+  }
+  return { content: replaced };
+}
 
 /** The fire id of a node's boot: the same boot always gives the same id. */
 export function bootFireId(bootId: string): string {

@@ -85,6 +85,9 @@ export function toRunJob(inv: Invocation, fire = ''): RunJob {
     timeoutSeconds: inv.timeoutSeconds,
     terminationMode: inv.terminationMode,
     launcher: inv.launcher,
+    enableParameter: inv.enableParameter,
+    // Each node replaces the parameters itself: the built-ins differ per node.
+    parameters: inv.enableParameter ? inv.parameters : {},
     // A sent file: the agent writes `content` to this file instead of running it.
     ...(inv.file
       ? {

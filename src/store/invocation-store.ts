@@ -8,6 +8,7 @@ import type {
   TerminationMode,
 } from '../domain/invocation.js';
 import { invocationKind } from '../domain/invocation.js';
+import { pageNewestFirst } from './index-page.js';
 import type { Keys } from './keys.js';
 import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -257,44 +258,16 @@ export class InvocationStore {
   }
 
   /**
-   * Up to `count` ids, newest first, strictly after `cursor`. Ids created at the same
-   * millisecond are ordered by id (descending), so a cursor never skips or repeats an item
-   * while newer invocations are being added in front. `kind` picks the index.
+   * Up to `count` ids, newest first, strictly after `cursor` (see pageNewestFirst). `kind`
+   * picks the index.
    */
   async page(
     count: number,
     cursor: IndexCursor | undefined,
     kind: InvocationKind = 'command',
   ): Promise<IndexCursor[]> {
-    const key = this.index(kind);
-    const pairs = (raw: string[]): IndexCursor[] => {
-      const out: IndexCursor[] = [];
-      for (let i = 0; i + 1 < raw.length; i += 2) {
-        out.push({ invokeId: raw[i] as string, createdMs: Number(raw[i + 1]) });
-      }
-      return out;
-    };
-    if (!cursor) {
-      return pairs(
-        await this.redis.zrevrangebyscore(key, '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, count),
-      );
-    }
-    // First the rest of the cursor's own millisecond (ties sort by id, descending), then older.
-    const ties = pairs(
-      await this.redis.zrevrangebyscore(key, cursor.createdMs, cursor.createdMs, 'WITHSCORES'),
-    ).filter((it) => it.invokeId < cursor.invokeId);
-    if (ties.length >= count) return ties.slice(0, count);
-    const older = pairs(
-      await this.redis.zrevrangebyscore(
-        key,
-        `(${cursor.createdMs}`,
-        '-inf',
-        'WITHSCORES',
-        'LIMIT',
-        0,
-        count - ties.length,
-      ),
-    );
-    return [...ties, ...older];
+    const after = cursor ? { id: cursor.invokeId, ms: cursor.createdMs } : undefined;
+    const entries = await pageNewestFirst(this.redis, this.index(kind), count, after);
+    return entries.map((e) => ({ invokeId: e.id, createdMs: e.ms }));
   }
 }

@@ -2,7 +2,8 @@
  * The only place that names Redis keys. Every key an agent touches carries its node id as the
  * hash tag (`{n1}`), so on Redis Cluster one node's queue, runs and heartbeat share a slot, and
  * a per-node ACL can be written as `~<prefix>:node:{n1}:*` plus `~<prefix>:nq:{n1}:*`.
- * Invocation hashes are tagged by their own id; the two global indexes share `{global}`.
+ * Invocation and saved-command hashes are tagged by their own id; the global indexes share
+ * `{global}`.
  */
 /** Suffixes of a run key that name its history list and entries (see Keys.runHistory). */
 export const HISTORY_SUFFIXES = { list: ':hist', entry: ':h:' } as const;
@@ -75,6 +76,16 @@ export class Keys {
   /** Sorted set: SendFile invocation ids scored by creation time (ms); not in invocationIndex. */
   sendFileIndex(): string {
     return `${this.prefix}:{global}:sendfiles`;
+  }
+
+  /** Hash: a saved command (CreateCommand): its fields, content, creation time and InvokeTimes. */
+  command(commandId: string): string {
+    return `${this.prefix}:cmd:{${commandId}}`;
+  }
+
+  /** Sorted set: saved command ids scored by creation time (ms). */
+  commandIndex(): string {
+    return `${this.prefix}:{global}:commands`;
   }
 
   /** String: the InvokeId and request digest a ClientToken was first used with. */

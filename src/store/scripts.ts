@@ -276,6 +276,31 @@ for _, id in ipairs(old) do
 end
 return #old`,
   },
+  // KEYS: command. ARGV: field/value pairs. Writes a new saved command (createdMs = NOW,
+  // invokeTimes 0); answers its createdMs.
+  fcCmdCreate: {
+    keys: 1,
+    lua: `
+redis.call('HSET', KEYS[1], unpack(ARGV))
+redis.call('HSET', KEYS[1], 'createdMs', NOW, 'invokeTimes', 0)
+return NOW`,
+  },
+  // KEYS: command. ARGV: field/value pairs. Sets them only while the command exists (a
+  // concurrent DeleteCommand must not leave a half hash behind); answers '1' or '0'.
+  fcCmdModify: {
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return '0' end
+if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+return '1'`,
+  },
+  // KEYS: command. Counts one invocation of the command, if it still exists.
+  fcCmdInvoked: {
+    keys: 1,
+    lua: `
+if redis.call('EXISTS', KEYS[1]) == 0 then return '0' end
+return tostring(redis.call('HINCRBY', KEYS[1], 'invokeTimes', 1))`,
+  },
   // KEYS: nodeInfo. ARGV: uptimeMs, bootId, then field/value pairs. Returns the previous boot
   // id. A boot id different from the recorded one is a reboot: it is marked pending until the
   // agent has fired the node's boot invocations (bootPending), so a crash in between loses none.

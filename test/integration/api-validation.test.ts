@@ -446,10 +446,31 @@ void describe('API validation, errors and limits', () => {
         want: { code: 'InvalidParameter', mentions: ['RepeatMode'] },
       },
       ...[true, 'true'].map((v) => ({
-        name: `EnableParameter ${JSON.stringify(v)}`,
-        body: with_({ EnableParameter: v }),
-        want: { code: 'InvalidParameter.NotSupported', mentions: ['EnableParameter'] },
+        name: `EnableParameter ${JSON.stringify(v)} with a parameter that has no value`,
+        body: with_({ EnableParameter: v, CommandContent: 'echo {{ who }}', Parameters: {} }),
+        want: { code: 'InvalidParameter', mentions: ['Parameters', '"who"'] },
       })),
+      {
+        name: 'Parameters naming an ACS:: built-in',
+        body: with_({
+          EnableParameter: true,
+          CommandContent: 'echo {{ACS::NodeId}}',
+          Parameters: { 'ACS::NodeId': 'x' },
+        }),
+        want: { code: 'InvalidParameter', mentions: ['Parameters', 'ACS::'] },
+      },
+      {
+        name: 'content over the limit once its parameters are replaced',
+        body: with_({
+          EnableParameter: true,
+          CommandContent: '{{a}}{{a}}',
+          Parameters: { a: 'x'.repeat(10_000) },
+        }),
+        want: {
+          code: 'InvalidCommandContent.LengthLimitExceeded',
+          mentions: ['CommandContent', 'substitution'],
+        },
+      },
       {
         name: "Username 'bad user'",
         body: with_({ Username: 'bad user' }),

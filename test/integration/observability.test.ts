@@ -4,6 +4,7 @@ import { buildServer } from '../../src/api/server.js';
 import { makeLogger } from '../../src/log.js';
 import { freePort } from '../../src/private-redis.js';
 import { Keys } from '../../src/store/keys.js';
+import { CommandStore } from '../../src/store/command-store.js';
 import { InvocationStore } from '../../src/store/invocation-store.js';
 import { NodeStore } from '../../src/store/node-store.js';
 import { NodeQueues, SchedulerQueue } from '../../src/store/queues.js';
@@ -222,6 +223,7 @@ void describe('GET /metrics without Redis', () => {
       invocations: new InvocationStore(redis, keys),
       runs: new RunStore(redis, keys),
       nodes: new NodeStore(redis, keys),
+      commands: new CommandStore(redis, keys),
       nodeQueues,
       schedulerQueue,
       deliveryTimeoutSeconds: 60,

@@ -3,9 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { hostname, type as osType, uptime } from 'node:os';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { RUN_ERRORS } from '../../src/domain/run-errors.js';
+import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import {
   bootFireId,
+  contentForNode,
   parseBootTrigger,
   runJobSchema,
   type FileJob,
@@ -233,13 +234,19 @@ export class Agent {
       await this.sendFile(data, data.file);
       return;
     }
+    const prepared = contentForNode(data, deps.nodeId);
+    if ('errorCode' in prepared) {
+      deps.log.info({ invokeId: data.invokeId, errorCode: prepared.errorCode }, 'run invalid');
+      await this.reportNotStarted(data.invokeId, 'Invalid', prepared.errorCode);
+      return;
+    }
     const execute = deps.execute ?? startCommand;
     let handle: CommandHandle;
     try {
       handle = await execute({
         invokeId: data.invokeId,
         fire: data.fire,
-        content: Buffer.from(data.content, 'base64'),
+        content: prepared.content,
         username: data.username,
         workingDir: data.workingDir,
         timeoutSeconds: data.timeoutSeconds,
@@ -248,15 +255,7 @@ export class Agent {
       });
     } catch (err) {
       deps.log.error({ invokeId: data.invokeId, err: String(err) }, 'could not start command');
-      await this.report(data.invokeId, {
-        status: 'Error',
-        exitCode: undefined,
-        errorCode: 'ExecutionException',
-        errorInfo: RUN_ERRORS.ExecutionException,
-        output: Buffer.alloc(0),
-        dropped: 0,
-        started: false,
-      });
+      await this.reportNotStarted(data.invokeId, 'Error', 'ExecutionException');
       return;
     }
     this.running.set(data.invokeId, handle);
@@ -331,6 +330,23 @@ export class Agent {
       { invokeId: data.invokeId, status: final, errorCode: o.errorCode },
       'file sent',
     );
+  }
+
+  /** Ends a claimed run that never started, with no output. */
+  private async reportNotStarted(
+    invokeId: string,
+    status: 'Error' | 'Invalid',
+    errorCode: RunErrorCode,
+  ): Promise<void> {
+    await this.report(invokeId, {
+      status,
+      exitCode: undefined,
+      errorCode,
+      errorInfo: RUN_ERRORS[errorCode],
+      output: Buffer.alloc(0),
+      dropped: 0,
+      started: false,
+    });
   }
 
   /**

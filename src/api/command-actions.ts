@@ -1,0 +1,200 @@
+import { isoSeconds } from '../domain/time.js';
+import { AppError } from '../errors.js';
+import type { IndexEntry } from '../store/index-page.js';
+import type { SavedCommand } from '../store/command-store.js';
+import {
+  createCommandSchema,
+  deleteCommandSchema,
+  describeCommandsSchema,
+  IMMUTABLE_COMMAND_FIELDS,
+  invokeCommandSchema,
+  modifyCommandSchema,
+} from './command-schemas.js';
+import { decodeToken, encodeToken, newId, type Action, type ActionDeps } from './common.js';
+import type { ActionDoc } from './openapi.js';
+import { parseBody } from './schemas.js';
+import { contentParameterNames, decodeCommandContent, submitInvocation } from './submit.js';
+
+/** The saved command, or 404 InvalidCommandId.NotFound. */
+async function existingCommand(deps: ActionDeps, commandId: string): Promise<SavedCommand> {
+  const cmd = await deps.commands.get(commandId);
+  if (!cmd) {
+    throw new AppError(
+      'InvalidCommandId.NotFound',
+      `CommandId: no command ${JSON.stringify(commandId)}`,
+    );
+  }
+  return cmd;
+}
+
+const createCommand: Action = async (body, deps) => {
+  const req = parseBody(createCommandSchema, body);
+  const content = decodeCommandContent(req.CommandContent, req.ContentEncoding);
+  // A parameterised content must read as a template now, not fail at every invocation.
+  if (req.EnableParameter) contentParameterNames(content);
+  const commandId = newId('c-');
+  await deps.commands.create({
+    commandId,
+    name: req.Name,
+    description: req.Description,
+    content,
+    workingDir: req.WorkingDir,
+    timeoutSeconds: req.Timeout,
+    username: req.Username,
+    enableParameter: req.EnableParameter,
+    launcher: req.Launcher,
+    terminationMode: req.TerminationMode,
+  });
+  return { CommandId: commandId };
+};
+
+const isEntry = (v: unknown): v is IndexEntry =>
+  typeof v === 'object' &&
+  v !== null &&
+  typeof (v as IndexEntry).id === 'string' &&
+  typeof (v as IndexEntry).ms === 'number';
+
+/** How many index entries one filtered page may scan before it answers with a NextToken. */
+const SCAN_LIMIT = 2000;
+
+const describeCommands: Action = async (body, deps) => {
+  const req = parseBody(describeCommandsSchema, body);
+  const matches = (c: SavedCommand) => req.Name === undefined || c.name === req.Name;
+  const view = (c: SavedCommand) => ({
+    CommandId: c.commandId,
+    Name: c.name,
+    Description: c.description,
+    Type: 'RunShellScript',
+    CommandContent: c.content.toString(req.ContentEncoding === 'PlainText' ? 'utf8' : 'base64'),
+    WorkingDir: c.workingDir,
+    Timeout: c.timeoutSeconds,
+    Username: c.username,
+    EnableParameter: c.enableParameter,
+    ParameterNames: { ParameterName: c.enableParameter ? contentParameterNames(c.content) : [] },
+    Launcher: c.launcher,
+    TerminationMode: c.terminationMode,
+    CreationTime: isoSeconds(c.createdMs),
+    InvokeTimes: c.invokeTimes,
+  });
+
+  if (req.CommandId !== undefined) {
+    const cmd = await deps.commands.get(req.CommandId);
+    const list = cmd && matches(cmd) ? [view(cmd)] : [];
+    return { TotalCount: list.length, Commands: { Command: list } };
+  }
+
+  let cursor = req.NextToken !== undefined ? decodeToken(req.NextToken, isEntry) : undefined;
+  const found: SavedCommand[] = [];
+  let scanned = 0;
+  let full = false;
+  while (!full && scanned < SCAN_LIMIT) {
+    const batch = await deps.commands.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
+    if (batch.length === 0) break;
+    for (const at of batch) {
+      scanned++;
+      cursor = at;
+      const cmd = await deps.commands.get(at.id);
+      if (cmd && matches(cmd)) found.push(cmd);
+      if (found.length === req.MaxResults) {
+        full = true;
+        break;
+      }
+    }
+  }
+  const stopped = full || scanned >= SCAN_LIMIT;
+  const more = stopped && cursor !== undefined && (await deps.commands.page(1, cursor)).length > 0;
+  return {
+    ...(req.Name === undefined ? { TotalCount: await deps.commands.count() } : {}),
+    ...(more && cursor ? { NextToken: encodeToken(cursor) } : {}),
+    Commands: { Command: found.map(view) },
+  };
+};
+
+const modifyCommand: Action = async (body, deps) => {
+  if (typeof body === 'object' && body !== null) {
+    const field = IMMUTABLE_COMMAND_FIELDS.find((f) => Object.hasOwn(body, f));
+    if (field !== undefined) {
+      throw new AppError(
+        'InvalidParameter',
+        `${field}: cannot be modified once a command is saved; create a new command instead`,
+      );
+    }
+  }
+  const req = parseBody(modifyCommandSchema, body);
+  const changed = await deps.commands.modify(req.CommandId, {
+    name: req.Name,
+    description: req.Description,
+    workingDir: req.WorkingDir,
+    timeoutSeconds: req.Timeout,
+    username: req.Username,
+    launcher: req.Launcher,
+    terminationMode: req.TerminationMode,
+  });
+  if (!changed) await existingCommand(deps, req.CommandId);
+  return {};
+};
+
+const deleteCommand: Action = async (body, deps) => {
+  const req = parseBody(deleteCommandSchema, body);
+  if (!(await deps.commands.delete(req.CommandId))) await existingCommand(deps, req.CommandId);
+  return {};
+};
+
+/** Runs a saved command: its content and defaults, with this request's per-run overrides. */
+const invokeCommand: Action = async (body, deps) => {
+  const req = parseBody(invokeCommandSchema, body);
+  const cmd = await existingCommand(deps, req.CommandId);
+  const { ClientToken, ...request } = req;
+  const { invokeId, created } = await submitInvocation(
+    {
+      commandId: cmd.commandId,
+      name: cmd.name,
+      description: cmd.description,
+      content: cmd.content,
+      nodeIds: req.NodeIdList,
+      frequency: req.Frequency,
+      repeatMode: req.RepeatMode,
+      timeoutSeconds: req.Timeout ?? cmd.timeoutSeconds,
+      username: req.Username ?? cmd.username,
+      workingDir: req.WorkingDir ?? cmd.workingDir,
+      parameters: req.Parameters,
+      enableParameter: cmd.enableParameter,
+      terminationMode: req.TerminationMode ?? cmd.terminationMode,
+      launcher: cmd.launcher,
+      clientToken: ClientToken,
+      request,
+    },
+    deps,
+  );
+  if (created) await deps.commands.countInvocation(cmd.commandId);
+  return { InvokeId: invokeId };
+};
+
+export const COMMAND_ACTIONS: Record<string, Action> = {
+  CreateCommand: createCommand,
+  DescribeCommands: describeCommands,
+  ModifyCommand: modifyCommand,
+  DeleteCommand: deleteCommand,
+  InvokeCommand: invokeCommand,
+};
+
+/** The saved-command actions' entries for GET /docs (see ACTION_DOCS). */
+export const COMMAND_DOCS: Record<string, ActionDoc> = {
+  CreateCommand: {
+    schema: createCommandSchema,
+    summary: 'Saves a command (content immutable once saved) with its defaults',
+  },
+  DescribeCommands: {
+    schema: describeCommandsSchema,
+    summary: 'Lists saved commands, newest first',
+  },
+  ModifyCommand: {
+    schema: modifyCommandSchema,
+    summary: 'Changes a saved command’s name, description or defaults (never its content)',
+  },
+  DeleteCommand: { schema: deleteCommandSchema, summary: 'Deletes a saved command' },
+  InvokeCommand: {
+    schema: invokeCommandSchema,
+    summary: 'Runs a saved command on nodes, with per-run overrides and parameters',
+  },
+};

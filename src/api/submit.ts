@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { FrequencyError, parseFrequency } from '../domain/frequency.js';
+import type { Invocation, RepeatMode } from '../domain/invocation.js';
+import { MAX_CONTENT_BASE64_BYTES } from '../domain/invocation.js';
+import { checkValues, ParameterError, parameterNames, substitute } from '../domain/params.js';
+import { AppError } from '../errors.js';
+import {
+  assertRegistered,
+  checkContentLength,
+  createInvocation,
+  createOrDiscard,
+  decodeContent,
+  newId,
+  type ActionDeps,
+  type ContentRules,
+} from './common.js';
+
+/**
+ * The one path that creates an invocation, for RunCommand and InvokeCommand alike: content,
+ * schedule, parameters and nodes are checked before anything is written, then ClientToken
+ * idempotency, the invocation hash, its jobs and its index entry.
+ */
+
+/** How CommandContent is checked. */
+export const COMMAND_CONTENT: ContentRules = {
+  field: 'CommandContent',
+  encodingField: 'ContentEncoding',
+  maxBase64Bytes: MAX_CONTENT_BASE64_BYTES,
+  malformed: 'InvalidCommandContent.Malformed',
+  tooLong: 'InvalidCommandContent.LengthLimitExceeded',
+};
+
+/** CommandContent as bytes: decoded per ContentEncoding, within the limit, not empty. */
+export function decodeCommandContent(text: string, encoding: 'PlainText' | 'Base64'): Buffer {
+  return decodeContent(text, encoding, COMMAND_CONTENT);
+}
+
+/** The custom parameter names of a content (400 InvalidParameter for a bad template). */
+export function contentParameterNames(content: Buffer): string[] {
+  return withParameterErrors(() => parameterNames(content));
+}
+
+function withParameterErrors<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ParameterError) throw new AppError('InvalidParameter', err.message);
+    throw err;
+  }
+}
+
+/**
+ * The invocation's RepeatMode and Frequency: a Frequency makes it Period whatever RepeatMode
+ * says (SPEC §3), and is validated here, against now, so a bad one is refused with a message
+ * naming the field at fault and nothing is created.
+ */
+function schedule(
+  text: string,
+  mode: RepeatMode | undefined,
+  deps: ActionDeps,
+): { repeatMode: RepeatMode; frequency: string } {
+  if (text.trim() === '') {
+    if (mode === 'Period') {
+      throw new AppError('MissingParameter', 'Frequency: is required when RepeatMode is Period');
+    }
+    return { repeatMode: mode ?? 'Once', frequency: '' };
+  }
+  try {
+    parseFrequency(text, { nowMs: deps.clock(), minIntervalSeconds: deps.minIntervalSeconds });
+  } catch (err) {
+    if (err instanceof FrequencyError)
+      throw new AppError('InvalidParameter.Frequency', err.message);
+    throw err;
+  }
+  return { repeatMode: 'Period', frequency: text.trim() };
+}
+
+/** How long a ClientToken is remembered. */
+const CLIENT_TOKEN_TTL_SECONDS = 24 * 3600;
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** JSON with object keys sorted, so equal requests give equal text whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** What RunCommand and InvokeCommand ask for, once each has resolved its fields. */
+export interface InvocationRequest extends Omit<
+  Invocation,
+  'invokeId' | 'createdMs' | 'repeatMode' | 'parameters'
+> {
+  /** Absent: Once, or Period when there is a Frequency. */
+  repeatMode: RepeatMode | undefined;
+  /** As sent: numbers and booleans are turned into text. */
+  parameters: Record<string, string | number | boolean>;
+  clientToken: string | undefined;
+  /**
+   * The request as the client sent it, without ClientToken: a retry with the same token must
+   * send the same (key order and explicit defaults aside), or it answers 409.
+   */
+  request: Record<string, unknown>;
+}
+
+/**
+ * Validates and creates an invocation. Answers its id, and whether this call created it (false
+ * for a retry of a ClientToken request that had created it already).
+ */
+export async function submitInvocation(
+  req: InvocationRequest,
+  deps: ActionDeps,
+): Promise<{ invokeId: string; created: boolean }> {
+  const { repeatMode, frequency } = schedule(req.frequency, req.repeatMode, deps);
+  const parameters = Object.fromEntries(
+    Object.entries(req.parameters).map(([k, v]) => [k, String(v)]),
+  );
+  const invokeId = newId('t-');
+  if (req.enableParameter) checkSubstitution(req, parameters, invokeId);
+  await assertRegistered(deps, req.nodeIds);
+  const inv: Invocation = {
+    invokeId,
+    commandId: req.commandId,
+    name: req.name,
+    description: req.description,
+    content: req.content,
+    nodeIds: req.nodeIds,
+    frequency,
+    repeatMode,
+    timeoutSeconds: req.timeoutSeconds,
+    username: req.username,
+    workingDir: req.workingDir,
+    parameters,
+    enableParameter: req.enableParameter,
+    terminationMode: req.terminationMode,
+    launcher: req.launcher,
+    createdMs: deps.clock(),
+  };
+  if (req.clientToken === undefined || req.clientToken === '') {
+    await createOrDiscard(inv, deps);
+    return { invokeId, created: true };
+  }
+  const requestDigest = sha256(canonicalJson(req.request));
+  const first = await deps.invocations.claimClientToken(
+    sha256(req.clientToken),
+    requestDigest,
+    inv.invokeId,
+    CLIENT_TOKEN_TTL_SECONDS,
+  );
+  if (first && first.requestDigest !== requestDigest) {
+    throw new AppError(
+      'IdempotentParameterMismatch',
+      'ClientToken: was already used with a different request',
+    );
+  }
+  // The first request with this token, or a retry of it: either way make sure the invocation
+  // exists and is enqueued (each step is idempotent), so a retry after a 503 completes it.
+  const id = first?.invokeId ?? inv.invokeId;
+  const created = await createInvocation({ ...inv, invokeId: id }, deps);
+  return { invokeId: id, created };
+}
+
+/**
+ * Refuses a parameterised request whose template or values are bad, or whose content would
+ * exceed the limit once substituted on the node with the longest id (the built-ins' values are
+ * all known here), so such a request creates nothing.
+ */
+function checkSubstitution(
+  req: InvocationRequest,
+  parameters: Record<string, string>,
+  invokeId: string,
+): void {
+  const nodeId = req.nodeIds.reduce((a, b) =>
+    Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a,
+  );
+  const longest = withParameterErrors(() => {
+    checkValues(parameters);
+    return substitute(req.content, parameters, { invokeId, nodeId, commandId: req.commandId });
+  });
+  checkContentLength(longest, COMMAND_CONTENT, ' after parameter substitution');
+}
