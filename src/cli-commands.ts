@@ -1,281 +1,592 @@
-import { parseArgs } from 'node:util';
-import { aggregateStatus, isFinalNodeStatus, type NodeStatus } from './domain/status.js';
+/**
+ * The client subcommands: arguments (cli-args) in, API calls, text (cli-format) out.
+ * Everything the user reads goes to stdout; progress goes to stderr.
+ */
+import { readFile } from 'node:fs/promises';
+import {
+  COMMAND_HELP,
+  parseCommandCreate,
+  parseCommandDelete,
+  parseCommandInvoke,
+  parseCommandList,
+  parseCommandModify,
+  parseDescribe,
+  parseLogs,
+  parseNodes,
+  parseRun,
+  parseSendFile,
+  parseSendFileResults,
+  parseStop,
+  UsageError,
+  type Body,
+  type ClientArgs,
+  type Parsed,
+} from './cli-args.js';
+import {
+  exitCodeFor,
+  nodeHeader,
+  orDash,
+  OutputFollower,
+  plainProgressDue,
+  progressLine,
+  renderTable,
+  truncate,
+} from './cli-format.js';
 import { ApiClient } from './client.js';
+import { aggregateStatus, isFinalNodeStatus, type NodeStatus } from './domain/status.js';
+
+/** How often --wait and --follow ask the API. */
+const POLL_MS = 500;
 
 interface InvokeNodeView {
   NodeId: string;
   InvocationStatus: NodeStatus;
   ExitCode?: number;
-  Output?: string;
-  Dropped: number;
-  StartTime: string;
-  FinishTime: string;
   ErrorInfo: string;
-  Repeats: number;
 }
 
 interface InvocationView {
   InvokeId: string;
   InvocationStatus: string;
-  InvokeStatus: string;
   CommandName: string;
+  RepeatMode: string;
   CreationTime: string;
   InvokeNodes: { InvokeNode: InvokeNodeView[] };
 }
 
-const clientFlags = {
-  url: { type: 'string' },
-  token: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
-function client(values: { url?: string; token?: string }): ApiClient {
-  return new ApiClient({
-    url: values.url ?? process.env.FLEETCMD_URL ?? 'http://127.0.0.1:8080',
-    token: values.token ?? process.env.FLEETCMD_API_TOKEN,
-  });
+interface DescribeInvocationsAnswer {
+  Invocations: { Invocation: InvocationView[] };
+  NextToken?: string;
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+interface ResultRow extends InvokeNodeView {
+  Output: string;
+  Dropped: number;
+  Repeats: number;
+  StartTime: string;
+  FinishedTime: string;
 }
 
-async function describe(
+interface ResultsAnswer {
+  Invocation: { InvocationResults: { InvocationResult: ResultRow[] }; NextToken?: string };
+}
+
+interface FileNodeView {
+  NodeId: string;
+  InvocationStatus: NodeStatus;
+  StartTime: string;
+  FinishTime: string;
+  ErrorCode: string;
+  ErrorInfo: string;
+}
+
+interface FileInvocationView {
+  InvokeId: string;
+  Name: string;
+  TargetDir: string;
+  InvocationStatus: string;
+  CreationTime: string;
+  NodeCount: number;
+  InvokeNodes: { InvokeNode: FileNodeView[] };
+}
+
+interface SendFileResultsAnswer {
+  Invocations: { Invocation: FileInvocationView[] };
+  NextToken?: string;
+}
+
+interface CommandView {
+  CommandId: string;
+  Name: string;
+  CommandContent: string;
+  Timeout: number;
+  ParameterNames?: { ParameterName: string[] };
+  InvokeTimes: number;
+  CreationTime: string;
+}
+
+interface DescribeCommandsAnswer {
+  Commands: { Command: CommandView[] };
+  NextToken?: string;
+}
+
+function out(text: string | Buffer): void {
+  process.stdout.write(text);
+}
+
+function line(text: string): void {
+  out(`${text}\n`);
+}
+
+/** With --json each raw API answer is one line of stdout. */
+function json(answer: unknown): void {
+  line(JSON.stringify(answer));
+}
+
+function apiFor(client: ClientArgs): ApiClient {
+  return new ApiClient({ url: client.url, token: client.token });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Calls a listing action page by page until `max` rows or the last page; with --json every
+ * answer is printed as it arrives.
+ */
+async function pages<A, T>(
   api: ApiClient,
-  invokeId: string,
-  includeOutput: boolean,
-): Promise<InvocationView> {
-  const res = await api.call<{ Invocations: { Invocation: InvocationView[] } }>(
-    'DescribeInvocations',
-    {
-      InvokeId: invokeId,
-      IncludeOutput: includeOutput,
-      ContentEncoding: 'PlainText',
-    },
-  );
-  const inv = res.Invocations.Invocation[0];
-  if (!inv) throw new Error(`no invocation ${invokeId}`);
-  return inv;
-}
-
-function nodeTable(inv: InvocationView): string {
-  return table([
-    ['NODE', 'STATUS', 'EXIT', 'STARTED', 'FINISHED', 'DROPPED', 'ERROR'],
-    ...inv.InvokeNodes.InvokeNode.map((n) => [
-      n.NodeId,
-      n.InvocationStatus,
-      n.ExitCode === undefined ? '-' : String(n.ExitCode),
-      n.StartTime || '-',
-      n.FinishTime || '-',
-      String(n.Dropped),
-      n.ErrorInfo || '',
-    ]),
-  ]);
-}
-
-const RUN_HELP = `Usage: fleetcmd run --nodes n1,n2 [options] -- 'command'
-
-Runs a command on the given nodes (once, on a schedule or at boot) and prints its InvokeId.
-  --nodes LIST        comma-separated node ids (required)
-  --frequency TEXT    a schedule: six-field cron (seconds first), rate(5m) or at(...)
-  --repeat-mode MODE  Once, Period, NextRebootOnly or EveryReboot
-  --timeout SECONDS   kill the command after this long (default 60)
-  --user NAME         run as this user (default: the agent's user)
-  --dir PATH          working directory (default: the user's home)
-  --name NAME         a name shown by describe
-  --wait              wait for every node, print each node's output; exit 0 only on Success
-                      (not with a schedule or a boot mode: those do not end by themselves)
-  --json              print JSON instead of text
-  --url URL           API address (default $FLEETCMD_URL or http://127.0.0.1:8080)
-  --token TOKEN       bearer token (default $FLEETCMD_API_TOKEN)
-
-Example: fleetcmd run --nodes n1,n2 --wait -- 'uname -a'
-Example: fleetcmd run --nodes n1 --frequency '0 0 9 * * MON-FRI Europe/Berlin' -- 'backup.sh'`;
-
-export async function runCommandCli(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      ...clientFlags,
-      nodes: { type: 'string' },
-      timeout: { type: 'string' },
-      user: { type: 'string' },
-      dir: { type: 'string' },
-      name: { type: 'string' },
-      frequency: { type: 'string' },
-      'repeat-mode': { type: 'string' },
-      wait: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(RUN_HELP);
-    return 0;
-  }
-  const command = positionals.join(' ');
-  if (!values.nodes || command.trim() === '') {
-    console.error(RUN_HELP);
-    return 2;
-  }
-  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeout !== undefined && !Number.isInteger(timeout)) {
-    console.error('--timeout must be a whole number of seconds');
-    return 2;
-  }
-  const mode = values['repeat-mode'];
-  if (values.wait && (values.frequency || (mode && mode !== 'Once'))) {
-    console.error('--wait works with one-off runs only: a schedule does not end by itself');
-    return 2;
-  }
-  const api = client(values);
-  const res = await api.call<{ InvokeId: string }>('RunCommand', {
-    NodeIdList: values.nodes
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-    CommandContent: command,
-    ...(timeout !== undefined ? { Timeout: timeout } : {}),
-    ...(values.user ? { Username: values.user } : {}),
-    ...(values.dir ? { WorkingDir: values.dir } : {}),
-    ...(values.name ? { Name: values.name } : {}),
-    ...(values.frequency ? { Frequency: values.frequency } : {}),
-    ...(mode ? { RepeatMode: mode } : {}),
-  });
-  if (!values.wait) {
-    console.log(values.json ? JSON.stringify(res) : res.InvokeId);
-    return 0;
-  }
-  const tty = process.stderr.isTTY;
-  for (;;) {
-    const inv = await describe(api, res.InvokeId, false);
-    const nodes = inv.InvokeNodes.InvokeNode;
-    const done = nodes.filter((n) => isFinalNodeStatus(n.InvocationStatus)).length;
-    if (tty)
-      process.stderr.write(
-        `\r${res.InvokeId}: ${done}/${nodes.length} done (${inv.InvocationStatus})   `,
-      );
-    if (done === nodes.length) break;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  if (tty) process.stderr.write('\n');
-  const inv = await describe(api, res.InvokeId, true);
-  if (values.json) {
-    console.log(JSON.stringify(inv, null, 2));
-  } else {
-    for (const n of inv.InvokeNodes.InvokeNode) {
-      const exit = n.ExitCode === undefined ? '' : ` exit ${n.ExitCode}`;
-      console.log(
-        `--- ${n.NodeId}: ${n.InvocationStatus}${exit}${n.ErrorInfo ? ` (${n.ErrorInfo})` : ''}`,
-      );
-      if (n.Output) process.stdout.write(n.Output.endsWith('\n') ? n.Output : `${n.Output}\n`);
-      if (n.Dropped > 0) console.log(`[${n.Dropped} bytes of output dropped]`);
-    }
-    console.log(`${inv.InvokeId}: ${inv.InvocationStatus}`);
-  }
-  const agg = aggregateStatus(inv.InvokeNodes.InvokeNode.map((n) => n.InvocationStatus));
-  return agg === 'Success' ? 0 : 1;
-}
-
-export async function describeCli(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { ...clientFlags, output: { type: 'boolean', default: false } },
-  });
-  const id = positionals[0];
-  if (values.help || !id) {
-    console.log(`Usage: fleetcmd describe <InvokeId> [--output] [--json]
-
-Shows an invocation and each node's status (--output adds each node's output).
-Example: fleetcmd describe t-ind3k9ytvvduoe8`);
-    return values.help ? 0 : 2;
-  }
-  const inv = await describe(client(values), id, values.output);
-  if (values.json) {
-    console.log(JSON.stringify(inv, null, 2));
-    return 0;
-  }
-  console.log(
-    `${inv.InvokeId}  ${inv.InvocationStatus}  created ${inv.CreationTime}  ${inv.CommandName}`,
-  );
-  console.log(nodeTable(inv));
-  if (values.output) {
-    for (const n of inv.InvokeNodes.InvokeNode) console.log(`--- ${n.NodeId}\n${n.Output ?? ''}`);
-  }
-  return 0;
-}
-
-export async function stopCli(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { ...clientFlags, nodes: { type: 'string' } },
-  });
-  const id = positionals[0];
-  if (values.help || !id) {
-    console.log(`Usage: fleetcmd stop <InvokeId> [--nodes n1,n2]
-
-Stops an invocation: nodes that have not started are Cancelled, running ones are killed.
-Example: fleetcmd stop t-ind3k9ytvvduoe8`);
-    return values.help ? 0 : 2;
-  }
-  await client(values).call('StopInvocation', {
-    InvokeId: id,
-    ...(values.nodes ? { NodeIdList: values.nodes.split(',') } : {}),
-  });
-  console.log(`stopping ${id}`);
-  return 0;
-}
-
-export async function nodesCli(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: clientFlags });
-  if (values.help) {
-    console.log(`Usage: fleetcmd nodes [--json]
-
-Lists registered nodes with their heartbeat and agent details.
-Example: fleetcmd nodes`);
-    return 0;
-  }
-  const api = client(values);
-  const rows: Record<string, unknown>[] = [];
+  client: ClientArgs,
+  action: string,
+  body: Body,
+  pick: (answer: A) => { rows: T[]; next: string | undefined },
+  max = Number.MAX_SAFE_INTEGER,
+): Promise<T[]> {
+  const rows: T[] = [];
   let token: string | undefined;
   do {
-    const res = await api.call<{ Nodes: { Node: Record<string, unknown>[] }; NextToken?: string }>(
-      'DescribeNodes',
-      {
-        MaxResults: 50,
-        ...(token ? { NextToken: token } : {}),
-      },
-    );
-    rows.push(...res.Nodes.Node);
-    token = res.NextToken;
-  } while (token);
-  if (values.json) {
-    console.log(JSON.stringify(rows, null, 2));
+    const answer = await api.call<A>(action, {
+      ...body,
+      MaxResults: Math.min(50, max - rows.length),
+      ...(token ? { NextToken: token } : {}),
+    });
+    if (client.json) json(answer);
+    const page = pick(answer);
+    rows.push(...page.rows);
+    token = page.next;
+  } while (token && rows.length < max);
+  return rows.slice(0, max);
+}
+
+/** The progress line on stderr: redrawn in place on a terminal, occasional lines otherwise. */
+class Progress {
+  #last: { line: string; atMs: number } | undefined;
+  readonly #tty = process.stderr.isTTY === true;
+
+  constructor(private readonly enabled: boolean) {}
+
+  /** Without a terminal, --json keeps stderr quiet too. */
+  static for(client: ClientArgs): Progress {
+    return new Progress(!client.json || process.stderr.isTTY === true);
+  }
+
+  update(statuses: readonly NodeStatus[]): void {
+    if (!this.enabled) return;
+    const text = progressLine(statuses);
+    if (this.#tty) {
+      process.stderr.write(`\r\x1b[2K${text}`);
+    } else if (plainProgressDue(this.#last, text, Date.now())) {
+      process.stderr.write(`${text}\n`);
+      this.#last = { line: text, atMs: Date.now() };
+    }
+  }
+
+  /** The final state, always shown once. */
+  done(statuses: readonly NodeStatus[]): void {
+    if (!this.enabled) return;
+    const text = progressLine(statuses);
+    if (this.#tty) process.stderr.write(`\r\x1b[2K${text}\n`);
+    else if (this.#last?.line !== text) process.stderr.write(`${text}\n`);
+  }
+}
+
+/** Polls `statuses` until every node is final, showing progress; returns the final statuses. */
+async function waitFinal(
+  client: ClientArgs,
+  statuses: () => Promise<NodeStatus[]>,
+): Promise<NodeStatus[]> {
+  const progress = Progress.for(client);
+  for (;;) {
+    const now = await statuses();
+    if (now.every(isFinalNodeStatus)) {
+      progress.done(now);
+      return now;
+    }
+    progress.update(now);
+    await sleep(POLL_MS);
+  }
+}
+
+async function describeInvocation(
+  api: ApiClient,
+  body: Body,
+): Promise<{ answer: DescribeInvocationsAnswer; inv: InvocationView }> {
+  const answer = await api.call<DescribeInvocationsAnswer>('DescribeInvocations', body);
+  const inv = answer.Invocations.Invocation[0];
+  if (!inv) throw new UsageError(`no invocation ${String(body.InvokeId)} matches`);
+  return { answer, inv };
+}
+
+/** Each node's output; with `headers`, a header line (node, status, exit code) before each. */
+function printOutputs(rows: readonly ResultRow[], headers: boolean): void {
+  for (const r of rows) {
+    if (headers) line(nodeHeader(r));
+    const follower = new OutputFollower();
+    out(follower.update(Buffer.from(r.Output, 'base64'), r.Dropped));
+    out(follower.end());
+  }
+}
+
+/** After RunCommand or InvokeCommand: the InvokeId, or with --wait progress, outputs, exit code. */
+async function afterInvoke(
+  api: ApiClient,
+  client: ClientArgs,
+  answer: { InvokeId: string },
+  wait: boolean,
+): Promise<number> {
+  if (client.json) json(answer);
+  else if (!wait) line(answer.InvokeId);
+  if (!wait) return 0;
+  const id = answer.InvokeId;
+  const statuses = await waitFinal(client, async () => {
+    const { inv } = await describeInvocation(api, { InvokeId: id });
+    return inv.InvokeNodes.InvokeNode.map((n) => n.InvocationStatus);
+  });
+  if (client.json) {
+    const final = { InvokeId: id, IncludeOutput: true, ContentEncoding: 'PlainText' };
+    json((await describeInvocation(api, final)).answer);
+  } else {
+    const rows = await invocationResults(api, client, { InvokeId: id, ContentEncoding: 'Base64' });
+    printOutputs(rows, true);
+    line(`${id}: ${aggregateStatus(statuses)}`);
+  }
+  return exitCodeFor(statuses);
+}
+
+function invocationResults(
+  api: ApiClient,
+  client: ClientArgs,
+  body: Body,
+  max?: number,
+): Promise<ResultRow[]> {
+  return pages<ResultsAnswer, ResultRow>(
+    api,
+    client,
+    'DescribeInvocationResults',
+    body,
+    (a) => ({
+      rows: a.Invocation.InvocationResults.InvocationResult,
+      next: a.Invocation.NextToken,
+    }),
+    max,
+  );
+}
+
+/** Runs a subcommand's parsed form, or prints its help. */
+async function withParsed<T>(
+  parsed: Parsed<T>,
+  run: (p: T & { client: ClientArgs }, api: ApiClient) => Promise<number>,
+): Promise<number> {
+  if ('help' in parsed) {
+    line(parsed.help);
     return 0;
   }
-  console.log(
-    table([
-      ['NODE', 'ONLINE', 'HOSTNAME', 'LAST HEARTBEAT', 'ACTIVE', 'INVOCATIONS', 'VERSION'],
-      ...rows.map((r) => [
-        String(r.NodeId),
-        r.Online ? 'yes' : 'no',
-        String(r.Hostname),
-        String(r.LastHeartbeatTime || '-'),
-        String(r.ActiveTaskCount),
-        String(r.InvocationCount),
-        String(r.AgentVersion),
-      ]),
-    ]),
+  return run(parsed, apiFor(parsed.client));
+}
+
+export function runCommandCli(argv: string[]): Promise<number> {
+  return withParsed(parseRun(argv, process.env), async (p, api) =>
+    afterInvoke(api, p.client, await api.call('RunCommand', p.request), p.wait),
   );
-  return 0;
+}
+
+function doneOf(nodes: readonly { InvocationStatus: NodeStatus }[]): string {
+  return `${nodes.filter((n) => isFinalNodeStatus(n.InvocationStatus)).length}/${nodes.length}`;
+}
+
+export function describeCli(argv: string[]): Promise<number> {
+  return withParsed(parseDescribe(argv, process.env), async (p, api) => {
+    if (p.invokeId === undefined) {
+      const filters = { NodeId: p.node, InvokeStatus: p.status };
+      const list = await pages<DescribeInvocationsAnswer, InvocationView>(
+        api,
+        p.client,
+        'DescribeInvocations',
+        filters,
+        (a) => ({ rows: a.Invocations.Invocation, next: a.NextToken }),
+        p.max,
+      );
+      if (!p.client.json) {
+        line(
+          renderTable(
+            ['INVOKE ID', 'NAME', 'STATUS', 'MODE', 'NODES', 'CREATED'],
+            list.map((i) => [
+              i.InvokeId,
+              orDash(i.CommandName),
+              i.InvocationStatus,
+              i.RepeatMode,
+              doneOf(i.InvokeNodes.InvokeNode),
+              i.CreationTime,
+            ]),
+          ),
+        );
+      }
+      return 0;
+    }
+    const { answer, inv } = await describeInvocation(api, { InvokeId: p.invokeId });
+    if (p.client.json) json(answer);
+    const rows = await invocationResults(
+      api,
+      p.client,
+      { InvokeId: p.invokeId, NodeId: p.node, InvokeRecordStatus: p.status },
+      p.max,
+    );
+    if (!p.client.json) {
+      line(
+        `${inv.InvokeId}  ${inv.InvocationStatus}  ${inv.RepeatMode}  created ${inv.CreationTime}  ${inv.CommandName}`.trimEnd(),
+      );
+      line(
+        renderTable(
+          ['NODE', 'STATUS', 'EXIT', 'RUNS', 'STARTED', 'FINISHED', 'ERROR'],
+          rows.map((r) => [
+            r.NodeId,
+            r.InvocationStatus,
+            orDash(r.ExitCode),
+            String(r.Repeats),
+            orDash(r.StartTime),
+            orDash(r.FinishedTime),
+            r.ErrorInfo,
+          ]),
+        ),
+      );
+    }
+    return 0;
+  });
+}
+
+export function logsCli(argv: string[]): Promise<number> {
+  return withParsed(parseLogs(argv, process.env), async (p, api) => {
+    // Text mode reads Base64: exact bytes, so Dropped (bytes) lines up with what is printed.
+    const body = {
+      InvokeId: p.invokeId,
+      NodeId: p.node,
+      ContentEncoding: p.client.json ? 'PlainText' : 'Base64',
+    };
+    const results = async () => {
+      const rows = await invocationResults(api, p.client, body);
+      if (rows.length === 0) throw new UsageError(`${p.invokeId} has no node ${String(p.node)}`);
+      return rows;
+    };
+    if (!p.follow) {
+      const rows = await results();
+      if (!p.client.json) printOutputs(rows, rows.length > 1);
+      return 0;
+    }
+    const followers = new Map<string, OutputFollower>();
+    const finished = new Set<string>();
+    for (;;) {
+      const rows = await results();
+      const width = Math.max(...rows.map((r) => r.NodeId.length));
+      for (const r of rows) {
+        if (p.client.json || finished.has(r.NodeId)) continue;
+        let f = followers.get(r.NodeId);
+        if (!f) {
+          f = new OutputFollower(rows.length > 1 ? `${r.NodeId.padEnd(width)} | ` : '');
+          followers.set(r.NodeId, f);
+        }
+        out(f.update(Buffer.from(r.Output, 'base64'), r.Dropped));
+        if (isFinalNodeStatus(r.InvocationStatus)) {
+          out(f.end());
+          finished.add(r.NodeId);
+        }
+      }
+      const statuses = rows.map((r) => r.InvocationStatus);
+      if (statuses.every(isFinalNodeStatus)) return exitCodeFor(statuses);
+      await sleep(POLL_MS);
+    }
+  });
+}
+
+export function stopCli(argv: string[]): Promise<number> {
+  return withParsed(parseStop(argv, process.env), async (p, api) => {
+    const answer = await api.call('StopInvocation', p.request);
+    if (p.client.json) json(answer);
+    else line(`stopping ${String(p.request.InvokeId)}`);
+    return 0;
+  });
+}
+
+interface NodeView {
+  NodeId: string;
+  Online: boolean;
+  Hostname: string;
+  OsType: string;
+  TimeZone: string;
+  AgentVersion: string;
+  ActiveTaskCount: number;
+  LastHeartbeatTime: string;
+}
+
+export function nodesCli(argv: string[]): Promise<number> {
+  return withParsed(parseNodes(argv, process.env), async (p, api) => {
+    const nodes = await pages<{ Nodes: { Node: NodeView[] }; NextToken?: string }, NodeView>(
+      api,
+      p.client,
+      'DescribeNodes',
+      p.online ? { Online: true } : {},
+      (a) => ({ rows: a.Nodes.Node, next: a.NextToken }),
+    );
+    if (p.client.json) return 0;
+    line(
+      renderTable(
+        ['NODE', 'ONLINE', 'HOSTNAME', 'OS', 'ZONE', 'AGENT', 'ACTIVE', 'LAST HEARTBEAT'],
+        nodes.map((n) => [
+          n.NodeId,
+          n.Online ? 'yes' : 'no',
+          orDash(n.Hostname),
+          orDash(n.OsType),
+          orDash(n.TimeZone),
+          orDash(n.AgentVersion),
+          String(n.ActiveTaskCount),
+          orDash(n.LastHeartbeatTime),
+        ]),
+      ),
+    );
+    return 0;
+  });
+}
+
+/** Saved commands: `fleetcmd command create|list|modify|delete|invoke`. */
+export async function commandCli(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  switch (sub) {
+    case 'create':
+      return withParsed(parseCommandCreate(rest, process.env), async (p, api) => {
+        const answer = await api.call<{ CommandId: string }>('CreateCommand', p.request);
+        line(p.client.json ? JSON.stringify(answer) : answer.CommandId);
+        return 0;
+      });
+    case 'list':
+      return withParsed(parseCommandList(rest, process.env), async (p, api) => {
+        const commands = await pages<DescribeCommandsAnswer, CommandView>(
+          api,
+          p.client,
+          'DescribeCommands',
+          p.request,
+          (a) => ({ rows: a.Commands.Command, next: a.NextToken }),
+        );
+        if (p.client.json) return 0;
+        line(
+          renderTable(
+            ['COMMAND ID', 'NAME', 'TIMEOUT', 'PARAMETERS', 'RUNS', 'CREATED', 'CONTENT'],
+            commands.map((c) => [
+              c.CommandId,
+              c.Name,
+              String(c.Timeout),
+              orDash(c.ParameterNames?.ParameterName.join(',')),
+              String(c.InvokeTimes),
+              c.CreationTime,
+              truncate(c.CommandContent.replace(/\s+/g, ' '), 60),
+            ]),
+          ),
+        );
+        return 0;
+      });
+    case 'modify':
+      return withParsed(parseCommandModify(rest, process.env), async (p, api) => {
+        const answer = await api.call('ModifyCommand', p.request);
+        line(p.client.json ? JSON.stringify(answer) : `modified ${String(p.request.CommandId)}`);
+        return 0;
+      });
+    case 'delete':
+      return withParsed(parseCommandDelete(rest, process.env), async (p, api) => {
+        const answer = await api.call('DeleteCommand', p.request);
+        line(p.client.json ? JSON.stringify(answer) : `deleted ${String(p.request.CommandId)}`);
+        return 0;
+      });
+    case 'invoke':
+      return withParsed(parseCommandInvoke(rest, process.env), async (p, api) =>
+        afterInvoke(api, p.client, await api.call('InvokeCommand', p.request), p.wait),
+      );
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      line(COMMAND_HELP);
+      return sub === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command subcommand ${JSON.stringify(sub)}`, COMMAND_HELP);
+  }
+}
+
+async function sendFileInvocation(api: ApiClient, invokeId: string) {
+  const answer = await api.call<SendFileResultsAnswer>('DescribeSendFileResults', {
+    InvokeId: invokeId,
+  });
+  const inv = answer.Invocations.Invocation[0];
+  if (!inv) throw new UsageError(`no file send ${invokeId}`);
+  return { answer, inv };
+}
+
+function printFileNodes(inv: FileInvocationView): void {
+  line(
+    `${inv.InvokeId}  ${inv.InvocationStatus}  ${inv.TargetDir}/${inv.Name}  created ${inv.CreationTime}`,
+  );
+  line(
+    renderTable(
+      ['NODE', 'STATUS', 'STARTED', 'FINISHED', 'ERROR CODE', 'ERROR'],
+      inv.InvokeNodes.InvokeNode.map((n) => [
+        n.NodeId,
+        n.InvocationStatus,
+        orDash(n.StartTime),
+        orDash(n.FinishTime),
+        orDash(n.ErrorCode),
+        n.ErrorInfo,
+      ]),
+    ),
+  );
+}
+
+export function sendFileCli(argv: string[]): Promise<number> {
+  return withParsed(parseSendFile(argv, process.env), async (p, api) => {
+    const bytes = await readFile(p.path).catch((err: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read ${p.path}: ${err.code ?? err.message}`);
+    });
+    const request = p.request(bytes);
+    const answer = await api.call<{ InvokeId: string }>('SendFile', request);
+    if (p.client.json) json(answer);
+    else if (!p.wait) line(answer.InvokeId);
+    if (!p.wait) return 0;
+    const statuses = await waitFinal(p.client, async () =>
+      (await sendFileInvocation(api, answer.InvokeId)).inv.InvokeNodes.InvokeNode.map(
+        (n) => n.InvocationStatus,
+      ),
+    );
+    const final = await sendFileInvocation(api, answer.InvokeId);
+    if (p.client.json) json(final.answer);
+    else printFileNodes(final.inv);
+    return exitCodeFor(statuses);
+  });
+}
+
+export function sendFileResultsCli(argv: string[]): Promise<number> {
+  return withParsed(parseSendFileResults(argv, process.env), async (p, api) => {
+    const list = await pages<SendFileResultsAnswer, FileInvocationView>(
+      api,
+      p.client,
+      'DescribeSendFileResults',
+      p.request,
+      (a) => ({ rows: a.Invocations.Invocation, next: a.NextToken }),
+      p.max,
+    );
+    if (p.client.json) return 0;
+    const one = list[0];
+    if (p.invokeId !== undefined && one) {
+      printFileNodes(one);
+      return 0;
+    }
+    line(
+      renderTable(
+        ['INVOKE ID', 'NAME', 'TARGET', 'STATUS', 'NODES', 'CREATED'],
+        list.map((i) => [
+          i.InvokeId,
+          i.Name,
+          i.TargetDir,
+          i.InvocationStatus,
+          doneOf(i.InvokeNodes.InvokeNode),
+          i.CreationTime,
+        ]),
+      ),
+    );
+    return 0;
+  });
 }

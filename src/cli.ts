@@ -1,7 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type RawSettings } from './config.js';
-import { describeCli, nodesCli, runCommandCli, stopCli } from './cli-commands.js';
+import { UsageError } from './cli-args.js';
+import {
+  commandCli,
+  describeCli,
+  logsCli,
+  nodesCli,
+  runCommandCli,
+  sendFileCli,
+  sendFileResultsCli,
+  stopCli,
+} from './cli-commands.js';
 import { startDev } from './dev.js';
 import { startAgent, startServer, type Running } from './main.js';
 import { ApiError } from './client.js';
@@ -12,12 +22,24 @@ Usage:
   fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)
   fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]
   fleetcmd agent --node-id ID
-  fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
-  fleetcmd describe <InvokeId>
-  fleetcmd stop <InvokeId>
-  fleetcmd nodes
 
-Each command has --help. Configuration: flags or environment variables (see README.md).`;
+  fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
+  fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
+  fleetcmd logs <InvokeId> [--node N] [--follow]
+  fleetcmd stop <InvokeId> [--nodes n1,n2]
+  fleetcmd nodes [--online]
+  fleetcmd command create|list|modify|delete|invoke ...   saved commands
+  fleetcmd send-file --nodes n1,n2 --target-dir DIR [--wait] <local-file>
+  fleetcmd send-file-results [<InvokeId>]
+
+Each command has --help (with examples); the client commands take --json, --url and --token
+(default $FLEETCMD_URL and $FLEETCMD_API_TOKEN). Configuration: flags or environment variables
+(see README.md).
+
+Exit codes of run --wait, command invoke --wait, send-file --wait and logs --follow:
+  0 Success   1 a node failed (exit code not 0)   3 a node timed out
+  4 a node could not run (Error, Invalid, Aborted)   5 every node was stopped
+  2 (any command) bad arguments or an API error`;
 
 /** Flags that stand for configuration variables (the variable names are what errors cite). */
 const CONFIG_FLAGS = {
@@ -111,6 +133,14 @@ Ctrl-C stops everything.`);
         return await stopCli(rest);
       case 'nodes':
         return await nodesCli(rest);
+      case 'logs':
+        return await logsCli(rest);
+      case 'command':
+        return await commandCli(rest);
+      case 'send-file':
+        return await sendFileCli(rest);
+      case 'send-file-results':
+        return await sendFileResultsCli(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -124,6 +154,10 @@ Ctrl-C stops everything.`);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof ApiError) {
       console.error(err.message);
+      return 2;
+    }
+    if (err instanceof UsageError) {
+      console.error(err.usage ? `${err.message}\n\n${err.usage}` : err.message);
       return 2;
     }
     if (

@@ -1,4 +1,4 @@
-/** A small HTTP client for fleetcmd's API, used by the CLI's run/describe/stop/nodes. */
+/** A small HTTP client for fleetcmd's API, used by the CLI's client subcommands. */
 export interface ApiClientOptions {
   url: string;
   token: string | undefined;
@@ -21,14 +21,22 @@ export class ApiClient {
     action: string,
     body: Record<string, unknown>,
   ): Promise<T> {
-    const res = await fetch(`${this.opts.url.replace(/\/$/, '')}/v1/${action}`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
-      },
-      body: JSON.stringify(body),
-    });
+    const url = `${this.opts.url.replace(/\/$/, '')}/v1/${action}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      // No answer at all (refused, DNS, TLS): an API error for the CLI's exit code, not a crash.
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      throw new ApiError('Unreachable', `${url}: ${cause ?? String(err)}`, 0);
+    }
     const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
     if (!res.ok) {
       throw new ApiError(

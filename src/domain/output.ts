@@ -28,7 +28,7 @@ function multiByteLength(byte: number): number {
  * Where to end a head of `bytes` so that it does not stop inside a multi-byte character.
  * Only the head's own bytes are looked at, so the decision does not depend on what follows.
  */
-function headCut(bytes: Uint8Array): number {
+export function headCut(bytes: Uint8Array): number {
   const end = bytes.length;
   // Sequences are at most 4 bytes long, so only a lead byte among the last 3 can be cut off.
   for (let i = end - 1; i >= 0 && i >= end - 3; i--) {
