@@ -5,7 +5,6 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACTIONS } from '../../src/api/actions.js';
 import { freePort } from '../../src/private-redis.js';
 import { CLI, ROOT, makeStack, type Stack } from '../helpers/stack.js';
 
@@ -242,119 +241,104 @@ void describe('the fleetcmd CLI against a real stack', () => {
   });
 });
 
-// Saved commands and SendFile are served from another branch: these run once it is merged.
-const AFTER_MERGE = [
-  'CreateCommand',
-  'InvokeCommand',
-  'SendFile',
-  'DescribeSendFileResults',
-].filter((a) => !(a in ACTIONS));
+void describe('the fleetcmd CLI: saved commands and files', () => {
+  let stack: Stack;
+  let env: Record<string, string>;
+  let dir: string;
 
-void describe(
-  'the fleetcmd CLI: saved commands and files',
-  { skip: AFTER_MERGE.length > 0 && `the API has no ${AFTER_MERGE.join(', ')} yet` },
-  () => {
-    let stack: Stack;
-    let env: Record<string, string>;
-    let dir: string;
+  before(async () => {
+    stack = await makeStack();
+    await stack.startAgent('n1');
+    await stack.startAgent('n2');
+    env = { FLEETCMD_URL: stack.url, FLEETCMD_API_TOKEN: stack.token };
+    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-cli-'));
+  });
+  after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
 
-    before(async () => {
-      stack = await makeStack();
-      await stack.startAgent('n1');
-      await stack.startAgent('n2');
-      env = { FLEETCMD_URL: stack.url, FLEETCMD_API_TOKEN: stack.token };
-      dir = await mkdtemp(join(tmpdir(), 'fleetcmd-cli-'));
-    });
-    after(async () => {
-      await stack.close();
-      await rm(dir, { recursive: true, force: true });
-    });
+  void it('command create, list, modify, invoke --wait with a parameter, delete', async () => {
+    const name = `greet-${Date.now()}`;
+    const c = await cli(
+      ['command', 'create', '--name', name, '--enable-parameter', '--', 'echo hello {{who}}'],
+      env,
+    );
+    assert.equal(c.code, 0, c.stderr);
+    const id = c.stdout.trim();
+    assert.ok(id.length > 0);
 
-    void it('command create, list, modify, invoke --wait with a parameter, delete', async () => {
-      const name = `greet-${Date.now()}`;
-      const c = await cli(
-        ['command', 'create', '--name', name, '--enable-parameter', '--', 'echo hello {{who}}'],
-        env,
-      );
-      assert.equal(c.code, 0, c.stderr);
-      const id = c.stdout.trim();
-      assert.ok(id.length > 0);
+    const l = await cli(['command', 'list', '--name', name], env);
+    assert.equal(l.code, 0, l.stderr);
+    assert.match(
+      l.stdout,
+      /^COMMAND ID\s+NAME\s+TIMEOUT\s+PARAMETERS\s+RUNS\s+CREATED\s+CONTENT$/m,
+    );
+    assert.match(
+      l.stdout,
+      new RegExp(`^${id}\\s+${name}\\s+60\\s+who\\s+0\\s+\\S+Z\\s+echo hello`, 'm'),
+    );
 
-      const l = await cli(['command', 'list', '--name', name], env);
-      assert.equal(l.code, 0, l.stderr);
-      assert.match(
-        l.stdout,
-        /^COMMAND ID\s+NAME\s+TIMEOUT\s+PARAMETERS\s+RUNS\s+CREATED\s+CONTENT$/m,
-      );
-      assert.match(
-        l.stdout,
-        new RegExp(`^${id}\\s+${name}\\s+60\\s+who\\s+0\\s+\\S+Z\\s+echo hello`, 'm'),
-      );
+    const m = await cli(['command', 'modify', id, '--timeout', '30'], env);
+    assert.equal(m.code, 0, m.stderr);
+    const j = jsonLines(
+      (await cli(['command', 'list', '--name', name, '--json'], env)).stdout,
+    )[0] as {
+      Commands: { Command: { CommandId: string; Timeout: number }[] };
+    };
+    assert.equal(j.Commands.Command[0]?.Timeout, 30);
 
-      const m = await cli(['command', 'modify', id, '--timeout', '30'], env);
-      assert.equal(m.code, 0, m.stderr);
-      const j = jsonLines(
-        (await cli(['command', 'list', '--name', name, '--json'], env)).stdout,
-      )[0] as {
-        Commands: { Command: { CommandId: string; Timeout: number }[] };
-      };
-      assert.equal(j.Commands.Command[0]?.Timeout, 30);
+    const i = await cli(
+      ['command', 'invoke', id, '--nodes', 'n1,n2', '--param', 'who=world', '--wait'],
+      env,
+    );
+    assert.equal(i.code, 0, i.stderr);
+    assert.match(i.stdout, /--- n1: Success exit 0\nhello world\n/);
+    assert.match(i.stdout, /--- n2: Success exit 0\nhello world\n/);
+    assert.match(i.stderr, /2\/2 {2}Success 2/);
 
-      const i = await cli(
-        ['command', 'invoke', id, '--nodes', 'n1,n2', '--param', 'who=world', '--wait'],
-        env,
-      );
-      assert.equal(i.code, 0, i.stderr);
-      assert.match(i.stdout, /--- n1: Success exit 0\nhello world\n/);
-      assert.match(i.stdout, /--- n2: Success exit 0\nhello world\n/);
-      assert.match(i.stderr, /2\/2 {2}Success 2/);
+    const d = await cli(['command', 'delete', id, '--json'], env);
+    assert.equal(d.code, 0, d.stderr);
+    assert.ok('RequestId' in (jsonLines(d.stdout)[0] as object));
+    const gone = await cli(['command', 'list', '--name', name], env);
+    assert.doesNotMatch(gone.stdout, new RegExp(id));
+  });
 
-      const d = await cli(['command', 'delete', id, '--json'], env);
-      assert.equal(d.code, 0, d.stderr);
-      assert.ok('RequestId' in (jsonLines(d.stdout)[0] as object));
-      const gone = await cli(['command', 'list', '--name', name], env);
-      assert.doesNotMatch(gone.stdout, new RegExp(id));
-    });
+  void it('send-file --wait writes the file on the node; send-file-results shows it', async () => {
+    const local = join(dir, 'app.conf');
+    await writeFile(local, 'key=value\n');
+    const target = join(dir, 'on-node');
+    await mkdir(target);
+    const s = await cli(
+      ['send-file', '--nodes', 'n1', '--target-dir', target, '--mode', '0600', '--wait', local],
+      env,
+    );
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /^f-\S+\s+Success\s/m);
+    assert.match(s.stdout, /^n1\s+Success\s/m);
+    assert.equal(await readFile(join(target, 'app.conf'), 'utf8'), 'key=value\n');
+    assert.equal((await stat(join(target, 'app.conf'))).mode & 0o777, 0o600);
+    const id = /^(f-\S+)/m.exec(s.stdout)?.[1] ?? '';
 
-    void it('send-file --wait writes the file on the node; send-file-results shows it', async () => {
-      const local = join(dir, 'app.conf');
-      await writeFile(local, 'key=value\n');
-      const target = join(dir, 'on-node');
-      await mkdir(target);
-      const s = await cli(
-        ['send-file', '--nodes', 'n1', '--target-dir', target, '--mode', '0600', '--wait', local],
-        env,
-      );
-      assert.equal(s.code, 0, s.stderr);
-      assert.match(s.stdout, /^f-\S+\s+Success\s/m);
-      assert.match(s.stdout, /^n1\s+Success\s/m);
-      assert.equal(await readFile(join(target, 'app.conf'), 'utf8'), 'key=value\n');
-      assert.equal((await stat(join(target, 'app.conf'))).mode & 0o777, 0o600);
-      const id = /^(f-\S+)/m.exec(s.stdout)?.[1] ?? '';
+    const again = await cli(
+      ['send-file', '--nodes', 'n1', '--target-dir', target, '--wait', local],
+      env,
+    );
+    assert.ok(again.code === 1 || again.code === 4, `no --overwrite: ${again.code}`);
 
-      const again = await cli(
-        ['send-file', '--nodes', 'n1', '--target-dir', target, '--wait', local],
-        env,
-      );
-      assert.ok(again.code === 1 || again.code === 4, `no --overwrite: ${again.code}`);
-
-      const one = await cli(['send-file-results', id], env);
-      assert.equal(one.code, 0, one.stderr);
-      assert.match(one.stdout, /^NODE\s+STATUS\s+STARTED\s+FINISHED\s+ERROR CODE\s+ERROR$/m);
-      assert.match(one.stdout, /^n1\s+Success\s/m);
-      const list = await cli(['send-file-results', '--name', 'app.conf'], env);
-      assert.match(list.stdout, /^INVOKE ID\s+NAME\s+TARGET\s+STATUS\s+NODES\s+CREATED$/m);
-      assert.match(
-        list.stdout,
-        new RegExp(`^${id}\\s+app\\.conf\\s+\\S+\\s+Success\\s+1/1\\s`, 'm'),
-      );
-      const j = jsonLines((await cli(['send-file-results', id, '--json'], env)).stdout)[0] as {
-        Invocations: { Invocation: { InvokeId: string }[] };
-      };
-      assert.equal(j.Invocations.Invocation[0]?.InvokeId, id);
-    });
-  },
-);
+    const one = await cli(['send-file-results', id], env);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, /^NODE\s+STATUS\s+STARTED\s+FINISHED\s+ERROR CODE\s+ERROR$/m);
+    assert.match(one.stdout, /^n1\s+Success\s/m);
+    const list = await cli(['send-file-results', '--name', 'app.conf'], env);
+    assert.match(list.stdout, /^INVOKE ID\s+NAME\s+TARGET\s+STATUS\s+NODES\s+CREATED$/m);
+    assert.match(list.stdout, new RegExp(`^${id}\\s+app\\.conf\\s+\\S+\\s+Success\\s+1/1\\s`, 'm'));
+    const j = jsonLines((await cli(['send-file-results', id, '--json'], env)).stdout)[0] as {
+      Invocations: { Invocation: { InvokeId: string }[] };
+    };
+    assert.equal(j.Invocations.Invocation[0]?.InvokeId, id);
+  });
+});
 
 void describe('fleetcmd dev', () => {
   void it('starts a private redis-server, a server and two agents, prints URL and token, and stops cleanly', async () => {
