@@ -5,42 +5,17 @@
  *
  *   node --import tsx bench/footprint.ts [invocations=200] [outputBytes=24576]
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config.js';
-import { makeLogger } from '../src/log.js';
-import { startServer } from '../src/main.js';
-import { freePort, startPrivateRedis } from '../src/private-redis.js';
+import { startBenchStack } from './local-stack.js';
 
 const count = Number(process.argv[2] ?? 200);
 const OUTPUT_BYTES = Number(process.argv[3] ?? 24 * 1024);
 const prefix = 'fp';
-const redisServer = await startPrivateRedis();
-const redis = new Redis(redisServer.url);
-const token = randomBytes(12).toString('hex');
-const port = await freePort();
-const env = { REDIS_URL: redisServer.url, FLEETCMD_PREFIX: prefix, LOG_LEVEL: 'warn' };
-const server = await startServer(
-  loadConfig({ ...env, FLEETCMD_API_TOKEN: token, PORT: String(port), FLEETCMD_HOST: '127.0.0.1' }),
-  makeLogger('warn', 'bench'),
-);
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const agent = spawn(process.execPath, ['--import', 'tsx', cli, 'agent', '--node-id', 'f1'], {
-  env: { ...process.env, ...env },
-  stdio: 'ignore',
-});
-
-async function call(action: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${server.url}/v1/${action}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return (await res.json()) as Record<string, unknown>;
-}
+const stack = await startBenchStack(prefix, ['f1']);
+const { call } = stack;
+const [agent] = stack.agents;
+const redis = new Redis(stack.redisUrl);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,7 +52,7 @@ try {
     await sleep(100);
   }
   await sleep(2000);
-  const idleAgentMiB = await rssMiB(agent.pid ?? 0);
+  const idleAgentMiB = await rssMiB(agent?.pid ?? 0);
   const before = await keyBytes();
   const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
   const ids: string[] = [];
@@ -123,8 +98,6 @@ try {
     `this process (server + bench) RSS: ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB`,
   );
 } finally {
-  agent.kill('SIGTERM');
-  await server.close();
   redis.disconnect();
-  await redisServer.stop();
+  await stack.close();
 }

@@ -5,37 +5,11 @@
  *
  *   node --import tsx bench/once-latency.ts [runs=20]
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { loadConfig } from '../src/config.js';
-import { makeLogger } from '../src/log.js';
-import { startServer } from '../src/main.js';
-import { freePort, startPrivateRedis } from '../src/private-redis.js';
+import { startBenchStack } from './local-stack.js';
 
 const runs = Number(process.argv[2] ?? 20);
-const redis = await startPrivateRedis();
-const token = randomBytes(12).toString('hex');
-const port = await freePort();
-const env = { REDIS_URL: redis.url, FLEETCMD_PREFIX: 'bench', LOG_LEVEL: 'warn' };
-const server = await startServer(
-  loadConfig({ ...env, FLEETCMD_API_TOKEN: token, PORT: String(port), FLEETCMD_HOST: '127.0.0.1' }),
-  makeLogger('warn', 'bench'),
-);
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-const agent = spawn(process.execPath, ['--import', 'tsx', cli, 'agent', '--node-id', 'b1'], {
-  env: { ...process.env, ...env },
-  stdio: 'ignore',
-});
-
-async function call(action: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${server.url}/v1/${action}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return (await res.json()) as Record<string, unknown>;
-}
+const stack = await startBenchStack('bench', ['b1']);
+const { call } = stack;
 
 async function status(invokeId: string): Promise<string> {
   const d = (await call('DescribeInvocations', { InvokeId: invokeId })) as {
@@ -77,7 +51,5 @@ try {
     `min ${sorted[0]?.toFixed(1)} ms, median ${median.toFixed(1)} ms, max ${sorted[runs - 1]?.toFixed(1)} ms over ${runs} runs`,
   );
 } finally {
-  agent.kill('SIGTERM');
-  await server.close();
-  await redis.stop();
+  await stack.close();
 }
