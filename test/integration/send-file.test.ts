@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -275,7 +285,55 @@ void describe('SendFile on a real agent', () => {
     const n = only(await waitSent(stack, id));
     assert.equal(n.InvocationStatus, 'Failed');
     assert.equal(n.ErrorCode, 'FilePathInvalid');
-    assert.match(n.ErrorInfo, /^File path is invalid: ENOTDIR/);
+    assert.match(
+      n.ErrorInfo,
+      /^File path is invalid: blocker is a symbolic link or not a directory/,
+    );
+  });
+
+  void it('never writes through a symbolic link in TargetDir or at the file name', async () => {
+    // A directory the agent must not reach, and links to it planted where the file would go.
+    const victim = join(dir, 'victim');
+    await mkdir(victim);
+    await writeFile(join(victim, 'x.txt'), 'precious');
+    await symlink(victim, join(dir, 'planted'));
+
+    for (const targetDir of [join(dir, 'planted'), join(dir, 'planted', 'sub')]) {
+      const id = await send(stack, {
+        Name: 'x.txt',
+        TargetDir: targetDir,
+        Content: 'evil',
+        Overwrite: true,
+      });
+      const n = only(await waitSent(stack, id));
+      assert.equal(n.InvocationStatus, 'Failed', targetDir);
+      assert.equal(n.ErrorCode, 'FilePathInvalid');
+      assert.match(n.ErrorInfo, /planted is a symbolic link/);
+    }
+    assert.deepEqual((await readdir(victim)).sort(), ['x.txt']);
+    assert.equal(await readFile(join(victim, 'x.txt'), 'utf8'), 'precious');
+
+    // A link at the file's own name: without Overwrite it is left alone, with it the link itself
+    // is replaced by the file, and what it pointed to is untouched.
+    const real = join(dir, 'real');
+    await mkdir(real);
+    await symlink(join(victim, 'x.txt'), join(real, 'x.txt'));
+    const kept = only(
+      await waitSent(stack, await send(stack, { Name: 'x.txt', TargetDir: real, Content: 'new' })),
+    );
+    assert.equal(kept.ErrorCode, 'FileAlreadyExists');
+    assert.equal(await readFile(join(victim, 'x.txt'), 'utf8'), 'precious');
+    const replaced = only(
+      await waitSent(
+        stack,
+        await send(stack, { Name: 'x.txt', TargetDir: real, Content: 'new', Overwrite: true }),
+      ),
+    );
+    assert.equal(replaced.InvocationStatus, 'Success');
+    assert.equal((await lstat(join(real, 'x.txt'))).isSymbolicLink(), false);
+    assert.equal(await readFile(join(real, 'x.txt'), 'utf8'), 'new');
+    assert.equal(await readFile(join(victim, 'x.txt'), 'utf8'), 'precious');
+    assert.deepEqual(await tempFilesIn(real), []);
   });
 
   void it('readers never see a partial file while it is replaced', async () => {

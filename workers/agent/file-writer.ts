@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { constants } from 'node:fs';
+import { link, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import type { FileJob } from '../../src/domain/run-job.js';
 import { lookupAccount, lookupGroupId, selfAccount } from './executor.js';
@@ -38,13 +39,52 @@ function validDir(dir: string): boolean {
   return isAbsolute(dir) && !dir.includes('\0') && !dir.split('/').includes('..');
 }
 
-/** Makes a completed rename or link durable: the directory entry itself is flushed. */
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW } = constants;
+
+/** A path that names `name` inside the directory open as `dir`, whatever its path is now. */
+const inDir = (dir: FileHandle, name: string): string => `/proc/self/fd/${dir.fd}/${name}`;
+
+/** A part of TargetDir that is a symbolic link or not a directory. */
+class PathRefused extends Error {}
+
+/**
+ * Opens TargetDir one part at a time, each relative to the directory opened before it and with
+ * O_NOFOLLOW, creating missing parts (mode 0755). A symbolic link anywhere in the path is
+ * refused, and once a part is open, renaming or replacing it (by a user who can write to its
+ * parent) no longer changes where the file goes: the agent, often root, never writes through
+ * a link someone planted, and the file lands in the directory that was checked.
+ */
+async function openTargetDir(targetDir: string): Promise<FileHandle> {
+  let dir = await open('/', O_RDONLY | O_DIRECTORY);
   try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+    for (const part of targetDir.split('/').filter((p) => p !== '' && p !== '.')) {
+      const path = inDir(dir, part);
+      const openPart = () => open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+      let next: FileHandle;
+      try {
+        next = await openPart();
+      } catch (err) {
+        if (errno(err) === 'ELOOP' || errno(err) === 'ENOTDIR') {
+          throw new PathRefused(`${part} is a symbolic link or not a directory`);
+        }
+        if (errno(err) !== 'ENOENT') throw err;
+        await mkdir(path, 0o755).catch((e: unknown) => {
+          if (errno(e) !== 'EEXIST') throw e;
+        });
+        next = await openPart().catch((e: unknown) => {
+          if (errno(e) === 'ELOOP' || errno(e) === 'ENOTDIR') {
+            throw new PathRefused(`${part} is a symbolic link or not a directory`);
+          }
+          throw e;
+        });
+      }
+      await dir.close();
+      dir = next;
+    }
+    return dir;
+  } catch (err) {
+    await dir.close();
+    throw err;
   }
 }
 
@@ -78,23 +118,35 @@ export async function writeFileAtomically(
     gid = groupId;
   }
 
+  let dir: FileHandle;
   try {
-    await mkdir(req.targetDir, { recursive: true, mode: 0o755 });
+    dir = await openTargetDir(req.targetDir);
   } catch (err) {
-    const inTheWay = errno(err) === 'EEXIST' || errno(err) === 'ENOTDIR';
-    return inTheWay
-      ? outcome('Failed', 'FilePathInvalid', osMessage(err))
+    return err instanceof PathRefused
+      ? outcome('Failed', 'FilePathInvalid', err.message)
       : outcome('Failed', 'FileCreateFail', osMessage(err));
   }
+  try {
+    return await writeInDir(dir, req, uid, gid, self, clock);
+  } finally {
+    await dir.close();
+  }
+}
 
-  const target = join(req.targetDir, req.name);
-  const temp = join(
-    req.targetDir,
-    `${TEMP_PREFIX}${req.invokeId}-${randomBytes(6).toString('hex')}.tmp`,
-  );
+/** The write itself, every path relative to the open TargetDir. */
+async function writeInDir(
+  dir: FileHandle,
+  req: FileRequest,
+  uid: number,
+  gid: number,
+  self: { uid: number; gid: number },
+  clock: () => number,
+): Promise<FileOutcome> {
+  const target = inDir(dir, req.name);
+  const temp = inDir(dir, `${TEMP_PREFIX}${req.invokeId}-${randomBytes(6).toString('hex')}.tmp`);
   let created = false;
   try {
-    const fh = await open(temp, 'wx', 0o600);
+    const fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     created = true;
     try {
       await fh.writeFile(req.content);
@@ -121,12 +173,15 @@ export async function writeFileAtomically(
         }
         throw err;
       }
-      await unlink(temp);
+      created = false;
+      // The file is in place: failing to remove the second name must not report a failure.
+      await unlink(temp).catch(() => undefined);
     }
-    await syncDir(req.targetDir);
-    return { status: 'Success', errorCode: '', errorInfo: '' };
   } catch (err) {
     if (created) await unlink(temp).catch(() => undefined);
     return outcome('Failed', 'FileCreateFail', osMessage(err));
   }
+  // Makes the new directory entry durable; the file is in place whatever this answers.
+  await dir.sync().catch(() => undefined);
+  return { status: 'Success', errorCode: '', errorInfo: '' };
 }
