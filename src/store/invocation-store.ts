@@ -191,9 +191,13 @@ export class InvocationStore {
     };
   }
 
-  /** Every target node has its record (and, for a Period invocation, its schedule). */
-  async markDispatched(invokeId: string, nowMs: number): Promise<void> {
-    await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs);
+  /**
+   * Every target node has its record (and its run job, or for a Period invocation its
+   * schedule). Answers whether this call marked it: false when an earlier attempt (a retried
+   * dispatch job, another replica) already had.
+   */
+  async markDispatched(invokeId: string, nowMs: number): Promise<boolean> {
+    return (await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs)) === 1;
   }
 
   /**

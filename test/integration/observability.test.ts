@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type { Job } from 'bullmq';
+import { Metrics, type FleetSource } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
 import { makeLogger } from '../../src/log.js';
 import { freePort } from '../../src/private-redis.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { Keys } from '../../src/store/keys.js';
 import { CommandStore } from '../../src/store/command-store.js';
 import { InvocationStore } from '../../src/store/invocation-store.js';
@@ -65,6 +68,36 @@ function must(samples: Sample[], name: string, labels: Record<string, string> = 
   const v = value(samples, name, labels);
   assert.ok(v !== undefined, `${name}${JSON.stringify(labels)} is exposed`);
   return v;
+}
+
+/** The stores a scrape or a scheduler reads, on a connection of their own to the stack's Redis. */
+async function withStores<T>(
+  stack: Stack,
+  fn: (
+    src: FleetSource & {
+      redis: ReturnType<typeof makeRedis>;
+      invocations: InvocationStore;
+      runs: RunStore;
+    },
+  ) => Promise<T>,
+): Promise<T> {
+  const redis = makeRedis(stack.redisUrl, 'worker', 'observability-test');
+  const nodeQueues = new NodeQueues(redis, stack.keys);
+  const schedulerQueue = new SchedulerQueue(redis, stack.keys);
+  try {
+    return await fn({
+      redis,
+      nodes: new NodeStore(redis, stack.keys),
+      invocations: new InvocationStore(redis, stack.keys),
+      runs: new RunStore(redis, stack.keys),
+      nodeQueues,
+      schedulerQueue,
+    });
+  } finally {
+    await schedulerQueue.close();
+    await nodeQueues.close();
+    await closeRedis(redis);
+  }
 }
 
 const FINAL = ['Success', 'Failed', 'Timeout', 'Error', 'Invalid', 'Aborted', 'Cancelled'];
@@ -148,6 +181,63 @@ void describe('GET /metrics', () => {
       must(later, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
       must(after, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
     );
+  });
+
+  void it('observes a dispatch or a fire once, not again when its job is retried', async () => {
+    const once = await run(stack, { NodeIdList: ['o1'], CommandContent: 'true' });
+    await waitFinal(stack, once);
+    const timed = await run(stack, {
+      NodeIdList: ['o1'],
+      Frequency: 'rate(1h)',
+      CommandContent: 'true',
+    });
+    try {
+      await stack.waitFor(
+        'the schedule dispatched',
+        async () => nodeOf(await stack.describe(timed), 'o1').InvocationStatus === 'Scheduled',
+      );
+      await withStores(stack, async (src) => {
+        const metrics = new Metrics();
+        const scheduler = new Scheduler({
+          ...src,
+          workerConnection: src.redis,
+          subscriber: src.redis,
+          keys: stack.keys,
+          log: makeLogger('silent', 'test'),
+          deliveryTimeoutSeconds: 3,
+          metrics,
+        });
+        const count = async (name: string) =>
+          must(parse(await metrics.registry.metrics()), `${name}_count`);
+        // The stack's scheduler dispatched it already: this is a retried dispatch job.
+        await scheduler.dispatch(once);
+        assert.equal(await count('fleetcmd_dispatch_latency_seconds'), 0);
+        // One fire of the schedule, then the same job again, as BullMQ retries it.
+        const fireMs = Date.now();
+        const job = {
+          name: 'fire',
+          id: 'obs-retried-fire',
+          data: { invokeId: timed, nodeIds: ['o1'], zone: '', fireMs },
+        } as unknown as Job;
+        await scheduler.fire(job);
+        assert.equal(await count('fleetcmd_fire_lag_seconds'), 1);
+        await scheduler.fire(job);
+        assert.equal(await count('fleetcmd_fire_lag_seconds'), 1);
+        const repeats = await stack.waitFor('the fire run', async () => {
+          const node = nodeOf(await stack.describe(timed), 'o1');
+          return node.Repeats > 0 && node.InvocationStatus === 'Scheduled' ? node.Repeats : false;
+        });
+        assert.equal(repeats, 1);
+        // The retried dispatch queued its job again (the agent skips it): let it drain, so the
+        // next tests see o1's queue as it was.
+        await stack.waitFor('o1 queue drained', async () => {
+          const d = await src.nodeQueues.depth('o1');
+          return d.waiting + d.delayed + d.active === 0;
+        });
+      });
+    } finally {
+      await stack.call('StopInvocation', { InvokeId: timed });
+    }
   });
 
   void it('shows a run waiting in an offline node’s queue, then counts it Aborted', async () => {
