@@ -261,6 +261,22 @@ export class InvocationStore {
     await this.redis.hset(this.keys.invocation(invokeId), field, value);
   }
 
+  /** Up to `count` command invocation ids created at or after `sinceMs`, newest first. */
+  async newestSince(sinceMs: number, count: number): Promise<string[]> {
+    const index = this.keys.invocationIndex();
+    return this.redis.zrevrangebyscore(index, '+inf', sinceMs, 'LIMIT', 0, count);
+  }
+
+  /** Each invocation's target nodes, in order, in one round trip (undefined once it expired). */
+  async nodeIdsOf(invokeIds: readonly string[]): Promise<(string[] | undefined)[]> {
+    const pipe = this.redis.pipeline();
+    for (const id of invokeIds) pipe.hget(this.keys.invocation(id), 'nodeIds');
+    return ((await pipe.exec()) ?? []).map(([err, raw]) => {
+      if (err) throw err;
+      return typeof raw === 'string' ? (JSON.parse(raw) as string[]) : undefined;
+    });
+  }
+
   /**
    * Up to `count` ids, newest first, strictly after `cursor` (see pageNewestFirst). `kind`
    * picks the index.

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
 import { Metrics, type FleetSource } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
+import { AGGREGATE_STATUSES } from '../../src/domain/status.js';
 import { makeLogger } from '../../src/log.js';
 import { freePort } from '../../src/private-redis.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
@@ -73,13 +77,7 @@ function must(samples: Sample[], name: string, labels: Record<string, string> = 
 /** The stores a scrape or a scheduler reads, on a connection of their own to the stack's Redis. */
 async function withStores<T>(
   stack: Stack,
-  fn: (
-    src: FleetSource & {
-      redis: ReturnType<typeof makeRedis>;
-      invocations: InvocationStore;
-      runs: RunStore;
-    },
-  ) => Promise<T>,
+  fn: (src: FleetSource & { redis: ReturnType<typeof makeRedis> }) => Promise<T>,
 ): Promise<T> {
   const redis = makeRedis(stack.redisUrl, 'worker', 'observability-test');
   const nodeQueues = new NodeQueues(redis, stack.keys);
@@ -125,6 +123,8 @@ void describe('GET /metrics', () => {
       'process_cpu_seconds_total',
       'fleetcmd_invocations_created_total',
       'fleetcmd_runs_total',
+      'fleetcmd_recent_invocations',
+      'fleetcmd_recent_invocations_truncated',
       'fleetcmd_dispatch_latency_seconds',
       'fleetcmd_fire_lag_seconds',
       'fleetcmd_scheduler_queue_jobs',
@@ -165,7 +165,10 @@ void describe('GET /metrics', () => {
       const expected = status === 'Success' || status === 'Failed' ? 1 : 0;
       assert.equal(delta('fleetcmd_runs_total', { status }), expected, status);
     }
-    assert.equal(delta('fleetcmd_invocations_created_total', { repeat_mode: 'Once' }), 2);
+    assert.equal(
+      delta('fleetcmd_invocations_created_total', { kind: 'command', repeat_mode: 'Once' }),
+      2,
+    );
     assert.equal(delta('fleetcmd_dispatch_latency_seconds_count'), 2);
     assert.equal(delta('fleetcmd_http_requests_total', { action: 'RunCommand', code: '200' }), 2);
     // A refused request is counted under its status and creates nothing.
@@ -181,6 +184,55 @@ void describe('GET /metrics', () => {
       must(later, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
       must(after, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
     );
+  });
+
+  void it('shows recent command invocations by status; a sent file is counted as kind file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetcmd-obs-'));
+    try {
+      await withStores(stack, async (src) => {
+        // A registry of its own that reads Redis at every scrape (the server's caches a while).
+        const metrics = new Metrics({ recentCacheMs: 0 });
+        const read = async () => parse(await metrics.render(src, 5_000));
+        const before = await read();
+        const createdBefore = await scrape(stack);
+        const ok = await run(stack, { NodeIdList: ['o1'], CommandContent: 'true' });
+        const bad = await run(stack, { NodeIdList: ['o2'], CommandContent: 'exit 3' });
+        const sent = await stack.call('SendFile', {
+          NodeIdList: ['o1'],
+          Name: 'obs.txt',
+          TargetDir: dir,
+          Content: 'hello',
+        });
+        assert.equal(sent.status, 200, JSON.stringify(sent.body));
+        assert.equal((await waitFinal(stack, ok)).InvocationStatus, 'Success');
+        assert.equal((await waitFinal(stack, bad)).InvocationStatus, 'Failed');
+        await stack.waitFor('the file sent', async () => {
+          const res = await stack.call('DescribeSendFileResults', { InvokeId: sent.body.InvokeId });
+          const invs = res.body.Invocations as { Invocation: { InvocationStatus: string }[] };
+          return invs.Invocation[0]?.InvocationStatus === 'Success';
+        });
+        const after = await read();
+        // The two commands, each in its status; the sent file is not a command invocation.
+        for (const status of AGGREGATE_STATUSES) {
+          const delta =
+            must(after, 'fleetcmd_recent_invocations', { status }) -
+            must(before, 'fleetcmd_recent_invocations', { status });
+          assert.equal(delta, status === 'Success' || status === 'Failed' ? 1 : 0, status);
+        }
+        assert.equal(must(after, 'fleetcmd_recent_invocations_truncated'), 0);
+        const created = await scrape(stack);
+        const delta = (kind: string) =>
+          must(created, 'fleetcmd_invocations_created_total', { kind, repeat_mode: 'Once' }) -
+          (value(createdBefore, 'fleetcmd_invocations_created_total', {
+            kind,
+            repeat_mode: 'Once',
+          }) ?? 0);
+        assert.equal(delta('command'), 2);
+        assert.equal(delta('file'), 1);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   void it('observes a dispatch or a fire once, not again when its job is retried', async () => {
