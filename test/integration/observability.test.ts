@@ -6,8 +6,10 @@ import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
 import { Metrics, type FleetSource } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
+import { loadConfig } from '../../src/config.js';
 import { AGGREGATE_STATUSES } from '../../src/domain/status.js';
 import { makeLogger } from '../../src/log.js';
+import { startServer } from '../../src/main.js';
 import { freePort } from '../../src/private-redis.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { Keys } from '../../src/store/keys.js';
@@ -48,8 +50,8 @@ function parse(text: string): Sample[] {
   return out;
 }
 
-/** One scrape of GET /metrics (no token), parsed. */
-async function scrape(stack: Stack): Promise<Sample[]> {
+/** One scrape of GET /metrics (no token) of the stack's server or another one, parsed. */
+async function scrape(stack: Stack | { url: string }): Promise<Sample[]> {
   const res = await fetch(`${stack.url}/metrics`);
   const text = await res.text();
   assert.equal(res.status, 200, text);
@@ -232,6 +234,51 @@ void describe('GET /metrics', () => {
       });
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it('serves /healthz and /metrics from a scheduler-only process; dispatches count once', async () => {
+    const sched = await startServer(
+      loadConfig({
+        ...stack.env,
+        FLEETCMD_API_TOKEN: stack.token,
+        PORT: String(await freePort()),
+        FLEETCMD_HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        FLEETCMD_ROLE: 'scheduler',
+      }),
+      makeLogger('silent', 'test'),
+    );
+    try {
+      const url = sched.url;
+      assert.ok(url !== undefined, 'a scheduler-only process listens');
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      const api = await fetch(`${url}/v1/DescribeNodes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(api.status, 404, 'no API on a scheduler-only process');
+      const dispatches = (s: Sample[]) => must(s, 'fleetcmd_dispatch_latency_seconds_count');
+      const before = [await scrape(stack), await scrape({ url })];
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        ids.push(await run(stack, { NodeIdList: ['o1'], CommandContent: 'true' }));
+      }
+      for (const id of ids) await waitFinal(stack, id);
+      const after = [await scrape(stack), await scrape({ url })];
+      // Either replica may take each dispatch job; together they observe each one once.
+      const observed = after.reduce((n, s, i) => n + dispatches(s) - dispatches(before[i] ?? s), 0);
+      assert.equal(observed, 4);
+      const [api0, sched0] = after as [Sample[], Sample[]];
+      must(sched0, 'fleetcmd_fire_lag_seconds_count');
+      // A fleet-wide series is the same on every replica.
+      assert.equal(
+        must(sched0, 'fleetcmd_agents_registered'),
+        must(api0, 'fleetcmd_agents_registered'),
+      );
+    } finally {
+      await sched.close();
     }
   });
 
