@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { Metrics } from './api/metrics.js';
-import { buildServer } from './api/server.js';
+import { buildOpsServer, buildServer } from './api/server.js';
 import { makeLogger, type Logger } from './log.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { AgentStore } from './store/agent-store.js';
@@ -17,7 +17,10 @@ import { RunStore } from './store/run-store.js';
 import { Agent } from '../workers/agent/agent.js';
 
 export interface Running {
-  /** The API's address, when this process serves it. */
+  /**
+   * The address this process serves: the API, or with role scheduler only its /healthz,
+   * /readyz and /metrics. Undefined for an agent.
+   */
   url: string | undefined;
   close(): Promise<void>;
 }
@@ -53,7 +56,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
   try {
     const clock = () => Date.now();
-    // One registry per server: with --role all the scheduler's latencies are served by /metrics.
+    // One registry per server: the scheduler's latencies are served by this process's /metrics.
     const metrics = new Metrics();
 
     const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
@@ -100,29 +103,29 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       closer.push(() => scheduler.close());
     }
 
-    if (config.role !== 'scheduler') {
-      const app: FastifyInstance = buildServer({
-        invocations,
-        commands: new CommandStore(producer, keys),
-        runs,
-        nodes,
-        nodeQueues: apiNodeQueues,
-        schedulerQueue,
-        deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
-        minIntervalSeconds: config.minIntervalSeconds,
-        clock,
-        redis: producer,
-        apiToken: config.insecureNoAuth ? undefined : config.apiToken,
-        log: logger,
-        metrics,
-      });
-      await app.listen({ port: config.port, host: config.host });
-      const addr = app.server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : config.port;
-      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-      url = `http://${host}:${port}`;
-      closer.push(() => app.close());
-    }
+    // Every role listens: a scheduler-only replica serves its own latencies (and health) on
+    // the operational routes, without the API.
+    const ops = { invocations, runs, nodes, nodeQueues: apiNodeQueues, schedulerQueue };
+    const app: FastifyInstance =
+      config.role === 'scheduler'
+        ? buildOpsServer({ ...ops, redis: producer, log: logger, metrics })
+        : buildServer({
+            ...ops,
+            commands: new CommandStore(producer, keys),
+            deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+            minIntervalSeconds: config.minIntervalSeconds,
+            clock,
+            redis: producer,
+            apiToken: config.insecureNoAuth ? undefined : config.apiToken,
+            log: logger,
+            metrics,
+          });
+    await app.listen({ port: config.port, host: config.host });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : config.port;
+    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+    url = `http://${host}:${port}`;
+    closer.push(() => app.close());
     logger.info({ role: config.role, url }, 'server started');
   } catch (err) {
     await closer.close(5_000);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Invocation, InvocationKind, RepeatMode, RunRecord } from '../domain/invocation.js';
 import { base64Length, invocationKind } from '../domain/invocation.js';
-import { aggregateStatus, legacyInvokeStatus } from '../domain/status.js';
+import { aggregateOf, legacyInvokeStatus } from '../domain/status.js';
 import { AppError, type ErrorCode } from '../errors.js';
 import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
 import type { NodeStore } from '../store/node-store.js';
@@ -23,7 +23,7 @@ export interface ActionDeps {
   minIntervalSeconds: number;
   clock: () => number;
   /** Counts the invocations this process creates. @default none */
-  metrics?: { invocationCreated(repeatMode: RepeatMode): void };
+  metrics?: { invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void };
 }
 
 export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
@@ -104,7 +104,7 @@ export async function assertRegistered(deps: ActionDeps, nodeIds: readonly strin
  */
 export async function createInvocation(inv: Invocation, deps: ActionDeps): Promise<boolean> {
   const { created, createdMs, enqueued } = await deps.invocations.create(inv);
-  if (created) deps.metrics?.invocationCreated(inv.repeatMode);
+  if (created) deps.metrics?.invocationCreated(invocationKind(inv), inv.repeatMode);
   if (enqueued) return created;
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   const timed = inv.repeatMode !== 'Once';
@@ -247,7 +247,7 @@ export function statusIs(
   wanted: string,
 ): boolean {
   const shown = nodeId !== undefined ? [nodeId] : inv.nodeIds;
-  const agg = aggregateStatus(shown.map((id) => runs.get(id)?.status ?? 'Pending'));
+  const agg = aggregateOf(shown.map((id) => runs.get(id)?.status));
   const w = wanted.toLowerCase();
   return agg.toLowerCase() === w || legacyInvokeStatus(agg).toLowerCase() === w;
 }

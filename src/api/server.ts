@@ -5,21 +5,25 @@ import { AppError, coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions.js';
-import { Metrics } from './metrics.js';
+import { Metrics, type FleetSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 
-export interface ServerDeps extends ActionDeps {
+/** What the operational routes (/healthz, /readyz, /metrics) need. */
+export interface OpsDeps extends FleetSource {
   /** The producer connection, pinged by /readyz. */
   redis: Redis;
-  /** Bearer token; undefined only with --insecure-no-auth. */
-  apiToken: string | undefined;
   log: Logger;
-  /** @default 262144 (256 KiB) */
-  bodyLimitBytes?: number;
   /** This process's metrics (shared with its scheduler). @default a registry of this server's own */
   metrics?: Metrics;
   /** How long GET /metrics waits for Redis before it answers 503. @default 5000 */
   metricsTimeoutMs?: number;
+  /** @default 262144 (256 KiB) */
+  bodyLimitBytes?: number;
+}
+
+export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
+  /** Bearer token; undefined only with --insecure-no-auth. */
+  apiToken: string | undefined;
 }
 
 function digest(s: string): Buffer {
@@ -48,28 +52,17 @@ function routeLabel(req: FastifyRequest): string {
   return route ?? 'unknown';
 }
 
-export function buildServer(serverDeps: ServerDeps): FastifyInstance {
-  const metrics = serverDeps.metrics ?? new Metrics();
-  const deps = { ...serverDeps, metrics };
+/**
+ * A server with the operational routes only (/healthz, /readyz, /metrics), its errors in the
+ * API's shape and its requests counted: what every role serves; `buildServer` adds the API.
+ */
+export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
+  const metrics = opsDeps.metrics ?? new Metrics();
+  const deps = { ...opsDeps, metrics };
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
     genReqId: () => randomUUID().toUpperCase(),
-  });
-
-  // Every body is parsed as JSON whatever its Content-Type (curl -d sends form encoding).
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
-    const s = String(text);
-    if (s.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(s));
-    } catch {
-      done(
-        new AppError('InvalidParameter.MalformedJson', 'the request body is not valid JSON'),
-        undefined,
-      );
-    }
   });
 
   app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
@@ -122,12 +115,6 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
     }
   });
 
-  // Public: the request schemas are no secret (the README has them too).
-  const openApi = JSON.stringify(buildOpenApi(ACTION_DOCS, VERSION));
-  for (const path of ['/docs', '/docs/openapi.json']) {
-    app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
-  }
-
   app.get('/readyz', async (req, reply) => {
     try {
       await deps.redis.ping();
@@ -136,6 +123,35 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
       return sendError(reply, req.id, new AppError('ServiceUnavailable', 'Redis is unreachable'));
     }
   });
+
+  return app;
+}
+
+/** The HTTP API: the operational routes, /docs and `POST /v1/{Action}`. */
+export function buildServer(serverDeps: ServerDeps): FastifyInstance {
+  const deps = { ...serverDeps, metrics: serverDeps.metrics ?? new Metrics() };
+  const app = buildOpsServer(deps);
+
+  // Every body is parsed as JSON whatever its Content-Type (curl -d sends form encoding).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
+    const s = String(text);
+    if (s.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(s));
+    } catch {
+      done(
+        new AppError('InvalidParameter.MalformedJson', 'the request body is not valid JSON'),
+        undefined,
+      );
+    }
+  });
+
+  // Public: the request schemas are no secret (the README has them too).
+  const openApi = JSON.stringify(buildOpenApi(ACTION_DOCS, VERSION));
+  for (const path of ['/docs', '/docs/openapi.json']) {
+    app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
+  }
 
   // Authentication runs before the body is read, so an anonymous caller learns nothing else.
   const authenticate = async (req: FastifyRequest) => {

@@ -31,15 +31,18 @@ export function isFinalNodeStatus(s: NodeStatus): boolean {
   return FINAL_NODE_STATUSES.has(s);
 }
 
-export type AggregateStatus =
-  | 'Pending'
-  | 'Scheduled'
-  | 'Running'
-  | 'Stopping'
-  | 'Stopped'
-  | 'Success'
-  | 'Failed'
-  | 'PartialFailed';
+export const AGGREGATE_STATUSES = [
+  'Pending',
+  'Scheduled',
+  'Running',
+  'Stopping',
+  'Stopped',
+  'Success',
+  'Failed',
+  'PartialFailed',
+] as const;
+
+export type AggregateStatus = (typeof AGGREGATE_STATUSES)[number];
 
 interface AggregateRule {
   /** `any`: one node in `statuses` is enough; `all`: every node must be in `statuses`. */
@@ -82,6 +85,14 @@ export function aggregateStatus(nodes: readonly NodeStatus[]): AggregateStatus {
   if (nodes.length === 0) return 'Pending';
   const present = new Set(nodes);
   return AGGREGATE_RULES.find((rule) => ruleMatches(rule, present))?.result ?? 'PartialFailed';
+}
+
+/**
+ * The aggregate status of an invocation from its nodes' run records' statuses, undefined for a
+ * node without a record yet: that node is Pending (accepted, not yet delivered).
+ */
+export function aggregateOf(recorded: readonly (NodeStatus | undefined)[]): AggregateStatus {
+  return aggregateStatus(recorded.map((s) => s ?? 'Pending'));
 }
 
 export type LegacyStatus =

@@ -31,7 +31,10 @@ import type { RunStore } from '../store/run-store.js';
 import { settleWithin } from '../settle.js';
 import { stopInvocationNodes } from './stop.js';
 
-/** Where the scheduler reports its latencies (the server's /metrics). */
+/**
+ * Where the scheduler reports its latencies (the server's /metrics): once per dispatch and per
+ * fire, by the attempt that did the work, never again by a retried job.
+ */
 export interface SchedulerMetrics {
   /** A one-off invocation's creation -> its per-node run jobs queued. */
   observeDispatchSeconds(seconds: number): void;
@@ -217,7 +220,10 @@ export class Scheduler {
       // aborted makes the agent skip any job it still finds.
       await deps.nodeQueues.addRun(nodeId, data);
     });
-    deps.metrics?.observeDispatchSeconds((this.now() - inv.createdMs) / 1000);
+    // Only the attempt that completes the dispatch first observes it (a retried job does not).
+    if (await deps.invocations.markDispatched(invokeId, this.now())) {
+      deps.metrics?.observeDispatchSeconds((this.now() - inv.createdMs) / 1000);
+    }
     deps.log.debug({ invokeId, nodes: inv.nodeIds.length }, 'dispatched');
   }
 
@@ -410,9 +416,12 @@ export class Scheduler {
       freq.kind === 'at' ||
       nextFire(freq, dueMs, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) }) === undefined;
     const fansOut = freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone);
-    const allEnded =
-      fansOut && (await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId));
-    if (fansOut) deps.metrics?.observeFireLagSeconds((this.now() - dueMs) / 1000);
+    const { allEnded, fired } = fansOut
+      ? await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId)
+      : { allEnded: false, fired: false };
+    // Only an attempt that took the fire on some node observes it: a retried fire job finds
+    // its fire already taken ('Already') everywhere it had been.
+    if (fired) deps.metrics?.observeFireLagSeconds((this.now() - dueMs) / 1000);
     // The schedule's last fire, or none of its nodes may fire any more (each was stopped): the
     // schedule goes (an at() has no scheduler, only this job).
     if (final || allEnded) {
@@ -421,7 +430,10 @@ export class Scheduler {
     }
   }
 
-  /** Fans one fire out to its nodes; answers whether every one of them had already ended. */
+  /**
+   * Fans one fire out to its nodes; answers whether every one of them had already ended, and
+   * whether this call took the fire on any node (queued a new run job).
+   */
   private async fanOut(
     inv: Invocation,
     nodeIds: string[],
@@ -429,7 +441,7 @@ export class Scheduler {
     dueMs: number,
     final: boolean,
     groupId: string,
-  ): Promise<boolean> {
+  ): Promise<{ allEnded: boolean; fired: boolean }> {
     const { deps } = this;
     // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
     await deps.schedulerQueue.addFireWatch(
@@ -438,9 +450,11 @@ export class Scheduler {
       { invokeId: inv.invokeId, nodeIds, fire: fireId },
     );
     let done = 0;
+    let fired = false;
     await this.forNodes(nodeIds, async (nodeId) => {
       const r = await deps.runs.fire(nodeId, inv.invokeId, fireId, dueMs, final);
       const [result = '', older = ''] = r.split(' ');
+      if (result === 'Fired') fired = true;
       if (result === 'Fired' || result === 'Already') {
         await deps.nodeQueues.addRun(nodeId, toRunJob(inv, fireId));
       } else if (result === 'Waiting') {
@@ -454,7 +468,7 @@ export class Scheduler {
         done++;
       }
     });
-    return done === nodeIds.length;
+    return { allEnded: done === nodeIds.length, fired };
   }
 
   /**

@@ -191,9 +191,13 @@ export class InvocationStore {
     };
   }
 
-  /** Every target node has its record (and, for a Period invocation, its schedule). */
-  async markDispatched(invokeId: string, nowMs: number): Promise<void> {
-    await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs);
+  /**
+   * Every target node has its record (and its run job, or for a Period invocation its
+   * schedule). Answers whether this call marked it: false when an earlier attempt (a retried
+   * dispatch job, another replica) already had.
+   */
+  async markDispatched(invokeId: string, nowMs: number): Promise<boolean> {
+    return (await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs)) === 1;
   }
 
   /**
@@ -255,6 +259,22 @@ export class InvocationStore {
 
   async setField(invokeId: string, field: string, value: string): Promise<void> {
     await this.redis.hset(this.keys.invocation(invokeId), field, value);
+  }
+
+  /** Up to `count` command invocation ids created at or after `sinceMs`, newest first. */
+  async newestSince(sinceMs: number, count: number): Promise<string[]> {
+    const index = this.keys.invocationIndex();
+    return this.redis.zrevrangebyscore(index, '+inf', sinceMs, 'LIMIT', 0, count);
+  }
+
+  /** Each invocation's target nodes, in order, in one round trip (undefined once it expired). */
+  async nodeIdsOf(invokeIds: readonly string[]): Promise<(string[] | undefined)[]> {
+    const pipe = this.redis.pipeline();
+    for (const id of invokeIds) pipe.hget(this.keys.invocation(id), 'nodeIds');
+    return ((await pipe.exec()) ?? []).map(([err, raw]) => {
+      if (err) throw err;
+      return typeof raw === 'string' ? (JSON.parse(raw) as string[]) : undefined;
+    });
   }
 
   /**

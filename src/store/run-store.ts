@@ -139,6 +139,21 @@ export class RunStore {
   }
 
   /**
+   * The status of each node's record of each invocation, in order, in one round trip:
+   * undefined where there is no record (yet, or any more).
+   */
+  async statuses(
+    records: readonly { nodeId: string; invokeId: string }[],
+  ): Promise<(NodeStatus | undefined)[]> {
+    const pipe = this.redis.pipeline();
+    for (const r of records) pipe.hget(this.keys.nodeRun(r.nodeId, r.invokeId), 'status');
+    return ((await pipe.exec()) ?? []).map(([err, st]) => {
+      if (err) throw err;
+      return typeof st === 'string' && STATUS_SET.has(st) ? (st as NodeStatus) : undefined;
+    });
+  }
+
+  /**
    * Creates the record unless it exists: Pending for a one-off run, Scheduled for a timed one
    * (`timed` given). Returns true when it was created now.
    */

@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { Job } from 'bullmq';
+import { Metrics, type FleetSource } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
+import { loadConfig } from '../../src/config.js';
+import { AGGREGATE_STATUSES } from '../../src/domain/status.js';
 import { makeLogger } from '../../src/log.js';
+import { startServer } from '../../src/main.js';
 import { freePort } from '../../src/private-redis.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { Keys } from '../../src/store/keys.js';
 import { CommandStore } from '../../src/store/command-store.js';
 import { InvocationStore } from '../../src/store/invocation-store.js';
@@ -41,8 +50,8 @@ function parse(text: string): Sample[] {
   return out;
 }
 
-/** One scrape of GET /metrics (no token), parsed. */
-async function scrape(stack: Stack): Promise<Sample[]> {
+/** One scrape of GET /metrics (no token) of the stack's server or another one, parsed. */
+async function scrape(stack: Stack | { url: string }): Promise<Sample[]> {
   const res = await fetch(`${stack.url}/metrics`);
   const text = await res.text();
   assert.equal(res.status, 200, text);
@@ -65,6 +74,30 @@ function must(samples: Sample[], name: string, labels: Record<string, string> = 
   const v = value(samples, name, labels);
   assert.ok(v !== undefined, `${name}${JSON.stringify(labels)} is exposed`);
   return v;
+}
+
+/** The stores a scrape or a scheduler reads, on a connection of their own to the stack's Redis. */
+async function withStores<T>(
+  stack: Stack,
+  fn: (src: FleetSource & { redis: ReturnType<typeof makeRedis> }) => Promise<T>,
+): Promise<T> {
+  const redis = makeRedis(stack.redisUrl, 'worker', 'observability-test');
+  const nodeQueues = new NodeQueues(redis, stack.keys);
+  const schedulerQueue = new SchedulerQueue(redis, stack.keys);
+  try {
+    return await fn({
+      redis,
+      nodes: new NodeStore(redis, stack.keys),
+      invocations: new InvocationStore(redis, stack.keys),
+      runs: new RunStore(redis, stack.keys),
+      nodeQueues,
+      schedulerQueue,
+    });
+  } finally {
+    await schedulerQueue.close();
+    await nodeQueues.close();
+    await closeRedis(redis);
+  }
 }
 
 const FINAL = ['Success', 'Failed', 'Timeout', 'Error', 'Invalid', 'Aborted', 'Cancelled'];
@@ -92,6 +125,8 @@ void describe('GET /metrics', () => {
       'process_cpu_seconds_total',
       'fleetcmd_invocations_created_total',
       'fleetcmd_runs_total',
+      'fleetcmd_recent_invocations',
+      'fleetcmd_recent_invocations_truncated',
       'fleetcmd_dispatch_latency_seconds',
       'fleetcmd_fire_lag_seconds',
       'fleetcmd_scheduler_queue_jobs',
@@ -132,7 +167,10 @@ void describe('GET /metrics', () => {
       const expected = status === 'Success' || status === 'Failed' ? 1 : 0;
       assert.equal(delta('fleetcmd_runs_total', { status }), expected, status);
     }
-    assert.equal(delta('fleetcmd_invocations_created_total', { repeat_mode: 'Once' }), 2);
+    assert.equal(
+      delta('fleetcmd_invocations_created_total', { kind: 'command', repeat_mode: 'Once' }),
+      2,
+    );
     assert.equal(delta('fleetcmd_dispatch_latency_seconds_count'), 2);
     assert.equal(delta('fleetcmd_http_requests_total', { action: 'RunCommand', code: '200' }), 2);
     // A refused request is counted under its status and creates nothing.
@@ -148,6 +186,157 @@ void describe('GET /metrics', () => {
       must(later, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
       must(after, 'fleetcmd_invocations_created_total', { repeat_mode: 'Once' }),
     );
+  });
+
+  void it('shows recent command invocations by status; a sent file is counted as kind file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fleetcmd-obs-'));
+    try {
+      await withStores(stack, async (src) => {
+        // A registry of its own that reads Redis at every scrape (the server's caches a while).
+        const metrics = new Metrics({ recentCacheMs: 0 });
+        const read = async () => parse(await metrics.render(src, 5_000));
+        const before = await read();
+        const createdBefore = await scrape(stack);
+        const ok = await run(stack, { NodeIdList: ['o1'], CommandContent: 'true' });
+        const bad = await run(stack, { NodeIdList: ['o2'], CommandContent: 'exit 3' });
+        const sent = await stack.call('SendFile', {
+          NodeIdList: ['o1'],
+          Name: 'obs.txt',
+          TargetDir: dir,
+          Content: 'hello',
+        });
+        assert.equal(sent.status, 200, JSON.stringify(sent.body));
+        assert.equal((await waitFinal(stack, ok)).InvocationStatus, 'Success');
+        assert.equal((await waitFinal(stack, bad)).InvocationStatus, 'Failed');
+        await stack.waitFor('the file sent', async () => {
+          const res = await stack.call('DescribeSendFileResults', { InvokeId: sent.body.InvokeId });
+          const invs = res.body.Invocations as { Invocation: { InvocationStatus: string }[] };
+          return invs.Invocation[0]?.InvocationStatus === 'Success';
+        });
+        const after = await read();
+        // The two commands, each in its status; the sent file is not a command invocation.
+        for (const status of AGGREGATE_STATUSES) {
+          const delta =
+            must(after, 'fleetcmd_recent_invocations', { status }) -
+            must(before, 'fleetcmd_recent_invocations', { status });
+          assert.equal(delta, status === 'Success' || status === 'Failed' ? 1 : 0, status);
+        }
+        assert.equal(must(after, 'fleetcmd_recent_invocations_truncated'), 0);
+        const created = await scrape(stack);
+        const delta = (kind: string) =>
+          must(created, 'fleetcmd_invocations_created_total', { kind, repeat_mode: 'Once' }) -
+          (value(createdBefore, 'fleetcmd_invocations_created_total', {
+            kind,
+            repeat_mode: 'Once',
+          }) ?? 0);
+        assert.equal(delta('command'), 2);
+        assert.equal(delta('file'), 1);
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  void it('serves /healthz and /metrics from a scheduler-only process; dispatches count once', async () => {
+    const sched = await startServer(
+      loadConfig({
+        ...stack.env,
+        FLEETCMD_API_TOKEN: stack.token,
+        PORT: String(await freePort()),
+        FLEETCMD_HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+        FLEETCMD_ROLE: 'scheduler',
+      }),
+      makeLogger('silent', 'test'),
+    );
+    try {
+      const url = sched.url;
+      assert.ok(url !== undefined, 'a scheduler-only process listens');
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      const api = await fetch(`${url}/v1/DescribeNodes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(api.status, 404, 'no API on a scheduler-only process');
+      const dispatches = (s: Sample[]) => must(s, 'fleetcmd_dispatch_latency_seconds_count');
+      const before = [await scrape(stack), await scrape({ url })];
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        ids.push(await run(stack, { NodeIdList: ['o1'], CommandContent: 'true' }));
+      }
+      for (const id of ids) await waitFinal(stack, id);
+      const after = [await scrape(stack), await scrape({ url })];
+      // Either replica may take each dispatch job; together they observe each one once.
+      const observed = after.reduce((n, s, i) => n + dispatches(s) - dispatches(before[i] ?? s), 0);
+      assert.equal(observed, 4);
+      const [api0, sched0] = after as [Sample[], Sample[]];
+      must(sched0, 'fleetcmd_fire_lag_seconds_count');
+      // A fleet-wide series is the same on every replica.
+      assert.equal(
+        must(sched0, 'fleetcmd_agents_registered'),
+        must(api0, 'fleetcmd_agents_registered'),
+      );
+    } finally {
+      await sched.close();
+    }
+  });
+
+  void it('observes a dispatch or a fire once, not again when its job is retried', async () => {
+    const once = await run(stack, { NodeIdList: ['o1'], CommandContent: 'true' });
+    await waitFinal(stack, once);
+    const timed = await run(stack, {
+      NodeIdList: ['o1'],
+      Frequency: 'rate(1h)',
+      CommandContent: 'true',
+    });
+    try {
+      await stack.waitFor(
+        'the schedule dispatched',
+        async () => nodeOf(await stack.describe(timed), 'o1').InvocationStatus === 'Scheduled',
+      );
+      await withStores(stack, async (src) => {
+        const metrics = new Metrics();
+        const scheduler = new Scheduler({
+          ...src,
+          workerConnection: src.redis,
+          subscriber: src.redis,
+          keys: stack.keys,
+          log: makeLogger('silent', 'test'),
+          deliveryTimeoutSeconds: 3,
+          metrics,
+        });
+        const count = async (name: string) =>
+          must(parse(await metrics.registry.metrics()), `${name}_count`);
+        // The stack's scheduler dispatched it already: this is a retried dispatch job.
+        await scheduler.dispatch(once);
+        assert.equal(await count('fleetcmd_dispatch_latency_seconds'), 0);
+        // One fire of the schedule, then the same job again, as BullMQ retries it.
+        const fireMs = Date.now();
+        const job = {
+          name: 'fire',
+          id: 'obs-retried-fire',
+          data: { invokeId: timed, nodeIds: ['o1'], zone: '', fireMs },
+        } as unknown as Job;
+        await scheduler.fire(job);
+        assert.equal(await count('fleetcmd_fire_lag_seconds'), 1);
+        await scheduler.fire(job);
+        assert.equal(await count('fleetcmd_fire_lag_seconds'), 1);
+        const repeats = await stack.waitFor('the fire run', async () => {
+          const node = nodeOf(await stack.describe(timed), 'o1');
+          return node.Repeats > 0 && node.InvocationStatus === 'Scheduled' ? node.Repeats : false;
+        });
+        assert.equal(repeats, 1);
+        // The retried dispatch queued its job again (the agent skips it): let it drain, so the
+        // next tests see o1's queue as it was.
+        await stack.waitFor('o1 queue drained', async () => {
+          const d = await src.nodeQueues.depth('o1');
+          return d.waiting + d.delayed + d.active === 0;
+        });
+      });
+    } finally {
+      await stack.call('StopInvocation', { InvokeId: timed });
+    }
   });
 
   void it('shows a run waiting in an offline node’s queue, then counts it Aborted', async () => {
