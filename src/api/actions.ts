@@ -11,6 +11,7 @@ import {
   encodeToken,
   existingInvocation,
   indexEntries,
+  invocationOfKind,
   isCursor,
   listPage,
   moreAfter,
@@ -246,7 +247,7 @@ const describeInvocationResults: Action = async (body, deps) => {
   } else {
     let at = start.at;
     if (at) {
-      const inv = await deps.invocations.get(at.invokeId);
+      const inv = await invocationOfKind(deps, at.invokeId, 'command');
       if (inv) await walk(inv, at, start);
     }
     let scanned = 0;

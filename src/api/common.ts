@@ -138,14 +138,27 @@ export async function existingInvocation(
   invokeId: string,
   kind: InvocationKind = 'command',
 ): Promise<Invocation> {
-  const inv = await deps.invocations.get(invokeId);
-  if (!inv || invocationKind(inv) !== kind) {
+  const inv = await invocationOfKind(deps, invokeId, kind);
+  if (!inv) {
     throw new AppError(
       'InvalidInvokeId.NotFound',
       `InvokeId: no invocation ${JSON.stringify(invokeId)}`,
     );
   }
   return inv;
+}
+
+/**
+ * The invocation if it exists and is of `kind`: what an id taken from a NextToken (which a
+ * client can forge) may be loaded with, so one kind's listing never shows the other kind.
+ */
+export async function invocationOfKind(
+  deps: ActionDeps,
+  invokeId: string,
+  kind: InvocationKind,
+): Promise<Invocation | undefined> {
+  const inv = await deps.invocations.get(invokeId);
+  return inv && invocationKind(inv) === kind ? inv : undefined;
 }
 
 export function encodeToken(obj: unknown): string {
