@@ -10,16 +10,12 @@ import {
   decodeToken,
   encodeToken,
   existingInvocation,
-  indexEntries,
   invocationOfKind,
-  isCursor,
-  listPage,
-  moreAfter,
-  SCAN_LIMIT,
   statusIs,
   type Action,
   type ActionDeps,
 } from './common.js';
+import { invocationListing, isIndexCursor, listPage, moreAfter, scan } from './listing.js';
 import { COMMAND_ACTIONS, COMMAND_DOCS } from './command-actions.js';
 import { describeSendFileResults, sendFile } from './file-actions.js';
 import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
@@ -105,8 +101,7 @@ const describeInvocations: Action = async (body, deps) => {
   }
 
   const nodesShown = (inv: Invocation) => (req.NodeId !== undefined ? 1 : inv.nodeIds.length);
-  const { found, nextToken } = await listPage(deps, {
-    kind: 'command',
+  const { found, nextToken } = await listPage(invocationListing(deps, 'command'), {
     nextToken: req.NextToken,
     keep: async (inv) => matches(inv, await statusRuns(inv)),
     full: (page) =>
@@ -142,7 +137,7 @@ const isResultsCursor = (v: unknown): v is ResultsCursor => {
     c.node >= 0 &&
     (c.seq === undefined || (Number.isSafeInteger(c.seq) && c.seq > 0)) &&
     typeof c.f === 'string' &&
-    (c.at === undefined || isCursor(c.at))
+    (c.at === undefined || isIndexCursor(c.at))
   );
 };
 
@@ -245,26 +240,23 @@ const describeInvocationResults: Action = async (body, deps) => {
   if (req.InvokeId !== undefined) {
     await walk(await existingInvocation(deps, req.InvokeId), undefined, start);
   } else {
-    let at = start.at;
+    const { at } = start;
     if (at) {
       const inv = await invocationOfKind(deps, at.invokeId, 'command');
       if (inv) await walk(inv, at, start);
     }
-    let scanned = 0;
     if (next === undefined) {
-      for await (const entry of indexEntries(deps, at)) {
-        scanned++;
-        at = entry.at;
-        const { inv } = entry;
-        if (inv && (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId))) {
-          await walk(inv, at, { node: 0, f: filters });
-          if (next !== undefined) break;
+      const listing = invocationListing(deps, 'command');
+      const { last, exhausted } = await scan(listing, at, async (inv, entry) => {
+        if (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId)) {
+          await walk(inv, entry, { node: 0, f: filters });
         }
+        return next !== undefined;
+      });
+      // The scan limit ended the page early: resume after the last invocation scanned.
+      if (next === undefined && !exhausted && last && (await moreAfter(listing, last))) {
+        next = { at: last, node: MAX_NODES, f: filters };
       }
-    }
-    // The scan limit ends a page early: resume after the last invocation scanned.
-    if (next === undefined && scanned >= SCAN_LIMIT && at && (await moreAfter(deps, at))) {
-      next = { at, node: MAX_NODES, f: filters };
     }
   }
   return {

@@ -10,7 +10,8 @@ import {
   invokeCommandSchema,
   modifyCommandSchema,
 } from './command-schemas.js';
-import { decodeToken, encodeToken, newId, type Action, type ActionDeps } from './common.js';
+import { newId, type Action, type ActionDeps } from './common.js';
+import { listPage, type Listing } from './listing.js';
 import type { ActionDoc } from './openapi.js';
 import { parseBody } from './schemas.js';
 import { contentParameterNames, decodeCommandContent, submitInvocation } from './submit.js';
@@ -54,8 +55,12 @@ const isEntry = (v: unknown): v is IndexEntry =>
   typeof (v as IndexEntry).id === 'string' &&
   typeof (v as IndexEntry).ms === 'number';
 
-/** How many index entries one filtered page may scan before it answers with a NextToken. */
-const SCAN_LIMIT = 2000;
+/** The saved commands' index; a deleted command reads as gone. */
+const commandListing = (deps: ActionDeps): Listing<IndexEntry, SavedCommand> => ({
+  page: (count, cursor) => deps.commands.page(count, cursor),
+  load: (at) => Promise.all(at.map((a) => deps.commands.get(a.id))),
+  isCursor: isEntry,
+});
 
 const describeCommands: Action = async (body, deps) => {
   const req = parseBody(describeCommandsSchema, body);
@@ -83,29 +88,14 @@ const describeCommands: Action = async (body, deps) => {
     return { TotalCount: list.length, Commands: { Command: list } };
   }
 
-  let cursor = req.NextToken !== undefined ? decodeToken(req.NextToken, isEntry) : undefined;
-  const found: SavedCommand[] = [];
-  let scanned = 0;
-  let full = false;
-  while (!full && scanned < SCAN_LIMIT) {
-    const batch = await deps.commands.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
-    if (batch.length === 0) break;
-    for (const at of batch) {
-      scanned++;
-      cursor = at;
-      const cmd = await deps.commands.get(at.id);
-      if (cmd && matches(cmd)) found.push(cmd);
-      if (found.length === req.MaxResults) {
-        full = true;
-        break;
-      }
-    }
-  }
-  const stopped = full || scanned >= SCAN_LIMIT;
-  const more = stopped && cursor !== undefined && (await deps.commands.page(1, cursor)).length > 0;
+  const { found, nextToken } = await listPage(commandListing(deps), {
+    nextToken: req.NextToken,
+    keep: async (cmd) => matches(cmd),
+    full: (page) => page.length === req.MaxResults,
+  });
   return {
     ...(req.Name === undefined ? { TotalCount: await deps.commands.count() } : {}),
-    ...(more && cursor ? { NextToken: encodeToken(cursor) } : {}),
+    ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
     Commands: { Command: found.map(view) },
   };
 };
