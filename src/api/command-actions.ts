@@ -133,30 +133,35 @@ const deleteCommand: Action = async (body, deps) => {
 /** Runs a saved command: its content and defaults, with this request's per-run overrides. */
 const invokeCommand: Action = async (body, deps) => {
   const req = parseBody(invokeCommandSchema, body);
-  const cmd = await existingCommand(deps, req.CommandId);
   const { ClientToken, ...request } = req;
   const { invokeId, created } = await submitInvocation(
     {
-      commandId: cmd.commandId,
-      name: cmd.name,
-      description: cmd.description,
-      content: cmd.content,
-      nodeIds: req.NodeIdList,
-      frequency: req.Frequency,
-      repeatMode: req.RepeatMode,
-      timeoutSeconds: req.Timeout ?? cmd.timeoutSeconds,
-      username: req.Username ?? cmd.username,
-      workingDir: req.WorkingDir ?? cmd.workingDir,
-      parameters: req.Parameters,
-      enableParameter: cmd.enableParameter,
-      terminationMode: req.TerminationMode ?? cmd.terminationMode,
-      launcher: cmd.launcher,
       clientToken: ClientToken,
       request,
+      // Only a first request reads the command: a retry is answered even once it is deleted.
+      resolve: async () => {
+        const cmd = await existingCommand(deps, req.CommandId);
+        return {
+          commandId: cmd.commandId,
+          name: cmd.name,
+          description: cmd.description,
+          content: cmd.content,
+          nodeIds: req.NodeIdList,
+          frequency: req.Frequency,
+          repeatMode: req.RepeatMode,
+          timeoutSeconds: req.Timeout ?? cmd.timeoutSeconds,
+          username: req.Username ?? cmd.username,
+          workingDir: req.WorkingDir ?? cmd.workingDir,
+          parameters: req.Parameters,
+          enableParameter: cmd.enableParameter,
+          terminationMode: req.TerminationMode ?? cmd.terminationMode,
+          launcher: cmd.launcher,
+        };
+      },
     },
     deps,
   );
-  if (created) await deps.commands.countInvocation(cmd.commandId);
+  if (created) await deps.commands.countInvocation(req.CommandId);
   return { InvokeId: invokeId };
 };
 

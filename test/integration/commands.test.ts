@@ -397,6 +397,21 @@ void describe('saved commands and parameters', () => {
     assert.equal((await describeOne(id))?.InvokeTimes, 1);
   });
 
+  void it('InvokeCommand retried with its ClientToken answers the first InvokeId after a delete', async () => {
+    const id = await create({ Name: 'retried', CommandContent: 'true' });
+    const body = { CommandId: id, NodeIdList: ['n1'], ClientToken: 'cmd-token-deleted' };
+    const first = await invoke(body);
+    await ok('DeleteCommand', { CommandId: id });
+    assert.equal(await invoke({ ...body }), first);
+    // Another request with that token is still a mismatch; a new token needs the command.
+    const other = await stack.call('InvokeCommand', { ...body, NodeIdList: ['node-two'] });
+    assert.equal(other.status, 409, JSON.stringify(other.body));
+    const fresh = await stack.call('InvokeCommand', { ...body, ClientToken: 'cmd-token-new' });
+    assert.equal(fresh.status, 404, JSON.stringify(fresh.body));
+    assert.equal(fresh.body.Code, 'InvalidCommandId.NotFound');
+    await waitFinal(stack, first);
+  });
+
   void it('DeleteCommand removes it: describe is empty, invoke, modify and delete answer 404', async () => {
     const id = await create({ Name: 'doomed', CommandContent: 'true' });
     assert.equal(Object.keys(await ok('DeleteCommand', { CommandId: id })).join(), 'RequestId');
