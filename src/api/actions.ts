@@ -20,6 +20,14 @@ import { COMMAND_ACTIONS, COMMAND_DOCS } from './command-actions.js';
 import { describeSendFileResults, sendFile } from './file-actions.js';
 import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
 import type { ActionDoc } from './openapi.js';
+import {
+  describeInvocationResultsResponse,
+  describeInvocationsResponse,
+  describeNodesResponse,
+  describeSendFileResultsResponse,
+  emptyResponse,
+  invokeIdResponse,
+} from './response-schemas.js';
 import { canonicalJson, decodeCommandContent, sha256, submitInvocation } from './submit.js';
 import {
   describeInvocationResultsSchema,
@@ -341,30 +349,37 @@ export const ACTIONS: Record<string, Action> = {
  */
 export const ACTION_DOCS: Record<string, ActionDoc> = {
   RunCommand: {
+    response: invokeIdResponse,
     schema: runCommandSchema,
     summary: 'Runs a command on nodes: once, on a schedule (Frequency) or at boot',
   },
   DescribeInvocations: {
+    response: describeInvocationsResponse,
     schema: describeInvocationsSchema,
     summary: 'Lists invocations, newest first, with each node’s status',
   },
   DescribeInvocationResults: {
+    response: describeInvocationResultsResponse,
     schema: describeInvocationResultsSchema,
     summary: 'Lists per-node run results (with IncludeHistory, every run of a schedule)',
   },
   StopInvocation: {
+    response: emptyResponse,
     schema: stopInvocationSchema,
     summary: 'Stops an invocation on all or some of its nodes, and ends its schedule',
   },
   DescribeNodes: {
+    response: describeNodesResponse,
     schema: describeNodesSchema,
     summary: 'Lists registered nodes with their agent’s state',
   },
   SendFile: {
+    response: invokeIdResponse,
     schema: sendFileSchema,
     summary: 'Writes a file on nodes, atomically, with its mode, owner and group',
   },
   DescribeSendFileResults: {
+    response: describeSendFileResultsResponse,
     schema: describeSendFileResultsSchema,
     summary: 'Lists file sends, newest first, with each node’s result',
   },

@@ -13,6 +13,12 @@ import {
 import { newId, type Action, type ActionDeps } from './common.js';
 import { listPage, type Listing } from './listing.js';
 import type { ActionDoc } from './openapi.js';
+import {
+  commandIdResponse,
+  describeCommandsResponse,
+  emptyResponse,
+  invokeIdResponse,
+} from './response-schemas.js';
 import { parseBody } from './schemas.js';
 import { contentParameterNames, decodeCommandContent, submitInvocation } from './submit.js';
 
@@ -176,19 +182,29 @@ export const COMMAND_ACTIONS: Record<string, Action> = {
 /** The saved-command actions' entries for GET /docs (see ACTION_DOCS). */
 export const COMMAND_DOCS: Record<string, ActionDoc> = {
   CreateCommand: {
+    response: commandIdResponse,
     schema: createCommandSchema,
     summary: 'Saves a command (content immutable once saved) with its defaults',
   },
   DescribeCommands: {
+    response: describeCommandsResponse,
     schema: describeCommandsSchema,
     summary: 'Lists saved commands, newest first',
+    // An unknown CommandId lists nothing rather than 404.
+    notFoundFields: [],
   },
   ModifyCommand: {
+    response: emptyResponse,
     schema: modifyCommandSchema,
     summary: 'Changes a saved command’s name, description or defaults (never its content)',
   },
-  DeleteCommand: { schema: deleteCommandSchema, summary: 'Deletes a saved command' },
+  DeleteCommand: {
+    response: emptyResponse,
+    schema: deleteCommandSchema,
+    summary: 'Deletes a saved command',
+  },
   InvokeCommand: {
+    response: invokeIdResponse,
     schema: invokeCommandSchema,
     summary: 'Runs a saved command on nodes, with per-run overrides and parameters',
   },
