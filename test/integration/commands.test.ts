@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { keysUnder } from '../helpers/redis.js';
-import { makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
+import { makeStack, nodeOf, quietKeys, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 const COMMAND_ID_RE = /^c-[a-z0-9]{17}$/;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Command {
   CommandId: string;
@@ -64,17 +63,6 @@ void describe('saved commands and parameters', () => {
   async function invoke(body: Record<string, unknown>): Promise<string> {
     return (await ok('InvokeCommand', body)).InvokeId as string;
   }
-  /** Every key under the test's prefix once the set has stopped changing. */
-  async function settledKeys(): Promise<string[]> {
-    const keys = async () =>
-      (await keysUnder(stack.redis, stack.prefix)).filter((k) => !k.endsWith(':stalled-check'));
-    return stack.waitFor('the key set to settle', async () => {
-      const a = await keys();
-      await sleep(150);
-      const b = await keys();
-      return JSON.stringify(a) === JSON.stringify(b) ? b : undefined;
-    });
-  }
   /** Sends a request that must fail with `code`, and checks that no key came or went. */
   async function expectRefused(
     action: string,
@@ -83,12 +71,12 @@ void describe('saved commands and parameters', () => {
     code: string,
     mentions: (string | RegExp)[],
   ): Promise<void> {
-    const before = await settledKeys();
+    const before = await quietKeys(stack);
     const res = await stack.call(action, body);
     assert.equal(res.status, status, JSON.stringify(res.body));
     assert.equal(res.body.Code, code, JSON.stringify(res.body));
     for (const m of mentions) assert.match(String(res.body.Message), new RegExp(m));
-    assert.deepEqual(await settledKeys(), before, `${action} changed keys`);
+    assert.deepEqual(await quietKeys(stack), before, `${action} changed keys`);
   }
 
   void it('a missing parameter value is 400 naming it, and nothing is created', async () => {
