@@ -10,19 +10,24 @@ import {
   decodeToken,
   encodeToken,
   existingInvocation,
-  indexEntries,
-  isCursor,
-  listPage,
-  moreAfter,
-  SCAN_LIMIT,
+  invocationOfKind,
   statusIs,
   type Action,
   type ActionDeps,
 } from './common.js';
+import { invocationListing, isIndexCursor, listPage, moreAfter, scan } from './listing.js';
 import { COMMAND_ACTIONS, COMMAND_DOCS } from './command-actions.js';
 import { describeSendFileResults, sendFile } from './file-actions.js';
 import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
 import type { ActionDoc } from './openapi.js';
+import {
+  describeInvocationResultsResponse,
+  describeInvocationsResponse,
+  describeNodesResponse,
+  describeSendFileResultsResponse,
+  emptyResponse,
+  invokeIdResponse,
+} from './response-schemas.js';
 import { canonicalJson, decodeCommandContent, sha256, submitInvocation } from './submit.js';
 import {
   describeInvocationResultsSchema,
@@ -40,22 +45,24 @@ const runCommand: Action = async (body, deps) => {
   const { ClientToken, ...request } = req;
   const { invokeId } = await submitInvocation(
     {
-      commandId: '',
-      name: req.Name,
-      description: req.Description,
-      content: decodeCommandContent(req.CommandContent, req.ContentEncoding),
-      nodeIds: req.NodeIdList,
-      frequency: req.Frequency,
-      repeatMode: req.RepeatMode,
-      timeoutSeconds: req.Timeout,
-      username: req.Username,
-      workingDir: req.WorkingDir,
-      parameters: req.Parameters,
-      enableParameter: req.EnableParameter,
-      terminationMode: req.TerminationMode,
-      launcher: req.Launcher,
       clientToken: ClientToken,
       request,
+      resolve: () => ({
+        commandId: '',
+        name: req.Name,
+        description: req.Description,
+        content: decodeCommandContent(req.CommandContent, req.ContentEncoding),
+        nodeIds: req.NodeIdList,
+        frequency: req.Frequency,
+        repeatMode: req.RepeatMode,
+        timeoutSeconds: req.Timeout,
+        username: req.Username,
+        workingDir: req.WorkingDir,
+        parameters: req.Parameters,
+        enableParameter: req.EnableParameter,
+        terminationMode: req.TerminationMode,
+        launcher: req.Launcher,
+      }),
     },
     deps,
   );
@@ -104,8 +111,7 @@ const describeInvocations: Action = async (body, deps) => {
   }
 
   const nodesShown = (inv: Invocation) => (req.NodeId !== undefined ? 1 : inv.nodeIds.length);
-  const { found, nextToken } = await listPage(deps, {
-    kind: 'command',
+  const { found, nextToken } = await listPage(invocationListing(deps, 'command'), {
     nextToken: req.NextToken,
     keep: async (inv) => matches(inv, await statusRuns(inv)),
     full: (page) =>
@@ -141,7 +147,7 @@ const isResultsCursor = (v: unknown): v is ResultsCursor => {
     c.node >= 0 &&
     (c.seq === undefined || (Number.isSafeInteger(c.seq) && c.seq > 0)) &&
     typeof c.f === 'string' &&
-    (c.at === undefined || isCursor(c.at))
+    (c.at === undefined || isIndexCursor(c.at))
   );
 };
 
@@ -244,26 +250,23 @@ const describeInvocationResults: Action = async (body, deps) => {
   if (req.InvokeId !== undefined) {
     await walk(await existingInvocation(deps, req.InvokeId), undefined, start);
   } else {
-    let at = start.at;
+    const { at } = start;
     if (at) {
-      const inv = await deps.invocations.get(at.invokeId);
+      const inv = await invocationOfKind(deps, at.invokeId, 'command');
       if (inv) await walk(inv, at, start);
     }
-    let scanned = 0;
     if (next === undefined) {
-      for await (const entry of indexEntries(deps, at)) {
-        scanned++;
-        at = entry.at;
-        const { inv } = entry;
-        if (inv && (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId))) {
-          await walk(inv, at, { node: 0, f: filters });
-          if (next !== undefined) break;
+      const listing = invocationListing(deps, 'command');
+      const { last, exhausted } = await scan(listing, at, async (inv, entry) => {
+        if (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId)) {
+          await walk(inv, entry, { node: 0, f: filters });
         }
+        return next !== undefined;
+      });
+      // The scan limit ended the page early: resume after the last invocation scanned.
+      if (next === undefined && !exhausted && last && (await moreAfter(listing, last))) {
+        next = { at: last, node: MAX_NODES, f: filters };
       }
-    }
-    // The scan limit ends a page early: resume after the last invocation scanned.
-    if (next === undefined && scanned >= SCAN_LIMIT && at && (await moreAfter(deps, at))) {
-      next = { at, node: MAX_NODES, f: filters };
     }
   }
   return {
@@ -346,30 +349,37 @@ export const ACTIONS: Record<string, Action> = {
  */
 export const ACTION_DOCS: Record<string, ActionDoc> = {
   RunCommand: {
+    response: invokeIdResponse,
     schema: runCommandSchema,
     summary: 'Runs a command on nodes: once, on a schedule (Frequency) or at boot',
   },
   DescribeInvocations: {
+    response: describeInvocationsResponse,
     schema: describeInvocationsSchema,
     summary: 'Lists invocations, newest first, with each node’s status',
   },
   DescribeInvocationResults: {
+    response: describeInvocationResultsResponse,
     schema: describeInvocationResultsSchema,
     summary: 'Lists per-node run results (with IncludeHistory, every run of a schedule)',
   },
   StopInvocation: {
+    response: emptyResponse,
     schema: stopInvocationSchema,
     summary: 'Stops an invocation on all or some of its nodes, and ends its schedule',
   },
   DescribeNodes: {
+    response: describeNodesResponse,
     schema: describeNodesSchema,
     summary: 'Lists registered nodes with their agent’s state',
   },
   SendFile: {
+    response: invokeIdResponse,
     schema: sendFileSchema,
     summary: 'Writes a file on nodes, atomically, with its mode, owner and group',
   },
   DescribeSendFileResults: {
+    response: describeSendFileResultsResponse,
     schema: describeSendFileResultsSchema,
     summary: 'Lists file sends, newest first, with each node’s result',
   },

@@ -10,8 +10,15 @@ import {
   invokeCommandSchema,
   modifyCommandSchema,
 } from './command-schemas.js';
-import { decodeToken, encodeToken, newId, type Action, type ActionDeps } from './common.js';
+import { newId, type Action, type ActionDeps } from './common.js';
+import { listPage, type Listing } from './listing.js';
 import type { ActionDoc } from './openapi.js';
+import {
+  commandIdResponse,
+  describeCommandsResponse,
+  emptyResponse,
+  invokeIdResponse,
+} from './response-schemas.js';
 import { parseBody } from './schemas.js';
 import { contentParameterNames, decodeCommandContent, submitInvocation } from './submit.js';
 
@@ -54,8 +61,12 @@ const isEntry = (v: unknown): v is IndexEntry =>
   typeof (v as IndexEntry).id === 'string' &&
   typeof (v as IndexEntry).ms === 'number';
 
-/** How many index entries one filtered page may scan before it answers with a NextToken. */
-const SCAN_LIMIT = 2000;
+/** The saved commands' index; a deleted command reads as gone. */
+const commandListing = (deps: ActionDeps): Listing<IndexEntry, SavedCommand> => ({
+  page: (count, cursor) => deps.commands.page(count, cursor),
+  load: (at) => Promise.all(at.map((a) => deps.commands.get(a.id))),
+  isCursor: isEntry,
+});
 
 const describeCommands: Action = async (body, deps) => {
   const req = parseBody(describeCommandsSchema, body);
@@ -83,29 +94,14 @@ const describeCommands: Action = async (body, deps) => {
     return { TotalCount: list.length, Commands: { Command: list } };
   }
 
-  let cursor = req.NextToken !== undefined ? decodeToken(req.NextToken, isEntry) : undefined;
-  const found: SavedCommand[] = [];
-  let scanned = 0;
-  let full = false;
-  while (!full && scanned < SCAN_LIMIT) {
-    const batch = await deps.commands.page(Math.min(100, SCAN_LIMIT - scanned), cursor);
-    if (batch.length === 0) break;
-    for (const at of batch) {
-      scanned++;
-      cursor = at;
-      const cmd = await deps.commands.get(at.id);
-      if (cmd && matches(cmd)) found.push(cmd);
-      if (found.length === req.MaxResults) {
-        full = true;
-        break;
-      }
-    }
-  }
-  const stopped = full || scanned >= SCAN_LIMIT;
-  const more = stopped && cursor !== undefined && (await deps.commands.page(1, cursor)).length > 0;
+  const { found, nextToken } = await listPage(commandListing(deps), {
+    nextToken: req.NextToken,
+    keep: async (cmd) => matches(cmd),
+    full: (page) => page.length === req.MaxResults,
+  });
   return {
     ...(req.Name === undefined ? { TotalCount: await deps.commands.count() } : {}),
-    ...(more && cursor ? { NextToken: encodeToken(cursor) } : {}),
+    ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
     Commands: { Command: found.map(view) },
   };
 };
@@ -143,30 +139,35 @@ const deleteCommand: Action = async (body, deps) => {
 /** Runs a saved command: its content and defaults, with this request's per-run overrides. */
 const invokeCommand: Action = async (body, deps) => {
   const req = parseBody(invokeCommandSchema, body);
-  const cmd = await existingCommand(deps, req.CommandId);
   const { ClientToken, ...request } = req;
   const { invokeId, created } = await submitInvocation(
     {
-      commandId: cmd.commandId,
-      name: cmd.name,
-      description: cmd.description,
-      content: cmd.content,
-      nodeIds: req.NodeIdList,
-      frequency: req.Frequency,
-      repeatMode: req.RepeatMode,
-      timeoutSeconds: req.Timeout ?? cmd.timeoutSeconds,
-      username: req.Username ?? cmd.username,
-      workingDir: req.WorkingDir ?? cmd.workingDir,
-      parameters: req.Parameters,
-      enableParameter: cmd.enableParameter,
-      terminationMode: req.TerminationMode ?? cmd.terminationMode,
-      launcher: cmd.launcher,
       clientToken: ClientToken,
       request,
+      // Only a first request reads the command: a retry is answered even once it is deleted.
+      resolve: async () => {
+        const cmd = await existingCommand(deps, req.CommandId);
+        return {
+          commandId: cmd.commandId,
+          name: cmd.name,
+          description: cmd.description,
+          content: cmd.content,
+          nodeIds: req.NodeIdList,
+          frequency: req.Frequency,
+          repeatMode: req.RepeatMode,
+          timeoutSeconds: req.Timeout ?? cmd.timeoutSeconds,
+          username: req.Username ?? cmd.username,
+          workingDir: req.WorkingDir ?? cmd.workingDir,
+          parameters: req.Parameters,
+          enableParameter: cmd.enableParameter,
+          terminationMode: req.TerminationMode ?? cmd.terminationMode,
+          launcher: cmd.launcher,
+        };
+      },
     },
     deps,
   );
-  if (created) await deps.commands.countInvocation(cmd.commandId);
+  if (created) await deps.commands.countInvocation(req.CommandId);
   return { InvokeId: invokeId };
 };
 
@@ -181,19 +182,29 @@ export const COMMAND_ACTIONS: Record<string, Action> = {
 /** The saved-command actions' entries for GET /docs (see ACTION_DOCS). */
 export const COMMAND_DOCS: Record<string, ActionDoc> = {
   CreateCommand: {
+    response: commandIdResponse,
     schema: createCommandSchema,
     summary: 'Saves a command (content immutable once saved) with its defaults',
   },
   DescribeCommands: {
+    response: describeCommandsResponse,
     schema: describeCommandsSchema,
     summary: 'Lists saved commands, newest first',
+    // An unknown CommandId lists nothing rather than 404.
+    notFoundFields: [],
   },
   ModifyCommand: {
+    response: emptyResponse,
     schema: modifyCommandSchema,
     summary: 'Changes a saved command’s name, description or defaults (never its content)',
   },
-  DeleteCommand: { schema: deleteCommandSchema, summary: 'Deletes a saved command' },
+  DeleteCommand: {
+    response: emptyResponse,
+    schema: deleteCommandSchema,
+    summary: 'Deletes a saved command',
+  },
   InvokeCommand: {
+    response: invokeIdResponse,
     schema: invokeCommandSchema,
     summary: 'Runs a saved command on nodes, with per-run overrides and parameters',
   },

@@ -3,7 +3,7 @@ import type { Invocation, InvocationKind, RepeatMode, RunRecord } from '../domai
 import { base64Length, invocationKind } from '../domain/invocation.js';
 import { aggregateOf, legacyInvokeStatus } from '../domain/status.js';
 import { AppError, type ErrorCode } from '../errors.js';
-import type { InvocationStore, IndexCursor } from '../store/invocation-store.js';
+import type { InvocationStore } from '../store/invocation-store.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { CommandStore } from '../store/command-store.js';
@@ -138,14 +138,27 @@ export async function existingInvocation(
   invokeId: string,
   kind: InvocationKind = 'command',
 ): Promise<Invocation> {
-  const inv = await deps.invocations.get(invokeId);
-  if (!inv || invocationKind(inv) !== kind) {
+  const inv = await invocationOfKind(deps, invokeId, kind);
+  if (!inv) {
     throw new AppError(
       'InvalidInvokeId.NotFound',
       `InvokeId: no invocation ${JSON.stringify(invokeId)}`,
     );
   }
   return inv;
+}
+
+/**
+ * The invocation if it exists and is of `kind`: what an id taken from a NextToken (which a
+ * client can forge) may be loaded with, so one kind's listing never shows the other kind.
+ */
+export async function invocationOfKind(
+  deps: ActionDeps,
+  invokeId: string,
+  kind: InvocationKind,
+): Promise<Invocation | undefined> {
+  const inv = await deps.invocations.get(invokeId);
+  return inv && invocationKind(inv) === kind ? inv : undefined;
 }
 
 export function encodeToken(obj: unknown): string {
@@ -160,80 +173,6 @@ export function decodeToken<T>(token: string, check: (v: unknown) => v is T): T 
     // fall through to the error below
   }
   throw new AppError('InvalidParameter', 'NextToken: is not a token this API returned');
-}
-
-export const isCursor = (v: unknown): v is IndexCursor =>
-  typeof v === 'object' &&
-  v !== null &&
-  typeof (v as IndexCursor).createdMs === 'number' &&
-  typeof (v as IndexCursor).invokeId === 'string';
-
-/** How many index entries one filtered page may scan before it answers with a NextToken. */
-export const SCAN_LIMIT = 2000;
-
-/**
- * Index entries newest first, strictly after `after`, each with its invocation (undefined once
- * it expired), at most SCAN_LIMIT of them: what a listing walks for one page.
- */
-export async function* indexEntries(
-  deps: ActionDeps,
-  after: IndexCursor | undefined,
-  kind: InvocationKind = 'command',
-): AsyncGenerator<{ at: IndexCursor; inv: Invocation | undefined }> {
-  let cursor = after;
-  for (let scanned = 0; scanned < SCAN_LIMIT;) {
-    const batch = await deps.invocations.page(Math.min(100, SCAN_LIMIT - scanned), cursor, kind);
-    if (batch.length === 0) return;
-    const invs = await deps.invocations.getMany(batch.map((b) => b.invokeId));
-    for (const [i, at] of batch.entries()) {
-      scanned++;
-      cursor = at;
-      yield { at, inv: invs[i] };
-    }
-  }
-}
-
-/** Whether the index holds an entry older than `at`. */
-export async function moreAfter(
-  deps: ActionDeps,
-  at: IndexCursor,
-  kind: InvocationKind = 'command',
-): Promise<boolean> {
-  return (await deps.invocations.page(1, at, kind)).length > 0;
-}
-
-/**
- * One page of a listing of invocations, newest first: the index is walked from `nextToken`
- * keeping the invocations `keep` accepts until `full` says the page is full or SCAN_LIMIT
- * entries were scanned; NextToken is given while older entries remain.
- */
-export async function listPage(
-  deps: ActionDeps,
-  opts: {
-    kind: InvocationKind;
-    nextToken: string | undefined;
-    keep: (inv: Invocation) => Promise<boolean>;
-    full: (found: readonly Invocation[]) => boolean;
-  },
-): Promise<{ found: Invocation[]; nextToken?: string }> {
-  let cursor = opts.nextToken !== undefined ? decodeToken(opts.nextToken, isCursor) : undefined;
-  const found: Invocation[] = [];
-  let scanned = 0;
-  let full = false;
-  for await (const { at, inv } of indexEntries(deps, cursor, opts.kind)) {
-    scanned++;
-    cursor = at;
-    if (!inv) continue;
-    if (await opts.keep(inv)) found.push(inv);
-    if (opts.full(found)) {
-      full = true;
-      break;
-    }
-  }
-  // The index ran out before the page filled and before the scan limit: nothing more to ask.
-  const exhausted = !full && scanned < SCAN_LIMIT;
-  const more = !exhausted && cursor !== undefined && (await moreAfter(deps, cursor, opts.kind));
-  return { found, ...(more && cursor ? { nextToken: encodeToken(cursor) } : {}) };
 }
 
 /**

@@ -5,11 +5,11 @@ import {
   createOrDiscard,
   decodeContent,
   existingInvocation,
-  listPage,
   newId,
   statusIs,
   type Action,
 } from './common.js';
+import { invocationListing, listPage } from './listing.js';
 import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
 import { parseBody } from './schemas.js';
 
@@ -87,8 +87,7 @@ export const describeSendFileResults: Action = async (body, deps) => {
     const inv = await existingInvocation(deps, req.InvokeId, 'file');
     found = (await keep(inv)) ? [inv] : [];
   } else {
-    ({ found, nextToken } = await listPage(deps, {
-      kind: 'file',
+    ({ found, nextToken } = await listPage(invocationListing(deps, 'file'), {
       nextToken: req.NextToken,
       keep,
       full: (page) => page.length === req.MaxResults,

@@ -1,11 +1,18 @@
 import { z } from 'zod';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
 
-/** What GET /docs shows of one action: its request schema and a one-line summary. */
+/** What GET /docs shows of one action: its request and answer schemas and a summary. */
 export interface ActionDoc {
   /** The zod schema the action parses its body with. */
   schema: z.ZodType;
+  /** Its 200 answer (src/api/response-schemas.ts). */
+  response: z.ZodType;
   summary: string;
+  /**
+   * Request fields naming an id whose absence is a 404.
+   * @default those of InvokeId and CommandId the request has
+   */
+  notFoundFields?: readonly string[];
 }
 
 type JsonObject = Record<string, unknown>;
@@ -22,6 +29,13 @@ function requestSchema(schema: z.ZodType): JsonObject {
   return json;
 }
 
+/** An answer as the API sends it: zod's output side. */
+function responseSchema(schema: z.ZodType): JsonObject {
+  const json = z.toJSONSchema(schema, { io: 'output' }) as JsonObject;
+  delete json.$schema;
+  return json;
+}
+
 /** Error codes by HTTP status, from the catalogue. */
 function codesByStatus(): Map<number, ErrorCode[]> {
   const out = new Map<number, ErrorCode[]>();
@@ -32,6 +46,44 @@ function codesByStatus(): Map<number, ErrorCode[]> {
     out.set(status, [...(out.get(status) ?? []), code]);
   }
   return new Map([...out.entries()].sort(([a], [b]) => a - b));
+}
+
+/**
+ * Error codes only some actions can answer, with the request fields that make them possible:
+ * an action is documented with such a code only if its request has one of those fields.
+ * Every other code (bad input, auth, size, Redis) can answer any action.
+ */
+const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
+  IdempotentParameterMismatch: ['ClientToken'],
+  'InvalidNodeId.NotFound': ['NodeIdList'],
+  'InvalidParameter.Frequency': ['Frequency'],
+  'InvalidCommandContent.Malformed': ['CommandContent'],
+  // InvokeCommand's content can outgrow the limit once its Parameters are substituted.
+  'InvalidCommandContent.LengthLimitExceeded': ['CommandContent', 'Parameters'],
+  'InvalidFileContent.Malformed': ['Content'],
+  'InvalidFileContent.LengthLimitExceeded': ['Content'],
+  // An action that exists is never answered with an unknown action.
+  'InvalidAction.NotFound': [],
+};
+
+const NOT_FOUND_CODES: Partial<Record<string, ErrorCode>> = {
+  InvokeId: 'InvalidInvokeId.NotFound',
+  CommandId: 'InvalidCommandId.NotFound',
+};
+
+/** The error codes one action can answer, by HTTP status, derived from its request fields. */
+function actionErrors(doc: ActionDoc, fields: readonly string[]): Map<number, ErrorCode[]> {
+  const notFound = (doc.notFoundFields ?? fields).flatMap((f) => NOT_FOUND_CODES[f] ?? []);
+  const out = new Map<number, ErrorCode[]>();
+  for (const [status, codes] of codesByStatus()) {
+    const possible = codes.filter((code) => {
+      if (Object.values(NOT_FOUND_CODES).includes(code)) return notFound.includes(code);
+      const needs = CODE_FIELDS[code];
+      return needs === undefined || needs.some((f) => fields.includes(f));
+    });
+    if (possible.length > 0) out.set(status, possible);
+  }
+  return out;
 }
 
 function errorResponse(codes: readonly ErrorCode[]): JsonObject {
@@ -66,16 +118,13 @@ function publicGet(summary: string, contentType: string): JsonObject {
 
 /**
  * The OpenAPI 3.1 document of the API: one `POST /v1/{Action}` per entry of `actions`, with its
- * request body schema generated from the zod schema, a 200 answer carrying `RequestId`, and the
- * error answers of ERROR_CATALOGUE by HTTP status.
+ * request body and 200 answer schemas generated from zod schemas, and the error answers it can
+ * give. `components.responses` holds the whole error catalogue by HTTP status.
  */
 export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, version: string) {
-  const byStatus = codesByStatus();
   const responses: JsonObject = {};
-  const errorRefs: JsonObject = {};
-  for (const [status, codes] of byStatus) {
+  for (const [status, codes] of codesByStatus()) {
     responses[`Error${status}`] = errorResponse(codes);
-    errorRefs[String(status)] = { $ref: `#/components/responses/Error${status}` };
   }
   const schemas: JsonObject = {};
   const paths: JsonObject = {};
@@ -83,6 +132,12 @@ export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, versi
     const doc = actions[name] as ActionDoc;
     const body = requestSchema(doc.schema);
     schemas[`${name}Request`] = body;
+    schemas[`${name}Response`] = responseSchema(doc.response);
+    const fields = Object.keys((body.properties ?? {}) as JsonObject);
+    const errors: JsonObject = {};
+    for (const [status, codes] of actionErrors(doc, fields)) {
+      errors[String(status)] = errorResponse(codes);
+    }
     const required = Array.isArray(body.required) && body.required.length > 0;
     paths[`/v1/${name}`] = {
       post: {
@@ -96,19 +151,12 @@ export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, versi
         },
         responses: {
           '200': {
-            description: 'Done; the answer carries RequestId and the action’s fields.',
+            description: 'Done',
             content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['RequestId'],
-                  properties: { RequestId: { type: 'string' } },
-                  additionalProperties: true,
-                },
-              },
+              'application/json': { schema: { $ref: `#/components/schemas/${name}Response` } },
             },
           },
-          ...errorRefs,
+          ...errors,
         },
       },
     };
@@ -117,6 +165,7 @@ export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, versi
   paths['/readyz'] = publicGet('Redis is reachable (else 503)', 'application/json');
   paths['/metrics'] = publicGet('Prometheus metrics (else 503)', 'text/plain');
   paths['/docs'] = publicGet('This document', 'application/json');
+  paths['/docs/openapi.json'] = publicGet('This document', 'application/json');
   return {
     openapi: '3.1.0',
     info: {

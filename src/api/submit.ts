@@ -103,22 +103,73 @@ export interface InvocationRequest extends Omit<
   repeatMode: RepeatMode | undefined;
   /** As sent: numbers and booleans are turned into text. */
   parameters: Record<string, string | number | boolean>;
+}
+
+/** A request to create an invocation, as submitInvocation takes it. */
+export interface Submission {
   clientToken: string | undefined;
   /**
    * The request as the client sent it, without ClientToken: a retry with the same token must
    * send the same (key order and explicit defaults aside), or it answers 409.
    */
   request: Record<string, unknown>;
+  /**
+   * The invocation's fields. Called only when the request is not a retry of one that created
+   * its invocation already, so a retry needs nothing a first request read (a saved command
+   * since deleted, a moment since past).
+   */
+  resolve: () => InvocationRequest | Promise<InvocationRequest>;
+}
+
+interface TokenDigests {
+  token: string;
+  request: string;
+}
+
+/** 409 unless the request is the one the ClientToken was first used with. */
+function assertSameRequest(first: { requestDigest: string }, digests: TokenDigests): void {
+  if (first.requestDigest !== digests.request) {
+    throw new AppError(
+      'IdempotentParameterMismatch',
+      'ClientToken: was already used with a different request',
+    );
+  }
+}
+
+/**
+ * The answer to a retry of a ClientToken request whose invocation exists: its InvokeId, once
+ * its jobs are enqueued (a retry after a 503 completes what the first left undone). Undefined
+ * when the token is new, or was claimed by a request that failed before writing anything.
+ */
+async function retried(
+  digests: TokenDigests,
+  deps: ActionDeps,
+): Promise<{ invokeId: string; created: boolean } | undefined> {
+  const first = await deps.invocations.clientToken(digests.token);
+  if (!first) return undefined;
+  assertSameRequest(first, digests);
+  const inv = await deps.invocations.get(first.invokeId);
+  if (!inv) return undefined;
+  return { invokeId: inv.invokeId, created: await createInvocation(inv, deps) };
 }
 
 /**
  * Validates and creates an invocation. Answers its id, and whether this call created it (false
- * for a retry of a ClientToken request that had created it already).
+ * for a retry of a ClientToken request that had created it already). A retry is answered before
+ * anything else is read or checked.
  */
 export async function submitInvocation(
-  req: InvocationRequest,
+  sub: Submission,
   deps: ActionDeps,
 ): Promise<{ invokeId: string; created: boolean }> {
+  const digests =
+    sub.clientToken === undefined || sub.clientToken === ''
+      ? undefined
+      : { token: sha256(sub.clientToken), request: sha256(canonicalJson(sub.request)) };
+  const retry = digests && (await retried(digests, deps));
+  if (retry) return retry;
+
+  const req = await sub.resolve();
   const { repeatMode, frequency } = schedule(req.frequency, req.repeatMode, deps);
   const parameters = Object.fromEntries(
     Object.entries(req.parameters).map(([k, v]) => [k, String(v)]),
@@ -144,25 +195,19 @@ export async function submitInvocation(
     launcher: req.launcher,
     createdMs: deps.clock(),
   };
-  if (req.clientToken === undefined || req.clientToken === '') {
+  if (!digests) {
     await createOrDiscard(inv, deps);
     return { invokeId, created: true };
   }
-  const requestDigest = sha256(canonicalJson(req.request));
   const first = await deps.invocations.claimClientToken(
-    sha256(req.clientToken),
-    requestDigest,
+    digests.token,
+    digests.request,
     inv.invokeId,
     CLIENT_TOKEN_TTL_SECONDS,
   );
-  if (first && first.requestDigest !== requestDigest) {
-    throw new AppError(
-      'IdempotentParameterMismatch',
-      'ClientToken: was already used with a different request',
-    );
-  }
-  // The first request with this token, or a retry of it: either way make sure the invocation
-  // exists and is enqueued (each step is idempotent), so a retry after a 503 completes it.
+  if (first) assertSameRequest(first, digests);
+  // The first request with this token, or a concurrent or failed-early twin of it: either way
+  // make sure the invocation exists and is enqueued (each step is idempotent).
   const id = first?.invokeId ?? inv.invokeId;
   const created = await createInvocation({ ...inv, invokeId: id }, deps);
   return { invokeId: id, created };

@@ -98,6 +98,12 @@ const isGroupList = (v: unknown): v is ScheduleGroup[] =>
       typeof g.id === 'string' && typeof g.zone === 'string' && Array.isArray(g.nodeIds),
   );
 
+/** A ClientToken key's value: `<invokeId> <requestDigest>`. */
+function parseClaim(value: string): { invokeId: string; requestDigest: string } {
+  const [invokeId = '', requestDigest = ''] = value.split(' ');
+  return { invokeId, requestDigest };
+}
+
 /** A position in the newest-first index: score and id of the last item returned. */
 export interface IndexCursor {
   createdMs: number;
@@ -243,9 +249,15 @@ export class InvocationStore {
     const ttl = Math.max(1, Math.min(ttlSeconds, Math.floor(this.retentionMs / 1000)));
     const set = await this.redis.set(key, value, 'EX', ttl, 'NX');
     if (set === 'OK') return undefined;
-    const existing = (await this.redis.get(key)) ?? value;
-    const [firstId = invokeId, firstDigest = requestDigest] = existing.split(' ');
-    return { invokeId: firstId, requestDigest: firstDigest };
+    return parseClaim((await this.redis.get(key)) ?? value);
+  }
+
+  /** What a ClientToken was first claimed with, if it was (reads; claims nothing). */
+  async clientToken(
+    tokenDigest: string,
+  ): Promise<{ invokeId: string; requestDigest: string } | undefined> {
+    const existing = await this.redis.get(this.keys.clientToken(tokenDigest));
+    return existing === null ? undefined : parseClaim(existing);
   }
 
   async get(invokeId: string): Promise<Invocation | undefined> {

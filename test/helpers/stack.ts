@@ -9,7 +9,7 @@ import { startServer, type Running } from '../../src/main.js';
 import { freePort } from '../../src/private-redis.js';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
 import { Keys } from '../../src/store/keys.js';
-import { freshPrefix, redisUrl } from './redis.js';
+import { freshPrefix, keysUnder, redisUrl } from './redis.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -300,4 +300,36 @@ export async function allResults(
     token = inv.NextToken;
   } while (token);
   return rows;
+}
+
+/** BullMQ re-sets this key (with a TTL) on a timer: it comes and goes by itself. */
+const VOLATILE_KEY_RE = /:stalled-check$/;
+
+/** BullMQ keys that exist only while some job is waiting, delayed or running. */
+const IN_FLIGHT_KEY_RE =
+  /:(?:delayed|active|wait|marker|prioritized|paused|waiting-children|lock|stalled)$/;
+
+/**
+ * Every key under the stack's prefix, once nothing is in flight: no job waits, runs or is
+ * delayed (dispatch, runs, reports, delivery deadlines) but the job schedulers' next fires.
+ * Then nothing changes keys until a new request does, so a test can compare the set before and
+ * after a request that must change nothing.
+ */
+export async function quietKeys(stack: Stack, timeoutMs = 20_000): Promise<string[]> {
+  return stack.waitFor(
+    'no job in flight',
+    async () => {
+      const keys = (await keysUnder(stack.redis, stack.prefix)).filter(
+        (k) => !VOLATILE_KEY_RE.test(k),
+      );
+      for (const k of keys.filter((key) => IN_FLIGHT_KEY_RE.test(key))) {
+        // A job scheduler (the schedulers' upkeep, a schedule) always holds its next job.
+        if (!k.endsWith(':delayed')) return undefined;
+        const ids = await stack.redis.zrange(k, 0, -1);
+        if (!ids.every((id) => id.startsWith('repeat:'))) return undefined;
+      }
+      return keys;
+    },
+    timeoutMs,
+  );
 }

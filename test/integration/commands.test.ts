@@ -4,10 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { keysUnder } from '../helpers/redis.js';
-import { makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
+import { makeStack, nodeOf, quietKeys, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 const COMMAND_ID_RE = /^c-[a-z0-9]{17}$/;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Command {
   CommandId: string;
@@ -64,17 +63,6 @@ void describe('saved commands and parameters', () => {
   async function invoke(body: Record<string, unknown>): Promise<string> {
     return (await ok('InvokeCommand', body)).InvokeId as string;
   }
-  /** Every key under the test's prefix once the set has stopped changing. */
-  async function settledKeys(): Promise<string[]> {
-    const keys = async () =>
-      (await keysUnder(stack.redis, stack.prefix)).filter((k) => !k.endsWith(':stalled-check'));
-    return stack.waitFor('the key set to settle', async () => {
-      const a = await keys();
-      await sleep(150);
-      const b = await keys();
-      return JSON.stringify(a) === JSON.stringify(b) ? b : undefined;
-    });
-  }
   /** Sends a request that must fail with `code`, and checks that no key came or went. */
   async function expectRefused(
     action: string,
@@ -83,12 +71,12 @@ void describe('saved commands and parameters', () => {
     code: string,
     mentions: (string | RegExp)[],
   ): Promise<void> {
-    const before = await settledKeys();
+    const before = await quietKeys(stack);
     const res = await stack.call(action, body);
     assert.equal(res.status, status, JSON.stringify(res.body));
     assert.equal(res.body.Code, code, JSON.stringify(res.body));
     for (const m of mentions) assert.match(String(res.body.Message), new RegExp(m));
-    assert.deepEqual(await settledKeys(), before, `${action} changed keys`);
+    assert.deepEqual(await quietKeys(stack), before, `${action} changed keys`);
   }
 
   void it('a missing parameter value is 400 naming it, and nothing is created', async () => {
@@ -395,6 +383,21 @@ void describe('saved commands and parameters', () => {
     );
     await waitFinal(stack, first);
     assert.equal((await describeOne(id))?.InvokeTimes, 1);
+  });
+
+  void it('InvokeCommand retried with its ClientToken answers the first InvokeId after a delete', async () => {
+    const id = await create({ Name: 'retried', CommandContent: 'true' });
+    const body = { CommandId: id, NodeIdList: ['n1'], ClientToken: 'cmd-token-deleted' };
+    const first = await invoke(body);
+    await ok('DeleteCommand', { CommandId: id });
+    assert.equal(await invoke({ ...body }), first);
+    // Another request with that token is still a mismatch; a new token needs the command.
+    const other = await stack.call('InvokeCommand', { ...body, NodeIdList: ['node-two'] });
+    assert.equal(other.status, 409, JSON.stringify(other.body));
+    const fresh = await stack.call('InvokeCommand', { ...body, ClientToken: 'cmd-token-new' });
+    assert.equal(fresh.status, 404, JSON.stringify(fresh.body));
+    assert.equal(fresh.body.Code, 'InvalidCommandId.NotFound');
+    await waitFinal(stack, first);
   });
 
   void it('DeleteCommand removes it: describe is empty, invoke, modify and delete answer 404', async () => {

@@ -412,6 +412,50 @@ void describe('SendFile on a real agent', () => {
     assert.equal(res.status, 404);
   });
 
+  void it('a NextToken forged to point at the other kind shows nothing of it', async () => {
+    const file = await send(stack, { Name: 'forged', TargetDir: dir, Content: 'secret' });
+    await waitSent(stack, file);
+    for (let i = 0; i < 2; i++) await run(stack, { NodeIdList: ['n1'], CommandContent: 'true' });
+    const forge = (token: unknown, invokeId: string) => {
+      const t = JSON.parse(Buffer.from(String(token), 'base64url').toString()) as {
+        at: { createdMs: number; invokeId: string };
+      };
+      t.at.invokeId = invokeId;
+      return Buffer.from(JSON.stringify(t)).toString('base64url');
+    };
+    // A real token's filters and position, with the sent file's id in place of the command's.
+    const first = await stack.call('DescribeInvocationResults', { MaxResults: 1 });
+    const token = (first.body.Invocation as { NextToken?: string }).NextToken;
+    assert.ok(token, JSON.stringify(first.body));
+    const forged = await stack.call('DescribeInvocationResults', {
+      MaxResults: 50,
+      NextToken: forge(token, file),
+    });
+    assert.equal(forged.status, 200, JSON.stringify(forged.body));
+    const rows = (
+      forged.body.Invocation as { InvocationResults: { InvocationResult: { InvokeId: string }[] } }
+    ).InvocationResults.InvocationResult;
+    assert.ok(rows.length > 0);
+    assert.deepEqual(
+      rows.filter((r) => !r.InvokeId.startsWith('t-')),
+      [],
+      'a sent file shown as a command result',
+    );
+    // The other way: a sent-file listing token naming a command lists sent files only.
+    await send(stack, { Name: 'forged-2', TargetDir: dir, Content: 'x', Overwrite: true });
+    const files = await describeFiles(stack, { MaxResults: 1 });
+    assert.ok(files.NextToken);
+    const cmd = await run(stack, { NodeIdList: ['n1'], CommandContent: 'true' });
+    const t = JSON.parse(Buffer.from(files.NextToken, 'base64url').toString()) as {
+      invokeId: string;
+    };
+    const other = await describeFiles(stack, {
+      MaxResults: 50,
+      NextToken: Buffer.from(JSON.stringify({ ...t, invokeId: cmd })).toString('base64url'),
+    });
+    assert.ok(other.Invocations.Invocation.every((i) => i.InvokeId.startsWith('f-')));
+  });
+
   void it('pages DescribeSendFileResults newest first, and filters by Name and status', async () => {
     const sent: string[] = [];
     for (let i = 0; i < 5; i++) {

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { ACTION_DOCS, ACTIONS } from '../../src/api/actions.js';
 import { buildOpenApi } from '../../src/api/openapi.js';
 import { buildServer, type ServerDeps } from '../../src/api/server.js';
+import { pendingRun, renderInvocation, type Invocation } from '../../src/domain/invocation.js';
 import { ERROR_CATALOGUE } from '../../src/errors.js';
 import { makeLogger } from '../../src/log.js';
 import { VERSION } from '../../src/version.js';
@@ -42,6 +43,33 @@ function requestOf(doc: Json, action: string): Json {
   return typeof schema.$ref === 'string' ? resolve(doc, schema.$ref) : schema;
 }
 
+const INVOCATION: Invocation = {
+  invokeId: 't-abc',
+  commandId: '',
+  name: 'n',
+  description: '',
+  content: Buffer.from('true'),
+  nodeIds: [],
+  frequency: '',
+  repeatMode: 'Once',
+  timeoutSeconds: 60,
+  username: '',
+  workingDir: '',
+  parameters: {},
+  enableParameter: false,
+  terminationMode: 'ProcessTree',
+  launcher: '',
+  createdMs: 0,
+};
+
+/** The 200 answer schema of one action, with its reference followed. */
+function responseOf(doc: Json, action: string): Json {
+  const post = obj(obj(obj(doc.paths, 'paths')[`/v1/${action}`], action).post, 'post');
+  const ok = obj(obj(obj(post.responses, 'responses')['200'], '200').content, 'content');
+  const schema = obj(obj(ok['application/json'], 'json').schema, 'schema');
+  return typeof schema.$ref === 'string' ? resolve(doc, schema.$ref) : schema;
+}
+
 /** A server with no Redis behind it: /docs reads none. */
 function docsServer() {
   return buildServer({
@@ -74,10 +102,7 @@ void describe('OpenAPI document (GET /docs)', () => {
     for (const name of Object.keys(ACTIONS)) {
       const post = obj(obj(paths[`/v1/${name}`], name).post, `${name} post`);
       assert.equal(post.operationId, name);
-      const responses = obj(post.responses, 'responses');
-      const ok = obj(obj(obj(responses['200'], '200').content, '200 content'), '200');
-      const okSchema = obj(obj(ok['application/json'], 'json').schema, 'schema');
-      assert.deepEqual(okSchema.required, ['RequestId']);
+      assert.ok((responseOf(doc, name).required as string[]).includes('RequestId'), name);
       assert.equal(requestOf(doc, name).type, 'object');
     }
     for (const ref of refs(doc)) resolve(doc, ref);
@@ -85,13 +110,11 @@ void describe('OpenAPI document (GET /docs)', () => {
     assert.ok(!JSON.stringify(doc).includes('"$schema"'));
   });
 
-  void it('answers every catalogued error code under its HTTP status, in the error shape', () => {
-    const post = obj(obj(obj(doc.paths, 'paths')['/v1/RunCommand'], 'RunCommand').post, 'post');
-    const responses = obj(post.responses, 'responses');
+  void it('lists every catalogued error code under its HTTP status, in the error shape', () => {
+    const responses = obj(obj(doc.components, 'components').responses, 'responses');
     const seen = new Set<string>();
     for (const [code, { status }] of Object.entries(ERROR_CATALOGUE)) {
-      const r = obj(responses[String(status)], `response ${status}`);
-      const res = typeof r.$ref === 'string' ? resolve(doc, r.$ref) : r;
+      const res = obj(responses[`Error${status}`], `Error${status}`);
       const schema = obj(
         obj(obj(res.content, 'content')['application/json'], 'json').schema,
         'schema',
@@ -103,6 +126,89 @@ void describe('OpenAPI document (GET /docs)', () => {
       seen.add(code);
     }
     assert.equal(seen.size, Object.keys(ERROR_CATALOGUE).length);
+  });
+
+  void it('lists for each action only the errors it can answer', () => {
+    const errorsOf = (action: string): Map<string, string[]> => {
+      const post = obj(obj(obj(doc.paths, 'paths')[`/v1/${action}`], action).post, 'post');
+      const out = new Map<string, string[]>();
+      for (const [status, r] of Object.entries(obj(post.responses, 'responses'))) {
+        if (status === '200') continue;
+        const content = obj(obj(r, status).content, 'content');
+        const schema = obj(obj(content['application/json'], 'json').schema, 'schema');
+        out.set(status, obj(obj(schema.properties, 'p').Code, 'Code').enum as string[]);
+      }
+      return out;
+    };
+    const conflict = Object.keys(ACTIONS).filter((a) => errorsOf(a).has('409'));
+    assert.deepEqual(conflict.sort(), ['InvokeCommand', 'RunCommand']);
+    const notFound = Object.fromEntries(
+      Object.keys(ACTIONS)
+        .filter((a) => errorsOf(a).has('404'))
+        .map((a) => [a, errorsOf(a).get('404')]),
+    );
+    const invoke = ['InvalidInvokeId.NotFound'];
+    const command = ['InvalidCommandId.NotFound'];
+    assert.deepEqual(notFound, {
+      DeleteCommand: command,
+      DescribeInvocationResults: invoke,
+      DescribeInvocations: invoke,
+      DescribeSendFileResults: invoke,
+      InvokeCommand: command,
+      ModifyCommand: command,
+      StopInvocation: invoke,
+    });
+    // Every action can meet bad input, a wrong token, a too large body and Redis being away.
+    for (const action of Object.keys(ACTIONS)) {
+      const errors = errorsOf(action);
+      for (const status of ['400', '401', '413', '500', '503']) {
+        assert.ok(errors.has(status), `${action} ${status}`);
+      }
+      assert.ok(errors.get('400')?.includes('InvalidParameter'));
+    }
+    assert.ok(!errorsOf('DescribeNodes').get('400')?.includes('InvalidNodeId.NotFound'));
+    assert.ok(errorsOf('SendFile').get('400')?.includes('InvalidFileContent.Malformed'));
+  });
+
+  void it('documents the answers of the listing actions in the seed’s shape', () => {
+    const items = (schema: Json, ...path: string[]): Json => {
+      let cur = schema;
+      for (const p of path) cur = obj(obj(cur.properties, `properties of ${p}`)[p], p);
+      assert.equal(cur.type, 'array');
+      return obj(cur.items, 'items');
+    };
+    const props = (schema: Json) => Object.keys(obj(schema.properties, 'properties')).sort();
+    // The renderer's fields, with every optional one present (test/unit/seed-shape.test.ts
+    // holds the renderer to the seed's field list).
+    const rendered = renderInvocation(
+      { ...INVOCATION, nodeIds: ['n1'] },
+      new Map([['n1', { ...pendingRun(0), status: 'Failed', exitCode: 3 }]]),
+      { includeOutput: true, contentEncoding: 'PlainText' },
+    );
+    const invocation = items(responseOf(doc, 'DescribeInvocations'), 'Invocations', 'Invocation');
+    assert.deepEqual(props(invocation), Object.keys(rendered).sort());
+    const node = (rendered.InvokeNodes as { InvokeNode: Json[] }).InvokeNode[0];
+    assert.deepEqual(
+      props(items(invocation, 'InvokeNodes', 'InvokeNode')),
+      Object.keys(node ?? {}).sort(),
+    );
+    items(
+      obj(obj(responseOf(doc, 'DescribeInvocationResults').properties, 'p').Invocation, 'I'),
+      'InvocationResults',
+      'InvocationResult',
+    );
+    assert.ok(props(items(responseOf(doc, 'DescribeNodes'), 'Nodes', 'Node')).includes('Online'));
+    items(responseOf(doc, 'DescribeCommands'), 'Commands', 'Command');
+    items(responseOf(doc, 'DescribeSendFileResults'), 'Invocations', 'Invocation');
+    for (const [action, field] of [
+      ['RunCommand', 'InvokeId'],
+      ['InvokeCommand', 'InvokeId'],
+      ['SendFile', 'InvokeId'],
+      ['CreateCommand', 'CommandId'],
+    ] as const) {
+      assert.deepEqual(responseOf(doc, action).required, ['RequestId', field]);
+    }
+    assert.ok('/docs/openapi.json' in obj(doc.paths, 'paths'));
   });
 
   void it('RunCommand: the request as the client sends it (defaults make fields optional)', () => {

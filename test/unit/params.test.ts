@@ -31,6 +31,10 @@ void describe('substitute', () => {
     ['CommandId', '{{ ACS::CommandId }}', {}, 'c-xyz'],
     ['built-ins are case-insensitive', '{{acs::nodeid}}', {}, 'node-7'],
     ['a third brace stays', '{{{a}}}', { a: 'v' }, '{v}'],
+    ['a brace after a reference stays', '{{a}}}', { a: 'v' }, 'v}'],
+    ['spaced braces around a reference stay', '{ {{a}} }', { a: 'v' }, '{ v }'],
+    ['doubled braces around a reference stay', '{{{{a}}}}', { a: 'v' }, '{{v}}'],
+    ['closing before, opening after', '}}{{a}}{{', { a: 'v' }, '}}v{{'],
     ['unreferenced values are ignored', 'plain', { unused: 'v' }, 'plain'],
     ['single braces are text', '{a} {{ }} {{}}', {}, '{a} {{ }} {{}}'],
     ['a name with a space is text', '{{a b}}', {}, '{{a b}}'],
@@ -183,6 +187,42 @@ void describe('substitute: properties', () => {
     );
   });
 
+  void it('braces next to references: as a simple left-to-right reader says', () => {
+    const names = ['a', 'B', 'c-1', '_d'];
+    const token = fc.oneof(
+      fc.constantFrom('{', '}', '{{', '}}', '{{{', '}}}', ' ', '\t', 'x', ...names),
+      fc
+        .tuple(fc.constantFrom(...names), fc.constantFrom('', ' ', '\t\n'))
+        .map(([n, ws]) => `{{${ws}${n}${ws}}}`),
+      fc.constantFrom('{{ACS::NodeId}}', '{{acs::invokeid }}'),
+      // Any bytes but `:`, so no unknown `ACS::` name can form.
+      bytes.map((buf) => Buffer.from(buf.filter((x) => x !== 0x3a)).toString('latin1')),
+    );
+    const values = Object.fromEntries(names.map((n, i) => [n.toLowerCase(), `<${i}>`]));
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 12 }), (tokens) => {
+        const content = Buffer.from(tokens.join(''), 'latin1');
+        const want = readReferences(content, values, IDS);
+        fc.pre(want.names.size <= 20);
+        if (want.missing.length > 0) {
+          assert.throws(
+            () => substitute(content, values, IDS),
+            (e: unknown) =>
+              e instanceof ParameterError &&
+              e.field === 'Parameters' &&
+              e.message.includes(JSON.stringify(want.missing[0])),
+          );
+        } else {
+          assert.deepEqual(substitute(content, values, IDS), want.out);
+        }
+      }),
+      {
+        numRuns: 500,
+        examples: [[['{{{a}}}']], [['{{a}}}']], [['{ {{a}} }']], [['{', '{{', 'a', '}}']]],
+      },
+    );
+  });
+
   void it('built-ins of another node differ only where they are referenced', () => {
     fc.assert(
       fc.property(plain, plain, name, name, (before, after, n1, n2) => {
@@ -196,3 +236,72 @@ void describe('substitute: properties', () => {
     );
   });
 });
+
+const WHITESPACE = ' \t\n\r\f\v';
+
+function isNameChar(c: string | undefined): boolean {
+  if (c === undefined) return false;
+  const x = c.charCodeAt(0);
+  const within = (lo: string, hi: string) => x >= lo.charCodeAt(0) && x <= hi.charCodeAt(0);
+  return within('a', 'z') || within('A', 'Z') || within('0', '9') || c === '_' || c === '-';
+}
+
+/**
+ * The oracle: reads a content left to right; at each `{{` tries `{{ [ACS::]name }}` and, when
+ * that fails, moves on by one character. Answers the content with references replaced, the
+ * custom names met, and the names with no value (in order of first use).
+ */
+function readReferences(
+  content: Buffer,
+  values: Record<string, string>,
+  ids: Builtins,
+): { out: Buffer; names: Set<string>; missing: string[] } {
+  const text = content.toString('latin1');
+  const builtins: Record<string, string> = {
+    'acs::invokeid': ids.invokeId,
+    'acs::nodeid': ids.nodeId,
+    'acs::instanceid': ids.nodeId,
+    'acs::commandid': ids.commandId,
+  };
+  const parts: Buffer[] = [];
+  const names = new Set<string>();
+  const missing: string[] = [];
+  let copied = 0;
+  let i = 0;
+  while (i < text.length) {
+    const ref = referenceAt(text, i);
+    if (ref === undefined) {
+      i++;
+      continue;
+    }
+    const lower = ref.name.toLowerCase();
+    const builtin = Object.hasOwn(builtins, lower);
+    const value = builtin
+      ? builtins[lower]
+      : Object.hasOwn(values, lower)
+        ? values[lower]
+        : undefined;
+    if (!builtin) names.add(lower);
+    if (value === undefined && !missing.some((m) => m.toLowerCase() === lower)) {
+      missing.push(ref.name);
+    }
+    parts.push(content.subarray(copied, i), Buffer.from(value ?? '', 'utf8'));
+    i = copied = ref.end;
+  }
+  parts.push(content.subarray(copied));
+  return { out: Buffer.concat(parts), names, missing };
+}
+
+function referenceAt(text: string, at: number): { name: string; end: number } | undefined {
+  if (!text.startsWith('{{', at)) return undefined;
+  let j = at + 2;
+  while (WHITESPACE.includes(text[j] ?? 'x')) j++;
+  const start = j;
+  if (text.slice(j, j + 5).toLowerCase() === 'acs::') j += 5;
+  const nameStart = j;
+  while (isNameChar(text[j])) j++;
+  if (j === nameStart) return undefined;
+  const name = text.slice(start, j);
+  while (WHITESPACE.includes(text[j] ?? 'x')) j++;
+  return text.startsWith('}}', j) ? { name, end: j + 2 } : undefined;
+}

@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import { NODE_STATUSES } from '../domain/status.js';
+
+/**
+ * The answers of the actions, for GET /docs only: the actions build their answers themselves,
+ * and test/integration/openapi-responses.test.ts checks real answers against these schemas, so
+ * the document cannot drift from what the API sends. Objects are strict: a field an action adds
+ * without documenting it fails that test.
+ */
+
+/** UTC ISO-8601 with seconds and `Z`, or `""` for a time that has not happened. */
+const time = z
+  .string()
+  .regex(/^$|^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/)
+  .describe('UTC, `2020-01-19T09:15:46Z`; "" when it has not happened');
+
+const nodeStatus = z.enum(NODE_STATUSES);
+const aggregateStatus = z.enum([
+  'Pending',
+  'Scheduled',
+  'Running',
+  'Stopping',
+  'Stopped',
+  'Success',
+  'Failed',
+  'PartialFailed',
+]);
+const legacyStatus = z
+  .string()
+  .describe('Legacy status: Running (for Pending/Scheduled/Running), Finished, or the status');
+const repeatMode = z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot']);
+const requestId = z.string();
+const nextToken = z.string().optional().describe('Present while more pages remain');
+
+/** A 200 answer: RequestId and the action's own fields. */
+const answer = <S extends z.ZodRawShape>(shape: S) =>
+  z.strictObject({ RequestId: requestId, ...shape });
+
+export const emptyResponse = answer({});
+export const invokeIdResponse = answer({ InvokeId: z.string() });
+export const commandIdResponse = answer({ CommandId: z.string() });
+
+const invokeNode = z.strictObject({
+  CreationTime: time,
+  UpdateTime: time,
+  FinishTime: time,
+  InvocationStatus: nodeStatus,
+  Repeats: z.number().int(),
+  NodeId: z.string(),
+  Output: z.string().optional().describe('Only with IncludeOutput; Base64 unless PlainText'),
+  Dropped: z.number().int().describe('Bytes of output left out of Output'),
+  StopTime: time,
+  ExitCode: z.number().int().optional().describe('Absent until the run has ended'),
+  StartTime: time,
+  ErrorInfo: z.string(),
+  Timed: z.enum(['true', 'false']),
+  ErrorCode: z.string(),
+  NodeInvokeStatus: legacyStatus,
+});
+
+export const describeInvocationsResponse = answer({
+  NextToken: nextToken,
+  Invocations: z.strictObject({
+    Invocation: z.array(
+      z.strictObject({
+        CreationTime: time,
+        Frequency: z.string(),
+        InvocationStatus: aggregateStatus,
+        RepeatMode: repeatMode,
+        InvokeStatus: legacyStatus,
+        Parameters: z.string().describe('The parameter values passed, as JSON text'),
+        CommandContent: z.string().describe('Base64 unless ContentEncoding is PlainText'),
+        CommandName: z.string(),
+        CommandDescription: z.string(),
+        InvokeId: z.string(),
+        Username: z.string(),
+        WorkingDir: z.string(),
+        Timeout: z.number().int(),
+        InvokeNodes: z.strictObject({ InvokeNode: z.array(invokeNode) }),
+      }),
+    ),
+  }),
+});
+
+export const describeInvocationResultsResponse = answer({
+  Invocation: z.strictObject({
+    NextToken: nextToken,
+    InvocationResults: z.strictObject({
+      InvocationResult: z.array(
+        z.strictObject({
+          CommandId: z.string(),
+          InvokeId: z.string(),
+          NodeId: z.string(),
+          InvocationStatus: nodeStatus,
+          InvokeRecordStatus: legacyStatus,
+          Repeats: z.number().int(),
+          SkippedRepeats: z.number().int(),
+          FireTime: time,
+          StartTime: time,
+          FinishedTime: time,
+          StopTime: time,
+          ExitCode: z.number().int().optional(),
+          ErrorCode: z.string(),
+          ErrorInfo: z.string(),
+          Output: z.string().describe('Base64 unless ContentEncoding is PlainText'),
+          Dropped: z.number().int(),
+          Username: z.string(),
+        }),
+      ),
+    }),
+  }),
+});
+
+export const describeNodesResponse = answer({
+  NextToken: nextToken,
+  Nodes: z.strictObject({
+    Node: z.array(
+      z.strictObject({
+        NodeId: z.string(),
+        Online: z.boolean(),
+        LastHeartbeatTime: time,
+        AgentVersion: z.string(),
+        Hostname: z.string(),
+        OsType: z.string(),
+        TimeZone: z.string(),
+        BootTime: time,
+        ActiveTaskCount: z.number().int(),
+        InvocationCount: z.number().int(),
+        LastInvokedTime: time,
+      }),
+    ),
+  }),
+});
+
+export const describeCommandsResponse = answer({
+  TotalCount: z.number().int().optional().describe('Absent when filtered by Name'),
+  NextToken: nextToken,
+  Commands: z.strictObject({
+    Command: z.array(
+      z.strictObject({
+        CommandId: z.string(),
+        Name: z.string(),
+        Description: z.string(),
+        Type: z.literal('RunShellScript'),
+        CommandContent: z.string().describe('Base64 unless ContentEncoding is PlainText'),
+        WorkingDir: z.string(),
+        Timeout: z.number().int(),
+        Username: z.string(),
+        EnableParameter: z.boolean(),
+        ParameterNames: z.strictObject({ ParameterName: z.array(z.string()) }),
+        Launcher: z.string(),
+        TerminationMode: z.enum(['ProcessTree', 'Process']),
+        CreationTime: time,
+        InvokeTimes: z.number().int(),
+      }),
+    ),
+  }),
+});
+
+export const describeSendFileResultsResponse = answer({
+  NextToken: nextToken,
+  Invocations: z.strictObject({
+    Invocation: z.array(
+      z.strictObject({
+        InvokeId: z.string(),
+        Name: z.string(),
+        Description: z.string(),
+        TargetDir: z.string(),
+        FileMode: z.string(),
+        FileOwner: z.string(),
+        FileGroup: z.string(),
+        Overwrite: z.boolean(),
+        ContentType: z.enum(['PlainText', 'Base64']),
+        Content: z.string(),
+        CreationTime: time,
+        InvocationStatus: aggregateStatus,
+        NodeCount: z.number().int(),
+        InvokeNodes: z.strictObject({
+          InvokeNode: z.array(
+            z.strictObject({
+              NodeId: z.string(),
+              InvocationStatus: nodeStatus,
+              CreationTime: time,
+              StartTime: time,
+              FinishTime: time,
+              UpdateTime: time,
+              ErrorCode: z.string(),
+              ErrorInfo: z.string(),
+            }),
+          ),
+        }),
+      }),
+    ),
+  }),
+});

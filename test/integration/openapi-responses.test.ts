@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ACTION_DOCS, ACTIONS } from '../../src/api/actions.js';
+import { makeStack, waitFinal, type Stack } from '../helpers/stack.js';
+
+/**
+ * Real answers of every action, from a real stack and agent, checked against the schemas GET
+ * /docs documents them with (strict: an undocumented field fails too).
+ */
+void describe('documented answer schemas match real answers', () => {
+  let stack: Stack;
+  let dir: string;
+  const checked = new Map<string, number>();
+
+  before(async () => {
+    stack = await makeStack();
+    await stack.startAgent('n1');
+    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-docs-'));
+  });
+  after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Calls an action that must succeed, and checks its answer against its documented schema. */
+  async function call(action: string, body: unknown): Promise<Record<string, unknown>> {
+    const res = await stack.call(action, body);
+    assert.equal(res.status, 200, `${action}: ${JSON.stringify(res.body)}`);
+    const doc = ACTION_DOCS[action];
+    assert.ok(doc, action);
+    const parsed = doc.response.safeParse(res.body);
+    assert.ok(
+      parsed.success,
+      `${action} answer does not match its documented schema: ${parsed.error?.message}\n${JSON.stringify(res.body)}`,
+    );
+    checked.set(action, (checked.get(action) ?? 0) + 1);
+    return res.body;
+  }
+
+  void it('every action, with lists that are empty, full, paged and filtered', async () => {
+    await call('DescribeNodes', {});
+    await call('DescribeNodes', { NodeId: 'n1', Online: true });
+    await call('DescribeInvocations', {});
+    await call('DescribeCommands', {});
+
+    const done = (await call('RunCommand', {
+      NodeIdList: ['n1'],
+      CommandContent: 'echo out; exit 3',
+      Name: 'docs',
+    })) as { InvokeId: string };
+    await waitFinal(stack, done.InvokeId);
+    const sleeping = (await call('RunCommand', {
+      NodeIdList: ['n1'],
+      CommandContent: 'sleep 30',
+      ClientToken: 'docs-token',
+    })) as { InvokeId: string };
+    await call('RunCommand', {
+      NodeIdList: ['n1'],
+      CommandContent: 'sleep 30',
+      ClientToken: 'docs-token',
+    });
+    for (const IncludeOutput of [false, true]) {
+      for (const ContentEncoding of ['Base64', 'PlainText']) {
+        await call('DescribeInvocations', { IncludeOutput, ContentEncoding });
+      }
+    }
+    const page = await call('DescribeInvocations', { MaxResults: 1 });
+    assert.ok(page.NextToken);
+    await call('DescribeInvocations', { MaxResults: 1, NextToken: page.NextToken });
+    await call('DescribeInvocations', { InvokeId: done.InvokeId, IncludeOutput: true });
+    const results = await call('DescribeInvocationResults', { MaxResults: 1 });
+    await call('DescribeInvocationResults', {
+      MaxResults: 1,
+      NextToken: (results.Invocation as { NextToken?: string }).NextToken,
+    });
+    await call('DescribeInvocationResults', { InvokeId: done.InvokeId, IncludeHistory: true });
+    await call('StopInvocation', { InvokeId: sleeping.InvokeId });
+    await waitFinal(stack, sleeping.InvokeId);
+    await call('DescribeInvocations', { InvokeId: sleeping.InvokeId });
+    await call('DescribeNodes', { MaxResults: 1 });
+
+    const { CommandId } = (await call('CreateCommand', {
+      Name: 'docs-cmd',
+      CommandContent: 'echo {{who}}',
+      EnableParameter: true,
+    })) as { CommandId: string };
+    await call('CreateCommand', { Name: 'docs-other', CommandContent: 'true' });
+    await call('ModifyCommand', { CommandId, Description: 'documented' });
+    const invoked = (await call('InvokeCommand', {
+      CommandId,
+      NodeIdList: ['n1'],
+      Parameters: { who: 'me' },
+    })) as { InvokeId: string };
+    await waitFinal(stack, invoked.InvokeId);
+    const commands = await call('DescribeCommands', { MaxResults: 1 });
+    await call('DescribeCommands', { MaxResults: 1, NextToken: commands.NextToken });
+    await call('DescribeCommands', { Name: 'docs-cmd', ContentEncoding: 'PlainText' });
+    await call('DescribeCommands', { CommandId });
+    await call('DeleteCommand', { CommandId });
+
+    const sent = (await call('SendFile', {
+      NodeIdList: ['n1'],
+      Name: 'docs.txt',
+      TargetDir: dir,
+      Content: 'hello',
+    })) as { InvokeId: string };
+    await call('SendFile', { NodeIdList: ['n1'], Name: 'x', TargetDir: dir, Content: 'x' });
+    await stack.waitFor('the file to be sent', async () => {
+      const r = await call('DescribeSendFileResults', { InvokeId: sent.InvokeId });
+      const inv = (r.Invocations as { Invocation: { InvocationStatus: string }[] }).Invocation[0];
+      return inv?.InvocationStatus === 'Success';
+    });
+    const files = await call('DescribeSendFileResults', { MaxResults: 1 });
+    await call('DescribeSendFileResults', { MaxResults: 1, NextToken: files.NextToken });
+
+    assert.deepEqual([...checked.keys()].sort(), Object.keys(ACTIONS).sort());
+  });
+});
