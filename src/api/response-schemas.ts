@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NODE_STATUSES } from '../domain/status.js';
+import { AGGREGATE_STATUSES, NODE_STATUSES } from '../domain/status.js';
 
 /**
  * The answers of the actions, for GET /docs only: the actions build their answers themselves,
@@ -15,16 +15,7 @@ const time = z
   .describe('UTC, `2020-01-19T09:15:46Z`; "" when it has not happened');
 
 const nodeStatus = z.enum(NODE_STATUSES);
-const aggregateStatus = z.enum([
-  'Pending',
-  'Scheduled',
-  'Running',
-  'Stopping',
-  'Stopped',
-  'Success',
-  'Failed',
-  'PartialFailed',
-]);
+const aggregateStatus = z.enum(AGGREGATE_STATUSES);
 const legacyStatus = z
   .string()
   .describe('Legacy status: Running (for Pending/Scheduled/Running), Finished, or the status');
