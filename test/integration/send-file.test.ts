@@ -340,14 +340,10 @@ void describe('SendFile on a real agent', () => {
     const path = join(dir, 'swap.bin');
     const size = 24 * 1024;
     await writeFile(path, Buffer.alloc(size, 'A'));
-    const id = await send(stack, {
-      Name: 'swap.bin',
-      TargetDir: dir,
-      Content: 'B'.repeat(size),
-      Overwrite: true,
-    });
     const seen = new Set<string>();
     let done = false;
+    let sawOld: () => void = () => undefined;
+    const readingOld = new Promise<void>((r) => (sawOld = r));
     const reader = (async () => {
       while (!done) {
         const bytes = await readFile(path);
@@ -355,8 +351,17 @@ void describe('SendFile on a real agent', () => {
         const kinds = new Set(bytes);
         assert.equal(kinds.size, 1, 'a reader saw old and new bytes mixed');
         seen.add(String.fromCharCode([...kinds][0] ?? 0));
+        if (seen.has('A')) sawOld();
       }
     })();
+    // The file is sent only once the reader is reading the old one.
+    await Promise.race([readingOld, reader]);
+    const id = await send(stack, {
+      Name: 'swap.bin',
+      TargetDir: dir,
+      Content: 'B'.repeat(size),
+      Overwrite: true,
+    });
     try {
       assert.equal(only(await waitSent(stack, id)).InvocationStatus, 'Success');
     } finally {
