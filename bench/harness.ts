@@ -1,0 +1,121 @@
+/**
+ * What every benchmark shares: its options (`--quick`), how a result is scored against its
+ * baseline, percentiles, a plain table, and where results go. `npm run bench` (bench/run.ts)
+ * runs each benchmark in its own process with BENCH_OUT set; a benchmark appends its results
+ * there as JSON lines, and prints them for a human either way.
+ */
+import { appendFile } from 'node:fs/promises';
+
+/** One line of bench/results/latest.json. A ratio is oriented so that higher is better. */
+export interface BenchResult {
+  name: string;
+  unit: string;
+  ours: number;
+  baseline: number;
+  /** ours/baseline when more is better, baseline/ours when less is better. */
+  ratio: number;
+  /** The least ratio that passes. */
+  target: number;
+  pass: boolean;
+  /** What the baseline is and how the target reads, for RESULTS.md. */
+  note?: string;
+}
+
+/** Whether the run is the quick one (`--quick`: the whole suite in under 3 minutes). */
+export const quick = process.argv.includes('--quick');
+
+/**
+ * Scores `ours` against `baseline`. `better` says which way is better for the measured unit;
+ * the ratio is turned so that higher is always better, and passes when it is at least `target`.
+ * An absolute target (p99 <= 50 ms) is a baseline of 50 with target 1.
+ */
+export function score(
+  name: string,
+  unit: string,
+  ours: number,
+  baseline: number,
+  better: 'higher' | 'lower',
+  target: number,
+  note?: string,
+): BenchResult {
+  let ratio: number;
+  if (better === 'higher') ratio = baseline === 0 ? (ours > 0 ? Infinity : 1) : ours / baseline;
+  else ratio = ours === 0 ? (baseline >= 0 ? Infinity : 0) : baseline / ours;
+  const rounded = Number.isFinite(ratio) ? Math.round(ratio * 1000) / 1000 : ratio;
+  return {
+    name,
+    unit,
+    ours,
+    baseline,
+    ratio: rounded,
+    target,
+    pass: ratio >= target,
+    ...(note ? { note } : {}),
+  };
+}
+
+/** A count that must be zero (duplicates, missed fires): ratio 1 when it is, else 0. */
+export function mustBeZero(name: string, count: number, note?: string): BenchResult {
+  return {
+    name,
+    unit: 'count',
+    ours: count,
+    baseline: 0,
+    ratio: count === 0 ? 1 : 0,
+    target: 1,
+    pass: count === 0,
+    ...(note ? { note } : {}),
+  };
+}
+
+/** A figure reported without a target (footprint). */
+export function reportOnly(name: string, unit: string, ours: number, note?: string): BenchResult {
+  return {
+    name,
+    unit,
+    ours,
+    baseline: 0,
+    ratio: 1,
+    target: 0,
+    pass: true,
+    ...(note ? { note } : {}),
+  };
+}
+
+/** The p-quantile (0..1) of ascending values, nearest rank; NaN when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
+}
+
+export function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+const num = (v: number) =>
+  Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : String(v);
+
+/** Prints the results and, under `npm run bench`, appends them to BENCH_OUT. */
+export async function publish(results: BenchResult[]): Promise<void> {
+  console.log(
+    table(
+      ['result', 'unit', 'ours', 'baseline', 'ratio', 'target', 'pass'],
+      results.map((r) => [
+        r.name,
+        r.unit,
+        num(r.ours),
+        num(r.baseline),
+        num(r.ratio),
+        num(r.target),
+        r.pass ? 'yes' : 'NO',
+      ]),
+    ),
+  );
+  const out = process.env.BENCH_OUT;
+  if (out) await appendFile(out, results.map((r) => JSON.stringify(r)).join('\n') + '\n');
+}
