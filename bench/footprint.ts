@@ -1,16 +1,24 @@
 /**
- * Footprint: Redis bytes per stored Once invocation (one node, 24 KiB of output, finished), by
- * key kind, and the projection for 1 million of them; RSS of an idle agent. Private
- * redis-server, server in this process, one agent child process.
+ * Footprint (reported, no target yet): Redis bytes per stored Once invocation (one node, 24 KiB
+ * of output, finished), by key kind, and the projection for 1 million kept invocations (the
+ * default retention keeps everything younger than 28 days); RSS of an idle agent and of an
+ * idle server, each started as production starts them (`bin/fleetcmd.js`, compiled code: run
+ * `npm run build` first). Private redis-server; the measured stack's server runs in this
+ * process and its agent as a child process.
  *
- *   node --import tsx bench/footprint.ts [invocations=200] [outputBytes=24576]
+ *   node --import tsx bench/footprint.ts [--quick] [invocations=200] [outputBytes=24576]
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { freePort } from '../src/private-redis.js';
+import { publish, quick, reportOnly } from './harness.js';
 import { startBenchStack } from './local-stack.js';
 
-const count = Number(process.argv[2] ?? 200);
-const OUTPUT_BYTES = Number(process.argv[3] ?? 24 * 1024);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const count = Number(positional[0] ?? (quick ? 50 : 200));
+const OUTPUT_BYTES = Number(positional[1] ?? 24 * 1024);
 const prefix = 'fp';
 const stack = await startBenchStack(prefix, ['f1']);
 const { call } = stack;
@@ -18,6 +26,36 @@ const [agent] = stack.agents;
 const redis = new Redis(stack.redisUrl);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const BIN = fileURLToPath(new URL('../bin/fleetcmd.js', import.meta.url));
+
+/** RSS (MiB) of an agent and a server started from the compiled CLI, idle for 3 s. */
+async function idleRss(redisUrl: string): Promise<{ agent: number; server: number }> {
+  const env = {
+    ...process.env,
+    REDIS_URL: redisUrl,
+    FLEETCMD_PREFIX: 'idle',
+    FLEETCMD_API_TOKEN: 'idle-footprint',
+    LOG_LEVEL: 'warn',
+  };
+  const port = await freePort();
+  const children: ChildProcess[] = [
+    spawn(process.execPath, [BIN, 'agent', '--node-id', 'idle1'], { env, stdio: 'ignore' }),
+    spawn(process.execPath, [BIN, 'server', '--port', String(port), '--host', '127.0.0.1'], {
+      env,
+      stdio: 'ignore',
+    }),
+  ];
+  try {
+    await sleep(3000);
+    const [agent, server] = await Promise.all(children.map((c) => rssMiB(c.pid ?? 0)));
+    const round = (v: number | undefined) => Math.round((v ?? 0) * 10) / 10;
+    return { agent: round(agent), server: round(server) };
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
+  }
+}
 
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -93,10 +131,33 @@ try {
   console.log(
     `projected for 1,000,000 kept invocations: ${((perUsed * 1e6) / 2 ** 30).toFixed(1)} GiB`,
   );
-  console.log(`idle agent RSS: ${idleAgentMiB.toFixed(1)} MiB`);
-  console.log(
-    `this process (server + bench) RSS: ${(process.memoryUsage().rss / 2 ** 20).toFixed(1)} MiB`,
-  );
+  const idle = await idleRss(stack.redisUrl);
+  await publish([
+    reportOnly(
+      'footprint: Redis bytes per Once invocation (1 node, 24 KiB output)',
+      'bytes',
+      Math.round(perUsed),
+      `used_memory growth over ${count} finished invocations; MEMORY USAGE sum ${total.toFixed(0)}`,
+    ),
+    reportOnly(
+      'footprint: Redis memory for 1,000,000 kept invocations (as above)',
+      'GiB',
+      Math.round(((perUsed * 1e6) / 2 ** 30) * 10) / 10,
+      'the default retention (28 days) keeps every invocation younger than that',
+    ),
+    reportOnly('footprint: idle agent RSS', 'MiB', idle.agent, 'bin/fleetcmd.js agent, idle 3 s'),
+    reportOnly(
+      'footprint: idle server RSS',
+      'MiB',
+      idle.server,
+      'bin/fleetcmd.js server, idle 3 s',
+    ),
+    reportOnly(
+      'footprint: idle agent RSS under tsx (as the tests run it)',
+      'MiB',
+      Math.round(idleAgentMiB * 10) / 10,
+    ),
+  ]);
 } finally {
   redis.disconnect();
   await stack.close();
