@@ -42,7 +42,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,8 +57,19 @@ import { freePort, startPrivateRedis } from '../src/private-redis.js';
 import { settleWithin } from '../src/settle.js';
 import { Keys } from '../src/store/keys.js';
 import { runJobId, scheduleId } from '../src/store/queues.js';
+import { waitRegistered } from './local-stack.js';
+import {
+  Cleanup,
+  cpuSample,
+  cpuShare,
+  exited,
+  killGroup,
+  sleep,
+  spawnLogged,
+  tail,
+  type CpuShare,
+} from './processes.js';
 
-const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 const EVERY_SECOND = '* * * * * *';
@@ -121,7 +131,6 @@ interface WorkerSpec {
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 const sleepUntil = (ms: number) => sleep(ms - Date.now());
 
 function positiveInt(name: string, text: string): number {
@@ -343,125 +352,9 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** Resources released last-in-first-out, also on failure and on SIGINT/SIGTERM. */
-class Cleanup {
-  private readonly steps: { name: string; fn: () => Promise<unknown>; done: boolean }[] = [];
-
-  /** Registers a step; the returned function runs it now (once) and drops it from the stack. */
-  defer(name: string, fn: () => Promise<unknown>): () => Promise<void> {
-    const step = { name, fn, done: false };
-    this.steps.push(step);
-    return async () => {
-      if (step.done) return;
-      step.done = true;
-      this.steps.splice(this.steps.indexOf(step), 1);
-      await Cleanup.run(step);
-    };
-  }
-
-  async runAll(): Promise<void> {
-    for (let step = this.steps.pop(); step; step = this.steps.pop()) {
-      if (step.done) continue;
-      step.done = true;
-      await Cleanup.run(step);
-    }
-  }
-
-  private static async run(step: { name: string; fn: () => Promise<unknown> }): Promise<void> {
-    await settleWithin(
-      step.fn().catch((err: unknown) => console.error(`cleanup ${step.name}: ${String(err)}`)),
-      20_000,
-    );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-/** SIGTERM to the child's process group, SIGKILL after `graceMs`. */
-async function killGroup(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.pid === undefined || exited(child)) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-(child.pid as number), sig);
-    } catch {
-      // Already gone.
-    }
-  };
-  signal('SIGTERM');
-  await settleWithin(gone, graceMs);
-  if (!exited(child)) {
-    signal('SIGKILL');
-    await settleWithin(gone, 2_000);
-  }
-}
-
-/** A child in its own process group, stdout and stderr appended to `logFile`. */
-function spawnLogged(args: string[], env: Record<string, string>, logFile: string): ChildProcess {
-  const fd = openSync(logFile, 'a');
-  try {
-    return spawn(process.execPath, args, {
-      cwd: REPO,
-      env: { ...process.env, ...env },
-      // stdin is a pipe so a bench child notices (stdin closes) when this process dies.
-      stdio: ['pipe', fd, fd],
-      detached: true,
-    });
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function tail(file: string, lines = 5): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
-}
-
 // ---------------------------------------------------------------------------------------------
 // CPU: this box is shared, so each window reports how busy it was and how much of that was not
 // this benchmark's processes (the bench, Redis, agents, worker children and what they spawned).
-
-interface CpuSample {
-  busy: number;
-  total: number;
-  ours: number;
-}
-
-interface CpuShare {
-  /** Whole machine busy over the window, % of all cores. */
-  busyPct: number;
-  /** Busy with processes outside this benchmark, % of all cores. */
-  otherPct: number;
-}
-
-async function cpuSample(pids: readonly number[]): Promise<CpuSample> {
-  const stat = await readFile('/proc/stat', 'utf8').catch(() => '');
-  const f = (stat.split('\n')[0] ?? '').trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  const idle = (f[3] ?? 0) + (f[4] ?? 0);
-  let ours = 0;
-  for (const pid of pids) {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    // Fields after the command name: utime, stime, cutime, cstime are the 12th-15th.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    ours += [11, 12, 13, 14].reduce((a, i) => a + (Number(rest[i]) || 0), 0);
-  }
-  return { busy: total - idle, total, ours };
-}
-
-function cpuShare(a: CpuSample, b: CpuSample): CpuShare {
-  const total = Math.max(1, b.total - a.total);
-  const busy = b.busy - a.busy;
-  return {
-    busyPct: (100 * busy) / total,
-    otherPct: (100 * Math.max(0, busy - (b.ours - a.ours))) / total,
-  };
-}
 
 /** Sleeps through the window [t0, t1), sampling CPU at both ends. */
 async function measureWindow(t0: number, t1: number, pids: () => number[]): Promise<CpuShare> {
@@ -978,25 +871,7 @@ async function runHz(
       }
       // Registered = in the server's node registry, which an agent joins by announcing itself
       // once its queue worker is ready.
-      const keys = new Keys(FLEET_PREFIX);
-      const probe = new Redis(redis.url, { maxRetriesPerRequest: 1 });
-      try {
-        const deadline = Date.now() + 30_000;
-        for (;;) {
-          const known = await Promise.all(
-            nodeIds.map((n) => probe.sismember(keys.nodeRegistry(), n)),
-          );
-          if (known.every((k) => k === 1)) break;
-          const dead = agents.findIndex(exited);
-          if (dead >= 0 || Date.now() > deadline) {
-            const log = agentLogs[Math.max(0, dead)] as string;
-            throw new Error(`agent did not register:\n${await tail(log)}`);
-          }
-          await sleep(100);
-        }
-      } finally {
-        probe.disconnect();
-      }
+      await waitRegistered(redis.url, FLEET_PREFIX, nodeIds, agents, agentLogs);
       const stack: Stack = {
         hz,
         redisUrl: redis.url,
@@ -1127,12 +1002,7 @@ async function main(): Promise<void> {
     if (opts.keep) console.error(`kept ${dir}`);
     else await rm(dir, { recursive: true, force: true });
   });
-  const onSignal = (sig: NodeJS.Signals) => {
-    console.error(`${sig}: cleaning up`);
-    void cleanup.runAll().then(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  cleanup.onSignals();
   console.error(
     `fire-lag: ${opts.seconds} s x ${opts.schedules} schedules, hz ${opts.hzList.join(',')}, ` +
       `${opts.agents} agents, concurrency ${opts.concurrency}; files in ${dir}`,

@@ -54,6 +54,34 @@ export function score(
   };
 }
 
+/** One interleaved round pair: our figure and the baseline's, measured back to back. */
+export interface RoundPair {
+  ours: number;
+  baseline: number;
+}
+
+/**
+ * Scores interleaved rounds (baseline, ours, baseline, ours, ...) by their median ratio: on a
+ * shared box the load moves between rounds, and a ratio of neighbours cancels most of it. The
+ * result carries the figures of the pair whose ratio is the median (an odd number of pairs makes
+ * that one pair; with an even number, the lower of the two middle ones).
+ */
+export function scorePairs(
+  name: string,
+  unit: string,
+  pairs: readonly RoundPair[],
+  better: 'higher' | 'lower',
+  target: number,
+  note?: string,
+): BenchResult {
+  const scored = pairs
+    .map((p) => score(name, unit, p.ours, p.baseline, better, target, note))
+    .sort((a, b) => a.ratio - b.ratio);
+  const median = scored[Math.floor((scored.length - 1) / 2)];
+  if (!median) throw new Error(`${name}: no rounds to score`);
+  return median;
+}
+
 /** A count that must be zero (duplicates, missed fires): ratio 1 when it is, else 0. */
 export function mustBeZero(name: string, count: number, note?: string): BenchResult {
   return {

@@ -1,24 +1,112 @@
 /**
  * A local stack for benchmarks: a private redis-server (hz 100), the server in this process and
  * one agent child process per node id, with a small API caller.
+ *
+ * Agents run either as production runs them, `node bin/fleetcmd.js agent` on the compiled
+ * dist/ (`agents: 'dist'`, built first when a source is newer than its output), or from the
+ * sources through tsx (`'tsx'`, the default: no build, but the tsx loader adds a thread and
+ * memory to every agent, and memory slows spawning, SPEC §6).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import { readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import { makeLogger } from '../src/log.js';
 import { startServer } from '../src/main.js';
 import { freePort, startPrivateRedis } from '../src/private-redis.js';
+import { Keys } from '../src/store/keys.js';
+import { Cleanup, exited, killGroup, REPO, sleep, spawnLogged, tail } from './processes.js';
+
+export interface BenchStackOptions {
+  /** How the agents run (see above). @default 'tsx' */
+  agents?: 'dist' | 'tsx';
+  /** Extra environment of the agents (FLEETCMD_AGENT_CONCURRENCY, LOG_LEVEL, NODE_OPTIONS). */
+  agentEnv?: Record<string, string>;
+  /** Node options before the agent's script, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
+  agentNodeArgs?: string[];
+  /** Where agent logs go (`agent-<id>.log`); without it their output is dropped. */
+  logDir?: string;
+  /** Registers the stack's shutdown, so a failure or Ctrl-C also stops it. */
+  cleanup?: Cleanup;
+}
 
 export interface BenchStack {
   redisUrl: string;
+  /** This stack's long-lived processes: redis-server and the agents (not this process). */
+  pids(): number[];
   agents: ChildProcess[];
   call(action: string, body: unknown): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
-export async function startBenchStack(prefix: string, nodeIds: string[]): Promise<BenchStack> {
+async function newestMtime(dir: string, ext: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith(ext)) continue;
+    const file = join(entry.parentPath, entry.name);
+    out.set(relative(REPO, file).slice(0, -ext.length), (await stat(file)).mtimeMs);
+  }
+  return out;
+}
+
+/** Runs `npm run build` unless every source under src/ and workers/ is older than its output. */
+export async function ensureBuilt(): Promise<void> {
+  const compiled = await newestMtime(join(REPO, 'dist'), '.js').catch(() => new Map());
+  let stale = false;
+  for (const dir of ['src', 'workers']) {
+    for (const [name, ms] of await newestMtime(join(REPO, dir), '.ts')) {
+      if ((compiled.get(`dist/${name}`) ?? 0) < ms) stale = true;
+    }
+  }
+  if (!stale) return;
+  console.error('dist/ is older than the sources: npm run build');
+  const code = await new Promise<number | null>((resolve) =>
+    spawn('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'inherit' }).once(
+      'exit',
+      resolve,
+    ),
+  );
+  if (code !== 0) throw new Error(`npm run build failed (exit ${String(code)})`);
+}
+
+/** Waits until every node id is in the server's node registry (agents join once ready). */
+export async function waitRegistered(
+  redisUrl: string,
+  prefix: string,
+  nodeIds: readonly string[],
+  agents: readonly ChildProcess[],
+  logs: readonly string[] = [],
+): Promise<void> {
+  const keys = new Keys(prefix);
+  const probe = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const known = await Promise.all(nodeIds.map((n) => probe.sismember(keys.nodeRegistry(), n)));
+      if (known.every((k) => k === 1)) return;
+      const dead = agents.findIndex(exited);
+      if (dead >= 0 || Date.now() > deadline) {
+        const log = logs[Math.max(0, dead)];
+        throw new Error(`agent did not register${log ? `:\n${await tail(log)}` : ''}`);
+      }
+      await sleep(50);
+    }
+  } finally {
+    probe.disconnect();
+  }
+}
+
+export async function startBenchStack(
+  prefix: string,
+  nodeIds: string[],
+  opts: BenchStackOptions = {},
+): Promise<BenchStack> {
+  if (opts.agents === 'dist') await ensureBuilt();
+  const cleanup = opts.cleanup ?? new Cleanup();
   const redis = await startPrivateRedis();
+  const releaseRedis = cleanup.defer(`redis ${prefix}`, () => redis.stop());
   const token = randomBytes(12).toString('hex');
   const port = await freePort();
   const env = { REDIS_URL: redis.url, FLEETCMD_PREFIX: prefix, LOG_LEVEL: 'warn' };
@@ -31,18 +119,32 @@ export async function startBenchStack(prefix: string, nodeIds: string[]): Promis
     }),
     makeLogger('warn', 'bench'),
   );
-  const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
-  const agents = nodeIds.map((id) =>
-    spawn(process.execPath, ['--import', 'tsx', cli, 'agent', '--node-id', id], {
-      env: { ...process.env, ...env },
-      stdio: 'ignore',
-    }),
+  const releaseServer = cleanup.defer(`server ${prefix}`, () => server.close());
+  const entry = opts.agents === 'dist' ? ['bin/fleetcmd.js'] : ['--import', 'tsx', 'src/cli.ts'];
+  const agents: ChildProcess[] = [];
+  const releaseAgents = cleanup.defer(`agents ${prefix}`, () =>
+    Promise.all(agents.map((a) => killGroup(a, 5_000))),
   );
+  const logs = nodeIds.map((id) =>
+    opts.logDir ? join(opts.logDir, `agent-${id}.log`) : '/dev/null',
+  );
+  for (const [i, id] of nodeIds.entries()) {
+    agents.push(
+      spawnLogged(
+        [...(opts.agentNodeArgs ?? []), ...entry, 'agent', '--node-id', id],
+        { ...env, ...opts.agentEnv },
+        logs[i] ?? '',
+      ),
+    );
+  }
+  await waitRegistered(redis.url, prefix, nodeIds, agents, opts.logDir ? logs : []);
   return {
     redisUrl: redis.url,
+    pids: () =>
+      [redis.process.pid, ...agents.map((a) => a.pid)].filter((p): p is number => p !== undefined),
     agents,
     async call(action, body) {
-      const res = await fetch(`${server.url}/v1/${action}`, {
+      const res = await fetch(`${String(server.url)}/v1/${action}`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify(body),
@@ -50,9 +152,9 @@ export async function startBenchStack(prefix: string, nodeIds: string[]): Promis
       return (await res.json()) as Record<string, unknown>;
     },
     async close() {
-      for (const a of agents) a.kill('SIGTERM');
-      await server.close();
-      await redis.stop();
+      await releaseAgents();
+      await releaseServer();
+      await releaseRedis();
     },
   };
 }
