@@ -1,6 +1,7 @@
 /**
  * A local stack for benchmarks: a private redis-server (hz 100), the server in this process and
- * one agent child process per node id, with a small API caller.
+ * one agent child process per node id (none: bring your own, e.g. bench/sim-agents.ts), with a
+ * small API caller. SIGINT and SIGTERM close it (Redis and agents too) before the process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import { freePort, startPrivateRedis } from '../src/private-redis.js';
 
 export interface BenchStack {
   redisUrl: string;
+  prefix: string;
   agents: ChildProcess[];
   call(action: string, body: unknown): Promise<Record<string, unknown>>;
   close(): Promise<void>;
@@ -38,8 +40,23 @@ export async function startBenchStack(prefix: string, nodeIds: string[]): Promis
       stdio: 'ignore',
     }),
   );
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      for (const a of agents) a.kill('SIGTERM');
+      await server.close();
+      await redis.stop();
+    })();
+    return closing;
+  };
+  const onSignal = () => {
+    void close().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     redisUrl: redis.url,
+    prefix,
     agents,
     async call(action, body) {
       const res = await fetch(`${server.url}/v1/${action}`, {
@@ -49,10 +66,6 @@ export async function startBenchStack(prefix: string, nodeIds: string[]): Promis
       });
       return (await res.json()) as Record<string, unknown>;
     },
-    async close() {
-      for (const a of agents) a.kill('SIGTERM');
-      await server.close();
-      await redis.stop();
-    },
+    close,
   };
 }
