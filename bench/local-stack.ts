@@ -6,6 +6,7 @@
  * dist/ (`agents: 'dist'`, built first when a source is newer than its output), or from the
  * sources through tsx (`'tsx'`, the default: no build, but the tsx loader adds a thread and
  * memory to every agent, and memory slows spawning, SPEC §6).
+ * With no node ids it starts no agents (bring your own, e.g. bench/sim-agents.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,6 +37,7 @@ export interface BenchStack {
   redisUrl: string;
   /** This stack's long-lived processes: redis-server and the agents (not this process). */
   pids(): number[];
+  prefix: string;
   agents: ChildProcess[];
   call(action: string, body: unknown): Promise<Record<string, unknown>>;
   close(): Promise<void>;
@@ -142,6 +144,7 @@ export async function startBenchStack(
     redisUrl: redis.url,
     pids: () =>
       [redis.process.pid, ...agents.map((a) => a.pid)].filter((p): p is number => p !== undefined),
+    prefix,
     agents,
     async call(action, body) {
       const res = await fetch(`${String(server.url)}/v1/${action}`, {

@@ -111,7 +111,7 @@ const describeInvocations: Action = async (body, deps) => {
   }
 
   const nodesShown = (inv: Invocation) => (req.NodeId !== undefined ? 1 : inv.nodeIds.length);
-  const { found, nextToken } = await listPage(invocationListing(deps, 'command'), {
+  const { found, nextToken } = await listPage(invocationListing(deps, 'command', req.NodeId), {
     nextToken: req.NextToken,
     keep: async (inv) => matches(inv, await statusRuns(inv)),
     full: (page) =>
@@ -256,7 +256,7 @@ const describeInvocationResults: Action = async (body, deps) => {
       if (inv) await walk(inv, at, start);
     }
     if (next === undefined) {
-      const listing = invocationListing(deps, 'command');
+      const listing = invocationListing(deps, 'command', req.NodeId);
       const { last, exhausted } = await scan(listing, at, async (inv, entry) => {
         if (req.NodeId === undefined || inv.nodeIds.includes(req.NodeId)) {
           await walk(inv, entry, { node: 0, f: filters });

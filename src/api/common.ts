@@ -124,7 +124,7 @@ export async function createOrDiscard(inv: Invocation, deps: ActionDeps): Promis
   try {
     await createInvocation(inv, deps);
   } catch (err) {
-    await deps.invocations.discard(inv.invokeId).catch(() => undefined);
+    await deps.invocations.discard(inv).catch(() => undefined);
     throw err;
   }
 }

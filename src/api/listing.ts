@@ -86,14 +86,17 @@ export const isIndexCursor = (v: unknown): v is IndexCursor =>
 
 /**
  * The index of one kind of invocation. An item of the other kind reads as gone, so a listing
- * shows only its own kind whatever its index holds.
+ * shows only its own kind whatever its index holds. With `nodeId`, commands are walked in that
+ * node's own index (the same positions, so a NextToken means the same in either), which holds
+ * only invocations that target the node: a filtered page scans no one else's.
  */
 export function invocationListing(
   deps: ActionDeps,
   kind: InvocationKind,
+  nodeId?: string,
 ): Listing<IndexCursor, Invocation> {
   return {
-    page: (count, cursor) => deps.invocations.page(count, cursor, kind),
+    page: (count, cursor) => deps.invocations.page(count, cursor, kind, nodeId),
     load: (at) => Promise.all(at.map((a) => invocationOfKind(deps, a.invokeId, kind))),
     isCursor: isIndexCursor,
   };

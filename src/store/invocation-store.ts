@@ -147,21 +147,39 @@ export class InvocationStore {
   }
 
   /**
-   * Marks the jobs enqueued, then lists the invocation (two slots, in that order): commands in
-   * the invocation index, sent files in their own.
+   * Lists the invocation once its jobs are queued: a command in the invocation index and in the
+   * index of each of its nodes, a sent file in its own index; then marks the jobs enqueued. All
+   * in one round trip, the mark last: the writes of one connection normally apply in the order
+   * sent, so a crash part-way leaves no mark and a ClientToken retry lists it again (each write
+   * is idempotent). Where that order is not kept (the shards of a Redis Cluster, a script
+   * re-sent after NOSCRIPT), a crash may leave a node's entry unwritten: the invocation then
+   * misses only from that node's NodeId listing, and runs and shows everywhere else.
    */
   async publish(inv: Invocation, createdMs: number, nowMs: number, timed: boolean): Promise<void> {
     const { invokeId } = inv;
-    const index = this.index(invocationKind(inv));
-    await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
-    if (timed) await this.redis.sadd(this.keys.timedInvocations(), invokeId);
-    await this.redis.zadd(index, 'NX', createdMs, invokeId);
+    const kind = invocationKind(inv);
+    const index = this.index(kind);
+    const cutoffMs = createdMs - this.retentionMs;
+    const writes: Promise<unknown>[] = [];
+    if (kind === 'command') {
+      for (const nodeId of new Set(inv.nodeIds)) {
+        writes.push(
+          this.redis.fcNodeIndexAdd(
+            this.keys.nodeInvocations(nodeId),
+            createdMs,
+            invokeId,
+            cutoffMs,
+            this.keys.nodeRun(nodeId, ''),
+          ),
+        );
+      }
+    }
+    if (timed) writes.push(this.redis.sadd(this.keys.timedInvocations(), invokeId));
+    writes.push(this.redis.zadd(index, 'NX', createdMs, invokeId));
     // Entries whose invocation has expired leave the index as new ones arrive.
-    await this.redis.fcIndexPrune(
-      index,
-      this.keys.timedInvocations(),
-      createdMs - this.retentionMs,
-    );
+    writes.push(this.redis.fcIndexPrune(index, this.keys.timedInvocations(), cutoffMs));
+    writes.push(this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs));
+    await Promise.all(writes);
   }
 
   /** Ids of invocations that may still fire. */
@@ -226,10 +244,14 @@ export class InvocationStore {
   }
 
   /** Best-effort removal of an invocation whose creation failed half-way. */
-  async discard(invokeId: string): Promise<void> {
+  async discard(inv: Invocation): Promise<void> {
+    const { invokeId } = inv;
     await this.redis.del(this.keys.invocation(invokeId));
     await this.redis.zrem(this.keys.invocationIndex(), invokeId);
     await this.redis.zrem(this.keys.sendFileIndex(), invokeId);
+    await Promise.all(
+      inv.nodeIds.map((id) => this.redis.zrem(this.keys.nodeInvocations(id), invokeId)),
+    );
   }
 
   /**
@@ -291,15 +313,21 @@ export class InvocationStore {
 
   /**
    * Up to `count` ids, newest first, strictly after `cursor` (see pageNewestFirst). `kind`
-   * picks the index.
+   * picks the index; a `nodeId` picks that node's index of commands instead (sent files have
+   * none: undefined there walks the whole index).
    */
   async page(
     count: number,
     cursor: IndexCursor | undefined,
     kind: InvocationKind = 'command',
+    nodeId?: string,
   ): Promise<IndexCursor[]> {
     const after = cursor ? { id: cursor.invokeId, ms: cursor.createdMs } : undefined;
-    const entries = await pageNewestFirst(this.redis, this.index(kind), count, after);
+    const index =
+      nodeId !== undefined && kind === 'command'
+        ? this.keys.nodeInvocations(nodeId)
+        : this.index(kind);
+    const entries = await pageNewestFirst(this.redis, index, count, after);
     return entries.map((e) => ({ invokeId: e.id, createdMs: e.ms }));
   }
 }

@@ -53,6 +53,15 @@ export class Keys {
     return `${this.prefix}:node:{${nodeId}}:active`;
   }
 
+  /**
+   * Sorted set: ids of the command invocations that target this node, scored by creation time
+   * (ms), so a listing filtered by NodeId walks only that node's invocations. Written by the
+   * API when it lists an invocation (besides the global index), pruned like it (fcNodeIndexAdd).
+   */
+  nodeInvocations(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:invocations`;
+  }
+
   /** Pub/sub channel on which the server tells one agent to stop a run. */
   nodeControlChannel(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:ctl`;

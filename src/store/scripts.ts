@@ -276,6 +276,20 @@ for _, id in ipairs(old) do
 end
 return #old`,
   },
+  // KEYS: nodeIndex. ARGV: createdMs, invokeId, cutoffMs, runKeyPrefix (the node's run key
+  // without the invocation id: same slot). Lists the invocation on the node and drops entries
+  // older than the cutoff whose run record on this node is gone: a Once record expires with its
+  // retention, a timed one lives while it may fire, as the global index keeps them.
+  fcNodeIndexAdd: {
+    keys: 1,
+    lua: `
+redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, 500)
+for _, id in ipairs(old) do
+  if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
+end
+return #old`,
+  },
   // KEYS: command. ARGV: field/value pairs. Writes a new saved command (createdMs = NOW,
   // invokeTimes 0); answers its createdMs.
   fcCmdCreate: {

@@ -86,12 +86,47 @@ void describe('DescribeInvocations paging while invocations are created', () => 
       seen,
       expected.map(([id]) => id),
     );
+    // The node's own index holds exactly its invocations, so pages are full but the last.
+    const indexed = await stack.redis.zrange(stack.keys.nodeInvocations('p1'), 0, -1);
+    const p1 = [...before_].filter(([, [, node]]) => node === 'p1').map(([id]) => id);
+    assert.deepEqual(
+      p1.filter((id) => !indexed.includes(id)),
+      [],
+    );
+    assert.ok(indexed.every((id) => !before_.has(id) || before_.get(id)?.[1] === 'p1'));
     for (const s of seen) {
       assert.equal(s.CommandName, 'alpha');
       assert.deepEqual(
         s.InvokeNodes.InvokeNode.map((n) => n.NodeId),
         ['p1'],
       );
+    }
+  });
+
+  void it('pages filtered by NodeId are full but the last, and list multi-node invocations', async () => {
+    const both = await run(stack, { NodeIdList: ['p1', 'p2'], CommandContent: 'true' });
+    for (const node of ['p1', 'p2']) {
+      const pages: number[] = [];
+      const ids: string[] = [];
+      let token: string | undefined;
+      do {
+        const r = await stack.call('DescribeInvocations', {
+          NodeId: node,
+          MaxResults: 5,
+          ...(token ? { NextToken: token } : {}),
+        });
+        const page = (r.body.Invocations as { Invocation: Listed[] }).Invocation;
+        pages.push(page.length);
+        ids.push(...page.map((i) => i.InvokeId));
+        token = r.body.NextToken as string | undefined;
+      } while (token);
+      assert.ok(
+        pages.slice(0, -1).every((n) => n === 5),
+        `short page before the last: ${pages.join(',')}`,
+      );
+      assert.equal(ids[0], both, 'the newest invocation of the node comes first');
+      const expected = (await stack.redis.zcard(stack.keys.nodeInvocations(node))) as number;
+      assert.equal(ids.length, expected);
     }
   });
 

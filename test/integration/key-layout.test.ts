@@ -57,6 +57,7 @@ void describe('key layout: cluster hash tags and per-node credentials', () => {
       assert.equal(slot(keys.nodeRun(node, 't-abc')), s);
       assert.equal(slot(keys.nodeActive(node)), s);
       assert.equal(slot(keys.nodeStats(node)), s);
+      assert.equal(slot(keys.nodeInvocations(node)), s);
       assert.equal(slot(`${keys.nodeQueuePrefix()}:${keys.nodeQueueName(node)}:wait`), s);
     }
     assert.equal(slot(keys.invocationIndex()), slot(keys.nodeRegistry()));
@@ -119,7 +120,7 @@ void describe('key layout: cluster hash tags and per-node credentials', () => {
     await waitFinal(stack, id);
     const p = stack.prefix;
     const families = [
-      new RegExp(`^${p}:node:\\{[^}]+\\}:(info|active|stats|run:t-[a-z0-9]+)$`),
+      new RegExp(`^${p}:node:\\{[^}]+\\}:(info|active|stats|invocations|run:t-[a-z0-9]+)$`),
       new RegExp(`^${p}:nq:\\{[^}]+\\}:`),
       new RegExp(`^${p}:sq:\\{sched\\}:`),
       new RegExp(`^${p}:inv:\\{t-[a-z0-9]+\\}$`),

@@ -38,6 +38,8 @@ void describe('retention', () => {
     const fresh = await run(stack, { NodeIdList: ['r1'], CommandContent: 'echo new' });
     await waitFinal(stack, fresh);
     assert.equal(await stack.redis.zscore(stack.keys.invocationIndex(), old), null);
+    assert.equal(await stack.redis.zscore(stack.keys.nodeInvocations('r1'), old), null);
+    assert.notEqual(await stack.redis.zscore(stack.keys.nodeInvocations('r1'), fresh), null);
     const list = await stack.call('DescribeInvocations', {});
     const ids = (list.body.Invocations as { Invocation: { InvokeId: string }[] }).Invocation.map(
       (i) => i.InvokeId,
