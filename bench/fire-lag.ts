@@ -45,7 +45,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, Worker, type Job } from 'bullmq';
@@ -58,6 +58,7 @@ import { freePort, startPrivateRedis } from '../src/private-redis.js';
 import { settleWithin } from '../src/settle.js';
 import { Keys } from '../src/store/keys.js';
 import { runJobId, scheduleId } from '../src/store/queues.js';
+import { percentile as pct, table } from './harness.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
@@ -67,22 +68,33 @@ const EVERY_SECOND = '* * * * * *';
 const WARMUP_MS = 3_000;
 /**
  * After the window closes, fires due in it get at least this long to start, and more while their
- * starts keep coming (an overloaded box works through a backlog), up to MAX_DRAIN_MS.
+ * starts keep coming (an overloaded box works through a backlog), up to `maxDrainMs`.
  */
 const DRAIN_MS = 2_500;
-const MAX_DRAIN_MS = 30_000;
 const FLEET_PREFIX = 'fl';
+const ALL_VARIANTS: readonly Variant[] = ['bullmq', 'bullmq+spawn', 'fleetcmd'];
 /** Set in the environment of the bullmq+spawn worker children (JSON WorkerSpec). */
 const WORKER_ENV = 'FIRE_LAG_WORKER';
 
-interface Options {
+export type Variant = 'fleetcmd' | 'bullmq' | 'bullmq+spawn';
+
+/** What one run of the phases measures; main() fills it from the command line. */
+export interface FireLagOptions {
+  /** Length of each phase's measured window. */
   seconds: number;
+  /** Every-second schedules per phase. */
   schedules: number;
+  /** One private redis-server per entry, its phases back to back. */
   hzList: number[];
   agents: number;
   /** FLEETCMD_AGENT_CONCURRENCY, and the bullmq+spawn children's worker concurrency. */
   concurrency: number;
+  /** Keep the temp directory (command lines, logs). */
   keep: boolean;
+  /** Phases to run, in this order. @default all three */
+  variants?: readonly Variant[];
+  /** How long past the window a backlog of starts is waited for. @default 30000 */
+  maxDrainMs?: number;
 }
 
 /** One start of a command (or processor) for one fire of one schedule. */
@@ -92,13 +104,14 @@ interface Start {
   startMs: number;
 }
 
-interface Hop {
+export interface Hop {
   name: string;
   values: number[];
 }
 
-interface Result {
-  variant: 'fleetcmd' | 'bullmq' | 'bullmq+spawn';
+/** One phase's measurements: lags in ms (intended fire time -> start), counts, hops, CPU. */
+export interface Result {
+  variant: Variant;
   hz: number;
   lags: number[];
   duplicates: number;
@@ -130,7 +143,7 @@ function positiveInt(name: string, text: string): number {
   return n;
 }
 
-function parseOptions(argv: string[]): Options {
+function parseOptions(argv: string[]): FireLagOptions {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -316,10 +329,14 @@ function windowCount(starts: readonly Start[], t0: number, t1: number): number {
  * Waits DRAIN_MS past the window, then while starts of window fires keep arriving (checked each
  * second, at half past, away from the fires), at most until t1 + MAX_DRAIN_MS.
  */
-async function drain(t1: number, count: () => Promise<number>): Promise<void> {
+async function drain(
+  t1: number,
+  opts: FireLagOptions,
+  count: () => Promise<number>,
+): Promise<void> {
   await sleepUntil(t1 + DRAIN_MS);
   let last = await count();
-  while (Date.now() < t1 + MAX_DRAIN_MS) {
+  while (Date.now() < t1 + (opts.maxDrainMs ?? 30_000)) {
     await sleepUntil(Math.floor(Date.now() / 1000) * 1000 + 1500);
     const now = await count();
     if (now === last) return;
@@ -327,21 +344,7 @@ async function drain(t1: number, count: () => Promise<number>): Promise<void> {
   }
 }
 
-function pct(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
-}
-
 const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join('  ');
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
 
 /** Resources released last-in-first-out, also on failure and on SIGINT/SIGTERM. */
 class Cleanup {
@@ -432,7 +435,7 @@ interface CpuSample {
   ours: number;
 }
 
-interface CpuShare {
+export interface CpuShare {
   /** Whole machine busy over the window, % of all cores. */
   busyPct: number;
   /** Busy with processes outside this benchmark, % of all cores. */
@@ -544,7 +547,7 @@ class ActiveEvents {
 /** `<prefix>:<queue>:events`, as BullMQ names a queue's event stream. */
 const eventsKey = (prefix: string, queue: string) => `${prefix}:${queue}:events`;
 
-function windowOf(opts: Options): { t0: number; t1: number } {
+function windowOf(opts: FireLagOptions): { t0: number; t1: number } {
   const t0 = Math.ceil((Date.now() + WARMUP_MS) / 1000) * 1000;
   return { t0, t1: t0 + opts.seconds * 1000 };
 }
@@ -565,7 +568,7 @@ interface Stack {
 }
 
 /** BullMQ alone: N schedulers on one queue, one in-process Worker; no command is run. */
-async function runBullmq(stack: Stack, opts: Options): Promise<Result> {
+async function runBullmq(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const prefix = 'bb';
   const name = 'lag';
   const queueConn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
@@ -604,7 +607,7 @@ async function runBullmq(stack: Stack, opts: Options): Promise<Result> {
     }
     const { t0, t1 } = windowOf(opts);
     const cpu = await measureWindow(t0, t1, stack.pids);
-    await drain(t1, () => Promise.resolve(windowCount(starts, t0, t1)));
+    await drain(t1, opts, () => Promise.resolve(windowCount(starts, t0, t1)));
     for (const id of ids) await queue.removeJobScheduler(id);
     const acc = account(starts, ids, t0, t1);
     const toActive: number[] = [];
@@ -641,7 +644,7 @@ async function runBullmq(stack: Stack, opts: Options): Promise<Result> {
  * BullMQ + spawn: the schedulers split over one queue per agent, each consumed by a child process
  * with the agents' concurrency that runs the same command fleetcmd runs.
  */
-async function runBullmqSpawn(stack: Stack, opts: Options): Promise<Result> {
+async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const prefix = 'bs';
   const queues = stack.nodeIds.map((_, i) => `lag-${i}`);
   const files = queues.map((q) => join(stack.dir, `hz${stack.hz}-bullmq-spawn-${q}.lines`));
@@ -708,7 +711,7 @@ async function runBullmqSpawn(stack: Stack, opts: Options): Promise<Result> {
       ...stack.pids(),
       ...children.flatMap((c) => (c.pid === undefined ? [] : [c.pid])),
     ]);
-    await drain(t1, async () => windowCount((await readStarts(files)).starts, t0, t1));
+    await drain(t1, opts, async () => windowCount((await readStarts(files)).starts, t0, t1));
     for (const id of ids) await producers[queueOf.get(id) ?? 0]?.removeJobScheduler(id);
     await sleep(500);
     const { starts, malformed } = await readStarts(files);
@@ -752,7 +755,7 @@ async function runBullmqSpawn(stack: Stack, opts: Options): Promise<Result> {
 }
 
 /** fleetcmd: N every-second Period invocations, one node each, round-robin over the agents. */
-async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
+async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const keys = new Keys(FLEET_PREFIX);
   const files = stack.nodeIds.map((n) => join(stack.dir, `hz${stack.hz}-fleetcmd-${n}.lines`));
   const schedStream = eventsKey(keys.schedulerQueuePrefix(), keys.schedulerQueueName());
@@ -792,7 +795,7 @@ async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
     }
     const { t0, t1 } = windowOf(opts);
     const cpu = await measureWindow(t0, t1, stack.pids);
-    await drain(t1, async () => windowCount((await readStarts(files)).starts, t0, t1));
+    await drain(t1, opts, async () => windowCount((await readStarts(files)).starts, t0, t1));
     await stopAll();
     stopped = true;
     await sleep(1_000);
@@ -929,7 +932,7 @@ async function logSummary(files: string[]): Promise<string[]> {
 
 async function runHz(
   hz: number,
-  opts: Options,
+  opts: FireLagOptions,
   dir: string,
   cleanup: Cleanup,
 ): Promise<{ results: Result[]; logs: string[]; rate: number }> {
@@ -1012,7 +1015,9 @@ async function runHz(
       };
       const rate = await spawnRate();
       const results: Result[] = [];
-      for (const run of [runBullmq, runBullmqSpawn, runFleetcmd]) {
+      const phases = { bullmq: runBullmq, 'bullmq+spawn': runBullmqSpawn, fleetcmd: runFleetcmd };
+      for (const variant of opts.variants ?? ALL_VARIANTS) {
+        const run = phases[variant];
         const started = Date.now();
         const r = await run(stack, opts);
         console.error(
@@ -1037,7 +1042,8 @@ async function runHz(
   }
 }
 
-function report(all: Result[], opts: Options): void {
+/** Prints the phases' tables (lags, ratios, hops, notes) for a human. */
+export function report(all: Result[], opts: FireLagOptions): void {
   const rows = all.map((r) => {
     const sorted = [...r.lags].sort((a, b) => a - b);
     const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
@@ -1118,8 +1124,18 @@ function report(all: Result[], opts: Options): void {
     for (const n of r.notes) console.log(`note (${r.variant}, hz ${r.hz}): ${n}`);
 }
 
-async function main(): Promise<void> {
-  const opts = parseOptions(process.argv.slice(2));
+/** What runFireLag measured: every phase's result, and per hz the spawn ceiling and log summary. */
+export interface FireLagRun {
+  results: Result[];
+  /** Spawns/s of this process just before each hz's phases (same command, 16 in flight). */
+  spawnRates: { hz: number; perSecond: number }[];
+}
+
+/**
+ * Runs the phases of `opts` per hz and returns their results; releases everything it started,
+ * also on failure and on SIGINT/SIGTERM. Progress and log summaries go to stderr.
+ */
+export async function runFireLag(opts: FireLagOptions): Promise<FireLagRun> {
   const dir = await mkdtemp(join(tmpdir(), 'fire-lag-'));
   const cleanup = new Cleanup();
   // Registered first, so released last.
@@ -1137,27 +1153,40 @@ async function main(): Promise<void> {
     `fire-lag: ${opts.seconds} s x ${opts.schedules} schedules, hz ${opts.hzList.join(',')}, ` +
       `${opts.agents} agents, concurrency ${opts.concurrency}; files in ${dir}`,
   );
-  const all: Result[] = [];
-  const rates: string[] = [];
+  const results: Result[] = [];
+  const spawnRates: FireLagRun['spawnRates'] = [];
   try {
     for (const hz of opts.hzList) {
-      const { results, logs, rate } = await runHz(hz, opts, dir, cleanup);
-      all.push(...results);
-      rates.push(`hz ${hz}: ${rate.toFixed(0)}/s`);
+      const { results: phases, logs, rate } = await runHz(hz, opts, dir, cleanup);
+      results.push(...phases);
+      spawnRates.push({ hz, perSecond: rate });
       console.error(
         logs.length === 0
           ? `hz ${hz}: no warnings or errors in server, agent and worker logs`
           : `hz ${hz} logs:\n  ${logs.join('\n  ')}`,
       );
     }
-    report(all, opts);
-    console.log(
-      `spawn ceiling of this process just before the phases (same command, 16 in flight): ` +
-        rates.join(', '),
-    );
+    return { results, spawnRates };
   } finally {
     await cleanup.runAll();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
+}
+
+/** The spawn-ceiling line that goes under report()'s tables. */
+export function spawnCeiling(run: FireLagRun): string {
+  return (
+    `spawn ceiling of this process just before the phases (same command, 16 in flight): ` +
+    run.spawnRates.map((r) => `hz ${r.hz}: ${r.perSecond.toFixed(0)}/s`).join(', ')
+  );
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const run = await runFireLag(opts);
+  report(run.results, opts);
+  console.log(spawnCeiling(run));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1205,6 +1234,8 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   process.stdin.destroy();
 }
 
+// Imported (bench/schedule.ts drives the phases), this module only exports; run, it is the CLI,
+// or a bullmq+spawn worker child when WORKER_ENV is set.
 const workerSpec = process.env[WORKER_ENV];
 if (workerSpec !== undefined) await workerMain(JSON.parse(workerSpec) as WorkerSpec);
-else await main();
+else if (process.argv[1] !== undefined && resolve(process.argv[1]) === SELF) await main();
