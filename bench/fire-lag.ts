@@ -758,6 +758,14 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
 const fireJobId = (invokeId: string, dueMs: number) =>
   `repeat:${scheduleId(invokeId, 0)}:${dueMs - FIRE_LEAD_MS}`;
 
+/** `fn` over `items`, ten calls in flight at a time (API calls: fast, but not a flood). */
+async function tenAtATime<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += 10)
+    out.push(...(await Promise.all(items.slice(i, i + 10).map(fn))));
+  return out;
+}
+
 /** fleetcmd: N every-second Period invocations, one node each, round-robin over the agents. */
 async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const keys = new Keys(FLEET_PREFIX);
@@ -769,23 +777,18 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
   const nodeOf = new Map<string, string>();
   /** When each StopInvocation answered: no fire due after that may start. */
   const stoppedAt = new Map<string, number>();
-  const stopAll = async () => {
-    for (let i = 0; i < invokeIds.length; i += 10) {
-      await Promise.all(
-        invokeIds.slice(i, i + 10).map(async (id) => {
-          await stack.api.call('StopInvocation', { InvokeId: id }).catch(() => undefined);
-          stoppedAt.set(id, Date.now());
-        }),
-      );
-    }
-  };
+  const stopAll = () =>
+    tenAtATime(invokeIds, async (id) => {
+      await stack.api.call('StopInvocation', { InvokeId: id }).catch(() => undefined);
+      stoppedAt.set(id, Date.now());
+    });
   let stopped = false;
   const release = stack.cleanup.defer('fleetcmd invocations', async () => {
     if (!stopped) await stopAll();
     await events.stop();
   });
   try {
-    for (let i = 0; i < opts.schedules; i++) {
+    const created = await tenAtATime([...Array(opts.schedules).keys()], async (i) => {
       const node = stack.nodeIds[i % stack.nodeIds.length] as string;
       const { InvokeId } = await stack.api.call<{ InvokeId: string }>('RunCommand', {
         NodeIdList: [node],
@@ -794,6 +797,9 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
         Name: `fire-lag-${i}`,
         Timeout: 30,
       });
+      return { InvokeId, node };
+    });
+    for (const { InvokeId, node } of created) {
       invokeIds.push(InvokeId);
       nodeOf.set(InvokeId, node);
     }
@@ -808,14 +814,16 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
     // records ended in. Which fires were skipped comes from the server's log.
     let apiSkipped = 0;
     const finalStates = new Map<string, number>();
-    for (const id of invokeIds) {
-      const r = await stack.api.call<{
+    const described = await tenAtATime(invokeIds, (id) =>
+      stack.api.call<{
         Invocation: {
           InvocationResults: {
             InvocationResult: { SkippedRepeats?: number; InvocationStatus?: string }[];
           };
         };
-      }>('DescribeInvocationResults', { InvokeId: id });
+      }>('DescribeInvocationResults', { InvokeId: id }),
+    );
+    for (const r of described) {
       for (const row of r.Invocation.InvocationResults.InvocationResult) {
         apiSkipped += row.SkippedRepeats ?? 0;
         const st = row.InvocationStatus ?? '?';
