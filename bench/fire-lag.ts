@@ -44,7 +44,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue, Worker, type Job } from 'bullmq';
@@ -56,7 +56,7 @@ import { startServer } from '../src/main.js';
 import { freePort, startPrivateRedis } from '../src/private-redis.js';
 import { settleWithin } from '../src/settle.js';
 import { Keys } from '../src/store/keys.js';
-import { runJobId, scheduleId } from '../src/store/queues.js';
+import { FIRE_LEAD_MS, runJobId, scheduleId } from '../src/store/queues.js';
 import { waitRegistered } from './local-stack.js';
 import {
   Cleanup,
@@ -69,6 +69,7 @@ import {
   tail,
   type CpuShare,
 } from './processes.js';
+import { percentile as pct, table } from './harness.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -77,22 +78,33 @@ const EVERY_SECOND = '* * * * * *';
 const WARMUP_MS = 3_000;
 /**
  * After the window closes, fires due in it get at least this long to start, and more while their
- * starts keep coming (an overloaded box works through a backlog), up to MAX_DRAIN_MS.
+ * starts keep coming (an overloaded box works through a backlog), up to `maxDrainMs`.
  */
 const DRAIN_MS = 2_500;
-const MAX_DRAIN_MS = 30_000;
 const FLEET_PREFIX = 'fl';
+const ALL_VARIANTS: readonly Variant[] = ['bullmq', 'bullmq+spawn', 'fleetcmd'];
 /** Set in the environment of the bullmq+spawn worker children (JSON WorkerSpec). */
 const WORKER_ENV = 'FIRE_LAG_WORKER';
 
-interface Options {
+export type Variant = 'fleetcmd' | 'bullmq' | 'bullmq+spawn';
+
+/** What one run of the phases measures; main() fills it from the command line. */
+export interface FireLagOptions {
+  /** Length of each phase's measured window. */
   seconds: number;
+  /** Every-second schedules per phase. */
   schedules: number;
+  /** One private redis-server per entry, its phases back to back. */
   hzList: number[];
   agents: number;
   /** FLEETCMD_AGENT_CONCURRENCY, and the bullmq+spawn children's worker concurrency. */
   concurrency: number;
+  /** Keep the temp directory (command lines, logs). */
   keep: boolean;
+  /** Phases to run, in this order. @default all three */
+  variants?: readonly Variant[];
+  /** How long past the window a backlog of starts is waited for. @default 30000 */
+  maxDrainMs?: number;
 }
 
 /** One start of a command (or processor) for one fire of one schedule. */
@@ -102,13 +114,14 @@ interface Start {
   startMs: number;
 }
 
-interface Hop {
+export interface Hop {
   name: string;
   values: number[];
 }
 
-interface Result {
-  variant: 'fleetcmd' | 'bullmq' | 'bullmq+spawn';
+/** One phase's measurements: lags in ms (intended fire time -> start), counts, hops, CPU. */
+export interface Result {
+  variant: Variant;
   hz: number;
   lags: number[];
   duplicates: number;
@@ -139,7 +152,7 @@ function positiveInt(name: string, text: string): number {
   return n;
 }
 
-function parseOptions(argv: string[]): Options {
+function parseOptions(argv: string[]): FireLagOptions {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -325,10 +338,14 @@ function windowCount(starts: readonly Start[], t0: number, t1: number): number {
  * Waits DRAIN_MS past the window, then while starts of window fires keep arriving (checked each
  * second, at half past, away from the fires), at most until t1 + MAX_DRAIN_MS.
  */
-async function drain(t1: number, count: () => Promise<number>): Promise<void> {
+async function drain(
+  t1: number,
+  opts: FireLagOptions,
+  count: () => Promise<number>,
+): Promise<void> {
   await sleepUntil(t1 + DRAIN_MS);
   let last = await count();
-  while (Date.now() < t1 + MAX_DRAIN_MS) {
+  while (Date.now() < t1 + (opts.maxDrainMs ?? 30_000)) {
     await sleepUntil(Math.floor(Date.now() / 1000) * 1000 + 1500);
     const now = await count();
     if (now === last) return;
@@ -336,21 +353,7 @@ async function drain(t1: number, count: () => Promise<number>): Promise<void> {
   }
 }
 
-function pct(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? NaN;
-}
-
 const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join('  ');
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // CPU: this box is shared, so each window reports how busy it was and how much of that was not
@@ -437,7 +440,7 @@ class ActiveEvents {
 /** `<prefix>:<queue>:events`, as BullMQ names a queue's event stream. */
 const eventsKey = (prefix: string, queue: string) => `${prefix}:${queue}:events`;
 
-function windowOf(opts: Options): { t0: number; t1: number } {
+function windowOf(opts: FireLagOptions): { t0: number; t1: number } {
   const t0 = Math.ceil((Date.now() + WARMUP_MS) / 1000) * 1000;
   return { t0, t1: t0 + opts.seconds * 1000 };
 }
@@ -458,7 +461,7 @@ interface Stack {
 }
 
 /** BullMQ alone: N schedulers on one queue, one in-process Worker; no command is run. */
-async function runBullmq(stack: Stack, opts: Options): Promise<Result> {
+async function runBullmq(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const prefix = 'bb';
   const name = 'lag';
   const queueConn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
@@ -497,7 +500,7 @@ async function runBullmq(stack: Stack, opts: Options): Promise<Result> {
     }
     const { t0, t1 } = windowOf(opts);
     const cpu = await measureWindow(t0, t1, stack.pids);
-    await drain(t1, () => Promise.resolve(windowCount(starts, t0, t1)));
+    await drain(t1, opts, () => Promise.resolve(windowCount(starts, t0, t1)));
     for (const id of ids) await queue.removeJobScheduler(id);
     const acc = account(starts, ids, t0, t1);
     const toActive: number[] = [];
@@ -534,7 +537,7 @@ async function runBullmq(stack: Stack, opts: Options): Promise<Result> {
  * BullMQ + spawn: the schedulers split over one queue per agent, each consumed by a child process
  * with the agents' concurrency that runs the same command fleetcmd runs.
  */
-async function runBullmqSpawn(stack: Stack, opts: Options): Promise<Result> {
+async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const prefix = 'bs';
   const queues = stack.nodeIds.map((_, i) => `lag-${i}`);
   const files = queues.map((q) => join(stack.dir, `hz${stack.hz}-bullmq-spawn-${q}.lines`));
@@ -601,7 +604,7 @@ async function runBullmqSpawn(stack: Stack, opts: Options): Promise<Result> {
       ...stack.pids(),
       ...children.flatMap((c) => (c.pid === undefined ? [] : [c.pid])),
     ]);
-    await drain(t1, async () => windowCount((await readStarts(files)).starts, t0, t1));
+    await drain(t1, opts, async () => windowCount((await readStarts(files)).starts, t0, t1));
     for (const id of ids) await producers[queueOf.get(id) ?? 0]?.removeJobScheduler(id);
     await sleep(500);
     const { starts, malformed } = await readStarts(files);
@@ -644,8 +647,20 @@ async function runBullmqSpawn(stack: Stack, opts: Options): Promise<Result> {
   }
 }
 
+/** The job of a fleetcmd schedule's fire: BullMQ's id, due FIRE_LEAD_MS ahead of the fire. */
+const fireJobId = (invokeId: string, dueMs: number) =>
+  `repeat:${scheduleId(invokeId, 0)}:${dueMs - FIRE_LEAD_MS}`;
+
+/** `fn` over `items`, ten calls in flight at a time (API calls: fast, but not a flood). */
+async function tenAtATime<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (let i = 0; i < items.length; i += 10)
+    out.push(...(await Promise.all(items.slice(i, i + 10).map(fn))));
+  return out;
+}
+
 /** fleetcmd: N every-second Period invocations, one node each, round-robin over the agents. */
-async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
+async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const keys = new Keys(FLEET_PREFIX);
   const files = stack.nodeIds.map((n) => join(stack.dir, `hz${stack.hz}-fleetcmd-${n}.lines`));
   const schedStream = eventsKey(keys.schedulerQueuePrefix(), keys.schedulerQueueName());
@@ -655,23 +670,18 @@ async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
   const nodeOf = new Map<string, string>();
   /** When each StopInvocation answered: no fire due after that may start. */
   const stoppedAt = new Map<string, number>();
-  const stopAll = async () => {
-    for (let i = 0; i < invokeIds.length; i += 10) {
-      await Promise.all(
-        invokeIds.slice(i, i + 10).map(async (id) => {
-          await stack.api.call('StopInvocation', { InvokeId: id }).catch(() => undefined);
-          stoppedAt.set(id, Date.now());
-        }),
-      );
-    }
-  };
+  const stopAll = () =>
+    tenAtATime(invokeIds, async (id) => {
+      await stack.api.call('StopInvocation', { InvokeId: id }).catch(() => undefined);
+      stoppedAt.set(id, Date.now());
+    });
   let stopped = false;
   const release = stack.cleanup.defer('fleetcmd invocations', async () => {
     if (!stopped) await stopAll();
     await events.stop();
   });
   try {
-    for (let i = 0; i < opts.schedules; i++) {
+    const created = await tenAtATime([...Array(opts.schedules).keys()], async (i) => {
       const node = stack.nodeIds[i % stack.nodeIds.length] as string;
       const { InvokeId } = await stack.api.call<{ InvokeId: string }>('RunCommand', {
         NodeIdList: [node],
@@ -680,12 +690,15 @@ async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
         Name: `fire-lag-${i}`,
         Timeout: 30,
       });
+      return { InvokeId, node };
+    });
+    for (const { InvokeId, node } of created) {
       invokeIds.push(InvokeId);
       nodeOf.set(InvokeId, node);
     }
     const { t0, t1 } = windowOf(opts);
     const cpu = await measureWindow(t0, t1, stack.pids);
-    await drain(t1, async () => windowCount((await readStarts(files)).starts, t0, t1));
+    await drain(t1, opts, async () => windowCount((await readStarts(files)).starts, t0, t1));
     await stopAll();
     stopped = true;
     await sleep(1_000);
@@ -694,14 +707,16 @@ async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
     // records ended in. Which fires were skipped comes from the server's log.
     let apiSkipped = 0;
     const finalStates = new Map<string, number>();
-    for (const id of invokeIds) {
-      const r = await stack.api.call<{
+    const described = await tenAtATime(invokeIds, (id) =>
+      stack.api.call<{
         Invocation: {
           InvocationResults: {
             InvocationResult: { SkippedRepeats?: number; InvocationStatus?: string }[];
           };
         };
-      }>('DescribeInvocationResults', { InvokeId: id });
+      }>('DescribeInvocationResults', { InvokeId: id }),
+    );
+    for (const r of described) {
       for (const row of r.Invocation.InvocationResults.InvocationResult) {
         apiSkipped += row.SkippedRepeats ?? 0;
         const st = row.InvocationStatus ?? '?';
@@ -723,7 +738,7 @@ async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
     const toStart: number[] = [];
     for (const s of acc.first.values()) {
       if (s.dueMs < t0 || s.dueMs >= t1) continue;
-      const fireActive = events.get(schedStream, `repeat:${scheduleId(s.id, 0)}:${s.dueMs}`);
+      const fireActive = events.get(schedStream, fireJobId(s.id, s.dueMs));
       const runActive = events.get(
         nodeStream(nodeOf.get(s.id) ?? ''),
         runJobId(s.id, `f${s.dueMs}`),
@@ -745,7 +760,7 @@ async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
     const why = whyMissed(invokeIds, t0, t1, acc.first, skippedInWindow, [
       {
         name: 'fire job',
-        at: (id, due) => events.get(schedStream, `repeat:${scheduleId(id, 0)}:${due}`),
+        at: (id, due) => events.get(schedStream, fireJobId(id, due)),
       },
       {
         name: 'run job',
@@ -762,6 +777,7 @@ async function runFleetcmd(stack: Stack, opts: Options): Promise<Result> {
       missed: acc.missed,
       skipped: skippedInWindow.size,
       hops: [
+        // Negative while fires are fanned out ahead; the agent then waits for the due time.
         { name: 'due -> fire job active', values: toFire },
         { name: 'fire active -> run job active', values: toRun },
         { name: 'run job active -> command start', values: toStart },
@@ -822,7 +838,7 @@ async function logSummary(files: string[]): Promise<string[]> {
 
 async function runHz(
   hz: number,
-  opts: Options,
+  opts: FireLagOptions,
   dir: string,
   cleanup: Cleanup,
 ): Promise<{ results: Result[]; logs: string[]; rate: number }> {
@@ -887,7 +903,9 @@ async function runHz(
       };
       const rate = await spawnRate();
       const results: Result[] = [];
-      for (const run of [runBullmq, runBullmqSpawn, runFleetcmd]) {
+      const phases = { bullmq: runBullmq, 'bullmq+spawn': runBullmqSpawn, fleetcmd: runFleetcmd };
+      for (const variant of opts.variants ?? ALL_VARIANTS) {
+        const run = phases[variant];
         const started = Date.now();
         const r = await run(stack, opts);
         console.error(
@@ -912,7 +930,8 @@ async function runHz(
   }
 }
 
-function report(all: Result[], opts: Options): void {
+/** Prints the phases' tables (lags, ratios, hops, notes) for a human. */
+export function report(all: Result[], opts: FireLagOptions): void {
   const rows = all.map((r) => {
     const sorted = [...r.lags].sort((a, b) => a - b);
     const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
@@ -993,8 +1012,18 @@ function report(all: Result[], opts: Options): void {
     for (const n of r.notes) console.log(`note (${r.variant}, hz ${r.hz}): ${n}`);
 }
 
-async function main(): Promise<void> {
-  const opts = parseOptions(process.argv.slice(2));
+/** What runFireLag measured: every phase's result, and per hz the spawn ceiling and log summary. */
+export interface FireLagRun {
+  results: Result[];
+  /** Spawns/s of this process just before each hz's phases (same command, 16 in flight). */
+  spawnRates: { hz: number; perSecond: number }[];
+}
+
+/**
+ * Runs the phases of `opts` per hz and returns their results; releases everything it started,
+ * also on failure and on SIGINT/SIGTERM. Progress and log summaries go to stderr.
+ */
+export async function runFireLag(opts: FireLagOptions): Promise<FireLagRun> {
   const dir = await mkdtemp(join(tmpdir(), 'fire-lag-'));
   const cleanup = new Cleanup();
   // Registered first, so released last.
@@ -1002,32 +1031,44 @@ async function main(): Promise<void> {
     if (opts.keep) console.error(`kept ${dir}`);
     else await rm(dir, { recursive: true, force: true });
   });
-  cleanup.onSignals();
+  const offSignals = cleanup.onSignals();
   console.error(
     `fire-lag: ${opts.seconds} s x ${opts.schedules} schedules, hz ${opts.hzList.join(',')}, ` +
       `${opts.agents} agents, concurrency ${opts.concurrency}; files in ${dir}`,
   );
-  const all: Result[] = [];
-  const rates: string[] = [];
+  const results: Result[] = [];
+  const spawnRates: FireLagRun['spawnRates'] = [];
   try {
     for (const hz of opts.hzList) {
-      const { results, logs, rate } = await runHz(hz, opts, dir, cleanup);
-      all.push(...results);
-      rates.push(`hz ${hz}: ${rate.toFixed(0)}/s`);
+      const { results: phases, logs, rate } = await runHz(hz, opts, dir, cleanup);
+      results.push(...phases);
+      spawnRates.push({ hz, perSecond: rate });
       console.error(
         logs.length === 0
           ? `hz ${hz}: no warnings or errors in server, agent and worker logs`
           : `hz ${hz} logs:\n  ${logs.join('\n  ')}`,
       );
     }
-    report(all, opts);
-    console.log(
-      `spawn ceiling of this process just before the phases (same command, 16 in flight): ` +
-        rates.join(', '),
-    );
+    return { results, spawnRates };
   } finally {
     await cleanup.runAll();
+    offSignals();
   }
+}
+
+/** The spawn-ceiling line that goes under report()'s tables. */
+export function spawnCeiling(run: FireLagRun): string {
+  return (
+    `spawn ceiling of this process just before the phases (same command, 16 in flight): ` +
+    run.spawnRates.map((r) => `hz ${r.hz}: ${r.perSecond.toFixed(0)}/s`).join(', ')
+  );
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const run = await runFireLag(opts);
+  report(run.results, opts);
+  console.log(spawnCeiling(run));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1075,6 +1116,8 @@ async function workerMain(spec: WorkerSpec): Promise<void> {
   process.stdin.destroy();
 }
 
+// Imported (bench/schedule.ts drives the phases), this module only exports; run, it is the CLI,
+// or a bullmq+spawn worker child when WORKER_ENV is set.
 const workerSpec = process.env[WORKER_ENV];
 if (workerSpec !== undefined) await workerMain(JSON.parse(workerSpec) as WorkerSpec);
-else await main();
+else if (process.argv[1] !== undefined && resolve(process.argv[1]) === SELF) await main();

@@ -40,13 +40,17 @@ export class Cleanup {
   }
 
   /** On SIGINT or SIGTERM: runs every step, then exits 130. */
-  onSignals(): void {
+  onSignals(): () => void {
     const onSignal = (sig: NodeJS.Signals) => {
       console.error(`${sig}: cleaning up`);
       void this.runAll().then(() => process.exit(130));
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
+    return () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
   }
 
   private static async run(step: { name: string; fn: () => Promise<unknown> }): Promise<void> {
