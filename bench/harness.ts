@@ -125,8 +125,14 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-const num = (v: number) =>
-  Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)) : String(v);
+/** A figure for tables: whole above 100, else two decimals (three for ratios below 1). */
+export function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (Number.isInteger(v) || Math.abs(v) >= 100) return v.toFixed(0);
+  return Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(2);
+}
+
+const num = formatNumber;
 
 /** Prints the results and, under `npm run bench`, appends them to BENCH_OUT. */
 export async function publish(results: BenchResult[]): Promise<void> {

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
-import { type BenchResult, quick, table } from './harness.js';
+import { type BenchResult, formatNumber, quick, table } from './harness.js';
 
 /** The benchmarks in the order they run; each is bench/<name>.ts. */
 export const BENCHMARKS = [
@@ -72,10 +72,10 @@ function markdown(m: Record<string, unknown>, results: BenchResult[], command: s
   const rows = results.map((r) => [
     r.name,
     r.unit,
-    String(r.ours),
-    String(r.baseline),
-    String(r.ratio),
-    String(r.target),
+    formatNumber(r.ours),
+    formatNumber(r.baseline),
+    formatNumber(r.ratio),
+    formatNumber(r.target),
     r.pass ? 'yes' : '**no**',
     r.note ?? '',
   ]);
