@@ -56,7 +56,7 @@ import { startServer } from '../src/main.js';
 import { freePort, startPrivateRedis } from '../src/private-redis.js';
 import { settleWithin } from '../src/settle.js';
 import { Keys } from '../src/store/keys.js';
-import { FIRE_LEAD_MS, runJobId, scheduleId } from '../src/store/queues.js';
+import { runJobId, scheduleId } from '../src/store/queues.js';
 import { waitRegistered } from './local-stack.js';
 import {
   Cleanup,
@@ -647,9 +647,9 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
   }
 }
 
-/** The job of a fleetcmd schedule's fire: BullMQ's id, due FIRE_LEAD_MS ahead of the fire. */
+/** The job of a fleetcmd schedule's fire: BullMQ's id, due at the fire. */
 const fireJobId = (invokeId: string, dueMs: number) =>
-  `repeat:${scheduleId(invokeId, 0)}:${dueMs - FIRE_LEAD_MS}`;
+  `repeat:${scheduleId(invokeId, 0)}:${dueMs}`;
 
 /** `fn` over `items`, ten calls in flight at a time (API calls: fast, but not a flood). */
 async function tenAtATime<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -738,7 +738,7 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
     const toStart: number[] = [];
     for (const s of acc.first.values()) {
       if (s.dueMs < t0 || s.dueMs >= t1) continue;
-      const fireActive = events.get(schedStream, fireJobId(s.id, s.dueMs));
+      const fireActive = events.get(schedStream, `repeat:${scheduleId(s.id, 0)}:${s.dueMs}`);
       const runActive = events.get(
         nodeStream(nodeOf.get(s.id) ?? ''),
         runJobId(s.id, `f${s.dueMs}`),
@@ -760,7 +760,7 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
     const why = whyMissed(invokeIds, t0, t1, acc.first, skippedInWindow, [
       {
         name: 'fire job',
-        at: (id, due) => events.get(schedStream, fireJobId(id, due)),
+        at: (id, due) => events.get(schedStream, `repeat:${scheduleId(id, 0)}:${due}`),
       },
       {
         name: 'run job',
@@ -777,7 +777,6 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
       missed: acc.missed,
       skipped: skippedInWindow.size,
       hops: [
-        // Negative while fires are fanned out ahead; the agent then waits for the due time.
         { name: 'due -> fire job active', values: toFire },
         { name: 'fire active -> run job active', values: toRun },
         { name: 'run job active -> command start', values: toStart },

@@ -17,7 +17,6 @@ import type { InvocationStore, ScheduleGroup } from '../store/invocation-store.j
 import type { Keys } from '../store/keys.js';
 import type { NodeStore } from '../store/node-store.js';
 import {
-  FIRE_LEAD_MS,
   fireDueMs,
   makeSchedulerWorker,
   oneFireId,
@@ -106,17 +105,6 @@ export function toRunJob(inv: Invocation, fire = ''): RunJob {
         }
       : {}),
   };
-}
-
-/**
- * The fire a fire job stands for. A cron schedule's job is due up to FIRE_LEAD_MS ahead of its
- * fire (see queues.ts); one made before that lead existed, and every other kind's, is due at
- * the fire itself.
- */
-function fireOfJob(freq: Frequency, jobMs: number, zone: string | undefined): number {
-  if (freq.kind !== 'cron') return jobMs;
-  const next = nextFire(freq, jobMs - 1, zone ? { zone } : {});
-  return next !== undefined && next - jobMs <= FIRE_LEAD_MS ? next : jobMs;
 }
 
 /** Results of fcRunFire that leave nothing to do on that node now or later. */
@@ -414,17 +402,16 @@ export class Scheduler {
   async fire(job: Job): Promise<void> {
     const { deps } = this;
     const data = job.data as FireData;
-    const jobMs = fireDueMs(job);
+    const dueMs = fireDueMs(job);
     const groupId = job.repeatJobKey ?? job.id ?? '';
     const loaded = await this.load(data.invokeId);
-    if (!loaded?.freq || jobMs === undefined) {
+    if (!loaded?.freq || dueMs === undefined) {
       deps.log.warn({ jobId: job.id }, 'fire of an unknown invocation; schedule removed');
       if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);
       return;
     }
     const { inv, freq } = loaded;
     const zone = data.zone === '' ? undefined : data.zone;
-    const dueMs = fireOfJob(freq, jobMs, zone);
     const final =
       freq.kind === 'at' ||
       nextFire(freq, dueMs, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) }) === undefined;
@@ -433,8 +420,8 @@ export class Scheduler {
       ? await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId)
       : { allEnded: false, fired: false };
     // Only an attempt that took the fire on some node observes it: a retried fire job finds
-    // its fire already taken ('Already') everywhere it had been. Fanned out ahead, it is 0.
-    if (fired) deps.metrics?.observeFireLagSeconds(Math.max(0, this.now() - dueMs) / 1000);
+    // its fire already taken ('Already') everywhere it had been.
+    if (fired) deps.metrics?.observeFireLagSeconds((this.now() - dueMs) / 1000);
     // The schedule's last fire, or none of its nodes may fire any more (each was stopped): the
     // schedule goes (an at() has no scheduler, only this job).
     if (final || allEnded) {

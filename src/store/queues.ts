@@ -1,4 +1,4 @@
-import { getNextMillis, Queue, Worker, type Job, type Processor, type RepeatOptions } from 'bullmq';
+import { Queue, Worker, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RunJob } from '../domain/run-job.js';
 import type { Keys } from './keys.js';
@@ -106,25 +106,6 @@ export interface FireWatchData {
   fire: string;
 }
 
-/**
- * How far ahead of its due time a cron or `at()` fire job becomes due. The fan-out and the node
- * queue hop then happen before the due time, and the agent starts the run on its own clock at
- * the due time (its fire id), so BullMQ's promotion lag and the fan-out stay off the start time.
- * Below the 1 s least interval, so a fire job is always the only one of its schedule in that
- * span.
- */
-export const FIRE_LEAD_MS = 250;
-
-/**
- * BullMQ's own next-fire arithmetic for cron patterns, on a clock `FIRE_LEAD_MS` ahead: each
- * fire job is due that much before its fire. (`every` schedules do not use a repeat strategy
- * and fire on time.)
- */
-function leadStrategy(millis: number, opts: RepeatOptions): number | undefined {
-  const next = getNextMillis(millis + FIRE_LEAD_MS, opts);
-  return next === undefined ? undefined : next - FIRE_LEAD_MS;
-}
-
 /** Scheduler jobs are idempotent, so unlike run jobs they may be retried. */
 const SCHEDULER_JOB_OPTS = {
   attempts: 8,
@@ -139,9 +120,8 @@ export type ScheduleRepeat =
   | { every: number; startDate: number };
 
 /**
- * The time a fire job was due: BullMQ names a job scheduler's jobs `repeat:<id>:<dueMs>` (for a
- * cron schedule up to FIRE_LEAD_MS before its fire); an `at()` fire carries its fire's time in
- * its data.
+ * The due time of a fire job: BullMQ names a job scheduler's jobs `repeat:<id>:<dueMs>`; an
+ * `at()` fire carries it in its data.
  */
 export function fireDueMs(job: Job): number | undefined {
   const data = job.data as Partial<FireData>;
@@ -163,7 +143,6 @@ export class SchedulerQueue {
     this.queue = new Queue(keys.schedulerQueueName(), {
       connection,
       prefix: keys.schedulerQueuePrefix(),
-      settings: { repeatStrategy: leadStrategy },
     });
     this.queue.on('error', () => undefined);
   }
@@ -215,15 +194,12 @@ export class SchedulerQueue {
     return (await this.queue.getJobScheduler(id)) !== undefined;
   }
 
-  /**
-   * The single fire of an `at()` invocation, as a delayed job with a fixed id, due
-   * `FIRE_LEAD_MS` before the fire (`data.fireMs`) `delayMs` from now.
-   */
+  /** The single fire of an `at()` invocation, as a delayed job with a fixed id. */
   async addOneFire(id: string, delayMs: number, data: FireData): Promise<void> {
     await this.queue.add('fire', data, {
       ...SCHEDULER_JOB_OPTS,
       jobId: id,
-      delay: Math.max(0, delayMs - FIRE_LEAD_MS),
+      delay: Math.max(0, delayMs),
     });
   }
 
@@ -265,8 +241,6 @@ export function makeSchedulerWorker(
     lockDuration: SCHEDULER_LOCK_MS,
     stalledInterval: SCHEDULER_LOCK_MS / 2,
     autorun: false,
-    // The same arithmetic as SchedulerQueue's: a worker computes the next fire after a take.
-    settings: { repeatStrategy: leadStrategy },
   });
 }
 
