@@ -81,11 +81,6 @@ export function contentForNode(
   return { content: replaced };
 }
 
-/** When a scheduled fire (`f<due ms>`) is due; undefined for a one-off run or a boot. */
-export function fireDueTime(fire: string): number | undefined {
-  return /^f\d{1,15}$/.test(fire) ? Number(fire.slice(1)) : undefined;
-}
-
 /** The fire id of a node's boot: the same boot always gives the same id. */
 export function bootFireId(bootId: string): string {
   return `b${createHash('sha256').update(bootId).digest('hex').slice(0, 16)}`;

@@ -7,7 +7,6 @@ import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import {
   bootFireId,
   contentForNode,
-  fireDueTime,
   parseBootTrigger,
   runJobSchema,
   type FileJob,
@@ -51,12 +50,6 @@ export interface AgentDeps {
   progressIntervalMs?: number;
 }
 
-/**
- * The longest a run delivered ahead of its fire waits for it (the scheduler sends fires
- * FIRE_LEAD_MS early): bounds what a clock that disagrees with the servers' can hold back.
- */
-const MAX_EARLY_MS = 1_000;
-
 /** How often a final result is retried before the error is logged and given up (~1 min). */
 const REPORT_ATTEMPTS = 15;
 
@@ -87,8 +80,6 @@ export class Agent {
   private worker: Worker | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly running = new Map<string, CommandHandle>();
-  /** Wakes the runs waiting for their due time (see untilDue), for a drain. */
-  private readonly waiting = new Set<() => void>();
 
   constructor(private readonly deps: AgentDeps) {}
 
@@ -218,9 +209,6 @@ export class Agent {
       return;
     }
     const data: RunJob = parsed.data;
-    // A fire delivered ahead starts at its due time by this node's clock. Until then the run
-    // is unclaimed, still Pending: a StopInvocation meanwhile makes the claim below refuse it.
-    await this.untilDue(fireDueTime(data.fire));
     // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
     // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
     // enqueued again by the node's next boot.
@@ -319,21 +307,6 @@ export class Agent {
     );
   }
 
-  /** Waits until `dueMs` (at most MAX_EARLY_MS), or until the agent drains. */
-  private untilDue(dueMs: number | undefined): Promise<void> {
-    const delayMs = Math.min(MAX_EARLY_MS, (dueMs ?? 0) - Date.now());
-    if (delayMs <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.waiting.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, delayMs);
-      this.waiting.add(wake);
-    });
-  }
-
   /** A claimed SendFile run: writes the file (see file-writer.ts) and reports the outcome. */
   private async sendFile(data: RunJob, file: FileJob): Promise<void> {
     const startedMs = Date.now();
@@ -402,7 +375,6 @@ export class Agent {
     if (this.state === 'STOPPED' || this.state === 'DRAINING') return;
     this.state = 'DRAINING';
     clearInterval(this.heartbeat);
-    for (const wake of [...this.waiting]) wake();
     const closing = this.worker?.close() ?? Promise.resolve();
     let graceTimer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((r) => {
