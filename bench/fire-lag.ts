@@ -647,10 +647,6 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
   }
 }
 
-/** The job of a fleetcmd schedule's fire: BullMQ's id, due at the fire. */
-const fireJobId = (invokeId: string, dueMs: number) =>
-  `repeat:${scheduleId(invokeId, 0)}:${dueMs}`;
-
 /** `fn` over `items`, ten calls in flight at a time (API calls: fast, but not a flood). */
 async function tenAtATime<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
