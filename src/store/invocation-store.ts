@@ -178,8 +178,10 @@ export class InvocationStore {
     writes.push(this.redis.zadd(index, 'NX', createdMs, invokeId));
     // Entries whose invocation has expired leave the index as new ones arrive.
     writes.push(this.redis.fcIndexPrune(index, this.keys.timedInvocations(), cutoffMs));
-    writes.push(this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs));
+    // The mark only once every listing holds the invocation: a crash before it leaves no mark,
+    // so a ClientToken retry publishes again (each write above is idempotent).
     await Promise.all(writes);
+    await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
   }
 
   /** Ids of invocations that may still fire. */

@@ -284,7 +284,13 @@ return #old`,
     keys: 1,
     lua: `
 redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, 500)
+-- At most 100 checks a call, from a random place among the entries past the cutoff: entries
+-- that must stay (timed invocations) cannot stall pruning behind them, and a write stays cheap.
+local past = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[3])
+local from = 0
+-- (math.random is seeded alike on every call in Redis scripts: the clock's microseconds vary.)
+if past > 100 then from = tonumber(redis.call('TIME')[2]) % (past - 99) end
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', from, 100)
 for _, id in ipairs(old) do
   if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
 end
