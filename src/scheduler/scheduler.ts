@@ -361,6 +361,9 @@ export class Scheduler {
    */
   async upkeep(): Promise<void> {
     const { deps } = this;
+    // Once per deployment (then a cached flag): index older invocations by node.
+    const walked = await deps.invocations.backfillNodeIndexes(this.now());
+    if (walked > 0) deps.log.info({ walked }, 'invocations added to the per-node indexes');
     for (const invokeId of await deps.invocations.timedIds()) {
       try {
         await this.upkeepOne(invokeId);

@@ -313,6 +313,54 @@ export class InvocationStore {
     });
   }
 
+  /** Whether the per-node indexes hold every invocation (cached once true). */
+  private nodeIndexesReady = false;
+
+  async nodeIndexReady(): Promise<boolean> {
+    if (!this.nodeIndexesReady) {
+      this.nodeIndexesReady = (await this.redis.exists(this.keys.nodeIndexReady())) === 1;
+    }
+    return this.nodeIndexesReady;
+  }
+
+  /**
+   * Adds every invocation of the global index to its nodes' indexes, then marks them ready: an
+   * upgrade from a version without per-node indexes (or a fresh install, at once). Idempotent,
+   * so replicas may run it together; new invocations are indexed by publish meanwhile. Answers
+   * how many invocations it walked (0 when already done).
+   */
+  async backfillNodeIndexes(nowMs: number): Promise<number> {
+    if (await this.nodeIndexReady()) return 0;
+    const cutoffMs = nowMs - this.retentionMs;
+    let walked = 0;
+    let after: { id: string; ms: number } | undefined;
+    for (;;) {
+      const batch = await pageNewestFirst(this.redis, this.index('command'), 500, after);
+      if (batch.length === 0) break;
+      const nodeIds = await this.nodeIdsOf(batch.map((e) => e.id));
+      const writes: Promise<unknown>[] = [];
+      for (const [i, e] of batch.entries()) {
+        for (const nodeId of new Set(nodeIds[i] ?? [])) {
+          writes.push(
+            this.redis.fcNodeIndexAdd(
+              this.keys.nodeInvocations(nodeId),
+              e.ms,
+              e.id,
+              cutoffMs,
+              this.keys.nodeRun(nodeId, ''),
+            ),
+          );
+        }
+      }
+      await Promise.all(writes);
+      walked += batch.length;
+      after = batch[batch.length - 1];
+    }
+    await this.redis.set(this.keys.nodeIndexReady(), String(nowMs));
+    this.nodeIndexesReady = true;
+    return walked;
+  }
+
   /**
    * Up to `count` ids, newest first, strictly after `cursor` (see pageNewestFirst). `kind`
    * picks the index; a `nodeId` picks that node's index of commands instead (sent files have
@@ -325,10 +373,9 @@ export class InvocationStore {
     nodeId?: string,
   ): Promise<IndexCursor[]> {
     const after = cursor ? { id: cursor.invokeId, ms: cursor.createdMs } : undefined;
-    const index =
-      nodeId !== undefined && kind === 'command'
-        ? this.keys.nodeInvocations(nodeId)
-        : this.index(kind);
+    // Both indexes order alike, so a cursor from either serves the other.
+    const byNode = nodeId !== undefined && kind === 'command' && (await this.nodeIndexReady());
+    const index = byNode ? this.keys.nodeInvocations(nodeId) : this.index(kind);
     const entries = await pageNewestFirst(this.redis, index, count, after);
     return entries.map((e) => ({ invokeId: e.id, createdMs: e.ms }));
   }

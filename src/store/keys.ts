@@ -103,6 +103,15 @@ export class Keys {
   }
 
   /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
+  /**
+   * String: set once every invocation created before the per-node indexes existed has been
+   * added to them (see InvocationStore.backfillNodeIndexes); until then NodeId listings walk the
+   * global index.
+   */
+  nodeIndexReady(): string {
+    return `${this.prefix}:{global}:node-index-ready`;
+  }
+
   timedInvocations(): string {
     return `${this.prefix}:{global}:timed`;
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentStore } from '../../src/store/agent-store.js';
+import { InvocationStore, type IndexCursor } from '../../src/store/invocation-store.js';
 import { makeStack, run, type Stack } from '../helpers/stack.js';
 
 interface Listed {
@@ -136,5 +137,40 @@ void describe('DescribeInvocations paging while invocations are created', () => 
     assertWalk(seen, [...before_.keys()]);
     const none = await stack.call('DescribeInvocations', { RepeatMode: 'Period' });
     assert.deepEqual((none.body.Invocations as { Invocation: Listed[] }).Invocation, []);
+  });
+
+  void it('an upgrade indexes earlier invocations by node; until then NodeId walks the global index', async () => {
+    // As before per-node indexes existed: none of them, and no ready mark.
+    const { redis, keys } = stack;
+    await redis.del(keys.nodeInvocations('p1'), keys.nodeInvocations('p2'), keys.nodeIndexReady());
+    const store = new InvocationStore(redis, keys);
+    const walk = async (nodeId: string) => {
+      const seen: IndexCursor[] = [];
+      for (let page = await store.page(40, undefined, 'command', nodeId); page.length > 0;) {
+        seen.push(...page);
+        page = await store.page(40, page[page.length - 1], 'command', nodeId);
+      }
+      return seen.map((c) => c.invokeId);
+    };
+    const global = await walk('p1');
+    assert.equal(global.length, await redis.zcard(keys.invocationIndex()), 'the global index');
+
+    const walked = await store.backfillNodeIndexes(Date.now());
+    assert.equal(walked, global.length);
+    assert.equal(await redis.exists(keys.nodeIndexReady()), 1);
+    const mine = [...before_].filter(([, [, node]]) => node === 'p1').map(([id]) => id);
+    const byNode = await walk('p1');
+    for (const id of mine) assert.ok(byNode.includes(id), `${id} is in p1's index`);
+    assert.deepEqual(
+      byNode,
+      global.filter((id) => byNode.includes(id)),
+      'same order as the global index',
+    );
+    const nodesOf = await store.nodeIdsOf(byNode);
+    assert.ok(
+      nodesOf.every((n) => n?.includes('p1')),
+      'only p1 invocations',
+    );
+    assert.equal(await store.backfillNodeIndexes(Date.now()), 0, 'once only');
   });
 });
