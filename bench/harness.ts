@@ -132,8 +132,6 @@ export function formatNumber(v: number): string {
   return Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(2);
 }
 
-const num = formatNumber;
-
 /** Prints the results and, under `npm run bench`, appends them to BENCH_OUT. */
 export async function publish(results: BenchResult[]): Promise<void> {
   console.log(
@@ -142,10 +140,10 @@ export async function publish(results: BenchResult[]): Promise<void> {
       results.map((r) => [
         r.name,
         r.unit,
-        num(r.ours),
-        num(r.baseline),
-        num(r.ratio),
-        num(r.target),
+        formatNumber(r.ours),
+        formatNumber(r.baseline),
+        formatNumber(r.ratio),
+        formatNumber(r.target),
         r.pass ? 'yes' : 'NO',
       ]),
     ),
