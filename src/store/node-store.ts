@@ -35,12 +35,19 @@ export class NodeStore {
     private readonly keys: Keys,
   ) {}
 
-  /** Which of these ids have registered (their agent wrote its registration). */
+  /**
+   * Which of these ids have not registered (their agent never wrote its registration). One
+   * command asks the registry, which holds only registered nodes (see remember); a node not in
+   * it yet (its announcement not seen by a scheduler) is looked up by its registration.
+   */
   async missing(nodeIds: readonly string[]): Promise<string[]> {
+    if (nodeIds.length === 0) return [];
+    const known = await this.redis.smismember(this.keys.nodeRegistry(), ...nodeIds);
+    const unknown = nodeIds.filter((_, i) => known[i] !== 1);
     const exists = await Promise.all(
-      nodeIds.map((id) => this.redis.exists(this.keys.nodeInfo(id))),
+      unknown.map((id) => this.redis.exists(this.keys.nodeInfo(id))),
     );
-    return nodeIds.filter((_, i) => exists[i] === 0);
+    return unknown.filter((_, i) => exists[i] === 0);
   }
 
   async get(nodeId: string): Promise<NodeInfo | undefined> {
