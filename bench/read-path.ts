@@ -67,7 +67,8 @@ async function seedOne(i: number): Promise<void> {
   const inv = invocation(agent.nodeId);
   const { createdMs } = await invocations.create(inv);
   await invocations.publish(inv, createdMs, Date.now(), false);
-  await runs.create(agent.nodeId, inv.invokeId);
+  await runs.create(agent.nodeId, inv.invokeId, createdMs);
+  await invocations.markDispatched(inv.invokeId, Date.now());
   await agent.claim(inv.invokeId, '', 'bench-agent', inv.invokeId, 'bench-boot');
   await agent.finish(inv.invokeId, 'bench-agent', {
     status: 'Success',

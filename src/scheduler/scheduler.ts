@@ -8,7 +8,7 @@ import {
   yearAllowed,
   type Frequency,
 } from '../domain/frequency.js';
-import type { Invocation } from '../domain/invocation.js';
+import { invocationKind, type Invocation } from '../domain/invocation.js';
 import { isOnline } from '../domain/node.js';
 import { RUN_ERRORS } from '../domain/run-errors.js';
 import type { BootTrigger, RunJob } from '../domain/run-job.js';
@@ -105,6 +105,11 @@ export function toRunJob(inv: Invocation, fire = ''): RunJob {
         }
       : {}),
   };
+}
+
+/** The time a command invocation is listed at in its nodes' indexes (sent files are not). */
+function listedOnNodes(inv: Invocation): number | undefined {
+  return invocationKind(inv) === 'command' ? inv.createdMs : undefined;
 }
 
 /** Results of fcRunFire that leave nothing to do on that node now or later. */
@@ -213,8 +218,9 @@ export class Scheduler {
       return;
     }
     const data = toRunJob(inv);
+    const listedMs = listedOnNodes(inv);
     await this.forNodes(inv.nodeIds, async (nodeId) => {
-      await deps.runs.create(nodeId, invokeId);
+      await deps.runs.create(nodeId, invokeId, listedMs);
       // Enqueue whenever the record is (still) Pending: a retried dispatch re-adds a job
       // with the same id, which BullMQ ignores, and a record already claimed, stopped or
       // aborted makes the agent skip any job it still finds.
@@ -245,8 +251,9 @@ export class Scheduler {
           job: toRunJob(inv),
         } satisfies BootTrigger)
       : undefined;
+    const listedMs = listedOnNodes(inv);
     await this.forNodes(inv.nodeIds, async (nodeId) => {
-      await deps.runs.create(nodeId, inv.invokeId, bootTrigger ? { bootTrigger } : {});
+      await deps.runs.create(nodeId, inv.invokeId, listedMs, bootTrigger ? { bootTrigger } : {});
     });
     if (freq) {
       // A retried dispatch reuses the groups recorded first, so schedule ids never change.

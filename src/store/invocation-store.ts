@@ -8,7 +8,7 @@ import type {
   TerminationMode,
 } from '../domain/invocation.js';
 import { invocationKind } from '../domain/invocation.js';
-import { pageNewestFirst } from './index-page.js';
+import { pageNewestFirst, type IndexEntry } from './index-page.js';
 import type { Keys } from './keys.js';
 import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -104,6 +104,13 @@ function parseClaim(value: string): { invokeId: string; requestDigest: string } 
   return { invokeId, requestDigest };
 }
 
+/**
+ * Undispatched invocations a NodeId listing reads per page. More are undispatched only while
+ * no scheduler runs; then the oldest of them may be missing from NodeId listings until they are
+ * dispatched.
+ */
+const UNDISPATCHED_READ = 500;
+
 /** A position in the newest-first index: score and id of the last item returned. */
 export interface IndexCursor {
   createdMs: number;
@@ -147,13 +154,12 @@ export class InvocationStore {
   }
 
   /**
-   * Lists the invocation once its jobs are queued: a command in the invocation index and in the
-   * index of each of its nodes, a sent file in its own index; then marks the jobs enqueued. All
-   * in one round trip, the mark last: the writes of one connection normally apply in the order
-   * sent, so a crash part-way leaves no mark and a ClientToken retry lists it again (each write
-   * is idempotent). Where that order is not kept (the shards of a Redis Cluster, a script
-   * re-sent after NOSCRIPT), a crash may leave a node's entry unwritten: the invocation then
-   * misses only from that node's NodeId listing, and runs and shows everywhere else.
+   * Lists the invocation once its jobs are queued: a command in the invocation index and among
+   * the undispatched ones (its nodes' indexes get it with their run records, at dispatch; until
+   * then a NodeId listing finds it here), a sent file in its own index; then marks the jobs
+   * enqueued. The mark only once every listing holds the invocation: a crash before it leaves
+   * no mark, so a ClientToken retry publishes again (each write is idempotent). A fixed number
+   * of commands, whatever the number of nodes.
    */
   async publish(inv: Invocation, createdMs: number, nowMs: number, timed: boolean): Promise<void> {
     const { invokeId } = inv;
@@ -162,24 +168,15 @@ export class InvocationStore {
     const cutoffMs = createdMs - this.retentionMs;
     const writes: Promise<unknown>[] = [];
     if (kind === 'command') {
-      for (const nodeId of new Set(inv.nodeIds)) {
-        writes.push(
-          this.redis.fcNodeIndexAdd(
-            this.keys.nodeInvocations(nodeId),
-            createdMs,
-            invokeId,
-            cutoffMs,
-            this.keys.nodeRun(nodeId, ''),
-          ),
-        );
-      }
+      const pending = this.keys.undispatchedInvocations();
+      writes.push(this.redis.zadd(pending, 'NX', createdMs, invokeId));
+      // A dispatch that never completed (its job failed for good) leaves with its retention.
+      writes.push(this.redis.zremrangebyscore(pending, '-inf', `(${cutoffMs}`));
     }
     if (timed) writes.push(this.redis.sadd(this.keys.timedInvocations(), invokeId));
     writes.push(this.redis.zadd(index, 'NX', createdMs, invokeId));
     // Entries whose invocation has expired leave the index as new ones arrive.
     writes.push(this.redis.fcIndexPrune(index, this.keys.timedInvocations(), cutoffMs));
-    // The mark only once every listing holds the invocation: a crash before it leaves no mark,
-    // so a ClientToken retry publishes again (each write above is idempotent).
     await Promise.all(writes);
     await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
   }
@@ -223,7 +220,10 @@ export class InvocationStore {
    * dispatch job, another replica) already had.
    */
   async markDispatched(invokeId: string, nowMs: number): Promise<boolean> {
-    return (await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs)) === 1;
+    const marked = await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs);
+    // Every node's index holds it now (fcRunCreate): NodeId listings find it there.
+    await this.redis.zrem(this.keys.undispatchedInvocations(), invokeId);
+    return marked === 1;
   }
 
   /**
@@ -251,6 +251,7 @@ export class InvocationStore {
     await this.redis.del(this.keys.invocation(invokeId));
     await this.redis.zrem(this.keys.invocationIndex(), invokeId);
     await this.redis.zrem(this.keys.sendFileIndex(), invokeId);
+    await this.redis.zrem(this.keys.undispatchedInvocations(), invokeId);
     await Promise.all(
       inv.nodeIds.map((id) => this.redis.zrem(this.keys.nodeInvocations(id), invokeId)),
     );
@@ -376,7 +377,25 @@ export class InvocationStore {
     // Both indexes order alike, so a cursor from either serves the other.
     const byNode = nodeId !== undefined && kind === 'command' && (await this.nodeIndexReady());
     const index = byNode ? this.keys.nodeInvocations(nodeId) : this.index(kind);
+    // The undispatched ones first: one that leaves them meanwhile is in the node's index
+    // before it leaves (markDispatched), so the read below finds it.
+    const pending = byNode ? await this.undispatchedOn(nodeId, after) : [];
     const entries = await pageNewestFirst(this.redis, index, count, after);
-    return entries.map((e) => ({ invokeId: e.id, createdMs: e.ms }));
+    const seen = new Set(entries.map((e) => e.id));
+    const merged = [...entries, ...pending.filter((e) => !seen.has(e.id))];
+    if (pending.length > 0) merged.sort((a, b) => b.ms - a.ms || (a.id < b.id ? 1 : -1));
+    return merged.slice(0, count).map((e) => ({ invokeId: e.id, createdMs: e.ms }));
+  }
+
+  /**
+   * The undispatched invocations (up to UNDISPATCHED_READ, newest first, after `after`) that
+   * target `nodeId`: normally none, as dispatch takes milliseconds.
+   */
+  private async undispatchedOn(nodeId: string, after: IndexEntry | undefined) {
+    const key = this.keys.undispatchedInvocations();
+    const entries = await pageNewestFirst(this.redis, key, UNDISPATCHED_READ, after);
+    if (entries.length === 0) return [];
+    const targets = await this.nodeIdsOf(entries.map((e) => e.id));
+    return entries.filter((_, i) => targets[i]?.includes(nodeId) === true);
   }
 }

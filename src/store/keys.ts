@@ -56,7 +56,7 @@ export class Keys {
   /**
    * Sorted set: ids of the command invocations that target this node, scored by creation time
    * (ms), so a listing filtered by NodeId walks only that node's invocations. Written by the
-   * API when it lists an invocation (besides the global index), pruned like it (fcNodeIndexAdd).
+   * scheduler with the node's run record (fcRunCreate), pruned like the global index.
    */
   nodeInvocations(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:invocations`;
@@ -80,6 +80,14 @@ export class Keys {
   /** Sorted set: invocation ids scored by creation time (ms). */
   invocationIndex(): string {
     return `${this.prefix}:{global}:invocations`;
+  }
+
+  /**
+   * Sorted set: command invocations listed but not yet dispatched (their nodes' records and
+   * index entries not all written), by creation time (ms): a NodeId listing also walks these.
+   */
+  undispatchedInvocations(): string {
+    return `${this.prefix}:{global}:undispatched`;
   }
 
   /** Sorted set: SendFile invocation ids scored by creation time (ms); not in invocationIndex. */

@@ -155,19 +155,30 @@ export class RunStore {
 
   /**
    * Creates the record unless it exists: Pending for a one-off run, Scheduled for a timed one
-   * (`timed` given). Returns true when it was created now.
+   * (`timed` given). A command invocation (`listedMs`: its creation time) is first listed in
+   * the node's index, in the same script, so a node's listing holds every invocation that has
+   * a record there. Returns true when the record was created now.
    */
-  async create(nodeId: string, invokeId: string, timed?: TimedRecord): Promise<boolean> {
+  async create(
+    nodeId: string,
+    invokeId: string,
+    listedMs: number | undefined,
+    timed?: TimedRecord,
+  ): Promise<boolean> {
     const r = await this.redis.fcRunCreate(
       this.keys.nodeRun(nodeId, invokeId),
       this.keys.nodeInfo(nodeId),
       this.keys.nodeBoot(nodeId),
+      this.keys.nodeInvocations(nodeId),
       this.retentionMs,
       timed ? 'timed' : 'once',
       this.history.maxRuns,
       this.history.maxAgeMs,
       invokeId,
       timed?.bootTrigger ?? '',
+      listedMs ?? '',
+      listedMs === undefined ? '' : listedMs - this.retentionMs,
+      this.keys.nodeRun(nodeId, ''),
     );
     return r === 'Created';
   }

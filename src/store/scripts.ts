@@ -52,6 +52,24 @@ local function settle(key, status, ran, stats)
     if retentionMs then redis.call('PEXPIRE', key, retentionMs) end
   end
 end
+-- Lists an invocation in a node's index and drops entries older than the cutoff whose run
+-- record on this node is gone (runPrefix: the node's run key without the invocation id, same
+-- slot): a Once record expires with its retention, a timed one lives while it may fire, as the
+-- global index keeps them. At most 100 checks a call, from a random place among the entries
+-- past the cutoff: entries that must stay (timed invocations) cannot stall pruning behind them,
+-- and a write stays cheap. Answers how many entries it checked.
+local function indexOnNode(index, createdMs, invokeId, cutoffMs, runPrefix)
+  redis.call('ZADD', index, 'NX', createdMs, invokeId)
+  local past = redis.call('ZCOUNT', index, '-inf', '(' .. cutoffMs)
+  local from = 0
+  -- (math.random is seeded alike on every call in Redis scripts: the clock's microseconds vary.)
+  if past > 100 then from = tonumber(t[2]) % (past - 99) end
+  local old = redis.call('ZRANGEBYSCORE', index, '-inf', '(' .. cutoffMs, 'LIMIT', from, 100)
+  for _, id in ipairs(old) do
+    if redis.call('EXISTS', runPrefix .. id) == 0 then redis.call('ZREM', index, id) end
+  end
+  return #old
+end
 `;
 
 /**
@@ -66,12 +84,15 @@ end
  * names the fire that run belongs to and `timed` is '1' while the schedule may fire again.
  */
 const SCRIPTS = {
-  // KEYS: run, nodeInfo, nodeBoot. ARGV: retentionMs, mode ('once'|'timed'), histMax,
-  // histAgeMs, invokeId, bootTrigger ('' = none). Creates the record unless one exists:
-  // Pending for a one-off run, Scheduled (kept while it may fire) for a timed one.
+  // KEYS: run, nodeInfo, nodeBoot, nodeIndex. ARGV: retentionMs, mode ('once'|'timed'),
+  // histMax, histAgeMs, invokeId, bootTrigger ('' = none), createdMs ('' = not listed by node:
+  // a sent file), cutoffMs, runKeyPrefix. Lists the invocation in the node's index (see
+  // indexOnNode), then creates the record unless one exists: Pending for a one-off run,
+  // Scheduled (kept while it may fire) for a timed one.
   fcRunCreate: {
-    keys: 3,
+    keys: 4,
     lua: `
+if ARGV[7] ~= '' then indexOnNode(KEYS[4], ARGV[7], ARGV[5], ARGV[8], ARGV[9]) end
 local st = redis.call('HGET', KEYS[1], 'status')
 if st then return st end
 newRun(KEYS[1], ARGV[1])
@@ -276,25 +297,11 @@ for _, id in ipairs(old) do
 end
 return #old`,
   },
-  // KEYS: nodeIndex. ARGV: createdMs, invokeId, cutoffMs, runKeyPrefix (the node's run key
-  // without the invocation id: same slot). Lists the invocation on the node and drops entries
-  // older than the cutoff whose run record on this node is gone: a Once record expires with its
-  // retention, a timed one lives while it may fire, as the global index keeps them.
+  // KEYS: nodeIndex. ARGV: createdMs, invokeId, cutoffMs, runKeyPrefix. See indexOnNode
+  // (the upgrade's backfill of invocations created before the per-node indexes).
   fcNodeIndexAdd: {
     keys: 1,
-    lua: `
-redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2])
--- At most 100 checks a call, from a random place among the entries past the cutoff: entries
--- that must stay (timed invocations) cannot stall pruning behind them, and a write stays cheap.
-local past = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[3])
-local from = 0
--- (math.random is seeded alike on every call in Redis scripts: the clock's microseconds vary.)
-if past > 100 then from = tonumber(redis.call('TIME')[2]) % (past - 99) end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', from, 100)
-for _, id in ipairs(old) do
-  if redis.call('EXISTS', ARGV[4] .. id) == 0 then redis.call('ZREM', KEYS[1], id) end
-end
-return #old`,
+    lua: `return indexOnNode(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`,
   },
   // KEYS: command. ARGV: field/value pairs. Writes a new saved command (createdMs = NOW,
   // invokeTimes 0); answers its createdMs.

@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentStore } from '../../src/store/agent-store.js';
 import { InvocationStore, type IndexCursor } from '../../src/store/invocation-store.js';
+import { loadConfig } from '../../src/config.js';
+import { makeLogger } from '../../src/log.js';
+import { startServer, type Running } from '../../src/main.js';
+import { freePort } from '../../src/private-redis.js';
 import { makeStack, run, type Stack } from '../helpers/stack.js';
 
 interface Listed {
@@ -172,5 +176,77 @@ void describe('DescribeInvocations paging while invocations are created', () => 
       'only p1 invocations',
     );
     assert.equal(await store.backfillNodeIndexes(Date.now()), 0, 'once only');
+  });
+});
+
+/**
+ * Nodes' indexes get an invocation with its run records, at dispatch; until then a NodeId
+ * listing finds it among the undispatched ones. Here no scheduler runs at first.
+ */
+void describe('DescribeInvocations by NodeId before dispatch', () => {
+  let stack: Stack;
+  let scheduler: Running | undefined;
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_ROLE: 'api', FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '600' });
+    for (const nodeId of ['u1', 'u2']) {
+      await new AgentStore(stack.redis, stack.keys, nodeId).register(1000, 'boot', {
+        hostname: nodeId,
+      });
+    }
+  });
+  after(async () => {
+    await scheduler?.close();
+    await stack.close();
+  });
+
+  const listed = async (nodeId: string, pageSize: number) => {
+    const ids: string[] = [];
+    let token: string | undefined;
+    do {
+      const r = await stack.call('DescribeInvocations', {
+        NodeId: nodeId,
+        MaxResults: pageSize,
+        ...(token ? { NextToken: token } : {}),
+      });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      ids.push(
+        ...(r.body.Invocations as { Invocation: Listed[] }).Invocation.map((i) => i.InvokeId),
+      );
+      token = r.body.NextToken as string | undefined;
+    } while (token);
+    return ids;
+  };
+
+  void it('lists an accepted invocation on its nodes at once, and the same once dispatched', async () => {
+    const a = await run(stack, { NodeIdList: ['u1'], CommandContent: 'true' });
+    const b = await run(stack, { NodeIdList: ['u2'], CommandContent: 'true' });
+    const c = await run(stack, { NodeIdList: ['u1', 'u2'], CommandContent: 'true' });
+    const { redis, keys } = stack;
+    assert.equal(await redis.zcard(keys.nodeInvocations('u1')), 0, 'not dispatched yet');
+    assert.equal(await redis.zcard(keys.undispatchedInvocations()), 3);
+    assert.deepEqual(await listed('u1', 1), [c, a]);
+    assert.deepEqual(await listed('u2', 10), [c, b]);
+
+    scheduler = await startServer(
+      loadConfig({
+        ...stack.env,
+        FLEETCMD_ROLE: 'scheduler',
+        FLEETCMD_API_TOKEN: stack.token,
+        FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '600',
+        PORT: String(await freePort()),
+        FLEETCMD_HOST: '127.0.0.1',
+        LOG_LEVEL: 'silent',
+      }),
+      makeLogger('silent', 'test'),
+    );
+    await stack.waitFor(
+      'every invocation to be dispatched',
+      async () => (await redis.zcard(keys.undispatchedInvocations())) === 0,
+      20_000,
+    );
+    assert.deepEqual(await redis.zrevrange(keys.nodeInvocations('u1'), 0, -1), [c, a]);
+    assert.deepEqual(await listed('u1', 1), [c, a]);
+    assert.deepEqual(await listed('u2', 10), [c, b]);
   });
 });
