@@ -82,14 +82,16 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     if (config.role !== 'api') {
       const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
       closer.push(() => closeRedis(subscriber));
-      const schedNodeQueues = new NodeQueues(workerConn, keys);
+      const writer = makeRedis(config.redisUrl, 'writer', 'fleetcmd-scheduler-writer');
+      closer.push(() => closeRedis(writer));
+      const schedNodeQueues = new NodeQueues(writer, keys);
       closer.push(() => schedNodeQueues.close());
-      const schedQueue = new SchedulerQueue(workerConn, keys);
+      const schedQueue = new SchedulerQueue(writer, keys);
       closer.push(() => schedQueue.close());
       const scheduler = new Scheduler({
-        invocations: new InvocationStore(workerConn, keys, retentionMs),
-        runs: new RunStore(workerConn, keys, retentionMs, history),
-        nodes: new NodeStore(workerConn, keys),
+        invocations: new InvocationStore(writer, keys, retentionMs),
+        runs: new RunStore(writer, keys, retentionMs, history),
+        nodes: new NodeStore(writer, keys),
         nodeQueues: schedNodeQueues,
         schedulerQueue: schedQueue,
         deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,

@@ -68,8 +68,12 @@ export interface SchedulerDeps {
   metrics?: SchedulerMetrics;
 }
 
-/** Nodes fanned out per batch: bounds the number of Redis calls in flight at once. */
-const FAN_OUT_BATCH = 500;
+/**
+ * Nodes fanned out per batch: bounds the number of Redis calls in flight at once, and how long
+ * a fan-out holds the event loop before it yields (with `--role all` the API answering in the
+ * same process waits for that).
+ */
+const FAN_OUT_BATCH = 100;
 
 /** How often a scheduler repairs missing schedules and retires ended invocations. */
 const UPKEEP_EVERY_MS = 60_000;
@@ -238,6 +242,7 @@ export class Scheduler {
     each: (nodeId: string) => Promise<void>,
   ): Promise<void> {
     for (let i = 0; i < nodeIds.length; i += FAN_OUT_BATCH) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
       await Promise.all(nodeIds.slice(i, i + FAN_OUT_BATCH).map(each));
     }
   }

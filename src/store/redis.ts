@@ -6,9 +6,12 @@ import { settleWithin } from '../settle.js';
  * - `producer` (API): fails fast while Redis is away so requests answer 503 instead of hanging.
  * - `worker` (scheduler, agent): waits for Redis to come back; BullMQ requires
  *   `maxRetriesPerRequest: null` on anything that blocks.
+ * - `writer` (the scheduler's records and the jobs it adds): waits like `worker`, and sends the
+ *   commands issued in one tick as one pipeline, so a fan-out's thousands of scripts cost a few
+ *   socket writes. Never for a BullMQ Worker.
  * - `subscriber`: pub/sub only; reconnects and resubscribes by itself.
  */
-export type ConnectionKind = 'producer' | 'worker' | 'subscriber';
+export type ConnectionKind = 'producer' | 'worker' | 'writer' | 'subscriber';
 
 const PROFILES: Record<ConnectionKind, RedisOptions> = {
   producer: {
@@ -19,6 +22,7 @@ const PROFILES: Record<ConnectionKind, RedisOptions> = {
     enableAutoPipelining: true,
   },
   worker: { maxRetriesPerRequest: null, enableAutoPipelining: false },
+  writer: { maxRetriesPerRequest: null, enableAutoPipelining: true },
   subscriber: { maxRetriesPerRequest: null },
 };
 
