@@ -12,8 +12,7 @@ import {
   sendFileResultsCli,
   stopCli,
 } from './cli-commands.js';
-import { startDev } from './dev.js';
-import { startAgent, startServer, type Running } from './main.js';
+import type { Running } from './main.js';
 import { ApiError } from './client.js';
 
 const HELP = `fleetcmd — run commands across a fleet of nodes
@@ -89,11 +88,14 @@ export async function main(argv: string[]): Promise<number> {
     switch (cmd) {
       case 'server': {
         const { settings } = settingsFrom(rest);
+        // Each role loads only its own code (an agent none of the server's).
+        const { startServer } = await import('./main.js');
         const running = await startServer(loadConfig(settings));
         return await untilSignal(running);
       }
       case 'agent': {
         const { settings } = settingsFrom(rest);
+        const { startAgent } = await import('./agent-main.js');
         const running = await startAgent(loadConfig(settings));
         return await untilSignal(running);
       }
@@ -105,6 +107,7 @@ export async function main(argv: string[]): Promise<number> {
         }
         if (settings.PORT === undefined) settings.PORT = '8080';
         const script = process.argv[1] ?? fileURLToPath(import.meta.url);
+        const { startDev } = await import('./dev.js');
         const stack = await startDev({
           nodes,
           settings,

@@ -5,7 +5,6 @@ import { Metrics } from './api/metrics.js';
 import { buildOpsServer, buildServer } from './api/server.js';
 import { makeLogger, type Logger } from './log.js';
 import { Scheduler } from './scheduler/scheduler.js';
-import { AgentStore } from './store/agent-store.js';
 import { CommandStore } from './store/command-store.js';
 import { InvocationStore } from './store/invocation-store.js';
 import { Keys } from './store/keys.js';
@@ -14,7 +13,6 @@ import { NodeQueues, SchedulerQueue } from './store/queues.js';
 import { closeRedis, makeRedis, waitReady } from './store/redis.js';
 import { settleWithin } from './settle.js';
 import { RunStore } from './store/run-store.js';
-import { Agent } from '../workers/agent/agent.js';
 
 export interface Running {
   /**
@@ -134,54 +132,4 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     throw err;
   }
   return { url, close: () => closer.close(10_000) };
-}
-
-/** Starts a node agent for `config.nodeId`. */
-export async function startAgent(
-  config: Readonly<Config>,
-  log?: Logger,
-): Promise<Running & { agent: Agent }> {
-  if (config.nodeId === undefined) {
-    throw new ConfigError(
-      'FLEETCMD_NODE_ID: the agent needs a node id (--node-id or FLEETCMD_NODE_ID)',
-    );
-  }
-  const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-agent');
-  const keys = new Keys(config.prefix);
-  const connection = makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`);
-  const subscriber = makeRedis(
-    config.redisUrl,
-    'subscriber',
-    `fleetcmd-agent-${config.nodeId}-ctl`,
-  );
-  const agent = new Agent({
-    nodeId: config.nodeId,
-    store: new AgentStore(connection, keys, config.nodeId),
-    keys,
-    connection,
-    subscriber,
-    log: logger,
-    heartbeatSeconds: config.heartbeatSeconds,
-    concurrency: config.agentConcurrency,
-    graceSeconds: config.agentGraceSeconds,
-    lockSeconds: config.agentLockSeconds,
-    ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
-  });
-  try {
-    await agent.start();
-  } catch (err) {
-    await settleWithin(agent.stop(), 5_000);
-    await closeRedis(subscriber);
-    await closeRedis(connection);
-    throw err;
-  }
-  return {
-    url: undefined,
-    agent,
-    close: async () => {
-      await agent.stop();
-      await closeRedis(subscriber);
-      await closeRedis(connection);
-    },
-  };
 }
