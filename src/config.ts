@@ -61,6 +61,12 @@ const settingsSchema = z.object({
   FLEETCMD_DELIVERY_TIMEOUT_SECONDS: positiveInt('FLEETCMD_DELIVERY_TIMEOUT_SECONDS', 60),
   /** @default 10 */
   FLEETCMD_MIN_INTERVAL_SECONDS: positiveInt('FLEETCMD_MIN_INTERVAL_SECONDS', 10),
+  /**
+   * Scheduler jobs (fires, fan-outs, delivery checks) one server takes in parallel. Fire jobs
+   * are short and I/O-bound, and one taken late makes BullMQ skip the slots it missed, so this
+   * is generous. @default 256
+   */
+  FLEETCMD_SCHEDULER_CONCURRENCY: positiveInt('FLEETCMD_SCHEDULER_CONCURRENCY', 256),
   /** Parallel runs one agent accepts. @default 16 */
   FLEETCMD_AGENT_CONCURRENCY: positiveInt('FLEETCMD_AGENT_CONCURRENCY', 16),
   /** How long a stopping agent lets running commands finish before it kills them. @default 30 */
@@ -103,6 +109,7 @@ export interface Config {
   heartbeatSeconds: number;
   deliveryTimeoutSeconds: number;
   minIntervalSeconds: number;
+  schedulerConcurrency: number;
   agentConcurrency: number;
   agentGraceSeconds: number;
   agentLockSeconds: number;
@@ -149,6 +156,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     heartbeatSeconds: s.FLEETCMD_HEARTBEAT_SECONDS,
     deliveryTimeoutSeconds: s.FLEETCMD_DELIVERY_TIMEOUT_SECONDS,
     minIntervalSeconds: s.FLEETCMD_MIN_INTERVAL_SECONDS,
+    schedulerConcurrency: s.FLEETCMD_SCHEDULER_CONCURRENCY,
     agentConcurrency: s.FLEETCMD_AGENT_CONCURRENCY,
     agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
     agentLockSeconds: s.FLEETCMD_AGENT_LOCK_SECONDS,

@@ -93,6 +93,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
         nodeQueues: schedNodeQueues,
         schedulerQueue: schedQueue,
         deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+        concurrency: config.schedulerConcurrency,
         workerConnection: workerConn,
         subscriber,
         keys,

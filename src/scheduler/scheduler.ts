@@ -56,11 +56,7 @@ export interface SchedulerDeps {
   keys: Keys;
   log: Logger;
   deliveryTimeoutSeconds: number;
-  /**
-   * Scheduler jobs in parallel per replica. Fire jobs are short and I/O-bound, and one taken
-   * late by a busy worker makes BullMQ skip the slots it missed, so this is generous.
-   * @default 32
-   */
+  /** Scheduler jobs in parallel per replica (FLEETCMD_SCHEDULER_CONCURRENCY). @default 256 */
   concurrency?: number;
   /** @default Date.now */
   clock?: () => number;
@@ -146,7 +142,7 @@ export class Scheduler {
       deps.workerConnection,
       deps.keys,
       (job: Job) => this.process(job),
-      deps.concurrency ?? 32,
+      deps.concurrency ?? 256,
     );
     this.worker.on('failed', (job, err) =>
       deps.log.warn({ jobId: job?.id, err: err.message }, 'scheduler job failed'),

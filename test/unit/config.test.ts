@@ -23,6 +23,12 @@ function assertRejects(env: RawSettings, names: readonly string[]): ConfigError 
 }
 
 void describe('loadConfig', () => {
+  void it('takes FLEETCMD_SCHEDULER_CONCURRENCY and refuses one that is not a positive integer', () => {
+    assert.equal(loadConfig({ FLEETCMD_SCHEDULER_CONCURRENCY: '64' }).schedulerConcurrency, 64);
+    assertRejects({ FLEETCMD_SCHEDULER_CONCURRENCY: '0' }, ['FLEETCMD_SCHEDULER_CONCURRENCY']);
+    assertRejects({ FLEETCMD_SCHEDULER_CONCURRENCY: 'many' }, ['FLEETCMD_SCHEDULER_CONCURRENCY']);
+  });
+
   void it('gives the SPEC defaults for an empty environment, frozen', () => {
     const c = loadConfig({});
     assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
@@ -33,6 +39,7 @@ void describe('loadConfig', () => {
     assert.equal(c.prefix, 'fc');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.role, 'all');
+    assert.equal(c.schedulerConcurrency, 256);
     assert.ok(Object.isFrozen(c));
     assert.throws(() => {
       (c as { port: number }).port = 1;
