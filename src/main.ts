@@ -58,12 +58,16 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     const metrics = new Metrics();
 
     const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
+    const enqueuer = makeRedis(config.redisUrl, 'enqueuer', 'fleetcmd-api-queues');
     const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
     closer.push(() => closeRedis(producer));
+    closer.push(() => closeRedis(enqueuer));
     closer.push(() => closeRedis(workerConn));
     // The API's connection fails fast while not connected: give it a moment to connect, so the
     // first requests after start do not answer 503 (if Redis is away, start anyway: /readyz).
-    await waitReady(producer, 2_000).catch(() => undefined);
+    await Promise.all([waitReady(producer, 2_000), waitReady(enqueuer, 2_000)]).catch(
+      () => undefined,
+    );
 
     const invocations = new InvocationStore(producer, keys, retentionMs);
     const history = {
@@ -72,8 +76,8 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     };
     const runs = new RunStore(producer, keys, retentionMs, history);
     const nodes = new NodeStore(producer, keys);
-    const apiNodeQueues = new NodeQueues(producer, keys);
-    const schedulerQueue = new SchedulerQueue(producer, keys);
+    const apiNodeQueues = new NodeQueues(enqueuer, keys);
+    const schedulerQueue = new SchedulerQueue(enqueuer, keys);
     closer.push(() => schedulerQueue.close());
     closer.push(() => apiNodeQueues.close());
 
@@ -82,9 +86,9 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       closer.push(() => closeRedis(subscriber));
       const writer = makeRedis(config.redisUrl, 'writer', 'fleetcmd-scheduler-writer');
       closer.push(() => closeRedis(writer));
-      const schedNodeQueues = new NodeQueues(writer, keys);
+      const schedNodeQueues = new NodeQueues(workerConn, keys);
       closer.push(() => schedNodeQueues.close());
-      const schedQueue = new SchedulerQueue(writer, keys);
+      const schedQueue = new SchedulerQueue(workerConn, keys);
       closer.push(() => schedQueue.close());
       const scheduler = new Scheduler({
         invocations: new InvocationStore(writer, keys, retentionMs),

@@ -6,12 +6,15 @@ import { settleWithin } from '../settle.js';
  * - `producer` (API): fails fast while Redis is away so requests answer 503 instead of hanging.
  * - `worker` (scheduler, agent): waits for Redis to come back; BullMQ requires
  *   `maxRetriesPerRequest: null` on anything that blocks.
- * - `writer` (the scheduler's records and the jobs it adds): waits like `worker`, and sends the
- *   commands issued in one tick as one pipeline, so a fan-out's thousands of scripts cost a few
- *   socket writes. Never for a BullMQ Worker.
+ * - `enqueuer` (the API's BullMQ queues): fails fast like `producer`, but sends each command on
+ *   its own: ioredis copies a connection's defined commands (BullMQ's scripts) into every
+ *   pipeline, which auto-pipelining makes once per tick.
+ * - `writer` (the scheduler's records): waits like `worker`, and sends the commands issued in one
+ *   tick as one pipeline, so a fan-out's thousands of scripts cost a few socket writes. Not for
+ *   BullMQ (see `enqueuer`).
  * - `subscriber`: pub/sub only; reconnects and resubscribes by itself.
  */
-export type ConnectionKind = 'producer' | 'worker' | 'writer' | 'subscriber';
+export type ConnectionKind = 'producer' | 'enqueuer' | 'worker' | 'writer' | 'subscriber';
 
 const PROFILES: Record<ConnectionKind, RedisOptions> = {
   producer: {
@@ -20,6 +23,13 @@ const PROFILES: Record<ConnectionKind, RedisOptions> = {
     connectTimeout: 2_000,
     commandTimeout: 2_000,
     enableAutoPipelining: true,
+  },
+  enqueuer: {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    enableAutoPipelining: false,
   },
   worker: { maxRetriesPerRequest: null, enableAutoPipelining: false },
   writer: { maxRetriesPerRequest: null, enableAutoPipelining: true },

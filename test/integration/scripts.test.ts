@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { AgentStore } from '../../src/store/agent-store.js';
+import { Keys } from '../../src/store/keys.js';
+import { makeRedis } from '../../src/store/redis.js';
+import { freshPrefix, redisUrl } from '../helpers/redis.js';
+
+/**
+ * The Lua scripts are sent as EVALSHA, and as EVAL when Redis does not know them: after a
+ * restart or SCRIPT FLUSH the next call still works, alone or auto-pipelined with others.
+ */
+void describe('scripts', () => {
+  let admin: Redis;
+  let pipelined: Redis;
+
+  before(async () => {
+    const url = await redisUrl();
+    admin = new Redis(url, { maxRetriesPerRequest: 2 });
+    pipelined = makeRedis(url, 'writer', 'scripts-test');
+  });
+  after(() => {
+    admin.disconnect();
+    pipelined.disconnect();
+  });
+
+  void it('run again after SCRIPT FLUSH, one at a time and many in one tick', async () => {
+    const keys = new Keys(freshPrefix());
+    const store = new AgentStore(pipelined, keys, 's1');
+    assert.equal(await store.register(1000, 'boot-1', { hostname: 'h' }), '');
+    await admin.script('FLUSH');
+    assert.equal(await store.register(1000, 'boot-2', { hostname: 'h' }), 'boot-1');
+    await admin.script('FLUSH');
+    const stores = ['s2', 's3', 's4', 's5'].map((id) => new AgentStore(pipelined, keys, id));
+    const prev = await Promise.all(
+      stores.map((s) => s.register(1000, 'boot-9', { hostname: s.nodeId })),
+    );
+    assert.deepEqual(prev, ['', '', '', '']);
+    for (const id of ['s1', 's2', 's5']) {
+      assert.notEqual(await admin.hget(keys.nodeInfo(id), 'lastHeartbeatMs'), null);
+    }
+    await assert.rejects(
+      pipelined.evalsha('0'.repeat(40), 0),
+      /NOSCRIPT/,
+      'a flushed script is unknown to Redis',
+    );
+  });
+});
