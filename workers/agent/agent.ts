@@ -374,6 +374,10 @@ export class Agent {
     const { deps } = this;
     if (this.state === 'STOPPED' || this.state === 'DRAINING') return;
     this.state = 'DRAINING';
+    deps.log.info(
+      { nodeId: deps.nodeId, running: this.running.size, graceSeconds: deps.graceSeconds },
+      'agent draining',
+    );
     clearInterval(this.heartbeat);
     const closing = this.worker?.close() ?? Promise.resolve();
     let graceTimer: NodeJS.Timeout | undefined;
