@@ -1,20 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { freePort } from '../../src/private-redis.js';
 import {
   diskCounts,
   diskTotal,
-  killAllFleet,
-  makeApi,
+  apiFor,
+  useFaultFixture,
   startFleetAgent,
   startFleetServer,
   waitAllFinal,
   type FleetServer,
 } from '../helpers/fleet.js';
-import { freshPrefix, redisUrl } from '../helpers/redis.js';
 import { waitFor } from '../helpers/stack.js';
 
 /**
@@ -29,31 +26,15 @@ const RUNS = 500;
 const KILL_AFTER = 100;
 
 void describe('fault: server SIGKILL with 500 Once runs in flight', () => {
-  let dir: string;
-  let env: Record<string, string>;
-
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-fault-server-'));
-    env = {
-      REDIS_URL: await redisUrl(),
-      FLEETCMD_PREFIX: freshPrefix(),
-      FLEETCMD_API_TOKEN: 'fault-server-kill',
-      FLEETCMD_HEARTBEAT_SECONDS: '1',
-      // Long enough that a run waiting for the restarted server is not Aborted meanwhile.
-      FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '240',
-    };
-  });
-  after(async () => {
-    await killAllFleet();
-    await rm(dir, { recursive: true, force: true });
-  });
+  // Long enough that a run waiting for the restarted server is not Aborted meanwhile.
+  const fx = useFaultFixture({ FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '240' });
 
   void it('every run reaches a final state after a restart; none ran twice, none is lost', async () => {
     const port = await freePort();
-    let server: FleetServer = await startFleetServer(env, port);
-    const call = makeApi(() => server.url, env.FLEETCMD_API_TOKEN ?? '');
-    await Promise.all(NODES.map((n) => startFleetAgent(n, env)));
-    const file = join(dir, 'runs.log');
+    let server: FleetServer = await startFleetServer(fx.env, port);
+    const call = apiFor(() => server.url, fx.env);
+    await Promise.all(NODES.map((n) => startFleetAgent(n, fx.env)));
+    const file = join(fx.dir, 'runs.log');
 
     // 500 invocations, one node each, round robin, 25 requests at a time. The kill comes while
     // they are still being submitted: a request it cuts off is sent again with the same
@@ -96,7 +77,7 @@ void describe('fault: server SIGKILL with 500 Once runs in flight', () => {
     const answeredAtKill = ids.length;
     assert.ok(atKill < RUNS, `runs were in flight at the kill (${atKill} of ${RUNS} had started)`);
 
-    server = await startFleetServer(env, port);
+    server = await startFleetServer(fx.env, port);
     await submitting;
     const submitMs = Date.now() - t0;
     assert.equal(new Set(ids).size, RUNS, 'each ClientToken answered its own InvokeId');

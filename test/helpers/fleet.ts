@@ -1,10 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
 import { freePort } from '../../src/private-redis.js';
+import { Keys } from '../../src/store/keys.js';
+import { freshPrefix, redisUrl } from './redis.js';
 import { parseBody, waitFor, type ApiResponse, type Invocation } from './stack.js';
 
 /**
@@ -227,4 +234,79 @@ export function probe(url: string): Redis {
   const r = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
   r.on('error', () => undefined);
   return r;
+}
+
+/**
+ * The environment of a fault test's processes: this file's private Redis (or `redisUrl`), a
+ * fresh key prefix, a token, one-second heartbeats, and the test's own settings over those.
+ */
+export async function faultEnv(
+  extra: Record<string, string> = {},
+  url?: string,
+): Promise<Record<string, string>> {
+  return {
+    REDIS_URL: url ?? (await redisUrl()),
+    FLEETCMD_PREFIX: freshPrefix(),
+    FLEETCMD_API_TOKEN: randomBytes(12).toString('hex'),
+    FLEETCMD_HEARTBEAT_SECONDS: '1',
+    ...extra,
+  };
+}
+
+/** An API caller for the processes of `env` (its token), at the server `url()` names. */
+export function apiFor(url: () => string, env: Record<string, string>): Call {
+  return makeApi(url, env.FLEETCMD_API_TOKEN ?? '');
+}
+
+/** Runs `fn` with a BullMQ handle on one node's run queue (closed afterwards). */
+export async function withNodeQueue<T>(
+  env: Record<string, string>,
+  nodeId: string,
+  fn: (q: Queue) => Promise<T>,
+): Promise<T> {
+  const conn = new Redis(env.REDIS_URL ?? '', { maxRetriesPerRequest: null });
+  const keys = new Keys(env.FLEETCMD_PREFIX ?? '');
+  const q = new Queue(keys.nodeQueueName(nodeId), {
+    connection: conn,
+    prefix: keys.nodeQueuePrefix(),
+  });
+  try {
+    return await fn(q);
+  } finally {
+    await q.close();
+    conn.disconnect();
+  }
+}
+
+export interface FaultFixture {
+  /** A temporary directory for the commands' files (removed afterwards). */
+  dir: string;
+  env: Record<string, string>;
+  /** Pids of commands a test must not leave running (SIGKILLed afterwards). */
+  pids: number[];
+}
+
+/**
+ * Registers a fault suite's `before` and `after`: a temporary directory and the processes'
+ * environment (`faultEnv(extra)`) before; afterwards every process it started, leftover
+ * commands in `pids`, and the directory are gone. The fields are filled in by `before`.
+ */
+export function useFaultFixture(extra: Record<string, string> = {}): FaultFixture {
+  const f: FaultFixture = { dir: '', env: {}, pids: [] };
+  before(async () => {
+    f.dir = await mkdtemp(join(tmpdir(), 'fleetcmd-fault-'));
+    f.env = await faultEnv(extra);
+  });
+  after(async () => {
+    for (const pid of f.pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await killAllFleet();
+    await rm(f.dir, { recursive: true, force: true });
+  });
+  return f;
 }
