@@ -88,6 +88,11 @@ class AofRedis {
     }
   }
 
+  /** SIGSTOP / SIGCONT: Redis keeps its connections open and answers nothing meanwhile. */
+  signal(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+
   async kill(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
@@ -251,5 +256,49 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     assert.equal(counts.get(`${longId} rr1`), 1);
     assert.equal(counts.get(`${freshId} rr1`), 1);
     assert.equal(counts.get(`${freshId} rr2`), 1);
+  });
+  void it('a frozen Redis (SIGSTOP): every request answers 503 within 2 s; all recovers on SIGCONT', async () => {
+    const server = await startFleetServer(env);
+    const call = apiFor(() => server.url, env);
+    await startFleetAgent('rz1', env);
+    const file = join(dir, 'frozen.log');
+    const line = `echo "$FLEETCMD_INVOKE_ID rz1" >> ${file}`;
+    const before = await call('RunCommand', { NodeIdList: ['rz1'], CommandContent: line });
+    assert.equal(before.status, 200);
+    const beforeId = before.body.InvokeId as string;
+    await waitAllFinal(call, [beforeId], 30_000);
+
+    redis.signal('SIGSTOP');
+    const answers: { action: string; status: number; ms: number }[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        for (const [action, body] of [
+          ['RunCommand', { NodeIdList: ['rz1'], CommandContent: line, ClientToken: `frozen-${i}` }],
+          ['DescribeInvocations', { InvokeId: beforeId }],
+          ['DescribeNodes', {}],
+        ] as const) {
+          const res = await call(action, body, ANSWER_BOUND_MS * 3);
+          answers.push({ action, status: res.status, ms: res.ms });
+        }
+      }
+    } finally {
+      redis.signal('SIGCONT');
+    }
+    console.log(`frozen redis: ${JSON.stringify(answers)}`);
+    assert.deepEqual(
+      answers.filter((a) => a.status !== 503 || a.ms > ANSWER_BOUND_MS),
+      [],
+      'each request answered 503 within 2 s',
+    );
+    await waitFor('the API to be ready again', () => ready(server.url), 30_000, 100);
+    const afterRes = await call('RunCommand', { NodeIdList: ['rz1'], CommandContent: line });
+    assert.equal(afterRes.status, 200);
+    const afterId = afterRes.body.InvokeId as string;
+    assert.equal((await waitAllFinal(call, [afterId], 30_000)).get(`${afterId} rz1`), 'Success');
+    const counts = await diskCounts(file);
+    assert.equal(counts.get(`${beforeId} rz1`), 1);
+    assert.equal(counts.get(`${afterId} rz1`), 1);
+    // A RunCommand answered 503 may still have been applied once Redis woke: at most once.
+    assert.ok([...counts.values()].every((c) => c === 1));
   });
 });
