@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/private-redis.js';
+import { runJobId } from '../../src/store/queues.js';
 import {
   describeOne,
   diskCounts,
+  diskTotal,
   killAllFleet,
   apiFor,
   faultEnv,
@@ -18,6 +20,7 @@ import {
   startFleetAgent,
   startFleetServer,
   waitAllFinal,
+  withNodeQueue,
   type FleetServer,
 } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/stack.js';
@@ -111,7 +114,10 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-fault-redis-'));
     redis = new AofRedis(await freePort(), dir);
     await redis.start();
-    env = await faultEnv({ FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '120' }, redis.url);
+    env = await faultEnv(
+      { FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '60', FLEETCMD_MIN_INTERVAL_SECONDS: '1' },
+      redis.url,
+    );
   });
   after(async () => {
     await killAllFleet();
@@ -122,7 +128,7 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
   void it('nothing answered is lost, the API answers 503 within 2 s, everything reconnects', async () => {
     const server: FleetServer = await startFleetServer(env);
     const call = apiFor(() => server.url, env);
-    await Promise.all(NODES.map((n) => startFleetAgent(n, env)));
+    const agents = await Promise.all(NODES.map((n) => startFleetAgent(n, env)));
     const file = join(dir, 'runs.log');
 
     // A command that runs through the whole outage.
@@ -137,6 +143,16 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
       async () => (await diskCounts(file)).has(`${longId} rr1`),
       20_000,
     );
+
+    // An every-second schedule, whose job scheduler must survive the restart and fire again.
+    const schedFile = join(dir, 'schedule.log');
+    const sched = await call('RunCommand', {
+      NodeIdList: ['rr2'],
+      CommandContent: `echo "$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID" >> ${schedFile}`,
+      Frequency: 'rate(1s)',
+    });
+    assert.equal(sched.status, 200, JSON.stringify(sched.body));
+    const schedId = sched.body.InvokeId as string;
 
     // Load: four clients submit Once runs without pause, before, during and after the outage.
     let redisAway = false;
@@ -186,6 +202,7 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     await redis.start();
 
     await waitFor('the API to be ready again', () => ready(server.url), 30_000, 100);
+    const firesAtRestart = await diskTotal(schedFile);
     const afterRestart = answered.length;
     await waitFor(
       'load after the outage',
@@ -207,6 +224,18 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
       'both agents online again',
       async () => (await onlineNodes(call, NODES)).length === 2,
       30_000,
+    );
+    await waitFor(
+      'the schedule to fire again after the restart',
+      async () => (await diskTotal(schedFile)) >= firesAtRestart + 3,
+      30_000,
+    );
+    assert.equal((await call('StopInvocation', { InvokeId: schedId })).status, 200);
+    const fires = await diskCounts(schedFile);
+    assert.deepEqual(
+      [...fires.entries()].filter(([, c]) => c > 1),
+      [],
+      'no fire of the schedule ran twice',
     );
     const fresh = await call('RunCommand', {
       NodeIdList: NODES,
@@ -242,16 +271,43 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     assert.equal(final.get(`${freshId} rr2`), 'Success');
 
     const counts = await diskCounts(file);
-    const lost = answered.filter(
-      (a) => final.get(`${a.id} ${a.node}`) !== 'Success' || counts.get(`${a.id} ${a.node}`) !== 1,
-    );
+    const lost = answered
+      .map((a) => ({
+        ...a,
+        status: final.get(`${a.id} ${a.node}`),
+        runs: counts.get(`${a.id} ${a.node}`) ?? 0,
+      }))
+      .filter((a) => a.status !== 'Success' || a.runs !== 1);
     const duplicated = [...counts.entries()].filter(([, c]) => c > 1);
     console.log(
       `redis restart: ${answered.length} runs answered (${answeredBefore} before the kill, ` +
         `${answeredDuring} during the ${OUTAGE_MS} ms outage); ${duringOutage.length} requests ` +
-        `during the outage, slowest ${slowest} ms; lost ${lost.length}, duplicated ${duplicated.length}`,
+        `during the outage, slowest ${slowest} ms; lost ${lost.length}, duplicated ` +
+        `${duplicated.length}; schedule: ${fires.size} fires (${firesAtRestart} before the ` +
+        `restart), none twice`,
     );
-    assert.deepEqual(lost, [], 'every answered invocation ran once and succeeded');
+    // What the processes said about a lost run, and its job's state, to tell where it went.
+    for (const l of lost) {
+      const job = await withNodeQueue(env, l.node, async (q) => {
+        const j = await q.getJob(runJobId(l.id));
+        return j ? `${await j.getState()} ${j.failedReason ?? ''}` : 'no job';
+      });
+      console.log(`lost ${l.id} on ${l.node}: ${String(l.status)}, ${l.runs} runs, job ${job}`);
+    }
+    const said = lost.flatMap((l) =>
+      [server, ...agents].flatMap((p) =>
+        p
+          .log()
+          .split('\n')
+          .filter((line) => line.includes(l.id))
+          .map((line) => `${p.name}: ${line}`),
+      ),
+    );
+    assert.deepEqual(
+      lost,
+      [],
+      `every answered invocation ran once and succeeded\n${said.join('\n')}`,
+    );
     assert.deepEqual(duplicated, [], 'no command ran twice');
     assert.equal(counts.get(`${longId} rr1`), 1);
     assert.equal(counts.get(`${freshId} rr1`), 1);
