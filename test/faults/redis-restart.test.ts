@@ -37,6 +37,8 @@ const NODES = ['rr1', 'rr2'];
 const OUTAGE_MS = 4_000;
 /** The API contract: an answer (503) within 2 s while Redis is away. */
 const ANSWER_BOUND_MS = 2_000;
+/** Kill-and-restart cycles of the heavy-load test (each one a chance to cut a reply off). */
+const RESTARTS = 5;
 
 /** A redis-server we can kill and start again on the same port and directory. */
 class AofRedis {
@@ -356,5 +358,57 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     assert.equal(counts.get(`${afterId} rz1`), 1);
     // A RunCommand answered 503 may still have been applied once Redis woke: at most once.
     assert.ok([...counts.values()].every((c) => c === 1));
+  });
+  void it('repeated restarts under heavy load: a job handed out as Redis died still runs, once', async () => {
+    // Redis may die after it moved a job to active for an agent but before the reply got out:
+    // that agent must still run it (its claim keeps it to once), not leave it to be Aborted.
+    const server = await startFleetServer(env);
+    const call = apiFor(() => server.url, env);
+    const nodes = ['rh1', 'rh2'];
+    const agents = await Promise.all(nodes.map((n) => startFleetAgent(n, env)));
+    const file = join(dir, 'heavy.log');
+    const answered: { id: string; node: string }[] = [];
+    let loading = true;
+    let i = 0;
+    const client = async () => {
+      while (loading) {
+        const node = nodes[i++ % nodes.length] ?? '';
+        const res = await call('RunCommand', {
+          NodeIdList: [node],
+          CommandContent: `echo "$FLEETCMD_INVOKE_ID ${node}" >> ${file}`,
+        });
+        if (res.status === 200) answered.push({ id: res.body.InvokeId as string, node });
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const load = Promise.all(Array.from({ length: 8 }, client));
+    for (let k = 0; k < RESTARTS; k++) {
+      const n0 = answered.length;
+      await waitFor('load before a restart', async () => answered.length >= n0 + 15, 30_000);
+      await redis.kill();
+      await new Promise((r) => setTimeout(r, 1_000));
+      await redis.start();
+      await waitFor('the API to be ready again', () => ready(server.url), 30_000, 100);
+    }
+    loading = false;
+    await load;
+
+    const final = await waitAllFinal(
+      call,
+      answered.map((a) => a.id),
+      90_000,
+    );
+    const counts = await diskCounts(file);
+    const lost = answered.filter(
+      (a) => final.get(`${a.id} ${a.node}`) !== 'Success' || counts.get(`${a.id} ${a.node}`) !== 1,
+    );
+    const duplicated = [...counts.values()].filter((c) => c > 1).length;
+    console.log(
+      `redis restarted ${RESTARTS} times: ${answered.length} runs answered; lost ${lost.length}, ` +
+        `duplicated ${duplicated}; active jobs re-checked after a reconnect: ` +
+        `${agents.map((a) => a.log().split('handed out before a reconnect').length - 1).join('+')}`,
+    );
+    assert.deepEqual(lost, [], 'every answered run succeeded, once');
+    assert.equal(duplicated, 0);
   });
 });
