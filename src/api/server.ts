@@ -1,4 +1,5 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AppError, coerceError } from '../errors.js';
@@ -7,6 +8,7 @@ import { VERSION } from '../version.js';
 import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions.js';
 import { Metrics, type FleetSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import { registerRpc, type RpcDeps } from './rpc/route.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -24,6 +26,8 @@ export interface OpsDeps extends FleetSource {
 export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
   /** Bearer token; undefined only with --insecure-no-auth. */
   apiToken: string | undefined;
+  /** The RPC protocol's access keys (`POST /`, `GET /`). @default no RPC routes */
+  accessKeys?: RpcDeps['accessKeys'];
 }
 
 function digest(s: string): Buffer {
@@ -40,6 +44,33 @@ function sendError(reply: FastifyReply, requestId: string, err: AppError): Fasti
   return reply
     .code(err.status)
     .send({ RequestId: requestId, Code: err.code, Message: err.message });
+}
+
+const MAX_HEADER_BYTES = 128 * 1024;
+
+/**
+ * A request whose line and headers are over MAX_HEADER_BYTES is refused by Node before any
+ * route: answer it in the API's error shape too. Other client errors close the connection.
+ */
+function headerOverflowAnswer(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === 'HPE_HEADER_OVERFLOW' && socket.writable) {
+    const e = new AppError(
+      'RequestHeaderTooLarge',
+      `the request line and headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
+    );
+    const body = JSON.stringify({
+      RequestId: randomUUID().toUpperCase(),
+      Code: e.code,
+      Message: e.message,
+    });
+    socket.write(
+      `HTTP/1.1 ${e.status} Request Header Fields Too Large\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  } else if (socket.writable) {
+    socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  }
+  socket.destroy(err);
 }
 
 /** The label of a request in the HTTP metrics: its action, else its route (bounded either way). */
@@ -62,6 +93,9 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
+    // The vendor's SDKs send every RPC parameter in the query string (CommandContent too).
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    clientErrorHandler: headerOverflowAnswer,
     genReqId: () => randomUUID().toUpperCase(),
   });
 
@@ -162,6 +196,9 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
       );
     }
   };
+
+  // The vendor's RPC protocol: signed by access keys, not by the bearer token.
+  if (deps.accessKeys) registerRpc(app, { ...deps, accessKeys: deps.accessKeys });
 
   app.post<{ Params: { action: string } }>(
     '/v1/:action',
