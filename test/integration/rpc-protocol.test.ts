@@ -256,6 +256,17 @@ void describe('RPC protocol: node dialect, signatures and bad input', () => {
     );
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal((ok.body.Nodes as { Node: { NodeId: string }[] }).Node[0]?.NodeId, 'n1');
+    // GET with the action and version as parameters rather than headers.
+    const viaGet = await send(
+      signedRequest(stack, key, {
+        method: 'GET',
+        version: NODE,
+        action: 'DescribeNodes',
+        query: { Action: 'DescribeNodes', Version: NODE, NodeId: 'n2' },
+      }),
+    );
+    assert.equal(viaGet.status, 200, JSON.stringify(viaGet.body));
+    assert.equal((viaGet.body.Nodes as { Node: { NodeId: string }[] }).Node[0]?.NodeId, 'n2');
 
     await changesNothing(async () => {
       const tampered = await send(
