@@ -22,7 +22,10 @@ signatures), kept in Redis so that every API replica can verify them.
   --redis-url URL     the Redis (default $REDIS_URL or redis://127.0.0.1:6379)
   --prefix P          the Redis key prefix (default $FLEETCMD_PREFIX or fc)
 
-Keys in FLEETCMD_ACCESS_KEYS (id:secret,...) are listed too; remove them there.`;
+Keys in FLEETCMD_ACCESS_KEYS (id:secret,...) are listed too; remove them there.
+
+Example: fleetcmd key add --json
+Example: fleetcmd key remove FC0123456789ABCDEFGHIJKL`;
 
 function line(text: string): void {
   process.stdout.write(`${text}\n`);

@@ -49,26 +49,34 @@ function sendError(reply: FastifyReply, requestId: string, err: AppError): Fasti
 const MAX_HEADER_BYTES = 128 * 1024;
 
 /**
- * A request whose line and headers are over MAX_HEADER_BYTES is refused by Node before any
- * route: answer it in the API's error shape too. Other client errors close the connection.
+ * Requests Node refuses before any route, answered in the API's error shape too: a request
+ * line and headers over MAX_HEADER_BYTES (431), or malformed HTTP (400). A request that timed
+ * out gets Node's plain 408.
  */
-function headerOverflowAnswer(err: Error & { code?: string }, socket: Duplex): void {
+function clientErrorAnswer(err: Error & { code?: string }, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
-  if (err.code === 'HPE_HEADER_OVERFLOW' && socket.writable) {
-    const e = new AppError(
-      'RequestHeaderTooLarge',
-      `the request line and headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
-    );
-    const body = JSON.stringify({
-      RequestId: randomUUID().toUpperCase(),
-      Code: e.code,
-      Message: e.message,
-    });
-    socket.write(
-      `HTTP/1.1 ${e.status} Request Header Fields Too Large\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
-    );
-  } else if (socket.writable) {
-    socket.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+  if (socket.writable) {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.write(
+        'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      );
+    } else {
+      const e =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? new AppError(
+              'RequestHeaderTooLarge',
+              `the request line and headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
+            )
+          : new AppError('InvalidParameter', 'the HTTP request is malformed');
+      const body = JSON.stringify({
+        RequestId: randomUUID().toUpperCase(),
+        Code: e.code,
+        Message: e.message,
+      });
+      socket.write(
+        `HTTP/1.1 ${e.status} ${e.status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
   }
   socket.destroy(err);
 }
@@ -95,7 +103,7 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
     // The vendor's SDKs send every RPC parameter in the query string (CommandContent too).
     http: { maxHeaderSize: MAX_HEADER_BYTES },
-    clientErrorHandler: headerOverflowAnswer,
+    clientErrorHandler: clientErrorAnswer,
     genReqId: () => randomUUID().toUpperCase(),
   });
 

@@ -92,6 +92,9 @@ void describe('fleetcmd key add|list|remove', () => {
     const envRemove = await keyCmd(stack, ['remove', envKey.id], envKey.settings);
     assert.equal(envRemove.code, 2);
     assert.match(envRemove.stderr, /FLEETCMD_ACCESS_KEYS/);
+    const help = await keyCmd(stack, ['add', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /Example: fleetcmd key add /);
     const bad = await keyCmd(stack, ['frobnicate']);
     assert.equal(bad.code, 2);
     const badEnv = await keyCmd(stack, ['list'], { FLEETCMD_ACCESS_KEYS: 'id-without-secret' });
