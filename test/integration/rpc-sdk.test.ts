@@ -91,6 +91,46 @@ void describe('RPC protocol, instance dialect, through @alicloud/ecs20140526', (
     assert.equal(v1.InvokeNodes.InvokeNode[0]?.Timed, 'false');
   });
 
+  void it('a Period RunCommand (Frequency, RepeatMode, Parameters, as the issue sends it) is Timed until stopped', async () => {
+    const run = await ecs.runCommand(
+      new $Ecs.RunCommandRequest({
+        regionId: 'local',
+        type: 'RunShellScript',
+        instanceId: ['n1', 'n2'],
+        commandContent: 'echo {{a}}',
+        enableParameter: true,
+        parameters: { a: 'b' },
+        frequency: 'rate(30m)',
+        repeatMode: 'Period',
+      }),
+    );
+    const invokeId = run.body?.invokeId as string;
+    const inv = await stack.waitFor(
+      'the schedule to be set up',
+      async () => {
+        const i = await describeOne(invokeId);
+        return i.invocationStatus === 'Scheduled' ? i : undefined;
+      },
+      30_000,
+    );
+    assert.equal(inv.repeatMode, 'Period');
+    assert.equal(inv.frequency, 'rate(30m)');
+    assert.equal(inv.timed, true);
+    assert.equal(inv.invokeStatus, 'Running');
+    for (const n of inv.invokeInstances?.invokeInstance ?? []) assert.equal(n.timed, true);
+
+    await ecs.stopInvocation(new $Ecs.StopInvocationRequest({ regionId: 'local', invokeId }));
+    const stopped = await stack.waitFor(
+      'the schedule to stop',
+      async () => {
+        const i = await describeOne(invokeId);
+        return i.timed === false ? i : undefined;
+      },
+      30_000,
+    );
+    for (const n of stopped.invokeInstances?.invokeInstance ?? []) assert.equal(n.timed, false);
+  });
+
   void it('DescribeInvocationResults lists per-instance records with their output', async () => {
     const run = await ecs.runCommand(
       new $Ecs.RunCommandRequest({
