@@ -45,9 +45,13 @@ export function ecsClient(
 export function genericClient(
   stack: Stack,
   key: { id: string; secret: string },
-  extra: Partial<{ signatureAlgorithm: string; headers: Record<string, string> }> = {},
+  extra: Partial<{
+    signatureAlgorithm: string;
+    headers: Record<string, string>;
+    queries: Record<string, string>;
+  }> = {},
 ) {
-  const { headers, ...rest } = extra;
+  const { headers, queries, ...rest } = extra;
   return new OpenApi.default(
     new $OpenApi.Config({
       accessKeyId: key.id,
@@ -55,7 +59,10 @@ export function genericClient(
       endpoint: endpointOf(stack),
       protocol: 'http',
       ...rest,
-      ...(headers ? { globalParameters: new $OpenApi.GlobalParameters({ headers }) } : {}),
+      // Set here, they replace the client's own before it signs (a stale Timestamp, say).
+      ...(headers || queries
+        ? { globalParameters: new $OpenApi.GlobalParameters({ headers, queries }) }
+        : {}),
     }),
   );
 }

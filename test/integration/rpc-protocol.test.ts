@@ -125,6 +125,10 @@ void describe('RPC protocol: node dialect, signatures and bad input', () => {
     const inv = await waitFinal(stack, run.InvokeId as string, 30_000);
     assert.equal(inv.InvokeNodes.InvokeNode[0]?.Output, 'sha1\n');
 
+    const stale = genericClient(stack, key, {
+      signatureAlgorithm: 'v2',
+      queries: { Timestamp: isoNow(-20 * 60_000) },
+    });
     const wrong = genericClient(
       stack,
       { id: key.id, secret: 'not-the-secret-at-all' },
@@ -138,6 +142,11 @@ void describe('RPC protocol: node dialect, signatures and bad input', () => {
       );
       assert.equal(err.statusCode, 400);
       assert.equal(err.code, 'SignatureDoesNotMatch');
+      const late = await failure(
+        callRpc(stale, NODE, 'RunCommand', { NodeIdList: ['n2'], CommandContent: 'echo no' }),
+      );
+      assert.equal(late.statusCode, 400);
+      assert.equal(late.code, 'InvalidTimeStamp.Expired');
     });
   });
 
