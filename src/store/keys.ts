@@ -116,6 +116,23 @@ export class Keys {
     return `${this.prefix}:{global}:timed`;
   }
 
+  /**
+   * Hash: AccessKey ID -> JSON `{secret, createdMs}` of the access keys `fleetcmd key add`
+   * issued for the RPC protocol. The secret is stored as such: an HMAC can only be checked
+   * with it, and every API replica must be able to check one.
+   */
+  accessKeys(): string {
+    return `${this.prefix}:{global}:access-keys`;
+  }
+
+  /**
+   * String with a TTL: a signature nonce one access key used, kept while the request's date is
+   * still accepted, so no replica accepts that request twice.
+   */
+  signatureNonce(accessKeyId: string, nonceDigest: string): string {
+    return `${this.prefix}:nonce:{${accessKeyId}}:${nonceDigest}`;
+  }
+
   /** Set: node ids that have registered. */
   nodeRegistry(): string {
     return `${this.prefix}:{global}:nodes`;
