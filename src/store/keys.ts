@@ -102,7 +102,6 @@ export class Keys {
     return `${this.prefix}:ct:{${tokenDigest}}`;
   }
 
-  /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
   /**
    * String: set once every invocation created before the per-node indexes existed has been
    * added to them (see InvocationStore.backfillNodeIndexes); until then NodeId listings walk the
@@ -112,6 +111,7 @@ export class Keys {
     return `${this.prefix}:{global}:node-index-ready`;
   }
 
+  /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
   timedInvocations(): string {
     return `${this.prefix}:{global}:timed`;
   }
