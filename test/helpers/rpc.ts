@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import Ecs from '@alicloud/ecs20140526';
 import OpenApi, * as $OpenApi from '@alicloud/openapi-client';
-import type { Stack } from './stack.js';
+import { parseBody, type Stack } from './stack.js';
 
 /** An access key for a test stack: pass `settings` to makeStack. */
 export function testAccessKey(): {
@@ -201,12 +201,5 @@ export function signedRequest(
 /** Sends a request built by signedRequest: status and parsed JSON answer. */
 export async function send(req: { url: string; init: RequestInit }) {
   const res = await fetch(req.url, req.init);
-  const text = await res.text();
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    body = { raw: text };
-  }
-  return { status: res.status, body };
+  return { status: res.status, body: parseBody(await res.text()) };
 }
