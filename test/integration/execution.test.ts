@@ -159,7 +159,6 @@ void describe('execution: user, groups, environment and script files', () => {
       'FLEETCMD_INVOKE_ID',
       'FLEETCMD_FIRE_ID',
       ...(process.env.TZ ? ['TZ'] : []),
-      ...(process.env.LC_ALL ? ['LC_ALL'] : []),
     ]);
     const shellOwn = new Set(['PWD', 'OLDPWD', 'SHLVL', '_']);
     for (const name of env.keys()) {

@@ -300,6 +300,8 @@ interface Request {
   body: unknown;
   /** A query string trying to pollute through fastify's querystring parser. */
   query: boolean;
+  /** Every body is read as JSON whatever its Content-Type (absent: none sent). */
+  contentType?: string;
 }
 
 function requestArb(dir: string): fc.Arbitrary<Request> {
@@ -353,6 +355,14 @@ function requestArb(dir: string): fc.Arbitrary<Request> {
       action: fc.constant(action),
       body: bodyFor(action),
       query: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
+      contentType: fc.constantFrom(
+        'application/json',
+        'application/json',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'application/json; charset=latin1',
+        undefined,
+      ),
     }),
   );
 }
@@ -397,7 +407,10 @@ async function send(stack: Stack, req: Request, known: Known, raw?: string): Pro
     : '';
   const res = await fetch(`${stack.url}/v1/${req.action}${query}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.token}` },
+    headers: {
+      ...(req.contentType !== undefined ? { 'content-type': req.contentType } : {}),
+      authorization: `Bearer ${stack.token}`,
+    },
     body: raw ?? JSON.stringify(body) ?? '',
   });
   const text = await res.text();
@@ -612,7 +625,7 @@ void describe('fuzz: every action against an API-only server (state checked byte
         const raw = JSON.stringify({ Description: 'd'.repeat(BODY_LIMIT + over) });
         const res = await send(
           stack,
-          { action, body: undefined, query: false },
+          { action, body: undefined, query: false, contentType: 'application/json' },
           await knownIds(stack),
           raw,
         );
@@ -627,7 +640,7 @@ void describe('fuzz: every action against an API-only server (state checked byte
       assert.equal(Buffer.byteLength(atLimit), BODY_LIMIT);
       const res = await send(
         stack,
-        { action, body: undefined, query: false },
+        { action, body: undefined, query: false, contentType: 'application/json' },
         await knownIds(stack),
         atLimit,
       );
