@@ -5,7 +5,14 @@ import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
+import {
+  makeStack,
+  nodeOf,
+  run,
+  waitFinal,
+  type AgentProcess,
+  type Stack,
+} from '../helpers/stack.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const NOT_ROOT = 'needs root: only a root agent switches users, and useradd needs root';
@@ -37,6 +44,14 @@ const SELF_STAT =
   'echo "script=$0"; echo "file=$(stat -c "%a %u %g" "$0")"; ' +
   'echo "dir=$(stat -c "%a %u %g" "$(dirname "$0")")"';
 
+/** The script facts of a run on n1 that is still running (once it has printed them). */
+function runningScript(stack: Stack, id: string): Promise<ReturnType<typeof scriptFacts>> {
+  return stack.waitFor('the script facts', async () => {
+    const out = nodeOf(await stack.describe(id), 'n1').Output ?? '';
+    return /^dir=/m.test(out) ? scriptFacts(out) : undefined;
+  });
+}
+
 const gone = async (path: string) =>
   stat(path).then(
     () => false,
@@ -52,6 +67,8 @@ void describe('execution: user, groups, environment and script files', () => {
   let created = false;
   let ids: { uid: number; gid: number; groups: number[] } | undefined;
   const secret = `agent-secret-${randomBytes(8).toString('hex')}`;
+  const agentEnv = { FLEETCMD_TEST_SECRET: secret, MY_APP_PASSWORD: secret };
+  let agent: AgentProcess;
 
   before(async () => {
     if (IS_ROOT) {
@@ -79,7 +96,7 @@ void describe('execution: user, groups, environment and script files', () => {
     }
     stack = await makeStack();
     // A secret in the agent's own environment, beside its REDIS_URL and FLEETCMD_* settings.
-    await stack.startAgent('n1', { FLEETCMD_TEST_SECRET: secret, MY_APP_PASSWORD: secret });
+    agent = await stack.startAgent('n1', agentEnv);
   });
   after(async () => {
     await stack?.close();
@@ -206,10 +223,7 @@ void describe('execution: user, groups, environment and script files', () => {
         CommandContent: `${SELF_STAT}; sleep 60`,
         Timeout: how === 'timeout' ? 2 : 120,
       });
-      const facts = await stack.waitFor('the script facts', async () => {
-        const out = nodeOf(await stack.describe(id), 'n1').Output ?? '';
-        return /^dir=/m.test(out) ? scriptFacts(out) : undefined;
-      });
+      const facts = await runningScript(stack, id);
       assert.equal(await gone(facts.path), false, 'the script exists while it runs');
       if (how === 'stop') {
         assert.equal((await stack.call('StopInvocation', { InvokeId: id })).status, 200);
@@ -219,6 +233,22 @@ void describe('execution: user, groups, environment and script files', () => {
       assert.ok(await gone(join(facts.path, '..')), `${facts.path}'s directory removed`);
     });
   }
+
+  void it('removes the script directory of a run whose agent was killed, when it restarts', async () => {
+    const id = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: `${SELF_STAT}; sleep 60`,
+      Timeout: 120,
+    });
+    const facts = await runningScript(stack, id);
+    await agent.kill('SIGKILL');
+    assert.equal(await gone(facts.path), false, 'a killed agent leaves its script behind');
+    agent = await stack.startAgent('n1', agentEnv);
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Error');
+    assert.equal(n.ErrorCode, 'ExecutionInterrupted');
+    await stack.waitFor('the script directory to go', () => gone(join(facts.path, '..')), 5_000);
+  });
 
   void it('without setpriv, never runs a command with fewer groups than its user has', async (t) => {
     if (!IS_ROOT || !ids) return t.skip(NOT_ROOT);
