@@ -34,6 +34,8 @@ function fieldsOf(action: string): string[] {
 
 /** Stands for an id of that kind that exists, picked when the request is sent. */
 const KNOWN = { invoke: '@known-invoke', file: '@known-file', command: '@known-command' };
+/** `<marker>#<n>`: the n-th (modulo) id of that kind that exists when the request is sent. */
+const knownId = (kind: keyof typeof KNOWN) => fc.nat(1000).map((n) => `${KNOWN[kind]}#${n}`);
 
 const json = fc.jsonValue({ maxDepth: 3 });
 const str = fc.string({ maxLength: 40 });
@@ -136,7 +138,9 @@ function fieldValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
   );
   const invokeId = mostly(
     fc.oneof(
-      fc.constantFrom(KNOWN.invoke, KNOWN.invoke, KNOWN.file, 't-doesnotexist00000', ''),
+      knownId('invoke'),
+      knownId('file'),
+      fc.constantFrom('t-doesnotexist00000', '', KNOWN.invoke),
       str,
     ),
   );
@@ -179,7 +183,7 @@ function fieldValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
     ClientToken: mostly(fc.string({ maxLength: 80 })),
     InvokeId: invokeId,
     CommandId: mostly(
-      fc.oneof(fc.constantFrom(KNOWN.command, KNOWN.command, 'c-doesnotexist000000', ''), str),
+      fc.oneof(knownId('command'), fc.constantFrom('c-doesnotexist000000', ''), str),
     ),
     InvokeStatus: statusText,
     InvokeRecordStatus: statusText,
@@ -222,8 +226,8 @@ function validValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
     TerminationMode: fc.constantFrom('ProcessTree', 'Process'),
     Launcher: fc.constantFrom('', '/bin/sh'),
     ClientToken: fc.stringMatching(/^[ -~]{1,64}$/),
-    InvokeId: fc.constantFrom(KNOWN.invoke, KNOWN.file),
-    CommandId: fc.constant(KNOWN.command),
+    InvokeId: fc.oneof(knownId('invoke'), knownId('file')),
+    CommandId: knownId('command'),
     InvokeStatus: status,
     InvokeRecordStatus: status,
     InvocationStatus: status,
@@ -312,13 +316,15 @@ function requestArb(dir: string): fc.Arbitrary<Request> {
       requiredKeys: [],
     });
   const valid = validValues(dir);
+  const validBody = (action: string) =>
+    fc.record(Object.fromEntries(fieldsOf(action).map((f) => [f, valid[f] ?? json])), {
+      requiredKeys: requiredOf(action),
+    });
   /** A valid request, with at most one field replaced, removed or added. */
   const mutated = (action: string) =>
     fc
       .tuple(
-        fc.record(Object.fromEntries(fieldsOf(action).map((f) => [f, valid[f] ?? json])), {
-          requiredKeys: requiredOf(action),
-        }),
+        validBody(action),
         fc.option(
           fc
             .constantFrom(...fieldsOf(action), 'Foo')
@@ -334,6 +340,7 @@ function requestArb(dir: string): fc.Arbitrary<Request> {
       .map(([body, change]) => (change ? { ...body, [change[0]]: change[1] } : body));
   const bodyFor = (action: string) =>
     fc.oneof(
+      { arbitrary: validBody(action), weight: 3 },
       { arbitrary: mutated(action), weight: 6 },
       {
         arbitrary: fc.tuple(mutated(action), poisonArb).map(([b, p]) => poisoned(b, p)),
@@ -445,7 +452,9 @@ function resolveKnown(body: unknown, known: Known): unknown {
     let v = (body as Record<string, unknown>)[k];
     for (const [kind, marker] of Object.entries(KNOWN) as [keyof Known, string][]) {
       const ids = known[kind];
-      if (v === marker && ids.length > 0) v = ids[k.length % ids.length];
+      if (typeof v === 'string' && v.startsWith(`${marker}#`) && ids.length > 0) {
+        v = ids[Number(v.slice(marker.length + 1)) % ids.length];
+      }
     }
     defineOwn(out, k, v);
   }
