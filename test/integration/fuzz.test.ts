@@ -226,7 +226,7 @@ function validValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
     TerminationMode: fc.constantFrom('ProcessTree', 'Process'),
     Launcher: fc.constantFrom('', '/bin/sh'),
     ClientToken: fc.stringMatching(/^[ -~]{1,64}$/),
-    InvokeId: fc.oneof(knownId('invoke'), knownId('file')),
+    InvokeId: knownId('invoke'),
     CommandId: knownId('command'),
     InvokeStatus: status,
     InvokeRecordStatus: status,
@@ -316,8 +316,13 @@ function requestArb(dir: string): fc.Arbitrary<Request> {
       requiredKeys: [],
     });
   const valid = validValues(dir);
+  // SendFile ids and command invocation ids are listed apart: each action names its own kind.
+  const validOf = (action: string, f: string) =>
+    f === 'InvokeId'
+      ? knownId(action === 'DescribeSendFileResults' ? 'file' : 'invoke')
+      : (valid[f] ?? json);
   const validBody = (action: string) =>
-    fc.record(Object.fromEntries(fieldsOf(action).map((f) => [f, valid[f] ?? json])), {
+    fc.record(Object.fromEntries(fieldsOf(action).map((f) => [f, validOf(action, f)])), {
       requiredKeys: requiredOf(action),
     });
   /** A valid request, with at most one field replaced, removed or added. */
@@ -340,7 +345,7 @@ function requestArb(dir: string): fc.Arbitrary<Request> {
       .map(([body, change]) => (change ? { ...body, [change[0]]: change[1] } : body));
   const bodyFor = (action: string) =>
     fc.oneof(
-      { arbitrary: validBody(action), weight: 3 },
+      { arbitrary: validBody(action), weight: 5 },
       { arbitrary: mutated(action), weight: 6 },
       {
         arbitrary: fc.tuple(mutated(action), poisonArb).map(([b, p]) => poisoned(b, p)),
