@@ -81,6 +81,8 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
             FLEETCMD_PREFIX: config.prefix,
             FLEETCMD_HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
             LOG_LEVEL: config.logLevel,
+            // A local stack on one machine: the agents share dev's Redis connection settings.
+            FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
           },
           stdio: ['ignore', 'inherit', 'inherit'],
           // Own process group: on Ctrl-C, dev stops the agents itself, before the server and Redis.
