@@ -101,8 +101,11 @@ void describe('per-node agent credentials (Redis ACL)', () => {
     assert.equal(String(await asA.ping()), 'PONG');
   });
 
-  void it('agents under their own users run, stop and boot commands with no command refused', async () => {
-    const agentA = await startAgent(a, { FLEETCMD_BOOT_ID: 'boot-1' });
+  void it('agents under their own users run, stop, crash and boot with no command refused', async () => {
+    // A 2 s lock: BullMQ renews it every second while a job runs, and its stalled checker
+    // (which fails a dead agent's job) runs every 2 s, so those paths run under the ACL too.
+    const fastLocks = { FLEETCMD_AGENT_LOCK_SECONDS: '2' };
+    const agentA = await startAgent(a, { FLEETCMD_BOOT_ID: 'boot-1', ...fastLocks });
     const agentB = await startAgent(b);
     assert.match(agentA.log(), /Redis credentials confined to this node/);
 
@@ -115,7 +118,7 @@ void describe('per-node agent credentials (Redis ACL)', () => {
 
     const once = await run(stack, {
       NodeIdList: ['acl-a', 'acl-b'],
-      CommandContent: 'echo hello from $0',
+      CommandContent: 'echo hello from $0; sleep 3',
     });
     const done = await waitFinal(stack, once);
     for (const id of ['acl-a', 'acl-b']) {
@@ -139,8 +142,23 @@ void describe('per-node agent credentials (Redis ACL)', () => {
       CommandContent: 'echo booted',
       RepeatMode: 'NextRebootOnly',
     });
-    assert.equal(await agentA.kill(), 0);
-    const rebooted = await startAgent(a, { FLEETCMD_BOOT_ID: 'boot-2' });
+    // The agent dies mid-run: its successor reports the run interrupted, and BullMQ's stalled
+    // check (in the successor) fails the job once the dead agent's lock lapses.
+    const crashed = await run(stack, { NodeIdList: ['acl-a'], CommandContent: 'sleep 4' });
+    await stack.waitFor(
+      'running',
+      async () => nodeOf(await stack.describe(crashed), 'acl-a').InvocationStatus === 'Running',
+    );
+    await agentA.kill('SIGKILL');
+    const rebooted = await startAgent(a, { FLEETCMD_BOOT_ID: 'boot-2', ...fastLocks });
+    const interrupted = nodeOf(await waitFinal(stack, crashed), 'acl-a');
+    assert.equal(interrupted.InvocationStatus, 'Error');
+    const failedSet = `${stack.keys.nodeQueuePrefix()}:${stack.keys.nodeQueueName('acl-a')}:failed`;
+    await stack.waitFor(
+      'the stalled job to be failed',
+      async () => (await stack.redis.zscore(failedSet, `r-${crashed}`)) !== null,
+      20_000,
+    );
     const bootRun = await stack.waitFor('the boot run', async () => {
       const n = nodeOf(await stack.describe(boot), 'acl-a');
       return n.InvocationStatus === 'Success' ? n : undefined;
