@@ -261,8 +261,15 @@ void describe('per-node agent credentials (Redis ACL)', () => {
       sub.disconnect();
     }
 
-    // What A may do: its own records.
+    // What A may do: its own records. Its counters feed the fleet-wide /metrics, so what it
+    // writes there is read as counts of known statuses only.
     assert.equal(await asA.exists(k.nodeInfo('acl-a')), 1);
+    await asA.hset(k.nodeStats('acl-a'), 'Injected', '5', 'Failed', 'not-a-count');
+    const metrics = await fetch(`${stack.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    const text = await metrics.text();
+    assert.ok(!text.includes('Injected'), 'a field of a node becomes a label');
+    assert.match(text, /^fleetcmd_runs_total\{status="Failed"\} \d+$/m);
   });
 
   void it('the agent refuses admin credentials unless --allow-shared-credentials', async () => {
