@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig, NODE_ID_RE } from './config.js';
 import { UsageError } from './cli-args.js';
 import { Keys } from './store/keys.js';
-import { nodeUserExists, removeNodeUser, setNodeUser } from './store/node-acl.js';
+import { nodeUserExists, nodeUserUrl, removeNodeUser, setNodeUser } from './store/node-acl.js';
 import { closeRedis, makeRedis, waitReady } from './store/redis.js';
 
 export const NODE_HELP = `Usage:
@@ -88,11 +88,8 @@ export async function nodeCli(argv: string[], env: NodeJS.ProcessEnv): Promise<n
       );
     }
     const user = await setNodeUser(admin, keys, nodeId);
-    const agentUrl = new URL(config.redisUrl);
-    agentUrl.username = user.username;
-    agentUrl.password = user.password;
     const settings = {
-      REDIS_URL: agentUrl.toString(),
+      REDIS_URL: nodeUserUrl(config.redisUrl, user),
       FLEETCMD_NODE_ID: nodeId,
       FLEETCMD_PREFIX: config.prefix,
     };

@@ -104,6 +104,14 @@ export async function setNodeUser(admin: Redis, keys: Keys, nodeId: string): Pro
   return { username, password, saved: await aclSave(admin) };
 }
 
+/** The connection URL of a node's user: the admin URL with the user's name and password. */
+export function nodeUserUrl(adminUrl: string, user: NodeUser): string {
+  const url = new URL(adminUrl);
+  url.username = user.username;
+  url.password = user.password;
+  return url.toString();
+}
+
 /**
  * Deletes the node's ACL user; Redis closes that user's connections at once. Returns false when
  * there was no such user.

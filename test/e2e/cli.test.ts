@@ -378,6 +378,8 @@ void describe('fleetcmd dev', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(status, 'Success');
+    // On its own redis-server, dev gives each agent its own ACL user (fleetcmd node add).
+    assert.equal(out.match(/Redis credentials confined to this node/g)?.length, 2, out);
 
     const exited = once(child, 'exit');
     process.kill(-(child.pid ?? 0), 'SIGINT');
