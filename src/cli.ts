@@ -13,6 +13,7 @@ import {
   stopCli,
 } from './cli-commands.js';
 import { nodeCli } from './cli-node.js';
+import { keyCli } from './cli-keys.js';
 import { startDev } from './dev.js';
 import { startAgent, startServer, type Running } from './main.js';
 import { ApiError } from './client.js';
@@ -33,6 +34,7 @@ Usage:
   fleetcmd command create|list|modify|delete|invoke ...   saved commands
   fleetcmd send-file --nodes n1,n2 --target-dir DIR [--wait] <local-file>
   fleetcmd send-file-results [<InvokeId>]
+  fleetcmd key add|list|remove [--json]        access keys for the vendor's RPC protocol (in Redis)
 
 Each command has --help (with examples); the client commands take --json, --url and --token
 (default $FLEETCMD_URL and $FLEETCMD_API_TOKEN). Configuration: flags or environment variables
@@ -149,6 +151,8 @@ Ctrl-C stops everything.`);
         return await sendFileResultsCli(rest);
       case 'node':
         return await nodeCli(rest, process.env);
+      case 'key':
+        return await keyCli(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -83,6 +83,9 @@ const bool = z
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** An RPC AccessKey ID. */
+export const ACCESS_KEY_ID_RE = ID_RE;
+
 /**
  * One schema over environment variables and command-line flags (flags are mapped onto the
  * variable names before parsing, so a message always names the variable to fix).
@@ -111,6 +114,37 @@ const settingsSchema = z.object({
   FLEETCMD_INSECURE_NO_AUTH: bool,
   /** The agent starts even when its Redis credentials reach beyond its own node. */
   FLEETCMD_ALLOW_SHARED_CREDENTIALS: bool,
+  /** RPC access keys, `id:secret` pairs separated by commas. @default none */
+  FLEETCMD_ACCESS_KEYS: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const out = new Map<string, string>();
+      for (const pair of text
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)) {
+        const colon = pair.indexOf(':');
+        const id = colon < 0 ? pair : pair.slice(0, colon);
+        const secret = colon < 0 ? '' : pair.slice(colon + 1);
+        const problem = !ACCESS_KEY_ID_RE.test(id)
+          ? `access key id ${JSON.stringify(id)} must be 1-64 letters, digits, ".", "_" or "-"`
+          : secret.length < 16 || /\s/.test(secret)
+            ? `the secret of ${id} must be at least 16 characters without spaces`
+            : out.has(id)
+              ? `access key id ${id} is given twice`
+              : undefined;
+        if (problem !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `FLEETCMD_ACCESS_KEYS: ${problem} (id:secret,...)`,
+          });
+          return z.NEVER;
+        }
+        out.set(id, secret);
+      }
+      return out as ReadonlyMap<string, string>;
+    }),
   FLEETCMD_ROLE: z
     .enum(['api', 'scheduler', 'all'], { message: 'FLEETCMD_ROLE must be api, scheduler or all' })
     .default('all'),
@@ -169,6 +203,8 @@ export interface Config {
   rateLimitWindowSeconds: number;
   insecureNoAuth: boolean;
   allowSharedCredentials: boolean;
+  /** Static RPC access keys (id -> secret) from FLEETCMD_ACCESS_KEYS. */
+  accessKeys: ReadonlyMap<string, string>;
   role: 'api' | 'scheduler' | 'all';
   nodeId: string | undefined;
   heartbeatSeconds: number;
@@ -224,6 +260,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     rateLimitWindowSeconds: s.FLEETCMD_RATE_LIMIT_WINDOW_SECONDS,
     insecureNoAuth: s.FLEETCMD_INSECURE_NO_AUTH,
     allowSharedCredentials: s.FLEETCMD_ALLOW_SHARED_CREDENTIALS,
+    accessKeys: s.FLEETCMD_ACCESS_KEYS,
     role: s.FLEETCMD_ROLE,
     nodeId: s.FLEETCMD_NODE_ID,
     heartbeatSeconds: s.FLEETCMD_HEARTBEAT_SECONDS,

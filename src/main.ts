@@ -6,6 +6,7 @@ import { Metrics } from './api/metrics.js';
 import { buildOpsServer, buildServer } from './api/server.js';
 import { makeLogger, type Logger } from './log.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { AccessKeyStore } from './store/access-key-store.js';
 import { AgentStore } from './store/agent-store.js';
 import { CommandStore } from './store/command-store.js';
 import { InvocationStore } from './store/invocation-store.js';
@@ -125,6 +126,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
               windowSeconds: config.rateLimitWindowSeconds,
               nameSpace: keys.rateLimitNamespace(),
             },
+            accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
             log: logger,
             metrics,
           });

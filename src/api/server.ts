@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -10,6 +11,7 @@ import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions.js';
 import { mayCall, TokenRing, type Principal } from './auth.js';
 import { Metrics, type FleetSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import { registerRpc, type RpcDeps } from './rpc/route.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -42,6 +44,8 @@ export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
   apiTokens?: readonly ApiTokenConfig[];
   /** @default off */
   rateLimit?: RateLimitSettings;
+  /** The RPC protocol's access keys (`POST /`, `GET /`). @default no RPC routes */
+  accessKeys?: RpcDeps['accessKeys'];
 }
 
 declare module 'fastify' {
@@ -55,6 +59,41 @@ function sendError(reply: FastifyReply, requestId: string, err: AppError): Fasti
   return reply
     .code(err.status)
     .send({ RequestId: requestId, Code: err.code, Message: err.message });
+}
+
+const MAX_HEADER_BYTES = 128 * 1024;
+
+/**
+ * Requests Node refuses before any route, answered in the API's error shape too: a request
+ * line and headers over MAX_HEADER_BYTES (431), or malformed HTTP (400). A request that timed
+ * out gets Node's plain 408.
+ */
+function clientErrorAnswer(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.write(
+        'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      );
+    } else {
+      const e =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? new AppError(
+              'RequestHeaderTooLarge',
+              `the request line and headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
+            )
+          : new AppError('InvalidParameter', 'the HTTP request is malformed');
+      const body = JSON.stringify({
+        RequestId: randomUUID().toUpperCase(),
+        Code: e.code,
+        Message: e.message,
+      });
+      socket.write(
+        `HTTP/1.1 ${e.status} ${e.status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+  }
+  socket.destroy(err);
 }
 
 /** The label of a request in the HTTP metrics: its action, else its route (bounded either way). */
@@ -77,6 +116,9 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
+    // The vendor's SDKs send every RPC parameter in the query string (CommandContent too).
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    clientErrorHandler: clientErrorAnswer,
     genReqId: () => randomUUID().toUpperCase(),
   });
 
@@ -187,6 +229,9 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
       );
     }
   };
+
+  // The vendor's RPC protocol: signed by access keys, not by the bearer token.
+  if (deps.accessKeys) registerRpc(app, { ...deps, accessKeys: deps.accessKeys });
 
   // Inside a plugin so the rate limiter is loaded before the route that uses it.
   app.register(async (api) => {

@@ -154,7 +154,6 @@ export class Keys {
     return `${this.prefix}:ct:{${tokenDigest}}`;
   }
 
-  /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
   /**
    * String: set once every invocation created before the per-node indexes existed has been
    * added to them (see InvocationStore.backfillNodeIndexes); until then NodeId listings walk the
@@ -164,8 +163,26 @@ export class Keys {
     return `${this.prefix}:{global}:node-index-ready`;
   }
 
+  /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
   timedInvocations(): string {
     return `${this.prefix}:{global}:timed`;
+  }
+
+  /**
+   * Hash: AccessKey ID -> JSON `{secret, createdMs}` of the access keys `fleetcmd key add`
+   * issued for the RPC protocol. The secret is stored as such: an HMAC can only be checked
+   * with it, and every API replica must be able to check one.
+   */
+  accessKeys(): string {
+    return `${this.prefix}:{global}:access-keys`;
+  }
+
+  /**
+   * String with a TTL: a signature nonce one access key used, kept while the request's date is
+   * still accepted, so no replica accepts that request twice.
+   */
+  signatureNonce(accessKeyId: string, nonceDigest: string): string {
+    return `${this.prefix}:nonce:{${accessKeyId}}:${nonceDigest}`;
   }
 
   /** Set: node ids that have registered. */

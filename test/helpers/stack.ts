@@ -130,13 +130,7 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
         headers,
         body: opts.raw ?? JSON.stringify(body),
       });
-      const text = await res.text();
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        parsed = { raw: text };
-      }
+      const parsed = parseBody(await res.text());
       return { status: res.status, body: parsed };
     },
     async startAgent(nodeId, extraEnv = {}) {
@@ -223,6 +217,15 @@ export async function runCli(
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout, stderr };
+}
+
+/** A response body as JSON, or `{ raw }` when it is not JSON. */
+export function parseBody(text: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { raw: text };
+  }
 }
 
 /** Polls `fn` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
