@@ -91,6 +91,7 @@ try {
     FLEETCMD_HISTORY_RUNS: '20',
     FLEETCMD_HISTORY_SECONDS: '60',
     LOG_LEVEL: 'warn',
+    FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
   };
   const serverLog = join(logDir, 'server.log');
   const server = spawnLogged(

@@ -12,6 +12,7 @@ import {
   sendFileResultsCli,
   stopCli,
 } from './cli-commands.js';
+import { nodeCli } from './cli-node.js';
 import { keyCli } from './cli-keys.js';
 import { startDev } from './dev.js';
 import { startAgent, startServer, type Running } from './main.js';
@@ -22,7 +23,8 @@ const HELP = `fleetcmd — run commands across a fleet of nodes
 Usage:
   fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)
   fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]
-  fleetcmd agent --node-id ID
+  fleetcmd agent --node-id ID [--allow-shared-credentials]
+  fleetcmd node add|remove ID [--rotate] [--json]   a node's own Redis user (ACL)
 
   fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
   fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
@@ -57,6 +59,7 @@ const CONFIG_FLAGS = {
 function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }> = {}) {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     'insecure-no-auth': { type: 'boolean' },
+    'allow-shared-credentials': { type: 'boolean' },
     help: { type: 'boolean' },
     ...extra,
   };
@@ -68,6 +71,9 @@ function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | '
     if (typeof v === 'string') settings[name] = v;
   }
   if (values['insecure-no-auth'] === true) settings.FLEETCMD_INSECURE_NO_AUTH = true;
+  if (values['allow-shared-credentials'] === true) {
+    settings.FLEETCMD_ALLOW_SHARED_CREDENTIALS = true;
+  }
   return { settings, values };
 }
 
@@ -143,6 +149,8 @@ Ctrl-C stops everything.`);
         return await sendFileCli(rest);
       case 'send-file-results':
         return await sendFileResultsCli(rest);
+      case 'node':
+        return await nodeCli(rest, process.env);
       case 'key':
         return await keyCli(rest);
       case undefined:

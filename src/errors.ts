@@ -48,6 +48,16 @@ export const ERROR_CATALOGUE = {
     status: 401,
     meaning: 'The Authorization header is missing or holds a wrong bearer token.',
   },
+  'Forbidden.Role': {
+    status: 403,
+    meaning:
+      'The token is valid but its role does not allow the action: a read token may call Describe* actions only.',
+  },
+  Throttling: {
+    status: 429,
+    meaning:
+      'The token (or, without a valid token, the client address) made more than FLEETCMD_RATE_LIMIT requests in the window; Retry-After says how many seconds to wait.',
+  },
   IncompleteSignature: {
     status: 400,
     meaning:

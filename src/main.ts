@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Config } from './config.js';
 import { ConfigError } from './config.js';
 import { Metrics } from './api/metrics.js';
@@ -12,6 +13,7 @@ import { InvocationStore } from './store/invocation-store.js';
 import { Keys } from './store/keys.js';
 import { NodeStore } from './store/node-store.js';
 import { NodeQueues, SchedulerQueue } from './store/queues.js';
+import { credentialScope } from './store/node-acl.js';
 import { closeRedis, makeRedis, waitReady } from './store/redis.js';
 import { settleWithin } from './settle.js';
 import { RunStore } from './store/run-store.js';
@@ -45,9 +47,9 @@ class Closer {
 /** Starts the API and/or the scheduler per `config.role`. */
 export async function startServer(config: Readonly<Config>, log?: Logger): Promise<Running> {
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-server');
-  if (config.apiToken === undefined && !config.insecureNoAuth) {
+  if (config.apiToken === undefined && config.apiTokens.length === 0 && !config.insecureNoAuth) {
     throw new ConfigError(
-      'FLEETCMD_API_TOKEN: the server needs a bearer token (or pass --insecure-no-auth to run without one)',
+      'FLEETCMD_API_TOKEN: the server needs a bearer token, or FLEETCMD_API_TOKENS (or pass --insecure-no-auth to run without one)',
     );
   }
   const keys = new Keys(config.prefix);
@@ -118,6 +120,12 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
             clock,
             redis: producer,
             apiToken: config.insecureNoAuth ? undefined : config.apiToken,
+            apiTokens: config.insecureNoAuth ? [] : config.apiTokens,
+            rateLimit: {
+              max: config.rateLimit,
+              windowSeconds: config.rateLimitWindowSeconds,
+              nameSpace: keys.rateLimitNamespace(),
+            },
             accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
             log: logger,
             metrics,
@@ -134,6 +142,36 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     throw err;
   }
   return { url, close: () => closer.close(10_000) };
+}
+
+/**
+ * An agent runs commands that anyone able to write its queue chooses, so credentials reaching
+ * other nodes' keys turn one compromised node into the whole fleet. Unless allowed, such
+ * credentials stop the start (see credentialScope for how they are recognised).
+ */
+async function refuseSharedCredentials(
+  config: Readonly<Config>,
+  nodeId: string,
+  redis: Redis,
+  keys: Keys,
+  log: Logger,
+): Promise<void> {
+  const scope = await credentialScope(redis, keys, nodeId);
+  if (scope.confined) {
+    log.info({ nodeId, redisUser: scope.user }, 'Redis credentials confined to this node');
+    return;
+  }
+  if (config.allowSharedCredentials) {
+    log.warn(
+      { nodeId, redisUser: scope.user, reached: scope.reached },
+      'Redis credentials reach beyond this node (allowed by --allow-shared-credentials)',
+    );
+    return;
+  }
+  throw new ConfigError(
+    `the agent's Redis credentials${scope.user ? ` (user ${scope.user})` : ''} reach beyond node ${nodeId} (${scope.reached.join('; ')}): ` +
+      `give it its own user (fleetcmd node add ${nodeId}), or pass --allow-shared-credentials (FLEETCMD_ALLOW_SHARED_CREDENTIALS=true) to run anyway`,
+  );
 }
 
 /** Starts a node agent for `config.nodeId`. */
@@ -154,6 +192,13 @@ export async function startAgent(
     'subscriber',
     `fleetcmd-agent-${config.nodeId}-ctl`,
   );
+  try {
+    await refuseSharedCredentials(config, config.nodeId, connection, keys, logger);
+  } catch (err) {
+    await closeRedis(subscriber);
+    await closeRedis(connection);
+    throw err;
+  }
   const agent = new Agent({
     nodeId: config.nodeId,
     store: new AgentStore(connection, keys, config.nodeId),

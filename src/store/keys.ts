@@ -67,9 +67,61 @@ export class Keys {
     return `${this.prefix}:node:{${nodeId}}:ctl`;
   }
 
-  /** Pub/sub channel on which agents announce themselves (payload: their node id). */
-  announceChannel(): string {
+  /**
+   * Pub/sub channel on which an agent announces itself. It is the node's own channel, so a
+   * per-node ACL (`&<prefix>:node:{id}:*`) lets an agent announce only itself: servers take
+   * the node id from the channel name (see nodeIdOfAnnounce), never from the payload.
+   */
+  nodeAnnounceChannel(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:announce`;
+  }
+
+  /** The PSUBSCRIBE pattern matching every node's announce channel. */
+  nodeAnnouncePattern(): string {
+    return `${this.prefix}:node:{*}:announce`;
+  }
+
+  /** The node id an announce channel names, or undefined for any other channel. */
+  nodeIdOfAnnounce(channel: string): string | undefined {
+    const head = `${this.prefix}:node:{`;
+    const tail = '}:announce';
+    if (!channel.startsWith(head) || !channel.endsWith(tail)) return undefined;
+    return channel.slice(head.length, channel.length - tail.length);
+  }
+
+  /**
+   * The channel agents of earlier versions announced on (payload: their node id). Servers
+   * still listen so a mixed-version fleet keeps registering; per-node ACL users cannot publish
+   * on it.
+   */
+  legacyAnnounceChannel(): string {
     return `${this.prefix}:announce`;
+  }
+
+  /**
+   * The Redis ACL user of one node's agent (see store/node-acl.ts). '.' cannot occur in a
+   * prefix, so the name is unambiguous, and it needs no escaping in a redis:// URL.
+   */
+  nodeAclUser(nodeId: string): string {
+    return `${this.prefix}.node.${nodeId}`;
+  }
+
+  /** Key patterns (ACL `~`) of everything one node's agent may touch: its records and queue. */
+  nodeKeyPatterns(nodeId: string): string[] {
+    return [
+      `${this.prefix}:node:{${nodeId}}:*`,
+      `${this.nodeQueuePrefix()}:${this.nodeQueueName(nodeId)}:*`,
+    ];
+  }
+
+  /** Channel pattern (ACL `&`) of one node's channels: its control and announce channels. */
+  nodeChannelPattern(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:*`;
+  }
+
+  /** Prefix of the API rate limiter's counters (one per token name or client address). */
+  rateLimitNamespace(): string {
+    return `${this.prefix}:rl:`;
   }
 
   /** Hash: an invocation's request and metadata. */

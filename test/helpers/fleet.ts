@@ -119,7 +119,11 @@ export async function startFleetAgent(
   nodeId: string,
   env: Record<string, string>,
 ): Promise<FleetProc> {
-  const proc = spawnFleet(`agent ${nodeId}`, ['agent', '--node-id', nodeId], env);
+  // These agents share the test's admin connection (see agent-acl.test.ts for per-node users).
+  const proc = spawnFleet(`agent ${nodeId}`, ['agent', '--node-id', nodeId], {
+    FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
+    ...env,
+  });
   await waitLogged(proc, '"agent started"');
   return proc;
 }
