@@ -875,6 +875,7 @@ async function runHz(
               FLEETCMD_AGENT_CONCURRENCY: String(opts.concurrency),
               FLEETCMD_AGENT_GRACE_SECONDS: '2',
               LOG_LEVEL: 'info',
+              FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
             },
             agentLogs[i] as string,
           ),

@@ -37,6 +37,7 @@ async function idleRss(redisUrl: string): Promise<{ agent: number; server: numbe
     FLEETCMD_PREFIX: 'idle',
     FLEETCMD_API_TOKEN: 'idle-footprint',
     LOG_LEVEL: 'warn',
+    FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
   };
   const port = await freePort();
   const children: ChildProcess[] = [

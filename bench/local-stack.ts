@@ -111,7 +111,12 @@ export async function startBenchStack(
   const releaseRedis = cleanup.defer(`redis ${prefix}`, () => redis.stop());
   const token = randomBytes(12).toString('hex');
   const port = await freePort();
-  const env = { REDIS_URL: redis.url, FLEETCMD_PREFIX: prefix, LOG_LEVEL: 'warn' };
+  const env = {
+    REDIS_URL: redis.url,
+    FLEETCMD_PREFIX: prefix,
+    LOG_LEVEL: 'warn',
+    FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
+  };
   const server = await startServer(
     loadConfig({
       ...env,

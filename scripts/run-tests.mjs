@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test file under test/ with node's test runner (TypeScript through tsx).
-// Usage: npm test [-- unit|integration|e2e|<file>...]
+// Usage: npm test [-- unit|integration|e2e|faults|<file>...]
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,14 +17,14 @@ function collect(dir) {
 }
 
 const args = process.argv.slice(2);
-const groups = ['unit', 'integration', 'e2e'];
+const groups = ['unit', 'integration', 'e2e', 'faults'];
 let files = [];
 if (args.length === 0) files = groups.flatMap((g) => collect(join('test', g)));
 else for (const a of args) files.push(...(groups.includes(a) ? collect(join('test', a)) : [a]));
 
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
   { stdio: 'inherit' },
 );
 process.exit(result.status ?? 1);

@@ -3,7 +3,9 @@ import { ConfigError } from './config.js';
 import { makeLogger, type Logger } from './log.js';
 import type { Running } from './main.js';
 import { settleWithin } from './settle.js';
+import type { Redis } from 'ioredis';
 import { AgentStore } from './store/agent-store.js';
+import { credentialScope } from './store/node-acl.js';
 import { Keys } from './store/keys.js';
 import { closeRedis, makeRedis } from './store/redis.js';
 import { Agent } from '../workers/agent/agent.js';
@@ -12,6 +14,36 @@ import { Agent } from '../workers/agent/agent.js';
  * The agent's composition root, apart from the server's (main.ts) so that an agent loads none
  * of the API, scheduler or metrics code: a smaller process spawns commands faster (SPEC §6).
  */
+
+/**
+ * An agent runs commands that anyone able to write its queue chooses, so credentials reaching
+ * other nodes' keys turn one compromised node into the whole fleet. Unless allowed, such
+ * credentials stop the start (see credentialScope for how they are recognised).
+ */
+async function refuseSharedCredentials(
+  config: Readonly<Config>,
+  nodeId: string,
+  redis: Redis,
+  keys: Keys,
+  log: Logger,
+): Promise<void> {
+  const scope = await credentialScope(redis, keys, nodeId);
+  if (scope.confined) {
+    log.info({ nodeId, redisUser: scope.user }, 'Redis credentials confined to this node');
+    return;
+  }
+  if (config.allowSharedCredentials) {
+    log.warn(
+      { nodeId, redisUser: scope.user, reached: scope.reached },
+      'Redis credentials reach beyond this node (allowed by --allow-shared-credentials)',
+    );
+    return;
+  }
+  throw new ConfigError(
+    `the agent's Redis credentials${scope.user ? ` (user ${scope.user})` : ''} reach beyond node ${nodeId} (${scope.reached.join('; ')}): ` +
+      `give it its own user (fleetcmd node add ${nodeId}), or pass --allow-shared-credentials (FLEETCMD_ALLOW_SHARED_CREDENTIALS=true) to run anyway`,
+  );
+}
 
 /** Starts a node agent for `config.nodeId`. */
 export async function startAgent(
@@ -31,6 +63,13 @@ export async function startAgent(
     'subscriber',
     `fleetcmd-agent-${config.nodeId}-ctl`,
   );
+  try {
+    await refuseSharedCredentials(config, config.nodeId, connection, keys, logger);
+  } catch (err) {
+    await closeRedis(subscriber);
+    await closeRedis(connection);
+    throw err;
+  }
   const agent = new Agent({
     nodeId: config.nodeId,
     store: new AgentStore(connection, keys, config.nodeId),

@@ -22,6 +22,8 @@ export interface ClientArgs {
   url: string;
   token: string | undefined;
   json: boolean;
+  /** Print command output's control characters as they are, even to a terminal. */
+  raw: boolean;
 }
 
 /** A parsed subcommand, or a request for its help text. */
@@ -31,6 +33,7 @@ const CLIENT_OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
   json: { type: 'boolean', default: false },
+  raw: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -45,17 +48,20 @@ function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(argv: str
 }
 
 const CLIENT_HELP = `  --json              print the raw API answers as JSON, one per line, and nothing else
+  --raw               print command output as it is even to a terminal (by default a
+                      terminal sees control characters such as ESC as \\x1b)
   --url URL           API address (default $FLEETCMD_URL or http://127.0.0.1:8080)
   --token TOKEN       bearer token (default $FLEETCMD_API_TOKEN)`;
 
 function clientArgs(
-  values: { url?: string; token?: string; json?: boolean },
+  values: { url?: string; token?: string; json?: boolean; raw?: boolean },
   env: NodeJS.ProcessEnv,
 ): ClientArgs {
   return {
     url: values.url ?? env.FLEETCMD_URL ?? 'http://127.0.0.1:8080',
     token: values.token ?? env.FLEETCMD_API_TOKEN,
     json: values.json === true,
+    raw: values.raw === true,
   };
 }
 

@@ -216,11 +216,19 @@ async function describeInvocation(
   return { answer, inv };
 }
 
+/**
+ * Whether command output is shown with visible control characters: on a terminal unless --raw
+ * (an ESC sequence in a command's output must not drive the user's terminal). Piped, it passes.
+ */
+function escapeOutput(client: ClientArgs): boolean {
+  return !client.raw && process.stdout.isTTY === true;
+}
+
 /** Each node's output; with `headers`, a header line (node, status, exit code) before each. */
-function printOutputs(rows: readonly ResultRow[], headers: boolean): void {
+function printOutputs(client: ClientArgs, rows: readonly ResultRow[], headers: boolean): void {
   for (const r of rows) {
     if (headers) line(nodeHeader(r));
-    const follower = new OutputFollower();
+    const follower = new OutputFollower('', undefined, escapeOutput(client));
     out(follower.update(Buffer.from(r.Output, 'base64'), r.Dropped));
     out(follower.end());
   }
@@ -246,7 +254,7 @@ async function afterInvoke(
     json((await describeInvocation(api, final)).answer);
   } else {
     const rows = await invocationResults(api, client, { InvokeId: id, ContentEncoding: 'Base64' });
-    printOutputs(rows, true);
+    printOutputs(client, rows, true);
     line(`${id}: ${aggregateStatus(statuses)}`);
   }
   return exitCodeFor(statuses);
@@ -368,7 +376,7 @@ export function logsCli(argv: string[]): Promise<number> {
     };
     if (!p.follow) {
       const rows = await results();
-      if (!p.client.json) printOutputs(rows, rows.length > 1);
+      if (!p.client.json) printOutputs(p.client, rows, rows.length > 1);
       return 0;
     }
     const followers = new Map<string, OutputFollower>();
@@ -380,7 +388,8 @@ export function logsCli(argv: string[]): Promise<number> {
         if (p.client.json || finished.has(r.NodeId)) continue;
         let f = followers.get(r.NodeId);
         if (!f) {
-          f = new OutputFollower(rows.length > 1 ? `${r.NodeId.padEnd(width)} | ` : '');
+          const prefix = rows.length > 1 ? `${r.NodeId.padEnd(width)} | ` : '';
+          f = new OutputFollower(prefix, undefined, escapeOutput(p.client));
           followers.set(r.NodeId, f);
         }
         out(f.update(Buffer.from(r.Output, 'base64'), r.Dropped));

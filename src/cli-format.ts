@@ -129,6 +129,27 @@ export function nodeHeader(n: NodeHeaderView): string {
   return `--- ${n.NodeId}: ${n.InvocationStatus}${exit}${n.ErrorInfo ? ` (${n.ErrorInfo})` : ''}`;
 }
 
+/**
+ * Control characters a terminal could act on: C0 but newline and tab, DEL, and C1 (which some
+ * terminals read as ESC sequences, e.g. U+009B as CSI). A carriage return is kept only before a
+ * newline (CRLF line ends), so a line cannot be overwritten to hide what came before.
+ */
+// eslint-disable-next-line no-control-regex
+const TERMINAL_CONTROLS = /\r(?!\n)|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
+
+/**
+ * `text` safe to show on a terminal: each control character (see TERMINAL_CONTROLS) is written
+ * visibly as `\xNN` (its code point), so `ESC[2J` prints as `\x1b[2J` instead of clearing the
+ * screen. Everything else, newlines and tabs included, is kept. Not reversible (a literal `\x1b`
+ * in the output looks the same): exact bytes come from `--raw`, a pipe, or the API's Base64.
+ */
+export function visibleControls(text: string): string {
+  return text.replace(
+    TERMINAL_CONTROLS,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
+}
+
 export function droppedMarker(bytes: number): string {
   return `… [${bytes} bytes dropped] …`;
 }
@@ -189,11 +210,17 @@ export class OutputFollower {
   readonly #decoder = new StringDecoder('utf8');
   readonly #lines: LineWriter;
 
+  /** Applied to the command's text (not to prefixes and markers) before it is printed. */
+  readonly #show: (text: string) => string;
+
   constructor(
     prefix = '',
     private readonly limitBytes: number = OUTPUT_LIMIT_BYTES,
+    /** Show control characters as `\xNN` (for a terminal), see visibleControls. */
+    escapeControls = false,
   ) {
     this.#lines = new LineWriter(prefix);
+    this.#show = escapeControls ? visibleControls : (text) => text;
   }
 
   update(output: Buffer, dropped: number): string {
@@ -230,10 +257,10 @@ export class OutputFollower {
   }
 
   #bytes(bytes: Buffer): string {
-    return this.#lines.text(this.#decoder.write(bytes));
+    return this.#lines.text(this.#show(this.#decoder.write(bytes)));
   }
 
   #flushDecoder(): string {
-    return this.#lines.text(this.#decoder.end());
+    return this.#lines.text(this.#show(this.#decoder.end()));
   }
 }

@@ -20,7 +20,8 @@ const HELP = `fleetcmd — run commands across a fleet of nodes
 Usage:
   fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)
   fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]
-  fleetcmd agent --node-id ID
+  fleetcmd agent --node-id ID [--allow-shared-credentials]
+  fleetcmd node add|remove ID [--rotate] [--json]   a node's own Redis user (ACL)
 
   fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
   fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
@@ -30,6 +31,7 @@ Usage:
   fleetcmd command create|list|modify|delete|invoke ...   saved commands
   fleetcmd send-file --nodes n1,n2 --target-dir DIR [--wait] <local-file>
   fleetcmd send-file-results [<InvokeId>]
+  fleetcmd key add|list|remove [--json]        access keys for the vendor's RPC protocol (in Redis)
 
 Each command has --help (with examples); the client commands take --json, --url and --token
 (default $FLEETCMD_URL and $FLEETCMD_API_TOKEN). Configuration: flags or environment variables
@@ -54,6 +56,7 @@ const CONFIG_FLAGS = {
 function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }> = {}) {
   const options: Record<string, { type: 'string' | 'boolean' }> = {
     'insecure-no-auth': { type: 'boolean' },
+    'allow-shared-credentials': { type: 'boolean' },
     help: { type: 'boolean' },
     ...extra,
   };
@@ -65,6 +68,9 @@ function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | '
     if (typeof v === 'string') settings[name] = v;
   }
   if (values['insecure-no-auth'] === true) settings.FLEETCMD_INSECURE_NO_AUTH = true;
+  if (values['allow-shared-credentials'] === true) {
+    settings.FLEETCMD_ALLOW_SHARED_CREDENTIALS = true;
+  }
   return { settings, values };
 }
 
@@ -144,6 +150,10 @@ Ctrl-C stops everything.`);
         return await sendFileCli(rest);
       case 'send-file-results':
         return await sendFileResultsCli(rest);
+      case 'node':
+        return await (await import('./cli-node.js')).nodeCli(rest, process.env);
+      case 'key':
+        return await (await import('./cli-keys.js')).keyCli(rest);
       case undefined:
       case 'help':
       case '--help':

@@ -3,22 +3,78 @@ import { z } from 'zod';
 /** Where a setting came from: environment variable names are the canonical keys. */
 export type RawSettings = Record<string, string | boolean | undefined>;
 
-const positiveInt = (name: string, def: number) =>
+/** A whole-number setting of at least `min` (1: "positive", 0: "0 or more"). */
+const wholeNumber = (name: string, def: number, min: 0 | 1) =>
   z
     .union([z.string(), z.number()])
     .default(String(def))
     .transform((v, ctx) => {
       const text = String(v).trim();
       const n = Number(text);
-      if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+      if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+        const what = min === 1 ? 'a positive whole number' : 'a whole number (0 or more)';
         ctx.addIssue({
           code: 'custom',
-          message: `${name} must be a positive whole number, got ${JSON.stringify(String(v))}`,
+          message: `${name} must be ${what}, got ${JSON.stringify(String(v))}`,
         });
         return z.NEVER;
       }
       return n;
     });
+
+const positiveInt = (name: string, def: number) => wholeNumber(name, def, 1);
+
+/** What an API token may do: `read` calls Describe* actions only, `run` calls every action. */
+export type TokenRole = 'read' | 'run';
+
+export interface ApiTokenConfig {
+  /** Shown in logs and used as the rate limiter's key; never the token itself. */
+  name: string;
+  role: TokenRole;
+  token: string;
+}
+
+/** The name FLEETCMD_API_TOKEN's token goes by (role run). */
+export const DEFAULT_TOKEN_NAME = 'default';
+
+const TOKEN_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const MIN_LISTED_TOKEN_LENGTH = 16;
+
+/**
+ * FLEETCMD_API_TOKENS: `name:role:token` entries separated by commas or white space. Messages
+ * name the entry by position and name, never by its token.
+ */
+const apiTokenList = z
+  .string()
+  .default('')
+  .transform((text, ctx) => {
+    const out: ApiTokenConfig[] = [];
+    const entries = text.split(/[\s,]+/).filter(Boolean);
+    entries.forEach((entry, i) => {
+      const [name = '', role = '', ...rest] = entry.split(':');
+      const token = rest.join(':');
+      // The name is shown only when the entry has all three parts: otherwise the first part
+      // may be the token itself.
+      const named = rest.length > 0 && TOKEN_NAME_RE.test(name);
+      const where = `FLEETCMD_API_TOKENS entry ${i + 1}${named ? ` (${name})` : ''}`;
+      const fail = (why: string) => ctx.addIssue({ code: 'custom', message: `${where}: ${why}` });
+      if (rest.length === 0) return fail('expected name:role:token');
+      if (!TOKEN_NAME_RE.test(name)) {
+        return fail('the name must be 1-64 letters, digits, ".", "_" or "-"');
+      }
+      if (role !== 'read' && role !== 'run') return fail('the role must be read or run');
+      if (token.length < MIN_LISTED_TOKEN_LENGTH) {
+        return fail(`the token must be at least ${MIN_LISTED_TOKEN_LENGTH} characters`);
+      }
+      if (name === DEFAULT_TOKEN_NAME) {
+        return fail(`the name ${DEFAULT_TOKEN_NAME} is FLEETCMD_API_TOKEN's`);
+      }
+      if (out.some((t) => t.name === name)) return fail('the name is used twice');
+      if (out.some((t) => t.token === token)) return fail('the token is listed twice');
+      out.push({ name, role, token });
+    });
+    return out;
+  });
 
 const bool = z
   .union([z.boolean(), z.string()])
@@ -26,6 +82,9 @@ const bool = z
   .transform((v) => v === true || v === 'true' || v === '1');
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** An RPC AccessKey ID. */
+export const ACCESS_KEY_ID_RE = ID_RE;
 
 /**
  * One schema over environment variables and command-line flags (flags are mapped onto the
@@ -44,7 +103,48 @@ const settingsSchema = z.object({
   /** Address the HTTP API binds to. @default 0.0.0.0 */
   FLEETCMD_HOST: z.string().min(1).default('0.0.0.0'),
   FLEETCMD_API_TOKEN: z.string().optional(),
+  FLEETCMD_API_TOKENS: apiTokenList,
+  /**
+   * Requests per token (per client address before a valid token) in each rate-limit window,
+   * shared by every replica through Redis; 0 turns rate limiting off. @default 0
+   */
+  FLEETCMD_RATE_LIMIT: wholeNumber('FLEETCMD_RATE_LIMIT', 0, 0),
+  /** @default 60 */
+  FLEETCMD_RATE_LIMIT_WINDOW_SECONDS: positiveInt('FLEETCMD_RATE_LIMIT_WINDOW_SECONDS', 60),
   FLEETCMD_INSECURE_NO_AUTH: bool,
+  /** The agent starts even when its Redis credentials reach beyond its own node. */
+  FLEETCMD_ALLOW_SHARED_CREDENTIALS: bool,
+  /** RPC access keys, `id:secret` pairs separated by commas. @default none */
+  FLEETCMD_ACCESS_KEYS: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      const out = new Map<string, string>();
+      for (const pair of text
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean)) {
+        const colon = pair.indexOf(':');
+        const id = colon < 0 ? pair : pair.slice(0, colon);
+        const secret = colon < 0 ? '' : pair.slice(colon + 1);
+        const problem = !ACCESS_KEY_ID_RE.test(id)
+          ? `access key id ${JSON.stringify(id)} must be 1-64 letters, digits, ".", "_" or "-"`
+          : secret.length < 16 || /\s/.test(secret)
+            ? `the secret of ${id} must be at least 16 characters without spaces`
+            : out.has(id)
+              ? `access key id ${id} is given twice`
+              : undefined;
+        if (problem !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `FLEETCMD_ACCESS_KEYS: ${problem} (id:secret,...)`,
+          });
+          return z.NEVER;
+        }
+        out.set(id, secret);
+      }
+      return out as ReadonlyMap<string, string>;
+    }),
   FLEETCMD_ROLE: z
     .enum(['api', 'scheduler', 'all'], { message: 'FLEETCMD_ROLE must be api, scheduler or all' })
     .default('all'),
@@ -103,7 +203,14 @@ export interface Config {
   port: number;
   host: string;
   apiToken: string | undefined;
+  /** FLEETCMD_API_TOKENS (FLEETCMD_API_TOKEN's token is not in it). */
+  apiTokens: readonly ApiTokenConfig[];
+  rateLimit: number;
+  rateLimitWindowSeconds: number;
   insecureNoAuth: boolean;
+  allowSharedCredentials: boolean;
+  /** Static RPC access keys (id -> secret) from FLEETCMD_ACCESS_KEYS. */
+  accessKeys: ReadonlyMap<string, string>;
   role: 'api' | 'scheduler' | 'all';
   nodeId: string | undefined;
   heartbeatSeconds: number;
@@ -145,12 +252,22 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const s = parsed.data;
+  if (s.FLEETCMD_API_TOKENS.some((t) => t.token === s.FLEETCMD_API_TOKEN)) {
+    throw new ConfigError(
+      'invalid configuration:\n  FLEETCMD_API_TOKENS: an entry repeats the token of FLEETCMD_API_TOKEN',
+    );
+  }
   return Object.freeze({
     redisUrl: s.REDIS_URL,
     port: s.PORT,
     host: s.FLEETCMD_HOST,
     apiToken: s.FLEETCMD_API_TOKEN,
+    apiTokens: Object.freeze(s.FLEETCMD_API_TOKENS),
+    rateLimit: s.FLEETCMD_RATE_LIMIT,
+    rateLimitWindowSeconds: s.FLEETCMD_RATE_LIMIT_WINDOW_SECONDS,
     insecureNoAuth: s.FLEETCMD_INSECURE_NO_AUTH,
+    allowSharedCredentials: s.FLEETCMD_ALLOW_SHARED_CREDENTIALS,
+    accessKeys: s.FLEETCMD_ACCESS_KEYS,
     role: s.FLEETCMD_ROLE,
     nodeId: s.FLEETCMD_NODE_ID,
     heartbeatSeconds: s.FLEETCMD_HEARTBEAT_SECONDS,

@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, type RawSettings } from './config.js';
 import { startServer, type Running } from './main.js';
 import { Keys } from './store/keys.js';
+import { nodeUserUrl, setNodeUser } from './store/node-acl.js';
 import { findOnPath } from './on-path.js';
 import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 import { makeLogger } from './log.js';
@@ -70,17 +71,21 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
   try {
     server = await startServer(config, log);
     const nodeIds = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
+    const agentUrls = await agentRedisUrls(redisUrl, new Keys(config.prefix), nodeIds, !!redis);
     for (const id of nodeIds) {
+      const agentUrl = agentUrls.get(id);
       const child = spawn(
         opts.self.execPath,
         [...opts.self.execArgv, opts.self.script, 'agent', '--node-id', id],
         {
           env: {
             ...process.env,
-            REDIS_URL: redisUrl,
+            REDIS_URL: agentUrl ?? redisUrl,
             FLEETCMD_PREFIX: config.prefix,
             FLEETCMD_HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
             LOG_LEVEL: config.logLevel,
+            // On a Redis of the user's, the agents share dev's connection settings.
+            ...(agentUrl === undefined ? { FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true' } : {}),
           },
           stdio: ['ignore', 'inherit', 'inherit'],
           // Own process group: on Ctrl-C, dev stops the agents itself, before the server and Redis.
@@ -95,6 +100,29 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
     await close();
     throw err;
   }
+}
+
+/**
+ * On dev's own redis-server each agent gets its own ACL user, as a real fleet should (see
+ * `fleetcmd node add`); on a Redis of the user's, dev creates no users and returns none.
+ */
+async function agentRedisUrls(
+  redisUrl: string,
+  keys: Keys,
+  nodeIds: string[],
+  ownRedis: boolean,
+): Promise<Map<string, string>> {
+  const urls = new Map<string, string>();
+  if (!ownRedis) return urls;
+  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    for (const id of nodeIds) {
+      urls.set(id, nodeUserUrl(redisUrl, await setNodeUser(admin, keys, id)));
+    }
+  } finally {
+    admin.disconnect();
+  }
+  return urls;
 }
 
 async function waitForNodes(

@@ -41,17 +41,66 @@ export const ERROR_CATALOGUE = {
   },
   'InvalidAction.NotFound': {
     status: 404,
-    meaning: 'The action in the path is not one fleetcmd knows.',
+    meaning:
+      'The action in the path (or, in the RPC protocol, x-acs-action or Action) is not one fleetcmd knows in that version.',
   },
   InvalidToken: {
     status: 401,
     meaning: 'The Authorization header is missing or holds a wrong bearer token.',
+  },
+  'Forbidden.Role': {
+    status: 403,
+    meaning:
+      'The token is valid but its role does not allow the action: a read token may call Describe* actions only.',
+  },
+  Throttling: {
+    status: 429,
+    meaning:
+      'The token (or, without a valid token, the client address) made more than FLEETCMD_RATE_LIMIT requests in the window; Retry-After says how many seconds to wait.',
+  },
+  IncompleteSignature: {
+    status: 400,
+    meaning:
+      'RPC protocol: the request is not signed, or its signature is malformed or incomplete (no x-acs-date, nonce or content hash, an unsigned x-acs-* header, an unsupported SignatureMethod); the message names what is missing.',
+  },
+  SignatureDoesNotMatch: {
+    status: 400,
+    meaning:
+      'RPC protocol: the signature is not the one the access key’s secret gives for this request, or x-acs-content-sha256 is not the body’s hash.',
+  },
+  'InvalidAccessKeyId.NotFound': {
+    status: 404,
+    meaning: 'RPC protocol: no access key has that AccessKey ID (never issued, or removed).',
+  },
+  'InvalidTimeStamp.Format': {
+    status: 400,
+    meaning:
+      'RPC protocol: x-acs-date (or Timestamp) is not UTC ISO-8601 such as 2024-01-02T03:04:05Z.',
+  },
+  'InvalidTimeStamp.Expired': {
+    status: 400,
+    meaning: 'RPC protocol: the request’s date is more than 15 minutes from the server’s clock.',
+  },
+  SignatureNonceUsed: {
+    status: 400,
+    meaning:
+      'RPC protocol: this access key already sent a request with that signature nonce within the 15-minute window (a replay).',
+  },
+  InvalidVersion: {
+    status: 400,
+    meaning:
+      'RPC protocol: the API version is not 2022-12-15 (node dialect) or 2014-05-26 (instance dialect).',
   },
   IdempotentParameterMismatch: {
     status: 409,
     meaning: 'The ClientToken was already used with a different request.',
   },
   PayloadTooLarge: { status: 413, meaning: 'The request body is over the size limit.' },
+  RequestHeaderTooLarge: {
+    status: 431,
+    meaning:
+      'The request line and headers are over 128 KiB (the vendor’s SDKs put every RPC parameter in the query string).',
+  },
   ServiceUnavailable: {
     status: 503,
     meaning:

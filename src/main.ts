@@ -5,6 +5,7 @@ import { Metrics } from './api/metrics.js';
 import { buildOpsServer, buildServer } from './api/server.js';
 import { makeLogger, type Logger } from './log.js';
 import { Scheduler } from './scheduler/scheduler.js';
+import { AccessKeyStore } from './store/access-key-store.js';
 import { CommandStore } from './store/command-store.js';
 import { InvocationStore } from './store/invocation-store.js';
 import { Keys } from './store/keys.js';
@@ -42,9 +43,9 @@ class Closer {
 /** Starts the API and/or the scheduler per `config.role`. */
 export async function startServer(config: Readonly<Config>, log?: Logger): Promise<Running> {
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-server');
-  if (config.apiToken === undefined && !config.insecureNoAuth) {
+  if (config.apiToken === undefined && config.apiTokens.length === 0 && !config.insecureNoAuth) {
     throw new ConfigError(
-      'FLEETCMD_API_TOKEN: the server needs a bearer token (or pass --insecure-no-auth to run without one)',
+      'FLEETCMD_API_TOKEN: the server needs a bearer token, or FLEETCMD_API_TOKENS (or pass --insecure-no-auth to run without one)',
     );
   }
   const keys = new Keys(config.prefix);
@@ -122,6 +123,13 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
             clock,
             redis: producer,
             apiToken: config.insecureNoAuth ? undefined : config.apiToken,
+            apiTokens: config.insecureNoAuth ? [] : config.apiTokens,
+            rateLimit: {
+              max: config.rateLimit,
+              windowSeconds: config.rateLimitWindowSeconds,
+              nameSpace: keys.rateLimitNamespace(),
+            },
+            accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
             log: logger,
             metrics,
           });

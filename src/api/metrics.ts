@@ -298,8 +298,9 @@ export class Metrics implements SchedulerMetrics {
     this.agentsRegistered.set(snap.registered);
     this.agentsOnline.set(snap.online);
     this.runs.reset();
-    // Every final status is shown, 0 until a run ends with it.
-    for (const status of new Set([...FINAL_NODE_STATUSES, ...snap.runs.keys()])) {
+    // Every final status is shown, 0 until a run ends with it, and nothing else: an agent
+    // writes its node's counters, so another field there must not become a label.
+    for (const status of FINAL_NODE_STATUSES) {
       this.runs.inc({ status }, snap.runs.get(status) ?? 0);
     }
     for (const status of AGGREGATE_STATUSES) {

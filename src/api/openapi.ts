@@ -64,6 +64,16 @@ const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
   'InvalidFileContent.LengthLimitExceeded': ['Content'],
   // An action that exists is never answered with an unknown action.
   'InvalidAction.NotFound': [],
+  // The RPC protocol's own codes: never answered on /v1.
+  IncompleteSignature: [],
+  SignatureDoesNotMatch: [],
+  'InvalidAccessKeyId.NotFound': [],
+  'InvalidTimeStamp.Format': [],
+  'InvalidTimeStamp.Expired': [],
+  SignatureNonceUsed: [],
+  InvalidVersion: [],
+  // Answered before any route: not an action's answer.
+  RequestHeaderTooLarge: [],
 };
 
 const NOT_FOUND_CODES: Partial<Record<string, ErrorCode>> = {

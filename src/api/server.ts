@@ -1,12 +1,17 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import { DEFAULT_TOKEN_NAME, type ApiTokenConfig } from '../config.js';
 import { AppError, coerceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions.js';
+import { mayCall, TokenRing, type Principal } from './auth.js';
 import { Metrics, type FleetSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import { registerRpc, type RpcDeps } from './rpc/route.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -21,25 +26,74 @@ export interface OpsDeps extends FleetSource {
   bodyLimitBytes?: number;
 }
 
+/** Requests allowed per token in each window, counted in Redis so replicas share them. */
+export interface RateLimitSettings {
+  max: number;
+  windowSeconds: number;
+  /** Prefix of the counters' keys (Keys.rateLimitNamespace). */
+  nameSpace: string;
+}
+
 export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
-  /** Bearer token; undefined only with --insecure-no-auth. */
+  /**
+   * FLEETCMD_API_TOKEN's bearer token (role run, named `default`). With no token here nor in
+   * apiTokens the API is open: only with --insecure-no-auth.
+   */
   apiToken: string | undefined;
+  /** Named tokens with roles (FLEETCMD_API_TOKENS). @default none */
+  apiTokens?: readonly ApiTokenConfig[];
+  /** @default off */
+  rateLimit?: RateLimitSettings;
+  /** The RPC protocol's access keys (`POST /`, `GET /`). @default no RPC routes */
+  accessKeys?: RpcDeps['accessKeys'];
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
-}
-
-/** Compares tokens in constant time (both sides hashed, so lengths never leak either). */
-export function tokenMatches(expected: string, header: string | undefined): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  return timingSafeEqual(digest(expected), digest(header.slice('Bearer '.length).trim()));
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by authentication: who is calling (undefined while auth is off). */
+    principal?: Principal;
+  }
 }
 
 function sendError(reply: FastifyReply, requestId: string, err: AppError): FastifyReply {
   return reply
     .code(err.status)
     .send({ RequestId: requestId, Code: err.code, Message: err.message });
+}
+
+const MAX_HEADER_BYTES = 128 * 1024;
+
+/**
+ * Requests Node refuses before any route, answered in the API's error shape too: a request
+ * line and headers over MAX_HEADER_BYTES (431), or malformed HTTP (400). A request that timed
+ * out gets Node's plain 408.
+ */
+function clientErrorAnswer(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      socket.write(
+        'HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+      );
+    } else {
+      const e =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? new AppError(
+              'RequestHeaderTooLarge',
+              `the request line and headers are over ${MAX_HEADER_BYTES / 1024} KiB`,
+            )
+          : new AppError('InvalidParameter', 'the HTTP request is malformed');
+      const body = JSON.stringify({
+        RequestId: randomUUID().toUpperCase(),
+        Code: e.code,
+        Message: e.message,
+      });
+      socket.write(
+        `HTTP/1.1 ${e.status} ${e.status === 400 ? 'Bad Request' : 'Request Header Fields Too Large'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+  }
+  socket.destroy(err);
 }
 
 /** The label of a request in the HTTP metrics: its action, else its route (bounded either way). */
@@ -62,6 +116,9 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
+    // The vendor's SDKs send every RPC parameter in the query string (CommandContent too).
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    clientErrorHandler: clientErrorAnswer,
     genReqId: () => randomUUID().toUpperCase(),
   });
 
@@ -153,9 +210,19 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
     app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
   }
 
+  const ring = new TokenRing([
+    ...(deps.apiToken !== undefined
+      ? [{ name: DEFAULT_TOKEN_NAME, role: 'run' as const, token: deps.apiToken }]
+      : []),
+    ...(deps.apiTokens ?? []),
+  ]);
   // Authentication runs before the body is read, so an anonymous caller learns nothing else.
   const authenticate = async (req: FastifyRequest) => {
-    if (deps.apiToken !== undefined && !tokenMatches(deps.apiToken, req.headers.authorization)) {
+    if (ring.size === 0) return;
+    req.principal = ring.identify(req.headers.authorization);
+    if (req.principal === undefined) {
+      // The header itself is never logged, not even in part.
+      deps.log.debug({ requestId: req.id, ip: req.ip }, 'request without a valid token refused');
       throw new AppError(
         'InvalidToken',
         'missing or wrong bearer token in the Authorization header',
@@ -163,10 +230,43 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
     }
   };
 
-  app.post<{ Params: { action: string } }>(
-    '/v1/:action',
-    { onRequest: authenticate },
-    async (req, reply) => {
+  // The vendor's RPC protocol: signed by access keys, not by the bearer token.
+  if (deps.accessKeys) registerRpc(app, { ...deps, accessKeys: deps.accessKeys });
+
+  // Inside a plugin so the rate limiter is loaded before the route that uses it.
+  app.register(async (api) => {
+    const limits = deps.rateLimit;
+    const onRequest: ((req: FastifyRequest, reply: FastifyReply) => Promise<unknown>)[] = [
+      authenticate,
+    ];
+    if (limits !== undefined && limits.max > 0) {
+      await api.register(rateLimit, {
+        global: false,
+        max: limits.max,
+        timeWindow: limits.windowSeconds * 1000,
+        redis: deps.redis,
+        nameSpace: limits.nameSpace,
+        // Redis away: let the request through, its action answers 503 on its own.
+        skipOnError: true,
+        // Counted per token name (never the token); per client address before a valid token.
+        keyGenerator: (req) => {
+          const who = ring.size > 0 ? ring.identify(req.headers.authorization) : undefined;
+          return who ? `t:${who.name}` : `a:${req.ip}`;
+        },
+        errorResponseBuilder: (_req, ctx) =>
+          new AppError(
+            'Throttling',
+            `too many requests: at most ${ctx.max} per ${limits.windowSeconds} s for this token; retry in ${ctx.after}`,
+          ),
+      });
+      // First, so callers with no or a wrong token are limited (by address) too.
+      // With no options of its own, the handler counts in the plugin's store: keys are
+      // `<nameSpace><key>` (a route-level limit would put the route in them).
+      const limit = api.rateLimit();
+      onRequest.unshift((req, reply) => limit.call(api, req, reply));
+    }
+
+    api.post<{ Params: { action: string } }>('/v1/:action', { onRequest }, async (req, reply) => {
       const action = Object.hasOwn(ACTIONS, req.params.action)
         ? ACTIONS[req.params.action]
         : undefined;
@@ -175,10 +275,20 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
           'InvalidAction.NotFound',
           `unknown action ${JSON.stringify(req.params.action)}`,
         );
+      if (req.principal !== undefined && !mayCall(req.principal.role, req.params.action)) {
+        throw new AppError(
+          'Forbidden.Role',
+          `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may call Describe* actions only`,
+        );
+      }
+      deps.log.debug(
+        { requestId: req.id, action: req.params.action, tokenName: req.principal?.name },
+        'request',
+      );
       const result = await action(req.body, deps);
       return reply.send({ RequestId: req.id, ...result });
-    },
-  );
+    });
+  });
 
   return app;
 }

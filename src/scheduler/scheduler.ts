@@ -148,15 +148,17 @@ export class Scheduler {
       deps.log.warn({ jobId: job?.id, err: err.message }, 'scheduler job failed'),
     );
     this.worker.on('error', (err) => deps.log.warn({ err: err.message }, 'scheduler worker error'));
-    await deps.subscriber.subscribe(deps.keys.announceChannel());
+    // An agent announces on its own node's channel, so the node id comes from the channel
+    // name: a per-node ACL user can announce only itself. The legacy channel (payload: node
+    // id) is from agents of earlier versions. Either way the registration is checked first.
+    await deps.subscriber.psubscribe(deps.keys.nodeAnnouncePattern());
+    await deps.subscriber.subscribe(deps.keys.legacyAnnounceChannel());
+    deps.subscriber.on('pmessage', (_pattern: string, channel: string) => {
+      const nodeId = deps.keys.nodeIdOfAnnounce(channel);
+      if (nodeId !== undefined) this.remember(nodeId);
+    });
     deps.subscriber.on('message', (channel: string, nodeId: string) => {
-      if (channel !== deps.keys.announceChannel() || this.knownNodes.has(nodeId)) return;
-      deps.nodes
-        .remember(nodeId)
-        .then((known) => known && this.knownNodes.add(nodeId))
-        .catch((err: unknown) =>
-          deps.log.warn({ nodeId, err: String(err) }, 'could not record node'),
-        );
+      if (channel === deps.keys.legacyAnnounceChannel()) this.remember(nodeId);
     });
     void this.worker
       .run()
@@ -169,6 +171,17 @@ export class Scheduler {
     this.upkeep().catch((err: unknown) =>
       deps.log.warn({ err: String(err) }, 'schedule upkeep failed'),
     );
+  }
+
+  /** Adds an announced node to the registry once it is known to have registered. */
+  private remember(nodeId: string): void {
+    if (this.knownNodes.has(nodeId)) return;
+    this.deps.nodes
+      .remember(nodeId)
+      .then((known) => known && this.knownNodes.add(nodeId))
+      .catch((err: unknown) =>
+        this.deps.log.warn({ nodeId, err: String(err) }, 'could not record node'),
+      );
   }
 
   async process(job: Job): Promise<void> {
@@ -526,6 +539,7 @@ export class Scheduler {
   async close(): Promise<void> {
     // With Redis away there is nothing to hand back cleanly: do not wait for it.
     await this.worker?.close(this.deps.workerConnection.status !== 'ready');
+    await settleWithin(this.deps.subscriber.punsubscribe(), 1_000);
     await settleWithin(this.deps.subscriber.unsubscribe(), 1_000);
   }
 }

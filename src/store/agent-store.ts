@@ -84,9 +84,12 @@ export class AgentStore {
     await this.announce();
   }
 
-  /** Tells running servers this node exists (they verify it against the registration). */
+  /**
+   * Tells running servers this node exists, on the node's own channel (they take the id from
+   * the channel name and verify it against the registration).
+   */
   async announce(): Promise<void> {
-    await this.redis.publish(this.keys.announceChannel(), this.nodeId);
+    await this.redis.publish(this.keys.nodeAnnounceChannel(this.nodeId), '');
   }
 
   async markStopped(): Promise<void> {

@@ -67,9 +67,61 @@ export class Keys {
     return `${this.prefix}:node:{${nodeId}}:ctl`;
   }
 
-  /** Pub/sub channel on which agents announce themselves (payload: their node id). */
-  announceChannel(): string {
+  /**
+   * Pub/sub channel on which an agent announces itself. It is the node's own channel, so a
+   * per-node ACL (`&<prefix>:node:{id}:*`) lets an agent announce only itself: servers take
+   * the node id from the channel name (see nodeIdOfAnnounce), never from the payload.
+   */
+  nodeAnnounceChannel(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:announce`;
+  }
+
+  /** The PSUBSCRIBE pattern matching every node's announce channel. */
+  nodeAnnouncePattern(): string {
+    return `${this.prefix}:node:{*}:announce`;
+  }
+
+  /** The node id an announce channel names, or undefined for any other channel. */
+  nodeIdOfAnnounce(channel: string): string | undefined {
+    const head = `${this.prefix}:node:{`;
+    const tail = '}:announce';
+    if (!channel.startsWith(head) || !channel.endsWith(tail)) return undefined;
+    return channel.slice(head.length, channel.length - tail.length);
+  }
+
+  /**
+   * The channel agents of earlier versions announced on (payload: their node id). Servers
+   * still listen so a mixed-version fleet keeps registering; per-node ACL users cannot publish
+   * on it.
+   */
+  legacyAnnounceChannel(): string {
     return `${this.prefix}:announce`;
+  }
+
+  /**
+   * The Redis ACL user of one node's agent (see store/node-acl.ts). '.' cannot occur in a
+   * prefix, so the name is unambiguous, and it needs no escaping in a redis:// URL.
+   */
+  nodeAclUser(nodeId: string): string {
+    return `${this.prefix}.node.${nodeId}`;
+  }
+
+  /** Key patterns (ACL `~`) of everything one node's agent may touch: its records and queue. */
+  nodeKeyPatterns(nodeId: string): string[] {
+    return [
+      `${this.prefix}:node:{${nodeId}}:*`,
+      `${this.nodeQueuePrefix()}:${this.nodeQueueName(nodeId)}:*`,
+    ];
+  }
+
+  /** Channel pattern (ACL `&`) of one node's channels: its control and announce channels. */
+  nodeChannelPattern(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:*`;
+  }
+
+  /** Prefix of the API rate limiter's counters (one per token name or client address). */
+  rateLimitNamespace(): string {
+    return `${this.prefix}:rl:`;
   }
 
   /** Hash: an invocation's request and metadata. */
@@ -110,7 +162,6 @@ export class Keys {
     return `${this.prefix}:ct:{${tokenDigest}}`;
   }
 
-  /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
   /**
    * String: set once every invocation created before the per-node indexes existed has been
    * added to them (see InvocationStore.backfillNodeIndexes); until then NodeId listings walk the
@@ -120,8 +171,26 @@ export class Keys {
     return `${this.prefix}:{global}:node-index-ready`;
   }
 
+  /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
   timedInvocations(): string {
     return `${this.prefix}:{global}:timed`;
+  }
+
+  /**
+   * Hash: AccessKey ID -> JSON `{secret, createdMs}` of the access keys `fleetcmd key add`
+   * issued for the RPC protocol. The secret is stored as such: an HMAC can only be checked
+   * with it, and every API replica must be able to check one.
+   */
+  accessKeys(): string {
+    return `${this.prefix}:{global}:access-keys`;
+  }
+
+  /**
+   * String with a TTL: a signature nonce one access key used, kept while the request's date is
+   * still accepted, so no replica accepts that request twice.
+   */
+  signatureNonce(accessKeyId: string, nonceDigest: string): string {
+    return `${this.prefix}:nonce:{${accessKeyId}}:${nonceDigest}`;
   }
 
   /** Set: node ids that have registered. */

@@ -92,8 +92,11 @@ export class NodeStore {
     const totals = new Map<string, number>();
     for (const [err, h] of (await pipe.exec()) ?? []) {
       if (err) throw err;
-      for (const [status, n] of Object.entries(h as Record<string, string>)) {
-        totals.set(status, (totals.get(status) ?? 0) + Number(n));
+      for (const [status, text] of Object.entries(h as Record<string, string>)) {
+        // Written by the node's agent (its ACL user may write its own stats): a value that is
+        // not a count is skipped rather than breaking the sum.
+        const n = Number(text);
+        if (Number.isSafeInteger(n) && n >= 0) totals.set(status, (totals.get(status) ?? 0) + n);
       }
     }
     return totals;

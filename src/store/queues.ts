@@ -63,6 +63,11 @@ export class NodeQueues {
     return { waiting: c.waiting ?? 0, delayed: c.delayed ?? 0, active: c.active ?? 0 };
   }
 
+  /** Jobs of one node's run queue that BullMQ counts as active (handed to a worker). */
+  async activeRuns(nodeId: string): Promise<Job[]> {
+    return this.queue(nodeId).getJobs(['active']);
+  }
+
   /** Removes a run job that is still waiting; an active (claimed) job is left alone. */
   async removeWaitingRun(nodeId: string, invokeId: string, fire = ''): Promise<boolean> {
     const removed = await this.queue(nodeId).remove(runJobId(invokeId, fire));

@@ -6,13 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/private-redis.js';
-import { CLI, ROOT, makeStack, type Stack } from '../helpers/stack.js';
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { ROOT, makeStack, runCli, type Stack } from '../helpers/stack.js';
 
 /** --json output: one raw API answer per line. */
 function jsonLines(stdout: string): unknown[] {
@@ -22,18 +16,7 @@ function jsonLines(stdout: string): unknown[] {
     .map((l) => JSON.parse(l) as unknown);
 }
 
-async function cli(args: string[], env: Record<string, string | undefined>): Promise<Result> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 void describe('the fleetcmd CLI against a real stack', () => {
   let stack: Stack;
@@ -395,6 +378,8 @@ void describe('fleetcmd dev', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(status, 'Success');
+    // On its own redis-server, dev gives each agent its own ACL user (fleetcmd node add).
+    assert.equal(out.match(/Redis credentials confined to this node/g)?.length, 2, out);
 
     const exited = once(child, 'exit');
     process.kill(-(child.pid ?? 0), 'SIGINT');

@@ -94,6 +94,9 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
     FLEETCMD_HEARTBEAT_SECONDS: '1',
     FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '3',
     LOG_LEVEL: 'info',
+    // Agents share the test's admin connection (test/integration/agent-acl.test.ts runs them
+    // under per-node ACL users instead).
+    FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
   };
   const config = loadConfig({
     ...env,
@@ -127,13 +130,7 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
         headers,
         body: opts.raw ?? JSON.stringify(body),
       });
-      const text = await res.text();
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        parsed = { raw: text };
-      }
+      const parsed = parseBody(await res.text());
       return { status: res.status, body: parsed };
     },
     async startAgent(nodeId, extraEnv = {}) {
@@ -197,6 +194,38 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
     },
   };
   return stack;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `fleetcmd <args>` as a real process (through tsx) and waits for it to exit. */
+export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<CliResult> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+/** A response body as JSON, or `{ raw }` when it is not JSON. */
+export function parseBody(text: string): Record<string, unknown> {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { raw: text };
+  }
 }
 
 /** Polls `fn` until it returns a value other than undefined/false, or fails after `timeoutMs`. */

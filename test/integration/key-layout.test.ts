@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { Keys } from '../../src/store/keys.js';
 import { keysUnder } from '../helpers/redis.js';
-import { makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
+import { makeStack, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 /** Redis Cluster's key slot: CRC16 (XMODEM) of the hash tag, or of the whole key. */
 function slot(key: string): number {
@@ -22,27 +21,8 @@ function slot(key: string): number {
   return crc % 16384;
 }
 
-/** The Redis ACL a per-node agent user needs: its own node's keys and channels, nothing else. */
-function agentAcl(prefix: string, nodeId: string, password: string): string[] {
-  return [
-    'on',
-    `>${password}`,
-    'resetkeys',
-    `~${prefix}:node:{${nodeId}}:*`,
-    `~${prefix}:nq:{${nodeId}}:*`,
-    'resetchannels',
-    `&${prefix}:node:{${nodeId}}:ctl`,
-    `&${prefix}:announce`,
-    '+@all',
-    '-@admin',
-    '-@dangerous',
-    '+info',
-    '+client|setname',
-    '+client|getname',
-  ];
-}
-
-void describe('key layout: cluster hash tags and per-node credentials', () => {
+// Per-node credentials (ACL users confined to these keys) are tested in agent-acl.test.ts.
+void describe('key layout: cluster hash tags', () => {
   let stack: Stack;
 
   before(async () => {
@@ -64,54 +44,6 @@ void describe('key layout: cluster hash tags and per-node credentials', () => {
     // Different nodes spread over slots rather than piling into one.
     const slots = new Set(Array.from({ length: 50 }, (_, i) => slot(keys.nodeInfo(`n${i}`))));
     assert.ok(slots.size > 40);
-  });
-
-  void it('an agent holding only its own node keys runs commands; it cannot touch other nodes', async (t) => {
-    const admin = new Redis(stack.redisUrl);
-    const p = stack.prefix;
-    try {
-      await admin.call('ACL', 'SETUSER', `${p}-n1`, ...agentAcl(p, 'acl1', 'pw1'));
-    } catch (err) {
-      admin.disconnect();
-      t.skip(`this Redis does not allow ACL SETUSER: ${String(err)}`);
-      return;
-    }
-    t.after(async () => {
-      await admin.call('ACL', 'DELUSER', `${p}-n1`);
-      admin.disconnect();
-    });
-    const url = new URL(stack.redisUrl);
-    url.username = `${p}-n1`;
-    url.password = 'pw1';
-    await stack.startAgent('acl1', { REDIS_URL: url.toString() });
-    await stack.startAgent('acl2');
-
-    const id = await run(stack, { NodeIdList: ['acl1'], CommandContent: 'echo confined' });
-    const n = nodeOf(await waitFinal(stack, id), 'acl1');
-    assert.equal(n.InvocationStatus, 'Success');
-    assert.equal(n.Output, 'confined\n');
-    // Stop reaches it over its own control channel.
-    const id2 = await run(stack, { NodeIdList: ['acl1'], CommandContent: 'echo go; sleep 60' });
-    await stack.waitFor(
-      'running',
-      async () => nodeOf(await stack.describe(id2), 'acl1').Output === 'go\n',
-    );
-    await stack.call('StopInvocation', { InvokeId: id2 });
-    assert.equal(nodeOf(await waitFinal(stack, id2, 5_000), 'acl1').InvocationStatus, 'Terminated');
-
-    const asAgent = new Redis(url.toString(), { maxRetriesPerRequest: 0 });
-    t.after(() => asAgent.disconnect());
-    const k = stack.keys;
-    const other = await run(stack, { NodeIdList: ['acl2'], CommandContent: 'true' });
-    await waitFinal(stack, other);
-    await assert.rejects(asAgent.lrange(`${p}:nq:{acl2}:wait`, 0, -1), /NOPERM/);
-    await assert.rejects(asAgent.hset(k.nodeRun('acl2', other), 'status', 'Success'), /NOPERM/);
-    await assert.rejects(asAgent.hgetall(k.nodeInfo('acl2')), /NOPERM/);
-    await assert.rejects(asAgent.hgetall(k.invocation(id)), /NOPERM/);
-    await assert.rejects(asAgent.zrange(k.invocationIndex(), 0, -1), /NOPERM/);
-    await assert.rejects(asAgent.publish(k.nodeControlChannel('acl2'), `stop ${other}`), /NOPERM/);
-    // Its own records are reachable.
-    assert.equal(await asAgent.hget(k.nodeRun('acl1', id), 'status'), 'Success');
   });
 
   void it('every key the system writes is in a known, hash-tagged family', async () => {

@@ -352,6 +352,7 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
       FLEETCMD_PREFIX: prefix,
       FLEETCMD_HEARTBEAT_SECONDS: '1',
       LOG_LEVEL: 'info',
+      FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
     };
     const ports = await Promise.all(Array.from({ length: REPLICAS }, () => freePort()));
     for (const [i, port] of ports.entries()) {

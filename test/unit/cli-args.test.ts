@@ -58,13 +58,15 @@ void describe('client subcommand arguments', () => {
       url: 'http://api:1',
       token: 'tok',
       json: false,
+      raw: false,
     });
     assert.deepEqual(
-      parsed(parseNodes(['--url', 'http://x', '--token', 't', '--json'], {})).client,
+      parsed(parseNodes(['--url', 'http://x', '--token', 't', '--json', '--raw'], {})).client,
       {
         url: 'http://x',
         token: 't',
         json: true,
+        raw: true,
       },
     );
     assert.equal(parsed(parseNodes([], {})).client.url, 'http://127.0.0.1:8080');

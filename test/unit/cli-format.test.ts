@@ -10,6 +10,7 @@ import {
   plainProgressDue,
   progressLine,
   renderTable,
+  visibleControls,
 } from '../../src/cli-format.js';
 import { OutputCapture } from '../../src/domain/output.js';
 import type { NodeStatus } from '../../src/domain/status.js';
@@ -231,5 +232,64 @@ void describe('OutputFollower', () => {
         },
       ),
     );
+  });
+});
+
+/** What a terminal could act on (cli-format's own list, restated). */
+// eslint-disable-next-line no-control-regex
+const CONTROLS = /\r(?!\n)|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
+
+void describe('terminal-safe output', () => {
+  const SGR_RED = '\x1b[31m';
+  void it('shows control characters as \\xNN and keeps text, newlines and tabs', () => {
+    assert.equal(
+      visibleControls(
+        `a\tb\n${SGR_RED}red\x1b[0m\x00\x07\x7f\u009b2J\x1b]0;title\x07\x1b]8;;http://x\x1b\\l`,
+      ),
+      'a\tb\n\\x1b[31mred\\x1b[0m\\x00\\x07\\x7f\\x9b2J\\x1b]0;title\\x07\\x1b]8;;http://x\\x1b\\l',
+    );
+    // A carriage return may end a line (CRLF), never rewind one.
+    assert.equal(visibleControls('ok\r\nDONE\rfake'), 'ok\r\nDONE\\x0dfake');
+    assert.equal(visibleControls('é € \uFFFD 😀'), 'é € \uFFFD 😀');
+  });
+
+  void it('leaves no character a terminal acts on, whatever the text', () => {
+    const unescaped = (text: string) => text.replace(/\\x[0-9a-f]{2}/g, '');
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (text) => {
+        const shown = visibleControls(text);
+        // Only newline, tab and a CR right before a newline remain of C0, DEL and C1 ...
+        assert.doesNotMatch(shown, CONTROLS);
+        // ... and all the rest is the text as it was.
+        assert.equal(unescaped(shown), unescaped(text.replace(CONTROLS, '')));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  void it('an escaping follower escapes the output but not its prefixes and markers', () => {
+    const c = new OutputCapture(16);
+    c.push(Buffer.from(`${SGR_RED}abc${'x'.repeat(10)}z\x00\x1b[2Jq\n`));
+    const f = new OutputFollower('n1 | ', 16, true);
+    assert.equal(
+      f.update(...snap(c)) + f.end(),
+      'n1 | \\x1b[31mabc\nn1 | … [10 bytes dropped] …\nn1 | z\\x00\\x1b[2Jq\n',
+    );
+    const plain = new OutputFollower('', 64);
+    const raw = `${SGR_RED}x\x00`;
+    const c2 = new OutputCapture(64);
+    c2.push(Buffer.from(raw));
+    assert.equal(plain.update(...snap(c2)), raw, 'without escaping, output passes as it is');
+  });
+
+  void it('escapes a split control sequence and a split character correctly across polls', () => {
+    const c = new OutputCapture(64);
+    const f = new OutputFollower('', 64, true);
+    c.push(Buffer.from([0x1b, 0xe2, 0x82]));
+    let printed = f.update(...snap(c));
+    c.push(Buffer.from([0xac, 0x5b, 0x4b, 0xff, 0x0a]));
+    printed += f.update(...snap(c)) + f.end();
+    // ESC visible, € whole, the invalid 0xff as U+FFFD.
+    assert.equal(printed, '\\x1b€[K\uFFFD\n');
   });
 });

@@ -533,6 +533,61 @@ void describe('parseFrequency: rejections', () => {
   });
 });
 
+void describe('parseFrequency on hostile text (fuzz)', () => {
+  const digits = fc.stringMatching(/^[0-9]{1,25}$/);
+  const zone = fc.constantFrom(
+    '',
+    ' UTC',
+    ' GMT+8:00',
+    ' GMT-14:30',
+    ' Asia/Shanghai',
+    ' Nope/Zone',
+  );
+  const text = fc.oneof(
+    fc.string({ unit: 'binary', maxLength: 80 }),
+    fc.string({ unit: 'grapheme', maxLength: 40 }),
+    fc
+      .tuple(digits, fc.constantFrom('s', 'm', 'h', 'd', 'x', ''), fc.constantFrom(' ', ''))
+      .map(([n, u, sp]) => `rate(${sp}${n}${u}${sp})`),
+    fc
+      .tuple(digits, digits, digits, digits, digits, digits, zone)
+      .map(([y, mo, d, h, mi, se, z]) => `at(${y}-${mo}-${d} ${h}:${mi}:${se}${z})`),
+    fc
+      .array(
+        fc.oneof(
+          digits,
+          fc.constantFrom('*', '?', 'L', 'W', '#', '/', '-', ',', 'LW', '5L', '1#6', 'MON-SUN'),
+          fc.tuple(digits, fc.constantFrom('/', '-', ',', '#'), digits).map((t) => t.join('')),
+        ),
+        { minLength: 5, maxLength: 8 },
+      )
+      .chain((fields) => zone.map((z) => fields.join(' ') + z)),
+  );
+
+  void it('throws only FrequencyError naming the field; what it accepts previews without throwing', (t) => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(text, fc.integer({ min: 0, max: 60 }), (input, minInterval) => {
+        let freq: Frequency;
+        try {
+          freq = parseFrequency(input, opts(NOW, minInterval));
+        } catch (err) {
+          assert.ok(err instanceof FrequencyError, `${JSON.stringify(input)}: ${String(err)}`);
+          assert.match(err.message, /^Frequency: /);
+          return;
+        }
+        accepted++;
+        const fires = nextFires(freq, ms(NOW), 3, { zone: 'UTC', createdMs: ms(NOW) });
+        assert.ok(fires.length > 0, `${JSON.stringify(input)} was accepted but never fires`);
+        fires.forEach((f, i) => assert.ok(f > (fires[i - 1] ?? ms(NOW)), JSON.stringify(input)));
+      }),
+      { numRuns: 1000 },
+    );
+    t.diagnostic(`${accepted} of 1000 texts accepted`);
+    assert.ok(accepted > 0, 'some texts were valid');
+  });
+});
+
 void describe('normalizeZone', () => {
   const good: [string, string][] = [
     ['UTC', 'UTC'],

@@ -220,6 +220,76 @@ void describe('OutputCapture', () => {
     );
   });
 
+  /**
+   * The rule for invalid UTF-8 (README, DescribeInvocations): a cut never leaves part of a
+   * sequence that a lead byte (0xc0-0xf7) announces. The head gives up its last 1-3 bytes only
+   * when they are such a lead byte with fewer continuation bytes than it announces; the tail
+   * gives up its first 1-3 bytes only when they are continuation bytes (0x80-0xbf). Nothing else
+   * is changed: stray continuation bytes, 0xf8-0xff, NUL, ESC and other controls are kept.
+   */
+  void it('on invalid UTF-8, NUL and escapes, gives up only the bytes of a sequence a cut splits', () => {
+    const token = fc.oneof(
+      fc
+        .constantFrom('a', 'é', '€', '😀', '\x00', '\x1b[31m', '\x1b]0;t\x07')
+        .map((t) => Buffer.from(t)),
+      fc
+        .constantFrom(
+          [0x80],
+          [0xbf],
+          [0xc0],
+          [0xc3],
+          [0xe2, 0x82],
+          [0xf0, 0x9f, 0x98],
+          [0xf8],
+          [0xff],
+        )
+        .map((b) => Buffer.from(b)),
+    );
+    const lengthOf = (b: number) =>
+      b >= 0xf8 ? 0 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
+    fc.assert(
+      fc.property(
+        fc.array(token, { maxLength: 80 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        fc.integer({ min: 8, max: 64 }),
+        (tokens, cuts, limit) => {
+          const input = Buffer.concat(tokens);
+          const snap = capture(chunked(input, cuts), limit);
+          assert.equal(snap.output.length + snap.dropped, input.length);
+          if (input.length <= limit) {
+            assert.deepEqual(snap.output, input);
+            return;
+          }
+          const half = Math.floor(limit / 2);
+          const fits = [0, 1, 2, 3].some((given) => {
+            const h = half - given;
+            const headGiven = input.subarray(h, half);
+            const tailFrom = input.length - (limit - h);
+            const t = snap.output.length - h;
+            const tailGiven = input.subarray(tailFrom, input.length - t);
+            const headOk =
+              headGiven.length === 0 ||
+              (lengthOf(headGiven[0] ?? 0) > headGiven.length &&
+                headGiven.subarray(1).every(isContinuation));
+            return (
+              t >= 0 &&
+              snap.output.subarray(0, h).equals(input.subarray(0, h)) &&
+              snap.output.subarray(h).equals(input.subarray(input.length - t)) &&
+              headOk &&
+              tailGiven.length <= 3 &&
+              tailGiven.every(isContinuation)
+            );
+          });
+          assert.ok(
+            fits,
+            `${input.toString('hex')} limit ${limit} -> ${snap.output.toString('hex')}`,
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   void it('keeps memory bounded over 64 MiB pushed in 64 KiB chunks of one reused buffer', () => {
     const chunkSize = 64 * 1024;
     const chunkCount = 1024;

@@ -80,6 +80,10 @@ export class Agent {
   private worker: Worker | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly running = new Map<string, CommandHandle>();
+  /** Ids of the jobs the processor holds right now. */
+  private readonly taken = new Set<string>();
+  /** When the queue connection last dropped (ms), 0 while it has not. */
+  private droppedAtMs = 0;
 
   constructor(private readonly deps: AgentDeps) {}
 
@@ -116,6 +120,17 @@ export class Agent {
       { concurrency: deps.concurrency, lockDurationMs: (deps.lockSeconds ?? 30) * 1000 },
     );
     this.worker.on('error', (err) => deps.log.warn({ err: err.message }, 'queue worker error'));
+    deps.connection.on('close', () => {
+      if (this.droppedAtMs === 0) this.droppedAtMs = Date.now();
+    });
+    deps.connection.on('ready', () => {
+      if (this.droppedAtMs === 0 || this.state !== 'RUNNING') return;
+      const droppedAtMs = this.droppedAtMs;
+      this.droppedAtMs = 0;
+      this.recoverLostFetches(droppedAtMs).catch((err: unknown) =>
+        deps.log.warn({ err: String(err) }, 'jobs fetched before a reconnect not checked'),
+      );
+    });
     void this.worker
       .run()
       .catch((err: unknown) => deps.log.error({ err: String(err) }, 'queue worker stopped'));
@@ -198,7 +213,43 @@ export class Agent {
     }
   }
 
+  /**
+   * Redis can die after it moved a job to active for this worker but before the reply arrived:
+   * BullMQ then never runs that job, and with `maxStalledCount: 0` it is failed once its lock
+   * lapses, so a run that never started would end Aborted. After a reconnect, each active job
+   * handed out before the drop that the processor does not hold goes through the processor
+   * here. That is safe: only the claim (Pending -> Running) starts a command, so a job whose
+   * run already started, or ended, is skipped.
+   */
+  private async recoverLostFetches(droppedAtMs: number): Promise<void> {
+    const { deps } = this;
+    const queues = new NodeQueues(deps.connection, deps.keys);
+    try {
+      for (const job of await queues.activeRuns(deps.nodeId)) {
+        if (job.id === undefined || this.taken.has(job.id)) continue;
+        if ((job.processedOn ?? Infinity) > droppedAtMs) continue;
+        // Most are jobs whose end BullMQ had not recorded yet: their claim refuses them.
+        deps.log.info({ jobId: job.id }, 'job handed out before a reconnect: checking its claim');
+        void this.process(job).catch((err: unknown) =>
+          deps.log.error({ jobId: job.id, err: String(err) }, 'recovered job failed'),
+        );
+      }
+    } finally {
+      await queues.close();
+    }
+  }
+
   async process(job: Job<unknown>): Promise<void> {
+    const id = job.id ?? '';
+    this.taken.add(id);
+    try {
+      await this.processJob(job);
+    } finally {
+      this.taken.delete(id);
+    }
+  }
+
+  private async processJob(job: Job<unknown>): Promise<void> {
     const { deps } = this;
     const parsed = runJobSchema.safeParse(job.data);
     if (!parsed.success) {
@@ -374,6 +425,10 @@ export class Agent {
     const { deps } = this;
     if (this.state === 'STOPPED' || this.state === 'DRAINING') return;
     this.state = 'DRAINING';
+    deps.log.info(
+      { nodeId: deps.nodeId, running: this.running.size, graceSeconds: deps.graceSeconds },
+      'agent draining',
+    );
     clearInterval(this.heartbeat);
     const closing = this.worker?.close() ?? Promise.resolve();
     let graceTimer: NodeJS.Timeout | undefined;

@@ -181,8 +181,15 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   const capture = new OutputCapture();
   // `exec "$@" 2>&1`: the launcher replaces the helper shell, its stderr joined to stdout.
   const argv = ['/bin/sh', '-c', 'exec "$@" 2>&1', 'fleetcmd', ...launcher, script];
-  // setpriv keeps the user's supplementary groups, which Node's own uid/gid switch drops.
+  // A root agent switches user through setpriv (util-linux) with --init-groups: the command
+  // gets the user's uid, primary gid and supplementary groups, as a login would. Node's own
+  // uid/gid spawn options call setgroups(0) and so drop every supplementary group; they are used
+  // only where setpriv is missing and the user has no supplementary group to lose.
   const setpriv = switching ? await setprivPath() : undefined;
+  if (switching && !setpriv && !(await onlyPrimaryGroup(account))) {
+    await rm(tmp, { recursive: true, force: true });
+    return immediate('Error', 'ExecutionException');
+  }
   if (setpriv) {
     argv.unshift(
       setpriv,
@@ -218,7 +225,7 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
 
   child.stdout.on('data', (chunk: Buffer) => capture.push(chunk));
 
-  const done = new Promise<ExecOutcome>((resolveDone) => {
+  const done = new Promise<ExecOutcome>((settleDone) => {
     let spawnFailed = false;
     child.on('error', () => {
       spawnFailed = true;
@@ -226,7 +233,11 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
     child.on('close', () => undefined);
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
-      void rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      // The script goes before the run is reported, so a final status means it is gone.
+      const resolveDone = (outcome: ExecOutcome) =>
+        void rm(tmp, { recursive: true, force: true })
+          .catch(() => undefined)
+          .then(() => settleDone(outcome));
       if (spawnFailed && code === null && signal === null) {
         resolveDone({
           status: 'Error',
@@ -286,6 +297,16 @@ export function errorInfoFor(code: RunErrorCode | ''): string {
 }
 
 let setprivLookup: Promise<string | undefined> | undefined;
+
+/** Whether `account` belongs to no group but its primary one (`id -G` through NSS). */
+function onlyPrimaryGroup(account: Account): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    execFile('id', ['-G', account.name], { timeout: 5_000 }, (err, stdout) => {
+      const groups = stdout.trim().split(/\s+/).filter(Boolean).map(Number);
+      resolvePromise(!err && groups.length > 0 && groups.every((g) => g === account.gid));
+    });
+  });
+}
 
 function setprivPath(): Promise<string | undefined> {
   setprivLookup ??= findOnPath('setpriv');

@@ -1,0 +1,55 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { ApiTokenConfig, TokenRole } from '../config.js';
+
+/** Who a request authenticated as: a token's name and role, never the token. */
+export interface Principal {
+  name: string;
+  role: TokenRole;
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+function bearer(header: string | undefined): string | undefined {
+  if (!header?.startsWith('Bearer ')) return undefined;
+  return header.slice('Bearer '.length).trim();
+}
+
+/**
+ * The API's tokens. A presented token is hashed once and compared with every configured
+ * token's digest by timingSafeEqual, always all of them and without branching on a match, so
+ * the time taken tells neither whether nor which token matched. Only digests are kept.
+ */
+export class TokenRing {
+  private readonly entries: { digest: Buffer; principal: Principal }[];
+
+  constructor(tokens: readonly ApiTokenConfig[]) {
+    this.entries = tokens.map((t) => ({
+      digest: digest(t.token),
+      principal: { name: t.name, role: t.role },
+    }));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  identify(header: string | undefined): Principal | undefined {
+    const presented = digest(bearer(header) ?? '');
+    const wellFormed = bearer(header) !== undefined;
+    let found: Principal | undefined;
+    for (const e of this.entries) {
+      const same = timingSafeEqual(e.digest, presented);
+      // Both branches assign; `found` keeps the first match (tokens are unique by config).
+      found = same && found === undefined ? e.principal : found;
+    }
+    return wellFormed ? found : undefined;
+  }
+}
+
+/** Whether a role may call an action: read-only tokens call Describe* actions only. */
+export function mayCall(role: TokenRole, action: string): boolean {
+  return role === 'run' || action.startsWith('Describe');
+}

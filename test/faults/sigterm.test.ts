@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { freePort } from '../../src/private-redis.js';
+import {
+  describeOne,
+  diskCounts,
+  diskTotal,
+  apiFor,
+  useFaultFixture,
+  startFleetAgent,
+  startFleetServer,
+  waitAllFinal,
+  type FleetServer,
+} from '../helpers/fleet.js';
+import { alive, waitFor } from '../helpers/stack.js';
+
+/**
+ * Fault: SIGTERM, as an orchestrator sends it before a restart. The server drains within 10 s
+ * under load and loses nothing (a restarted one finishes the work). The agent stops taking work
+ * at once, lets running commands finish for FLEETCMD_AGENT_GRACE_SECONDS, then kills the rest
+ * (reported Error, interrupted) and exits. Executions are counted on disk.
+ */
+const GRACE_SECONDS = 3;
+
+void describe('fault: SIGTERM drains server and agent', () => {
+  const fx = useFaultFixture({
+    FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '5',
+    FLEETCMD_AGENT_GRACE_SECONDS: String(GRACE_SECONDS),
+  });
+
+  void it('the server drains within 10 s under load; a restarted one finishes every run once', async () => {
+    const port = await freePort();
+    let server: FleetServer = await startFleetServer(fx.env, port);
+    const call = apiFor(() => server.url, fx.env);
+    const nodes = ['tm1', 'tm2'];
+    await Promise.all(nodes.map((n) => startFleetAgent(n, fx.env)));
+    const file = join(fx.dir, 'server-runs.log');
+    const ids: string[] = [];
+    let loading = true;
+    const client = async (k: number) => {
+      for (let i = 0; loading; i++) {
+        const node = nodes[(i + k) % nodes.length] ?? '';
+        const res = await call('RunCommand', {
+          NodeIdList: [node],
+          CommandContent: `echo "$FLEETCMD_INVOKE_ID ${node}" >> ${file}; sleep 1`,
+        });
+        if (res.status === 200) ids.push(res.body.InvokeId as string);
+        else await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const load = Promise.all([client(0), client(1), client(2)]);
+    await waitFor('load', async () => ids.length >= 30 && (await diskTotal(file)) >= 5, 60_000);
+    const stopped = await server.stop('SIGTERM');
+    loading = false;
+    await load;
+    assert.equal(stopped.code, 0, server.log().slice(-2000));
+    assert.ok(stopped.ms <= 10_000, `the server drained in ${stopped.ms} ms`);
+
+    server = await startFleetServer(fx.env, port);
+    // The agents kept running meanwhile; the restarted server applies what is left.
+    const final = await waitAllFinal(call, ids, 60_000);
+    const counts = await diskCounts(file);
+    const notOnce = ids.filter((id) => {
+      const node = [...final.keys()].find((k) => k.startsWith(`${id} `)) ?? '';
+      return final.get(node) !== 'Success' || counts.get(node) !== 1;
+    });
+    console.log(
+      `server SIGTERM: drained in ${stopped.ms} ms (exit ${String(stopped.code)}); ` +
+        `${ids.length} runs answered, ${ids.length - notOnce.length} ran once with Success`,
+    );
+    assert.deepEqual(notOnce, [], 'every answered run succeeded, exactly once');
+    assert.equal(await diskTotal(file), ids.length);
+  });
+
+  void it(`the agent stops taking work, gives running commands ${GRACE_SECONDS} s, then reports the rest Error`, async () => {
+    const server = await startFleetServer(fx.env);
+    const call = apiFor(() => server.url, fx.env);
+    const agent = await startFleetAgent('tg1', fx.env);
+    const file = join(fx.dir, 'agent-runs.log');
+    const line = `echo "$FLEETCMD_INVOKE_ID tg1" >> ${file}`;
+    const quick = await call('RunCommand', {
+      NodeIdList: ['tg1'],
+      CommandContent: `${line}; sleep 1; echo done`,
+    });
+    const slow = await call('RunCommand', {
+      NodeIdList: ['tg1'],
+      CommandContent: `${line}; echo $$ > ${fx.dir}/slow.pid; sleep 60`,
+    });
+    const quickId = quick.body.InvokeId as string;
+    const slowId = slow.body.InvokeId as string;
+    await waitFor('both to start', async () => (await diskTotal(file)) === 2, 20_000);
+    await waitFor(
+      'the slow pid',
+      async () => (await readFile(join(fx.dir, 'slow.pid'), 'utf8').catch(() => '')).trim() !== '',
+      10_000,
+    );
+    const slowPid = Number((await readFile(join(fx.dir, 'slow.pid'), 'utf8')).trim());
+    fx.pids.push(slowPid);
+
+    const stopping = agent.stop('SIGTERM');
+    // Sent while it drains: the draining agent must not take it.
+    await waitFor(
+      'the agent to drain',
+      async () => agent.log().includes('"agent draining"'),
+      5_000,
+    );
+    const late = await call('RunCommand', { NodeIdList: ['tg1'], CommandContent: line });
+    const lateId = late.body.InvokeId as string;
+    const stopped = await stopping;
+    console.log(
+      `agent SIGTERM: exited ${String(stopped.code)} after ${stopped.ms} ms (grace ${GRACE_SECONDS} s)`,
+    );
+    assert.equal(stopped.code, 0, agent.log().slice(-2000));
+    // Grace, then the kill and the report: bounded, with room for a loaded machine.
+    assert.ok(stopped.ms >= GRACE_SECONDS * 1000 - 500, `exited after ${stopped.ms} ms`);
+    assert.ok(stopped.ms <= GRACE_SECONDS * 1000 + 8_000, `exited after ${stopped.ms} ms`);
+    assert.equal(alive(slowPid), false, 'the command past its grace was killed');
+
+    const q = (await describeOne(call, quickId))?.InvokeNodes.InvokeNode[0];
+    assert.equal(q?.InvocationStatus, 'Success', 'a command within the grace period finishes');
+    const s = (await describeOne(call, slowId))?.InvokeNodes.InvokeNode[0];
+    assert.equal(s?.InvocationStatus, 'Error');
+    assert.equal(s?.ErrorInfo, 'the command execution has been interrupted');
+    assert.equal(s?.Repeats, 1);
+
+    // The run sent while it drained was not taken: Aborted at the delivery timeout, and a new
+    // life of the agent does not run it either.
+    const lateFinal = await waitAllFinal(call, [lateId], 30_000);
+    assert.equal(lateFinal.get(`${lateId} tg1`), 'Aborted');
+    await startFleetAgent('tg1', fx.env);
+    const fresh = await call('RunCommand', { NodeIdList: ['tg1'], CommandContent: line });
+    const freshId = fresh.body.InvokeId as string;
+    assert.equal((await waitAllFinal(call, [freshId], 30_000)).get(`${freshId} tg1`), 'Success');
+
+    const counts = await diskCounts(file);
+    assert.equal(counts.get(`${quickId} tg1`), 1);
+    assert.equal(counts.get(`${slowId} tg1`), 1);
+    assert.equal(counts.get(`${lateId} tg1`), undefined, 'the late run never ran');
+    assert.equal(counts.get(`${freshId} tg1`), 1);
+  });
+});

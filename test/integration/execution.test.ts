@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  makeStack,
+  nodeOf,
+  run,
+  waitFinal,
+  type AgentProcess,
+  type Stack,
+} from '../helpers/stack.js';
+
+const IS_ROOT = process.getuid?.() === 0;
+const NOT_ROOT = 'needs root: only a root agent switches users, and useradd needs root';
+
+/** Runs useradd/groupadd/userdel, retrying while another process holds /etc/passwd's lock. */
+function admin(cmd: string, args: string[]): void {
+  for (let attempt = 0; ; attempt++) {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (r.status === 0) return;
+    // 10: can't update the group/passwd file (locked by a parallel useradd elsewhere).
+    if (attempt >= 20 || !/lock/i.test(r.stderr)) {
+      throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
+    }
+    spawnSync('sleep', ['0.2']);
+  }
+}
+
+/** The lines the test scripts print about their own script file and its directory. */
+function scriptFacts(output: string): { path: string; file: string; dir: string } {
+  const path = /^script=(.+)$/m.exec(output)?.[1];
+  const file = /^file=(.+)$/m.exec(output)?.[1];
+  const dir = /^dir=(.+)$/m.exec(output)?.[1];
+  assert.ok(path && file && dir, `script facts in ${JSON.stringify(output)}`);
+  return { path, file, dir };
+}
+
+/** Prints the script's own path, then `<mode> <uid> <gid>` of the file and of its directory. */
+const SELF_STAT =
+  'echo "script=$0"; echo "file=$(stat -c "%a %u %g" "$0")"; ' +
+  'echo "dir=$(stat -c "%a %u %g" "$(dirname "$0")")"';
+
+/** The script facts of a run on n1 that is still running (once it has printed them). */
+function runningScript(stack: Stack, id: string): Promise<ReturnType<typeof scriptFacts>> {
+  return stack.waitFor('the script facts', async () => {
+    const out = nodeOf(await stack.describe(id), 'n1').Output ?? '';
+    return /^dir=/m.test(out) ? scriptFacts(out) : undefined;
+  });
+}
+
+const gone = async (path: string) =>
+  stat(path).then(
+    () => false,
+    () => true,
+  );
+
+void describe('execution: user, groups, environment and script files', () => {
+  let stack: Stack;
+  const tag = randomBytes(3).toString('hex');
+  const user = `fcx${tag}`;
+  const primary = `fcxp${tag}`;
+  const extras = [`fcxa${tag}`, `fcxb${tag}`];
+  let created = false;
+  let ids: { uid: number; gid: number; groups: number[] } | undefined;
+  const secret = `agent-secret-${randomBytes(8).toString('hex')}`;
+  const agentEnv = { FLEETCMD_TEST_SECRET: secret, MY_APP_PASSWORD: secret };
+  let agent: AgentProcess;
+
+  before(async () => {
+    if (IS_ROOT) {
+      for (const g of [primary, ...extras]) admin('groupadd', [g]);
+      // No home directory is created: HOME is /tmp, so nothing needs cleaning up but the entries.
+      admin('useradd', [
+        '-M',
+        '-d',
+        '/tmp',
+        '-s',
+        '/bin/sh',
+        '-g',
+        primary,
+        '-G',
+        extras.join(','),
+        user,
+      ]);
+      created = true;
+      const id = (flag: string) => execFileSync('id', [flag, user], { encoding: 'utf8' }).trim();
+      ids = {
+        uid: Number(id('-u')),
+        gid: Number(id('-g')),
+        groups: id('-G').split(' ').map(Number),
+      };
+    }
+    stack = await makeStack();
+    // A secret in the agent's own environment, beside its REDIS_URL and FLEETCMD_* settings.
+    agent = await stack.startAgent('n1', agentEnv);
+  });
+  after(async () => {
+    await stack?.close();
+    if (created) {
+      admin('userdel', [user]);
+      for (const g of [primary, ...extras]) admin('groupdel', [g]);
+    }
+  });
+
+  void it("runs with the requested user's uid, gid and supplementary groups", async (t) => {
+    if (!IS_ROOT || !ids) return t.skip(NOT_ROOT);
+    // The groups as /etc/group lists them, independently of id(1).
+    const groupFile = execFileSync('getent', ['group'], { encoding: 'utf8' });
+    const members = groupFile
+      .split('\n')
+      .map((l) => l.split(':'))
+      .filter((f) => (f[3] ?? '').split(',').includes(user))
+      .map((f) => Number(f[2]));
+    assert.equal(members.length, 2, 'the user is listed in its two extra groups');
+    const expected = [ids.gid, ...members].sort((a, b) => a - b);
+    assert.deepEqual(
+      [...ids.groups].sort((a, b) => a - b),
+      expected,
+    );
+
+    const id = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: 'id -u; id -g; id -G; id -un; echo "HOME=$HOME USER=$USER LOGNAME=$LOGNAME"',
+      Username: user,
+    });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Success', n.Output);
+    const [uid, gid, groups, name, envLine] = (n.Output ?? '').trimEnd().split('\n');
+    assert.equal(Number(uid), ids.uid);
+    assert.equal(Number(gid), ids.gid);
+    assert.deepEqual(
+      (groups ?? '')
+        .split(' ')
+        .map(Number)
+        .sort((a, b) => a - b),
+      expected,
+      'supplementary groups (Node’s own uid switch would have dropped them)',
+    );
+    assert.equal(name, user);
+    assert.equal(envLine, `HOME=/tmp USER=${user} LOGNAME=${user}`);
+  });
+
+  void it('runs as root with root’s groups when no Username is given', async (t) => {
+    if (!IS_ROOT) return t.skip(NOT_ROOT);
+    const id = await run(stack, { NodeIdList: ['n1'], CommandContent: 'id -u; id -g; id -G' });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    const want = ['-u', '-g', '-G'].map((f) => execFileSync('id', [f], { encoding: 'utf8' }));
+    assert.equal(n.Output, want.join(''));
+  });
+
+  void it('runs in the documented clean environment: nothing of the agent’s own leaks in', async () => {
+    const id = await run(stack, { NodeIdList: ['n1'], CommandContent: 'env' });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Success', n.Output);
+    const out = n.Output ?? '';
+    assert.ok(!out.includes(secret), `the agent's secret leaked: ${out}`);
+    assert.ok(!out.includes(stack.redisUrl), 'the agent’s REDIS_URL leaked');
+    const env = new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+    );
+    // README "Execution": exactly these, plus what /bin/sh itself exports (PWD).
+    const documented = new Set([
+      'PATH',
+      'HOME',
+      'USER',
+      'LOGNAME',
+      'SHELL',
+      'LANG',
+      'FLEETCMD_INVOKE_ID',
+      'FLEETCMD_FIRE_ID',
+      ...(process.env.TZ ? ['TZ'] : []),
+    ]);
+    const shellOwn = new Set(['PWD', 'OLDPWD', 'SHLVL', '_']);
+    for (const name of env.keys()) {
+      assert.ok(documented.has(name) || shellOwn.has(name), `undocumented variable ${name}`);
+    }
+    for (const name of documented) assert.ok(env.has(name), `${name} is set`);
+    assert.equal(env.get('PATH'), '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    assert.equal(env.get('FLEETCMD_INVOKE_ID'), id);
+    assert.equal(env.get('FLEETCMD_FIRE_ID'), '');
+  });
+
+  void it('writes the script to a private directory (0700) and file (0600), removed afterwards', async () => {
+    const id = await run(stack, { NodeIdList: ['n1'], CommandContent: SELF_STAT });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Success', n.Output);
+    const facts = scriptFacts(n.Output ?? '');
+    const me = `${process.getuid?.()} ${process.getgid?.()}`;
+    assert.equal(facts.file, `600 ${me}`);
+    assert.equal(facts.dir, `700 ${me}`);
+    assert.ok(facts.path.startsWith(join(tmpdir(), 'fleetcmd-')), facts.path);
+    // The run is reported only after its script directory is gone.
+    assert.ok(await gone(facts.path), `${facts.path} removed`);
+    assert.ok(await gone(join(facts.path, '..')), 'its directory removed');
+  });
+
+  void it('the script and its directory belong to the requested user', async (t) => {
+    if (!IS_ROOT || !ids) return t.skip(NOT_ROOT);
+    const id = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: SELF_STAT,
+      Username: user,
+    });
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Success', n.Output);
+    const facts = scriptFacts(n.Output ?? '');
+    assert.equal(facts.file, `600 ${ids.uid} ${ids.gid}`);
+    assert.equal(facts.dir, `700 ${ids.uid} ${ids.gid}`);
+    assert.ok(await gone(join(facts.path, '..')), 'its directory removed');
+  });
+
+  for (const how of ['timeout', 'stop'] as const) {
+    void it(`removes the script directory after a ${how}`, async () => {
+      const id = await run(stack, {
+        NodeIdList: ['n1'],
+        CommandContent: `${SELF_STAT}; sleep 60`,
+        Timeout: how === 'timeout' ? 2 : 120,
+      });
+      const facts = await runningScript(stack, id);
+      assert.equal(await gone(facts.path), false, 'the script exists while it runs');
+      if (how === 'stop') {
+        assert.equal((await stack.call('StopInvocation', { InvokeId: id })).status, 200);
+      }
+      const n = nodeOf(await waitFinal(stack, id), 'n1');
+      assert.equal(n.InvocationStatus, how === 'stop' ? 'Terminated' : 'Timeout');
+      assert.ok(await gone(join(facts.path, '..')), `${facts.path}'s directory removed`);
+    });
+  }
+
+  void it('removes the script directory of a run whose agent was killed, when it restarts', async () => {
+    const id = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: `${SELF_STAT}; sleep 60`,
+      Timeout: 120,
+    });
+    const facts = await runningScript(stack, id);
+    await agent.kill('SIGKILL');
+    assert.equal(await gone(facts.path), false, 'a killed agent leaves its script behind');
+    agent = await stack.startAgent('n1', agentEnv);
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Error');
+    assert.equal(n.ErrorCode, 'ExecutionInterrupted');
+    await stack.waitFor('the script directory to go', () => gone(join(facts.path, '..')), 5_000);
+  });
+
+  void it('without setpriv, never runs a command with fewer groups than its user has', async (t) => {
+    if (!IS_ROOT || !ids) return t.skip(NOT_ROOT);
+    // An agent whose PATH has what it looks up (getent, id) but no setpriv.
+    const bin = await mkdtemp(join(tmpdir(), 'fleetcmd-nosetpriv-'));
+    try {
+      for (const tool of ['getent', 'id']) {
+        const where = execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' });
+        await symlink(where.trim(), join(bin, tool));
+      }
+      await stack.startAgent('n2', { PATH: bin });
+      // The user has supplementary groups: Node's own uid switch would drop them, so it is refused.
+      const refused = await run(stack, {
+        NodeIdList: ['n2'],
+        CommandContent: 'id -G',
+        Username: user,
+      });
+      const r = nodeOf(await waitFinal(stack, refused), 'n2');
+      assert.equal(r.InvocationStatus, 'Error', r.Output);
+      assert.equal(r.ErrorCode, 'ExecutionException');
+      assert.equal(r.Output, '');
+      // A user whose only group is its primary one loses nothing: Node's switch runs it.
+      admin('usermod', ['-G', '', user]);
+      const ok = await run(stack, {
+        NodeIdList: ['n2'],
+        CommandContent: 'id -u; id -G',
+        Username: user,
+      });
+      const a = nodeOf(await waitFinal(stack, ok), 'n2');
+      assert.equal(a.InvocationStatus, 'Success', a.Output);
+      assert.equal(a.Output, `${ids.uid}\n${ids.gid}\n`);
+    } finally {
+      admin('usermod', ['-G', extras.join(','), user]);
+      await rm(bin, { recursive: true, force: true });
+    }
+  });
+});
