@@ -539,7 +539,15 @@ export class Scheduler {
   async close(): Promise<void> {
     // With Redis away there is nothing to hand back cleanly: do not wait for it.
     await this.worker?.close(this.deps.workerConnection.status !== 'ready');
-    await settleWithin(this.deps.subscriber.punsubscribe(), 1_000);
-    await settleWithin(this.deps.subscriber.unsubscribe(), 1_000);
+    // Named: ioredis never settles a bare punsubscribe()/unsubscribe() on a connection that
+    // holds both a pattern and a channel, which cost every close 2 s (both bounds).
+    const { keys, subscriber } = this.deps;
+    await settleWithin(
+      Promise.all([
+        subscriber.punsubscribe(keys.nodeAnnouncePattern()),
+        subscriber.unsubscribe(keys.legacyAnnounceChannel()),
+      ]),
+      1_000,
+    );
   }
 }
