@@ -39,7 +39,7 @@ void describe('loadConfig', () => {
     assert.equal(c.prefix, 'fc');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.role, 'all');
-    assert.equal(c.schedulerConcurrency, 256);
+    assert.equal(c.schedulerConcurrency, 32);
     assert.ok(Object.isFrozen(c));
     assert.throws(() => {
       (c as { port: number }).port = 1;
