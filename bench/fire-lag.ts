@@ -850,6 +850,7 @@ async function runHz(
         FLEETCMD_HOST: '127.0.0.1',
         PORT: String(await freePort()),
         FLEETCMD_MIN_INTERVAL_SECONDS: '1',
+        FLEETCMD_SCHEDULER_CONCURRENCY: process.env.FLEETCMD_SCHEDULER_CONCURRENCY,
         LOG_LEVEL: 'info',
       }),
       pino(
