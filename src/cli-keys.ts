@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
-import { ACCESS_KEY_ID_RE, loadConfig } from './config.js';
+import { ACCESS_KEY_ID_RE } from './config.js';
 import { UsageError } from './cli-args.js';
 import { renderTable } from './cli-format.js';
+import { withCliRedis } from './cli-redis.js';
 import { isoSeconds } from './domain/time.js';
 import { AccessKeyStore } from './store/access-key-store.js';
 import { Keys } from './store/keys.js';
-import { closeRedis, makeRedis, waitReady } from './store/redis.js';
 
 /**
  * `fleetcmd key add|list|remove`: the access keys of the vendor's RPC protocol. They live in
@@ -61,16 +61,7 @@ export async function keyCli(argv: string[]): Promise<number> {
       KEY_HELP,
     );
   }
-  const config = loadConfig({
-    ...process.env,
-    ...(values['redis-url'] !== undefined ? { REDIS_URL: values['redis-url'] } : {}),
-    ...(values.prefix !== undefined ? { FLEETCMD_PREFIX: values.prefix } : {}),
-  });
-  const redis = makeRedis(config.redisUrl, 'producer', 'fleetcmd-key');
-  try {
-    await waitReady(redis, 5_000).catch(() => {
-      throw new UsageError(`cannot reach Redis at ${config.redisUrl}`);
-    });
+  return withCliRedis(process.env, values, 'fleetcmd-key', async (redis, config) => {
     const store = new AccessKeyStore(redis, new Keys(config.prefix), config.accessKeys);
     if (sub === 'add') {
       const key = await store.add(Date.now());
@@ -118,7 +109,5 @@ export async function keyCli(argv: string[]): Promise<number> {
     if (!(await store.remove(id))) throw new UsageError(`no access key ${id} in Redis`);
     line(values.json ? JSON.stringify({ AccessKeyId: id, Removed: true }) : `removed ${id}`);
     return 0;
-  } finally {
-    await closeRedis(redis);
-  }
+  });
 }

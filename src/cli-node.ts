@@ -3,11 +3,11 @@
  * credentials of REDIS_URL. This talks to Redis, not to the API.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig, NODE_ID_RE } from './config.js';
+import { NODE_ID_RE } from './config.js';
 import { UsageError } from './cli-args.js';
+import { withCliRedis } from './cli-redis.js';
 import { Keys } from './store/keys.js';
 import { nodeUserExists, nodeUserUrl, removeNodeUser, setNodeUser } from './store/node-acl.js';
-import { closeRedis, makeRedis, waitReady } from './store/redis.js';
 
 export const NODE_HELP = `Usage:
   fleetcmd node add <NodeId> [--rotate] [--json]
@@ -60,15 +60,8 @@ export async function nodeCli(argv: string[], env: NodeJS.ProcessEnv): Promise<n
   if (extra !== undefined) {
     throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, NODE_HELP);
   }
-  const config = loadConfig({
-    ...env,
-    ...(values['redis-url'] !== undefined ? { REDIS_URL: values['redis-url'] } : {}),
-    ...(values.prefix !== undefined ? { FLEETCMD_PREFIX: values.prefix } : {}),
-  });
-  const keys = new Keys(config.prefix);
-  const admin = makeRedis(config.redisUrl, 'producer', 'fleetcmd-node-admin');
-  try {
-    await waitReady(admin, 5_000);
+  return withCliRedis(env, values, 'fleetcmd-node-admin', async (admin, config) => {
+    const keys = new Keys(config.prefix);
     if (verb === 'remove') {
       const r = await removeNodeUser(admin, keys, nodeId);
       if (values.json) {
@@ -110,7 +103,5 @@ ${
 }`);
     }
     return 0;
-  } finally {
-    await closeRedis(admin);
-  }
+  });
 }
