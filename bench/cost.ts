@@ -1,0 +1,128 @@
+/**
+ * Where a run's CPU goes: the throughput benchmark's work (Once runs of `true`, one node each,
+ * round-robin over 4 production agents with concurrency 8, 8 concurrent RunCommand callers,
+ * completion polled through DescribeInvocations) without its baseline, reporting CPU ms per run
+ * for each process (this one holds the server and the API client; the agents' own; the shells
+ * they waited for; redis-server) and Redis commands per run from INFO commandstats.
+ * Not scored: it is the profile the throughput benchmark's figure is explained with.
+ *
+ *   node --import tsx bench/cost.ts [--runs 1000] [--agent-prof DIR]
+ *
+ * With --agent-prof, each agent runs with `--cpu-prof --cpu-prof-dir=DIR`; run this process
+ * itself under `node --cpu-prof` for the server's profile.
+ */
+import { readFile } from 'node:fs/promises';
+import { Redis } from 'ioredis';
+import { table } from './harness.js';
+import { startBenchStack, type BenchStack } from './local-stack.js';
+import { Cleanup, sleep } from './processes.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const RUNS = Number(arg('--runs') ?? 1000);
+const PROF = arg('--agent-prof');
+const NODES = ['t1', 't2', 't3', 't4'];
+const SUBMITTERS = 8;
+
+/** CPU ms of a process itself and of the children it has waited for. */
+async function cpuMs(pid: number): Promise<{ self: number; children: number }> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = text
+    .slice(text.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  const tick = 10; // USER_HZ is 100 on Linux
+  return {
+    self: ((f[11] ?? 0) + (f[12] ?? 0)) * tick,
+    children: ((f[13] ?? 0) + (f[14] ?? 0)) * tick,
+  };
+}
+
+async function round(stack: BenchStack, runs: number): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SUBMITTERS }, async () => {
+      while (next < runs) {
+        const node = NODES[next++ % NODES.length];
+        const r = await stack.call('RunCommand', { NodeIdList: [node], CommandContent: 'true' });
+        if (typeof r.InvokeId !== 'string') throw new Error(`RunCommand: ${JSON.stringify(r)}`);
+      }
+    }),
+  );
+  for (;;) {
+    const d = (await stack.call('DescribeInvocations', {
+      InvokeStatus: 'Running',
+      MaxResults: 1,
+    })) as {
+      Invocations?: { Invocation: unknown[] };
+    };
+    if (!d.Invocations) throw new Error(`DescribeInvocations: ${JSON.stringify(d)}`);
+    if (d.Invocations.Invocation.length === 0) return;
+    await sleep(20);
+  }
+}
+
+const cleanup = new Cleanup();
+cleanup.onSignals();
+try {
+  const stack = await startBenchStack('cost', NODES, {
+    agents: 'dist',
+    agentEnv: { FLEETCMD_AGENT_CONCURRENCY: '8', LOG_LEVEL: 'info' },
+    agentNodeArgs: PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : [],
+    cleanup,
+  });
+  const redis = new Redis(stack.redisUrl);
+  cleanup.defer('probe connection', async () => redis.disconnect());
+  await round(stack, 50);
+  await redis.config('RESETSTAT');
+  const [redisPid, ...agentPids] = stack.pids();
+  const pids = [process.pid, redisPid ?? 0, ...agentPids];
+  const before = await Promise.all(pids.map(cpuMs));
+  const t0 = performance.now();
+  await round(stack, RUNS);
+  const seconds = (performance.now() - t0) / 1000;
+  const after = await Promise.all(pids.map(cpuMs));
+  const d = after.map((a, i) => ({
+    self: a.self - (before[i]?.self ?? 0),
+    children: a.children - (before[i]?.children ?? 0),
+  }));
+  const per = (ms: number) => (ms / RUNS).toFixed(2);
+  const agentsSelf = d.slice(2).reduce((s, x) => s + x.self, 0);
+  const shells = d.slice(2).reduce((s, x) => s + x.children, 0);
+  const total = (d[0]?.self ?? 0) + (d[1]?.self ?? 0) + agentsSelf + shells;
+  console.log(`\n${RUNS} runs in ${seconds.toFixed(2)} s: ${(RUNS / seconds).toFixed(1)} runs/s\n`);
+  console.log(
+    table(
+      ['process', 'cpu ms/run'],
+      [
+        ['server + API client (this process)', per(d[0]?.self ?? 0)],
+        ['agents (4)', per(agentsSelf)],
+        ['shells the agents ran', per(shells)],
+        ['redis-server', per(d[1]?.self ?? 0)],
+        ['all', per(total)],
+      ],
+    ),
+  );
+  const stats = (await redis.info('commandstats'))
+    .split('\n')
+    .map((l) => /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ name: m[1] ?? '', calls: Number(m[2]), usec: Number(m[3]) }))
+    .filter((s) => s.name !== 'info' && s.name !== 'config')
+    .sort((a, b) => b.usec - a.usec);
+  const calls = stats.reduce((s, x) => s + x.calls, 0);
+  console.log(`\nRedis: ${(calls / RUNS).toFixed(1)} commands/run\n`);
+  console.log(
+    table(
+      ['command', 'calls/run', 'usec/run'],
+      stats
+        .slice(0, 20)
+        .map((s) => [s.name, (s.calls / RUNS).toFixed(2), (s.usec / RUNS).toFixed(0)]),
+    ),
+  );
+} finally {
+  await cleanup.runAll();
+}
