@@ -13,7 +13,8 @@
  *                 process (as an agent is) that spawns the same tiny shell command fleetcmd runs,
  *                 with the same concurrency; lag = the command's own `date +%s%N` - due time.
  *   fleetcmd      N RunCommand invocations with Frequency `* * * * * *`, round-robin over the
- *                 agents (child processes `src/cli.ts agent`); the command appends
+ *                 agents (child processes `bin/fleetcmd.js agent`, on dist/ as in production; the
+ *                 server runs in this process from the sources); the command appends
  *                 `$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID $(date +%s%N)` to a file, so the
  *                 intended time (fire id `f<ms>`) and the start are both on disk.
  * Each phase creates its schedules, waits for the first whole second at least 3 s later (T0) and
@@ -26,13 +27,22 @@
  *   skipped  fleetcmd only: fires the server skipped because the node was still busy with the
  *            previous run of the invocation (SPEC §3; from the server's log, cross-checked with
  *            DescribeInvocationResults' SkippedRepeats in the notes).
- * A second table splits the lag into hops by BullMQ's `active` events (stamped by Redis's clock,
- * the same host clock), read live from the queues' event streams during every phase. The box is
- * shared: each row reports how busy the machine was in its window and how much of that was other
- * processes', and the spawn ceiling of this process is measured before the phases.
+ * A second table splits the lag into hops by BullMQ's `added` and `active` events (stamped by
+ * Redis's clock, the same host clock), read live from the queues' event streams during every
+ * phase, and for fleetcmd also by the times the run records keep anyway (firedMs: the record went
+ * Pending; startedMs: the agent's claim; both from the records' history entries): due -> fire job
+ * active -> record Pending -> run job added -> run job active -> claimed -> command start. Notes
+ * give the CPU ms per fire in the window of this process (bench and server), Redis and each agent
+ * (its commands as its waited-for children). The box is shared: each row reports how busy the
+ * machine was in its window and how much of that was other processes', and the spawn ceiling of
+ * this process is measured before the phases.
+ *
+ * FLEETCMD_SCHEDULER_CONCURRENCY and FLEETCMD_DELIVERY_TIMEOUT_SECONDS are passed on to the
+ * server from the environment (with the default 60 s no fire's delivery check comes due in a
+ * short window; a few seconds shows the steady state).
  *
  *   node --import tsx bench/fire-lag.ts [seconds=60] [schedules=100] [hz,...=100]
- *     [--hz 100,10] [--agents 4] [--concurrency 32] [--keep]
+ *     [--hz 100,10] [--agents 4] [--concurrency 32] [--variants bullmq,fleetcmd] [--keep]
  *
  * One hz takes about 3.5 minutes with the defaults (three phases of `seconds` + ~8 s each);
  * `--hz 10` measures Redis's default setting, `--hz 100,10` both in one run (~7 minutes).
@@ -57,7 +67,7 @@ import { freePort, startPrivateRedis } from '../src/private-redis.js';
 import { settleWithin } from '../src/settle.js';
 import { Keys } from '../src/store/keys.js';
 import { runJobId, scheduleId } from '../src/store/queues.js';
-import { waitRegistered } from './local-stack.js';
+import { ensureBuilt, waitRegistered } from './local-stack.js';
 import {
   Cleanup,
   cpuSample,
@@ -71,7 +81,8 @@ import {
 } from './processes.js';
 import { percentile as pct, table } from './harness.js';
 
-const CLI = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+/** The agents run as production runs them: the compiled CLI (dist/, built first when stale). */
+const BIN = fileURLToPath(new URL('../bin/fleetcmd.js', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
 const EVERY_SECOND = '* * * * * *';
 /** Schedules exist this long before the measured window opens (first fires are not measured). */
@@ -161,8 +172,15 @@ function parseOptions(argv: string[]): FireLagOptions {
       agents: { type: 'string' },
       concurrency: { type: 'string' },
       keep: { type: 'boolean' },
+      variants: { type: 'string' },
     },
   });
+  const variants = (values.variants ?? ALL_VARIANTS.join(',')).split(',').map((v) => v.trim());
+  for (const v of variants) {
+    if (!ALL_VARIANTS.includes(v as Variant)) {
+      throw new Error(`--variants: unknown variant '${v}' (known: ${ALL_VARIANTS.join(', ')})`);
+    }
+  }
   const [seconds = '60', schedules = '100', hz = values.hz ?? '100'] = positionals;
   const hzList = hz.split(',').map((h) => positiveInt('hz', h.trim()));
   if (hzList.some((h) => h > 500)) throw new Error('hz must be 1..500');
@@ -173,6 +191,7 @@ function parseOptions(argv: string[]): FireLagOptions {
     agents: positiveInt('--agents', values.agents ?? '4'),
     concurrency: positiveInt('--concurrency', values.concurrency ?? '32'),
     keep: values.keep === true,
+    variants: variants as Variant[],
   };
 }
 
@@ -359,13 +378,55 @@ const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
 // CPU: this box is shared, so each window reports how busy it was and how much of that was not
 // this benchmark's processes (the bench, Redis, agents, worker children and what they spawned).
 
-/** Sleeps through the window [t0, t1), sampling CPU at both ends. */
-async function measureWindow(t0: number, t1: number, pids: () => number[]): Promise<CpuShare> {
+/** CPU ticks (1/100 s on Linux) of a process itself and of its waited-for children. */
+async function procTicks(pid: number): Promise<{ own: number; children: number }> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const f = text
+    .slice(text.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  return { own: (f[11] || 0) + (f[12] || 0), children: (f[13] || 0) + (f[14] || 0) };
+}
+
+/** Named processes whose CPU a window reports by name (ms of CPU per fire in notes). */
+type Watched = { name: string; pid: number }[];
+
+/**
+ * Sleeps through the window [t0, t1), sampling CPU at both ends; with `watched`, also each of
+ * those processes' CPU ms over the window (its own, and its waited-for children's).
+ */
+async function measureWindow(
+  t0: number,
+  t1: number,
+  pids: () => number[],
+  watched: Watched = [],
+): Promise<CpuShare & { byProcess: { name: string; ownMs: number; childrenMs: number }[] }> {
   await sleepUntil(t0);
   const a = await cpuSample(pids());
+  const wa = await Promise.all(watched.map((w) => procTicks(w.pid)));
   await sleepUntil(t1);
   const b = await cpuSample(pids());
-  return cpuShare(a, b);
+  const wb = await Promise.all(watched.map((w) => procTicks(w.pid)));
+  const byProcess = watched.map((w, i) => ({
+    name: w.name,
+    ownMs: ((wb[i]?.own ?? 0) - (wa[i]?.own ?? 0)) * 10,
+    childrenMs: ((wb[i]?.children ?? 0) - (wa[i]?.children ?? 0)) * 10,
+  }));
+  return { ...cpuShare(a, b), byProcess };
+}
+
+/** `name own+children` CPU ms per fire, for a note. */
+function cpuPerFire(
+  byProcess: readonly { name: string; ownMs: number; childrenMs: number }[],
+  fires: number,
+): string {
+  const per = (v: number) => (v / Math.max(1, fires)).toFixed(2);
+  return byProcess
+    .map(
+      (p) =>
+        `${p.name} ${per(p.ownMs)}${p.childrenMs > 0 ? ` (+${per(p.childrenMs)} children)` : ''}`,
+    )
+    .join(', ');
 }
 
 /**
@@ -417,17 +478,25 @@ class ActiveEvents {
         const i = streams.indexOf(stream);
         for (const [id, fields] of entries) {
           ids[i] = id;
-          if (fields[1] !== 'active' || fields[0] !== 'event') continue;
+          if (fields[0] !== 'event' || (fields[1] !== 'active' && fields[1] !== 'added')) continue;
           const j = fields.indexOf('jobId');
           const jobId = j >= 0 ? fields[j + 1] : undefined;
-          if (jobId !== undefined) this.at.set(`${stream} ${jobId}`, Number(id.split('-')[0]));
+          if (jobId === undefined) continue;
+          const key = `${stream} ${jobId}${fields[1] === 'added' ? ' added' : ''}`;
+          if (!this.at.has(key)) this.at.set(key, Number(id.split('-')[0]));
         }
       }
     }
   }
 
+  /** When the job first became active. */
   get(stream: string, jobId: string): number | undefined {
     return this.at.get(`${stream} ${jobId}`);
+  }
+
+  /** When the job was first added (BullMQ's `added` event). */
+  added(stream: string, jobId: string): number | undefined {
+    return this.at.get(`${stream} ${jobId} added`);
   }
 
   async stop(): Promise<void> {
@@ -457,6 +526,8 @@ interface Stack {
   cleanup: Cleanup;
   /** This benchmark's long-lived processes (bench, Redis, agents). */
   pids: () => number[];
+  /** The same by name: this process (bench and server), Redis, each agent. */
+  watched: () => Watched;
   serverLog: string;
 }
 
@@ -499,7 +570,7 @@ async function runBullmq(stack: Stack, opts: FireLagOptions): Promise<Result> {
       );
     }
     const { t0, t1 } = windowOf(opts);
-    const cpu = await measureWindow(t0, t1, stack.pids);
+    const cpu = await measureWindow(t0, t1, stack.pids, stack.watched().slice(0, 2));
     await drain(t1, opts, () => Promise.resolve(windowCount(starts, t0, t1)));
     for (const id of ids) await queue.removeJobScheduler(id);
     const acc = account(starts, ids, t0, t1);
@@ -526,7 +597,10 @@ async function runBullmq(stack: Stack, opts: FireLagOptions): Promise<Result> {
         { name: 'job active -> processor', values: active },
       ],
       cpu,
-      notes: why ? [why] : [],
+      notes: [
+        `CPU ms per fire in the window: ${cpuPerFire(cpu.byProcess, opts.schedules * opts.seconds)}`,
+        ...(why ? [why] : []),
+      ],
     };
   } finally {
     await release();
@@ -693,7 +767,7 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
       nodeOf.set(InvokeId, node);
     }
     const { t0, t1 } = windowOf(opts);
-    const cpu = await measureWindow(t0, t1, stack.pids);
+    const cpu = await measureWindow(t0, t1, stack.pids, stack.watched());
     await drain(t1, opts, async () => windowCount((await readStarts(files)).starts, t0, t1));
     await stopAll();
     stopped = true;
@@ -729,21 +803,40 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
     );
     const { starts, malformed } = await readStarts(files);
     const acc = account(starts, invokeIds, t0, t1, skippedInWindow);
-    const toFire: number[] = [];
-    const toRun: number[] = [];
-    const toStart: number[] = [];
+    const times = await runTimes(stack.redisUrl, keys, invokeIds, nodeOf);
+    const hopNames = [
+      'due -> fire job active',
+      'fire job active -> run record Pending',
+      'run record Pending -> run job added',
+      'run job added -> run job active',
+      'run job active -> run claimed',
+      'run claimed -> command start',
+    ];
+    const hopValues: number[][] = hopNames.map(() => []);
     for (const s of acc.first.values()) {
       if (s.dueMs < t0 || s.dueMs >= t1) continue;
-      const fireActive = events.get(schedStream, `repeat:${scheduleId(s.id, 0)}:${s.dueMs}`);
-      const runActive = events.get(
-        nodeStream(nodeOf.get(s.id) ?? ''),
-        runJobId(s.id, `f${s.dueMs}`),
-      );
-      if (fireActive !== undefined) toFire.push(fireActive - s.dueMs);
-      if (fireActive !== undefined && runActive !== undefined) toRun.push(runActive - fireActive);
-      if (runActive !== undefined) toStart.push(s.startMs - runActive);
+      const node = nodeStream(nodeOf.get(s.id) ?? '');
+      const runId = runJobId(s.id, `f${s.dueMs}`);
+      const run = times.get(fireKey(s.id, s.dueMs));
+      // Each stage's time (Redis's clock but the command's own, same host clock); a hop is
+      // counted where both of its ends were seen.
+      const stages = [
+        s.dueMs,
+        events.get(schedStream, `repeat:${scheduleId(s.id, 0)}:${s.dueMs}`),
+        run?.firedMs,
+        events.added(node, runId),
+        events.get(node, runId),
+        run?.startedMs,
+        s.startMs,
+      ];
+      for (let h = 0; h < hopNames.length; h++) {
+        const a = stages[h];
+        const b = stages[h + 1];
+        if (a !== undefined && b !== undefined) hopValues[h]?.push(b - a);
+      }
     }
     const notes = [
+      `CPU ms per fire in the window: ${cpuPerFire(cpu.byProcess, opts.schedules * opts.seconds)}`,
       `records after stop: ${[...finalStates.entries()].map(([k, v]) => `${k} ${v}`).join(', ')}`,
       `skipped over the whole phase: SkippedRepeats ${apiSkipped}, server log ${loggedSkips.size}`,
     ];
@@ -772,16 +865,49 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
       duplicates: acc.duplicates,
       missed: acc.missed,
       skipped: skippedInWindow.size,
-      hops: [
-        { name: 'due -> fire job active', values: toFire },
-        { name: 'fire active -> run job active', values: toRun },
-        { name: 'run job active -> command start', values: toStart },
-      ],
+      hops: hopNames.map((name, h) => ({ name, values: hopValues[h] ?? [] })),
       cpu,
       notes,
     };
   } finally {
     await release();
+  }
+}
+
+/**
+ * When each run of the invocations was fired (its record went Pending) and claimed, by fireKey,
+ * from the records' history entries (Redis's clock): what the scheduler and agent stamp anyway.
+ */
+async function runTimes(
+  url: string,
+  keys: Keys,
+  invokeIds: readonly string[],
+  nodeOf: ReadonlyMap<string, string>,
+): Promise<Map<string, { firedMs?: number; startedMs?: number }>> {
+  const redis = new Redis(url, { maxRetriesPerRequest: null });
+  const out = new Map<string, { firedMs?: number; startedMs?: number }>();
+  const num = (v: string | null) => (v === null || v === '' ? undefined : Number(v));
+  try {
+    for (const id of invokeIds) {
+      const node = nodeOf.get(id) ?? '';
+      const seqs = await redis.lrange(keys.runHistory(node, id), 0, -1);
+      const pipe = redis.pipeline();
+      for (const seq of seqs) {
+        pipe.hmget(keys.runHistoryEntry(node, id, Number(seq)), 'fire', 'firedMs', 'startedMs');
+      }
+      for (const [err, row] of (await pipe.exec()) ?? []) {
+        if (err) continue;
+        const [fire, firedMs, startedMs] = row as (string | null)[];
+        if (!fire || !/^f\d+$/.test(fire)) continue;
+        out.set(fireKey(id, Number(fire.slice(1))), {
+          firedMs: num(firedMs ?? null),
+          startedMs: num(startedMs ?? null),
+        });
+      }
+    }
+    return out;
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -851,6 +977,7 @@ async function runHz(
         PORT: String(await freePort()),
         FLEETCMD_MIN_INTERVAL_SECONDS: '1',
         FLEETCMD_SCHEDULER_CONCURRENCY: process.env.FLEETCMD_SCHEDULER_CONCURRENCY,
+        FLEETCMD_DELIVERY_TIMEOUT_SECONDS: process.env.FLEETCMD_DELIVERY_TIMEOUT_SECONDS,
         LOG_LEVEL: 'info',
       }),
       pino(
@@ -869,7 +996,7 @@ async function runHz(
       for (const [i, nodeId] of nodeIds.entries()) {
         agents.push(
           spawnLogged(
-            ['--import', 'tsx', CLI, 'agent', '--node-id', nodeId],
+            [BIN, 'agent', '--node-id', nodeId],
             {
               REDIS_URL: redis.url,
               FLEETCMD_PREFIX: FLEET_PREFIX,
@@ -897,6 +1024,13 @@ async function runHz(
           [process.pid, redis.process.pid, ...agents.map((a) => a.pid)].filter(
             (p): p is number => p !== undefined,
           ),
+        watched: () => [
+          { name: 'bench+server', pid: process.pid },
+          ...(redis.process.pid === undefined ? [] : [{ name: 'redis', pid: redis.process.pid }]),
+          ...agents.flatMap((a, i) =>
+            a.pid === undefined ? [] : [{ name: `agent ${nodeIds[i]}`, pid: a.pid }],
+          ),
+        ],
       };
       const rate = await spawnRate();
       const results: Result[] = [];
@@ -1021,6 +1155,7 @@ export interface FireLagRun {
  * also on failure and on SIGINT/SIGTERM. Progress and log summaries go to stderr.
  */
 export async function runFireLag(opts: FireLagOptions): Promise<FireLagRun> {
+  if (opts.variants?.includes('fleetcmd') ?? true) await ensureBuilt();
   const dir = await mkdtemp(join(tmpdir(), 'fire-lag-'));
   const cleanup = new Cleanup();
   // Registered first, so released last.
