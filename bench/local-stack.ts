@@ -7,10 +7,17 @@
  * sources through tsx (`'tsx'`, the default: no build, but the tsx loader adds a thread and
  * memory to every agent, and memory slows spawning, SPEC §6).
  * With no node ids it starts no agents (bring your own, e.g. bench/sim-agents.ts).
+ *
+ * The API caller (`call`) is node:http with a keep-alive agent, in this process: its CPU is
+ * counted with the server's by bench/cost.ts and competes with it for this event loop, yet it
+ * is load generator, not fleetcmd's cost. Global fetch (undici) cost about twice as much CPU per
+ * call here (WHATWG streams, header lists, several event-loop turns per answer), which also
+ * delayed answers behind an in-process fan-out.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
 import { join, relative } from 'node:path';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
@@ -100,6 +107,47 @@ export async function waitRegistered(
   }
 }
 
+interface Caller {
+  agent: Agent;
+  host: string;
+  port: number;
+  authorization: string;
+}
+
+/** POSTs a JSON body and answers the JSON the server sent back (whatever its status). */
+function post(c: Caller, path: string, body: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        agent: c.agent,
+        host: c.host,
+        port: c.port,
+        path,
+        method: 'POST',
+        headers: {
+          authorization: c.authorization,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (b: Buffer) => chunks.push(b));
+        res.on('error', reject);
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>);
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export async function startBenchStack(
   prefix: string,
   nodeIds: string[],
@@ -145,21 +193,22 @@ export async function startBenchStack(
     );
   }
   await waitRegistered(redis.url, prefix, nodeIds, agents, opts.logDir ? logs : []);
+  const url = new URL(String(server.url));
+  const caller: Caller = {
+    agent: new Agent({ keepAlive: true }),
+    host: url.hostname,
+    port: Number(url.port),
+    authorization: `Bearer ${token}`,
+  };
   return {
     redisUrl: redis.url,
     pids: () =>
       [redis.process.pid, ...agents.map((a) => a.pid)].filter((p): p is number => p !== undefined),
     prefix,
     agents,
-    async call(action, body) {
-      const res = await fetch(`${String(server.url)}/v1/${action}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      return (await res.json()) as Record<string, unknown>;
-    },
+    call: (action, body) => post(caller, `/v1/${action}`, JSON.stringify(body)),
     async close() {
+      caller.agent.destroy();
       await releaseAgents();
       await releaseServer();
       await releaseRedis();

@@ -95,21 +95,28 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** Deeper bodies are refused: no action takes more than a few levels. */
 const MAX_DEPTH = 16;
 
-/** Walks the body iteratively (a hostile body may nest 100k levels) for forbidden keys. */
+/**
+ * Walks the body iteratively (a hostile body may nest 100k levels) for forbidden keys. Only
+ * objects and arrays are visited: a long list of strings (NodeIdList) costs one check each.
+ */
 function checkKeys(body: unknown): void {
-  const stack: { value: unknown; path: string[] }[] = [{ value: body, path: [] }];
+  const stack: { value: object; path: string[] }[] = [];
+  if (body !== null && typeof body === 'object') stack.push({ value: body, path: [] });
   for (let item = stack.pop(); item; item = stack.pop()) {
     const { value, path } = item;
-    if (value === null || typeof value !== 'object') continue;
     if (path.length >= MAX_DEPTH) {
       throw new AppError('InvalidParameter', `${path[0] ?? 'body'}: nested too deeply`);
     }
     for (const key of Object.keys(value)) {
-      const here = [...path, key];
       if (FORBIDDEN_KEYS.has(key)) {
-        throw new AppError('InvalidParameter', `${here.join('.')}: this field name is not allowed`);
+        throw new AppError(
+          'InvalidParameter',
+          `${[...path, key].join('.')}: this field name is not allowed`,
+        );
       }
-      stack.push({ value: (value as Record<string, unknown>)[key], path: here });
+      const child: unknown = (value as Record<string, unknown>)[key];
+      if (child !== null && typeof child === 'object')
+        stack.push({ value: child, path: [...path, key] });
     }
   }
 }

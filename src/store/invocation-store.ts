@@ -131,7 +131,8 @@ export class InvocationStore {
 
   /**
    * Writes the invocation unless it exists (a retried ClientToken request finds it). Returns
-   * whether this call created it, the stored creation time, and whether its jobs were enqueued.
+   * whether this call created it, the stored creation time, and whether its jobs were enqueued
+   * (see publish: marked and listed).
    */
   async create(
     inv: Invocation,
@@ -144,8 +145,12 @@ export class InvocationStore {
       await this.redis.fcInvCreate(key, this.retentionMs, persist, ...args)
     ).split(' ');
     const created = flag === '1';
-    const enqueued = !created && (await this.redis.hexists(key, 'enqueuedMs')) === 1;
-    return { created, createdMs: Number(ms), enqueued };
+    if (created) return { created, createdMs: Number(ms), enqueued: false };
+    const [marked, listed] = await Promise.all([
+      this.redis.hexists(key, 'enqueuedMs'),
+      this.redis.zscore(this.index(invocationKind(inv)), inv.invokeId),
+    ]);
+    return { created, createdMs: Number(ms), enqueued: marked === 1 && listed !== null };
   }
 
   /** The index an invocation of that kind is listed in. */
@@ -156,29 +161,30 @@ export class InvocationStore {
   /**
    * Lists the invocation once its jobs are queued: a command in the invocation index and among
    * the undispatched ones (its nodes' indexes get it with their run records, at dispatch; until
-   * then a NodeId listing finds it here), a sent file in its own index; then marks the jobs
-   * enqueued. The mark only once every listing holds the invocation: a crash before it leaves
-   * no mark, so a ClientToken retry publishes again (each write is idempotent). A fixed number
-   * of commands, whatever the number of nodes.
+   * then a NodeId listing finds it here), a sent file in its own index; and marks the jobs
+   * enqueued. The listings are one script (all in `{global}`), so they are written together or
+   * not at all; the mark is on the invocation's hash (another slot), sent right behind it in
+   * the same round trip. A retry counts the jobs enqueued only when both the mark and the index
+   * entry are there (create), so a failure of either step makes a ClientToken retry publish
+   * again (each write is idempotent). Two commands, whatever the number of nodes.
    */
   async publish(inv: Invocation, createdMs: number, nowMs: number, timed: boolean): Promise<void> {
     const { invokeId } = inv;
     const kind = invocationKind(inv);
-    const index = this.index(kind);
     const cutoffMs = createdMs - this.retentionMs;
-    const writes: Promise<unknown>[] = [];
-    if (kind === 'command') {
-      const pending = this.keys.undispatchedInvocations();
-      writes.push(this.redis.zadd(pending, 'NX', createdMs, invokeId));
-      // A dispatch that never completed (its job failed for good) leaves with its retention.
-      writes.push(this.redis.zremrangebyscore(pending, '-inf', `(${cutoffMs}`));
-    }
-    if (timed) writes.push(this.redis.sadd(this.keys.timedInvocations(), invokeId));
-    writes.push(this.redis.zadd(index, 'NX', createdMs, invokeId));
-    // Entries whose invocation has expired leave the index as new ones arrive.
-    writes.push(this.redis.fcIndexPrune(index, this.keys.timedInvocations(), cutoffMs));
-    await Promise.all(writes);
-    await this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs);
+    await Promise.all([
+      this.redis.fcInvPublish(
+        this.index(kind),
+        this.keys.undispatchedInvocations(),
+        this.keys.timedInvocations(),
+        invokeId,
+        createdMs,
+        cutoffMs,
+        kind === 'command' ? '1' : '0',
+        timed ? '1' : '0',
+      ),
+      this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs),
+    ]);
   }
 
   /** Ids of invocations that may still fire. */

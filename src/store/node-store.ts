@@ -28,8 +28,18 @@ export function parseNodeInfo(nodeId: string, h: Record<string, string>): NodeIn
   };
 }
 
+/**
+ * Registered node ids a NodeStore remembers: the registry never loses a node (nothing removes
+ * one), so a node seen there once is registered for good. Bounded: past this many the memory
+ * starts over (the next requests ask Redis again).
+ */
+const KNOWN_LIMIT = 100_000;
+
 /** Server-side view of the node inventory. */
 export class NodeStore {
+  /** Node ids found in the registry (see KNOWN_LIMIT). */
+  private readonly known = new Set<string>();
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
@@ -37,13 +47,20 @@ export class NodeStore {
 
   /**
    * Which of these ids have not registered (their agent never wrote its registration). One
-   * command asks the registry, which holds only registered nodes (see remember); a node not in
-   * it yet (its announcement not seen by a scheduler) is looked up by its registration.
+   * command asks the registry, which holds only registered nodes (see remember), about the ids
+   * not found there before (none once a fleet is known: no round trip); a node not in it yet
+   * (its announcement not seen by a scheduler) is looked up by its registration.
    */
   async missing(nodeIds: readonly string[]): Promise<string[]> {
-    if (nodeIds.length === 0) return [];
-    const known = await this.redis.smismember(this.keys.nodeRegistry(), ...nodeIds);
-    const unknown = nodeIds.filter((_, i) => known[i] !== 1);
+    const ask = nodeIds.filter((id) => !this.known.has(id));
+    if (ask.length === 0) return [];
+    const found = await this.redis.smismember(this.keys.nodeRegistry(), ...ask);
+    if (this.known.size + ask.length > KNOWN_LIMIT) this.known.clear();
+    const unknown = ask.filter((id, i) => {
+      if (found[i] !== 1) return true;
+      this.known.add(id);
+      return false;
+    });
     const exists = await Promise.all(
       unknown.map((id) => this.redis.exists(this.keys.nodeInfo(id))),
     );

@@ -287,14 +287,23 @@ redis.call('HSET', KEYS[1], 'createdMs', NOW)
 if ARGV[2] ~= '1' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return '1 ' .. NOW`,
   },
-  // KEYS: index, timed. ARGV: cutoffMs. Drops index entries older than the cutoff, except
-  // invocations that may still fire (they stay listed while they live).
-  fcIndexPrune: {
-    keys: 2,
+  // KEYS: index, undispatched, timed (all {global}). ARGV: invokeId, createdMs, cutoffMs,
+  // command ('1': also among the undispatched), timed ('1': among the invocations that may
+  // still fire). Lists an invocation in one step, so it is in every listing or in none; then
+  // drops index entries (and undispatched ones, whose dispatch never completed) older than the
+  // cutoff, except invocations that may still fire (they stay listed while they live).
+  fcInvPublish: {
+    keys: 3,
     lua: `
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 500)
+if ARGV[4] == '1' then
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[3])
+end
+if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) end
+redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, 500)
 for _, id in ipairs(old) do
-  if redis.call('SISMEMBER', KEYS[2], id) == 0 then redis.call('ZREM', KEYS[1], id) end
+  if redis.call('SISMEMBER', KEYS[3], id) == 0 then redis.call('ZREM', KEYS[1], id) end
 end
 return #old`,
   },

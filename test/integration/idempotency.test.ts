@@ -85,6 +85,23 @@ void describe('ClientToken idempotency', () => {
     }
   });
 
+  void it('a retry with the token lists an invocation marked enqueued but not listed, and runs nothing again', async () => {
+    const body = { NodeIdList: ['i1'], CommandContent: 'echo listed', ClientToken: 'tok-list' };
+    const id = await run(stack, body);
+    await waitFinal(stack, id);
+    // As if the listing step had failed after the mark was written (they are separate slots).
+    await stack.redis.zrem(stack.keys.invocationIndex(), id);
+    assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'enqueuedMs'), 1);
+
+    assert.equal(await run(stack, body), id);
+    assert.notEqual(await stack.redis.zscore(stack.keys.invocationIndex(), id), null);
+    // The dispatch enqueued again finds the record done: the command is not run twice.
+    await new Promise((r) => setTimeout(r, 500));
+    const inv = await waitFinal(stack, id);
+    assert.equal(inv.InvokeNodes.InvokeNode[0]?.Repeats, 1);
+    assert.equal(inv.InvokeNodes.InvokeNode[0]?.Output, 'listed\n');
+  });
+
   void it('a request rejected for bad input does not use up its token', async () => {
     const bad = await stack.call('RunCommand', {
       NodeIdList: ['ghost'],
