@@ -114,15 +114,10 @@ export class RunStore {
     includeOutput: boolean,
   ): Promise<(RunRecord | undefined)[]> {
     const fields = includeOutput ? [...FIELDS, 'output'] : [...FIELDS];
-    // One explicit pipeline: one promise for all the keys (a 1,000-node invocation polled
-    // costs ~15% less CPU than a promise per key on the auto-pipeline).
-    const pipe = this.redis.pipeline();
-    for (const key of keys) pipe.hmgetBuffer(key, ...fields);
-    return ((await pipe.exec()) ?? []).map(([err, reply]) => {
-      if (err) throw err;
-      const row = reply as (Buffer | null)[];
-      return parseRun(row.slice(0, FIELDS.length), includeOutput ? row[FIELDS.length] : undefined);
-    });
+    const rows = await Promise.all(keys.map((key) => this.redis.hmgetBuffer(key, ...fields)));
+    return rows.map((row) =>
+      parseRun(row.slice(0, FIELDS.length), includeOutput ? row[FIELDS.length] : undefined),
+    );
   }
 
   /** Reads the run records of one invocation on many nodes; absent records are left out. */
