@@ -1,6 +1,6 @@
 import { spawn, execFile } from 'node:child_process';
-import { chownSync, mkdtempSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readdir, readFile, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { findOnPath } from '../../src/on-path.js';
 import { constants as osConstants, tmpdir, userInfo } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -369,12 +369,14 @@ export async function killOrphans(pgid: number, invokeId: string): Promise<numbe
 
 /**
  * Removes a script directory this process made: the script and the directory when that is all
- * there is (two system calls), everything in it when the command left files there. Never fails.
+ * there is (two system calls, not rm's lstat/readdir walk), everything in it when the command
+ * left files there. Never fails. Asynchronous, unlike the creation: freeing blocks can wait on
+ * the disk (ext4 with `discard` issues the discard then): rmdir took ~0.4 ms of wall time here.
  */
 async function removeOwnDir(dir: string): Promise<void> {
   try {
-    unlinkSync(join(dir, 'script'));
-    rmdirSync(dir);
+    await unlink(join(dir, 'script'));
+    await rmdir(dir);
   } catch {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
