@@ -11,11 +11,10 @@
  * With --agent-prof, each agent runs with `--cpu-prof --cpu-prof-dir=DIR`; run this process
  * itself under `node --cpu-prof` for the server's profile.
  */
-import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { table } from './harness.js';
 import { startBenchStack, type BenchStack } from './local-stack.js';
-import { Cleanup, sleep } from './processes.js';
+import { Cleanup, processTicks, sleep } from './processes.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -29,16 +28,8 @@ const SUBMITTERS = 8;
 
 /** CPU ms of a process itself and of the children it has waited for. */
 async function cpuMs(pid: number): Promise<{ self: number; children: number }> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = text
-    .slice(text.lastIndexOf(')') + 2)
-    .split(' ')
-    .map(Number);
-  const tick = 10; // USER_HZ is 100 on Linux
-  return {
-    self: ((f[11] ?? 0) + (f[12] ?? 0)) * tick,
-    children: ((f[13] ?? 0) + (f[14] ?? 0)) * tick,
-  };
+  const t = await processTicks(pid);
+  return { self: t.own * 10, children: t.children * 10 };
 }
 
 async function round(stack: BenchStack, runs: number): Promise<void> {

@@ -71,6 +71,7 @@ import { ensureBuilt, waitRegistered } from './local-stack.js';
 import {
   Cleanup,
   cpuSample,
+  processTicks,
   cpuShare,
   exited,
   killGroup,
@@ -378,16 +379,6 @@ const ms = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '-');
 // CPU: this box is shared, so each window reports how busy it was and how much of that was not
 // this benchmark's processes (the bench, Redis, agents, worker children and what they spawned).
 
-/** CPU ticks (1/100 s on Linux) of a process itself and of its waited-for children. */
-async function procTicks(pid: number): Promise<{ own: number; children: number }> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const f = text
-    .slice(text.lastIndexOf(')') + 2)
-    .split(' ')
-    .map(Number);
-  return { own: (f[11] || 0) + (f[12] || 0), children: (f[13] || 0) + (f[14] || 0) };
-}
-
 /** Named processes whose CPU a window reports by name (ms of CPU per fire in notes). */
 type Watched = { name: string; pid: number }[];
 
@@ -403,10 +394,10 @@ async function measureWindow(
 ): Promise<CpuShare & { byProcess: { name: string; ownMs: number; childrenMs: number }[] }> {
   await sleepUntil(t0);
   const a = await cpuSample(pids());
-  const wa = await Promise.all(watched.map((w) => procTicks(w.pid)));
+  const wa = await Promise.all(watched.map((w) => processTicks(w.pid)));
   await sleepUntil(t1);
   const b = await cpuSample(pids());
-  const wb = await Promise.all(watched.map((w) => procTicks(w.pid)));
+  const wb = await Promise.all(watched.map((w) => processTicks(w.pid)));
   const byProcess = watched.map((w, i) => ({
     name: w.name,
     ownMs: ((wb[i]?.own ?? 0) - (wa[i]?.own ?? 0)) * 10,

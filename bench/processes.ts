@@ -130,6 +130,17 @@ export interface CpuShare {
   otherPct: number;
 }
 
+/** CPU ticks (1/100 s on Linux) of a process itself and of its waited-for children; 0 once gone. */
+export async function processTicks(pid: number): Promise<{ own: number; children: number }> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name: utime, stime, cutime, cstime are the 12th-15th.
+  const f = text
+    .slice(text.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  return { own: (f[11] || 0) + (f[12] || 0), children: (f[13] || 0) + (f[14] || 0) };
+}
+
 /** Machine-wide CPU ticks, and those of `pids` and their waited-for children. */
 export async function cpuSample(pids: readonly number[]): Promise<CpuSample> {
   const stat = await readFile('/proc/stat', 'utf8').catch(() => '');
@@ -138,10 +149,8 @@ export async function cpuSample(pids: readonly number[]): Promise<CpuSample> {
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
   let ours = 0;
   for (const pid of pids) {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    // Fields after the command name: utime, stime, cutime, cstime are the 12th-15th.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    ours += [11, 12, 13, 14].reduce((a, i) => a + (Number(rest[i]) || 0), 0);
+    const t = await processTicks(pid);
+    ours += t.own + t.children;
   }
   return { busy: total - idle, total, ours };
 }
