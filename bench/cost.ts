@@ -22,6 +22,9 @@ function arg(name: string): string | undefined {
 }
 
 const RUNS = Number(arg('--runs') ?? 1000);
+if (!Number.isSafeInteger(RUNS) || RUNS < 1) {
+  throw new Error(`--runs: expected a whole number of runs (1 or more), got ${arg('--runs')}`);
+}
 const PROF = arg('--agent-prof');
 const NODES = ['t1', 't2', 't3', 't4'];
 const SUBMITTERS = 8;
