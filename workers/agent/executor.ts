@@ -368,23 +368,29 @@ export async function killOrphans(pgid: number, invokeId: string): Promise<numbe
 }
 
 /**
- * Removes a script directory this process made: the script and the directory when that is all
- * there is (two system calls, not rm's lstat/readdir walk), everything in it when the command
- * left files there. Never fails. Asynchronous, unlike the creation: freeing blocks can wait on
- * the disk (ext4 with `discard` issues the discard then): rmdir took ~0.4 ms of wall time here.
+ * Removes a script directory: the script and the directory when that is all there is (two
+ * system calls, not rm's lstat/readdir walk), everything in it when the command left files
+ * there or the script is gone already. Asynchronous, unlike the creation: freeing blocks can
+ * wait on the disk (ext4 with `discard` issues the discard then): rmdir took ~0.4 ms of wall
+ * time here.
  */
-async function removeOwnDir(dir: string): Promise<void> {
+async function removeDir(dir: string): Promise<void> {
   try {
     await unlink(join(dir, 'script'));
     await rmdir(dir);
   } catch {
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Removes the script directory of a run of this process (see removeDir). Never fails. */
+function removeOwnDir(dir: string): Promise<void> {
+  return removeDir(dir).catch(() => undefined);
 }
 
 /** Removes a run's script directory, only if it is one this agent creates. */
 export async function removeScriptDir(dir: string): Promise<void> {
   const base = join(tmpdir(), 'fleetcmd-');
   if (!dir.startsWith(base) || dir.includes('..')) return;
-  await rm(dir, { recursive: true, force: true });
+  await removeDir(dir);
 }
