@@ -56,8 +56,8 @@ export interface SchedulerDeps {
   keys: Keys;
   log: Logger;
   deliveryTimeoutSeconds: number;
-  /** Scheduler jobs in parallel per replica (FLEETCMD_SCHEDULER_CONCURRENCY). @default 256 */
-  concurrency?: number;
+  /** Scheduler jobs in parallel per replica (FLEETCMD_SCHEDULER_CONCURRENCY, default 32). */
+  concurrency: number;
   /** @default Date.now */
   clock?: () => number;
   /** @default none: latencies are not observed */
@@ -142,7 +142,7 @@ export class Scheduler {
       deps.workerConnection,
       deps.keys,
       (job: Job) => this.process(job),
-      deps.concurrency ?? 256,
+      deps.concurrency,
     );
     this.worker.on('failed', (job, err) =>
       deps.log.warn({ jobId: job?.id, err: err.message }, 'scheduler job failed'),

@@ -304,6 +304,7 @@ void describe('GET /metrics', () => {
           keys: stack.keys,
           log: makeLogger('silent', 'test'),
           deliveryTimeoutSeconds: 3,
+          concurrency: 1,
           metrics,
         });
         const count = async (name: string) =>
