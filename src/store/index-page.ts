@@ -7,6 +7,14 @@ export interface IndexEntry {
 }
 
 /**
+ * The order of every index page: newest first, entries of the same millisecond by id,
+ * descending (as Redis's ZREVRANGEBYSCORE gives them), so pages from several indexes merge.
+ */
+export function newestFirst(a: IndexEntry, b: IndexEntry): number {
+  return b.ms - a.ms || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+/**
  * Up to `count` entries of the index at `key`, newest first, strictly after `cursor`. Entries
  * created at the same millisecond are ordered by id (descending), so a cursor never skips or
  * repeats an entry while newer ones are being added in front.

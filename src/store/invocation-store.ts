@@ -8,7 +8,7 @@ import type {
   TerminationMode,
 } from '../domain/invocation.js';
 import { invocationKind } from '../domain/invocation.js';
-import { pageNewestFirst, type IndexEntry } from './index-page.js';
+import { newestFirst, pageNewestFirst, type IndexEntry } from './index-page.js';
 import type { Keys } from './keys.js';
 import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
 
@@ -389,7 +389,7 @@ export class InvocationStore {
     const entries = await pageNewestFirst(this.redis, index, count, after);
     const seen = new Set(entries.map((e) => e.id));
     const merged = [...entries, ...pending.filter((e) => !seen.has(e.id))];
-    if (pending.length > 0) merged.sort((a, b) => b.ms - a.ms || (a.id < b.id ? 1 : -1));
+    if (pending.length > 0) merged.sort(newestFirst);
     return merged.slice(0, count).map((e) => ({ invokeId: e.id, createdMs: e.ms }));
   }
 
