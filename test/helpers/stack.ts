@@ -200,6 +200,8 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** stdout as the bytes the process wrote (stdout is their UTF-8 decoding). */
+  stdoutBytes: Buffer;
 }
 
 /** Runs `fleetcmd <args>` as a real process (through tsx) and waits for it to exit. */
@@ -211,12 +213,19 @@ export async function runCli(
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Decoded once at the end: a chunk boundary may fall inside a multi-byte character.
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stderr.on('data', (d: Buffer) => err.push(d));
   const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
+  const stdoutBytes = Buffer.concat(out);
+  return {
+    code,
+    stdout: stdoutBytes.toString(),
+    stderr: Buffer.concat(err).toString(),
+    stdoutBytes,
+  };
 }
 
 /** A response body as JSON, or `{ raw }` when it is not JSON. */

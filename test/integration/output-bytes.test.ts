@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { OUTPUT_LIMIT_BYTES } from '../../src/domain/output.js';
-import { CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
+import { CLI, makeStack, nodeOf, run, runCli, waitFinal, type Stack } from '../helpers/stack.js';
 
 /**
  * A real agent runs commands printing invalid UTF-8, NUL bytes and terminal escapes: the API
@@ -38,15 +38,6 @@ async function collect(child: ChildProcessByStdio<null, Readable, null>): Promis
   child.stdout.on('data', (d: Buffer) => chunks.push(d));
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, stdout: Buffer.concat(chunks) };
-}
-
-function cli(args: string[], env: Record<string, string>): Promise<Result> {
-  return collect(
-    spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }),
-  );
 }
 
 /** The CLI with its stdout on a pseudo-terminal (util-linux `script`), as a user sees it. */
@@ -145,9 +136,9 @@ void describe('command output bytes', () => {
   void it('the CLI passes output through to a pipe, and --raw is the same', async () => {
     const id = await printBytes(NASTY);
     for (const extra of [[], ['--raw']]) {
-      const r = await cli(['logs', id, ...extra], env);
+      const r = await runCli(['logs', id, ...extra], env);
       assert.equal(r.code, 0);
-      assert.equal(r.stdout.toString('utf8'), NASTY.toString('utf8'));
+      assert.equal(r.stdoutBytes.toString('utf8'), NASTY.toString('utf8'));
     }
   });
 
