@@ -63,11 +63,14 @@ export async function startAgent(
     'subscriber',
     `fleetcmd-agent-${config.nodeId}-ctl`,
   );
+  const closeConnections = async () => {
+    await closeRedis(subscriber);
+    await closeRedis(connection);
+  };
   try {
     await refuseSharedCredentials(config, config.nodeId, connection, keys, logger);
   } catch (err) {
-    await closeRedis(subscriber);
-    await closeRedis(connection);
+    await closeConnections();
     throw err;
   }
   const agent = new Agent({
@@ -87,8 +90,7 @@ export async function startAgent(
     await agent.start();
   } catch (err) {
     await settleWithin(agent.stop(), 5_000);
-    await closeRedis(subscriber);
-    await closeRedis(connection);
+    await closeConnections();
     throw err;
   }
   return {
@@ -96,8 +98,7 @@ export async function startAgent(
     agent,
     close: async () => {
       await agent.stop();
-      await closeRedis(subscriber);
-      await closeRedis(connection);
+      await closeConnections();
     },
   };
 }
