@@ -1,0 +1,59 @@
+/**
+ * How long Node's synchronous `spawn()` call takes as the parent's resident memory grows.
+ * The call forks the parent and waits for the child's exec, blocking the event loop, so an
+ * agent of ~100 MiB pays more per run than a small process would. Not scored: it is the
+ * measurement behind the idea of starting commands from a small spawner process.
+ *
+ *   node --import tsx bench/spawn-rss.ts [--spawns 400] [--steps 0,32,64,128]
+ *
+ * For each step, that many MiB of Buffers are allocated and touched, then `--spawns`
+ * sequential `spawn('/bin/sh', ['-c', 'true'])` calls are timed (the call alone, not the
+ * child's life), with the stdio the agent uses (a pipe for stdout, detached).
+ */
+import { spawn } from 'node:child_process';
+import { formatNumber, table } from './harness.js';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+const SPAWNS = Number(arg('--spawns') ?? 400);
+if (!Number.isSafeInteger(SPAWNS) || SPAWNS < 1) {
+  throw new Error(`--spawns: expected a whole number (1 or more), got ${arg('--spawns')}`);
+}
+const STEPS = (arg('--steps') ?? '0,32,64,128').split(',').map((s) => {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new Error(`--steps: expected whole MiB counts separated by commas, got ${s}`);
+  }
+  return n;
+});
+
+async function timeSpawns(): Promise<number[]> {
+  const ms: number[] = [];
+  for (let i = 0; i < SPAWNS; i++) {
+    const start = process.hrtime.bigint();
+    const child = spawn('/bin/sh', ['-c', 'true'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true,
+    });
+    ms.push(Number(process.hrtime.bigint() - start) / 1e6);
+    child.stdout?.resume();
+    await new Promise((resolve) => child.once('close', resolve));
+  }
+  return ms.sort((a, b) => a - b);
+}
+
+const ballast: Buffer[] = [];
+const rows: string[][] = [];
+for (const mib of STEPS) {
+  while (ballast.length < mib) ballast.push(Buffer.alloc(1 << 20, 1));
+  const ms = await timeSpawns();
+  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
+  const p50 = ms[Math.floor(ms.length / 2)] ?? NaN;
+  const rss = process.memoryUsage().rss / 2 ** 20;
+  rows.push([String(mib), formatNumber(rss), formatNumber(mean), formatNumber(p50)]);
+}
+console.log(`\n${SPAWNS} spawn() calls per step\n`);
+console.log(table(['ballast MiB', 'rss MiB', 'mean ms', 'p50 ms'], rows));
