@@ -12,20 +12,12 @@
  * itself under `node --cpu-prof` for the server's profile.
  */
 import { Redis } from 'ioredis';
-import { table } from './harness.js';
+import { option, table, wholeNumber } from './harness.js';
 import { startBenchStack, type BenchStack } from './local-stack.js';
 import { Cleanup, processTicks, sleep } from './processes.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const RUNS = Number(arg('--runs') ?? 1000);
-if (!Number.isSafeInteger(RUNS) || RUNS < 1) {
-  throw new Error(`--runs: expected a whole number of runs (1 or more), got ${arg('--runs')}`);
-}
-const PROF = arg('--agent-prof');
+const RUNS = wholeNumber('--runs', option('--runs') ?? '1000', 1);
+const PROF = option('--agent-prof');
 const NODES = ['t1', 't2', 't3', 't4'];
 const SUBMITTERS = 8;
 

@@ -110,6 +110,21 @@ export function reportOnly(name: string, unit: string, ours: number, note?: stri
   };
 }
 
+/** The value after `name` on the command line (`--runs 1000`), if it is there. */
+export function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** `text` as a whole number of at least `min`, or an error naming the option and what it got. */
+export function wholeNumber(name: string, text: string, min: number): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(n) || n < min) {
+    throw new Error(`${name}: expected a whole number (${min} or more), got ${text}`);
+  }
+  return n;
+}
+
 /** The p-quantile (0..1) of ascending values, nearest rank; NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -11,24 +11,12 @@
  * child's life), with the stdio the agent uses (a pipe for stdout, detached).
  */
 import { spawn } from 'node:child_process';
-import { formatNumber, table } from './harness.js';
+import { formatNumber, option, percentile, table, wholeNumber } from './harness.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-const SPAWNS = Number(arg('--spawns') ?? 400);
-if (!Number.isSafeInteger(SPAWNS) || SPAWNS < 1) {
-  throw new Error(`--spawns: expected a whole number (1 or more), got ${arg('--spawns')}`);
-}
-const STEPS = (arg('--steps') ?? '0,32,64,128').split(',').map((s) => {
-  const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    throw new Error(`--steps: expected whole MiB counts separated by commas, got ${s}`);
-  }
-  return n;
-});
+const SPAWNS = wholeNumber('--spawns', option('--spawns') ?? '400', 1);
+const STEPS = (option('--steps') ?? '0,32,64,128')
+  .split(',')
+  .map((mib) => wholeNumber('--steps', mib, 0));
 
 async function timeSpawns(): Promise<number[]> {
   const ms: number[] = [];
@@ -51,9 +39,13 @@ for (const mib of STEPS) {
   while (ballast.length < mib) ballast.push(Buffer.alloc(1 << 20, 1));
   const ms = await timeSpawns();
   const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
-  const p50 = ms[Math.floor(ms.length / 2)] ?? NaN;
   const rss = process.memoryUsage().rss / 2 ** 20;
-  rows.push([String(mib), formatNumber(rss), formatNumber(mean), formatNumber(p50)]);
+  rows.push([
+    String(mib),
+    formatNumber(rss),
+    formatNumber(mean),
+    formatNumber(percentile(ms, 0.5)),
+  ]);
 }
 console.log(`\n${SPAWNS} spawn() calls per step\n`);
 console.log(table(['ballast MiB', 'rss MiB', 'mean ms', 'p50 ms'], rows));
