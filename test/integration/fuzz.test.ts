@@ -435,6 +435,9 @@ async function send(stack: Stack, req: Request, known: Known, raw?: string): Pro
   return { status: res.status, body: parsed };
 }
 
+/** The saved command each suite starts with, and puts back when a fuzzed DeleteCommand took the last. */
+const SAVED_COMMAND = { Name: 'c', CommandContent: 'echo {{p}}', EnableParameter: true };
+
 interface Known {
   invoke: string[];
   file: string[];
@@ -544,6 +547,14 @@ async function fuzzActions(
         state = now;
       }
       if (!readOnly) known = await knownIds(stack);
+      // Commands are the one kind a request can delete. With none left, `@known-command` names
+      // nothing and every later ModifyCommand / InvokeCommand of the run could only be a 404.
+      if (known.command.length === 0) {
+        const res = await stack.call('CreateCommand', SAVED_COMMAND);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        known = await knownIds(stack);
+        if (state) state = await stateOf(stack);
+      }
     }),
     { numRuns: opts.numRuns },
   );
@@ -567,7 +578,7 @@ void describe('fuzz: every action against an API-only server (state checked byte
       ['RunCommand', { NodeIdList: ['n1'], CommandContent: 'true' }],
       ['RunCommand', { NodeIdList: ['n1'], CommandContent: 'true', Frequency: 'rate(1d)' }],
       ['SendFile', { NodeIdList: ['n1'], Name: 'f.txt', TargetDir: dir, Content: 'x' }],
-      ['CreateCommand', { Name: 'c', CommandContent: 'echo {{p}}', EnableParameter: true }],
+      ['CreateCommand', SAVED_COMMAND],
     ] as const) {
       const res = await stack.call(action, body);
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -695,7 +706,7 @@ void describe('fuzz: every action against a whole stack with a live agent', () =
     for (const [action, body] of [
       ['RunCommand', { NodeIdList: ['n1'], CommandContent: 'true' }],
       ['SendFile', { NodeIdList: ['n1'], Name: 'f.txt', TargetDir: dir, Content: 'x' }],
-      ['CreateCommand', { Name: 'c', CommandContent: 'echo {{p}}', EnableParameter: true }],
+      ['CreateCommand', SAVED_COMMAND],
     ] as const) {
       assert.equal((await stack.call(action, body)).status, 200);
     }
