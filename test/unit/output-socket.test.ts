@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { outputSocketPair } from '../../workers/agent/output-socket.js';
+import { expectOutput, outputSocketPair } from '../../workers/agent/output-socket.js';
 
 const LINUX = process.platform === 'linux';
 
@@ -70,5 +70,36 @@ void describe('output socket pairs', () => {
     assert.equal(await readAll(next.reader), 'after');
     pair.writer.destroy();
     pair.reader.destroy();
+  });
+
+  void it('keeps what a writer sent in the same read as its nonce, and what it sent before the take', async (t) => {
+    if (!LINUX) return t.skip('abstract sockets are Linux only');
+    const expected = await expectOutput();
+    assert.ok(expected);
+    // Another process's writer: its command may write before this process has read the nonce,
+    // so the listener's first read holds both.
+    const writer = connect(expected.address);
+    await new Promise<void>((r) => writer.end(`${expected.nonce}first line\nsecond line\n`, r));
+    // Accepted and read before anyone takes it, as when the spawner answers after the accept.
+    await new Promise((r) => setTimeout(r, 100));
+    const reader = await expected.take();
+    assert.ok(reader, 'the connection was paired');
+    assert.equal(await readAll(reader), 'first line\nsecond line\n');
+  });
+
+  void it('take() gives up after its timeout, and cancel() closes a connection that comes later', async (t) => {
+    if (!LINUX) return t.skip('abstract sockets are Linux only');
+    const expected = await expectOutput();
+    assert.ok(expected);
+    assert.equal(await expected.take(50), undefined);
+    const late = connect(expected.address);
+    late.on('error', () => undefined);
+    late.write(expected.nonce);
+    // Its nonce is no longer pending: the listener closes it.
+    const closed = await Promise.race([
+      new Promise((r) => late.once('close', () => r(true))),
+      new Promise((r) => setTimeout(() => r(false), 5_000)),
+    ]);
+    assert.equal(closed, true, 'the late connection was closed');
   });
 });

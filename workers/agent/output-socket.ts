@@ -59,39 +59,84 @@ function accept(socket: Socket): void {
     socket.off('data', onData);
     socket.pause();
     clearTimeout(timer);
-    const nonce = got.toString('latin1');
-    const take = got.length === NONCE_BYTES ? pending.get(nonce) : undefined;
+    const nonce = got.subarray(0, NONCE_BYTES).toString('latin1');
+    const take = pending.get(nonce);
     if (!take) {
       socket.destroy();
       return;
     }
     pending.delete(nonce);
+    // When another process connected (the spawner), the command may have written already:
+    // what came after the nonce is the start of its output.
+    if (got.length > NONCE_BYTES) socket.unshift(got.subarray(NONCE_BYTES));
     take(socket);
   };
   socket.on('data', onData);
 }
 
-/** A new pair, or undefined when none could be made (the caller then joins the streams itself). */
-export async function outputSocketPair(): Promise<OutputSocketPair | undefined> {
+/** A connection this process waits for: whoever connects to `address` and writes `nonce`. */
+export interface ExpectedOutput {
+  address: string;
+  nonce: string;
+  /**
+   * The accepted end, paused, once it arrives; undefined if it has not within `timeoutMs` from
+   * now. The writer may be another process (the spawner connects for its command).
+   */
+  take(timeoutMs?: number): Promise<Socket | undefined>;
+  /** Stops waiting; a connection that comes later is closed, as is one already here. */
+  cancel(): void;
+}
+
+/** Registers a nonce and says where to connect with it; undefined where it cannot listen. */
+export async function expectOutput(): Promise<ExpectedOutput | undefined> {
   const address = await listen();
   if (address === undefined) return undefined;
   const nonce = randomUUID();
-  return new Promise((resolve) => {
-    const writer = connect(address);
-    const fail = () => {
-      pending.delete(nonce);
-      clearTimeout(timer);
-      writer.destroy();
-      resolve(undefined);
-    };
-    const timer = setTimeout(fail, PAIR_TIMEOUT_MS);
-    writer.once('error', fail);
-    pending.set(nonce, (reader) => {
-      clearTimeout(timer);
-      writer.off('error', fail);
-      writer.on('error', ignore);
-      resolve({ writer, reader });
-    });
-    writer.write(nonce);
+  let arrived: Socket | undefined;
+  let taker: ((socket: Socket) => void) | undefined;
+  pending.set(nonce, (socket) => {
+    if (taker) taker(socket);
+    else arrived = socket;
   });
+  const cancel = () => {
+    pending.delete(nonce);
+    taker = undefined;
+    arrived?.destroy();
+  };
+  return {
+    address,
+    nonce,
+    cancel,
+    take: (timeoutMs = PAIR_TIMEOUT_MS) =>
+      new Promise((resolve) => {
+        if (arrived) {
+          resolve(arrived);
+          return;
+        }
+        const timer = setTimeout(() => {
+          cancel();
+          resolve(undefined);
+        }, timeoutMs);
+        taker = (socket) => {
+          clearTimeout(timer);
+          resolve(socket);
+        };
+      }),
+  };
+}
+
+/** A new pair, or undefined when none could be made (the caller then joins the streams itself). */
+export async function outputSocketPair(): Promise<OutputSocketPair | undefined> {
+  const expected = await expectOutput();
+  if (expected === undefined) return undefined;
+  const writer = connect(expected.address);
+  writer.once('error', () => writer.destroy());
+  writer.write(expected.nonce);
+  const reader = await expected.take();
+  if (!reader) {
+    writer.destroy();
+    return undefined;
+  }
+  writer.on('error', ignore);
+  return { writer, reader };
 }
