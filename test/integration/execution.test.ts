@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  alive,
   makeStack,
   nodeOf,
   run,
@@ -248,6 +249,70 @@ void describe('execution: user, groups, environment and script files', () => {
     assert.equal(n.InvocationStatus, 'Error');
     assert.equal(n.ErrorCode, 'ExecutionInterrupted');
     await stack.waitFor('the script directory to go', () => gone(join(facts.path, '..')), 5_000);
+  });
+
+  void it('a spawner killed mid-run: that run ends Error with its command killed and is not run again; a new spawner starts the next, and none outlives its agent', async () => {
+    const line = /^spawner=(\d+) pid=(\d+)$/m;
+    const id = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: 'echo "spawner=$PPID pid=$$"; sleep 60',
+      Timeout: 120,
+    });
+    const [, spawner, pid] = await stack.waitFor('the command to start', async () => {
+      return line.exec(nodeOf(await stack.describe(id), 'n1').Output ?? '') ?? undefined;
+    });
+    const spawnerPid = Number(spawner);
+    const commandPid = Number(pid);
+    assert.notEqual(spawnerPid, agent.child.pid, "the command's parent is the spawner");
+    process.kill(spawnerPid, 'SIGKILL');
+    const n = nodeOf(await waitFinal(stack, id), 'n1');
+    assert.equal(n.InvocationStatus, 'Error', n.Output);
+    assert.equal(n.ErrorCode, 'ExecutionException');
+    assert.equal(n.Repeats, 1);
+    assert.equal(n.Output, `spawner=${spawnerPid} pid=${commandPid}\n`, 'its output kept, once');
+    await stack.waitFor('the command to be killed', async () => !alive(commandPid), 5_000);
+
+    const next = await run(stack, {
+      NodeIdList: ['n1'],
+      CommandContent: 'echo "spawner=$PPID pid=$$"',
+    });
+    const m = nodeOf(await waitFinal(stack, next), 'n1');
+    assert.equal(m.InvocationStatus, 'Success', m.Output);
+    const nextSpawner = Number(line.exec(m.Output ?? '')?.[1]);
+    assert.ok(nextSpawner > 0 && nextSpawner !== spawnerPid, `a new spawner (${m.Output})`);
+    assert.notEqual(nextSpawner, agent.child.pid, 'still not the agent itself');
+    assert.ok(alive(nextSpawner));
+    // The killed run stayed as it ended.
+    assert.equal(nodeOf(await stack.describe(id), 'n1').Repeats, 1);
+
+    await agent.kill('SIGKILL');
+    await stack.waitFor(
+      'the spawner to exit with its agent',
+      async () => !alive(nextSpawner),
+      5_000,
+    );
+    agent = await stack.startAgent('n1', agentEnv);
+  });
+
+  void it('a spawner that stops answering is killed after 15 s: the run waiting on it ends Error, not started, and the next run gets a new spawner', async () => {
+    const probe = await run(stack, { NodeIdList: ['n1'], CommandContent: 'echo $PPID' });
+    const spawnerPid = Number(nodeOf(await waitFinal(stack, probe), 'n1').Output);
+    assert.ok(spawnerPid > 0 && spawnerPid !== agent.child.pid);
+    process.kill(spawnerPid, 'SIGSTOP');
+    const marker = join(tmpdir(), `fleetcmd-wedged-${randomBytes(4).toString('hex')}`);
+    const id = await run(stack, { NodeIdList: ['n1'], CommandContent: `touch ${marker}` });
+    const n = nodeOf(await waitFinal(stack, id, 40_000), 'n1');
+    assert.equal(n.InvocationStatus, 'Error', n.Output);
+    assert.equal(n.ErrorCode, 'ExecutionException');
+    assert.equal(n.StartTime, '', 'it never started');
+    assert.equal(n.Repeats, 0);
+    assert.equal(alive(spawnerPid), false, 'the wedged spawner was killed');
+    assert.equal(await gone(marker), true, 'the command never ran');
+    assert.match(agent.log(), /did not answer within 15000 ms/);
+    const next = await run(stack, { NodeIdList: ['n1'], CommandContent: 'echo $PPID' });
+    const m = nodeOf(await waitFinal(stack, next), 'n1');
+    assert.equal(m.InvocationStatus, 'Success', m.Output);
+    assert.notEqual(Number(m.Output), spawnerPid);
   });
 
   void it('without setpriv, never runs a command with fewer groups than its user has', async (t) => {

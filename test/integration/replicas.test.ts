@@ -16,7 +16,8 @@ import { freshPrefix, redisUrl } from '../helpers/redis.js';
  * every fire of a schedule runs exactly once per node, whichever replica's scheduler worker
  * takes it, and a replica killed mid-schedule loses nothing beyond the documented catch-up.
  * The runs are counted on disk: each run appends "<agent pid> <fire id>" to a file (a
- * command's parent is the agent that spawned it, so $PPID attributes a line to its node).
+ * command's parent is its agent's spawner, whose parent is the agent: field 4 of the
+ * spawner's /proc stat attributes a line to its node).
  */
 
 const REPLICAS = 3;
@@ -221,7 +222,9 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
       NodeIdList: [...NODES],
       Frequency: '* * * * * *',
       // The fire id also goes to the output, so each recorded run says which fire it was.
-      CommandContent: `echo "$PPID $FLEETCMD_FIRE_ID" >> ${file}; echo "$FLEETCMD_FIRE_ID"`,
+      CommandContent:
+        `echo "$(cut -d ' ' -f 4 /proc/$PPID/stat) $FLEETCMD_FIRE_ID" >> ${file}; ` +
+        'echo "$FLEETCMD_FIRE_ID"',
     });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     return res.body.InvokeId as string;

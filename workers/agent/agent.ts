@@ -27,6 +27,7 @@ import {
   type CommandHandle,
   type ExecRequest,
 } from './executor.js';
+import { sharedSpawner } from './spawner.js';
 
 export interface AgentDeps {
   nodeId: string;
@@ -100,6 +101,14 @@ export class Agent {
       agentInstance: this.instanceId,
       pid: process.pid,
     });
+    if (!deps.execute) {
+      try {
+        sharedSpawner().start();
+      } catch (err) {
+        // Each run tries again, and one that cannot start is reported Error.
+        deps.log.error({ err: String(err) }, 'command spawner not started');
+      }
+    }
     await this.interruptPreviousLife();
     // A boot's triggers stay pending until all are fired, so a crash here only delays them to
     // the next start of the agent (same boot), and each fire is taken once.
@@ -353,6 +362,7 @@ export class Agent {
         status: final,
         exitCode: outcome.exitCode,
         bytes: snap.totalBytes,
+        ...(outcome.detail !== undefined ? { detail: outcome.detail } : {}),
       },
       'run finished',
     );

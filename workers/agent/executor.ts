@@ -7,7 +7,8 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OutputCapture } from '../../src/domain/output.js';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
-import { outputSocketPair } from './output-socket.js';
+import { expectOutput, type ExpectedOutput } from './output-socket.js';
+import { sharedSpawner, type SpawnedExit } from './spawner.js';
 
 export interface ExecRequest {
   /** Given to the command as FLEETCMD_INVOKE_ID (and used to find its orphans later). */
@@ -33,6 +34,8 @@ export interface ExecOutcome {
   exitCode: number | undefined;
   errorCode: RunErrorCode | '';
   started: boolean;
+  /** Why an Error happened (for the agent's log), where the status alone does not say. */
+  detail?: string;
 }
 
 export type StopReason = 'stop' | 'shutdown';
@@ -202,14 +205,17 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
     await removeOwnDir(tmp);
     return immediate('Error', 'ExecutionException');
   }
-  // The default launcher is exec'd as `/bin/sh <script>` itself, stdout and stderr one socket
-  // (see output-socket.ts). Otherwise, and if no socket pair could be made, a helper shell joins
-  // them: `exec "$@" 2>&1`, the launcher replacing it. (Not for a Launcher: exec "$@" is also
-  // what finds it on PATH and reports one that is missing as the run's output, exit 127.)
-  const joined = req.launcher.trim() === '' ? await outputSocketPair() : undefined;
-  const argv = joined
-    ? ['/bin/sh', script]
-    : ['/bin/sh', '-c', 'exec "$@" 2>&1', 'fleetcmd', ...launcher, script];
+  // The command's stdout and stderr are one socket to this process (see output-socket.ts), and
+  // the spawner (spawner.ts) starts it. The default launcher is exec'd as `/bin/sh <script>`
+  // itself. A Launcher goes through a helper shell, `exec "$@" 2>&1`, the launcher replacing it:
+  // exec "$@" is also what finds it on PATH and reports one that is missing as the run's output,
+  // exit 127. Where this process cannot listen (not Linux), it spawns the command itself, through
+  // the helper shell, with a pipe for stdout.
+  const expected = await expectOutput();
+  const argv =
+    expected && req.launcher.trim() === ''
+      ? ['/bin/sh', script]
+      : ['/bin/sh', '-c', 'exec "$@" 2>&1', 'fleetcmd', ...launcher, script];
   if (setpriv) {
     argv.unshift(
       setpriv,
@@ -220,96 +226,58 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
     );
   }
   const [file = '/bin/sh', ...args] = argv;
-  const child = spawn(file, args, {
+  const how: LaunchOptions = {
     cwd: dir,
     env,
-    detached: true,
-    stdio: joined ? ['ignore', joined.writer, joined.writer] : ['ignore', 'pipe', 'ignore'],
     ...(switching && !setpriv ? { uid: account.uid, gid: account.gid } : {}),
-  });
-  // The command holds its own copies of the writer; with ours closed, the reader ends when the
-  // command (and whatever it left running with the socket) is gone.
-  joined?.writer.destroy();
-  // ('pipe' always gives the child a stdout stream.)
-  const output: Readable = joined?.reader ?? (child.stdout as Readable);
+  };
+  let launched: Launched;
+  try {
+    launched = expected
+      ? await launchViaSpawner(file, args, how, expected, req.invokeId)
+      : launchHere(file, args, how);
+  } catch {
+    expected?.cancel();
+    await removeOwnDir(tmp);
+    return immediate('Error', 'ExecutionException');
+  }
+  const { output } = launched;
 
   let killedFor: 'timeout' | StopReason | undefined;
-  const kill = () => {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    try {
-      if (req.terminationMode === 'ProcessTree') process.kill(-child.pid, 'SIGKILL');
-      else process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  };
+  const kill = () => launched.kill(req.terminationMode === 'ProcessTree');
   const timer = setTimeout(() => {
     killedFor ??= 'timeout';
     kill();
   }, req.timeoutSeconds * 1000);
 
-  output.on('data', (chunk: Buffer) => capture.push(chunk));
-  output.resume();
+  output?.on('data', (chunk: Buffer) => capture.push(chunk));
+  output?.resume();
 
-  const done = new Promise<ExecOutcome>((settleDone) => {
-    let spawnFailed = false;
-    child.on('error', () => {
-      spawnFailed = true;
-    });
-    child.on('close', () => undefined);
-    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+  const done = (async (): Promise<ExecOutcome> => {
+    const exit = await launched.exited;
+    if (exit === 'lost') {
+      // The spawner died: nothing would reap or time the command, so it must not run on. It is
+      // init's child now and may be reaped at any moment, so only what still carries this
+      // run's marker is killed, once.
       clearTimeout(timer);
-      // The script goes before the run is reported, so a final status means it is gone.
-      const resolveDone = (outcome: ExecOutcome) =>
-        void removeOwnDir(tmp).then(() => settleDone(outcome));
-      if (spawnFailed && code === null && signal === null) {
-        resolveDone({
-          status: 'Error',
-          exitCode: undefined,
-          errorCode: 'ExecutionException',
-          started: false,
-        });
-        return;
+      const group = req.terminationMode === 'ProcessTree';
+      if (launched.pid !== undefined) {
+        await killOrphans(launched.pid, req.invokeId, group ? undefined : launched.pid);
       }
-      const exitCode = code ?? 128 + signalNumber(signal);
-      if (killedFor === 'timeout')
-        resolveDone({ status: 'Timeout', exitCode, errorCode: 'ExecutionTimeout', started: true });
-      else if (killedFor === 'stop')
-        resolveDone({ status: 'Terminated', exitCode, errorCode: '', started: true });
-      else if (killedFor === 'shutdown')
-        resolveDone({
-          status: 'Error',
-          exitCode,
-          errorCode: 'ExecutionInterrupted',
-          started: true,
-        });
-      else if (exitCode === 0)
-        resolveDone({ status: 'Success', exitCode, errorCode: '', started: true });
-      else resolveDone({ status: 'Failed', exitCode, errorCode: 'ExitCodeNonzero', started: true });
-    };
-    if (child.pid === undefined) {
-      child.once('error', () => {
-        output.destroy();
-        finish(null, null);
-      });
-      return;
     }
-    child.once('exit', (code, signal) => {
-      // Wait for the pipe to drain; a background process that kept it open must not hold
-      // the run forever.
-      const drain = setTimeout(() => output.destroy(), PIPE_DRAIN_MS);
-      const settle = () => {
-        clearTimeout(drain);
-        finish(code, signal);
-      };
-      if (output.closed) settle();
-      else output.once('close', settle);
-    });
-  });
+    if (exit === 'failed') output?.destroy();
+    // Wait for the output to drain; a background process that kept it open must not hold
+    // the run forever.
+    else await drained(output);
+    clearTimeout(timer);
+    // The script goes before the run is reported, so a final status means it is gone.
+    await removeOwnDir(tmp);
+    return outcomeOf(exit, killedFor, launched.detail);
+  })();
 
   return {
     capture,
-    pid: child.pid,
+    pid: launched.pid,
     scriptDir: tmp,
     stop(reason) {
       killedFor ??= reason;
@@ -317,6 +285,140 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
     },
     done,
   };
+}
+
+type LaunchOptions = { cwd: string; env: Record<string, string>; uid?: number; gid?: number };
+
+/** How a launched command ended: exit code or signal; 'failed' never started; 'lost' unknown. */
+type LaunchExit = SpawnedExit | 'failed';
+
+interface Launched {
+  /** Also the command's process group id. */
+  pid: number | undefined;
+  /** Its stdout and stderr; undefined when it never started or its output never arrived. */
+  output: Readable | undefined;
+  /** SIGKILL to the command (group: to its process group), unless it is gone. */
+  kill(group: boolean): void;
+  exited: Promise<LaunchExit>;
+  /** Why it failed, or would be lost, for the log. */
+  detail?: string;
+}
+
+/** Starts the command in this process (where no output socket can be made). */
+function launchHere(file: string, args: string[], how: LaunchOptions): Launched {
+  const child = spawn(file, args, { ...how, detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise<LaunchExit>((resolve) => {
+    if (child.pid === undefined) {
+      child.once('error', () => resolve('failed'));
+      return;
+    }
+    child.on('error', () => undefined);
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    pid: child.pid,
+    output: child.stdout ?? undefined,
+    kill(group) {
+      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(group ? -child.pid : child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    },
+    exited,
+  };
+}
+
+/** Starts the command through the spawner, its output on the connection `expected` awaits. */
+async function launchViaSpawner(
+  file: string,
+  args: string[],
+  how: LaunchOptions,
+  expected: ExpectedOutput,
+  invokeId: string,
+): Promise<Launched> {
+  const output = { address: expected.address, nonce: expected.nonce };
+  const r = await sharedSpawner().spawn({ file, args, ...how, output });
+  if ('failed' in r) {
+    // A connection the spawner made before it failed is closed, not read.
+    expected.cancel();
+    // The spawner died before it answered: the command may be running, unseen. It is found by
+    // its script (unique to this run) and marker, killed with its group, and the run then
+    // counts as started.
+    const leader = r.unknown ? await findRunLeader(scriptOf(args), invokeId) : undefined;
+    const unseen = leader === undefined ? 0 : await killOrphans(leader, invokeId);
+    return {
+      pid: undefined,
+      output: undefined,
+      kill: () => undefined,
+      exited: Promise.resolve(unseen > 0 ? 'lost' : 'failed'),
+      detail: unseen > 0 ? `${r.failed}; ${unseen} process(es) of the run killed` : r.failed,
+    };
+  }
+  // The spawner wrote the nonce before it spawned: the connection is here or on its way.
+  const reader = await expected.take();
+  if (!reader) {
+    // Started, but with its output nowhere: it must not run unwatched.
+    r.kill(true);
+    return {
+      pid: r.pid,
+      output: undefined,
+      kill: r.kill,
+      exited: r.exited.then(() => 'lost' as const),
+      detail: "the command's output connection never arrived",
+    };
+  }
+  return {
+    pid: r.pid,
+    output: reader,
+    kill: r.kill,
+    exited: r.exited,
+    detail: 'the spawner exited while the command ran',
+  };
+}
+
+function drained(output: Readable | undefined): Promise<void> {
+  if (!output || output.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const drain = setTimeout(() => output.destroy(), PIPE_DRAIN_MS);
+    output.once('close', () => {
+      clearTimeout(drain);
+      resolve();
+    });
+  });
+}
+
+function outcomeOf(
+  exit: LaunchExit,
+  killedFor: 'timeout' | StopReason | undefined,
+  detail: string | undefined,
+): ExecOutcome {
+  const error = (started: boolean): ExecOutcome => ({
+    status: 'Error',
+    exitCode: undefined,
+    errorCode: 'ExecutionException',
+    started,
+    ...(detail !== undefined ? { detail } : {}),
+  });
+  if (exit === 'failed') return error(false);
+  if (exit === 'lost' && killedFor === 'shutdown') {
+    return {
+      status: 'Error',
+      exitCode: undefined,
+      errorCode: 'ExecutionInterrupted',
+      started: true,
+    };
+  }
+  if (exit === 'lost') return error(true);
+  const exitCode = exit.code ?? 128 + signalNumber(exit.signal);
+  if (killedFor === 'timeout')
+    return { status: 'Timeout', exitCode, errorCode: 'ExecutionTimeout', started: true };
+  if (killedFor === 'stop') return { status: 'Terminated', exitCode, errorCode: '', started: true };
+  if (killedFor === 'shutdown')
+    return { status: 'Error', exitCode, errorCode: 'ExecutionInterrupted', started: true };
+  if (exitCode === 0) return { status: 'Success', exitCode, errorCode: '', started: true };
+  return { status: 'Failed', exitCode, errorCode: 'ExitCodeNonzero', started: true };
 }
 
 export function errorInfoFor(code: RunErrorCode | ''): string {
@@ -340,15 +442,47 @@ function setprivPath(): Promise<string | undefined> {
   return setprivLookup;
 }
 
+/** The script path among a command's arguments (it is always the last). */
+function scriptOf(args: string[]): string {
+  return args.at(-1) ?? '';
+}
+
 /**
- * Kills what is left of a run whose agent died: every process in process group `pgid` that
- * carries FLEETCMD_INVOKE_ID=<invokeId> in its environment (so a recycled group id never hits
- * an unrelated process). Returns how many were killed.
+ * The process a run started, found without its pid: its command line holds the run's own
+ * script path and its environment the run's marker. (Two agents on one host may run the same
+ * invocation; only the script path tells their runs apart.)
  */
-export async function killOrphans(pgid: number, invokeId: string): Promise<number> {
+async function findRunLeader(script: string, invokeId: string): Promise<number | undefined> {
+  const marker = Buffer.from(`FLEETCMD_INVOKE_ID=${invokeId}\0`);
+  const wanted = Buffer.from(`${script}\0`);
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmdline = await readFile(`/proc/${name}/cmdline`);
+      if (!cmdline.includes(wanted)) continue;
+      if ((await readFile(`/proc/${name}/environ`)).includes(marker)) return Number(name);
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Kills what is left of a run whose agent (or spawner) died: every process in process group
+ * `pgid` that carries FLEETCMD_INVOKE_ID=<invokeId> in its environment, so a recycled pid or
+ * group id never hits an unrelated process; with `onlyPid`, that one process only. Returns how
+ * many were killed.
+ */
+export async function killOrphans(
+  pgid: number,
+  invokeId: string,
+  onlyPid?: number,
+): Promise<number> {
   const marker = Buffer.from(`FLEETCMD_INVOKE_ID=${invokeId}\0`);
   let killed = 0;
-  const pids = await readdir('/proc').catch(() => [] as string[]);
+  const pids =
+    onlyPid !== undefined ? [String(onlyPid)] : await readdir('/proc').catch(() => [] as string[]);
   for (const name of pids) {
     if (!/^\d+$/.test(name)) continue;
     try {

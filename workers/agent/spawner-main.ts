@@ -1,0 +1,91 @@
+/**
+ * The spawner: a small process, forked once by the agent (spawner.ts), that starts the agent's
+ * commands. Node's spawn() forks the calling process, and the fork's cost grows with the
+ * caller's memory (bench/spawn-rss.ts: ~12-15 µs per MiB); this process stays small, and its
+ * fork no longer blocks the agent's event loop.
+ *
+ * It imports nothing but Node's own modules. It takes each command's output socket by
+ * connecting to the agent's listener (output-socket.ts) and writing the run's nonce, so the
+ * command writes straight to the agent, as before. It lives exactly as long as its channel to
+ * the agent: it ignores the signals a terminal or an orchestrator sends the agent's group (the
+ * agent drains first and decides what is killed) and exits when the agent is gone.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import type { SpawnerReply, SpawnerRequest, SpawnRequest } from './spawner.js';
+
+/** How long connecting to the agent's output listener may take (ms). */
+const CONNECT_TIMEOUT_MS = 2_000;
+
+const children = new Map<number, ChildProcess>();
+
+function reply(message: SpawnerReply): void {
+  process.send?.(message);
+}
+
+function start(req: SpawnRequest): void {
+  const socket = connect(req.output.address);
+  const fail = (reason: string) => {
+    clearTimeout(timer);
+    socket.destroy();
+    reply({ type: 'failed', id: req.id, reason });
+  };
+  const timer = setTimeout(() => fail('no output connection in time'), CONNECT_TIMEOUT_MS);
+  socket.once('error', (err) => fail(`output connection: ${err.message}`));
+  socket.once('connect', () => {
+    // The nonce must be in the socket before anything the command writes: spawn once the
+    // kernel has it.
+    socket.write(req.output.nonce, (err) => {
+      if (err) return;
+      clearTimeout(timer);
+      let child: ChildProcess;
+      try {
+        child = spawn(req.file, req.args, {
+          cwd: req.cwd,
+          env: req.env,
+          detached: true,
+          stdio: ['ignore', socket, socket],
+          ...(req.uid !== undefined ? { uid: req.uid } : {}),
+          ...(req.gid !== undefined ? { gid: req.gid } : {}),
+        });
+      } catch (e) {
+        fail(`spawn: ${String(e)}`);
+        return;
+      }
+      // The command holds its own copies of the socket.
+      socket.destroy();
+      const pid = child.pid;
+      if (pid === undefined) {
+        child.once('error', (e) => reply({ type: 'failed', id: req.id, reason: e.message }));
+        return;
+      }
+      child.on('error', () => undefined);
+      children.set(req.id, child);
+      child.once('exit', (code, signal) => {
+        children.delete(req.id);
+        reply({ type: 'exit', id: req.id, code, signal });
+      });
+      reply({ type: 'spawned', id: req.id, pid });
+    });
+  });
+}
+
+function kill(id: number, group: boolean): void {
+  const child = children.get(id);
+  // Not once it is reaped: its pid may be another process's by now.
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(group ? -child.pid : child.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) {
+  process.on(signal, () => undefined);
+}
+process.on('disconnect', () => process.exit(0));
+process.on('message', (m: SpawnerRequest) => {
+  if (m.type === 'spawn') start(m);
+  else if (m.type === 'kill') kill(m.id, m.group);
+});

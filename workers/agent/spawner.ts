@@ -1,0 +1,223 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** What the agent asks of the spawner (spawner-main.ts), over the fork's IPC channel. */
+export interface SpawnRequest {
+  type: 'spawn';
+  id: number;
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  uid?: number;
+  gid?: number;
+  /** Where the command's stdout and stderr connect (output-socket.ts's expectOutput). */
+  output: { address: string; nonce: string };
+}
+
+export type SpawnerRequest = SpawnRequest | { type: 'kill'; id: number; group: boolean };
+
+export type SpawnerReply =
+  | { type: 'spawned'; id: number; pid: number }
+  | { type: 'failed'; id: number; reason: string }
+  | { type: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null };
+
+/** How a command started by the spawner ended; 'lost' when the spawner died before it told. */
+export type SpawnedExit = { code: number | null; signal: NodeJS.Signals | null } | 'lost';
+
+export interface SpawnedCommand {
+  pid: number;
+  /** SIGKILL to the command (group: to its process group), while the spawner still has it. */
+  kill(group: boolean): void;
+  exited: Promise<SpawnedExit>;
+}
+
+/** Why a command did not start, or may have: see `unknown`. */
+export interface SpawnFailure {
+  failed: string;
+  /** The spawner died before it answered: the command may have started, unseen. */
+  unknown: boolean;
+}
+
+interface InFlight {
+  /** The spawner the request went to. */
+  child: ChildProcess;
+  started: (r: SpawnedCommand | SpawnFailure) => void;
+  /** Set once it started. */
+  exited?: (e: SpawnedExit) => void;
+  timer?: NodeJS.Timeout;
+}
+
+/** How long the spawner may take to answer a spawn request before it is taken for wedged. */
+const SPAWN_REPLY_MS = 15_000;
+
+const here = import.meta.url;
+/** Under tsx (the tests), the spawner is TypeScript too and needs tsx's loader. */
+const typescript = here.endsWith('.ts');
+const MAIN = fileURLToPath(new URL(`./spawner-main${typescript ? '.ts' : '.js'}`, here));
+/** The spawner's heap stays tiny; a small young generation keeps its memory, and forks, small. */
+const EXEC_ARGV = [
+  ...(typescript ? ['--import', import.meta.resolve('tsx')] : []),
+  '--max-semi-space-size=1',
+];
+
+/**
+ * The agent's side of the spawner: forks spawner-main.ts (at the agent's start, and again after
+ * it died), sends it spawn and kill requests, and turns its replies into promises.
+ *
+ * When the spawner goes (its channel closes, after every message it sent), a request it had not
+ * answered fails `unknown` and a running command ends 'lost': the caller kills what carries the
+ * run's marker and reports Error, never running it again. A spawner that leaves a spawn request
+ * unanswered for SPAWN_REPLY_MS (stopped, or stuck in the kernel) is killed, to the same end.
+ */
+export class Spawner {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  private readonly inFlight = new Map<number, InFlight>();
+  /** Why the spawner was killed, when this side killed it. */
+  private readonly killedWhy = new WeakMap<ChildProcess, string>();
+
+  /**
+   * Forks the spawner now if it is not running (the agent does so as it starts, while its own
+   * memory is smallest, so the first run does not wait for it); returns its pid.
+   */
+  start(): number | undefined {
+    return this.process().pid;
+  }
+
+  spawn(req: Omit<SpawnRequest, 'type' | 'id'>): Promise<SpawnedCommand | SpawnFailure> {
+    let child: ChildProcess;
+    try {
+      child = this.process();
+    } catch (err) {
+      return Promise.resolve({
+        failed: `the spawner could not start: ${String(err)}`,
+        unknown: false,
+      });
+    }
+    const id = this.nextId++;
+    return new Promise((started) => {
+      const timer = setTimeout(() => {
+        this.killedWhy.set(
+          child,
+          `the spawner did not answer within ${SPAWN_REPLY_MS} ms and was killed`,
+        );
+        child.kill('SIGKILL');
+      }, SPAWN_REPLY_MS);
+      this.inFlight.set(id, { child, started, timer });
+      child.channel?.ref();
+      const request: SpawnRequest = { type: 'spawn', id, ...req };
+      // Not sent (the channel is closed): it cannot have started.
+      const notSent = (err: Error) =>
+        this.settle(id, { failed: `spawner: ${err.message}`, unknown: false }, 'lost');
+      try {
+        child.send(request, (err) => {
+          if (err) notSent(err);
+        });
+      } catch (err) {
+        notSent(err instanceof Error ? err : new Error(String(err)));
+      }
+    });
+  }
+
+  private process(): ChildProcess {
+    if (this.child) return this.child;
+    const child = fork(MAIN, [], {
+      execArgv: EXEC_ARGV,
+      // Nothing of the agent's environment (its Redis password, NODE_OPTIONS): the spawner needs
+      // none, and each command gets its own, explicitly.
+      env: {},
+      // Its own process group: a terminal's ^C goes to the agent, which drains first.
+      detached: true,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    child.on('error', () => {
+      // A fork that failed has no pid and never exits.
+      if (child.pid === undefined) this.gone(child);
+    });
+    if (child.pid === undefined) {
+      // Node reports a failed fork (EAGAIN, ENOENT) by 'error' only, on the next tick.
+      return child;
+    }
+    this.child = child;
+    child.unref();
+    child.channel?.unref();
+    child.on('message', (m: SpawnerReply) => this.onReply(m));
+    // The channel closes after the last message the spawner sent has been read.
+    child.once('disconnect', () => this.gone(child));
+    return child;
+  }
+
+  /** The spawner `child` is gone: what it had not answered, or was running, is settled. */
+  private gone(child: ChildProcess): void {
+    if (this.child === child) this.child = undefined;
+    const exit =
+      child.signalCode !== null
+        ? ` (signal ${child.signalCode})`
+        : child.exitCode !== null
+          ? ` (exit ${child.exitCode})`
+          : '';
+    const why = this.killedWhy.get(child) ?? `the spawner${exit} went away before it answered`;
+    for (const [id, entry] of [...this.inFlight]) {
+      if (entry.child !== child) continue;
+      this.settle(id, { failed: why, unknown: true }, 'lost');
+    }
+  }
+
+  private onReply(m: SpawnerReply): void {
+    const entry = this.inFlight.get(m.id);
+    if (!entry) return;
+    if (m.type === 'failed') {
+      this.settle(m.id, { failed: m.reason, unknown: false }, 'lost');
+    } else if (m.type === 'exit') {
+      this.settle(m.id, undefined, { code: m.code, signal: m.signal });
+    } else {
+      clearTimeout(entry.timer);
+      let ended = false;
+      const exited = new Promise<SpawnedExit>((resolve) => {
+        entry.exited = (e) => {
+          ended = true;
+          resolve(e);
+        };
+      });
+      const { child } = entry;
+      entry.started({
+        pid: m.pid,
+        kill: (group) => {
+          // Ended: reaped (its pid may be another process's by now), or lost (the caller
+          // kills what carries its marker). Going: 'lost' follows.
+          if (ended || !child.connected) return;
+          const request: SpawnerRequest = { type: 'kill', id: m.id, group };
+          child.send(request, () => undefined);
+        },
+        exited,
+      });
+    }
+  }
+
+  /** Ends request `id`: fails it if it never started, else ends its command with `exit`. */
+  private settle(id: number, failure: SpawnFailure | undefined, exit: SpawnedExit): void {
+    const entry = this.inFlight.get(id);
+    if (!entry) return;
+    this.inFlight.delete(id);
+    clearTimeout(entry.timer);
+    if (![...this.inFlight.values()].some((e) => e.child === entry.child)) {
+      entry.child.channel?.unref();
+    }
+    if (entry.exited) entry.exited(exit);
+    else {
+      entry.started(
+        failure ?? { failed: 'the spawner reported an exit before a start', unknown: false },
+      );
+    }
+  }
+}
+
+let shared: Spawner | undefined;
+
+/** The process's one spawner. */
+export function sharedSpawner(): Spawner {
+  shared ??= new Spawner();
+  return shared;
+}
