@@ -14,7 +14,7 @@
 import { Redis } from 'ioredis';
 import { option, table, wholeNumber } from './harness.js';
 import { startBenchStack, type BenchStack } from './local-stack.js';
-import { Cleanup, processTicks, sleep } from './processes.js';
+import { Cleanup, processTicks, sleep, spawnerTicks } from './processes.js';
 
 const RUNS = wholeNumber('--runs', option('--runs') ?? '1000', 1);
 const PROF = option('--agent-prof');
@@ -66,11 +66,17 @@ try {
   await redis.config('RESETSTAT');
   const [redisPid, ...agentPids] = stack.pids();
   const pids = [process.pid, redisPid ?? 0, ...agentPids];
+  const spawnersMs = async () => {
+    const ticks = await Promise.all(agentPids.map(spawnerTicks));
+    return ticks.reduce((sum, t) => sum + t.own * 10, 0);
+  };
   const before = await Promise.all(pids.map(cpuMs));
+  const spawnersBefore = await spawnersMs();
   const t0 = performance.now();
   await round(stack, RUNS);
   const seconds = (performance.now() - t0) / 1000;
   const after = await Promise.all(pids.map(cpuMs));
+  const spawners = (await spawnersMs()) - spawnersBefore;
   const d = after.map((a, i) => ({
     self: a.self - (before[i]?.self ?? 0),
     children: a.children - (before[i]?.children ?? 0),
@@ -85,8 +91,9 @@ try {
       ['process', 'cpu ms/run'],
       [
         ['server + API client (this process)', per(d[0]?.self ?? 0)],
-        ['agents (4)', per(agentsSelf)],
-        ['shells the agents ran', per(shells)],
+        ['agents (4), with their spawners', per(agentsSelf)],
+        ['  of which the spawners', per(spawners)],
+        ['shells the agents (their spawners) ran', per(shells)],
         ['redis-server', per(d[1]?.self ?? 0)],
         ['all', per(total)],
       ],

@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { freePort } from '../src/private-redis.js';
 import { publish, quick, reportOnly } from './harness.js';
 import { startBenchStack } from './local-stack.js';
+import { spawnerPids } from './processes.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const count = Number(positional[0] ?? (quick ? 50 : 200));
@@ -30,7 +31,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const BIN = fileURLToPath(new URL('../bin/fleetcmd.js', import.meta.url));
 
 /** RSS (MiB) of an agent and a server started from the compiled CLI, idle for 3 s. */
-async function idleRss(redisUrl: string): Promise<{ agent: number; server: number }> {
+async function idleRss(
+  redisUrl: string,
+): Promise<{ agent: number; spawner: number; server: number }> {
   const env = {
     ...process.env,
     REDIS_URL: redisUrl,
@@ -50,8 +53,10 @@ async function idleRss(redisUrl: string): Promise<{ agent: number; server: numbe
   try {
     await sleep(3000);
     const [agent, server] = await Promise.all(children.map((c) => rssMiB(c.pid ?? 0)));
+    const [spawnerPid] = await spawnerPids(children[0]?.pid ?? 0);
+    const spawner = spawnerPid === undefined ? 0 : await rssMiB(spawnerPid);
     const round = (v: number | undefined) => Math.round((v ?? 0) * 10) / 10;
-    return { agent: round(agent), server: round(server) };
+    return { agent: round(agent), spawner: round(spawner), server: round(server) };
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await Promise.all(children.map((c) => new Promise((r) => c.once('exit', r))));
@@ -147,6 +152,12 @@ try {
       'the default retention (28 days) keeps every invocation younger than that',
     ),
     reportOnly('footprint: idle agent RSS', 'MiB', idle.agent, 'bin/fleetcmd.js agent, idle 3 s'),
+    reportOnly(
+      "footprint: idle agent's spawner RSS",
+      'MiB',
+      idle.spawner,
+      'the process the agent forks to start commands (workers/agent/spawner-main.ts)',
+    ),
     reportOnly(
       'footprint: idle server RSS',
       'MiB',

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { settleWithin } from '../src/settle.js';
 
@@ -130,8 +130,29 @@ export interface CpuShare {
   otherPct: number;
 }
 
-/** CPU ticks (1/100 s on Linux) of a process itself and of its waited-for children; 0 once gone. */
+/**
+ * CPU ticks (1/100 s on Linux) of a process itself and of its waited-for children; 0 once gone.
+ * An agent's spawner (workers/agent/spawner.ts) counts as the agent itself, and the commands the
+ * spawner waited for as the agent's children: the agent forks it, and waits for it only at exit.
+ */
 export async function processTicks(pid: number): Promise<{ own: number; children: number }> {
+  const t = await ownTicks(pid);
+  const s = await spawnerTicks(pid);
+  return { own: t.own + s.own, children: t.children + s.children };
+}
+
+/** CPU ticks of the live spawner(s) `pid` forked, themselves and the commands they waited for. */
+export async function spawnerTicks(pid: number): Promise<{ own: number; children: number }> {
+  const t = { own: 0, children: 0 };
+  for (const child of await spawnerPids(pid)) {
+    const s = await ownTicks(child);
+    t.own += s.own;
+    t.children += s.children;
+  }
+  return t;
+}
+
+async function ownTicks(pid: number): Promise<{ own: number; children: number }> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   // Fields after the command name: utime, stime, cutime, cstime are the 12th-15th.
   const f = text
@@ -139,6 +160,25 @@ export async function processTicks(pid: number): Promise<{ own: number; children
     .split(' ')
     .map(Number);
   return { own: (f[11] || 0) + (f[12] || 0), children: (f[13] || 0) + (f[14] || 0) };
+}
+
+/** The live spawners (workers/agent/spawner-main.ts) among `pid`'s children. */
+export async function spawnerPids(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  for (const child of await childPids(pid)) {
+    const cmdline = await readFile(`/proc/${child}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes('spawner-main')) found.push(child);
+  }
+  return found;
+}
+
+/** The live children of `pid`, from /proc (every thread's list). */
+async function childPids(pid: number): Promise<number[]> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const lists = await Promise.all(
+    tasks.map((t) => readFile(`/proc/${pid}/task/${t}/children`, 'utf8').catch(() => '')),
+  );
+  return lists.flatMap((l) => l.split(' ').filter(Boolean).map(Number));
 }
 
 /** Machine-wide CPU ticks, and those of `pids` and their waited-for children. */
