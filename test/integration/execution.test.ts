@@ -53,6 +53,24 @@ function runningScript(stack: Stack, id: string): Promise<ReturnType<typeof scri
   });
 }
 
+/** The line `echo "spawner=$PPID pid=$$"` prints: the command's parent and its own pid. */
+const PARENT_LINE = /^spawner=(\d+) pid=(\d+)$/m;
+
+/** Starts a 60 s command on n1 that prints its parent's pid and its own, once it has. */
+async function sleeperWithParent(
+  stack: Stack,
+): Promise<{ id: string; spawnerPid: number; commandPid: number }> {
+  const id = await run(stack, {
+    NodeIdList: ['n1'],
+    CommandContent: 'echo "spawner=$PPID pid=$$"; sleep 60',
+    Timeout: 120,
+  });
+  const [, spawner, pid] = await stack.waitFor('the command to start', async () => {
+    return PARENT_LINE.exec(nodeOf(await stack.describe(id), 'n1').Output ?? '') ?? undefined;
+  });
+  return { id, spawnerPid: Number(spawner), commandPid: Number(pid) };
+}
+
 const gone = async (path: string) =>
   stat(path).then(
     () => false,
@@ -176,6 +194,7 @@ void describe('execution: user, groups, environment and script files', () => {
       'LANG',
       'FLEETCMD_INVOKE_ID',
       'FLEETCMD_FIRE_ID',
+      'FLEETCMD_RUN_TOKEN',
       ...(process.env.TZ ? ['TZ'] : []),
     ]);
     const shellOwn = new Set(['PWD', 'OLDPWD', 'SHLVL', '_']);
@@ -186,6 +205,7 @@ void describe('execution: user, groups, environment and script files', () => {
     assert.equal(env.get('PATH'), '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     assert.equal(env.get('FLEETCMD_INVOKE_ID'), id);
     assert.equal(env.get('FLEETCMD_FIRE_ID'), '');
+    assert.match(env.get('FLEETCMD_RUN_TOKEN') ?? '', /^[0-9a-f-]{36}$/);
   });
 
   void it('writes the script to a private directory (0700) and file (0600), removed afterwards', async () => {
@@ -252,17 +272,7 @@ void describe('execution: user, groups, environment and script files', () => {
   });
 
   void it('a spawner killed mid-run: that run ends Error with its command killed and is not run again; a new spawner starts the next, and none outlives its agent', async () => {
-    const line = /^spawner=(\d+) pid=(\d+)$/m;
-    const id = await run(stack, {
-      NodeIdList: ['n1'],
-      CommandContent: 'echo "spawner=$PPID pid=$$"; sleep 60',
-      Timeout: 120,
-    });
-    const [, spawner, pid] = await stack.waitFor('the command to start', async () => {
-      return line.exec(nodeOf(await stack.describe(id), 'n1').Output ?? '') ?? undefined;
-    });
-    const spawnerPid = Number(spawner);
-    const commandPid = Number(pid);
+    const { id, spawnerPid, commandPid } = await sleeperWithParent(stack);
     assert.notEqual(spawnerPid, agent.child.pid, "the command's parent is the spawner");
     process.kill(spawnerPid, 'SIGKILL');
     const n = nodeOf(await waitFinal(stack, id), 'n1');
@@ -278,7 +288,7 @@ void describe('execution: user, groups, environment and script files', () => {
     });
     const m = nodeOf(await waitFinal(stack, next), 'n1');
     assert.equal(m.InvocationStatus, 'Success', m.Output);
-    const nextSpawner = Number(line.exec(m.Output ?? '')?.[1]);
+    const nextSpawner = Number(PARENT_LINE.exec(m.Output ?? '')?.[1]);
     assert.ok(nextSpawner > 0 && nextSpawner !== spawnerPid, `a new spawner (${m.Output})`);
     assert.notEqual(nextSpawner, agent.child.pid, 'still not the agent itself');
     assert.ok(alive(nextSpawner));
@@ -294,11 +304,11 @@ void describe('execution: user, groups, environment and script files', () => {
     agent = await stack.startAgent('n1', agentEnv);
   });
 
-  void it('a spawner that stops answering is killed after 15 s: the run waiting on it ends Error, not started, and the next run gets a new spawner', async () => {
-    const probe = await run(stack, { NodeIdList: ['n1'], CommandContent: 'echo $PPID' });
-    const spawnerPid = Number(nodeOf(await waitFinal(stack, probe), 'n1').Output);
-    assert.ok(spawnerPid > 0 && spawnerPid !== agent.child.pid);
+  void it('a spawner that stops answering is given up after 15 s: a run it did not start ends Error, not started; a running one it did not kill for a stop ends Terminated, killed by its token; the next run gets a new spawner', async () => {
+    const { id: long, spawnerPid, commandPid } = await sleeperWithParent(stack);
     process.kill(spawnerPid, 'SIGSTOP');
+    // The stop's kill request and the next run's spawn request both go unanswered.
+    assert.equal((await stack.call('StopInvocation', { InvokeId: long })).status, 200);
     const marker = join(tmpdir(), `fleetcmd-wedged-${randomBytes(4).toString('hex')}`);
     const id = await run(stack, { NodeIdList: ['n1'], CommandContent: `touch ${marker}` });
     const n = nodeOf(await waitFinal(stack, id, 40_000), 'n1');
@@ -306,9 +316,14 @@ void describe('execution: user, groups, environment and script files', () => {
     assert.equal(n.ErrorCode, 'ExecutionException');
     assert.equal(n.StartTime, '', 'it never started');
     assert.equal(n.Repeats, 0);
-    assert.equal(alive(spawnerPid), false, 'the wedged spawner was killed');
     assert.equal(await gone(marker), true, 'the command never ran');
-    assert.match(agent.log(), /did not answer within 15000 ms/);
+    // It was being stopped, so it ends as a stopped run does, once its processes are killed.
+    const l = nodeOf(await waitFinal(stack, long, 40_000), 'n1');
+    assert.equal(l.InvocationStatus, 'Terminated', l.Output);
+    assert.equal(l.Repeats, 1);
+    await stack.waitFor('the running command to be killed', async () => !alive(commandPid), 5_000);
+    await stack.waitFor('the wedged spawner to be killed', async () => !alive(spawnerPid), 5_000);
+    assert.match(agent.log(), /the spawner did not answer a (spawn|kill) request within 15000 ms/);
     const next = await run(stack, { NodeIdList: ['n1'], CommandContent: 'echo $PPID' });
     const m = nodeOf(await waitFinal(stack, next), 'n1');
     assert.equal(m.InvocationStatus, 'Success', m.Output);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { spawn, execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { readdir, readFile, rm, rmdir, stat, unlink } from 'node:fs/promises';
@@ -194,6 +195,10 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   if (process.env.TZ) env.TZ = process.env.TZ;
   env.FLEETCMD_INVOKE_ID = req.invokeId;
   env.FLEETCMD_FIRE_ID = req.fire ?? '';
+  // This run's own mark, inherited by all it starts and kept across exec: what finds its
+  // processes when the spawner died and their pids are not known, or no longer trusted.
+  const token = randomUUID();
+  env.FLEETCMD_RUN_TOKEN = token;
 
   const capture = new OutputCapture();
   // A root agent switches user through setpriv (util-linux) with --init-groups: the command
@@ -234,7 +239,7 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   let launched: Launched;
   try {
     launched = expected
-      ? await launchViaSpawner(file, args, how, expected, req.invokeId)
+      ? await launchViaSpawner(file, args, how, expected, token)
       : launchHere(file, args, how);
   } catch {
     expected?.cancel();
@@ -256,14 +261,11 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   const done = (async (): Promise<ExecOutcome> => {
     const exit = await launched.exited;
     if (exit === 'lost') {
-      // The spawner died: nothing would reap or time the command, so it must not run on. It is
-      // init's child now and may be reaped at any moment, so only what still carries this
-      // run's marker is killed, once.
+      // The spawner died: nothing would reap or time the command, so it must not run on. Its
+      // pid may be another process's by now (init reaps it), so what is killed is whatever
+      // carries this run's token.
       clearTimeout(timer);
-      const group = req.terminationMode === 'ProcessTree';
-      if (launched.pid !== undefined) {
-        await killOrphans(launched.pid, req.invokeId, group ? undefined : launched.pid);
-      }
+      await killRun(token);
     }
     if (exit === 'failed') output?.destroy();
     // Wait for the output to drain; a background process that kept it open must not hold
@@ -336,18 +338,16 @@ async function launchViaSpawner(
   args: string[],
   how: LaunchOptions,
   expected: ExpectedOutput,
-  invokeId: string,
+  token: string,
 ): Promise<Launched> {
   const output = { address: expected.address, nonce: expected.nonce };
   const r = await sharedSpawner().spawn({ file, args, ...how, output });
   if ('failed' in r) {
     // A connection the spawner made before it failed is closed, not read.
     expected.cancel();
-    // The spawner died before it answered: the command may be running, unseen. It is found by
-    // its script (unique to this run) and marker, killed with its group, and the run then
-    // counts as started.
-    const leader = r.unknown ? await findRunLeader(scriptOf(args), invokeId) : undefined;
-    const unseen = leader === undefined ? 0 : await killOrphans(leader, invokeId);
+    // The spawner died before it answered: the command may be running, unseen. Whatever
+    // carries this run's token is killed, and the run then counts as started.
+    const unseen = r.unknown ? await killRun(token) : 0;
     return {
       pid: undefined,
       output: undefined,
@@ -442,56 +442,44 @@ function setprivPath(): Promise<string | undefined> {
   return setprivLookup;
 }
 
-/** The script path among a command's arguments (it is always the last). */
-function scriptOf(args: string[]): string {
-  return args.at(-1) ?? '';
+/**
+ * Kills every process carrying FLEETCMD_RUN_TOKEN=<token> (a run's processes, wherever they
+ * are now), pass after pass until a pass finds none (a busy group may fork meanwhile; at most
+ * 5 passes). Returns how many were killed.
+ */
+async function killRun(token: string): Promise<number> {
+  const marker = Buffer.from(`FLEETCMD_RUN_TOKEN=${token}\0`);
+  let killed = 0;
+  for (let pass = 0; pass < 5; pass++) {
+    const found = await killMarked(marker);
+    killed += found;
+    if (found === 0) break;
+  }
+  return killed;
 }
 
 /**
- * The process a run started, found without its pid: its command line holds the run's own
- * script path and its environment the run's marker. (Two agents on one host may run the same
- * invocation; only the script path tells their runs apart.)
+ * Kills what is left of a run whose agent died: every process in process group `pgid` that
+ * carries FLEETCMD_INVOKE_ID=<invokeId> in its environment (so a recycled group id never hits
+ * an unrelated process). Returns how many were killed.
  */
-async function findRunLeader(script: string, invokeId: string): Promise<number | undefined> {
-  const marker = Buffer.from(`FLEETCMD_INVOKE_ID=${invokeId}\0`);
-  const wanted = Buffer.from(`${script}\0`);
+export function killOrphans(pgid: number, invokeId: string): Promise<number> {
+  return killMarked(Buffer.from(`FLEETCMD_INVOKE_ID=${invokeId}\0`), pgid);
+}
+
+/** SIGKILL to each process whose environment holds `marker` (and in group `pgid`, if given). */
+async function killMarked(marker: Buffer, pgid?: number): Promise<number> {
+  let killed = 0;
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const cmdline = await readFile(`/proc/${name}/cmdline`);
-      if (!cmdline.includes(wanted)) continue;
-      if ((await readFile(`/proc/${name}/environ`)).includes(marker)) return Number(name);
-    } catch {
-      // Gone meanwhile, or not ours to read.
-    }
-  }
-  return undefined;
-}
-
-/**
- * Kills what is left of a run whose agent (or spawner) died: every process in process group
- * `pgid` that carries FLEETCMD_INVOKE_ID=<invokeId> in its environment, so a recycled pid or
- * group id never hits an unrelated process; with `onlyPid`, that one process only. Returns how
- * many were killed.
- */
-export async function killOrphans(
-  pgid: number,
-  invokeId: string,
-  onlyPid?: number,
-): Promise<number> {
-  const marker = Buffer.from(`FLEETCMD_INVOKE_ID=${invokeId}\0`);
-  let killed = 0;
-  const pids =
-    onlyPid !== undefined ? [String(onlyPid)] : await readdir('/proc').catch(() => [] as string[]);
-  for (const name of pids) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
-      // Fields after the parenthesised command name: state, ppid, pgrp, ...
-      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-      if (pgrp !== pgid) continue;
-      const environ = await readFile(`/proc/${name}/environ`);
-      if (!environ.includes(marker)) continue;
+      if (pgid !== undefined) {
+        const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+        // Fields after the parenthesised command name: state, ppid, pgrp, ...
+        const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+        if (pgrp !== pgid) continue;
+      }
+      if (!(await readFile(`/proc/${name}/environ`)).includes(marker)) continue;
       process.kill(Number(name), 'SIGKILL');
       killed++;
     } catch {

@@ -73,12 +73,15 @@ function start(req: SpawnRequest): void {
 function kill(id: number, group: boolean): void {
   const child = children.get(id);
   // Not once it is reaped: its pid may be another process's by now.
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(group ? -child.pid : child.pid, 'SIGKILL');
-  } catch {
-    // Already gone.
+  if (child?.pid && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(group ? -child.pid : child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
   }
+  // Sent (or nothing left to kill): the agent knows this process is not wedged.
+  reply({ type: 'killed', id });
 }
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) {

@@ -20,6 +20,7 @@ export type SpawnerRequest = SpawnRequest | { type: 'kill'; id: number; group: b
 export type SpawnerReply =
   | { type: 'spawned'; id: number; pid: number }
   | { type: 'failed'; id: number; reason: string }
+  | { type: 'killed'; id: number }
   | { type: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null };
 
 /** How a command started by the spawner ended; 'lost' when the spawner died before it told. */
@@ -45,11 +46,16 @@ interface InFlight {
   started: (r: SpawnedCommand | SpawnFailure) => void;
   /** Set once it started. */
   exited?: (e: SpawnedExit) => void;
-  timer?: NodeJS.Timeout;
+  /** The deadline for the spawner's answer to a spawn or kill request. */
+  deadline?: NodeJS.Timeout;
 }
 
-/** How long the spawner may take to answer a spawn request before it is taken for wedged. */
-const SPAWN_REPLY_MS = 15_000;
+/**
+ * How long the spawner may take to answer a spawn or a kill request before it is taken for
+ * wedged (stopped, or stuck in the kernel). Its answer to a kill comes once it has sent the
+ * signal, which takes no time however stuck the command itself is.
+ */
+const REPLY_MS = 15_000;
 
 const here = import.meta.url;
 /** Under tsx (the tests), the spawner is TypeScript too and needs tsx's loader. */
@@ -66,16 +72,17 @@ const EXEC_ARGV = [
  * it died), sends it spawn and kill requests, and turns its replies into promises.
  *
  * When the spawner goes (its channel closes, after every message it sent), a request it had not
- * answered fails `unknown` and a running command ends 'lost': the caller kills what carries the
- * run's marker and reports Error, never running it again. A spawner that leaves a spawn request
- * unanswered for SPAWN_REPLY_MS (stopped, or stuck in the kernel) is killed, to the same end.
+ * answered fails `unknown` and a running command ends 'lost': the caller kills whatever carries
+ * the run's token and reports Error, never running it again. A spawner that leaves a request
+ * unanswered for REPLY_MS is killed and given up at once (a process stuck in the kernel may
+ * not even die): its requests end the same way, and the next run gets a new spawner.
  */
 export class Spawner {
   private child: ChildProcess | undefined;
   private nextId = 1;
   private readonly inFlight = new Map<number, InFlight>();
-  /** Why the spawner was killed, when this side killed it. */
-  private readonly killedWhy = new WeakMap<ChildProcess, string>();
+  /** Why the spawner was given up, when this side gave it up. */
+  private readonly givenUp = new WeakMap<ChildProcess, string>();
 
   /**
    * Forks the spawner now if it is not running (the agent does so as it starts, while its own
@@ -97,15 +104,10 @@ export class Spawner {
     }
     const id = this.nextId++;
     return new Promise((started) => {
-      const timer = setTimeout(() => {
-        this.killedWhy.set(
-          child,
-          `the spawner did not answer within ${SPAWN_REPLY_MS} ms and was killed`,
-        );
-        child.kill('SIGKILL');
-      }, SPAWN_REPLY_MS);
-      this.inFlight.set(id, { child, started, timer });
+      const entry: InFlight = { child, started };
+      this.inFlight.set(id, entry);
       child.channel?.ref();
+      this.expectAnswer(id, entry, 'a spawn request');
       const request: SpawnRequest = { type: 'spawn', id, ...req };
       // Not sent (the channel is closed): it cannot have started.
       const notSent = (err: Error) =>
@@ -149,6 +151,26 @@ export class Spawner {
     return child;
   }
 
+  /** Arms the deadline for the spawner's answer to request `id`. */
+  private expectAnswer(id: number, entry: InFlight, what: string): void {
+    clearTimeout(entry.deadline);
+    entry.deadline = setTimeout(() => {
+      // An answer read in this same turn of the loop still counts.
+      setImmediate(() => {
+        if (this.inFlight.get(id) !== entry || entry.deadline === undefined) return;
+        this.giveUp(entry.child, `the spawner did not answer ${what} within ${REPLY_MS} ms`);
+      });
+    }, REPLY_MS);
+  }
+
+  /** Kills a wedged spawner and settles what it had, without waiting for its channel to close. */
+  private giveUp(child: ChildProcess, why: string): void {
+    if (this.givenUp.has(child)) return;
+    this.givenUp.set(child, why);
+    child.kill('SIGKILL');
+    this.gone(child);
+  }
+
   /** The spawner `child` is gone: what it had not answered, or was running, is settled. */
   private gone(child: ChildProcess): void {
     if (this.child === child) this.child = undefined;
@@ -158,10 +180,12 @@ export class Spawner {
         : child.exitCode !== null
           ? ` (exit ${child.exitCode})`
           : '';
-    const why = this.killedWhy.get(child) ?? `the spawner${exit} went away before it answered`;
+    const why = this.givenUp.get(child) ?? `the spawner${exit} went away before it answered`;
+    // A fork that failed never ran anything.
+    const unknown = child.pid !== undefined;
     for (const [id, entry] of [...this.inFlight]) {
       if (entry.child !== child) continue;
-      this.settle(id, { failed: why, unknown: true }, 'lost');
+      this.settle(id, { failed: why, unknown }, 'lost');
     }
   }
 
@@ -172,8 +196,12 @@ export class Spawner {
       this.settle(m.id, { failed: m.reason, unknown: false }, 'lost');
     } else if (m.type === 'exit') {
       this.settle(m.id, undefined, { code: m.code, signal: m.signal });
+    } else if (m.type === 'killed') {
+      clearTimeout(entry.deadline);
+      entry.deadline = undefined;
     } else {
-      clearTimeout(entry.timer);
+      clearTimeout(entry.deadline);
+      entry.deadline = undefined;
       let ended = false;
       const exited = new Promise<SpawnedExit>((resolve) => {
         entry.exited = (e) => {
@@ -186,9 +214,10 @@ export class Spawner {
         pid: m.pid,
         kill: (group) => {
           // Ended: reaped (its pid may be another process's by now), or lost (the caller
-          // kills what carries its marker). Going: 'lost' follows.
+          // kills what carries its token). Going: 'lost' follows.
           if (ended || !child.connected) return;
           const request: SpawnerRequest = { type: 'kill', id: m.id, group };
+          this.expectAnswer(m.id, entry, 'a kill request');
           child.send(request, () => undefined);
         },
         exited,
@@ -201,7 +230,8 @@ export class Spawner {
     const entry = this.inFlight.get(id);
     if (!entry) return;
     this.inFlight.delete(id);
-    clearTimeout(entry.timer);
+    clearTimeout(entry.deadline);
+    entry.deadline = undefined;
     if (![...this.inFlight.values()].some((e) => e.child === entry.child)) {
       entry.child.channel?.unref();
     }
