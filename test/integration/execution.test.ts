@@ -280,6 +280,10 @@ void describe('execution: user, groups, environment and script files', () => {
     assert.equal(n.ErrorCode, 'ExecutionException');
     assert.equal(n.Repeats, 1);
     assert.equal(n.Output, `spawner=${spawnerPid} pid=${commandPid}\n`, 'its output kept, once');
+    assert.match(
+      agent.log(),
+      new RegExp(`"spawnerPid":${spawnerPid},"why":"the spawner exited \\(signal SIGKILL\\)"`),
+    );
     await stack.waitFor('the command to be killed', async () => !alive(commandPid), 5_000);
 
     const next = await run(stack, {

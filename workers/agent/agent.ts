@@ -85,6 +85,8 @@ export class Agent {
   private readonly taken = new Set<string>();
   /** When the queue connection last dropped (ms), 0 while it has not. */
   private droppedAtMs = 0;
+  /** Removes this agent's listener for a spawner that goes. */
+  private stopWatchingSpawner: () => void = () => undefined;
 
   constructor(private readonly deps: AgentDeps) {}
 
@@ -102,6 +104,12 @@ export class Agent {
       pid: process.pid,
     });
     if (!deps.execute) {
+      this.stopWatchingSpawner = sharedSpawner().onGone((why, pid) =>
+        deps.log.warn(
+          { spawnerPid: pid, why },
+          'command spawner gone; the next run starts a new one',
+        ),
+      );
       try {
         sharedSpawner().start();
       } catch (err) {
@@ -452,6 +460,7 @@ export class Agent {
     // Bounded: with Redis away these would wait for it forever.
     await settleWithin(deps.store.markStopped(), 2_000);
     await settleWithin(deps.subscriber.unsubscribe(), 1_000);
+    this.stopWatchingSpawner();
     this.state = 'STOPPED';
     deps.log.info({ nodeId: deps.nodeId }, 'agent stopped');
   }

@@ -83,6 +83,15 @@ export class Spawner {
   private readonly inFlight = new Map<number, InFlight>();
   /** Why the spawner was given up, when this side gave it up. */
   private readonly givenUp = new WeakMap<ChildProcess, string>();
+  /** Spawners already settled (gone() can be reached twice: given up, then disconnected). */
+  private readonly settled = new WeakSet<ChildProcess>();
+  private readonly goneListeners = new Set<(why: string, pid: number) => void>();
+
+  /** Calls `listener` each time a running spawner goes; returns what removes it. */
+  onGone(listener: (why: string, pid: number) => void): () => void {
+    this.goneListeners.add(listener);
+    return () => this.goneListeners.delete(listener);
+  }
 
   /**
    * Forks the spawner now if it is not running (the agent does so as it starts, while its own
@@ -148,6 +157,13 @@ export class Spawner {
     child.on('message', (m: SpawnerReply) => this.onReply(m));
     // The channel closes after the last message the spawner sent has been read.
     child.once('disconnect', () => this.gone(child));
+    child.once('exit', (code, signal) => {
+      if (this.givenUp.has(child)) return;
+      this.notifyGone(
+        child,
+        `the spawner exited (${signal ? `signal ${signal}` : `exit ${code}`})`,
+      );
+    });
     return child;
   }
 
@@ -168,12 +184,20 @@ export class Spawner {
     if (this.givenUp.has(child)) return;
     this.givenUp.set(child, why);
     child.kill('SIGKILL');
+    this.notifyGone(child, why);
     this.gone(child);
+  }
+
+  private notifyGone(child: ChildProcess, why: string): void {
+    if (child.pid === undefined) return;
+    for (const listener of this.goneListeners) listener(why, child.pid);
   }
 
   /** The spawner `child` is gone: what it had not answered, or was running, is settled. */
   private gone(child: ChildProcess): void {
     if (this.child === child) this.child = undefined;
+    if (this.settled.has(child)) return;
+    this.settled.add(child);
     const exit =
       child.signalCode !== null
         ? ` (signal ${child.signalCode})`
