@@ -83,8 +83,6 @@ export class Spawner {
   private readonly inFlight = new Map<number, InFlight>();
   /** Why the spawner was given up, when this side gave it up. */
   private readonly givenUp = new WeakMap<ChildProcess, string>();
-  /** Spawners already settled (gone() can be reached twice: given up, then disconnected). */
-  private readonly settled = new WeakSet<ChildProcess>();
   private readonly goneListeners = new Set<(why: string, pid: number) => void>();
 
   /** Calls `listener` each time a running spawner goes; returns what removes it. */
@@ -159,10 +157,7 @@ export class Spawner {
     child.once('disconnect', () => this.gone(child));
     child.once('exit', (code, signal) => {
       if (this.givenUp.has(child)) return;
-      this.notifyGone(
-        child,
-        `the spawner exited (${signal ? `signal ${signal}` : `exit ${code}`})`,
-      );
+      this.notifyGone(child, `the spawner exited${exitText(code, signal)}`);
     });
     return child;
   }
@@ -196,15 +191,9 @@ export class Spawner {
   /** The spawner `child` is gone: what it had not answered, or was running, is settled. */
   private gone(child: ChildProcess): void {
     if (this.child === child) this.child = undefined;
-    if (this.settled.has(child)) return;
-    this.settled.add(child);
-    const exit =
-      child.signalCode !== null
-        ? ` (signal ${child.signalCode})`
-        : child.exitCode !== null
-          ? ` (exit ${child.exitCode})`
-          : '';
-    const why = this.givenUp.get(child) ?? `the spawner${exit} went away before it answered`;
+    const why =
+      this.givenUp.get(child) ??
+      `the spawner${exitText(child.exitCode, child.signalCode)} went away before it answered`;
     // A fork that failed never ran anything.
     const unknown = child.pid !== undefined;
     for (const [id, entry] of [...this.inFlight]) {
@@ -221,25 +210,19 @@ export class Spawner {
     } else if (m.type === 'exit') {
       this.settle(m.id, undefined, { code: m.code, signal: m.signal });
     } else if (m.type === 'killed') {
-      clearTimeout(entry.deadline);
-      entry.deadline = undefined;
+      answered(entry);
     } else {
-      clearTimeout(entry.deadline);
-      entry.deadline = undefined;
-      let ended = false;
+      answered(entry);
       const exited = new Promise<SpawnedExit>((resolve) => {
-        entry.exited = (e) => {
-          ended = true;
-          resolve(e);
-        };
+        entry.exited = resolve;
       });
       const { child } = entry;
       entry.started({
         pid: m.pid,
         kill: (group) => {
-          // Ended: reaped (its pid may be another process's by now), or lost (the caller
+          // Settled: reaped (its pid may be another process's by now), or lost (the caller
           // kills what carries its token). Going: 'lost' follows.
-          if (ended || !child.connected) return;
+          if (this.inFlight.get(m.id) !== entry || !child.connected) return;
           const request: SpawnerRequest = { type: 'kill', id: m.id, group };
           this.expectAnswer(m.id, entry, 'a kill request');
           child.send(request, () => undefined);
@@ -254,8 +237,7 @@ export class Spawner {
     const entry = this.inFlight.get(id);
     if (!entry) return;
     this.inFlight.delete(id);
-    clearTimeout(entry.deadline);
-    entry.deadline = undefined;
+    answered(entry);
     if (![...this.inFlight.values()].some((e) => e.child === entry.child)) {
       entry.child.channel?.unref();
     }
@@ -266,6 +248,18 @@ export class Spawner {
       );
     }
   }
+}
+
+/** The spawner answered `entry`'s last request: its deadline is off. */
+function answered(entry: InFlight): void {
+  clearTimeout(entry.deadline);
+  entry.deadline = undefined;
+}
+
+/** " (signal SIGKILL)", " (exit 1)", or "" while the process has not exited. */
+function exitText(code: number | null, signal: NodeJS.Signals | null): string {
+  if (signal !== null) return ` (signal ${signal})`;
+  return code !== null ? ` (exit ${code})` : '';
 }
 
 let shared: Spawner | undefined;
