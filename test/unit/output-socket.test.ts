@@ -1,10 +1,25 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { expectOutput, outputSocketPair } from '../../workers/agent/output-socket.js';
+import { expectOutput } from '../../workers/agent/output-socket.js';
 
 const LINUX = process.platform === 'linux';
+
+/**
+ * Both ends of one output channel, made in this process as the spawner makes them in its own:
+ * connect to the expected address and write the nonce. Undefined where none can be made.
+ */
+async function outputSocketPair(): Promise<{ writer: Socket; reader: Socket } | undefined> {
+  const expected = await expectOutput();
+  if (expected === undefined) return undefined;
+  const writer = connect(expected.address);
+  writer.on('error', () => writer.destroy());
+  writer.write(expected.nonce);
+  const reader = await expected.take();
+  if (!reader) writer.destroy();
+  return reader ? { writer, reader } : undefined;
+}
 
 /** Everything `reader` receives until it ends. */
 function readAll(reader: NodeJS.ReadableStream): Promise<string> {

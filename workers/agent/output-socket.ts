@@ -1,21 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 
 /**
  * One output channel for a command: a connected pair of Unix stream sockets. The command gets
- * `writer` as both its stdout and its stderr (one open file, as `2>&1` makes it), the agent reads
- * `reader`. That is what a `stdio: 'pipe'` spawn gives the command on Linux (libuv makes it a
- * socketpair), except that Node has no way to hand one pipe to two descriptors: before this,
- * every run went through an extra `/bin/sh -c 'exec "$@" 2>&1'` to join them.
+ * the writing end as both its stdout and its stderr (one open file, as `2>&1` makes it), the
+ * agent reads the other. That is what a `stdio: 'pipe'` spawn gives the command on Linux (libuv
+ * makes it a socketpair), except that Node has no way to hand one pipe to two descriptors:
+ * before this, every run went through an extra `/bin/sh -c 'exec "$@" 2>&1'` to join them. The
+ * spawner (spawner-main.ts) makes the writing end by connecting to this process's listener.
  */
-export interface OutputSocketPair {
-  /** Closed by the caller once the command is spawned (the command holds its own copies). */
-  writer: Socket;
-  /** Paused; the caller resumes it once it listens for data. */
-  reader: Socket;
-}
 
-/** How long making a pair may take before the caller does without (ms). */
+/** How long a connection may take to arrive before the caller does without (ms). */
 const PAIR_TIMEOUT_MS = 2_000;
 /** A nonce is a randomUUID(): 36 ASCII bytes. */
 const NONCE_BYTES = 36;
@@ -123,20 +118,4 @@ export async function expectOutput(): Promise<ExpectedOutput | undefined> {
         };
       }),
   };
-}
-
-/** A new pair, or undefined when none could be made (the caller then joins the streams itself). */
-export async function outputSocketPair(): Promise<OutputSocketPair | undefined> {
-  const expected = await expectOutput();
-  if (expected === undefined) return undefined;
-  const writer = connect(expected.address);
-  writer.once('error', () => writer.destroy());
-  writer.write(expected.nonce);
-  const reader = await expected.take();
-  if (!reader) {
-    writer.destroy();
-    return undefined;
-  }
-  writer.on('error', ignore);
-  return { writer, reader };
 }
