@@ -9,6 +9,7 @@ import { credentialScope } from './store/node-acl.js';
 import { Keys } from './store/keys.js';
 import { closeRedis, makeRedis } from './store/redis.js';
 import { Agent } from '../workers/agent/agent.js';
+import { writableDir } from '../workers/agent/executor.js';
 
 /**
  * The agent's composition root, apart from the server's (main.ts) so that an agent loads none
@@ -55,6 +56,11 @@ export async function startAgent(
       'FLEETCMD_NODE_ID: the agent needs a node id (--node-id or FLEETCMD_NODE_ID)',
     );
   }
+  if (config.scriptDir !== undefined && !writableDir(config.scriptDir)) {
+    throw new ConfigError(
+      `FLEETCMD_SCRIPT_DIR: ${config.scriptDir} is not a directory the agent can write to`,
+    );
+  }
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-agent');
   const keys = new Keys(config.prefix);
   const connection = makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`);
@@ -84,6 +90,7 @@ export async function startAgent(
     concurrency: config.agentConcurrency,
     graceSeconds: config.agentGraceSeconds,
     lockSeconds: config.agentLockSeconds,
+    ...(config.scriptDir !== undefined ? { scriptRoot: config.scriptDir } : {}),
     ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
   });
   try {

@@ -1,3 +1,4 @@
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 /** Where a setting came from: environment variable names are the canonical keys. */
@@ -176,6 +177,14 @@ const settingsSchema = z.object({
    * agent's job is failed (never re-run) once it lapses. @default 30
    */
   FLEETCMD_AGENT_LOCK_SECONDS: positiveInt('FLEETCMD_AGENT_LOCK_SECONDS', 30),
+  /**
+   * Where the agent makes each run's private script directory. @default /dev/shm when the agent
+   * can write there, else the system's temporary directory
+   */
+  FLEETCMD_SCRIPT_DIR: z
+    .string()
+    .refine((d) => isAbsolute(d), { message: 'FLEETCMD_SCRIPT_DIR must be an absolute path' })
+    .optional(),
   /** How long invocations and their per-node results are kept. @default 2419200 (28 days) */
   FLEETCMD_RETENTION_SECONDS: positiveInt('FLEETCMD_RETENTION_SECONDS', 28 * 24 * 3600),
   /** Past runs kept per node of a timed invocation (DescribeInvocationResults). @default 100 */
@@ -220,6 +229,8 @@ export interface Config {
   agentConcurrency: number;
   agentGraceSeconds: number;
   agentLockSeconds: number;
+  /** FLEETCMD_SCRIPT_DIR; undefined: the agent's default. */
+  scriptDir: string | undefined;
   retentionSeconds: number;
   historyRuns: number;
   historySeconds: number;
@@ -277,6 +288,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     agentConcurrency: s.FLEETCMD_AGENT_CONCURRENCY,
     agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
     agentLockSeconds: s.FLEETCMD_AGENT_LOCK_SECONDS,
+    scriptDir: s.FLEETCMD_SCRIPT_DIR,
     retentionSeconds: s.FLEETCMD_RETENTION_SECONDS,
     historyRuns: s.FLEETCMD_HISTORY_RUNS,
     historySeconds: s.FLEETCMD_HISTORY_SECONDS,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   alive,
@@ -14,6 +14,7 @@ import {
   type AgentProcess,
   type Stack,
 } from '../helpers/stack.js';
+import { writableDir } from '../../workers/agent/executor.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const NOT_ROOT = 'needs root: only a root agent switches users, and useradd needs root';
@@ -216,10 +217,34 @@ void describe('execution: user, groups, environment and script files', () => {
     const me = `${process.getuid?.()} ${process.getgid?.()}`;
     assert.equal(facts.file, `600 ${me}`);
     assert.equal(facts.dir, `700 ${me}`);
-    assert.ok(facts.path.startsWith(join(tmpdir(), 'fleetcmd-')), facts.path);
+    // By default in memory (/dev/shm) where the agent can write there, as it can here.
+    const root = writableDir('/dev/shm') ? '/dev/shm' : tmpdir();
+    assert.equal(dirname(dirname(facts.path)), root, facts.path);
+    assert.match(basename(dirname(facts.path)), /^fleetcmd-/);
     // The run is reported only after its script directory is gone.
     assert.ok(await gone(facts.path), `${facts.path} removed`);
     assert.ok(await gone(join(facts.path, '..')), 'its directory removed');
+  });
+
+  void it('writes scripts in FLEETCMD_SCRIPT_DIR, and an agent refuses one it cannot write to', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'fleetcmd-scripts-'));
+    try {
+      const other = await stack.startAgent('n2', { FLEETCMD_SCRIPT_DIR: root });
+      const id = await run(stack, { NodeIdList: ['n2'], CommandContent: SELF_STAT });
+      const n = nodeOf(await waitFinal(stack, id), 'n2');
+      assert.equal(n.InvocationStatus, 'Success', n.Output);
+      const facts = scriptFacts(n.Output ?? '');
+      assert.equal(dirname(dirname(facts.path)), root, facts.path);
+      assert.ok(await gone(dirname(facts.path)), 'its directory removed');
+      assert.deepEqual(await readdir(root), [], 'nothing left in the root');
+      await other.kill();
+      const missing = join(root, 'missing');
+      await assert.rejects(stack.startAgent('n3', { FLEETCMD_SCRIPT_DIR: missing }), (err: Error) =>
+        err.message.includes(`FLEETCMD_SCRIPT_DIR: ${missing} is not a directory the agent`),
+      );
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   void it('the script and its directory belong to the requested user', async (t) => {

@@ -29,6 +29,11 @@ void describe('loadConfig', () => {
     assertRejects({ FLEETCMD_SCHEDULER_CONCURRENCY: 'many' }, ['FLEETCMD_SCHEDULER_CONCURRENCY']);
   });
 
+  void it('takes an absolute FLEETCMD_SCRIPT_DIR and leaves the default to the agent', () => {
+    assert.equal(loadConfig({ FLEETCMD_SCRIPT_DIR: '/var/tmp/fc' }).scriptDir, '/var/tmp/fc');
+    assert.equal(loadConfig({}).scriptDir, undefined);
+  });
+
   void it('gives the SPEC defaults for an empty environment, frozen', () => {
     const c = loadConfig({});
     assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
@@ -101,6 +106,7 @@ void describe('loadConfig', () => {
     ['FLEETCMD_NODE_ID', '{n1}'],
     ['FLEETCMD_PREFIX', 'a:b'],
     ['LOG_LEVEL', 'loud'],
+    ['FLEETCMD_SCRIPT_DIR', 'relative/dir'],
   ];
   for (const [name, value] of BAD) {
     void it(`rejects ${name}=${JSON.stringify(value)} with a ConfigError naming ${name}`, () => {
@@ -121,6 +127,7 @@ void describe('loadConfig', () => {
       'FLEETCMD_NODE_ID',
       'FLEETCMD_PREFIX',
       'LOG_LEVEL',
+      'FLEETCMD_SCRIPT_DIR',
     ]);
     const err = assertRejects(env, names);
     // One line per problem.

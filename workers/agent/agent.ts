@@ -49,6 +49,8 @@ export interface AgentDeps {
   execute?: (req: ExecRequest) => Promise<CommandHandle>;
   /** How often a running command's output is saved and its status re-read. @default 1000 */
   progressIntervalMs?: number;
+  /** Where runs' script directories are made (FLEETCMD_SCRIPT_DIR). @default defaultScriptRoot() */
+  scriptRoot?: string;
 }
 
 /** How often a final result is retried before the error is logged and given up (~1 min). */
@@ -185,7 +187,7 @@ export class Agent {
         // Same boot: the command may still be running, orphaned. It is reported interrupted,
         // so it must not go on doing things: kill what is left of it, remove its script.
         const killed = await killOrphans(where.pgid, invokeId);
-        await removeScriptDir(where.scriptDir);
+        await removeScriptDir(where.scriptDir, deps.scriptRoot);
         deps.log.warn({ invokeId, killed }, 'orphaned processes of an interrupted run killed');
       }
       deps.log.warn({ invokeId, result: r }, 'run interrupted by an agent restart');
@@ -320,6 +322,7 @@ export class Agent {
         timeoutSeconds: data.timeoutSeconds,
         terminationMode: data.terminationMode,
         launcher: data.launcher,
+        ...(deps.scriptRoot !== undefined ? { scriptRoot: deps.scriptRoot } : {}),
       });
     } catch (err) {
       deps.log.error({ invokeId: data.invokeId, err: String(err) }, 'could not start command');

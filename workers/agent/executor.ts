@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { spawn, execFile } from 'node:child_process';
-import { chownSync, mkdtempSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  chownSync,
+  constants as fsConstants,
+  mkdtempSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { readdir, readFile, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { findOnPath } from '../../src/on-path.js';
 import { constants as osConstants, tmpdir, userInfo } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { OutputCapture } from '../../src/domain/output.js';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
@@ -26,6 +33,8 @@ export interface ExecRequest {
   terminationMode: 'ProcessTree' | 'Process';
   /** '' runs the script with /bin/sh; otherwise an interpreter and its arguments. */
   launcher: string;
+  /** Where the run's private script directory is made. @default defaultScriptRoot() */
+  scriptRoot?: string;
 }
 
 export type ExecStatus = 'Success' | 'Failed' | 'Timeout' | 'Error' | 'Invalid' | 'Terminated';
@@ -129,6 +138,35 @@ export function selfAccount(): Account {
   return ownAccount;
 }
 
+/** Script directories are named `fleetcmd-<random>` in their root. */
+const SCRIPT_DIR_PREFIX = 'fleetcmd-';
+
+/** Memory-backed and writable on nearly every Linux, containers included. */
+const SHARED_MEMORY = '/dev/shm';
+
+/** Whether `dir` is a directory this process may create entries in. */
+export function writableDir(dir: string): boolean {
+  try {
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+let defaultRoot: string | undefined;
+
+/**
+ * Where script directories go unless FLEETCMD_SCRIPT_DIR says: /dev/shm when this process can
+ * write there, else the system's temporary directory. A script is small, lives for one run and
+ * may hold secrets: memory suits it, and on a disk-backed /tmp (ext4 here) the directory's
+ * create, write and removal cost ~0.2-0.9 ms of the agent's event loop per run, against ~30 µs.
+ */
+export function defaultScriptRoot(): string {
+  defaultRoot ??= writableDir(SHARED_MEMORY) ? SHARED_MEMORY : tmpdir();
+  return defaultRoot;
+}
+
 function immediate(status: ExecStatus, errorCode: RunErrorCode): CommandHandle {
   return {
     capture: new OutputCapture(),
@@ -167,10 +205,10 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   );
   if (!isDir) return immediate('Invalid', 'DirectoryNotExists');
 
-  // The script directory's few small operations are synchronous: tmpdir is local, and each
+  // The script directory's few small operations are synchronous: its root is local, and each
   // thread-pool round trip (with its promise) cost more than the system call it waited for.
   const switching = account.uid !== self.uid;
-  const tmp = mkdtempSync(join(tmpdir(), 'fleetcmd-'));
+  const tmp = mkdtempSync(join(req.scriptRoot ?? defaultScriptRoot(), SCRIPT_DIR_PREFIX));
   const script = join(tmp, 'script');
   try {
     writeFileSync(script, req.content, { mode: 0o600 });
@@ -510,9 +548,16 @@ function removeOwnDir(dir: string): Promise<void> {
   return removeDir(dir).catch(() => undefined);
 }
 
-/** Removes a run's script directory, only if it is one this agent creates. */
-export async function removeScriptDir(dir: string): Promise<void> {
-  const base = join(tmpdir(), 'fleetcmd-');
-  if (!dir.startsWith(base) || dir.includes('..')) return;
+/**
+ * Removes a run's script directory (as recorded in Redis by an earlier life of the agent), only
+ * if it is one an agent creates: `fleetcmd-*` directly in `root`, or in the system's temporary
+ * directory, where agents before FLEETCMD_SCRIPT_DIR made them all.
+ */
+export async function removeScriptDir(dir: string, root = defaultScriptRoot()): Promise<void> {
+  if (!isAbsolute(dir) || dir.includes('..') || !basename(dir).startsWith(SCRIPT_DIR_PREFIX)) {
+    return;
+  }
+  const parent = dirname(dir);
+  if (parent !== resolve(root) && parent !== resolve(tmpdir())) return;
   await removeDir(dir);
 }
