@@ -386,6 +386,37 @@ export function nextFires(
 }
 
 /**
+ * The last fire in (afterMs, untilMs], or undefined when there is none. A cron is searched back
+ * from untilMs in doubling windows, so a dense one far behind costs a few steps, not a walk.
+ */
+export function latestFire(
+  freq: Frequency,
+  afterMs: number,
+  untilMs: number,
+  opts: { zone?: string; createdMs?: number },
+): number | undefined {
+  if (untilMs <= afterMs) return undefined;
+  if (freq.kind === 'at')
+    return freq.atMs > afterMs && freq.atMs <= untilMs ? freq.atMs : undefined;
+  if (freq.kind === 'rate') {
+    if (opts.createdMs === undefined) fail('rate', 'createdMs is needed to align the fires');
+    const k = Math.floor((untilMs - opts.createdMs) / freq.everyMs);
+    const fire = opts.createdMs + k * freq.everyMs;
+    return k >= 1 && fire > afterMs ? fire : undefined;
+  }
+  const zone = effectiveZone(freq, opts.zone);
+  for (let span = 1_000; ; span *= 2) {
+    const from = Math.max(afterMs, untilMs - span);
+    let latest: number | undefined;
+    for (const fire of cronFires(freq, from, zone)) {
+      if (fire > untilMs) break;
+      latest = fire;
+    }
+    if (latest !== undefined || from === afterMs) return latest;
+  }
+}
+
+/**
  * Bounds for BullMQ's scheduler in the effective zone: just before the start of the first
  * allowed year not yet over (BullMQ looks for fires strictly after startDate, and a fire at
  * 00:00:00 on 1 January must not be lost; omitted if that is not after afterMs), and the end

@@ -2,6 +2,7 @@ import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   cronWindow,
+  latestFire,
   nextFire,
   normalizeZone,
   parseFrequency,
@@ -436,22 +437,58 @@ export class Scheduler {
     }
     const { inv, freq } = loaded;
     const zone = data.zone === '' ? undefined : data.zone;
-    const final =
-      freq.kind === 'at' ||
-      nextFire(freq, dueMs, { createdMs: inv.createdMs, ...(zone ? { zone } : {}) }) === undefined;
+    const opts = { createdMs: inv.createdMs, ...(zone ? { zone } : {}) };
+    const next = freq.kind === 'at' ? undefined : nextFire(freq, dueMs, opts);
+    let final = next === undefined;
     const fansOut = freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone);
-    const { allEnded, fired } = fansOut
-      ? await this.fanOut(inv, data.nodeIds, `f${dueMs}`, dueMs, final, groupId)
-      : { allEnded: false, fired: false };
-    // Only an attempt that took the fire on some node observes it: a retried fire job finds
-    // its fire already taken ('Already') everywhere it had been.
-    if (fired) deps.metrics?.observeFireLagSeconds((this.now() - dueMs) / 1000);
+    let { allEnded } = fansOut
+      ? await this.fireOnce(inv, data.nodeIds, dueMs, final, groupId)
+      : { allEnded: false };
+    // BullMQ makes a schedule's next job when it hands out this one, at the first slot after
+    // that moment: a job taken more than a period late (a starved replica) leaves the slots in
+    // between with no job at all. The latest of them, the schedule's current slot, is fired
+    // now if it is at most one delivery timeout late, so that it runs late, or is skipped and
+    // counted on a node still busy, instead of vanishing; older ones are not back-filled
+    // (SPEC §3: missed fires give one catch-up run). Its id is its slot, as BullMQ's own job
+    // for it would have: if that job exists after all, one of the two finds it taken.
+    const now = this.now();
+    if (!final && !allEnded && next !== undefined && next <= now) {
+      const slotMs = latestFire(
+        freq,
+        Math.max(dueMs, now - deps.deliveryTimeoutSeconds * 1000),
+        now,
+        opts,
+      );
+      if (slotMs !== undefined) {
+        final = nextFire(freq, slotMs, opts) === undefined;
+        deps.log.info(
+          { invokeId: inv.invokeId, fireMs: slotMs, dueMs, lateMs: now - slotMs },
+          'fire jumped by a late schedule job: fired now',
+        );
+        ({ allEnded } = await this.fireOnce(inv, data.nodeIds, slotMs, final, groupId));
+      }
+    }
     // The schedule's last fire, or none of its nodes may fire any more (each was stopped): the
     // schedule goes (an at() has no scheduler, only this job).
     if (final || allEnded) {
       if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);
       await this.endIfOver(inv);
     }
+  }
+
+  /** One fire (due at dueMs) fanned out; its lag observed if this call took it anywhere. */
+  private async fireOnce(
+    inv: Invocation,
+    nodeIds: string[],
+    dueMs: number,
+    final: boolean,
+    groupId: string,
+  ): Promise<{ allEnded: boolean }> {
+    const { allEnded, fired } = await this.fanOut(inv, nodeIds, `f${dueMs}`, dueMs, final, groupId);
+    // Only an attempt that took the fire on some node observes it: a retried fire job finds
+    // its fire already taken ('Already') everywhere it had been.
+    if (fired) this.deps.metrics?.observeFireLagSeconds((this.now() - dueMs) / 1000);
+    return { allEnded };
   }
 
   /**

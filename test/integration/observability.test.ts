@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
-import { Metrics, type FleetSource } from '../../src/api/metrics.js';
+import { Metrics } from '../../src/api/metrics.js';
 import { buildServer } from '../../src/api/server.js';
 import { loadConfig } from '../../src/config.js';
 import { AGGREGATE_STATUSES } from '../../src/domain/status.js';
@@ -27,6 +27,7 @@ import {
   type AgentProcess,
   type Stack,
 } from '../helpers/stack.js';
+import { withStores } from '../helpers/stores.js';
 
 interface Sample {
   name: string;
@@ -77,29 +78,6 @@ function must(samples: Sample[], name: string, labels: Record<string, string> = 
 }
 
 /** The stores a scrape or a scheduler reads, on a connection of their own to the stack's Redis. */
-async function withStores<T>(
-  stack: Stack,
-  fn: (src: FleetSource & { redis: ReturnType<typeof makeRedis> }) => Promise<T>,
-): Promise<T> {
-  const redis = makeRedis(stack.redisUrl, 'worker', 'observability-test');
-  const nodeQueues = new NodeQueues(redis, stack.keys);
-  const schedulerQueue = new SchedulerQueue(redis, stack.keys);
-  try {
-    return await fn({
-      redis,
-      nodes: new NodeStore(redis, stack.keys),
-      invocations: new InvocationStore(redis, stack.keys),
-      runs: new RunStore(redis, stack.keys),
-      nodeQueues,
-      schedulerQueue,
-    });
-  } finally {
-    await schedulerQueue.close();
-    await nodeQueues.close();
-    await closeRedis(redis);
-  }
-}
-
 const FINAL = ['Success', 'Failed', 'Timeout', 'Error', 'Invalid', 'Aborted', 'Cancelled'];
 
 void describe('GET /metrics', () => {

@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Queue } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
+import { makeLogger } from '../../src/log.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
 import {
   allResults,
   makeStack,
@@ -12,6 +14,7 @@ import {
   type ResultRow,
   type Stack,
 } from '../helpers/stack.js';
+import { withStores } from '../helpers/stores.js';
 
 /** Lines a command appended to `file` (one per run), or [] before the first. */
 async function lines(file: string): Promise<string[]> {
@@ -409,6 +412,70 @@ void describe('durability of schedules', () => {
   after(async () => {
     await stack.close();
     await rm(dir, { recursive: true, force: true });
+  });
+
+  void it('a fire job taken more than a period late also fires the slot it jumped, one delivery timeout back at most', async () => {
+    // Daily, 12 hours from now: the stack's own scheduler fires nothing during the test.
+    const hour = (new Date().getUTCHours() + 12) % 24;
+    const DAY = 86_400_000;
+    // A slot three days ago, and "now" half an hour after it: BullMQ would have made no job
+    // for the two slots between a job due two days before that and this moment.
+    const recent = Math.floor((Date.now() - 3 * DAY) / DAY) * DAY + hour * 3_600_000;
+    const clockMs = recent + 30 * 60_000;
+    const dueMs = recent - 2 * DAY;
+    const lines: string[] = [];
+    const log = makeLogger('info', 'test', { write: (line: string) => lines.push(line) });
+    await withStores(stack, async (src) => {
+      const fireLate = async (deliveryTimeoutSeconds: number) => {
+        const id = await run(stack, {
+          NodeIdList: ['d1'],
+          Frequency: `0 0 ${hour} * * *`,
+          CommandContent: 'sleep 30',
+        });
+        await stack.waitFor(
+          'the schedule dispatched',
+          async () => nodeOf(await stack.describe(id), 'd1').InvocationStatus === 'Scheduled',
+        );
+        const scheduler = new Scheduler({
+          ...src,
+          workerConnection: src.redis,
+          subscriber: src.redis,
+          keys: stack.keys,
+          log,
+          deliveryTimeoutSeconds,
+          concurrency: 1,
+          clock: () => clockMs,
+        });
+        const job = {
+          name: 'fire',
+          id: `late-fire-${id}`,
+          data: { invokeId: id, nodeIds: ['d1'], zone: 'UTC', fireMs: dueMs },
+        } as unknown as Job;
+        await scheduler.fire(job);
+        const record = (await src.runs.read(id, ['d1'], false)).get('d1');
+        const seen = Number(await src.redis.hget(stack.keys.nodeRun('d1', id), 'seenFireMs'));
+        await stack.call('StopInvocation', { InvokeId: id });
+        return { id, record, seen };
+      };
+
+      // The delivery timeout (1 h) reaches back past the latest slot (30 min late): it is
+      // fired; the node still has the late job's run, so it is skipped and counted. The slot
+      // between is not back-filled.
+      const reached = await fireLate(3_600);
+      assert.equal(reached.record?.fire, `f${dueMs}`);
+      assert.equal(reached.record?.skipped, 1);
+      assert.equal(reached.seen, recent);
+      const jumped = lines.filter((l) => l.includes('fire jumped by a late schedule job'));
+      assert.equal(jumped.length, 1, lines.join(''));
+      assert.equal((JSON.parse(jumped[0] ?? '{}') as { fireMs?: number }).fireMs, recent);
+
+      // A delivery timeout of 10 min does not reach it: only the late job's own slot fires.
+      const missed = await fireLate(600);
+      assert.equal(missed.record?.fire, `f${dueMs}`);
+      assert.equal(missed.record?.skipped, 0);
+      assert.equal(missed.seen, dueMs);
+      assert.equal(lines.filter((l) => l.includes(missed.id) && l.includes('jumped')).length, 0);
+    });
   });
 
   void it('survive a server restart: one catch-up run, a lost scheduler re-asserted', async () => {

@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import {
   FrequencyError,
   cronWindow,
+  latestFire,
   nextFire,
   nextFires,
   normalizeZone,
@@ -1125,6 +1126,77 @@ void describe('properties', () => {
         assert.ok(firesAsWritten(same, zone, at.atMs), `${date} ${zone[0]} -> ${iso(at.atMs)}`);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+void describe('latestFire', () => {
+  /** The last fire in (after, until] by walking nextFire: what latestFire must answer. */
+  function walked(f: Frequency, after: number, until: number, o: { createdMs?: number }) {
+    let last: number | undefined;
+    for (let t = nextFire(f, after, o); t !== undefined && t <= until; t = nextFire(f, t, o)) {
+      last = t;
+    }
+    return last;
+  }
+
+  void it('answers the last cron fire of a window, as walking the fires does', () => {
+    const texts = [
+      '* * * * * *',
+      '*/7 * * * * *',
+      '0 */20 * * * *',
+      '0 0 9 * * MON-FRI',
+      '0 0 0 1 1 ? 2027',
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...texts),
+        fc.integer({ min: 0, max: 30 * 86_400_000 }),
+        fc.integer({ min: 0, max: 10 * 86_400_000 }),
+        (text, offset, span) => {
+          const f = cron(text);
+          const after = ms(NOW) + offset;
+          // The walk is the reference; keep it short for the dense expressions.
+          const until = after + (text.startsWith('*') ? span % 120_000 : span);
+          assert.equal(latestFire(f, after, until, {}), walked(f, after, until, {}));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  void it('computes a rate fire from the creation time, and an at() only in its window', () => {
+    const createdMs = ms(NOW) + 123;
+    const rate = parseFrequency('rate(10s)', opts());
+    for (const [after, until] of [
+      [createdMs, createdMs + 9_999],
+      [createdMs, createdMs + 10_000],
+      [createdMs + 10_000, createdMs + 35_000],
+      [createdMs + 31_000, createdMs + 35_000],
+      [createdMs - 50_000, createdMs - 1],
+    ] as const) {
+      assert.equal(
+        latestFire(rate, after, until, { createdMs }),
+        walked(rate, after, until, { createdMs }),
+        `${after - createdMs}..${until - createdMs}`,
+      );
+    }
+    assert.equal(
+      latestFire(rate, createdMs, createdMs + 35_000, { createdMs }),
+      createdMs + 30_000,
+    );
+    const at = parseFrequency('at(2026-03-01 00:00:00)', opts());
+    assert.equal(
+      latestFire(at, ms('2026-02-01T00:00:00Z'), ms('2026-03-01T00:00:00Z'), {}),
+      ms('2026-03-01T00:00:00Z'),
+    );
+    assert.equal(
+      latestFire(at, ms('2026-03-01T00:00:00Z'), ms('2026-04-01T00:00:00Z'), {}),
+      undefined,
+    );
+    assert.equal(
+      latestFire(at, ms('2026-01-01T00:00:00Z'), ms('2026-02-01T00:00:00Z'), {}),
+      undefined,
     );
   });
 });

@@ -1,0 +1,31 @@
+import type { FleetSource } from '../../src/api/metrics.js';
+import { InvocationStore } from '../../src/store/invocation-store.js';
+import { NodeStore } from '../../src/store/node-store.js';
+import { NodeQueues, SchedulerQueue } from '../../src/store/queues.js';
+import { closeRedis, makeRedis } from '../../src/store/redis.js';
+import { RunStore } from '../../src/store/run-store.js';
+import type { Stack } from './stack.js';
+
+/** The stack's stores and queues on a connection of the test's own, closed afterwards. */
+export async function withStores<T>(
+  stack: Stack,
+  fn: (src: FleetSource & { redis: ReturnType<typeof makeRedis> }) => Promise<T>,
+): Promise<T> {
+  const redis = makeRedis(stack.redisUrl, 'worker', 'stores-test');
+  const nodeQueues = new NodeQueues(redis, stack.keys);
+  const schedulerQueue = new SchedulerQueue(redis, stack.keys);
+  try {
+    return await fn({
+      redis,
+      nodes: new NodeStore(redis, stack.keys),
+      invocations: new InvocationStore(redis, stack.keys),
+      runs: new RunStore(redis, stack.keys),
+      nodeQueues,
+      schedulerQueue,
+    });
+  } finally {
+    await schedulerQueue.close();
+    await nodeQueues.close();
+    await closeRedis(redis);
+  }
+}
