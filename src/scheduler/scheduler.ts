@@ -449,14 +449,18 @@ export class Scheduler {
     // between with no job at all. The latest of them, the schedule's current slot, is fired
     // now if it is at most one delivery timeout late, so that it runs late, or is skipped and
     // counted on a node still busy, instead of vanishing; older ones are not back-filled
-    // (SPEC §3: missed fires give one catch-up run). Its id is its slot, as BullMQ's own job
-    // for it would have: if that job exists after all, one of the two finds it taken.
+    // (SPEC §3: missed fires give one catch-up run). Only slots up to the moment this job was
+    // handed out (processedOn, this worker's clock): every later one has a job of its own, and
+    // firing it here would make that job's earlier slot stale. A retried job was first handed
+    // out earlier, at a moment not recorded: it looks for none. A fire's id is its slot.
     const now = this.now();
-    if (!final && !allEnded && next !== undefined && next <= now) {
+    const takenMs = Math.min(job.processedOn ?? now, now);
+    const firstTake = (job.attemptsStarted ?? 0) <= 1;
+    if (!final && !allEnded && firstTake && next !== undefined && next <= takenMs) {
       const slotMs = latestFire(
         freq,
         Math.max(dueMs, now - deps.deliveryTimeoutSeconds * 1000),
-        now,
+        takenMs,
         opts,
       );
       if (slotMs !== undefined) {

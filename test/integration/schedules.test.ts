@@ -426,7 +426,7 @@ void describe('durability of schedules', () => {
     const lines: string[] = [];
     const log = makeLogger('info', 'test', { write: (line: string) => lines.push(line) });
     await withStores(stack, async (src) => {
-      const fireLate = async (deliveryTimeoutSeconds: number) => {
+      const fireLate = async (deliveryTimeoutSeconds: number, attemptsStarted = 1) => {
         const id = await run(stack, {
           NodeIdList: ['d1'],
           Frequency: `0 0 ${hour} * * *`,
@@ -450,6 +450,8 @@ void describe('durability of schedules', () => {
           name: 'fire',
           id: `late-fire-${id}`,
           data: { invokeId: id, nodeIds: ['d1'], zone: 'UTC', fireMs: dueMs },
+          processedOn: clockMs,
+          attemptsStarted,
         } as unknown as Job;
         await scheduler.fire(job);
         const record = (await src.runs.read(id, ['d1'], false)).get('d1');
@@ -475,6 +477,11 @@ void describe('durability of schedules', () => {
       assert.equal(missed.record?.skipped, 0);
       assert.equal(missed.seen, dueMs);
       assert.equal(lines.filter((l) => l.includes(missed.id) && l.includes('jumped')).length, 0);
+
+      // A retried job (handed out before, at a moment not recorded) looks for no jumped slot.
+      const retried = await fireLate(3_600, 2);
+      assert.equal(retried.record?.skipped, 0);
+      assert.equal(retried.seen, dueMs);
     });
   });
 
