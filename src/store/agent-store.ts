@@ -134,15 +134,27 @@ export class AgentStore {
     );
   }
 
-  /** Where an earlier life of the agent ran a command (to clean up after it). */
-  async whereRan(invokeId: string): Promise<{ bootId: string; pgid: number; scriptDir: string }> {
-    const [bootId, pgid, scriptDir] = await this.redis.hmget(
+  /**
+   * Where an earlier life of the agent ran a command (to clean up after it): its boot, process
+   * group and script directory once spawned, and its claim nonce, which is the command's
+   * FLEETCMD_RUN_TOKEN from the moment it was claimed ('' for none).
+   */
+  async whereRan(
+    invokeId: string,
+  ): Promise<{ bootId: string; pgid: number; scriptDir: string; runToken: string }> {
+    const [bootId, pgid, scriptDir, claim] = await this.redis.hmget(
       this.keys.nodeRun(this.nodeId, invokeId),
       'bootId',
       'pgid',
       'scriptDir',
+      'claim',
     );
-    return { bootId: bootId ?? '', pgid: Number(pgid ?? 0), scriptDir: scriptDir ?? '' };
+    return {
+      bootId: bootId ?? '',
+      pgid: Number(pgid ?? 0),
+      scriptDir: scriptDir ?? '',
+      runToken: claim ?? '',
+    };
   }
 
   /** Stores the output so far; returns the run's status (Stopping means: kill it). */

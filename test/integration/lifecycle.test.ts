@@ -154,20 +154,24 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
     const pidFile = join(dir, 'once.pid');
     const id = await run(stack, {
       NodeIdList: ['m1'],
-      CommandContent: `echo run >> ${count}; echo $$ > ${pidFile}; sleep 60 & echo $! >> ${pidFile}; wait`,
+      // The shell, a child in its process group, and one that left the group (setsid).
+      CommandContent:
+        `echo run >> ${count}; echo $$ > ${pidFile}; sleep 60 & echo $! >> ${pidFile}; ` +
+        `setsid sleep 61 & echo $! >> ${pidFile}; wait`,
     });
     await stack.waitFor('the command to start', async () =>
       (await exists(pidFile))
-        ? (await readFile(pidFile, 'utf8')).split('\n').filter(Boolean).length === 2
+        ? (await readFile(pidFile, 'utf8')).split('\n').filter(Boolean).length === 3
         : false,
     );
     const pids = (await readFile(pidFile, 'utf8')).split('\n').filter(Boolean).map(Number);
     orphans.push(...pids);
     await agent.kill('SIGKILL');
     // The command outlives its agent for now...
-    assert.ok(pids.every(alive), 'the orphaned shell and its child still run');
+    assert.ok(pids.every(alive), 'the orphaned shell and its children still run');
     await stack.startAgent('m1', env);
-    // ...until the agent's next life reports it interrupted and kills what is left of it.
+    // ...until the agent's next life reports it interrupted and kills what is left of it, in
+    // its process group or not (by its run token).
     await stack.waitFor('the orphans to be killed', async () => !pids.some(alive), 5_000);
     const n = nodeOf(await waitFinal(stack, id, 10_000), 'm1');
     assert.equal(n.InvocationStatus, 'Error');

@@ -22,6 +22,7 @@ import { settleWithin } from '../../src/settle.js';
 import {
   errorInfoFor,
   killOrphans,
+  killRun,
   removeScriptDir,
   startCommand,
   type CommandHandle,
@@ -183,11 +184,17 @@ export class Agent {
         'ExecutionInterrupted',
         RUN_ERRORS.ExecutionInterrupted,
       );
-      if ((r === 'Error' || r === 'Terminated') && where.bootId === this.bootId && where.pgid > 0) {
+      const traceable = where.pgid > 0 || where.runToken !== '';
+      if ((r === 'Error' || r === 'Terminated') && where.bootId === this.bootId && traceable) {
         // Same boot: the command may still be running, orphaned. It is reported interrupted,
-        // so it must not go on doing things: kill what is left of it, remove its script.
-        const killed = await killOrphans(where.pgid, invokeId);
-        await removeScriptDir(where.scriptDir, deps.scriptRoot);
+        // so it must not go on doing things: kill what is left of it (all that carries its run
+        // token, wherever it went, even before its group was recorded; and what is left in its
+        // group with its invocation id, for a run an agent before run tokens started), remove
+        // its script.
+        const killed =
+          (where.runToken !== '' ? await killRun(where.runToken) : 0) +
+          (where.pgid > 0 ? await killOrphans(where.pgid, invokeId) : 0);
+        if (where.scriptDir !== '') await removeScriptDir(where.scriptDir, deps.scriptRoot);
         deps.log.warn({ invokeId, killed }, 'orphaned processes of an interrupted run killed');
       }
       deps.log.warn({ invokeId, result: r }, 'run interrupted by an agent restart');
@@ -289,11 +296,14 @@ export class Agent {
       );
       return;
     }
+    // The claim's nonce is also the command's FLEETCMD_RUN_TOKEN: stored with the claim, it
+    // finds the run's processes after a crash even before its process group was recorded.
+    const claimNonce = randomUUID();
     const claimed = await deps.store.claim(
       data.invokeId,
       data.fire,
       this.instanceId,
-      randomUUID(),
+      claimNonce,
       this.bootId,
     );
     if (claimed !== 'Claimed') {
@@ -323,6 +333,7 @@ export class Agent {
         terminationMode: data.terminationMode,
         launcher: data.launcher,
         ...(deps.scriptRoot !== undefined ? { scriptRoot: deps.scriptRoot } : {}),
+        runToken: claimNonce,
       });
     } catch (err) {
       deps.log.error({ invokeId: data.invokeId, err: String(err) }, 'could not start command');

@@ -35,6 +35,11 @@ export interface ExecRequest {
   launcher: string;
   /** Where the run's private script directory is made. @default defaultScriptRoot() */
   scriptRoot?: string;
+  /**
+   * The run's FLEETCMD_RUN_TOKEN: the agent passes its claim nonce, which the run record keeps,
+   * so a later life of the agent finds the run's processes by it. @default a random UUID
+   */
+  runToken?: string;
 }
 
 export type ExecStatus = 'Success' | 'Failed' | 'Timeout' | 'Error' | 'Invalid' | 'Terminated';
@@ -235,7 +240,7 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   env.FLEETCMD_FIRE_ID = req.fire ?? '';
   // This run's own mark, inherited by all it starts and kept across exec: what finds its
   // processes when the spawner died and their pids are not known, or no longer trusted.
-  const token = randomUUID();
+  const token = req.runToken ?? randomUUID();
   env.FLEETCMD_RUN_TOKEN = token;
 
   const capture = new OutputCapture();
@@ -485,7 +490,7 @@ function setprivPath(): Promise<string | undefined> {
  * are now), pass after pass until a pass finds none (a busy group may fork meanwhile; at most
  * 5 passes). Returns how many were killed.
  */
-async function killRun(token: string): Promise<number> {
+export async function killRun(token: string): Promise<number> {
   const marker = Buffer.from(`FLEETCMD_RUN_TOKEN=${token}\0`);
   let killed = 0;
   for (let pass = 0; pass < 5; pass++) {
