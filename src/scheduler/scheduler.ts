@@ -438,40 +438,26 @@ export class Scheduler {
     const { inv, freq } = loaded;
     const zone = data.zone === '' ? undefined : data.zone;
     const opts = { createdMs: inv.createdMs, ...(zone ? { zone } : {}) };
-    const next = freq.kind === 'at' ? undefined : nextFire(freq, dueMs, opts);
-    let final = next === undefined;
-    const fansOut = freq.kind !== 'cron' || yearAllowed(freq, dueMs, zone);
-    let { allEnded } = fansOut
-      ? await this.fireOnce(inv, data.nodeIds, dueMs, final, groupId)
-      : { allEnded: false };
-    // BullMQ makes a schedule's next job when it hands out this one, at the first slot after
-    // that moment: a job taken more than a period late (a starved replica) leaves the slots in
-    // between with no job at all. The latest of them, the schedule's current slot, is fired
-    // now if it is at most one delivery timeout late, so that it runs late, or is skipped and
-    // counted on a node still busy, instead of vanishing; older ones are not back-filled
-    // (SPEC §3: missed fires give one catch-up run). Only slots up to the moment this job was
-    // handed out (processedOn, this worker's clock): every later one has a job of its own, and
-    // firing it here would make that job's earlier slot stale. A retried job was first handed
-    // out earlier, at a moment not recorded: it looks for none. A fire's id is its slot.
-    const now = this.now();
-    const takenMs = Math.min(job.processedOn ?? now, now);
-    const firstTake = (job.attemptsStarted ?? 0) <= 1;
-    if (!final && !allEnded && firstTake && next !== undefined && next <= takenMs) {
-      const slotMs = latestFire(
-        freq,
-        Math.max(dueMs, now - deps.deliveryTimeoutSeconds * 1000),
-        takenMs,
-        opts,
+    const fireMs = await this.currentSlot(job, freq, dueMs, opts);
+    if (fireMs !== dueMs) {
+      deps.log.info(
+        {
+          invokeId: inv.invokeId,
+          fireId: `f${dueMs}`,
+          supersededBy: `f${fireMs}`,
+          lateMs: this.now() - dueMs,
+        },
+        'fire skipped: a later slot was due when its job was taken',
       );
-      if (slotMs !== undefined) {
-        final = nextFire(freq, slotMs, opts) === undefined;
-        deps.log.info(
-          { invokeId: inv.invokeId, fireMs: slotMs, dueMs, lateMs: now - slotMs },
-          'fire jumped by a late schedule job: fired now',
-        );
-        ({ allEnded } = await this.fireOnce(inv, data.nodeIds, slotMs, final, groupId));
-      }
     }
+    const final = freq.kind === 'at' || nextFire(freq, fireMs, opts) === undefined;
+    const fansOut = freq.kind !== 'cron' || yearAllowed(freq, fireMs, zone);
+    const { allEnded, fired } = fansOut
+      ? await this.fanOut(inv, data.nodeIds, fireMs, final, groupId, fireMs !== dueMs)
+      : { allEnded: false, fired: false };
+    // Only an attempt that took the fire on some node observes it: a retried fire job finds
+    // its fire already taken ('Already') everywhere it had been.
+    if (fired) deps.metrics?.observeFireLagSeconds((this.now() - fireMs) / 1000);
     // The schedule's last fire, or none of its nodes may fire any more (each was stopped): the
     // schedule goes (an at() has no scheduler, only this job).
     if (final || allEnded) {
@@ -480,34 +466,48 @@ export class Scheduler {
     }
   }
 
-  /** One fire (due at dueMs) fanned out; its lag observed if this call took it anywhere. */
-  private async fireOnce(
-    inv: Invocation,
-    nodeIds: string[],
+  /**
+   * The slot a schedule's fire job fires: its own, unless it was taken after a later slot was
+   * due. BullMQ makes a schedule's next job when it hands out the current one, at the first
+   * slot after that moment, so the slots in between got no job at all. The latest of them is
+   * then the schedule's current slot, and it is fired instead: the one catch-up run of SPEC §3
+   * (missed fires are not back-filled), as close to its time as it can be, whether the job was
+   * late because every scheduler was down or because a starved one took it late. The job's own
+   * slot is counted as skipped on each node that takes the later one. Where BullMQ put the next
+   * job is read, not guessed, so a slot that has a job of its own is left to it; a retried job
+   * reads the same and picks the same slot, which its nodes then find taken.
+   */
+  private async currentSlot(
+    job: Job,
+    freq: Frequency,
     dueMs: number,
-    final: boolean,
-    groupId: string,
-  ): Promise<{ allEnded: boolean }> {
-    const { allEnded, fired } = await this.fanOut(inv, nodeIds, `f${dueMs}`, dueMs, final, groupId);
-    // Only an attempt that took the fire on some node observes it: a retried fire job finds
-    // its fire already taken ('Already') everywhere it had been.
-    if (fired) this.deps.metrics?.observeFireLagSeconds((this.now() - dueMs) / 1000);
-    return { allEnded };
+    opts: { createdMs: number; zone?: string },
+  ): Promise<number> {
+    const now = this.now();
+    const next = freq.kind === 'at' ? undefined : nextFire(freq, dueMs, opts);
+    // On time (the next slot is still to come), or a one-off job: its own slot.
+    if (next === undefined || next > now || !job.repeatJobKey) return dueMs;
+    const scheduled = await this.deps.schedulerQueue.scheduledNext(job.repeatJobKey);
+    // No successor (the schedule has ended for BullMQ, or is gone): every slot up to now.
+    const until = scheduled !== undefined && scheduled > dueMs ? Math.min(scheduled - 1, now) : now;
+    return latestFire(freq, dueMs, until, opts) ?? dueMs;
   }
 
   /**
-   * Fans one fire out to its nodes; answers whether every one of them had already ended, and
-   * whether this call took the fire on any node (queued a new run job).
+   * Fans one fire out to its nodes (with `passedOver`, each node that takes it also counts the
+   * fire job's own, earlier slot as skipped); answers whether every one of them had already
+   * ended, and whether this call took the fire on any node (queued a new run job).
    */
   private async fanOut(
     inv: Invocation,
     nodeIds: string[],
-    fireId: string,
     dueMs: number,
     final: boolean,
     groupId: string,
+    passedOver: boolean,
   ): Promise<{ allEnded: boolean; fired: boolean }> {
     const { deps } = this;
+    const fireId = `f${dueMs}`;
     // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
     await deps.schedulerQueue.addFireWatch(
       `x-${groupId}-${fireId}`,
@@ -517,7 +517,7 @@ export class Scheduler {
     let done = 0;
     let fired = false;
     await this.forNodes(nodeIds, async (nodeId) => {
-      const r = await deps.runs.fire(nodeId, inv.invokeId, fireId, dueMs, final);
+      const r = await deps.runs.fire(nodeId, inv.invokeId, fireId, dueMs, final, passedOver);
       const [result = '', older = ''] = r.split(' ');
       if (result === 'Fired') fired = true;
       if (result === 'Fired' || result === 'Already') {

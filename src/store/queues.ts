@@ -195,6 +195,12 @@ export class SchedulerQueue {
     });
   }
 
+  /** When schedule `id`'s next job is due (BullMQ's own record), or undefined if it is gone. */
+  async scheduledNext(id: string): Promise<number | undefined> {
+    const next = (await this.queue.getJobScheduler(id))?.next;
+    return typeof next === 'number' && Number.isFinite(next) ? next : undefined;
+  }
+
   async hasSchedule(id: string): Promise<boolean> {
     return (await this.queue.getJobScheduler(id)) !== undefined;
   }

@@ -194,6 +194,7 @@ export class RunStore {
     fireId: string,
     fireMs: number,
     final: boolean,
+    passedOver = false,
   ): Promise<string> {
     return this.redis.fcRunFire(
       this.keys.nodeRun(nodeId, invokeId),
@@ -201,6 +202,7 @@ export class RunStore {
       fireId,
       fireMs,
       final ? '1' : '0',
+      passedOver ? '1' : '0',
     );
   }
 

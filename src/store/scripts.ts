@@ -110,7 +110,9 @@ redis.call('HINCRBY', KEYS[2], 'invocationCount', 1)
 return 'Created'`,
   },
   // KEYS: run, nodeInfo. ARGV: fireId, fireMs ('' for a boot), final ('1' = the
-  // schedule has no fire after this one). 'Fired' moved the record to Pending for this fire;
+  // schedule has no fire after this one), passedOver ('1' = this fire stands in for the earlier
+  // slot of a fire job taken late: that slot counts as skipped too; absent from older servers).
+  // 'Fired' moved the record to Pending for this fire;
   // 'Already' means this fire was taken before (a retried fire job: enqueue its job again);
   // 'Waiting <fire>' found the run of an older fire not yet started, whose job may have been
   // lost (enqueue that fire's job again; the claim lets it run at most once); 'Skipped' found
@@ -127,6 +129,11 @@ if ARGV[2] ~= '' then
   local last = tonumber(redis.call('HGET', KEYS[1], 'seenFireMs') or '0') or 0
   if tonumber(ARGV[2]) <= last then return 'Stale' end
   redis.call('HSET', KEYS[1], 'seenFireMs', ARGV[2])
+end
+if ARGV[4] == '1' then
+  -- The fire job's own slot, passed over for this later one (its job was taken late).
+  redis.call('HINCRBY', KEYS[1], 'skipped', 1)
+  redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
 end
 if ARGV[3] == '1' then
   -- The last fire: the record no longer lives as long as the schedule, only its retention.
