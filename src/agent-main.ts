@@ -9,7 +9,7 @@ import { credentialScope } from './store/node-acl.js';
 import { Keys } from './store/keys.js';
 import { closeRedis, makeRedis } from './store/redis.js';
 import { Agent } from '../workers/agent/agent.js';
-import { writableDir } from '../workers/agent/executor.js';
+import { scriptRootProblem } from '../workers/agent/executor.js';
 
 /**
  * The agent's composition root, apart from the server's (main.ts) so that an agent loads none
@@ -56,10 +56,10 @@ export async function startAgent(
       'FLEETCMD_NODE_ID: the agent needs a node id (--node-id or FLEETCMD_NODE_ID)',
     );
   }
-  if (config.scriptDir !== undefined && !writableDir(config.scriptDir)) {
-    throw new ConfigError(
-      `FLEETCMD_SCRIPT_DIR: ${config.scriptDir} is not a directory the agent can write to`,
-    );
+  const scriptDirProblem =
+    config.scriptDir === undefined ? undefined : scriptRootProblem(config.scriptDir);
+  if (scriptDirProblem !== undefined) {
+    throw new ConfigError(`FLEETCMD_SCRIPT_DIR: ${config.scriptDir} ${scriptDirProblem}`);
   }
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-agent');
   const keys = new Keys(config.prefix);

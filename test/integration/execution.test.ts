@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +14,6 @@ import {
   type AgentProcess,
   type Stack,
 } from '../helpers/stack.js';
-import { writableDir } from '../../workers/agent/executor.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const NOT_ROOT = 'needs root: only a root agent switches users, and useradd needs root';
@@ -217,8 +216,9 @@ void describe('execution: user, groups, environment and script files', () => {
     const me = `${process.getuid?.()} ${process.getgid?.()}`;
     assert.equal(facts.file, `600 ${me}`);
     assert.equal(facts.dir, `700 ${me}`);
-    // By default in memory (/dev/shm) where the agent can write there, as it can here.
-    const root = writableDir('/dev/shm') ? '/dev/shm' : tmpdir();
+    // By default in memory: /dev/shm, where the agent can write there (as it can on Linux).
+    const shm = spawnSync('test', ['-d', '/dev/shm', '-a', '-w', '/dev/shm']).status === 0;
+    const root = shm ? '/dev/shm' : tmpdir();
     assert.equal(dirname(dirname(facts.path)), root, facts.path);
     assert.match(basename(dirname(facts.path)), /^fleetcmd-/);
     // The run is reported only after its script directory is gone.
@@ -242,12 +242,21 @@ void describe('execution: user, groups, environment and script files', () => {
       await assert.rejects(stack.startAgent('n3', { FLEETCMD_SCRIPT_DIR: missing }), (err: Error) =>
         err.message.includes(`FLEETCMD_SCRIPT_DIR: ${missing} is not a directory the agent`),
       );
+      // Writable by anyone and not sticky: another user could swap a script directory.
+      const open = join(root, 'open');
+      await mkdir(open);
+      await chmod(open, 0o777);
+      await assert.rejects(stack.startAgent('n3', { FLEETCMD_SCRIPT_DIR: open }), (err: Error) =>
+        err.message.includes(
+          `FLEETCMD_SCRIPT_DIR: ${open} is writable by other users and not sticky`,
+        ),
+      );
     } finally {
       await rm(root, { recursive: true, force: true });
     }
   });
 
-  void it('the script and its directory belong to the requested user', async (t) => {
+  void it('the script belongs to the requested user, its directory to the agent', async (t) => {
     if (!IS_ROOT || !ids) return t.skip(NOT_ROOT);
     const id = await run(stack, {
       NodeIdList: ['n1'],
@@ -258,7 +267,8 @@ void describe('execution: user, groups, environment and script files', () => {
     assert.equal(n.InvocationStatus, 'Success', n.Output);
     const facts = scriptFacts(n.Output ?? '');
     assert.equal(facts.file, `600 ${ids.uid} ${ids.gid}`);
-    assert.equal(facts.dir, `700 ${ids.uid} ${ids.gid}`);
+    // The directory stays the agent's (traversable only): the user cannot swap the script.
+    assert.equal(facts.dir, `711 ${process.getuid?.()} ${process.getgid?.()}`);
     assert.ok(await gone(join(facts.path, '..')), 'its directory removed');
   });
 

@@ -2,9 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { spawn, execFile } from 'node:child_process';
 import {
   accessSync,
+  chmodSync,
   chownSync,
   constants as fsConstants,
   mkdtempSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -149,27 +151,76 @@ const SCRIPT_DIR_PREFIX = 'fleetcmd-';
 /** Memory-backed and writable on nearly every Linux, containers included. */
 const SHARED_MEMORY = '/dev/shm';
 
-/** Whether `dir` is a directory this process may create entries in. */
-export function writableDir(dir: string): boolean {
+/**
+ * Why `dir` cannot hold run scripts, or undefined when it can: it must be a directory this
+ * process may create entries in, owned by root or by this process's user, and not writable by
+ * group or others unless sticky (else another user could rename a fresh script directory and
+ * put a link in its place before the script is written into it).
+ */
+export function scriptRootProblem(dir: string): string | undefined {
   try {
+    const st = statSync(dir);
+    if (!st.isDirectory()) return 'is not a directory';
     accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
-    return statSync(dir).isDirectory();
-  } catch {
-    return false;
+    if (st.uid !== 0 && st.uid !== selfAccount().uid) return `is owned by uid ${st.uid}`;
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+      return 'is writable by other users and not sticky';
+    }
+    return undefined;
+  } catch (err) {
+    return `is not a directory the agent can write to (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
   }
 }
 
-let defaultRoot: string | undefined;
+let defaultRoots: readonly string[] | undefined;
 
 /**
- * Where script directories go unless FLEETCMD_SCRIPT_DIR says: /dev/shm when this process can
- * write there, else the system's temporary directory. A script is small, lives for one run and
- * may hold secrets: memory suits it, and on a disk-backed /tmp (ext4 here) the directory's
- * create, write and removal cost ~0.2-0.9 ms of the agent's event loop per run, against ~30 µs.
+ * Where script directories go unless FLEETCMD_SCRIPT_DIR says: /dev/shm when it can hold them,
+ * else (and for a run that cannot make its directory there: full, read-only) the system's
+ * temporary directory. A script is small, lives for one run and may hold secrets: memory suits
+ * it, and on a disk-backed /tmp (ext4 here) the directory's create, write and removal cost
+ * ~0.2-0.9 ms of the agent's event loop per run, against ~30 µs.
  */
+export function defaultScriptRoots(): readonly string[] {
+  defaultRoots ??=
+    scriptRootProblem(SHARED_MEMORY) === undefined ? [SHARED_MEMORY, tmpdir()] : [tmpdir()];
+  return defaultRoots;
+}
+
+/** The first of defaultScriptRoots(). */
 export function defaultScriptRoot(): string {
-  defaultRoot ??= writableDir(SHARED_MEMORY) ? SHARED_MEMORY : tmpdir();
-  return defaultRoot;
+  return defaultScriptRoots()[0] ?? tmpdir();
+}
+
+/**
+ * Makes a run's script directory and file in the first root that takes them. When the command
+ * runs as another user, the file is that user's and the directory stays the agent's, 0711: the
+ * user can read the script but cannot replace it or the directory, so removing them later never
+ * follows a link the user made.
+ */
+export function writeScript(
+  roots: readonly string[],
+  content: Buffer,
+  owner: Account | undefined,
+): { dir: string; script: string } {
+  let failure: unknown;
+  for (const root of roots) {
+    let dir: string | undefined;
+    try {
+      dir = mkdtempSync(join(root, SCRIPT_DIR_PREFIX));
+      const script = join(dir, 'script');
+      writeFileSync(script, content, { mode: 0o600 });
+      if (owner) {
+        chownSync(script, owner.uid, owner.gid);
+        chmodSync(dir, 0o711);
+      }
+      return { dir, script };
+    } catch (err) {
+      failure = err;
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  throw failure ?? new Error('no script directory');
 }
 
 function immediate(status: ExecStatus, errorCode: RunErrorCode): CommandHandle {
@@ -210,19 +261,16 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   );
   if (!isDir) return immediate('Invalid', 'DirectoryNotExists');
 
-  // The script directory's few small operations are synchronous: its root is local, and each
-  // thread-pool round trip (with its promise) cost more than the system call it waited for.
+  // The script directory's few small operations are synchronous: its root is local (see
+  // FLEETCMD_SCRIPT_DIR), and each thread-pool round trip (with its promise) cost more than the
+  // system call it waited for.
   const switching = account.uid !== self.uid;
-  const tmp = mkdtempSync(join(req.scriptRoot ?? defaultScriptRoot(), SCRIPT_DIR_PREFIX));
-  const script = join(tmp, 'script');
+  let tmp: string;
+  let script: string;
   try {
-    writeFileSync(script, req.content, { mode: 0o600 });
-    if (switching) {
-      chownSync(tmp, account.uid, account.gid);
-      chownSync(script, account.uid, account.gid);
-    }
+    const roots = req.scriptRoot !== undefined ? [req.scriptRoot] : defaultScriptRoots();
+    ({ dir: tmp, script } = writeScript(roots, req.content, switching ? account : undefined));
   } catch {
-    await removeOwnDir(tmp);
     return immediate('Error', 'ExecutionException');
   }
 
@@ -515,6 +563,10 @@ async function killMarked(marker: Buffer, pgid?: number): Promise<number> {
   let killed = 0;
   for (const name of await readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(name)) continue;
+    // An agent (re)started from inside a run carries that run's marks: never itself or its
+    // parent.
+    const pid = Number(name);
+    if (pid === process.pid || pid === process.ppid) continue;
     try {
       if (pgid !== undefined) {
         const stat = await readFile(`/proc/${name}/stat`, 'utf8');
@@ -523,7 +575,7 @@ async function killMarked(marker: Buffer, pgid?: number): Promise<number> {
         if (pgrp !== pgid) continue;
       }
       if (!(await readFile(`/proc/${name}/environ`)).includes(marker)) continue;
-      process.kill(Number(name), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
       killed++;
     } catch {
       // Gone meanwhile, or not ours to read.

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { scriptRootProblem, writeScript } from '../../workers/agent/executor.js';
+
+const IS_ROOT = process.getuid?.() === 0;
+
+void describe('script directories', () => {
+  let base: string;
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'fleetcmd-unit-roots-'));
+  });
+  after(async () => {
+    await rm(base, { recursive: true, force: true });
+  });
+
+  void it('accepts a private or sticky root and names what is wrong with any other', async () => {
+    const own = join(base, 'own');
+    await mkdir(own, { mode: 0o700 });
+    assert.equal(scriptRootProblem(own), undefined);
+    const sticky = join(base, 'sticky');
+    await mkdir(sticky);
+    await chmod(sticky, 0o1777);
+    assert.equal(scriptRootProblem(sticky), undefined);
+    const open = join(base, 'open');
+    await mkdir(open);
+    await chmod(open, 0o777);
+    assert.equal(scriptRootProblem(open), 'is writable by other users and not sticky');
+    const file = join(base, 'file');
+    await writeFile(file, '');
+    assert.equal(scriptRootProblem(file), 'is not a directory');
+    assert.match(scriptRootProblem(join(base, 'missing')) ?? '', /can write to \(ENOENT\)$/);
+  });
+
+  void it('refuses a root owned by another user', async (t) => {
+    if (!IS_ROOT) return t.skip('needs root to give a directory away');
+    const theirs = join(base, 'theirs');
+    await mkdir(theirs, { mode: 0o755 });
+    await chown(theirs, 65534, 65534);
+    assert.equal(scriptRootProblem(theirs), 'is owned by uid 65534');
+  });
+
+  void it('writes in the first root that takes the script, removing what a failed one left', async () => {
+    const good = join(base, 'good');
+    await mkdir(good, { mode: 0o700 });
+    const { dir, script } = writeScript(
+      [join(base, 'missing'), good],
+      Buffer.from('echo hi\n'),
+      undefined,
+    );
+    assert.equal(dirname(dir), good);
+    assert.equal(await readFile(script, 'utf8'), 'echo hi\n');
+    assert.equal((await stat(script)).mode & 0o777, 0o600);
+    assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    assert.throws(() => writeScript([join(base, 'missing')], Buffer.from('x'), undefined), {
+      code: 'ENOENT',
+    });
+  });
+
+  void it("gives the script to the user it runs as and keeps the directory the agent's", async (t) => {
+    if (!IS_ROOT) return t.skip('needs root to give a file away');
+    const root = join(base, 'switch');
+    await mkdir(root, { mode: 0o700 });
+    const user = { name: 'nobody', uid: 65534, gid: 65534, home: '/', shell: '/bin/sh' };
+    const { dir, script } = writeScript([root], Buffer.from('id\n'), user);
+    const f = await stat(script);
+    assert.deepEqual([f.uid, f.gid, f.mode & 0o777], [65534, 65534, 0o600]);
+    const d = await stat(dir);
+    assert.deepEqual([d.uid, d.mode & 0o777], [0, 0o711]);
+  });
+});
