@@ -77,7 +77,6 @@ function must(samples: Sample[], name: string, labels: Record<string, string> = 
   return v;
 }
 
-/** The stores a scrape or a scheduler reads, on a connection of their own to the stack's Redis. */
 const FINAL = ['Success', 'Failed', 'Timeout', 'Error', 'Invalid', 'Aborted', 'Cancelled'];
 
 void describe('GET /metrics', () => {

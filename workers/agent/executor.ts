@@ -611,7 +611,7 @@ function removeOwnDir(dir: string): Promise<void> {
  * directory, where agents before FLEETCMD_SCRIPT_DIR made them all.
  */
 export async function removeScriptDir(dir: string, root = defaultScriptRoot()): Promise<void> {
-  if (!isAbsolute(dir) || dir.includes('..') || !basename(dir).startsWith(SCRIPT_DIR_PREFIX)) {
+  if (!isAbsolute(dir) || resolve(dir) !== dir || !basename(dir).startsWith(SCRIPT_DIR_PREFIX)) {
     return;
   }
   const parent = dirname(dir);
