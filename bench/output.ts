@@ -8,19 +8,30 @@
  * Baseline: the same command through a bare child_process.spawn in this process, its stdout read
  * and thrown away. Rounds alternate baseline, ours; the score is the median of the pairs' ratios.
  *
- *   node --import tsx bench/output.ts [--quick]
+ *   node --import tsx bench/output.ts [--quick] [--agent-prof DIR]
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mustBeZero, publish, quick, score, scorePairs, table, type RoundPair } from './harness.js';
+import {
+  mustBeZero,
+  option,
+  publish,
+  quick,
+  score,
+  scorePairs,
+  table,
+  type RoundPair,
+} from './harness.js';
 import { startBenchStack, type BenchStack } from './local-stack.js';
 import { Cleanup, rssBytes, sleep } from './processes.js';
 
 const SIZE = quick ? 256 * 2 ** 20 : 2 ** 30;
 const COMMAND = `head -c ${SIZE} /dev/zero`;
 const PAIRS = 3;
+/** With --agent-prof DIR, the agent runs under `--cpu-prof --cpu-prof-dir=DIR`. */
+const PROF = option('--agent-prof');
 const RSS_LIMIT_MIB = 64;
 const MiB = 2 ** 20;
 
@@ -106,6 +117,7 @@ async function main(): Promise<void> {
     const stack = await startBenchStack('out', ['o1'], {
       agents: 'dist',
       agentEnv: { LOG_LEVEL: 'info' },
+      agentNodeArgs: PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`] : [],
       logDir: dir,
       cleanup,
     });
