@@ -438,7 +438,7 @@ export class Scheduler {
     const { inv, freq } = loaded;
     const zone = data.zone === '' ? undefined : data.zone;
     const opts = { createdMs: inv.createdMs, ...(zone ? { zone } : {}) };
-    const fireMs = await this.currentSlot(job, freq, dueMs, opts);
+    const { fireMs, next } = await this.currentSlot(job, freq, dueMs, opts);
     if (fireMs !== dueMs) {
       deps.log.info(
         {
@@ -450,7 +450,9 @@ export class Scheduler {
         'fire skipped: a later slot was due when its job was taken',
       );
     }
-    const final = freq.kind === 'at' || nextFire(freq, fireMs, opts) === undefined;
+    // The slot after the fired one: already known when it is the job's own.
+    const after = fireMs === dueMs ? next : nextFire(freq, fireMs, opts);
+    const final = freq.kind === 'at' || after === undefined;
     const fansOut = freq.kind !== 'cron' || yearAllowed(freq, fireMs, zone);
     const { allEnded, fired } = fansOut
       ? await this.fanOut(inv, data.nodeIds, fireMs, final, groupId, fireMs !== dueMs)
@@ -482,15 +484,16 @@ export class Scheduler {
     freq: Frequency,
     dueMs: number,
     opts: { createdMs: number; zone?: string },
-  ): Promise<number> {
+  ): Promise<{ fireMs: number; next: number | undefined }> {
     const now = this.now();
+    // The slot after the job's own (undefined: none, or an at()).
     const next = freq.kind === 'at' ? undefined : nextFire(freq, dueMs, opts);
     // On time (the next slot is still to come), or a one-off job: its own slot.
-    if (next === undefined || next > now || !job.repeatJobKey) return dueMs;
+    if (next === undefined || next > now || !job.repeatJobKey) return { fireMs: dueMs, next };
     const scheduled = await this.deps.schedulerQueue.scheduledNext(job.repeatJobKey);
     // No successor (the schedule has ended for BullMQ, or is gone): every slot up to now.
     const until = scheduled !== undefined && scheduled > dueMs ? Math.min(scheduled - 1, now) : now;
-    return latestFire(freq, dueMs, until, opts) ?? dueMs;
+    return { fireMs: latestFire(freq, dueMs, until, opts) ?? dueMs, next };
   }
 
   /**

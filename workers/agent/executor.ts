@@ -611,9 +611,8 @@ function removeOwnDir(dir: string): Promise<void> {
  * directory, where agents before FLEETCMD_SCRIPT_DIR made them all.
  */
 export async function removeScriptDir(dir: string, root = defaultScriptRoot()): Promise<void> {
-  if (!isAbsolute(dir) || resolve(dir) !== dir || !basename(dir).startsWith(SCRIPT_DIR_PREFIX)) {
-    return;
-  }
+  // resolve() of a relative or unnormalised path differs from it.
+  if (resolve(dir) !== dir || !basename(dir).startsWith(SCRIPT_DIR_PREFIX)) return;
   const parent = dirname(dir);
   if (parent !== resolve(root) && parent !== resolve(tmpdir())) return;
   await removeDir(dir);
