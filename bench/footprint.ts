@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/private-redis.js';
+import { freePort } from '../src/dev/private-redis.js';
 import { publish, quick, reportOnly } from './harness.js';
 import { startBenchStack } from './local-stack.js';
 import { spawnerPids } from './processes.js';

@@ -20,10 +20,10 @@ import { readdir, stat } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { join, relative } from 'node:path';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../src/config.js';
-import { makeLogger } from '../src/log.js';
-import { startServer } from '../src/main.js';
-import { freePort, startPrivateRedis } from '../src/private-redis.js';
+import { loadConfig } from '../src/shared/config.js';
+import { makeLogger } from '../src/shared/log.js';
+import { startServer } from '../src/server/main.js';
+import { freePort, startPrivateRedis } from '../src/dev/private-redis.js';
 import { Keys } from '../src/store/keys.js';
 import { Cleanup, exited, killGroup, REPO, sleep, spawnLogged, tail } from './processes.js';
 
@@ -175,7 +175,8 @@ export async function startBenchStack(
     makeLogger('warn', 'bench'),
   );
   const releaseServer = cleanup.defer(`server ${prefix}`, () => server.close());
-  const entry = opts.agents === 'dist' ? ['bin/fleetcmd.js'] : ['--import', 'tsx', 'src/cli.ts'];
+  const entry =
+    opts.agents === 'dist' ? ['bin/fleetcmd.js'] : ['--import', 'tsx', 'src/cli/main.ts'];
   const agents: ChildProcess[] = [];
   const releaseAgents = cleanup.defer(`agents ${prefix}`, () =>
     Promise.all(agents.map((a) => killGroup(a, 5_000))),

@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { settleWithin } from '../src/settle.js';
+import { settleWithin } from '../src/shared/settle.js';
 
 /** The repository root (children run there, so `bin/` and `dist/` resolve). */
 export const REPO = fileURLToPath(new URL('..', import.meta.url));

@@ -14,7 +14,7 @@
  *   node --import tsx bench/read-path.ts [--quick]
  */
 import { Redis } from 'ioredis';
-import { newId } from '../src/api/common.js';
+import { newId } from '../src/app/invocations.js';
 import type { Invocation } from '../src/domain/invocation.js';
 import { AgentStore } from '../src/store/agent-store.js';
 import { InvocationStore } from '../src/store/invocation-store.js';

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { OutputCapture } from '../src/domain/output.js';
-import { makeLogger } from '../src/log.js';
+import { makeLogger } from '../src/shared/log.js';
 import { AgentStore } from '../src/store/agent-store.js';
 import { Keys } from '../src/store/keys.js';
 import { makeRedis } from '../src/store/redis.js';

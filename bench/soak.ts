@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { freePort, startPrivateRedis } from '../src/private-redis.js';
+import { freePort, startPrivateRedis } from '../src/dev/private-redis.js';
 import { ensureBuilt, waitRegistered } from './local-stack.js';
 import {
   Cleanup,

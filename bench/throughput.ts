@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { startPrivateRedis } from '../src/private-redis.js';
+import { startPrivateRedis } from '../src/dev/private-redis.js';
 import { mustBeZero, publish, quick, scorePairs, table, type RoundPair } from './harness.js';
 import { startBenchStack, type BenchStack } from './local-stack.js';
 import {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point for the `fleetcmd` command: runs the compiled CLI (npm ci builds it via `prepare`).
-import { main } from '../dist/src/cli.js';
+import { main } from '../dist/src/cli/main.js';
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -3,14 +3,14 @@ import type { Duplex } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import { DEFAULT_TOKEN_NAME, type ApiTokenConfig } from '../config.js';
-import { AppError, coerceError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { VERSION } from '../version.js';
-import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions.js';
-import { mayCall, TokenRing, type Principal } from './auth.js';
-import { Metrics, type FleetSource } from './metrics.js';
-import { buildOpenApi } from './openapi.js';
+import { DEFAULT_TOKEN_NAME, type ApiTokenConfig } from '../shared/config.js';
+import { AppError, coerceError } from '../app/errors.js';
+import type { Logger } from '../shared/log.js';
+import { VERSION } from '../shared/version.js';
+import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions/registry.js';
+import { mayCall, TokenRing, type Principal } from './plugins/auth.js';
+import { Metrics, type FleetSource } from './plugins/metrics.js';
+import { buildOpenApi } from './plugins/openapi.js';
 import { registerRpc, type RpcDeps } from './rpc/route.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */

@@ -13,7 +13,7 @@ import { invocationKind, type Invocation } from '../domain/invocation.js';
 import { isOnline } from '../domain/node.js';
 import { RUN_ERRORS } from '../domain/run-errors.js';
 import type { BootTrigger, RunJob } from '../domain/run-job.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../shared/log.js';
 import type { InvocationStore, ScheduleGroup } from '../store/invocation-store.js';
 import type { Keys } from '../store/keys.js';
 import type { NodeStore } from '../store/node-store.js';
@@ -29,8 +29,8 @@ import {
   type SchedulerQueue,
 } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
-import { settleWithin } from '../settle.js';
-import { stopInvocationNodes } from './stop.js';
+import { settleWithin } from '../shared/settle.js';
+import { stopInvocationNodes } from '../app/stop-invocation.js';
 
 /**
  * Where the scheduler reports its latencies (the server's /metrics): once per dispatch and per

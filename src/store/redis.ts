@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { settleWithin } from '../settle.js';
+import { settleWithin } from '../shared/settle.js';
 
 /**
  * Connection profiles.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { freePort } from '../../src/private-redis.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import {
   diskCounts,
   diskTotal,

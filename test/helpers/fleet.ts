@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
-import { freePort } from '../../src/private-redis.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import { Keys } from '../../src/store/keys.js';
 import { freshPrefix, redisUrl } from './redis.js';
 import { parseBody, waitFor, type ApiResponse, type Invocation } from './stack.js';

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
-import { findOnPath } from '../../src/on-path.js';
-import { startPrivateRedis, type PrivateRedis } from '../../src/private-redis.js';
+import { findOnPath } from '../../src/shared/on-path.js';
+import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
 
 /**
  * Where tests get Redis, in this order: REDIS_URL if set; else a private redis-server child on

@@ -3,15 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { loadConfig, type Config, type RawSettings } from '../../src/config.js';
-import { makeLogger } from '../../src/log.js';
-import { startServer, type Running } from '../../src/main.js';
-import { freePort } from '../../src/private-redis.js';
+import { loadConfig, type Config, type RawSettings } from '../../src/shared/config.js';
+import { makeLogger } from '../../src/shared/log.js';
+import { startServer } from '../../src/server/main.js';
+import type { Running } from '../../src/shared/running.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
 import { Keys } from '../../src/store/keys.js';
 import { freshPrefix, keysUnder, redisUrl } from './redis.js';
 
-export const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface ApiResponse {
@@ -81,7 +82,7 @@ export interface Invocation {
 
 /**
  * A real stack for one test: the server (API + scheduler) in this process on a free port with a
- * fresh key prefix, and agents as real child processes (`node --import tsx src/cli.ts agent`).
+ * fresh key prefix, and agents as real child processes (`node --import tsx src/cli/main.ts agent`).
  */
 export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
   const url = await redisUrl();

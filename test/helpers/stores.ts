@@ -1,4 +1,4 @@
-import type { FleetSource } from '../../src/api/metrics.js';
+import type { FleetSource } from '../../src/api/plugins/metrics.js';
 import { InvocationStore } from '../../src/store/invocation-store.js';
 import { NodeStore } from '../../src/store/node-store.js';
 import { NodeQueues, SchedulerQueue } from '../../src/store/queues.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { startPrivateRedis, type PrivateRedis } from '../../src/private-redis.js';
+import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
 import { keysUnder } from '../helpers/redis.js';
 import {
   makeStack,

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/private-redis.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import { Keys } from '../../src/store/keys.js';
 import { freshPrefix, keysUnder, redisUrl } from '../helpers/redis.js';
 import { CLI, waitFor } from '../helpers/stack.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { ACTION_DOCS, ACTIONS } from '../../src/api/actions.js';
+import { ACTION_DOCS, ACTIONS } from '../../src/api/actions/registry.js';
 import { keysUnder } from '../helpers/redis.js';
 import { makeStack, waitFinal, type ApiResponse, type Stack } from '../helpers/stack.js';
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/private-redis.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import { runJobId } from '../../src/store/queues.js';
 import { alive, CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
-import { freePort } from '../../src/private-redis.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import { freshPrefix, redisUrl } from '../helpers/redis.js';
 import { CLI, waitFor, type ApiResponse } from '../helpers/stack.js';
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACTION_DOCS, ACTIONS } from '../../src/api/actions.js';
+import { ACTION_DOCS, ACTIONS } from '../../src/api/actions/registry.js';
 import { makeStack, waitFinal, type Stack } from '../helpers/stack.js';
 
 /**

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
-import { freePort } from '../../src/private-redis.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import { allResults, CLI, waitFor, type ApiResponse, type ResultRow } from '../helpers/stack.js';
 import { freshPrefix, redisUrl } from '../helpers/redis.js';
 

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as $Ecs from '@alicloud/ecs20140526';
-import { loadConfig } from '../../src/config.js';
-import { makeLogger } from '../../src/log.js';
-import { startServer, type Running } from '../../src/main.js';
-import { freePort } from '../../src/private-redis.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { makeLogger } from '../../src/shared/log.js';
+import { startServer } from '../../src/server/main.js';
+import type { Running } from '../../src/shared/running.js';
+import { freePort } from '../../src/dev/private-redis.js';
 import {
   callRpc,
   ecsClient,

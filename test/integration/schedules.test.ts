@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
-import { makeLogger } from '../../src/log.js';
+import { makeLogger } from '../../src/shared/log.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import {
   allResults,
@@ -535,8 +535,8 @@ void describe('durability of schedules', () => {
     await new Promise((r) => setTimeout(r, 3_500));
     const keptBefore = (await lines(kept)).length;
     const upAt = Date.now();
-    const { startServer } = await import('../../src/main.js');
-    const { makeLogger } = await import('../../src/log.js');
+    const { startServer } = await import('../../src/server/main.js');
+    const { makeLogger } = await import('../../src/shared/log.js');
     stack.server = await startServer(stack.config, makeLogger('silent', 'test'));
 
     await stack.waitFor(

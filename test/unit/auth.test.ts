@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mayCall, TokenRing } from '../../src/api/auth.js';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { mayCall, TokenRing } from '../../src/api/plugins/auth.js';
+import { ConfigError, loadConfig } from '../../src/shared/config.js';
 
 const READ = 'r'.repeat(20);
 const RUN = 'u'.repeat(20);

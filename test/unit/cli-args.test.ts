@@ -17,7 +17,7 @@ import {
   parseSendFileResults,
   parseStop,
   type Parsed,
-} from '../../src/cli-args.js';
+} from '../../src/cli/args.js';
 
 const ENV = { FLEETCMD_URL: 'http://api:1', FLEETCMD_API_TOKEN: 'tok' };
 

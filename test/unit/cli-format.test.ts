@@ -11,7 +11,7 @@ import {
   progressLine,
   renderTable,
   visibleControls,
-} from '../../src/cli-format.js';
+} from '../../src/cli/format.js';
 import { OutputCapture } from '../../src/domain/output.js';
 import type { NodeStatus } from '../../src/domain/status.js';
 
@@ -235,7 +235,7 @@ void describe('OutputFollower', () => {
   });
 });
 
-/** What a terminal could act on (cli-format's own list, restated). */
+/** What a terminal could act on (format.ts's own list, restated). */
 // eslint-disable-next-line no-control-regex
 const CONTROLS = /\r(?!\n)|[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.js';
-import type { RawSettings } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/shared/config.js';
+import type { RawSettings } from '../../src/shared/config.js';
 
 /** Asserts `env` is rejected with a ConfigError whose message names every variable in `names`. */
 function assertRejects(env: RawSettings, names: readonly string[]): ConfigError {

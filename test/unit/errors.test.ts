@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { AppError, ERROR_CATALOGUE, coerceError } from '../../src/errors.js';
-import type { ErrorCode } from '../../src/errors.js';
+import { AppError, ERROR_CATALOGUE, coerceError } from '../../src/app/errors.js';
+import type { ErrorCode } from '../../src/app/errors.js';
 
 const CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { listPage, SCAN_LIMIT, type Listing } from '../../src/api/listing.js';
+import { listPage, SCAN_LIMIT, type Listing } from '../../src/api/actions/listing.js';
 
 interface Pos {
   ms: number;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { makeLogger, redactText } from '../../src/log.js';
+import { makeLogger, redactText } from '../../src/shared/log.js';
 
 /** A logger at `level` whose lines are collected, parsed, in `lines`. */
 function captured(level = 'trace') {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ACTION_DOCS, ACTIONS } from '../../src/api/actions.js';
-import { buildOpenApi } from '../../src/api/openapi.js';
+import { ACTION_DOCS, ACTIONS } from '../../src/api/actions/registry.js';
+import { buildOpenApi } from '../../src/api/plugins/openapi.js';
 import { buildServer, type ServerDeps } from '../../src/api/server.js';
 import { pendingRun, renderInvocation, type Invocation } from '../../src/domain/invocation.js';
-import { ERROR_CATALOGUE } from '../../src/errors.js';
-import { makeLogger } from '../../src/log.js';
-import { VERSION } from '../../src/version.js';
+import { ERROR_CATALOGUE } from '../../src/app/errors.js';
+import { makeLogger } from '../../src/shared/log.js';
+import { VERSION } from '../../src/shared/version.js';
 
 type Json = Record<string, unknown>;
 

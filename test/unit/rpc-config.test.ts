@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from '../../src/shared/config.js';
 
 void describe('FLEETCMD_ACCESS_KEYS', () => {
   void it('parses id:secret pairs (secrets may hold colons); none by default', () => {

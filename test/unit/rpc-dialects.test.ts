@@ -6,8 +6,8 @@ import {
   renameInMessage,
   renameParam,
   toInstanceDialect,
-} from '../../src/domain/rpc-dialects.js';
-import { ACTIONS } from '../../src/api/actions.js';
+} from '../../src/api/rpc/dialects.js';
+import { ACTIONS } from '../../src/api/actions/registry.js';
 
 /** The request and answer field names the SDK's model of an action has. */
 function modelNames(model: { names(): Record<string, string> }): Set<string> {

@@ -5,7 +5,7 @@ import {
   RpcParamError,
   unflatten,
   type FieldKind,
-} from '../../src/domain/rpc-params.js';
+} from '../../src/api/rpc/params.js';
 
 const KINDS: Record<string, FieldKind> = {
   NodeIdList: 'list',

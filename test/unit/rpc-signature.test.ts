@@ -13,7 +13,7 @@ import {
   rpcSha1Signature,
   sha256Hex,
   SIGNATURE_WINDOW_MS,
-} from '../../src/domain/rpc-signature.js';
+} from '../../src/api/rpc/signature.js';
 
 // The vendor's own signing code (what its SDKs call), to check fleetcmd's verifier against.
 const Util = OpenApiUtil.default;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeNodesSchema, parseBody, runCommandSchema } from '../../src/api/schemas.js';
-import { AppError } from '../../src/errors.js';
+import { describeNodesSchema, parseBody, runCommandSchema } from '../../src/api/schemas/common.js';
+import { AppError } from '../../src/app/errors.js';
 
 function rejection(schema: Parameters<typeof parseBody>[0], body: unknown): AppError {
   try {

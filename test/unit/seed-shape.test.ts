@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { describeInvocationsSchema } from '../../src/api/schemas.js';
+import { describeInvocationsSchema } from '../../src/api/schemas/common.js';
 import { renderInvocation } from '../../src/domain/invocation.js';
 import type {
   ContentEncoding,

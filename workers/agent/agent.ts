@@ -12,13 +12,13 @@ import {
   type FileJob,
   type RunJob,
 } from '../../src/domain/run-job.js';
-import type { Logger } from '../../src/log.js';
+import type { Logger } from '../../src/shared/log.js';
 import type { AgentStore, RunOutcome } from '../../src/store/agent-store.js';
 import type { Keys } from '../../src/store/keys.js';
 import { makeNodeWorker, NodeQueues } from '../../src/store/queues.js';
 import { writeFileAtomically } from './file-writer.js';
-import { VERSION } from '../../src/version.js';
-import { settleWithin } from '../../src/settle.js';
+import { VERSION } from '../../src/shared/version.js';
+import { settleWithin } from '../../src/shared/settle.js';
 import {
   errorInfoFor,
   killOrphans,

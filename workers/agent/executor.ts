@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { readdir, readFile, rm, rmdir, stat, unlink } from 'node:fs/promises';
-import { findOnPath } from '../../src/on-path.js';
+import { findOnPath } from '../../src/shared/on-path.js';
 import { constants as osConstants, tmpdir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { ACTIONS } from '../actions.js';
-import type { Action } from '../common.js';
-import { maxResults, nodeId, parseBody } from '../schemas.js';
+import { ACTIONS } from '../actions/registry.js';
+import type { Action } from '../../app/deps.js';
+import { maxResults, nodeId, parseBody } from '../schemas/common.js';
 
 /**
  * DescribeCloudAssistantStatus, the vendor's view of its agents, answered from fleetcmd's own

@@ -8,17 +8,12 @@ import {
   renameParam,
   toInstanceDialect,
   type DialectAction,
-} from '../../domain/rpc-dialects.js';
-import {
-  parseUrlEncoded,
-  RpcParamError,
-  unflatten,
-  type FieldKind,
-} from '../../domain/rpc-params.js';
-import { AppError } from '../../errors.js';
+} from './dialects.js';
+import { parseUrlEncoded, RpcParamError, unflatten, type FieldKind } from './params.js';
+import { AppError } from '../../app/errors.js';
 import type { AccessKeyStore } from '../../store/access-key-store.js';
-import { ACTION_DOCS, ACTIONS } from '../actions.js';
-import type { Action, ActionDeps } from '../common.js';
+import { ACTION_DOCS, ACTIONS } from '../actions/registry.js';
+import type { Action, ActionDeps } from '../../app/deps.js';
 import {
   describeCloudAssistantStatus,
   describeCloudAssistantStatusSchema,

@@ -8,8 +8,8 @@ import {
   sha256Hex,
   SIGNATURE_WINDOW_MS,
   signaturesEqual,
-} from '../../domain/rpc-signature.js';
-import { AppError } from '../../errors.js';
+} from './signature.js';
+import { AppError } from '../../app/errors.js';
 import type { AccessKeyStore } from '../../store/access-key-store.js';
 
 /** One RPC request as received: what either signature covers. */

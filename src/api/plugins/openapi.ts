@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
+import { ERROR_CATALOGUE, type ErrorCode } from '../../app/errors.js';
 
 /** What GET /docs shows of one action: its request and answer schemas and a summary. */
 export interface ActionDoc {

@@ -3,13 +3,13 @@
  * diffing that turns successive output snapshots into "only what is new".
  */
 import { StringDecoder } from 'node:string_decoder';
-import { headCut, OUTPUT_LIMIT_BYTES } from './domain/output.js';
+import { headCut, OUTPUT_LIMIT_BYTES } from '../domain/output.js';
 import {
   aggregateStatus,
   FINAL_NODE_STATUSES,
   NODE_STATUSES,
   type NodeStatus,
-} from './domain/status.js';
+} from '../domain/status.js';
 
 /** Exit codes of the client commands, documented in README.md (CLI section). */
 export const EXIT = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, invokeId, maxResults, nodeId, nodeIdList, userName } from './schemas.js';
+import { flag, invokeId, maxResults, nodeId, nodeIdList, userName } from './common.js';
 
 /** A file name: one path component, never `.` or `..`, so it cannot leave TargetDir. */
 const fileName = z

@@ -1,17 +1,17 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { InvocationKind, RepeatMode } from '../domain/invocation.js';
-import { isOnline } from '../domain/node.js';
+import type { InvocationKind, RepeatMode } from '../../domain/invocation.js';
+import { isOnline } from '../../domain/node.js';
 import {
   AGGREGATE_STATUSES,
   FINAL_NODE_STATUSES,
   aggregateOf,
   type AggregateStatus,
-} from '../domain/status.js';
-import type { SchedulerMetrics } from '../scheduler/scheduler.js';
-import type { InvocationStore } from '../store/invocation-store.js';
-import type { NodeStore } from '../store/node-store.js';
-import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
-import type { RunStore } from '../store/run-store.js';
+} from '../../domain/status.js';
+import type { SchedulerMetrics } from '../../scheduler/scheduler.js';
+import type { InvocationStore } from '../../store/invocation-store.js';
+import type { NodeStore } from '../../store/node-store.js';
+import type { NodeQueues, SchedulerQueue } from '../../store/queues.js';
+import type { RunStore } from '../../store/run-store.js';
 
 /** What a scrape reads from Redis: the fleet, its run counters, its queues, recent invocations. */
 export interface FleetSource {

@@ -1,80 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Invocation, InvocationKind, RepeatMode, RunRecord } from '../domain/invocation.js';
-import { base64Length, invocationKind } from '../domain/invocation.js';
+import type { Invocation, InvocationKind, RunRecord } from '../domain/invocation.js';
+import { invocationKind } from '../domain/invocation.js';
 import { aggregateOf, legacyInvokeStatus } from '../domain/status.js';
-import { AppError, type ErrorCode } from '../errors.js';
-import type { InvocationStore } from '../store/invocation-store.js';
-import type { NodeStore } from '../store/node-store.js';
-import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
-import type { CommandStore } from '../store/command-store.js';
-import type { RunStore } from '../store/run-store.js';
+import type { ActionDeps } from './deps.js';
+import { AppError } from './errors.js';
 
-/** What the command actions (actions.ts) and the file actions (file-actions.ts) share. */
-
-export interface ActionDeps {
-  invocations: InvocationStore;
-  runs: RunStore;
-  nodes: NodeStore;
-  commands: CommandStore;
-  nodeQueues: NodeQueues;
-  schedulerQueue: SchedulerQueue;
-  deliveryTimeoutSeconds: number;
-  /** Shortest interval a Frequency may fire at. */
-  minIntervalSeconds: number;
-  clock: () => number;
-  /** Counts the invocations this process creates. @default none */
-  metrics?: { invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void };
-}
-
-export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
-
-/** How a content field is checked: its name, its limit and the codes its faults answer. */
-export interface ContentRules {
-  field: string;
-  encodingField: string;
-  /** Limit once Base64-encoded, in bytes. */
-  maxBase64Bytes: number;
-  malformed: ErrorCode;
-  tooLong: ErrorCode;
-}
-
-const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-/** 400 (rules.tooLong) when `bytes` are over the limit once Base64-encoded. */
-export function checkContentLength(bytes: Buffer, rules: ContentRules, after = ''): void {
-  const encodedLength = base64Length(bytes.length);
-  if (encodedLength > rules.maxBase64Bytes) {
-    throw new AppError(
-      rules.tooLong,
-      `${rules.field} is ${encodedLength} bytes once Base64-encoded${after}; the limit is ${rules.maxBase64Bytes}`,
-    );
-  }
-}
-
-/** The bytes a content field stands for, refused when malformed, empty or over its limit. */
-export function decodeContent(
-  text: string,
-  encoding: 'PlainText' | 'Base64',
-  rules: ContentRules,
-): Buffer {
-  let bytes: Buffer;
-  if (encoding === 'Base64') {
-    const compact = text.replace(/\s+/g, '');
-    if (!BASE64_RE.test(compact)) {
-      throw new AppError(
-        rules.malformed,
-        `${rules.field} is not valid Base64 (${rules.encodingField} is Base64)`,
-      );
-    }
-    bytes = Buffer.from(compact, 'base64');
-  } else {
-    bytes = Buffer.from(text, 'utf8');
-  }
-  checkContentLength(bytes, rules);
-  if (bytes.length === 0)
-    throw new AppError('InvalidParameter', `${rules.field}: must not be empty`);
-  return bytes;
-}
+/** The invocation records the use cases share: ids, creation, lookup by kind, status match. */
 
 /**
  * Ids in the vendor's form: a prefix (`t-` command invocations, `f-` sent files, `c-` saved
@@ -159,20 +90,6 @@ export async function invocationOfKind(
 ): Promise<Invocation | undefined> {
   const inv = await deps.invocations.get(invokeId);
   return inv && invocationKind(inv) === kind ? inv : undefined;
-}
-
-export function encodeToken(obj: unknown): string {
-  return Buffer.from(JSON.stringify(obj)).toString('base64url');
-}
-
-export function decodeToken<T>(token: string, check: (v: unknown) => v is T): T {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (check(v)) return v;
-  } catch {
-    // fall through to the error below
-  }
-  throw new AppError('InvalidParameter', 'NextToken: is not a token this API returned');
 }
 
 /**

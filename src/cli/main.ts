@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type RawSettings } from './config.js';
-import { UsageError } from './cli-args.js';
+import { ConfigError, loadConfig, type RawSettings } from '../shared/config.js';
+import { UsageError } from './args.js';
 import {
   commandCli,
   describeCli,
@@ -11,9 +11,9 @@ import {
   sendFileCli,
   sendFileResultsCli,
   stopCli,
-} from './cli-commands.js';
-import type { Running } from './main.js';
-import { ApiError } from './client.js';
+} from './commands.js';
+import type { Running } from '../shared/running.js';
+import { ApiError } from './api-client.js';
 
 const HELP = `fleetcmd — run commands across a fleet of nodes
 
@@ -95,13 +95,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'server': {
         const { settings } = settingsFrom(rest);
         // Each role loads only its own code (an agent none of the server's).
-        const { startServer } = await import('./main.js');
+        const { startServer } = await import('../server/main.js');
         const running = await startServer(loadConfig(settings));
         return await untilSignal(running);
       }
       case 'agent': {
         const { settings } = settingsFrom(rest);
-        const { startAgent } = await import('./agent-main.js');
+        const { startAgent } = await import('../../workers/agent/main.js');
         const running = await startAgent(loadConfig(settings));
         return await untilSignal(running);
       }
@@ -113,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
         }
         if (settings.PORT === undefined) settings.PORT = '8080';
         const script = process.argv[1] ?? fileURLToPath(import.meta.url);
-        const { startDev } = await import('./dev.js');
+        const { startDev } = await import('../dev/main.js');
         const stack = await startDev({
           nodes,
           settings,
@@ -151,9 +151,9 @@ Ctrl-C stops everything.`);
       case 'send-file-results':
         return await sendFileResultsCli(rest);
       case 'node':
-        return await (await import('./cli-node.js')).nodeCli(rest, process.env);
+        return await (await import('./node.js')).nodeCli(rest, process.env);
       case 'key':
-        return await (await import('./cli-keys.js')).keyCli(rest);
+        return await (await import('./keys.js')).keyCli(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -186,7 +186,7 @@ Ctrl-C stops everything.`);
   }
 }
 
-// Run directly (node --import tsx src/cli.ts ...), as the tests and the dev agents do.
+// Run directly (node --import tsx src/cli/main.ts ...), as the tests and the dev agents do.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   main(process.argv.slice(2)).then(
     (code) => {

@@ -1,7 +1,7 @@
-import { isoSeconds } from '../domain/time.js';
-import { AppError } from '../errors.js';
-import type { IndexEntry } from '../store/index-page.js';
-import type { SavedCommand } from '../store/command-store.js';
+import { isoSeconds } from '../../domain/time.js';
+import { AppError } from '../../app/errors.js';
+import type { IndexEntry } from '../../store/index-page.js';
+import type { SavedCommand } from '../../store/command-store.js';
 import {
   createCommandSchema,
   deleteCommandSchema,
@@ -9,18 +9,23 @@ import {
   IMMUTABLE_COMMAND_FIELDS,
   invokeCommandSchema,
   modifyCommandSchema,
-} from './command-schemas.js';
-import { newId, type Action, type ActionDeps } from './common.js';
+} from '../schemas/command.js';
+import { newId } from '../../app/invocations.js';
+import type { Action, ActionDeps } from '../../app/deps.js';
 import { listPage, type Listing } from './listing.js';
-import type { ActionDoc } from './openapi.js';
+import type { ActionDoc } from '../plugins/openapi.js';
 import {
   commandIdResponse,
   describeCommandsResponse,
   emptyResponse,
   invokeIdResponse,
-} from './response-schemas.js';
-import { parseBody } from './schemas.js';
-import { contentParameterNames, decodeCommandContent, submitInvocation } from './submit.js';
+} from '../schemas/response.js';
+import { parseBody } from '../schemas/common.js';
+import {
+  contentParameterNames,
+  decodeCommandContent,
+  submitInvocation,
+} from '../../app/submit-invocation.js';
 
 /** The saved command, or 404 InvalidCommandId.NotFound. */
 async function existingCommand(deps: ActionDeps, commandId: string): Promise<SavedCommand> {

@@ -1,25 +1,19 @@
-import type { Invocation, RunRecord } from '../domain/invocation.js';
-import { pendingRun, renderInvocation } from '../domain/invocation.js';
-import { isOnline } from '../domain/node.js';
-import { nodeInvokeStatus } from '../domain/status.js';
-import { isoSeconds } from '../domain/time.js';
-import { AppError } from '../errors.js';
-import { stopInvocationNodes } from '../scheduler/stop.js';
-import type { IndexCursor } from '../store/invocation-store.js';
-import {
-  decodeToken,
-  encodeToken,
-  existingInvocation,
-  invocationOfKind,
-  statusIs,
-  type Action,
-  type ActionDeps,
-} from './common.js';
+import type { Invocation, RunRecord } from '../../domain/invocation.js';
+import { pendingRun, renderInvocation } from '../../domain/invocation.js';
+import { isOnline } from '../../domain/node.js';
+import { nodeInvokeStatus } from '../../domain/status.js';
+import { isoSeconds } from '../../domain/time.js';
+import { AppError } from '../../app/errors.js';
+import { stopInvocationNodes } from '../../app/stop-invocation.js';
+import type { IndexCursor } from '../../store/invocation-store.js';
+import { decodeToken, encodeToken } from '../page-token.js';
+import { existingInvocation, invocationOfKind, statusIs } from '../../app/invocations.js';
+import type { Action, ActionDeps } from '../../app/deps.js';
 import { invocationListing, isIndexCursor, listPage, moreAfter, scan } from './listing.js';
-import { COMMAND_ACTIONS, COMMAND_DOCS } from './command-actions.js';
-import { describeSendFileResults, sendFile } from './file-actions.js';
-import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
-import type { ActionDoc } from './openapi.js';
+import { COMMAND_ACTIONS, COMMAND_DOCS } from './command.js';
+import { describeSendFileResults, sendFile } from './file.js';
+import { describeSendFileResultsSchema, sendFileSchema } from '../schemas/file.js';
+import type { ActionDoc } from '../plugins/openapi.js';
 import {
   describeInvocationResultsResponse,
   describeInvocationsResponse,
@@ -27,8 +21,13 @@ import {
   describeSendFileResultsResponse,
   emptyResponse,
   invokeIdResponse,
-} from './response-schemas.js';
-import { canonicalJson, decodeCommandContent, sha256, submitInvocation } from './submit.js';
+} from '../schemas/response.js';
+import {
+  canonicalJson,
+  decodeCommandContent,
+  sha256,
+  submitInvocation,
+} from '../../app/submit-invocation.js';
 import {
   describeInvocationResultsSchema,
   describeInvocationsSchema,
@@ -36,7 +35,7 @@ import {
   parseBody,
   runCommandSchema,
   stopInvocationSchema,
-} from './schemas.js';
+} from '../schemas/common.js';
 
 export type { Action, ActionDeps };
 

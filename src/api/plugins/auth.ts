@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ApiTokenConfig, TokenRole } from '../config.js';
+import type { ApiTokenConfig, TokenRole } from '../../shared/config.js';
 
 /** Who a request authenticated as: a token's name and role, never the token. */
 export interface Principal {

@@ -4,9 +4,9 @@
  * closed when the command ends.
  */
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config, type RawSettings } from './config.js';
-import { UsageError } from './cli-args.js';
-import { closeRedis, makeRedis, waitReady } from './store/redis.js';
+import { loadConfig, type Config, type RawSettings } from '../shared/config.js';
+import { UsageError } from './args.js';
+import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
 
 export async function withCliRedis<T>(
   env: RawSettings,

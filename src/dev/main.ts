@@ -1,13 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { loadConfig, type RawSettings } from './config.js';
-import { startServer, type Running } from './main.js';
-import { Keys } from './store/keys.js';
-import { nodeUserUrl, setNodeUser } from './store/node-acl.js';
-import { findOnPath } from './on-path.js';
+import { loadConfig, type RawSettings } from '../shared/config.js';
+import { startServer } from '../server/main.js';
+import type { Running } from '../shared/running.js';
+import { Keys } from '../store/keys.js';
+import { nodeUserUrl, setNodeUser } from '../store/node-acl.js';
+import { findOnPath } from '../shared/on-path.js';
 import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
-import { makeLogger } from './log.js';
+import { makeLogger } from '../shared/log.js';
 
 export interface DevOptions {
   nodes: number;

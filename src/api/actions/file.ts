@@ -1,17 +1,17 @@
-import type { Invocation, RunRecord } from '../domain/invocation.js';
-import { renderSendFile } from '../domain/send-file.js';
+import type { Invocation, RunRecord } from '../../domain/invocation.js';
+import { renderSendFile } from '../../domain/send-file.js';
 import {
   assertRegistered,
   createOrDiscard,
-  decodeContent,
   existingInvocation,
   newId,
   statusIs,
-  type Action,
-} from './common.js';
+} from '../../app/invocations.js';
+import { decodeContent } from '../../app/content.js';
+import type { Action } from '../../app/deps.js';
 import { invocationListing, listPage } from './listing.js';
-import { describeSendFileResultsSchema, sendFileSchema } from './file-schemas.js';
-import { parseBody } from './schemas.js';
+import { describeSendFileResultsSchema, sendFileSchema } from '../schemas/file.js';
+import { parseBody } from '../schemas/common.js';
 
 /** File content limit: 32 KiB once Base64-encoded, as the vendor's SendFile. */
 export const MAX_FILE_BASE64_BYTES = 32 * 1024;

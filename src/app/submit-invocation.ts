@@ -3,17 +3,10 @@ import { FrequencyError, parseFrequency } from '../domain/frequency.js';
 import type { Invocation, RepeatMode } from '../domain/invocation.js';
 import { MAX_CONTENT_BASE64_BYTES } from '../domain/invocation.js';
 import { checkValues, ParameterError, parameterNames, substitute } from '../domain/params.js';
-import { AppError } from '../errors.js';
-import {
-  assertRegistered,
-  checkContentLength,
-  createInvocation,
-  createOrDiscard,
-  decodeContent,
-  newId,
-  type ActionDeps,
-  type ContentRules,
-} from './common.js';
+import { AppError } from './errors.js';
+import { assertRegistered, createInvocation, createOrDiscard, newId } from './invocations.js';
+import { checkContentLength, decodeContent, type ContentRules } from './content.js';
+import type { ActionDeps } from './deps.js';
 
 /**
  * The one path that creates an invocation, for RunCommand and InvokeCommand alike: content,

@@ -1,5 +1,5 @@
 /**
- * The client subcommands: arguments (cli-args) in, API calls, text (cli-format) out.
+ * The client subcommands: arguments (args.ts) in, API calls, text (format.ts) out.
  * Everything the user reads goes to stdout; progress goes to stderr.
  */
 import { readFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import {
   type Body,
   type ClientArgs,
   type Parsed,
-} from './cli-args.js';
+} from './args.js';
 import {
   exitCodeFor,
   nodeHeader,
@@ -31,9 +31,9 @@ import {
   progressLine,
   renderTable,
   truncate,
-} from './cli-format.js';
-import { ApiClient } from './client.js';
-import { aggregateStatus, isFinalNodeStatus, type NodeStatus } from './domain/status.js';
+} from './format.js';
+import { ApiClient } from './api-client.js';
+import { aggregateStatus, isFinalNodeStatus, type NodeStatus } from '../domain/status.js';
 
 /** How often --wait and --follow ask the API. */
 const POLL_MS = 500;

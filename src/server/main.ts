@@ -1,28 +1,20 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
-import { ConfigError } from './config.js';
-import { Metrics } from './api/metrics.js';
-import { buildOpsServer, buildServer } from './api/server.js';
-import { makeLogger, type Logger } from './log.js';
-import { Scheduler } from './scheduler/scheduler.js';
-import { AccessKeyStore } from './store/access-key-store.js';
-import { CommandStore } from './store/command-store.js';
-import { InvocationStore } from './store/invocation-store.js';
-import { Keys } from './store/keys.js';
-import { NodeStore } from './store/node-store.js';
-import { NodeQueues, SchedulerQueue } from './store/queues.js';
-import { closeRedis, makeRedis, waitReady } from './store/redis.js';
-import { settleWithin } from './settle.js';
-import { RunStore } from './store/run-store.js';
-
-export interface Running {
-  /**
-   * The address this process serves: the API, or with role scheduler only its /healthz,
-   * /readyz and /metrics. Undefined for an agent.
-   */
-  url: string | undefined;
-  close(): Promise<void>;
-}
+import type { Config } from '../shared/config.js';
+import { ConfigError } from '../shared/config.js';
+import { Metrics } from '../api/plugins/metrics.js';
+import { buildOpsServer, buildServer } from '../api/server.js';
+import { makeLogger, type Logger } from '../shared/log.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { AccessKeyStore } from '../store/access-key-store.js';
+import { CommandStore } from '../store/command-store.js';
+import { InvocationStore } from '../store/invocation-store.js';
+import { Keys } from '../store/keys.js';
+import { NodeStore } from '../store/node-store.js';
+import { NodeQueues, SchedulerQueue } from '../store/queues.js';
+import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
+import { settleWithin } from '../shared/settle.js';
+import type { Running } from '../shared/running.js';
+import { RunStore } from '../store/run-store.js';
 
 /** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
 class Closer {

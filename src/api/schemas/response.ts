@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AGGREGATE_STATUSES, NODE_STATUSES } from '../domain/status.js';
+import { AGGREGATE_STATUSES, NODE_STATUSES } from '../../domain/status.js';
 
 /**
  * The answers of the actions, for GET /docs only: the actions build their answers themselves,

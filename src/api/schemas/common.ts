@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { NODE_ID_RE } from '../config.js';
-import { AppError } from '../errors.js';
+import { NODE_ID_RE } from '../../shared/config.js';
+import { AppError } from '../../app/errors.js';
 
 /** Booleans as JSON booleans, or the texts "true"/"false" the vendor's clients send. */
 export const flag = z

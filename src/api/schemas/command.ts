@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flag, runCommandSchema } from './schemas.js';
+import { flag, runCommandSchema } from './common.js';
 
 /** Saved command ids: `c-` and 17 lowercase letters and digits (checked loosely: 404 else). */
 const commandId = z.string().min(1).max(64);

@@ -1,6 +1,8 @@
-import type { Invocation, InvocationKind } from '../domain/invocation.js';
-import type { IndexCursor } from '../store/invocation-store.js';
-import { decodeToken, encodeToken, invocationOfKind, type ActionDeps } from './common.js';
+import type { Invocation, InvocationKind } from '../../domain/invocation.js';
+import type { IndexCursor } from '../../store/invocation-store.js';
+import { decodeToken, encodeToken } from '../page-token.js';
+import { invocationOfKind } from '../../app/invocations.js';
+import type { ActionDeps } from '../../app/deps.js';
 
 /**
  * A newest-first index that listings walk (invocations, sent files, saved commands): positions

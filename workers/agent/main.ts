@@ -1,15 +1,15 @@
-import type { Config } from './config.js';
-import { ConfigError } from './config.js';
-import { makeLogger, type Logger } from './log.js';
-import type { Running } from './main.js';
-import { settleWithin } from './settle.js';
+import type { Config } from '../../src/shared/config.js';
+import { ConfigError } from '../../src/shared/config.js';
+import { makeLogger, type Logger } from '../../src/shared/log.js';
+import type { Running } from '../../src/shared/running.js';
+import { settleWithin } from '../../src/shared/settle.js';
 import type { Redis } from 'ioredis';
-import { AgentStore } from './store/agent-store.js';
-import { credentialScope } from './store/node-acl.js';
-import { Keys } from './store/keys.js';
-import { closeRedis, makeRedis } from './store/redis.js';
-import { Agent } from '../workers/agent/agent.js';
-import { scriptRootProblem } from '../workers/agent/executor.js';
+import { AgentStore } from '../../src/store/agent-store.js';
+import { credentialScope } from '../../src/store/node-acl.js';
+import { Keys } from '../../src/store/keys.js';
+import { closeRedis, makeRedis } from '../../src/store/redis.js';
+import { Agent } from './agent.js';
+import { scriptRootProblem } from './executor.js';
 
 /**
  * The agent's composition root, apart from the server's (main.ts) so that an agent loads none
