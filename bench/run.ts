@@ -2,7 +2,8 @@
  * Runs the benchmarks one after another, each in its own process (each starts its own private
  * redis-server and runs its baseline in the same run), and writes
  * bench/results/latest.json: {"machine": {...}, "results": [{name, unit, ours, baseline, ratio,
- * target, pass}]}. A full run also rewrites bench/RESULTS.md, the table for humans.
+ * target, pass}]}. A full run also rewrites bench/RESULTS.md, the table for humans, and keeps
+ * its hand-written "## Notes" section (history, analysis) as it was.
  *
  *   npm run bench                  every benchmark, full length
  *   npm run bench -- --quick       every benchmark, short (under 3 minutes in all)
@@ -97,6 +98,16 @@ function markdown(m: Record<string, unknown>, results: BenchResult[], command: s
   ].join('\n');
 }
 
+/** RESULTS.md's hand-written part: from this heading to the end, kept by every rewrite. */
+const NOTES_HEADING = '\n## Notes\n';
+
+/** The notes section of the RESULTS.md at `path` (with its heading), or '' when it has none. */
+async function handWrittenNotes(path: string): Promise<string> {
+  const old = await readFile(path, 'utf8').catch(() => '');
+  const at = old.indexOf(NOTES_HEADING);
+  return at === -1 ? '' : old.slice(at);
+}
+
 async function main(): Promise<void> {
   const only = process.argv.find((a, i) => process.argv[i - 1] === '--only');
   const names = only ? only.split(',') : [...BENCHMARKS];
@@ -139,8 +150,10 @@ async function main(): Promise<void> {
     JSON.stringify({ machine: m, results }, null, 2) + '\n',
   );
   const command = `npm run bench${quick ? ' -- --quick' : ''}${only ? ` -- --only ${only}` : ''}`;
-  if (!quick && !only)
-    await writeFile(join(BENCH_DIR, 'RESULTS.md'), markdown(m, results, command));
+  if (!quick && !only) {
+    const path = join(BENCH_DIR, 'RESULTS.md');
+    await writeFile(path, markdown(m, results, command) + (await handWrittenNotes(path)));
+  }
   console.log(
     '\n' +
       table(
