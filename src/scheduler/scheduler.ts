@@ -521,14 +521,14 @@ export class Scheduler {
     let fired = false;
     await this.forNodes(nodeIds, async (nodeId) => {
       const r = await deps.runs.fire(nodeId, inv.invokeId, fireId, dueMs, final, passedOver);
-      const [result = '', older = ''] = r.split(' ');
+      const result = r.outcome;
       if (result === 'Fired') fired = true;
       if (result === 'Fired' || result === 'Already') {
         await deps.nodeQueues.addRun(nodeId, toRunJob(inv, fireId));
-      } else if (result === 'Waiting') {
+      } else if (r.outcome === 'Waiting') {
         // The older fire's job may be lost (a replica died between its record and its job):
         // enqueue it again; its fixed id makes this a no-op while it still waits.
-        await deps.nodeQueues.addRun(nodeId, toRunJob(inv, older));
+        await deps.nodeQueues.addRun(nodeId, toRunJob(inv, r.olderFire));
         deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, 'fire skipped: run pending');
       } else if (result === 'Skipped') {
         deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, 'fire skipped: node busy');

@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
+import type { NodeStatus } from '../domain/status.js';
+import type { FireReply } from '../domain/run-replies.js';
 import type { Keys } from './keys.js';
-import { withScripts, type ScriptedRedis } from './scripts.js';
+import { makeScripts, type Scripts } from './scripts.js';
 
 export interface RunOutcome {
   status: string;
@@ -18,14 +20,14 @@ export interface RunOutcome {
  * ACL user (`~<prefix>:node:{id}:*`, `~<prefix>:nq:{id}:*`) is all an agent needs.
  */
 export class AgentStore {
-  private readonly redis: ScriptedRedis;
+  private readonly scripts: Scripts;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
     readonly nodeId: string,
   ) {
-    this.redis = withScripts(redis);
+    this.scripts = makeScripts(redis, keys);
   }
 
   /**
@@ -39,12 +41,7 @@ export class AgentStore {
     fields: Record<string, string | number>,
   ): Promise<string> {
     const args = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
-    return this.redis.fcNodeRegister(
-      this.keys.nodeInfo(this.nodeId),
-      Math.round(uptimeMs),
-      bootId,
-      ...args,
-    );
+    return this.scripts.nodeRegister([this.nodeId], Math.round(uptimeMs), bootId, ...args);
   }
 
   /** The boot whose boot invocations have not all been fired yet, if any. */
@@ -69,18 +66,12 @@ export class AgentStore {
   }
 
   /** A boot's fire of one boot invocation on this node (see RunStore.fire). */
-  async fireBoot(invokeId: string, fireId: string, final: boolean): Promise<string> {
-    return this.redis.fcRunFire(
-      this.keys.nodeRun(this.nodeId, invokeId),
-      this.keys.nodeInfo(this.nodeId),
-      fireId,
-      '',
-      final ? '1' : '0',
-    );
+  async fireBoot(invokeId: string, fireId: string, final: boolean): Promise<FireReply> {
+    return this.scripts.runFire([this.nodeId, invokeId], fireId, '', final ? '1' : '0');
   }
 
   async heartbeat(): Promise<void> {
-    await this.redis.fcNodeHeartbeat(this.keys.nodeInfo(this.nodeId));
+    await this.scripts.nodeHeartbeat([this.nodeId]);
     await this.announce();
   }
 
@@ -93,7 +84,7 @@ export class AgentStore {
   }
 
   async markStopped(): Promise<void> {
-    await this.redis.fcNodeStopped(this.keys.nodeInfo(this.nodeId));
+    await this.scripts.nodeStopped([this.nodeId]);
   }
 
   async activeRuns(): Promise<string[]> {
@@ -107,10 +98,9 @@ export class AgentStore {
     agentInstance: string,
     nonce: string,
     bootId: string,
-  ): Promise<string> {
-    return this.redis.fcRunClaim(
-      this.keys.nodeRun(this.nodeId, invokeId),
-      this.keys.nodeActive(this.nodeId),
+  ): Promise<NodeStatus | 'Claimed' | 'Superseded' | 'Missing'> {
+    return this.scripts.runClaim(
+      [this.nodeId, invokeId],
       invokeId,
       agentInstance,
       nonce,
@@ -126,12 +116,7 @@ export class AgentStore {
     pgid: number,
     scriptDir: string,
   ): Promise<void> {
-    await this.redis.fcRunSpawned(
-      this.keys.nodeRun(this.nodeId, invokeId),
-      agentInstance,
-      pgid,
-      scriptDir,
-    );
+    await this.scripts.runSpawned([this.nodeId, invokeId], agentInstance, pgid, scriptDir);
   }
 
   /**
@@ -162,9 +147,9 @@ export class AgentStore {
     invokeId: string,
     agentInstance: string,
     snapshot: { output: Buffer; dropped: number } | undefined,
-  ): Promise<string> {
-    return this.redis.fcRunProgress(
-      this.keys.nodeRun(this.nodeId, invokeId),
+  ): Promise<NodeStatus | 'Missing'> {
+    return this.scripts.runProgress(
+      [this.nodeId, invokeId],
       agentInstance,
       snapshot ? '1' : '0',
       snapshot?.output ?? '',
@@ -172,11 +157,13 @@ export class AgentStore {
     );
   }
 
-  async finish(invokeId: string, agentInstance: string, o: RunOutcome): Promise<string> {
-    return this.redis.fcRunFinish(
-      this.keys.nodeRun(this.nodeId, invokeId),
-      this.keys.nodeActive(this.nodeId),
-      this.keys.nodeStats(this.nodeId),
+  async finish(
+    invokeId: string,
+    agentInstance: string,
+    o: RunOutcome,
+  ): Promise<NodeStatus | 'Missing'> {
+    return this.scripts.runFinish(
+      [this.nodeId, invokeId],
       invokeId,
       agentInstance,
       o.status,
@@ -195,11 +182,9 @@ export class AgentStore {
     agentInstance: string,
     errorCode: string,
     errorInfo: string,
-  ): Promise<string> {
-    return this.redis.fcRunInterrupt(
-      this.keys.nodeRun(this.nodeId, invokeId),
-      this.keys.nodeActive(this.nodeId),
-      this.keys.nodeStats(this.nodeId),
+  ): Promise<NodeStatus | 'Mine' | 'Missing'> {
+    return this.scripts.runInterrupt(
+      [this.nodeId, invokeId],
       invokeId,
       agentInstance,
       errorCode,

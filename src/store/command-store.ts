@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { TerminationMode } from '../domain/invocation.js';
 import { pageNewestFirst, type IndexEntry } from './index-page.js';
 import type { Keys } from './keys.js';
-import { withScripts, type ScriptedRedis } from './scripts.js';
+import { makeScripts, type Scripts } from './scripts.js';
 
 /** A saved command (CreateCommand): content and defaults that InvokeCommand runs. */
 export interface SavedCommand {
@@ -75,19 +75,19 @@ function fromHash(h: Record<string, Buffer>): SavedCommand | undefined {
  * skipped by readers and removed by the next DeleteCommand of that id.
  */
 export class CommandStore {
-  private readonly redis: ScriptedRedis;
+  private readonly scripts: Scripts;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
-    this.redis = withScripts(redis);
+    this.scripts = makeScripts(redis, keys);
   }
 
   /** Saves a new command; answers its creation time (Redis's clock). */
   async create(cmd: NewCommand): Promise<number> {
     const key = this.keys.command(cmd.commandId);
-    const createdMs = Number(await this.redis.fcCmdCreate(key, ...toFields(cmd)));
+    const createdMs = await this.scripts.cmdCreate([cmd.commandId], ...toFields(cmd));
     try {
       await this.redis.zadd(this.keys.commandIndex(), createdMs, cmd.commandId);
     } catch (err) {
@@ -104,9 +104,7 @@ export class CommandStore {
 
   /** Changes the given fields; answers false when the command does not exist. */
   async modify(commandId: string, changes: CommandChanges): Promise<boolean> {
-    return (
-      (await this.redis.fcCmdModify(this.keys.command(commandId), ...toFields(changes))) === '1'
-    );
+    return this.scripts.cmdModify([commandId], ...toFields(changes));
   }
 
   /** Deletes a command; answers false when it did not exist. */
@@ -118,7 +116,7 @@ export class CommandStore {
 
   /** Counts one invocation of the command (InvokeTimes), if it still exists. */
   async countInvocation(commandId: string): Promise<void> {
-    await this.redis.fcCmdInvoked(this.keys.command(commandId));
+    await this.scripts.cmdInvoked([commandId]);
   }
 
   /** Up to `count` ids, newest first, strictly after `cursor`. */

@@ -10,7 +10,7 @@ import type {
 import { invocationKind } from '../domain/invocation.js';
 import { newestFirst, pageNewestFirst, type IndexEntry } from './index-page.js';
 import type { Keys } from './keys.js';
-import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
+import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
 
 function toHash(inv: Invocation): Record<string, string | Buffer> {
   return {
@@ -118,15 +118,15 @@ export interface IndexCursor {
 }
 
 export class InvocationStore {
-  private readonly redis: ScriptedRedis;
+  private readonly scripts: Scripts;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
     /** How long records are kept. @default 28 days */
     private readonly retentionMs: number = DEFAULT_RETENTION_MS,
   ) {
-    this.redis = withScripts(redis);
+    this.scripts = makeScripts(redis, keys);
   }
 
   /**
@@ -141,21 +141,18 @@ export class InvocationStore {
     const args = Object.entries(toHash(inv)).flat();
     // A timed invocation is kept while it may fire; it expires `retentionMs` after it ends.
     const persist = inv.repeatMode === 'Once' ? '0' : '1';
-    const [flag, ms] = (
-      await this.redis.fcInvCreate(key, this.retentionMs, persist, ...args)
-    ).split(' ');
-    const created = flag === '1';
-    if (created) return { created, createdMs: Number(ms), enqueued: false };
+    const { created, createdMs } = await this.scripts.invCreate(
+      [inv.invokeId],
+      this.retentionMs,
+      persist,
+      ...args,
+    );
+    if (created) return { created, createdMs, enqueued: false };
     const [marked, listed] = await Promise.all([
       this.redis.hexists(key, 'enqueuedMs'),
-      this.redis.zscore(this.index(invocationKind(inv)), inv.invokeId),
+      this.redis.zscore(this.keys.indexOf(invocationKind(inv)), inv.invokeId),
     ]);
-    return { created, createdMs: Number(ms), enqueued: marked === 1 && listed !== null };
-  }
-
-  /** The index an invocation of that kind is listed in. */
-  private index(kind: InvocationKind): string {
-    return kind === 'file' ? this.keys.sendFileIndex() : this.keys.invocationIndex();
+    return { created, createdMs, enqueued: marked === 1 && listed !== null };
   }
 
   /**
@@ -173,10 +170,8 @@ export class InvocationStore {
     const kind = invocationKind(inv);
     const cutoffMs = createdMs - this.retentionMs;
     await Promise.all([
-      this.redis.fcInvPublish(
-        this.index(kind),
-        this.keys.undispatchedInvocations(),
-        this.keys.timedInvocations(),
+      this.scripts.invPublish(
+        [kind],
         invokeId,
         createdMs,
         cutoffMs,
@@ -227,7 +222,7 @@ export class InvocationStore {
    */
   async markDispatched(invokeId: string, nowMs: number): Promise<boolean> {
     const marked = await this.redis.hsetnx(this.keys.invocation(invokeId), 'dispatchedMs', nowMs);
-    // Every node's index holds it now (fcRunCreate): NodeId listings find it there.
+    // Every node's index holds it now (run-create-4.lua): NodeId listings find it there.
     await this.redis.zrem(this.keys.undispatchedInvocations(), invokeId);
     return marked === 1;
   }
@@ -342,15 +337,15 @@ export class InvocationStore {
     let walked = 0;
     let after: { id: string; ms: number } | undefined;
     for (;;) {
-      const batch = await pageNewestFirst(this.redis, this.index('command'), 500, after);
+      const batch = await pageNewestFirst(this.redis, this.keys.indexOf('command'), 500, after);
       if (batch.length === 0) break;
       const nodeIds = await this.nodeIdsOf(batch.map((e) => e.id));
       const writes: Promise<unknown>[] = [];
       for (const [i, e] of batch.entries()) {
         for (const nodeId of new Set(nodeIds[i] ?? [])) {
           writes.push(
-            this.redis.fcNodeIndexAdd(
-              this.keys.nodeInvocations(nodeId),
+            this.scripts.nodeIndexAdd(
+              [nodeId],
               e.ms,
               e.id,
               cutoffMs,
@@ -382,7 +377,7 @@ export class InvocationStore {
     const after = cursor ? { id: cursor.invokeId, ms: cursor.createdMs } : undefined;
     // Both indexes order alike, so a cursor from either serves the other.
     const byNode = nodeId !== undefined && kind === 'command' && (await this.nodeIndexReady());
-    const index = byNode ? this.keys.nodeInvocations(nodeId) : this.index(kind);
+    const index = byNode ? this.keys.nodeInvocations(nodeId) : this.keys.indexOf(kind);
     // The undispatched ones first: one that leaves them meanwhile is in the node's index
     // before it leaves (markDispatched), so the read below finds it.
     const pending = byNode ? await this.undispatchedOn(nodeId, after) : [];

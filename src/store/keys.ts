@@ -1,3 +1,5 @@
+import type { InvocationKind } from '../domain/invocation.js';
+
 /**
  * The only place that names Redis keys. Every key an agent touches carries its node id as the
  * hash tag (`{n1}`), so on Redis Cluster one node's queue, runs and heartbeat share a slot, and
@@ -41,7 +43,7 @@ export class Keys {
 
   /**
    * Hash: final status -> runs that ended with it on that node, counted by the scripts that
-   * settle a run (fcRunFinish, fcRunStop, fcRunAbort, fcRunInterrupt). Never expires: a counter
+   * settle a run (run-finish, run-stop, run-abort and run-interrupt .lua). Never expires: a counter
    * since the node's first settled run, which /metrics sums over nodes.
    */
   nodeStats(nodeId: string): string {
@@ -56,7 +58,7 @@ export class Keys {
   /**
    * Sorted set: ids of the command invocations that target this node, scored by creation time
    * (ms), so a listing filtered by NodeId walks only that node's invocations. Written by the
-   * scheduler with the node's run record (fcRunCreate), pruned like the global index.
+   * scheduler with the node's run record (run-create-4.lua), pruned like the global index.
    */
   nodeInvocations(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:invocations`;
@@ -145,6 +147,11 @@ export class Keys {
   /** Sorted set: SendFile invocation ids scored by creation time (ms); not in invocationIndex. */
   sendFileIndex(): string {
     return `${this.prefix}:{global}:sendfiles`;
+  }
+
+  /** The index an invocation of that kind is listed in. */
+  indexOf(kind: InvocationKind): string {
+    return kind === 'file' ? this.sendFileIndex() : this.invocationIndex();
   }
 
   /** Hash: a saved command (CreateCommand): its fields, content, creation time and InvokeTimes. */

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { RunRecord } from '../domain/invocation.js';
 import { NODE_STATUSES, type NodeStatus } from '../domain/status.js';
 import type { Keys } from './keys.js';
-import { DEFAULT_RETENTION_MS, withScripts, type ScriptedRedis } from './scripts.js';
+import type { FireReply } from '../domain/run-replies.js';
+import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
 
 const FIELDS = [
   'status',
@@ -96,16 +97,16 @@ export interface HistoryEntry extends RunRecord {
 
 /** Server-side access to run records (every node's). */
 export class RunStore {
-  private readonly redis: ScriptedRedis;
+  private readonly scripts: Scripts;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly keys: Keys,
     /** How long records are kept. @default 28 days */
     private readonly retentionMs: number = DEFAULT_RETENTION_MS,
     private readonly history: HistoryLimits = DEFAULT_HISTORY,
   ) {
-    this.redis = withScripts(redis);
+    this.scripts = makeScripts(redis, keys);
   }
 
   /** Reads run records (or history entries) by key, in order; undefined where none is. */
@@ -165,11 +166,8 @@ export class RunStore {
     listedMs: number | undefined,
     timed?: TimedRecord,
   ): Promise<boolean> {
-    const r = await this.redis.fcRunCreate(
-      this.keys.nodeRun(nodeId, invokeId),
-      this.keys.nodeInfo(nodeId),
-      this.keys.nodeBoot(nodeId),
-      this.keys.nodeInvocations(nodeId),
+    const r = await this.scripts.runCreate(
+      [nodeId, invokeId],
       this.retentionMs,
       timed ? 'timed' : 'once',
       this.history.maxRuns,
@@ -184,9 +182,9 @@ export class RunStore {
   }
 
   /**
-   * One fire of a timed invocation on one node, as fcRunFire answers it: 'Fired' or 'Already'
-   * (enqueue this fire's job), 'Waiting <fire>' (enqueue that older fire's job again),
-   * 'Skipped' (previous run still running), or 'Ended', 'Stale', 'Missing' (nothing to do).
+   * One fire of a timed invocation on one node (run-fire-2.lua): 'Fired' or 'Already' (enqueue
+   * this fire's job), 'Waiting' (enqueue the older fire's job again), 'Skipped' (previous run
+   * still running), or 'Ended', 'Stale', 'Missing' (nothing to do).
    */
   async fire(
     nodeId: string,
@@ -195,10 +193,9 @@ export class RunStore {
     fireMs: number,
     final: boolean,
     passedOver = false,
-  ): Promise<string> {
-    return this.redis.fcRunFire(
-      this.keys.nodeRun(nodeId, invokeId),
-      this.keys.nodeInfo(nodeId),
+  ): Promise<FireReply> {
+    return this.scripts.runFire(
+      [nodeId, invokeId],
       fireId,
       fireMs,
       final ? '1' : '0',
@@ -207,14 +204,8 @@ export class RunStore {
   }
 
   /** Ends the node's schedule: not started -> Cancelled, Running -> Stopping; returns the status. */
-  async stop(nodeId: string, invokeId: string): Promise<string> {
-    return this.redis.fcRunStop(
-      this.keys.nodeRun(nodeId, invokeId),
-      this.keys.nodeBoot(nodeId),
-      this.keys.nodeStats(nodeId),
-      this.retentionMs,
-      invokeId,
-    );
+  async stop(nodeId: string, invokeId: string): Promise<NodeStatus> {
+    return this.scripts.runStop([nodeId, invokeId], this.retentionMs, invokeId);
   }
 
   /** Pending for `fire` (or absent) -> Aborted; returns the status after the call. */
@@ -224,15 +215,8 @@ export class RunStore {
     errorCode: string,
     errorInfo: string,
     fire = '',
-  ): Promise<string> {
-    return this.redis.fcRunAbort(
-      this.keys.nodeRun(nodeId, invokeId),
-      this.keys.nodeStats(nodeId),
-      this.retentionMs,
-      errorCode,
-      errorInfo,
-      fire,
-    );
+  ): Promise<NodeStatus | 'Superseded'> {
+    return this.scripts.runAbort([nodeId, invokeId], this.retentionMs, errorCode, errorInfo, fire);
   }
 
   /** A periodic record's past runs, newest first (entries past their age are gone). */

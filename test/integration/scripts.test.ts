@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import { AgentStore } from '../../src/store/agent-store.js';
 import { Keys } from '../../src/store/keys.js';
 import { makeRedis } from '../../src/store/redis.js';
+import { loadScripts } from '../../src/store/scripts.js';
 import { freshPrefix, redisUrl } from '../helpers/redis.js';
 
 /**
@@ -44,5 +45,11 @@ void describe('scripts', () => {
       /NOSCRIPT/,
       'a flushed script is unknown to Redis',
     );
+  });
+
+  void it('every script file compiles in Redis, under the SHA the loader sends', async () => {
+    for (const s of loadScripts()) {
+      assert.equal(await admin.script('LOAD', s.lua), s.sha, s.file);
+    }
   });
 });

@@ -218,15 +218,14 @@ export class Agent {
           await deps.store.dropBootTrigger(invokeId);
           continue;
         }
-        const [r = '', older = ''] = (
-          await deps.store.fireBoot(invokeId, fireId, trigger.final)
-        ).split(' ');
+        const fired = await deps.store.fireBoot(invokeId, fireId, trigger.final);
+        const r = fired.outcome;
         if (r === 'Fired' || r === 'Already') {
           await queues.addRun(deps.nodeId, { ...trigger.job, fire: fireId });
-        } else if (r === 'Waiting') {
+        } else if (fired.outcome === 'Waiting') {
           // An earlier boot's run never started (its job was lost with the agent that held
           // it): enqueue it again; the claim still lets it run at most once.
-          await queues.addRun(deps.nodeId, { ...trigger.job, fire: older });
+          await queues.addRun(deps.nodeId, { ...trigger.job, fire: fired.olderFire });
         }
         if (trigger.final || r === 'Ended' || r === 'Missing') {
           await deps.store.dropBootTrigger(invokeId);

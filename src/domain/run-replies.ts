@@ -1,0 +1,140 @@
+import { NODE_STATUSES, type NodeStatus } from './status.js';
+
+/**
+ * What each Lua script (src/store/lua/*.lua) answers, as typed values. Every reply is parsed
+ * here and nowhere else: the Output section of a script's header and its parser below describe
+ * the same replies, and a reply outside them is an error naming the script (a script and its
+ * caller out of step), never a string some caller takes apart.
+ */
+
+/** A script answered something its header does not list. */
+export class ScriptReplyError extends Error {
+  constructor(
+    readonly script: string,
+    readonly reply: unknown,
+  ) {
+    super(`Lua script ${script} gave an unexpected reply: ${show(reply)}`);
+    this.name = 'ScriptReplyError';
+  }
+}
+
+function show(reply: unknown): string {
+  return JSON.stringify(reply) ?? String(reply);
+}
+
+/** Parses one script's raw reply; `script` names it in the error. */
+type ReplyParser<T> = (script: string, raw: unknown) => T;
+
+/** A run record's status, or one of the script's own words. */
+function statusOr<const E extends readonly string[]>(
+  ...extras: E
+): ReplyParser<NodeStatus | E[number]> {
+  const allowed: ReadonlySet<string> = new Set([...NODE_STATUSES, ...extras]);
+  return (script, raw) => {
+    if (typeof raw === 'string' && allowed.has(raw)) return raw as NodeStatus | E[number];
+    throw new ScriptReplyError(script, raw);
+  };
+}
+
+function text(script: string, raw: unknown): string {
+  if (typeof raw !== 'string') throw new ScriptReplyError(script, raw);
+  return raw;
+}
+
+/** A time or count the script sends as a string of digits (NOW is '%.0f', not an integer). */
+function digits(script: string, raw: unknown): number {
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw)) throw new ScriptReplyError(script, raw);
+  return Number(raw);
+}
+
+/** A Lua number, which Redis sends as an integer reply. */
+function integer(script: string, raw: unknown): number {
+  if (typeof raw !== 'number' || !Number.isInteger(raw)) throw new ScriptReplyError(script, raw);
+  return raw;
+}
+
+function flag(yes: unknown, no: unknown): ReplyParser<boolean> {
+  return (script, raw) => {
+    if (raw === yes) return true;
+    if (raw === no) return false;
+    throw new ScriptReplyError(script, raw);
+  };
+}
+
+const FIRE_WORDS: ReadonlySet<string> = new Set([
+  'Fired',
+  'Already',
+  'Skipped',
+  'Ended',
+  'Stale',
+  'Missing',
+]);
+const WAITING = 'Waiting ';
+
+/** One fire on one node (run-fire-2.lua). */
+export type FireReply =
+  | { outcome: 'Fired' | 'Already' | 'Skipped' | 'Ended' | 'Stale' | 'Missing' }
+  /** The run of an older fire (`olderFire`) has not started: enqueue its job again. */
+  | { outcome: 'Waiting'; olderFire: string };
+
+function fireReply(script: string, raw: unknown): FireReply {
+  if (typeof raw === 'string' && FIRE_WORDS.has(raw)) {
+    return { outcome: raw as Exclude<FireReply['outcome'], 'Waiting'> };
+  }
+  if (typeof raw === 'string' && raw.startsWith(WAITING)) {
+    return { outcome: 'Waiting', olderFire: raw.slice(WAITING.length) };
+  }
+  throw new ScriptReplyError(script, raw);
+}
+
+/** An invocation's hash written now or found (inv-create-1.lua). */
+export interface CreateInvocationReply {
+  created: boolean;
+  /** The stored creation time (0 when a found hash has none). */
+  createdMs: number;
+}
+
+function createInvocationReply(script: string, raw: unknown): CreateInvocationReply {
+  const m = typeof raw === 'string' ? /^([01]) (\d+)$/.exec(raw) : null;
+  if (!m) throw new ScriptReplyError(script, raw);
+  return { created: m[1] === '1', createdMs: Number(m[2]) };
+}
+
+/**
+ * The parser of each script's reply, by script name (the registry in src/store/scripts.ts maps
+ * the same names to their files and keys).
+ */
+export const SCRIPT_REPLIES = {
+  /** 'Created', or the status of the record that existed. */
+  runCreate: statusOr('Created'),
+  runFire: fireReply,
+  /** 'Claimed' only for the claim that may start the command. */
+  runClaim: statusOr('Claimed', 'Superseded', 'Missing'),
+  /** Whether the process group was recorded (false: the run is another agent's). */
+  runSpawned: flag(1, 0),
+  runProgress: statusOr('Missing'),
+  runFinish: statusOr('Missing'),
+  runStop: statusOr(),
+  runAbort: statusOr('Superseded'),
+  runInterrupt: statusOr('Mine', 'Missing'),
+  invCreate: createInvocationReply,
+  /** How many old index entries were checked. */
+  invPublish: integer,
+  nodeIndexAdd: integer,
+  /** The command's createdMs. */
+  cmdCreate: digits,
+  /** Whether the command exists. */
+  cmdModify: flag('1', '0'),
+  /** invokeTimes after this invocation; 0 when the command is gone. */
+  cmdInvoked: digits,
+  /** The boot id recorded before ('' on first start). */
+  nodeRegister: text,
+  /** Redis's clock (ms) at the heartbeat. */
+  nodeHeartbeat: digits,
+  nodeStopped: digits,
+} as const satisfies Record<string, ReplyParser<unknown>>;
+
+export type ScriptName = keyof typeof SCRIPT_REPLIES;
+
+/** The typed reply of a script. */
+export type ScriptReply<K extends ScriptName> = ReturnType<(typeof SCRIPT_REPLIES)[K]>;

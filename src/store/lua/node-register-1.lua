@@ -1,0 +1,22 @@
+--[[
+  An agent's registration. A boot id different from the recorded one is a reboot: it is marked
+  pending until the agent has fired the node's boot invocations (bootPending), so a crash in
+  between loses none.
+
+    Input:
+      KEYS[1] node info (hash)
+
+      ARGV[1] uptimeMs
+      ARGV[2] bootId
+      ARGV[3...] field/value pairs
+
+    Output:
+      <bootId>   the boot id recorded before ('' on first start)
+]]
+local prev = redis.call('HGET', KEYS[1], 'bootId') or ''
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], 'bootId', ARGV[2], 'registeredMs', NOW, 'lastHeartbeatMs', NOW,
+  'bootTimeMs', string.format('%.0f', tonumber(NOW) - tonumber(ARGV[1])))
+redis.call('HDEL', KEYS[1], 'stoppedMs')
+if prev ~= '' and prev ~= ARGV[2] then redis.call('HSET', KEYS[1], 'bootPending', ARGV[2]) end
+return prev

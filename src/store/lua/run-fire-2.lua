@@ -1,0 +1,57 @@
+--[[
+  One fire of a timed invocation on one node: moves a Scheduled record to Pending for this fire.
+
+    Input:
+      KEYS[1] run record (hash)
+      KEYS[2] node info (hash)
+
+      ARGV[1] fireId
+      ARGV[2] fireMs ('' for a boot)
+      ARGV[3] final: '1' = the schedule has no fire after this one
+      ARGV[4] passedOver: '1' = this fire stands in for the earlier slot of a fire job taken
+              late, so that slot counts as skipped too (absent from older servers)
+
+    Output:
+      'Fired'            moved to Pending for this fire
+      'Already'          this fire was taken before (a retried fire job: enqueue its job again)
+      'Waiting <fire>'   the run of an older fire has not started and its job may have been
+                         lost: enqueue that fire's job again (the claim lets it run at most
+                         once); counts as skipped
+      'Skipped'          the previous run is still running; counts as skipped
+      'Ended'            the schedule has ended on this node; nothing changes
+      'Stale'            older than a fire already seen; nothing changes
+      'Missing'          no record; nothing changes
+]]
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return 'Missing' end
+if redis.call('HGET', KEYS[1], 'fire') == ARGV[1] then return 'Already' end
+if redis.call('HGET', KEYS[1], 'timed') ~= '1' then return 'Ended' end
+if ARGV[2] ~= '' then
+  local last = tonumber(redis.call('HGET', KEYS[1], 'seenFireMs') or '0') or 0
+  if tonumber(ARGV[2]) <= last then return 'Stale' end
+  redis.call('HSET', KEYS[1], 'seenFireMs', ARGV[2])
+end
+if ARGV[4] == '1' then
+  -- The fire job's own slot, passed over for this later one (its job was taken late).
+  redis.call('HINCRBY', KEYS[1], 'skipped', 1)
+  redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+end
+if ARGV[3] == '1' then
+  -- The last fire: the record no longer lives as long as the schedule, only its retention.
+  redis.call('HSET', KEYS[1], 'timed', 0)
+  local retentionMs = redis.call('HGET', KEYS[1], 'retentionMs')
+  if retentionMs then redis.call('PEXPIRE', KEYS[1], retentionMs) end
+end
+if st ~= 'Scheduled' then
+  redis.call('HINCRBY', KEYS[1], 'skipped', 1)
+  redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+  if st == 'Pending' then return 'Waiting ' .. (redis.call('HGET', KEYS[1], 'fire') or '') end
+  return 'Skipped'
+end
+redis.call('HDEL', KEYS[1], 'startedMs', 'finishedMs', 'stoppedMs', 'exitCode', 'errorCode',
+  'errorInfo', 'output', 'claim', 'agent', 'pgid', 'scriptDir', 'bootId', 'fireMs')
+redis.call('HSET', KEYS[1], 'status', 'Pending', 'fire', ARGV[1], 'firedMs', NOW,
+  'updatedMs', NOW, 'dropped', 0)
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'fireMs', ARGV[2]) end
+redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
+return 'Fired'

@@ -1,0 +1,191 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { SCRIPT_REPLIES, type ScriptName } from '../../src/domain/run-replies.js';
+import { HISTORY_SUFFIXES, Keys } from '../../src/store/keys.js';
+import {
+  PRELUDE_FILE,
+  SCRIPTS,
+  loadScripts,
+  type LoadedScript,
+  type ScriptKeyIds,
+} from '../../src/store/scripts.js';
+
+const LUA_DIR = new URL('../../src/store/lua/', import.meta.url);
+
+/** CRC16-CCITT (XMODEM), the checksum Redis Cluster hashes keys with. */
+function crc16(data: Buffer): number {
+  let crc = 0;
+  for (const byte of data) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+  }
+  return crc;
+}
+
+/**
+ * A key's Redis Cluster hash slot: of the hash tag when the key has one (the bytes between the
+ * first '{' and the first '}' after it, if not empty), else of the whole key.
+ */
+function keySlot(key: string): number {
+  const open = key.indexOf('{');
+  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
+  const tagged = close > open + 1 ? key.slice(open + 1, close) : key;
+  return crc16(Buffer.from(tagged)) % 16384;
+}
+
+/** The first `--[[ ... ]]` block: the script's header. */
+function header(source: string): string {
+  const m = /^--\[\[([\s\S]*?)\]\]/.exec(source);
+  assert.ok(m?.[1], 'the file opens with a --[[ ... ]] header');
+  return m[1];
+}
+
+/** The numbers n of every `NAME[n]` in `text` (`listed`: only those opening a line). */
+function indexes(text: string, name: 'KEYS' | 'ARGV', listed = false): number[] {
+  const re = listed ? `^\\s*${name}\\[(\\d+)\\]` : `\\b${name}\\[(\\d+)\\]`;
+  return [...text.matchAll(new RegExp(re, 'gm'))].map((m) => Number(m[1]));
+}
+
+const RUNS: [string, string][] = [
+  ['n1', 'inv-1'],
+  ['i-0123456789abcdef', '0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b'],
+];
+const NODES: [string][] = [['n1'], ['host.example.com']];
+const COMMANDS: [string][] = [['c-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']];
+
+/** Ids every script's keys are built from in the test below, a few of each kind. */
+const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
+  runCreate: RUNS,
+  runFire: RUNS,
+  runClaim: RUNS,
+  runSpawned: RUNS,
+  runProgress: RUNS,
+  runFinish: RUNS,
+  runStop: RUNS,
+  runAbort: RUNS,
+  runInterrupt: RUNS,
+  invCreate: [['inv-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']],
+  invPublish: [['command'], ['file']],
+  nodeIndexAdd: NODES,
+  cmdCreate: COMMANDS,
+  cmdModify: COMMANDS,
+  cmdInvoked: COMMANDS,
+  nodeRegister: NODES,
+  nodeHeartbeat: NODES,
+  nodeStopped: NODES,
+};
+
+function keysOf(s: LoadedScript, keys: Keys, ids: unknown[]): string[] {
+  const build = SCRIPTS[s.name].keys as (k: Keys, ...ids: unknown[]) => string[];
+  return build(keys, ...ids);
+}
+
+void describe('keySlot', () => {
+  void it('agrees with CLUSTER KEYSLOT of a cluster-mode redis-server 7', () => {
+    // Asked of `redis-server --cluster-enabled yes` when this test was written.
+    const known: [string, number][] = [
+      ['', 0],
+      ['foo', 12182],
+      ['somekey', 11058],
+      ['123456789', 12739],
+      ['{user1000}.following', 3443],
+      ['foo{}{bar}', 8363],
+      ['foo{{bar}}zap', 4015],
+      ['foo{bar}{zap}', 5061],
+      ['fc:node:{n1}:run:abc', 3671],
+      ['fc:{global}:invocations', 10408],
+      ['{sched}', 7021],
+    ];
+    for (const [key, slot] of known) assert.equal(keySlot(key), slot, key);
+  });
+});
+
+void describe('Lua scripts', () => {
+  const scripts = loadScripts();
+
+  void it('every .lua file is registered, and every registered script has a file', () => {
+    const files = readdirSync(LUA_DIR).filter((f) => f.endsWith('.lua'));
+    assert.deepEqual(files.sort(), scripts.map((s) => s.file).sort());
+    assert.deepEqual(readdirSync(new URL('includes/', LUA_DIR)), [PRELUDE_FILE.split('/')[1]]);
+    assert.deepEqual(Object.keys(SCRIPTS).sort(), Object.keys(SCRIPT_REPLIES).sort());
+  });
+
+  void it('no Lua is left inline, and only the loader sends scripts', () => {
+    let files = 0;
+    for (const dir of ['src/', 'workers/']) {
+      const root = new URL(`../../${dir}`, import.meta.url);
+      for (const f of readdirSync(root, { recursive: true, encoding: 'utf8' })) {
+        if (!f.endsWith('.ts')) continue;
+        files++;
+        const text = readFileSync(new URL(f, root), 'utf8');
+        assert.doesNotMatch(text, /\b(KEYS|ARGV)\[\d|redis\.pcall\(/, `Lua in ${dir}${f}`);
+        if (`${dir}${f}` === 'src/store/scripts.ts') continue;
+        assert.doesNotMatch(
+          text,
+          /\.(eval|evalsha|defineCommand)\(/,
+          `a script sent by ${dir}${f}`,
+        );
+      }
+    }
+    assert.ok(files > 50, `${files} files read`);
+  });
+
+  for (const s of scripts) {
+    void describe(s.file, () => {
+      void it('lists in its header KEYS[1..n] for the n keys it is defined with', () => {
+        const head = header(s.source);
+        const listed = indexes(head, 'KEYS', true);
+        assert.deepEqual(
+          listed,
+          Array.from({ length: s.numberOfKeys }, (_, i) => i + 1),
+        );
+        const body = s.source.slice(s.source.indexOf(']]') + 2);
+        assert.ok(Math.max(0, ...indexes(body, 'KEYS')) <= s.numberOfKeys, 'no KEYS[n] past n');
+        const argv = indexes(head, 'ARGV', true);
+        assert.deepEqual(
+          argv,
+          Array.from({ length: argv.length }, (_, i) => i + 1),
+          'ARGV 1..m',
+        );
+        // ARGV[m...] in a header: field/value pairs from m on, which the body may index past.
+        if (!/ARGV\[\d+\.\.\.\]/.test(head)) {
+          assert.ok(Math.max(0, ...indexes(body, 'ARGV')) <= argv.length, 'every ARGV listed');
+        }
+        assert.match(head, /\n\s*Output:\n/);
+      });
+
+      void it('is called with keys of one hash slot', () => {
+        const keys = new Keys('fc');
+        for (const ids of SAMPLES[s.name]) {
+          const built = keysOf(s, keys, ids);
+          assert.equal(built.length, s.numberOfKeys, `${s.file} ${ids.join(',')}`);
+          const slots = new Set(built.map(keySlot));
+          assert.equal(slots.size, 1, `${built.join(' ')} span slots ${[...slots].join(', ')}`);
+        }
+      });
+    });
+  }
+
+  void it('keys the scripts derive from their KEYS and ARGV stay in the same slot', () => {
+    const keys = new Keys('fc');
+    for (const [nodeId, invokeId] of RUNS) {
+      const slot = keySlot(keys.nodeRun(nodeId, invokeId));
+      // run-create-4 and node-index-add-1: a node's run key prefix .. invokeId.
+      assert.equal(keySlot(keys.nodeRun(nodeId, '') + invokeId), slot);
+      assert.equal(keySlot(keys.nodeInvocations(nodeId)), slot);
+      // settle (prelude): the run key .. HISTORY_LIST / HISTORY_ENTRY .. seq.
+      assert.equal(keySlot(keys.runHistory(nodeId, invokeId)), slot);
+      assert.equal(keySlot(keys.runHistoryEntry(nodeId, invokeId, 7)), slot);
+    }
+  });
+
+  void it("the prelude's history suffixes are keys.ts's", () => {
+    const prelude = readFileSync(new URL(PRELUDE_FILE, LUA_DIR), 'utf8');
+    assert.match(prelude, new RegExp(`\\nlocal HISTORY_LIST = '${HISTORY_SUFFIXES.list}'\\n`));
+    assert.match(prelude, new RegExp(`\\nlocal HISTORY_ENTRY = '${HISTORY_SUFFIXES.entry}'\\n`));
+    for (const s of scripts) assert.ok(s.lua.startsWith(prelude), s.file);
+  });
+});

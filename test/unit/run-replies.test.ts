@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SCRIPT_REPLIES, ScriptReplyError, type ScriptName } from '../../src/domain/run-replies.js';
+
+/** Parses `raw` as script `name` would answer it (the loader names the script by its file). */
+function parse(name: ScriptName, raw: unknown): unknown {
+  return SCRIPT_REPLIES[name](`${name}.lua`, raw);
+}
+
+/** Replies each script may give, and what they parse into. */
+const GOOD: [ScriptName, unknown, unknown][] = [
+  ['runCreate', 'Created', 'Created'],
+  ['runCreate', 'Scheduled', 'Scheduled'],
+  ['runFire', 'Fired', { outcome: 'Fired' }],
+  ['runFire', 'Already', { outcome: 'Already' }],
+  ['runFire', 'Skipped', { outcome: 'Skipped' }],
+  ['runFire', 'Ended', { outcome: 'Ended' }],
+  ['runFire', 'Stale', { outcome: 'Stale' }],
+  ['runFire', 'Missing', { outcome: 'Missing' }],
+  ['runFire', 'Waiting f1700000000000', { outcome: 'Waiting', olderFire: 'f1700000000000' }],
+  ['runFire', 'Waiting b0123456789abcdef', { outcome: 'Waiting', olderFire: 'b0123456789abcdef' }],
+  // A Pending record without a fire (a one-off run's) answers 'Waiting ' .. ''.
+  ['runFire', 'Waiting ', { outcome: 'Waiting', olderFire: '' }],
+  ['runClaim', 'Claimed', 'Claimed'],
+  ['runClaim', 'Superseded', 'Superseded'],
+  ['runClaim', 'Missing', 'Missing'],
+  ['runClaim', 'Cancelled', 'Cancelled'],
+  ['runSpawned', 1, true],
+  ['runSpawned', 0, false],
+  ['runProgress', 'Running', 'Running'],
+  ['runProgress', 'Stopping', 'Stopping'],
+  ['runProgress', 'Missing', 'Missing'],
+  ['runFinish', 'Success', 'Success'],
+  ['runFinish', 'Terminated', 'Terminated'],
+  ['runFinish', 'Missing', 'Missing'],
+  ['runStop', 'Cancelled', 'Cancelled'],
+  ['runStop', 'Stopping', 'Stopping'],
+  ['runStop', 'Success', 'Success'],
+  ['runAbort', 'Aborted', 'Aborted'],
+  ['runAbort', 'Superseded', 'Superseded'],
+  ['runAbort', 'Running', 'Running'],
+  ['runInterrupt', 'Error', 'Error'],
+  ['runInterrupt', 'Terminated', 'Terminated'],
+  ['runInterrupt', 'Mine', 'Mine'],
+  ['runInterrupt', 'Missing', 'Missing'],
+  ['invCreate', '1 1700000000123', { created: true, createdMs: 1700000000123 }],
+  ['invCreate', '0 1700000000123', { created: false, createdMs: 1700000000123 }],
+  ['invCreate', '0 0', { created: false, createdMs: 0 }],
+  ['invPublish', 0, 0],
+  ['invPublish', 500, 500],
+  ['nodeIndexAdd', 100, 100],
+  ['cmdCreate', '1700000000123', 1700000000123],
+  ['cmdModify', '1', true],
+  ['cmdModify', '0', false],
+  ['cmdInvoked', '0', 0],
+  ['cmdInvoked', '42', 42],
+  ['nodeRegister', '', ''],
+  ['nodeRegister', 'boot-1', 'boot-1'],
+  ['nodeHeartbeat', '1700000000123', 1700000000123],
+  ['nodeStopped', '1700000000123', 1700000000123],
+];
+
+/** Replies no script gives: each is an error naming the script and the reply. */
+const BAD: [ScriptName, unknown][] = [
+  ['runCreate', 'Creat'],
+  ['runCreate', null],
+  ['runFire', 'Waiting'],
+  ['runFire', 'fired'],
+  ['runFire', 1],
+  ['runClaim', 'Mine'],
+  ['runClaim', ''],
+  ['runSpawned', '1'],
+  ['runSpawned', 2],
+  ['runProgress', null],
+  ['runProgress', 'Claimed'],
+  ['runFinish', 'Done'],
+  ['runStop', 'Missing'],
+  ['runAbort', 'Mine'],
+  ['runInterrupt', 'Superseded'],
+  ['invCreate', '1'],
+  ['invCreate', '2 17'],
+  ['invCreate', '1 17 x'],
+  ['invCreate', 1],
+  ['invPublish', '3'],
+  ['invPublish', 1.5],
+  ['nodeIndexAdd', null],
+  ['cmdCreate', ''],
+  ['cmdCreate', '17.5'],
+  ['cmdCreate', 17],
+  ['cmdModify', 1],
+  ['cmdModify', 'true'],
+  ['cmdInvoked', '-1'],
+  ['nodeRegister', null],
+  ['nodeRegister', 0],
+  ['nodeHeartbeat', 'now'],
+  ['nodeStopped', null],
+];
+
+void describe('run replies', () => {
+  for (const [name, raw, want] of GOOD) {
+    void it(`${name}: ${JSON.stringify(raw)}`, () => {
+      assert.deepEqual(parse(name, raw), want);
+    });
+  }
+
+  for (const [name, raw] of BAD) {
+    void it(`${name} rejects ${JSON.stringify(raw)}`, () => {
+      assert.throws(
+        () => parse(name, raw),
+        (err: unknown) => {
+          assert.ok(err instanceof ScriptReplyError);
+          assert.equal(err.script, `${name}.lua`);
+          assert.equal(err.reply, raw);
+          assert.ok(err.message.includes(`${name}.lua`), err.message);
+          assert.ok(err.message.includes(JSON.stringify(raw)), err.message);
+          return true;
+        },
+      );
+    });
+  }
+
+  void it('every script has good and bad replies in these tables', () => {
+    const names = Object.keys(SCRIPT_REPLIES).sort();
+    assert.deepEqual([...new Set(GOOD.map(([n]) => n))].sort(), names);
+    assert.deepEqual([...new Set(BAD.map(([n]) => n))].sort(), names);
+  });
+});
