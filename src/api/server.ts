@@ -7,7 +7,8 @@ import { DEFAULT_TOKEN_NAME, type ApiTokenConfig } from '../shared/config.js';
 import { AppError, coerceError } from '../app/errors.js';
 import type { Logger } from '../shared/log.js';
 import { VERSION } from '../shared/version.js';
-import { ACTION_DOCS, ACTIONS, type ActionDeps } from './actions/registry.js';
+import type { ActionDeps } from '../app/deps.js';
+import { ACTIONS, findAction } from './actions/registry.js';
 import { mayCall, TokenRing, type Principal } from './plugins/auth.js';
 import { Metrics, type FleetSource } from './plugins/metrics.js';
 import { buildOpenApi } from './plugins/openapi.js';
@@ -101,7 +102,7 @@ function routeLabel(req: FastifyRequest): string {
   const route = req.routeOptions.url;
   if (route === '/v1/:action') {
     const { action } = req.params as { action?: string };
-    return action !== undefined && Object.hasOwn(ACTIONS, action) ? action : 'unknown';
+    return action !== undefined && findAction(action) ? action : 'unknown';
   }
   return route ?? 'unknown';
 }
@@ -184,12 +185,8 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   return app;
 }
 
-/** The HTTP API: the operational routes, /docs and `POST /v1/{Action}`. */
-export function buildServer(serverDeps: ServerDeps): FastifyInstance {
-  const deps = { ...serverDeps, metrics: serverDeps.metrics ?? new Metrics() };
-  const app = buildOpsServer(deps);
-
-  // Every body is parsed as JSON whatever its Content-Type (curl -d sends form encoding).
+/** Every body is parsed as JSON whatever its Content-Type (curl -d sends form encoding). */
+function parseJsonBodies(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
     const s = String(text);
@@ -203,91 +200,118 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
       );
     }
   });
+}
 
-  // Public: the request schemas are no secret (the README has them too).
-  const openApi = JSON.stringify(buildOpenApi(ACTION_DOCS, VERSION));
-  for (const path of ['/docs', '/docs/openapi.json']) {
-    app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
-  }
-
-  const ring = new TokenRing([
+/** The bearer tokens: FLEETCMD_API_TOKEN's (role run) and the named ones. */
+function tokenRing(deps: ServerDeps): TokenRing {
+  return new TokenRing([
     ...(deps.apiToken !== undefined
       ? [{ name: DEFAULT_TOKEN_NAME, role: 'run' as const, token: deps.apiToken }]
       : []),
     ...(deps.apiTokens ?? []),
   ]);
-  // Authentication runs before the body is read, so an anonymous caller learns nothing else.
-  const authenticate = async (req: FastifyRequest) => {
+}
+
+type OnRequest = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** Authentication runs before the body is read, so an anonymous caller learns nothing else. */
+function authenticator(ring: TokenRing, log: Logger): OnRequest {
+  return async (req) => {
     if (ring.size === 0) return;
     req.principal = ring.identify(req.headers.authorization);
     if (req.principal === undefined) {
       // The header itself is never logged, not even in part.
-      deps.log.debug({ requestId: req.id, ip: req.ip }, 'request without a valid token refused');
+      log.debug({ requestId: req.id, ip: req.ip }, 'request without a valid token refused');
       throw new AppError(
         'InvalidToken',
         'missing or wrong bearer token in the Authorization header',
       );
     }
   };
+}
+
+/**
+ * Registers the rate limiter on `api` and answers its hook: per token name (never the token),
+ * per client address before a valid token.
+ */
+async function rateLimiter(
+  api: FastifyInstance,
+  limits: RateLimitSettings,
+  redis: Redis,
+  ring: TokenRing,
+): Promise<OnRequest> {
+  await api.register(rateLimit, {
+    global: false,
+    max: limits.max,
+    timeWindow: limits.windowSeconds * 1000,
+    redis,
+    nameSpace: limits.nameSpace,
+    // Redis away: let the request through, its action answers 503 on its own.
+    skipOnError: true,
+    keyGenerator: (req) => {
+      const who = ring.size > 0 ? ring.identify(req.headers.authorization) : undefined;
+      return who ? `t:${who.name}` : `a:${req.ip}`;
+    },
+    errorResponseBuilder: (_req, ctx) =>
+      new AppError(
+        'Throttling',
+        `too many requests: at most ${ctx.max} per ${limits.windowSeconds} s for this token; retry in ${ctx.after}`,
+      ),
+  });
+  // With no options of its own, the handler counts in the plugin's store: keys are
+  // `<nameSpace><key>` (a route-level limit would put the route in them).
+  const limit = api.rateLimit();
+  return (req, reply) => limit.call(api, req, reply);
+}
+
+/** `POST /v1/{Action}`: the action's handler, for a caller whose role may call it. */
+async function runAction(
+  req: FastifyRequest<{ Params: { action: string } }>,
+  reply: FastifyReply,
+  deps: ActionDeps & { log: Logger },
+): Promise<FastifyReply> {
+  const name = req.params.action;
+  const action = findAction(name);
+  if (!action)
+    throw new AppError('InvalidAction.NotFound', `unknown action ${JSON.stringify(name)}`);
+  if (req.principal !== undefined && !mayCall(req.principal.role, name)) {
+    throw new AppError(
+      'Forbidden.Role',
+      `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may call Describe* actions only`,
+    );
+  }
+  deps.log.debug({ requestId: req.id, action: name, tokenName: req.principal?.name }, 'request');
+  const result = await action.handler(req.body, deps);
+  return reply.send({ RequestId: req.id, ...result });
+}
+
+/** The HTTP API: the operational routes, /docs and `POST /v1/{Action}`. */
+export function buildServer(serverDeps: ServerDeps): FastifyInstance {
+  const deps = { ...serverDeps, metrics: serverDeps.metrics ?? new Metrics() };
+  const app = buildOpsServer(deps);
+  parseJsonBodies(app);
+
+  // Public: the request schemas are no secret (the README has them too).
+  const openApi = JSON.stringify(buildOpenApi(ACTIONS, VERSION));
+  for (const path of ['/docs', '/docs/openapi.json']) {
+    app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
+  }
 
   // The vendor's RPC protocol: signed by access keys, not by the bearer token.
   if (deps.accessKeys) registerRpc(app, { ...deps, accessKeys: deps.accessKeys });
 
+  const ring = tokenRing(deps);
   // Inside a plugin so the rate limiter is loaded before the route that uses it.
   app.register(async (api) => {
+    const onRequest = [authenticator(ring, deps.log)];
     const limits = deps.rateLimit;
-    const onRequest: ((req: FastifyRequest, reply: FastifyReply) => Promise<unknown>)[] = [
-      authenticate,
-    ];
+    // First, so callers with no or a wrong token are limited (by address) too.
     if (limits !== undefined && limits.max > 0) {
-      await api.register(rateLimit, {
-        global: false,
-        max: limits.max,
-        timeWindow: limits.windowSeconds * 1000,
-        redis: deps.redis,
-        nameSpace: limits.nameSpace,
-        // Redis away: let the request through, its action answers 503 on its own.
-        skipOnError: true,
-        // Counted per token name (never the token); per client address before a valid token.
-        keyGenerator: (req) => {
-          const who = ring.size > 0 ? ring.identify(req.headers.authorization) : undefined;
-          return who ? `t:${who.name}` : `a:${req.ip}`;
-        },
-        errorResponseBuilder: (_req, ctx) =>
-          new AppError(
-            'Throttling',
-            `too many requests: at most ${ctx.max} per ${limits.windowSeconds} s for this token; retry in ${ctx.after}`,
-          ),
-      });
-      // First, so callers with no or a wrong token are limited (by address) too.
-      // With no options of its own, the handler counts in the plugin's store: keys are
-      // `<nameSpace><key>` (a route-level limit would put the route in them).
-      const limit = api.rateLimit();
-      onRequest.unshift((req, reply) => limit.call(api, req, reply));
+      onRequest.unshift(await rateLimiter(api, limits, deps.redis, ring));
     }
-
-    api.post<{ Params: { action: string } }>('/v1/:action', { onRequest }, async (req, reply) => {
-      const action = Object.hasOwn(ACTIONS, req.params.action)
-        ? ACTIONS[req.params.action]
-        : undefined;
-      if (!action)
-        throw new AppError(
-          'InvalidAction.NotFound',
-          `unknown action ${JSON.stringify(req.params.action)}`,
-        );
-      if (req.principal !== undefined && !mayCall(req.principal.role, req.params.action)) {
-        throw new AppError(
-          'Forbidden.Role',
-          `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may call Describe* actions only`,
-        );
-      }
-      deps.log.debug(
-        { requestId: req.id, action: req.params.action, tokenName: req.principal?.name },
-        'request',
-      );
-      const result = await action(req.body, deps);
-      return reply.send({ RequestId: req.id, ...result });
-    });
+    api.post<{ Params: { action: string } }>('/v1/:action', { onRequest }, (req, reply) =>
+      runAction(req, reply, deps),
+    );
   });
 
   return app;

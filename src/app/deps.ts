@@ -5,7 +5,7 @@ import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { CommandStore } from '../store/command-store.js';
 import type { RunStore } from '../store/run-store.js';
 
-/** What the command actions (actions.ts) and the file actions (file-actions.ts) share. */
+/** What the actions (src/api/actions/) share. */
 
 export interface ActionDeps {
   invocations: InvocationStore;
@@ -22,4 +22,8 @@ export interface ActionDeps {
   metrics?: { invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void };
 }
 
-export type Action = (body: unknown, deps: ActionDeps) => Promise<Record<string, unknown>>;
+/**
+ * An action's handler: the request body in, the answer out (without the RequestId the route
+ * adds). `A` is the answer's type, inferred from the action's response schema in src/api.
+ */
+export type Action<A = object> = (body: unknown, deps: ActionDeps) => Promise<A>;

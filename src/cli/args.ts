@@ -4,6 +4,7 @@
  */
 import { basename } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { MAX_FILE_BASE64_BYTES } from '../domain/send-file.js';
 
 /** Bad flags or arguments: the CLI prints the message (and the usage) and exits 2. */
 export class UsageError extends Error {
@@ -485,8 +486,8 @@ export function parseCommandInvoke(
   };
 }
 
-/** SendFile's limit on Content, once Base64-encoded (32 KiB). */
-export const MAX_FILE_BASE64_BYTES = 32 * 1024;
+/** SendFile's limit on Content, once Base64-encoded (defined with SendFile's other rules). */
+export { MAX_FILE_BASE64_BYTES };
 
 export const SEND_FILE_HELP = `Usage: fleetcmd send-file --nodes n1,n2 --target-dir DIR [options] <local-file>
 

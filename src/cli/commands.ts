@@ -34,81 +34,24 @@ import {
 } from './format.js';
 import { ApiClient } from './api-client.js';
 import { aggregateStatus, isFinalNodeStatus, type NodeStatus } from '../domain/status.js';
+// Types only: the CLI reads the answers the API's schemas describe, and loads none of the API.
+import type {
+  CommandIdAnswer,
+  CommandView,
+  DescribeCommandsAnswer,
+  DescribeInvocationResultsAnswer,
+  DescribeInvocationsAnswer,
+  DescribeNodesAnswer,
+  DescribeSendFileResultsAnswer,
+  FileInvocationView,
+  InvocationResultView,
+  InvocationView,
+  InvokeIdAnswer,
+  NodeView,
+} from '../api/schemas/response.js';
 
 /** How often --wait and --follow ask the API. */
 const POLL_MS = 500;
-
-interface InvokeNodeView {
-  NodeId: string;
-  InvocationStatus: NodeStatus;
-  ExitCode?: number;
-  ErrorInfo: string;
-}
-
-interface InvocationView {
-  InvokeId: string;
-  InvocationStatus: string;
-  CommandName: string;
-  RepeatMode: string;
-  CreationTime: string;
-  InvokeNodes: { InvokeNode: InvokeNodeView[] };
-}
-
-interface DescribeInvocationsAnswer {
-  Invocations: { Invocation: InvocationView[] };
-  NextToken?: string;
-}
-
-interface ResultRow extends InvokeNodeView {
-  Output: string;
-  Dropped: number;
-  Repeats: number;
-  StartTime: string;
-  FinishedTime: string;
-}
-
-interface ResultsAnswer {
-  Invocation: { InvocationResults: { InvocationResult: ResultRow[] }; NextToken?: string };
-}
-
-interface FileNodeView {
-  NodeId: string;
-  InvocationStatus: NodeStatus;
-  StartTime: string;
-  FinishTime: string;
-  ErrorCode: string;
-  ErrorInfo: string;
-}
-
-interface FileInvocationView {
-  InvokeId: string;
-  Name: string;
-  TargetDir: string;
-  InvocationStatus: string;
-  CreationTime: string;
-  NodeCount: number;
-  InvokeNodes: { InvokeNode: FileNodeView[] };
-}
-
-interface SendFileResultsAnswer {
-  Invocations: { Invocation: FileInvocationView[] };
-  NextToken?: string;
-}
-
-interface CommandView {
-  CommandId: string;
-  Name: string;
-  CommandContent: string;
-  Timeout: number;
-  ParameterNames?: { ParameterName: string[] };
-  InvokeTimes: number;
-  CreationTime: string;
-}
-
-interface DescribeCommandsAnswer {
-  Commands: { Command: CommandView[] };
-  NextToken?: string;
-}
 
 function out(text: string | Buffer): void {
   process.stdout.write(text);
@@ -225,7 +168,11 @@ function escapeOutput(client: ClientArgs): boolean {
 }
 
 /** Each node's output; with `headers`, a header line (node, status, exit code) before each. */
-function printOutputs(client: ClientArgs, rows: readonly ResultRow[], headers: boolean): void {
+function printOutputs(
+  client: ClientArgs,
+  rows: readonly InvocationResultView[],
+  headers: boolean,
+): void {
   for (const r of rows) {
     if (headers) line(nodeHeader(r));
     const follower = new OutputFollower('', undefined, escapeOutput(client));
@@ -238,7 +185,7 @@ function printOutputs(client: ClientArgs, rows: readonly ResultRow[], headers: b
 async function afterInvoke(
   api: ApiClient,
   client: ClientArgs,
-  answer: { InvokeId: string },
+  answer: InvokeIdAnswer,
   wait: boolean,
 ): Promise<number> {
   if (client.json) json(answer);
@@ -265,8 +212,8 @@ function invocationResults(
   client: ClientArgs,
   body: Body,
   max?: number,
-): Promise<ResultRow[]> {
-  return pages<ResultsAnswer, ResultRow>(
+): Promise<InvocationResultView[]> {
+  return pages<DescribeInvocationResultsAnswer, InvocationResultView>(
     api,
     client,
     'DescribeInvocationResults',
@@ -414,20 +361,9 @@ export function stopCli(argv: string[]): Promise<number> {
   });
 }
 
-interface NodeView {
-  NodeId: string;
-  Online: boolean;
-  Hostname: string;
-  OsType: string;
-  TimeZone: string;
-  AgentVersion: string;
-  ActiveTaskCount: number;
-  LastHeartbeatTime: string;
-}
-
 export function nodesCli(argv: string[]): Promise<number> {
   return withParsed(parseNodes(argv, process.env), async (p, api) => {
-    const nodes = await pages<{ Nodes: { Node: NodeView[] }; NextToken?: string }, NodeView>(
+    const nodes = await pages<DescribeNodesAnswer, NodeView>(
       api,
       p.client,
       'DescribeNodes',
@@ -460,7 +396,7 @@ export async function commandCli(argv: string[]): Promise<number> {
   switch (sub) {
     case 'create':
       return withParsed(parseCommandCreate(rest, process.env), async (p, api) => {
-        const answer = await api.call<{ CommandId: string }>('CreateCommand', p.request);
+        const answer = await api.call<CommandIdAnswer>('CreateCommand', p.request);
         line(p.client.json ? JSON.stringify(answer) : answer.CommandId);
         return 0;
       });
@@ -518,7 +454,7 @@ export async function commandCli(argv: string[]): Promise<number> {
 }
 
 async function sendFileInvocation(api: ApiClient, invokeId: string) {
-  const answer = await api.call<SendFileResultsAnswer>('DescribeSendFileResults', {
+  const answer = await api.call<DescribeSendFileResultsAnswer>('DescribeSendFileResults', {
     InvokeId: invokeId,
   });
   const inv = answer.Invocations.Invocation[0];
@@ -551,7 +487,7 @@ export function sendFileCli(argv: string[]): Promise<number> {
       throw new UsageError(`cannot read ${p.path}: ${err.code ?? err.message}`);
     });
     const request = p.request(bytes);
-    const answer = await api.call<{ InvokeId: string }>('SendFile', request);
+    const answer = await api.call<InvokeIdAnswer>('SendFile', request);
     if (p.client.json) json(answer);
     else if (!p.wait) line(answer.InvokeId);
     if (!p.wait) return 0;
@@ -569,7 +505,7 @@ export function sendFileCli(argv: string[]): Promise<number> {
 
 export function sendFileResultsCli(argv: string[]): Promise<number> {
   return withParsed(parseSendFileResults(argv, process.env), async (p, api) => {
-    const list = await pages<SendFileResultsAnswer, FileInvocationView>(
+    const list = await pages<DescribeSendFileResultsAnswer, FileInvocationView>(
       api,
       p.client,
       'DescribeSendFileResults',

@@ -10,6 +10,7 @@ import {
   NODE_STATUSES,
   type NodeStatus,
 } from '../domain/status.js';
+import type { InvocationResultView } from '../api/schemas/response.js';
 
 /** Exit codes of the client commands, documented in README.md (CLI section). */
 export const EXIT = {
@@ -116,12 +117,11 @@ export function plainProgressDue(
   return last === undefined || (line !== last.line && nowMs - last.atMs >= everyMs);
 }
 
-export interface NodeHeaderView {
-  NodeId: string;
-  InvocationStatus: string;
-  ExitCode?: number;
-  ErrorInfo?: string;
-}
+/** What a node header shows of a DescribeInvocationResults row. */
+export type NodeHeaderView = Pick<
+  InvocationResultView,
+  'NodeId' | 'InvocationStatus' | 'ExitCode' | 'ErrorInfo'
+>;
 
 /** `--- n1: Failed exit 4 (the command execution exit code is not zero)` */
 export function nodeHeader(n: NodeHeaderView): string {

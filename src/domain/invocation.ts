@@ -1,6 +1,4 @@
 import type { NodeStatus } from './status.js';
-import { aggregateStatus, legacyInvokeStatus, nodeInvokeStatus } from './status.js';
-import { isoSeconds } from './time.js';
 
 export type RepeatMode = 'Once' | 'Period' | 'NextRebootOnly' | 'EveryReboot';
 export type TerminationMode = 'ProcessTree' | 'Process';
@@ -103,66 +101,4 @@ export function pendingRun(createdMs: number, timed = false): RunRecord {
     fire: '',
     fireMs: undefined,
   };
-}
-
-export interface RenderOptions {
-  includeOutput: boolean;
-  contentEncoding: ContentEncoding;
-}
-
-function encode(bytes: Buffer, encoding: ContentEncoding): string {
-  return encoding === 'PlainText' ? bytes.toString('utf8') : bytes.toString('base64');
-}
-
-/** One `Invocation` object in the seed's DescribeInvocations shape, field for field. */
-export function renderInvocation(
-  inv: Invocation,
-  runs: ReadonlyMap<string, RunRecord>,
-  opts: RenderOptions,
-): Record<string, unknown> {
-  const timed = inv.repeatMode !== 'Once';
-  const records = inv.nodeIds.map(
-    (id) => [id, runs.get(id) ?? pendingRun(inv.createdMs, timed)] as const,
-  );
-  const aggregate = aggregateStatus(records.map(([, r]) => r.status));
-  return {
-    CreationTime: isoSeconds(inv.createdMs),
-    Frequency: inv.frequency,
-    InvocationStatus: aggregate,
-    RepeatMode: inv.repeatMode,
-    InvokeStatus: legacyInvokeStatus(aggregate),
-    Parameters: JSON.stringify(inv.parameters),
-    CommandContent: encode(inv.content, opts.contentEncoding),
-    CommandName: inv.name,
-    CommandDescription: inv.description,
-    InvokeId: inv.invokeId,
-    Username: inv.username,
-    WorkingDir: inv.workingDir,
-    Timeout: inv.timeoutSeconds,
-    InvokeNodes: {
-      InvokeNode: records.map(([nodeId, r]) => renderRun(nodeId, r, opts)),
-    },
-  };
-}
-
-function renderRun(nodeId: string, r: RunRecord, opts: RenderOptions): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    CreationTime: isoSeconds(r.createdMs),
-    UpdateTime: isoSeconds(r.updatedMs),
-    FinishTime: isoSeconds(r.finishedMs),
-    InvocationStatus: r.status,
-    Repeats: r.repeats,
-    NodeId: nodeId,
-  };
-  if (opts.includeOutput) out.Output = encode(r.output ?? Buffer.alloc(0), opts.contentEncoding);
-  out.Dropped = r.dropped;
-  out.StopTime = isoSeconds(r.stoppedMs);
-  // A run that has not ended has no exit code: the field is left out rather than made up.
-  if (r.exitCode !== undefined) out.ExitCode = r.exitCode;
-  out.StartTime = isoSeconds(r.startedMs);
-  out.ErrorInfo = r.errorInfo;
-  out.Timed = r.timed ? 'true' : 'false';
-  out.ErrorCode = r.errorCode;
-  out.NodeInvokeStatus = nodeInvokeStatus(r.status);
-  return out;
 }

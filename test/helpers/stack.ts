@@ -8,8 +8,15 @@ import { makeLogger } from '../../src/shared/log.js';
 import { startServer } from '../../src/server/main.js';
 import type { Running } from '../../src/shared/running.js';
 import { freePort } from '../../src/dev/private-redis.js';
-import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
+import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
 import { Keys } from '../../src/store/keys.js';
+import type {
+  DescribeInvocationResultsAnswer,
+  DescribeInvocationsAnswer,
+  InvocationResultView,
+  InvocationView,
+  InvokeNodeView,
+} from '../../src/api/schemas/response.js';
 import { freshPrefix, keysUnder, redisUrl } from './redis.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -56,29 +63,11 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export interface InvokeNode {
-  NodeId: string;
-  InvocationStatus: string;
-  NodeInvokeStatus: string;
-  ExitCode?: number;
-  Output?: string;
-  Dropped: number;
-  ErrorInfo: string;
-  ErrorCode: string;
-  Repeats: number;
-  StartTime: string;
-  FinishTime: string;
-  StopTime: string;
-  Timed: string;
-}
-
-export interface Invocation {
-  InvokeId: string;
-  InvocationStatus: string;
-  InvokeStatus: string;
-  InvokeNodes: { InvokeNode: InvokeNode[] };
-  [k: string]: unknown;
-}
+/** The answers' item types, inferred from the API's response schemas. */
+export type Invocation = InvocationView;
+export type InvokeNode = InvokeNodeView;
+/** A row of DescribeInvocationResults. */
+export type ResultRow = InvocationResultView;
 
 /**
  * A real stack for one test: the server (API + scheduler) in this process on a free port with a
@@ -182,7 +171,7 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
       });
       if (res.status !== 200)
         throw new Error(`DescribeInvocations: ${res.status} ${JSON.stringify(res.body)}`);
-      const list = (res.body.Invocations as { Invocation: Invocation[] }).Invocation;
+      const list = (res.body as DescribeInvocationsAnswer).Invocations.Invocation;
       const inv = list[0];
       if (!inv) throw new Error(`no invocation ${invokeId}`);
       return inv;
@@ -282,9 +271,7 @@ export async function waitFinal(
     `${invokeId} to finish`,
     async () => {
       const inv = await stack.describe(invokeId);
-      return inv.InvokeNodes.InvokeNode.every((n) =>
-        FINAL_NODE_STATUSES.has(n.InvocationStatus as NodeStatus),
-      )
+      return inv.InvokeNodes.InvokeNode.every((n) => FINAL_NODE_STATUSES.has(n.InvocationStatus))
         ? inv
         : undefined;
     },
@@ -296,20 +283,6 @@ export function nodeOf(inv: Invocation, nodeId: string): InvokeNode {
   const n = inv.InvokeNodes.InvokeNode.find((x) => x.NodeId === nodeId);
   if (!n) throw new Error(`node ${nodeId} not in ${inv.InvokeId}`);
   return n;
-}
-
-/** A row of DescribeInvocationResults, as the tests read it. */
-export interface ResultRow {
-  NodeId: string;
-  InvocationStatus: string;
-  Repeats: number;
-  SkippedRepeats: number;
-  FireTime: string;
-  StartTime: string;
-  FinishedTime: string;
-  ExitCode?: number;
-  Output: string;
-  Dropped: number;
 }
 
 /** Every row of DescribeInvocationResults for one invocation (all pages, output as text). */
@@ -331,10 +304,7 @@ export async function allResults(
     if (res.status !== 200) {
       throw new Error(`DescribeInvocationResults: ${res.status} ${JSON.stringify(res.body)}`);
     }
-    const inv = res.body.Invocation as {
-      NextToken?: string;
-      InvocationResults: { InvocationResult: ResultRow[] };
-    };
+    const inv = (res.body as DescribeInvocationResultsAnswer).Invocation;
     rows.push(...inv.InvocationResults.InvocationResult);
     token = inv.NextToken;
   } while (token);

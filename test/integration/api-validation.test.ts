@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
+import type { DescribeInvocationsAnswer } from '../../src/api/schemas/response.js';
 import { keysUnder } from '../helpers/redis.js';
 import {
   makeStack,
@@ -969,7 +970,7 @@ void describe('DescribeInvocations paging', () => {
         ...(token !== undefined ? { NextToken: token } : {}),
       });
       assert.equal(res.status, 200, JSON.stringify(res.body));
-      const list = (res.body.Invocations as { Invocation: { InvokeId: string }[] }).Invocation;
+      const list = (res.body as DescribeInvocationsAnswer).Invocations.Invocation;
       sizes.push(list.length);
       seen.push(...list.map((i) => i.InvokeId));
       token = res.body.NextToken as string | undefined;
@@ -986,7 +987,7 @@ void describe('DescribeInvocations paging', () => {
     const res = await stack.call('DescribeInvocations', { MaxResults: 5 });
     assert.equal(res.status, 200);
     assert.equal(res.body.NextToken, undefined);
-    const list = (res.body.Invocations as { Invocation: { InvokeId: string }[] }).Invocation;
+    const list = (res.body as DescribeInvocationsAnswer).Invocations.Invocation;
     assert.deepEqual(
       list.map((i) => i.InvokeId),
       [...created].reverse(),

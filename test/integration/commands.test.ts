@@ -5,31 +5,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { keysUnder } from '../helpers/redis.js';
 import { makeStack, nodeOf, quietKeys, run, waitFinal, type Stack } from '../helpers/stack.js';
+import type {
+  CommandView,
+  DescribeCommandsAnswer,
+  DescribeInvocationResultsAnswer,
+} from '../../src/api/schemas/response.js';
 
 const COMMAND_ID_RE = /^c-[a-z0-9]{17}$/;
-
-interface Command {
-  CommandId: string;
-  Name: string;
-  Description: string;
-  Type: string;
-  CommandContent: string;
-  WorkingDir: string;
-  Timeout: number;
-  Username: string;
-  EnableParameter: boolean;
-  ParameterNames: { ParameterName: string[] };
-  Launcher: string;
-  TerminationMode: string;
-  CreationTime: string;
-  InvokeTimes: number;
-}
-
-interface CommandPage {
-  Commands: { Command: Command[] };
-  TotalCount?: number;
-  NextToken?: string;
-}
 
 void describe('saved commands and parameters', () => {
   let stack: Stack;
@@ -56,9 +38,9 @@ void describe('saved commands and parameters', () => {
     assert.match(id, COMMAND_ID_RE);
     return id;
   }
-  async function describeOne(commandId: string, extra = {}): Promise<Command | undefined> {
+  async function describeOne(commandId: string, extra = {}): Promise<CommandView | undefined> {
     const page = (await ok('DescribeCommands', { CommandId: commandId, ...extra })) as unknown;
-    return (page as CommandPage).Commands.Command[0];
+    return (page as DescribeCommandsAnswer).Commands.Command[0];
   }
   async function invoke(body: Record<string, unknown>): Promise<string> {
     return (await ok('InvokeCommand', body)).InvokeId as string;
@@ -182,7 +164,9 @@ void describe('saved commands and parameters', () => {
 
   void it('pages newest first without skipping or repeating while commands are created', async () => {
     for (let i = 0; i < 5; i++) await create({ Name: `page-${i}`, CommandContent: 'true' });
-    const first = (await ok('DescribeCommands', { MaxResults: 3 })) as unknown as CommandPage;
+    const first = (await ok('DescribeCommands', {
+      MaxResults: 3,
+    })) as unknown as DescribeCommandsAnswer;
     const total = first.TotalCount ?? 0;
     assert.ok(total >= 5, `TotalCount ${total}`);
     const seen = first.Commands.Command.map((c) => c.CommandId);
@@ -195,7 +179,7 @@ void describe('saved commands and parameters', () => {
       const page = (await ok('DescribeCommands', {
         MaxResults: 3,
         NextToken: token,
-      })) as unknown as CommandPage;
+      })) as unknown as DescribeCommandsAnswer;
       seen.push(...page.Commands.Command.map((c) => c.CommandId));
       times.push(...page.Commands.Command.map((c) => c.CreationTime));
       token = page.NextToken;
@@ -210,7 +194,7 @@ void describe('saved commands and parameters', () => {
     const late = (await ok('DescribeCommands', {
       Name: 'late',
       MaxResults: 50,
-    })) as unknown as CommandPage;
+    })) as unknown as DescribeCommandsAnswer;
     assert.deepEqual(late.Commands.Command.map((c) => c.CommandId).sort(), [...added].sort());
   });
 
@@ -279,8 +263,8 @@ void describe('saved commands and parameters', () => {
     assert.equal(b.CommandDescription, 'prints the directory');
     assert.equal(b.CommandContent, 'pwd');
     const results = await ok('DescribeInvocationResults', { InvokeId: second });
-    const rows = (results.Invocation as { InvocationResults: { InvocationResult: unknown[] } })
-      .InvocationResults.InvocationResult as { CommandId: string }[];
+    const rows = (results as DescribeInvocationResultsAnswer).Invocation.InvocationResults
+      .InvocationResult;
     assert.deepEqual(
       rows.map((r) => r.CommandId),
       [id, id],
@@ -403,7 +387,9 @@ void describe('saved commands and parameters', () => {
   void it('DeleteCommand removes it: describe is empty, invoke, modify and delete answer 404', async () => {
     const id = await create({ Name: 'doomed', CommandContent: 'true' });
     assert.equal(Object.keys(await ok('DeleteCommand', { CommandId: id })).join(), 'RequestId');
-    const page = (await ok('DescribeCommands', { CommandId: id })) as unknown as CommandPage;
+    const page = (await ok('DescribeCommands', {
+      CommandId: id,
+    })) as unknown as DescribeCommandsAnswer;
     assert.deepEqual(page.Commands.Command, []);
     assert.equal(await stack.redis.zscore(stack.keys.commandIndex(), id), null);
     assert.equal(await stack.redis.exists(stack.keys.command(id)), 0);

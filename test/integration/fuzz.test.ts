@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { ACTION_DOCS, ACTIONS } from '../../src/api/actions/registry.js';
+import { ACTIONS } from '../../src/api/actions/registry.js';
 import { keysUnder } from '../helpers/redis.js';
 import { makeStack, waitFinal, type ApiResponse, type Stack } from '../helpers/stack.js';
 
@@ -27,7 +27,7 @@ const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 const BODY_LIMIT = 256 * 1024;
 
 function fieldsOf(action: string): string[] {
-  const schema = ACTION_DOCS[action]?.schema;
+  const schema = ACTIONS[action]?.request;
   assert.ok(schema instanceof z.ZodObject, `${action}'s schema is an object`);
   return Object.keys(schema.shape);
 }
@@ -237,7 +237,7 @@ function validValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
 
 /** The fields an action's schema requires (those that refuse `undefined`). */
 function requiredOf(action: string): string[] {
-  const schema = ACTION_DOCS[action]?.schema;
+  const schema = ACTIONS[action]?.request;
   assert.ok(schema instanceof z.ZodObject);
   const shape = schema.shape as Record<string, z.ZodType>;
   return Object.keys(shape).filter((f) => !shape[f]?.safeParse(undefined).success);

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ACTION_DOCS, ACTIONS } from '../../src/api/actions/registry.js';
+import { ACTIONS } from '../../src/api/actions/registry.js';
 import { makeStack, waitFinal, type Stack } from '../helpers/stack.js';
 
 /**
@@ -29,7 +29,7 @@ void describe('documented answer schemas match real answers', () => {
   async function call(action: string, body: unknown): Promise<Record<string, unknown>> {
     const res = await stack.call(action, body);
     assert.equal(res.status, 200, `${action}: ${JSON.stringify(res.body)}`);
-    const doc = ACTION_DOCS[action];
+    const doc = ACTIONS[action];
     assert.ok(doc, action);
     const parsed = doc.response.safeParse(res.body);
     assert.ok(

@@ -6,9 +6,17 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
+import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
 import { freePort } from '../../src/dev/private-redis.js';
-import { allResults, CLI, waitFor, type ApiResponse, type ResultRow } from '../helpers/stack.js';
+import {
+  allResults,
+  CLI,
+  waitFor,
+  type ApiResponse,
+  type InvokeNode,
+  type ResultRow,
+} from '../helpers/stack.js';
+import type { DescribeInvocationsAnswer } from '../../src/api/schemas/response.js';
 import { freshPrefix, redisUrl } from '../helpers/redis.js';
 
 /**
@@ -37,13 +45,6 @@ interface Proc {
   name: string;
   child: ChildProcess;
   log: () => string;
-}
-
-interface InvokeNode {
-  NodeId: string;
-  InvocationStatus: string;
-  Repeats: number;
-  Timed: string;
 }
 
 /** What one node's lines on disk say about a schedule. */
@@ -197,9 +198,9 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
   async function nodesOf(invokeId: string): Promise<InvokeNode[]> {
     const res = await call('DescribeInvocations', { InvokeId: invokeId });
     assert.equal(res.status, 200, JSON.stringify(res.body));
-    const inv = (res.body.Invocations as { Invocation: { InvokeNodes: unknown }[] }).Invocation[0];
+    const inv = (res.body as DescribeInvocationsAnswer).Invocations.Invocation[0];
     assert.ok(inv, `invocation ${invokeId} listed`);
-    return (inv.InvokeNodes as { InvokeNode: InvokeNode[] }).InvokeNode;
+    return inv.InvokeNodes.InvokeNode;
   }
 
   async function results(invokeId: string, history: boolean): Promise<ResultRow[]> {
@@ -257,8 +258,7 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
       'every node settled, its runs on disk',
       async () => {
         const ns = await nodesOf(invokeId);
-        if (!ns.every((n) => FINAL_NODE_STATUSES.has(n.InvocationStatus as NodeStatus)))
-          return undefined;
+        if (!ns.every((n) => FINAL_NODE_STATUSES.has(n.InvocationStatus))) return undefined;
         const by = await runsByNode(file);
         // A run stopped before its echo leaves no line: Terminated, one fewer on disk.
         return ns.every((n) => {

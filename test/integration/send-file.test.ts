@@ -14,45 +14,17 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
+import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
 import { keysUnder } from '../helpers/redis.js';
 import { makeStack, run, type Stack } from '../helpers/stack.js';
+import type {
+  DescribeSendFileResultsAnswer,
+  FileInvocationView,
+  FileNodeView,
+} from '../../src/api/schemas/response.js';
 
 const FILE_ID_RE = /^f-[a-z0-9]{17}$/;
 const isRoot = process.getuid?.() === 0;
-
-interface FileNode {
-  NodeId: string;
-  InvocationStatus: string;
-  CreationTime: string;
-  StartTime: string;
-  FinishTime: string;
-  UpdateTime: string;
-  ErrorCode: string;
-  ErrorInfo: string;
-}
-
-interface FileInvocation {
-  InvokeId: string;
-  Name: string;
-  Description: string;
-  TargetDir: string;
-  FileMode: string;
-  FileOwner: string;
-  FileGroup: string;
-  Overwrite: boolean;
-  ContentType: string;
-  Content: string;
-  CreationTime: string;
-  InvocationStatus: string;
-  NodeCount: number;
-  InvokeNodes: { InvokeNode: FileNode[] };
-}
-
-interface FilePage {
-  NextToken?: string;
-  Invocations: { Invocation: FileInvocation[] };
-}
 
 /** An account database entry's numeric id (field 3), or undefined. */
 async function idOf(file: '/etc/passwd' | '/etc/group', name: string): Promise<number | undefined> {
@@ -60,10 +32,13 @@ async function idOf(file: '/etc/passwd' | '/etc/group', name: string): Promise<n
   return line === undefined ? undefined : Number(line.split(':')[2]);
 }
 
-async function describeFiles(stack: Stack, body: Record<string, unknown>): Promise<FilePage> {
+async function describeFiles(
+  stack: Stack,
+  body: Record<string, unknown>,
+): Promise<DescribeSendFileResultsAnswer> {
   const res = await stack.call('DescribeSendFileResults', body);
   assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body as unknown as FilePage;
+  return res.body as DescribeSendFileResultsAnswer;
 }
 
 async function send(stack: Stack, body: Record<string, unknown>): Promise<string> {
@@ -75,18 +50,16 @@ async function send(stack: Stack, body: Record<string, unknown>): Promise<string
 }
 
 /** Waits until every node of the sent file is final; returns its DescribeSendFileResults row. */
-async function waitSent(stack: Stack, invokeId: string): Promise<FileInvocation> {
+async function waitSent(stack: Stack, invokeId: string): Promise<FileInvocationView> {
   return stack.waitFor(`${invokeId} to be sent`, async () => {
     const inv = (await describeFiles(stack, { InvokeId: invokeId })).Invocations.Invocation[0];
-    return inv?.InvokeNodes.InvokeNode.every((n) =>
-      FINAL_NODE_STATUSES.has(n.InvocationStatus as NodeStatus),
-    )
+    return inv?.InvokeNodes.InvokeNode.every((n) => FINAL_NODE_STATUSES.has(n.InvocationStatus))
       ? inv
       : undefined;
   });
 }
 
-function only(inv: FileInvocation): FileNode {
+function only(inv: FileInvocationView): FileNodeView {
   const [n, ...rest] = inv.InvokeNodes.InvokeNode;
   assert.ok(n && rest.length === 0, JSON.stringify(inv.InvokeNodes));
   return n;
@@ -490,7 +463,7 @@ void describe('SendFile on a real agent', () => {
     assert.deepEqual(sizes, [2, 2, 1]);
     assert.deepEqual(seen, [...sent].reverse());
     // Every sent file so far, newest first, across pages of 3.
-    const all: FileInvocation[] = [];
+    const all: FileInvocationView[] = [];
     token = undefined;
     do {
       const page = await describeFiles(stack, {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ACTION_DOCS, ACTIONS } from '../../src/api/actions/registry.js';
+import { ACTIONS } from '../../src/api/actions/registry.js';
 import { buildOpenApi } from '../../src/api/plugins/openapi.js';
 import { buildServer, type ServerDeps } from '../../src/api/server.js';
-import { pendingRun, renderInvocation, type Invocation } from '../../src/domain/invocation.js';
+import { renderInvocation } from '../../src/api/render.js';
+import { pendingRun, type Invocation } from '../../src/domain/invocation.js';
 import { ERROR_CATALOGUE } from '../../src/app/errors.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { VERSION } from '../../src/shared/version.js';
@@ -79,13 +80,11 @@ function docsServer() {
 }
 
 void describe('OpenAPI document (GET /docs)', () => {
-  const doc = buildOpenApi(ACTION_DOCS, VERSION) as Json;
+  const doc = buildOpenApi(ACTIONS, VERSION) as Json;
 
-  void it('every action has a docs entry, and every entry an action', () => {
-    const actions = Object.keys(ACTIONS).sort();
-    assert.ok(actions.length > 0);
-    assert.deepEqual(Object.keys(ACTION_DOCS).sort(), actions);
-    for (const [name, entry] of Object.entries(ACTION_DOCS)) {
+  void it('every registered action has a summary', () => {
+    assert.ok(Object.keys(ACTIONS).length > 0);
+    for (const [name, entry] of Object.entries(ACTIONS)) {
       assert.ok(entry.summary.trim().length > 0, `${name} has a summary`);
     }
   });

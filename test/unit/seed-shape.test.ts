@@ -3,13 +3,8 @@ import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { describeInvocationsSchema } from '../../src/api/schemas/common.js';
-import { renderInvocation } from '../../src/domain/invocation.js';
-import type {
-  ContentEncoding,
-  Invocation,
-  RenderOptions,
-  RunRecord,
-} from '../../src/domain/invocation.js';
+import { renderInvocation, type RenderOptions } from '../../src/api/render.js';
+import type { ContentEncoding, Invocation, RunRecord } from '../../src/domain/invocation.js';
 
 // ---------------------------------------------------------------------------------------------
 // The contract: the vendor's DescribeInvocations response schema, copied as a pipe table.

@@ -1,4 +1,3 @@
-import { isoSeconds } from '../../domain/time.js';
 import { AppError } from '../../app/errors.js';
 import type { IndexEntry } from '../../store/index-page.js';
 import type { SavedCommand } from '../../store/command-store.js';
@@ -13,12 +12,17 @@ import {
 import { newId } from '../../app/invocations.js';
 import type { Action, ActionDeps } from '../../app/deps.js';
 import { listPage, type Listing } from './listing.js';
-import type { ActionDoc } from '../plugins/openapi.js';
+import { defineAction, type ActionEntry } from './define-action.js';
+import { renderCommand } from '../render.js';
 import {
   commandIdResponse,
   describeCommandsResponse,
   emptyResponse,
   invokeIdResponse,
+  type CommandIdAnswer,
+  type DescribeCommandsAnswer,
+  type EmptyAnswer,
+  type InvokeIdAnswer,
 } from '../schemas/response.js';
 import { parseBody } from '../schemas/common.js';
 import {
@@ -39,7 +43,7 @@ async function existingCommand(deps: ActionDeps, commandId: string): Promise<Sav
   return cmd;
 }
 
-const createCommand: Action = async (body, deps) => {
+const createCommand: Action<CommandIdAnswer> = async (body, deps) => {
   const req = parseBody(createCommandSchema, body);
   const content = decodeCommandContent(req.CommandContent, req.ContentEncoding);
   // A parameterised content must read as a template now, not fail at every invocation.
@@ -73,25 +77,10 @@ const commandListing = (deps: ActionDeps): Listing<IndexEntry, SavedCommand> => 
   isCursor: isEntry,
 });
 
-const describeCommands: Action = async (body, deps) => {
+const describeCommands: Action<DescribeCommandsAnswer> = async (body, deps) => {
   const req = parseBody(describeCommandsSchema, body);
   const matches = (c: SavedCommand) => req.Name === undefined || c.name === req.Name;
-  const view = (c: SavedCommand) => ({
-    CommandId: c.commandId,
-    Name: c.name,
-    Description: c.description,
-    Type: 'RunShellScript',
-    CommandContent: c.content.toString(req.ContentEncoding === 'PlainText' ? 'utf8' : 'base64'),
-    WorkingDir: c.workingDir,
-    Timeout: c.timeoutSeconds,
-    Username: c.username,
-    EnableParameter: c.enableParameter,
-    ParameterNames: { ParameterName: c.enableParameter ? contentParameterNames(c.content) : [] },
-    Launcher: c.launcher,
-    TerminationMode: c.terminationMode,
-    CreationTime: isoSeconds(c.createdMs),
-    InvokeTimes: c.invokeTimes,
-  });
+  const view = (c: SavedCommand) => renderCommand(c, req.ContentEncoding);
 
   if (req.CommandId !== undefined) {
     const cmd = await deps.commands.get(req.CommandId);
@@ -111,7 +100,7 @@ const describeCommands: Action = async (body, deps) => {
   };
 };
 
-const modifyCommand: Action = async (body, deps) => {
+const modifyCommand: Action<EmptyAnswer> = async (body, deps) => {
   if (typeof body === 'object' && body !== null) {
     const field = IMMUTABLE_COMMAND_FIELDS.find((f) => Object.hasOwn(body, f));
     if (field !== undefined) {
@@ -135,14 +124,14 @@ const modifyCommand: Action = async (body, deps) => {
   return {};
 };
 
-const deleteCommand: Action = async (body, deps) => {
+const deleteCommand: Action<EmptyAnswer> = async (body, deps) => {
   const req = parseBody(deleteCommandSchema, body);
   if (!(await deps.commands.delete(req.CommandId))) await existingCommand(deps, req.CommandId);
   return {};
 };
 
 /** Runs a saved command: its content and defaults, with this request's per-run overrides. */
-const invokeCommand: Action = async (body, deps) => {
+const invokeCommand: Action<InvokeIdAnswer> = async (body, deps) => {
   const req = parseBody(invokeCommandSchema, body);
   const { ClientToken, ...request } = req;
   const { invokeId, created } = await submitInvocation(
@@ -176,41 +165,38 @@ const invokeCommand: Action = async (body, deps) => {
   return { InvokeId: invokeId };
 };
 
-export const COMMAND_ACTIONS: Record<string, Action> = {
-  CreateCommand: createCommand,
-  DescribeCommands: describeCommands,
-  ModifyCommand: modifyCommand,
-  DeleteCommand: deleteCommand,
-  InvokeCommand: invokeCommand,
-};
-
-/** The saved-command actions' entries for GET /docs (see ACTION_DOCS). */
-export const COMMAND_DOCS: Record<string, ActionDoc> = {
-  CreateCommand: {
+/** The saved-command actions. */
+export const COMMAND_ACTIONS: Readonly<Record<string, ActionEntry>> = {
+  CreateCommand: defineAction({
+    handler: createCommand,
+    request: createCommandSchema,
     response: commandIdResponse,
-    schema: createCommandSchema,
     summary: 'Saves a command (content immutable once saved) with its defaults',
-  },
-  DescribeCommands: {
+  }),
+  DescribeCommands: defineAction({
+    handler: describeCommands,
+    request: describeCommandsSchema,
     response: describeCommandsResponse,
-    schema: describeCommandsSchema,
     summary: 'Lists saved commands, newest first',
     // An unknown CommandId lists nothing rather than 404.
     notFoundFields: [],
-  },
-  ModifyCommand: {
+  }),
+  ModifyCommand: defineAction({
+    handler: modifyCommand,
+    request: modifyCommandSchema,
     response: emptyResponse,
-    schema: modifyCommandSchema,
     summary: 'Changes a saved command’s name, description or defaults (never its content)',
-  },
-  DeleteCommand: {
+  }),
+  DeleteCommand: defineAction({
+    handler: deleteCommand,
+    request: deleteCommandSchema,
     response: emptyResponse,
-    schema: deleteCommandSchema,
     summary: 'Deletes a saved command',
-  },
-  InvokeCommand: {
+  }),
+  InvokeCommand: defineAction({
+    handler: invokeCommand,
+    request: invokeCommandSchema,
     response: invokeIdResponse,
-    schema: invokeCommandSchema,
     summary: 'Runs a saved command on nodes, with per-run overrides and parameters',
-  },
+  }),
 };

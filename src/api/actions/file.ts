@@ -1,5 +1,5 @@
 import type { Invocation, RunRecord } from '../../domain/invocation.js';
-import { renderSendFile } from '../../domain/send-file.js';
+import { MAX_FILE_BASE64_BYTES } from '../../domain/send-file.js';
 import {
   assertRegistered,
   createOrDiscard,
@@ -9,12 +9,17 @@ import {
 } from '../../app/invocations.js';
 import { decodeContent } from '../../app/content.js';
 import type { Action } from '../../app/deps.js';
-import { invocationListing, listPage } from './listing.js';
+import { renderSendFile } from '../render.js';
 import { describeSendFileResultsSchema, sendFileSchema } from '../schemas/file.js';
 import { parseBody } from '../schemas/common.js';
-
-/** File content limit: 32 KiB once Base64-encoded, as the vendor's SendFile. */
-export const MAX_FILE_BASE64_BYTES = 32 * 1024;
+import {
+  describeSendFileResultsResponse,
+  invokeIdResponse,
+  type DescribeSendFileResultsAnswer,
+  type InvokeIdAnswer,
+} from '../schemas/response.js';
+import { defineAction, type ActionEntry } from './define-action.js';
+import { invocationListing, listPage } from './listing.js';
 
 const FILE_CONTENT = {
   field: 'Content',
@@ -29,7 +34,7 @@ const FILE_CONTENT = {
  * It goes through the same records, queues, dispatch and delivery deadline as RunCommand, and
  * is listed in its own index, so DescribeInvocations never shows it.
  */
-export const sendFile: Action = async (body, deps) => {
+const sendFile: Action<InvokeIdAnswer> = async (body, deps) => {
   const req = parseBody(sendFileSchema, body);
   const content = decodeContent(req.Content, req.ContentType, FILE_CONTENT);
   await assertRegistered(deps, req.NodeIdList);
@@ -64,7 +69,7 @@ export const sendFile: Action = async (body, deps) => {
 };
 
 /** Sent files, newest first, each with its nodes' results; NextToken pages by invocation. */
-export const describeSendFileResults: Action = async (body, deps) => {
+const describeSendFileResults: Action<DescribeSendFileResultsAnswer> = async (body, deps) => {
   const req = parseBody(describeSendFileResultsSchema, body);
   const shownNodes = (inv: Invocation) =>
     req.NodeId !== undefined ? inv.nodeIds.filter((n) => n === req.NodeId) : inv.nodeIds;
@@ -98,4 +103,19 @@ export const describeSendFileResults: Action = async (body, deps) => {
     ...(nextToken !== undefined ? { NextToken: nextToken } : {}),
     Invocations: { Invocation: list },
   };
+};
+
+export const FILE_ACTIONS: Readonly<Record<string, ActionEntry>> = {
+  SendFile: defineAction({
+    handler: sendFile,
+    request: sendFileSchema,
+    response: invokeIdResponse,
+    summary: 'Writes a file on nodes, atomically, with its mode, owner and group',
+  }),
+  DescribeSendFileResults: defineAction({
+    handler: describeSendFileResults,
+    request: describeSendFileResultsSchema,
+    response: describeSendFileResultsResponse,
+    summary: 'Lists file sends, newest first, with each node’s result',
+  }),
 };

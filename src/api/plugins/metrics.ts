@@ -137,6 +137,93 @@ async function within<T>(work: Promise<T>, ms: number, message: string): Promise
   }
 }
 
+/** Series this process counts in memory: every replica reports its own. */
+function processSeries(registers: Registry[]) {
+  return {
+    invocationsCreated: new Counter({
+      name: 'fleetcmd_invocations_created_total',
+      help: `Invocations created (RunCommand, InvokeCommand: kind command; SendFile: kind file), by kind and RepeatMode; ${PER_PROCESS}`,
+      labelNames: ['kind', 'repeat_mode'],
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: 'fleetcmd_http_requests_total',
+      help: `HTTP requests answered, by action (or path) and status code; ${PER_PROCESS}`,
+      labelNames: ['action', 'code'],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'fleetcmd_http_request_duration_seconds',
+      help: `Time to answer an HTTP request, by action (or path); ${PER_PROCESS}`,
+      labelNames: ['action'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    dispatchLatency: new Histogram({
+      name: 'fleetcmd_dispatch_latency_seconds',
+      help: `Seconds from a one-off invocation's creation to its per-node run jobs being queued, once per invocation; ${PER_PROCESS}`,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    fireLag: new Histogram({
+      name: 'fleetcmd_fire_lag_seconds',
+      help: `Seconds from a scheduled fire's due time to its per-node run jobs being queued, once per fire that queued one; ${PER_PROCESS}`,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+  };
+}
+
+/** Series set from Redis at scrape time: the same on every replica. */
+function fleetSeries(registers: Registry[]) {
+  return {
+    runs: new Counter({
+      name: 'fleetcmd_runs_total',
+      help: `Node runs that ended, by final status, over every registered node; ${FLEET_WIDE}`,
+      labelNames: ['status'],
+      registers,
+    }),
+    recentInvocations: new Gauge({
+      name: 'fleetcmd_recent_invocations',
+      help: `Command invocations created in the last hour, by aggregate InvocationStatus as DescribeInvocations shows it; newest first, at most ${RECENT_MAX_INVOCATIONS} invocations and ${RECENT_MAX_RECORDS} node records are read (see fleetcmd_recent_invocations_truncated); ${FLEET_WIDE}`,
+      labelNames: ['status'],
+      registers,
+    }),
+    recentTruncated: new Gauge({
+      name: 'fleetcmd_recent_invocations_truncated',
+      help: `1 when fleetcmd_recent_invocations left out older invocations of the last hour (a read bound was reached), else 0; ${FLEET_WIDE}`,
+      registers,
+    }),
+    agentsRegistered: new Gauge({
+      name: 'fleetcmd_agents_registered',
+      help: `Nodes whose agent has registered; ${FLEET_WIDE}`,
+      registers,
+    }),
+    agentsOnline: new Gauge({
+      name: 'fleetcmd_agents_online',
+      help: `Registered nodes whose agent is online (DescribeNodes Online); ${FLEET_WIDE}`,
+      registers,
+    }),
+    schedulerJobs: new Gauge({
+      name: 'fleetcmd_scheduler_queue_jobs',
+      help: `Jobs in the scheduler's queue, by BullMQ state; ${FLEET_WIDE}`,
+      labelNames: ['state'],
+      registers,
+    }),
+    runJobs: new Gauge({
+      name: 'fleetcmd_run_queue_jobs',
+      help: `Run jobs in all nodes’ run queues, by state (waiting, delayed, active); ${FLEET_WIDE}`,
+      labelNames: ['state'],
+      registers,
+    }),
+    maxNodeJobs: new Gauge({
+      name: 'fleetcmd_run_queue_max_node_jobs',
+      help: `Waiting, delayed and active run jobs of the node whose queue holds the most; ${FLEET_WIDE}`,
+      registers,
+    }),
+  };
+}
+
 /**
  * The metrics of one server process, on a registry of its own (several servers in one process,
  * as in the tests, do not collide). Counters and histograms observed in this process
@@ -147,19 +234,8 @@ async function within<T>(work: Promise<T>, ms: number, message: string): Promise
  */
 export class Metrics implements SchedulerMetrics {
   readonly registry = new Registry();
-  private readonly invocationsCreated: Counter<'kind' | 'repeat_mode'>;
-  private readonly httpRequests: Counter<'action' | 'code'>;
-  private readonly httpDuration: Histogram<'action'>;
-  private readonly dispatchLatency: Histogram;
-  private readonly fireLag: Histogram;
-  private readonly runs: Counter<'status'>;
-  private readonly recentInvocations: Gauge<'status'>;
-  private readonly recentTruncated: Gauge;
-  private readonly agentsRegistered: Gauge;
-  private readonly agentsOnline: Gauge;
-  private readonly schedulerJobs: Gauge<'state'>;
-  private readonly runJobs: Gauge<'state'>;
-  private readonly maxNodeJobs: Gauge;
+  private readonly own: ReturnType<typeof processSeries>;
+  private readonly fleet: ReturnType<typeof fleetSeries>;
   /** The scrape under way: concurrent scrapes share it (the fleet values are set, then read). */
   private inflight: Promise<string> | undefined;
   /** The last read of recent invocations and when it began (this process's clock, ms). */
@@ -171,100 +247,26 @@ export class Metrics implements SchedulerMetrics {
       recentCacheMs?: number;
     } = {},
   ) {
-    const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.invocationsCreated = new Counter({
-      name: 'fleetcmd_invocations_created_total',
-      help: `Invocations created (RunCommand, InvokeCommand: kind command; SendFile: kind file), by kind and RepeatMode; ${PER_PROCESS}`,
-      labelNames: ['kind', 'repeat_mode'],
-      registers,
-    });
-    this.httpRequests = new Counter({
-      name: 'fleetcmd_http_requests_total',
-      help: `HTTP requests answered, by action (or path) and status code; ${PER_PROCESS}`,
-      labelNames: ['action', 'code'],
-      registers,
-    });
-    this.httpDuration = new Histogram({
-      name: 'fleetcmd_http_request_duration_seconds',
-      help: `Time to answer an HTTP request, by action (or path); ${PER_PROCESS}`,
-      labelNames: ['action'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    });
-    this.dispatchLatency = new Histogram({
-      name: 'fleetcmd_dispatch_latency_seconds',
-      help: `Seconds from a one-off invocation's creation to its per-node run jobs being queued, once per invocation; ${PER_PROCESS}`,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.fireLag = new Histogram({
-      name: 'fleetcmd_fire_lag_seconds',
-      help: `Seconds from a scheduled fire's due time to its per-node run jobs being queued, once per fire that queued one; ${PER_PROCESS}`,
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      registers,
-    });
-    this.runs = new Counter({
-      name: 'fleetcmd_runs_total',
-      help: `Node runs that ended, by final status, over every registered node; ${FLEET_WIDE}`,
-      labelNames: ['status'],
-      registers,
-    });
-    this.recentInvocations = new Gauge({
-      name: 'fleetcmd_recent_invocations',
-      help: `Command invocations created in the last hour, by aggregate InvocationStatus as DescribeInvocations shows it; newest first, at most ${RECENT_MAX_INVOCATIONS} invocations and ${RECENT_MAX_RECORDS} node records are read (see fleetcmd_recent_invocations_truncated); ${FLEET_WIDE}`,
-      labelNames: ['status'],
-      registers,
-    });
-    this.recentTruncated = new Gauge({
-      name: 'fleetcmd_recent_invocations_truncated',
-      help: `1 when fleetcmd_recent_invocations left out older invocations of the last hour (a read bound was reached), else 0; ${FLEET_WIDE}`,
-      registers,
-    });
-    this.agentsRegistered = new Gauge({
-      name: 'fleetcmd_agents_registered',
-      help: `Nodes whose agent has registered; ${FLEET_WIDE}`,
-      registers,
-    });
-    this.agentsOnline = new Gauge({
-      name: 'fleetcmd_agents_online',
-      help: `Registered nodes whose agent is online (DescribeNodes Online); ${FLEET_WIDE}`,
-      registers,
-    });
-    this.schedulerJobs = new Gauge({
-      name: 'fleetcmd_scheduler_queue_jobs',
-      help: `Jobs in the scheduler's queue, by BullMQ state; ${FLEET_WIDE}`,
-      labelNames: ['state'],
-      registers,
-    });
-    this.runJobs = new Gauge({
-      name: 'fleetcmd_run_queue_jobs',
-      help: `Run jobs in all nodes’ run queues, by state (waiting, delayed, active); ${FLEET_WIDE}`,
-      labelNames: ['state'],
-      registers,
-    });
-    this.maxNodeJobs = new Gauge({
-      name: 'fleetcmd_run_queue_max_node_jobs',
-      help: `Waiting, delayed and active run jobs of the node whose queue holds the most; ${FLEET_WIDE}`,
-      registers,
-    });
+    this.own = processSeries([this.registry]);
+    this.fleet = fleetSeries([this.registry]);
   }
 
   invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void {
-    this.invocationsCreated.inc({ kind, repeat_mode: repeatMode });
+    this.own.invocationsCreated.inc({ kind, repeat_mode: repeatMode });
   }
 
   httpRequest(action: string, code: number, seconds: number): void {
-    this.httpRequests.inc({ action, code: String(code) });
-    this.httpDuration.observe({ action }, seconds);
+    this.own.httpRequests.inc({ action, code: String(code) });
+    this.own.httpDuration.observe({ action }, seconds);
   }
 
   observeDispatchSeconds(seconds: number): void {
-    this.dispatchLatency.observe(Math.max(0, seconds));
+    this.own.dispatchLatency.observe(Math.max(0, seconds));
   }
 
   observeFireLagSeconds(seconds: number): void {
-    this.fireLag.observe(Math.max(0, seconds));
+    this.own.fireLag.observe(Math.max(0, seconds));
   }
 
   /**
@@ -295,24 +297,24 @@ export class Metrics implements SchedulerMetrics {
       timeoutMs,
       `Redis did not answer within ${timeoutMs} ms`,
     );
-    this.agentsRegistered.set(snap.registered);
-    this.agentsOnline.set(snap.online);
-    this.runs.reset();
+    this.fleet.agentsRegistered.set(snap.registered);
+    this.fleet.agentsOnline.set(snap.online);
+    this.fleet.runs.reset();
     // Every final status is shown, 0 until a run ends with it, and nothing else: an agent
     // writes its node's counters, so another field there must not become a label.
     for (const status of FINAL_NODE_STATUSES) {
-      this.runs.inc({ status }, snap.runs.get(status) ?? 0);
+      this.fleet.runs.inc({ status }, snap.runs.get(status) ?? 0);
     }
     for (const status of AGGREGATE_STATUSES) {
-      this.recentInvocations.set({ status }, recent.byStatus.get(status) ?? 0);
+      this.fleet.recentInvocations.set({ status }, recent.byStatus.get(status) ?? 0);
     }
-    this.recentTruncated.set(recent.truncated ? 1 : 0);
-    this.schedulerJobs.reset();
+    this.fleet.recentTruncated.set(recent.truncated ? 1 : 0);
+    this.fleet.schedulerJobs.reset();
     for (const [state, n] of Object.entries(snap.schedulerJobs)) {
-      this.schedulerJobs.set({ state }, n);
+      this.fleet.schedulerJobs.set({ state }, n);
     }
-    for (const [state, n] of Object.entries(snap.runJobs)) this.runJobs.set({ state }, n);
-    this.maxNodeJobs.set(snap.maxNodeJobs);
+    for (const [state, n] of Object.entries(snap.runJobs)) this.fleet.runJobs.set({ state }, n);
+    this.fleet.maxNodeJobs.set(snap.maxNodeJobs);
     return this.registry.metrics();
   }
 }

@@ -4,8 +4,8 @@ import { ERROR_CATALOGUE, type ErrorCode } from '../../app/errors.js';
 /** What GET /docs shows of one action: its request and answer schemas and a summary. */
 export interface ActionDoc {
   /** The zod schema the action parses its body with. */
-  schema: z.ZodType;
-  /** Its 200 answer (src/api/response-schemas.ts). */
+  request: z.ZodType;
+  /** Its 200 answer (src/api/schemas/response.ts). */
   response: z.ZodType;
   summary: string;
   /**
@@ -140,7 +140,7 @@ export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, versi
   const paths: JsonObject = {};
   for (const name of Object.keys(actions).sort()) {
     const doc = actions[name] as ActionDoc;
-    const body = requestSchema(doc.schema);
+    const body = requestSchema(doc.request);
     schemas[`${name}Request`] = body;
     schemas[`${name}Response`] = responseSchema(doc.response);
     const fields = Object.keys((body.properties ?? {}) as JsonObject);

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { ACTIONS } from '../actions/registry.js';
+import { describeNodes } from '../actions/nodes.js';
 import type { Action } from '../../app/deps.js';
 import { maxResults, nodeId, parseBody } from '../schemas/common.js';
+import type { NodeView } from '../schemas/response.js';
 
 /**
  * DescribeCloudAssistantStatus, the vendor's view of its agents, answered from fleetcmd's own
@@ -15,23 +16,7 @@ export const describeCloudAssistantStatusSchema = z.strictObject({
   NextToken: z.string().max(512).optional(),
 });
 
-interface NodeRow {
-  NodeId: string;
-  Online: boolean;
-  LastHeartbeatTime: string;
-  AgentVersion: string;
-  OsType: string;
-  ActiveTaskCount: number;
-  InvocationCount: number;
-  LastInvokedTime: string;
-}
-
-interface NodesAnswer {
-  NextToken?: string;
-  Nodes: { Node: NodeRow[] };
-}
-
-const view = (n: NodeRow) => ({
+const view = (n: NodeView) => ({
   NodeId: n.NodeId,
   CloudAssistantStatus: n.Online ? 'true' : 'false',
   CloudAssistantVersion: n.AgentVersion,
@@ -45,23 +30,22 @@ const view = (n: NodeRow) => ({
 
 export const describeCloudAssistantStatus: Action = async (body, deps) => {
   const req = parseBody(describeCloudAssistantStatusSchema, body);
-  const describeNodes = ACTIONS.DescribeNodes as Action;
-  let rows: NodeRow[];
+  let rows: NodeView[];
   let nextToken: string | undefined;
   if (req.NodeIdList !== undefined) {
     // A node that never registered is left out, as the vendor leaves out unknown instances.
     const answers = await Promise.all(
-      req.NodeIdList.map(async (id) => (await describeNodes({ NodeId: id }, deps)) as unknown),
+      req.NodeIdList.map((id) => describeNodes({ NodeId: id }, deps)),
     );
-    rows = answers.flatMap((a) => (a as NodesAnswer).Nodes.Node);
+    rows = answers.flatMap((a) => a.Nodes.Node);
   } else {
-    const page = (await describeNodes(
+    const page = await describeNodes(
       {
         MaxResults: req.MaxResults,
         ...(req.NextToken !== undefined ? { NextToken: req.NextToken } : {}),
       },
       deps,
-    )) as unknown as NodesAnswer;
+    );
     rows = page.Nodes.Node;
     nextToken = page.NextToken;
   }

@@ -12,7 +12,7 @@ import {
 import { parseUrlEncoded, RpcParamError, unflatten, type FieldKind } from './params.js';
 import { AppError } from '../../app/errors.js';
 import type { AccessKeyStore } from '../../store/access-key-store.js';
-import { ACTION_DOCS, ACTIONS } from '../actions/registry.js';
+import { ACTIONS } from '../actions/registry.js';
 import type { Action, ActionDeps } from '../../app/deps.js';
 import {
   describeCloudAssistantStatus,
@@ -23,7 +23,7 @@ import { claimNonce, SHA1_PROTOCOL_PARAMS, verifySignature, type SignedRequest }
 /**
  * The vendor's RPC wire protocol on `POST /` and `GET /`: parameters in the query string and/or
  * a form body, signed with ACS3-HMAC-SHA256 or HMAC-SHA1 by an access key, in the node or the
- * instance dialect, each mapped onto fleetcmd's one set of actions (src/api/actions.ts).
+ * instance dialect, each mapped onto fleetcmd's one set of actions (src/api/actions/registry.ts).
  */
 
 export interface RpcDeps extends ActionDeps {
@@ -31,16 +31,11 @@ export interface RpcDeps extends ActionDeps {
 }
 
 /** The engine's actions plus the one only the RPC protocol has. */
-const RPC_ACTIONS: Readonly<Record<string, { run: Action; schema: z.ZodType }>> = {
-  ...Object.fromEntries(
-    Object.entries(ACTIONS).map(([name, run]) => [
-      name,
-      { run, schema: (ACTION_DOCS[name] as { schema: z.ZodType }).schema },
-    ]),
-  ),
+const RPC_ACTIONS: Readonly<Record<string, { handler: Action; request: z.ZodType }>> = {
+  ...ACTIONS,
   DescribeCloudAssistantStatus: {
-    run: describeCloudAssistantStatus,
-    schema: describeCloudAssistantStatusSchema,
+    handler: describeCloudAssistantStatus,
+    request: describeCloudAssistantStatusSchema,
   },
 };
 
@@ -226,13 +221,13 @@ async function handle(req: FastifyRequest, deps: RpcDeps): Promise<Record<string
       `Action: ${JSON.stringify(actionName)} is not an action of version ${version}`,
     );
   }
-  const body = bodyOf(params, target, kindsOf(target.action, engine.schema));
+  const body = bodyOf(params, target, kindsOf(target.action, engine.request));
   // Claimed before the action runs, so a replay sent to another replica at the same moment is
   // refused; released when the action refuses the request, which then changed nothing.
   await claimNonce(deps.accessKeys, verified);
   let answer: Record<string, unknown>;
   try {
-    answer = await engine.run(body, deps);
+    answer = (await engine.handler(body, deps)) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof AppError && err.status < 500) {
       await deps.accessKeys.releaseNonce(verified.accessKeyId, verified.nonce);

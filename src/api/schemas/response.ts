@@ -2,10 +2,11 @@ import { z } from 'zod';
 import { AGGREGATE_STATUSES, NODE_STATUSES } from '../../domain/status.js';
 
 /**
- * The answers of the actions, for GET /docs only: the actions build their answers themselves,
- * and test/integration/openapi-responses.test.ts checks real answers against these schemas, so
- * the document cannot drift from what the API sends. Objects are strict: a field an action adds
- * without documenting it fails that test.
+ * The answers of the actions: GET /docs documents them, and their inferred types type what the
+ * handlers return (src/api/render.ts), what the CLI reads and what the tests read. Answers are
+ * built, not parsed (a parse per answer would cost every request);
+ * test/integration/openapi-responses.test.ts checks real answers against these schemas. Objects
+ * are strict: a field an action adds without documenting it fails that test.
  */
 
 /** UTC ISO-8601 with seconds and `Z`, or `""` for a time that has not happened. */
@@ -27,11 +28,14 @@ const nextToken = z.string().optional().describe('Present while more pages remai
 const answer = <S extends z.ZodRawShape>(shape: S) =>
   z.strictObject({ RequestId: requestId, ...shape });
 
+/** What an action's handler returns: its answer without the RequestId the route adds. */
+export type Answer<S extends z.ZodType> = Omit<z.output<S>, 'RequestId'>;
+
 export const emptyResponse = answer({});
 export const invokeIdResponse = answer({ InvokeId: z.string() });
 export const commandIdResponse = answer({ CommandId: z.string() });
 
-const invokeNode = z.strictObject({
+export const invokeNodeSchema = z.strictObject({
   CreationTime: time,
   UpdateTime: time,
   FinishTime: time,
@@ -49,138 +53,143 @@ const invokeNode = z.strictObject({
   NodeInvokeStatus: legacyStatus,
 });
 
+export const invocationSchema = z.strictObject({
+  CreationTime: time,
+  Frequency: z.string(),
+  InvocationStatus: aggregateStatus,
+  RepeatMode: repeatMode,
+  InvokeStatus: legacyStatus,
+  Parameters: z.string().describe('The parameter values passed, as JSON text'),
+  CommandContent: z.string().describe('Base64 unless ContentEncoding is PlainText'),
+  CommandName: z.string(),
+  CommandDescription: z.string(),
+  InvokeId: z.string(),
+  Username: z.string(),
+  WorkingDir: z.string(),
+  Timeout: z.number().int(),
+  InvokeNodes: z.strictObject({ InvokeNode: z.array(invokeNodeSchema) }),
+});
+
 export const describeInvocationsResponse = answer({
   NextToken: nextToken,
-  Invocations: z.strictObject({
-    Invocation: z.array(
-      z.strictObject({
-        CreationTime: time,
-        Frequency: z.string(),
-        InvocationStatus: aggregateStatus,
-        RepeatMode: repeatMode,
-        InvokeStatus: legacyStatus,
-        Parameters: z.string().describe('The parameter values passed, as JSON text'),
-        CommandContent: z.string().describe('Base64 unless ContentEncoding is PlainText'),
-        CommandName: z.string(),
-        CommandDescription: z.string(),
-        InvokeId: z.string(),
-        Username: z.string(),
-        WorkingDir: z.string(),
-        Timeout: z.number().int(),
-        InvokeNodes: z.strictObject({ InvokeNode: z.array(invokeNode) }),
-      }),
-    ),
-  }),
+  Invocations: z.strictObject({ Invocation: z.array(invocationSchema) }),
+});
+
+export const invocationResultSchema = z.strictObject({
+  CommandId: z.string(),
+  InvokeId: z.string(),
+  NodeId: z.string(),
+  InvocationStatus: nodeStatus,
+  InvokeRecordStatus: legacyStatus,
+  Repeats: z.number().int(),
+  SkippedRepeats: z.number().int(),
+  FireTime: time,
+  StartTime: time,
+  FinishedTime: time,
+  StopTime: time,
+  ExitCode: z.number().int().optional(),
+  ErrorCode: z.string(),
+  ErrorInfo: z.string(),
+  Output: z.string().describe('Base64 unless ContentEncoding is PlainText'),
+  Dropped: z.number().int(),
+  Username: z.string(),
 });
 
 export const describeInvocationResultsResponse = answer({
   Invocation: z.strictObject({
     NextToken: nextToken,
-    InvocationResults: z.strictObject({
-      InvocationResult: z.array(
-        z.strictObject({
-          CommandId: z.string(),
-          InvokeId: z.string(),
-          NodeId: z.string(),
-          InvocationStatus: nodeStatus,
-          InvokeRecordStatus: legacyStatus,
-          Repeats: z.number().int(),
-          SkippedRepeats: z.number().int(),
-          FireTime: time,
-          StartTime: time,
-          FinishedTime: time,
-          StopTime: time,
-          ExitCode: z.number().int().optional(),
-          ErrorCode: z.string(),
-          ErrorInfo: z.string(),
-          Output: z.string().describe('Base64 unless ContentEncoding is PlainText'),
-          Dropped: z.number().int(),
-          Username: z.string(),
-        }),
-      ),
-    }),
+    InvocationResults: z.strictObject({ InvocationResult: z.array(invocationResultSchema) }),
   }),
+});
+
+export const nodeSchema = z.strictObject({
+  NodeId: z.string(),
+  Online: z.boolean(),
+  LastHeartbeatTime: time,
+  AgentVersion: z.string(),
+  Hostname: z.string(),
+  OsType: z.string(),
+  TimeZone: z.string(),
+  BootTime: time,
+  ActiveTaskCount: z.number().int(),
+  InvocationCount: z.number().int(),
+  LastInvokedTime: time,
 });
 
 export const describeNodesResponse = answer({
   NextToken: nextToken,
-  Nodes: z.strictObject({
-    Node: z.array(
-      z.strictObject({
-        NodeId: z.string(),
-        Online: z.boolean(),
-        LastHeartbeatTime: time,
-        AgentVersion: z.string(),
-        Hostname: z.string(),
-        OsType: z.string(),
-        TimeZone: z.string(),
-        BootTime: time,
-        ActiveTaskCount: z.number().int(),
-        InvocationCount: z.number().int(),
-        LastInvokedTime: time,
-      }),
-    ),
-  }),
+  Nodes: z.strictObject({ Node: z.array(nodeSchema) }),
+});
+
+export const commandSchema = z.strictObject({
+  CommandId: z.string(),
+  Name: z.string(),
+  Description: z.string(),
+  Type: z.literal('RunShellScript'),
+  CommandContent: z.string().describe('Base64 unless ContentEncoding is PlainText'),
+  WorkingDir: z.string(),
+  Timeout: z.number().int(),
+  Username: z.string(),
+  EnableParameter: z.boolean(),
+  ParameterNames: z.strictObject({ ParameterName: z.array(z.string()) }),
+  Launcher: z.string(),
+  TerminationMode: z.enum(['ProcessTree', 'Process']),
+  CreationTime: time,
+  InvokeTimes: z.number().int(),
 });
 
 export const describeCommandsResponse = answer({
   TotalCount: z.number().int().optional().describe('Absent when filtered by Name'),
   NextToken: nextToken,
-  Commands: z.strictObject({
-    Command: z.array(
-      z.strictObject({
-        CommandId: z.string(),
-        Name: z.string(),
-        Description: z.string(),
-        Type: z.literal('RunShellScript'),
-        CommandContent: z.string().describe('Base64 unless ContentEncoding is PlainText'),
-        WorkingDir: z.string(),
-        Timeout: z.number().int(),
-        Username: z.string(),
-        EnableParameter: z.boolean(),
-        ParameterNames: z.strictObject({ ParameterName: z.array(z.string()) }),
-        Launcher: z.string(),
-        TerminationMode: z.enum(['ProcessTree', 'Process']),
-        CreationTime: time,
-        InvokeTimes: z.number().int(),
-      }),
-    ),
-  }),
+  Commands: z.strictObject({ Command: z.array(commandSchema) }),
+});
+
+export const fileNodeSchema = z.strictObject({
+  NodeId: z.string(),
+  InvocationStatus: nodeStatus,
+  CreationTime: time,
+  StartTime: time,
+  FinishTime: time,
+  UpdateTime: time,
+  ErrorCode: z.string(),
+  ErrorInfo: z.string(),
+});
+
+export const fileInvocationSchema = z.strictObject({
+  InvokeId: z.string(),
+  Name: z.string(),
+  Description: z.string(),
+  TargetDir: z.string(),
+  FileMode: z.string(),
+  FileOwner: z.string(),
+  FileGroup: z.string(),
+  Overwrite: z.boolean(),
+  ContentType: z.enum(['PlainText', 'Base64']),
+  Content: z.string(),
+  CreationTime: time,
+  InvocationStatus: aggregateStatus,
+  NodeCount: z.number().int(),
+  InvokeNodes: z.strictObject({ InvokeNode: z.array(fileNodeSchema) }),
 });
 
 export const describeSendFileResultsResponse = answer({
   NextToken: nextToken,
-  Invocations: z.strictObject({
-    Invocation: z.array(
-      z.strictObject({
-        InvokeId: z.string(),
-        Name: z.string(),
-        Description: z.string(),
-        TargetDir: z.string(),
-        FileMode: z.string(),
-        FileOwner: z.string(),
-        FileGroup: z.string(),
-        Overwrite: z.boolean(),
-        ContentType: z.enum(['PlainText', 'Base64']),
-        Content: z.string(),
-        CreationTime: time,
-        InvocationStatus: aggregateStatus,
-        NodeCount: z.number().int(),
-        InvokeNodes: z.strictObject({
-          InvokeNode: z.array(
-            z.strictObject({
-              NodeId: z.string(),
-              InvocationStatus: nodeStatus,
-              CreationTime: time,
-              StartTime: time,
-              FinishTime: time,
-              UpdateTime: time,
-              ErrorCode: z.string(),
-              ErrorInfo: z.string(),
-            }),
-          ),
-        }),
-      }),
-    ),
-  }),
+  Invocations: z.strictObject({ Invocation: z.array(fileInvocationSchema) }),
 });
+
+/** The answers as the API sends them (the CLI and the tests read these). */
+export type InvokeIdAnswer = Answer<typeof invokeIdResponse>;
+export type CommandIdAnswer = Answer<typeof commandIdResponse>;
+export type EmptyAnswer = Answer<typeof emptyResponse>;
+export type DescribeInvocationsAnswer = Answer<typeof describeInvocationsResponse>;
+export type InvocationView = z.output<typeof invocationSchema>;
+export type InvokeNodeView = z.output<typeof invokeNodeSchema>;
+export type DescribeInvocationResultsAnswer = Answer<typeof describeInvocationResultsResponse>;
+export type InvocationResultView = z.output<typeof invocationResultSchema>;
+export type DescribeNodesAnswer = Answer<typeof describeNodesResponse>;
+export type NodeView = z.output<typeof nodeSchema>;
+export type DescribeCommandsAnswer = Answer<typeof describeCommandsResponse>;
+export type CommandView = z.output<typeof commandSchema>;
+export type DescribeSendFileResultsAnswer = Answer<typeof describeSendFileResultsResponse>;
+export type FileInvocationView = z.output<typeof fileInvocationSchema>;
+export type FileNodeView = z.output<typeof fileNodeSchema>;
