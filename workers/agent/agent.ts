@@ -19,15 +19,10 @@ import { makeNodeWorker, NodeQueues } from '../../src/store/queues.js';
 import { writeFileAtomically } from './file-writer.js';
 import { VERSION } from '../../src/shared/version.js';
 import { settleWithin } from '../../src/shared/settle.js';
-import {
-  errorInfoFor,
-  killOrphans,
-  killRun,
-  removeScriptDir,
-  startCommand,
-  type CommandHandle,
-  type ExecRequest,
-} from './executor.js';
+import { errorInfoFor } from './exec/outcome.js';
+import { killOrphans, killRun } from './exec/orphans.js';
+import { removeScriptDir } from './exec/script-dir.js';
+import { startCommand, type CommandHandle, type ExecRequest } from './exec/start-command.js';
 import { sharedSpawner } from './spawner.js';
 
 export interface AgentDeps {
