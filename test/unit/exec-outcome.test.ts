@@ -13,94 +13,96 @@ import { RUN_ERRORS } from '../../src/domain/run-errors.js';
 
 const KILLED: (KilledFor | undefined)[] = [undefined, 'timeout', 'stop', 'shutdown'];
 
+/** What, how it ended, why the agent killed it, and the outcome (detail given: 'why'). */
+const CASES: [string, LaunchExit, KilledFor | undefined, ExecOutcome][] = [
+  [
+    'never started',
+    'failed',
+    undefined,
+    {
+      status: 'Error',
+      exitCode: undefined,
+      errorCode: 'ExecutionException',
+      started: false,
+      detail: 'why',
+    },
+  ],
+  [
+    'never started, even when stopped',
+    'failed',
+    'stop',
+    {
+      status: 'Error',
+      exitCode: undefined,
+      errorCode: 'ExecutionException',
+      started: false,
+      detail: 'why',
+    },
+  ],
+  [
+    'lost while draining',
+    'lost',
+    'shutdown',
+    { status: 'Error', exitCode: undefined, errorCode: 'ExecutionInterrupted', started: true },
+  ],
+  [
+    'lost',
+    'lost',
+    'timeout',
+    {
+      status: 'Error',
+      exitCode: undefined,
+      errorCode: 'ExecutionException',
+      started: true,
+      detail: 'why',
+    },
+  ],
+  [
+    'exit 0',
+    { code: 0, signal: null },
+    undefined,
+    { status: 'Success', exitCode: 0, errorCode: '', started: true },
+  ],
+  [
+    'exit 3',
+    { code: 3, signal: null },
+    undefined,
+    { status: 'Failed', exitCode: 3, errorCode: 'ExitCodeNonzero', started: true },
+  ],
+  [
+    'killed by a signal of its own',
+    { code: null, signal: 'SIGSEGV' },
+    undefined,
+    { status: 'Failed', exitCode: 139, errorCode: 'ExitCodeNonzero', started: true },
+  ],
+  [
+    'timed out',
+    { code: null, signal: 'SIGKILL' },
+    'timeout',
+    { status: 'Timeout', exitCode: 137, errorCode: 'ExecutionTimeout', started: true },
+  ],
+  [
+    'exit 0 after the timeout fired',
+    { code: 0, signal: null },
+    'timeout',
+    { status: 'Timeout', exitCode: 0, errorCode: 'ExecutionTimeout', started: true },
+  ],
+  [
+    'stopped',
+    { code: null, signal: 'SIGKILL' },
+    'stop',
+    { status: 'Terminated', exitCode: 137, errorCode: '', started: true },
+  ],
+  [
+    'killed by a drain',
+    { code: null, signal: 'SIGKILL' },
+    'shutdown',
+    { status: 'Error', exitCode: 137, errorCode: 'ExecutionInterrupted', started: true },
+  ],
+];
+
 void describe('exit -> outcome', () => {
-  const cases: [string, LaunchExit, KilledFor | undefined, ExecOutcome][] = [
-    [
-      'never started',
-      'failed',
-      undefined,
-      {
-        status: 'Error',
-        exitCode: undefined,
-        errorCode: 'ExecutionException',
-        started: false,
-        detail: 'why',
-      },
-    ],
-    [
-      'never started, even when stopped',
-      'failed',
-      'stop',
-      {
-        status: 'Error',
-        exitCode: undefined,
-        errorCode: 'ExecutionException',
-        started: false,
-        detail: 'why',
-      },
-    ],
-    [
-      'lost while draining',
-      'lost',
-      'shutdown',
-      { status: 'Error', exitCode: undefined, errorCode: 'ExecutionInterrupted', started: true },
-    ],
-    [
-      'lost',
-      'lost',
-      'timeout',
-      {
-        status: 'Error',
-        exitCode: undefined,
-        errorCode: 'ExecutionException',
-        started: true,
-        detail: 'why',
-      },
-    ],
-    [
-      'exit 0',
-      { code: 0, signal: null },
-      undefined,
-      { status: 'Success', exitCode: 0, errorCode: '', started: true },
-    ],
-    [
-      'exit 3',
-      { code: 3, signal: null },
-      undefined,
-      { status: 'Failed', exitCode: 3, errorCode: 'ExitCodeNonzero', started: true },
-    ],
-    [
-      'killed by a signal of its own',
-      { code: null, signal: 'SIGSEGV' },
-      undefined,
-      { status: 'Failed', exitCode: 139, errorCode: 'ExitCodeNonzero', started: true },
-    ],
-    [
-      'timed out',
-      { code: null, signal: 'SIGKILL' },
-      'timeout',
-      { status: 'Timeout', exitCode: 137, errorCode: 'ExecutionTimeout', started: true },
-    ],
-    [
-      'exit 0 after the timeout fired',
-      { code: 0, signal: null },
-      'timeout',
-      { status: 'Timeout', exitCode: 0, errorCode: 'ExecutionTimeout', started: true },
-    ],
-    [
-      'stopped',
-      { code: null, signal: 'SIGKILL' },
-      'stop',
-      { status: 'Terminated', exitCode: 137, errorCode: '', started: true },
-    ],
-    [
-      'killed by a drain',
-      { code: null, signal: 'SIGKILL' },
-      'shutdown',
-      { status: 'Error', exitCode: 137, errorCode: 'ExecutionInterrupted', started: true },
-    ],
-  ];
-  for (const [name, exit, killedFor, expected] of cases) {
+  for (const [name, exit, killedFor, expected] of CASES) {
     void it(name, () => {
       assert.deepEqual(outcomeOf(exit, killedFor, 'why'), expected);
     });
