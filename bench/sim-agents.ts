@@ -15,7 +15,7 @@ import { AgentStore } from '../src/store/agent-store.js';
 import { Keys } from '../src/store/keys.js';
 import { makeRedis } from '../src/store/redis.js';
 import { Agent } from '../workers/agent/agent.js';
-import type { CommandHandle } from '../workers/agent/executor.js';
+import type { CommandHandle } from '../workers/agent/exec/start-command.js';
 
 /** What the output of the section "which agents" says. */
 export const SIM_AGENTS_NOTE =

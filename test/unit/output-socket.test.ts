@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { expectOutput } from '../../workers/agent/output-socket.js';
+import { expectOutput } from '../../workers/agent/exec/output-socket.js';
 
 const LINUX = process.platform === 'linux';
 

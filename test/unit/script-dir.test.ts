@@ -3,7 +3,12 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { scriptRootProblem, writeScript } from '../../workers/agent/executor.js';
+import {
+  isAgentScriptDir,
+  ownershipProblem,
+  scriptRootProblem,
+  writeScript,
+} from '../../workers/agent/exec/script-dir.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 
@@ -70,4 +75,35 @@ void describe('script directories', () => {
     const d = await stat(dir);
     assert.deepEqual([d.uid, d.mode & 0o777], [0, 0o711]);
   });
+});
+
+void describe('script directory ownership and mode', () => {
+  const cases: [string, { uid: number; mode: number }, string | undefined][] = [
+    ["root's, private", { uid: 0, mode: 0o40700 }, undefined],
+    ["the agent's, 0755", { uid: 1000, mode: 0o40755 }, undefined],
+    ['sticky and open to all (/tmp, /dev/shm)', { uid: 0, mode: 0o41777 }, undefined],
+    ["another user's", { uid: 1001, mode: 0o40700 }, 'is owned by uid 1001'],
+    ['group-writable', { uid: 0, mode: 0o40775 }, 'is writable by other users and not sticky'],
+    ['world-writable', { uid: 1000, mode: 0o40757 }, 'is writable by other users and not sticky'],
+  ];
+  for (const [name, st, problem] of cases) {
+    void it(name, () => assert.equal(ownershipProblem(st, 1000), problem));
+  }
+});
+
+void describe('recorded script directories an agent may remove', () => {
+  const cases: [string, boolean][] = [
+    ['/dev/shm/fleetcmd-abc', true],
+    ['/tmp/fleetcmd-abc', true],
+    ['/dev/shm/other-abc', false],
+    ['/dev/shm/sub/fleetcmd-abc', false],
+    ['/dev/shm/../etc/fleetcmd-abc', false],
+    ['/dev/shm/fleetcmd-abc/', false],
+    ['dev/shm/fleetcmd-abc', false],
+    ['/var/fleetcmd-abc', false],
+  ];
+  for (const [dir, removable] of cases) {
+    void it(`${dir} -> ${removable}`, () =>
+      assert.equal(isAgentScriptDir(dir, '/dev/shm', '/tmp'), removable));
+  }
 });

@@ -19,15 +19,10 @@ import { makeNodeWorker, NodeQueues } from '../../src/store/queues.js';
 import { writeFileAtomically } from './file-writer.js';
 import { VERSION } from '../../src/shared/version.js';
 import { settleWithin } from '../../src/shared/settle.js';
-import {
-  errorInfoFor,
-  killOrphans,
-  killRun,
-  removeScriptDir,
-  startCommand,
-  type CommandHandle,
-  type ExecRequest,
-} from './executor.js';
+import { errorInfoFor } from './exec/outcome.js';
+import { killOrphans, killRun } from './exec/orphans.js';
+import { removeScriptDir } from './exec/script-dir.js';
+import { startCommand, type CommandHandle, type ExecRequest } from './exec/start-command.js';
 import { sharedSpawner } from './spawner.js';
 
 export interface AgentDeps {
@@ -275,49 +270,69 @@ export class Agent {
   }
 
   private async processJob(job: Job<unknown>): Promise<void> {
-    const { deps } = this;
-    const parsed = runJobSchema.safeParse(job.data);
-    if (!parsed.success) {
-      deps.log.error(
-        { jobId: job.id, issue: parsed.error.issues[0]?.message },
-        'malformed run job dropped',
-      );
-      return;
-    }
-    const data: RunJob = parsed.data;
+    const data = this.parseRunJob(job);
+    if (!data) return;
     // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
     // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
     // enqueued again by the node's next boot.
     if (this.state === 'DRAINING' || this.running.has(data.invokeId)) {
-      deps.log.info(
+      this.deps.log.info(
         { invokeId: data.invokeId },
         'run not claimed: agent draining or run already here',
       );
       return;
     }
-    // The claim's nonce is also the command's FLEETCMD_RUN_TOKEN: stored with the claim, it
-    // finds the run's processes after a crash even before its process group was recorded.
+    const claimNonce = await this.claimRun(data);
+    if (claimNonce === undefined) return;
+    if (data.file) {
+      await this.sendFile(data, data.file);
+      return;
+    }
+    const handle = await this.startRun(data, claimNonce);
+    if (handle) await this.finishRun(data, handle);
+  }
+
+  /** The job's run, or undefined (logged) when the job is malformed. */
+  private parseRunJob(job: Job<unknown>): RunJob | undefined {
+    const parsed = runJobSchema.safeParse(job.data);
+    if (parsed.success) return parsed.data;
+    this.deps.log.error(
+      { jobId: job.id, issue: parsed.error.issues[0]?.message },
+      'malformed run job dropped',
+    );
+    return undefined;
+  }
+
+  /**
+   * Claims the run (Pending -> Running, at most once): its nonce, or undefined when the claim is
+   * refused. The nonce is also the command's FLEETCMD_RUN_TOKEN: stored with the claim, it finds
+   * the run's processes after a crash even before its process group was recorded.
+   */
+  private async claimRun(data: RunJob): Promise<string | undefined> {
     const claimNonce = randomUUID();
-    const claimed = await deps.store.claim(
+    const claimed = await this.deps.store.claim(
       data.invokeId,
       data.fire,
       this.instanceId,
       claimNonce,
       this.bootId,
     );
-    if (claimed !== 'Claimed') {
-      deps.log.info({ invokeId: data.invokeId, status: claimed }, 'run not claimed; skipped');
-      return;
-    }
-    if (data.file) {
-      await this.sendFile(data, data.file);
-      return;
-    }
+    if (claimed === 'Claimed') return claimNonce;
+    this.deps.log.info({ invokeId: data.invokeId, status: claimed }, 'run not claimed; skipped');
+    return undefined;
+  }
+
+  /**
+   * Starts a claimed run's command and records its process group: its handle, or undefined when
+   * it never started (its outcome then is reported already).
+   */
+  private async startRun(data: RunJob, claimNonce: string): Promise<CommandHandle | undefined> {
+    const { deps } = this;
     const prepared = contentForNode(data, deps.nodeId);
     if ('errorCode' in prepared) {
       deps.log.info({ invokeId: data.invokeId, errorCode: prepared.errorCode }, 'run invalid');
       await this.reportNotStarted(data.invokeId, 'Invalid', prepared.errorCode);
-      return;
+      return undefined;
     }
     const execute = deps.execute ?? startCommand;
     let handle: CommandHandle;
@@ -337,7 +352,7 @@ export class Agent {
     } catch (err) {
       deps.log.error({ invokeId: data.invokeId, err: String(err) }, 'could not start command');
       await this.reportNotStarted(data.invokeId, 'Error', 'ExecutionException');
-      return;
+      return undefined;
     }
     this.running.set(data.invokeId, handle);
     if (handle.pid !== undefined) {
@@ -345,7 +360,16 @@ export class Agent {
         .spawned(data.invokeId, this.instanceId, handle.pid, handle.scriptDir)
         .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'process group not recorded'));
     }
+    return handle;
+  }
 
+  /**
+   * Saves a running command's output at every progress tick (only when it grew) and stops it
+   * once its run is no longer Running. The returned function ends the ticks and waits for the
+   * save under way.
+   */
+  private trackProgress(data: RunJob, handle: CommandHandle): () => Promise<void> {
+    const { deps } = this;
     let savedBytes = -1;
     let saving: Promise<void> = Promise.resolve();
     const saveProgress = async () => {
@@ -362,10 +386,17 @@ export class Agent {
           deps.log.warn({ invokeId: data.invokeId, err: String(err) }, 'progress not saved'),
         );
     }, deps.progressIntervalMs ?? 1000);
+    return async () => {
+      clearInterval(ticker);
+      await saving;
+    };
+  }
 
+  /** Waits for a started command's end, saving progress meanwhile, and reports its outcome. */
+  private async finishRun(data: RunJob, handle: CommandHandle): Promise<void> {
+    const stopSaving = this.trackProgress(data, handle);
     const outcome = await handle.done;
-    clearInterval(ticker);
-    await saving;
+    await stopSaving();
     this.running.delete(data.invokeId);
     const snap = handle.capture.snapshot();
     const final = await this.report(data.invokeId, {
@@ -377,7 +408,7 @@ export class Agent {
       dropped: snap.dropped,
       started: outcome.started,
     });
-    deps.log.info(
+    this.deps.log.info(
       {
         invokeId: data.invokeId,
         status: final,

@@ -4,7 +4,7 @@ import { link, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/prom
 import { isAbsolute } from 'node:path';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import type { FileJob } from '../../src/domain/run-job.js';
-import { lookupAccount, lookupGroupId, selfAccount } from './executor.js';
+import { lookupAccount, lookupGroupId, selfAccount } from './exec/accounts.js';
 
 export interface FileRequest extends FileJob {
   invokeId: string;

@@ -9,7 +9,7 @@ import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
 import { closeRedis, makeRedis } from '../../src/store/redis.js';
 import { Agent } from './agent.js';
-import { scriptRootProblem } from './executor.js';
+import { scriptRootProblem } from './exec/script-dir.js';
 
 /**
  * The agent's composition root, apart from the server's (main.ts) so that an agent loads none

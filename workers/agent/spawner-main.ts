@@ -5,7 +5,7 @@
  * fork no longer blocks the agent's event loop.
  *
  * It imports nothing but Node's own modules. It takes each command's output socket by
- * connecting to the agent's listener (output-socket.ts) and writing the run's nonce, so the
+ * connecting to the agent's listener (exec/output-socket.ts) and writing the run's nonce, so the
  * command writes straight to the agent, as before. It lives exactly as long as its channel to
  * the agent: it ignores the signals a terminal or an orchestrator sends the agent's group (the
  * agent drains first and decides what is killed) and exits when the agent is gone.

@@ -11,7 +11,7 @@ export interface SpawnRequest {
   env: Record<string, string>;
   uid?: number;
   gid?: number;
-  /** Where the command's stdout and stderr connect (output-socket.ts's expectOutput). */
+  /** Where the command's stdout and stderr connect (exec/output-socket.ts's expectOutput). */
   output: { address: string; nonce: string };
 }
 

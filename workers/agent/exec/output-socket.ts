@@ -7,7 +7,7 @@ import { createServer, type Socket } from 'node:net';
  * agent reads the other. That is what a `stdio: 'pipe'` spawn gives the command on Linux (libuv
  * makes it a socketpair), except that Node has no way to hand one pipe to two descriptors:
  * before this, every run went through an extra `/bin/sh -c 'exec "$@" 2>&1'` to join them. The
- * spawner (spawner-main.ts) makes the writing end by connecting to this process's listener.
+ * spawner (../spawner-main.ts) makes the writing end by connecting to this process's listener.
  */
 
 /** How long a connection may take to arrive before the caller does without (ms). */

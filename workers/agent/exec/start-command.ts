@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { OutputCapture } from '../../../src/domain/output.js';
+import type { RunErrorCode } from '../../../src/domain/run-errors.js';
+import { lookupAccount, selfAccount, type Account } from './accounts.js';
+import { launch, type Launched } from './launch.js';
+import { launchSpec, workingDirectory } from './launch-spec.js';
+import {
+  outcomeOf,
+  type ExecOutcome,
+  type ExecStatus,
+  type KilledFor,
+  type StopReason,
+} from './outcome.js';
+import { killRun } from './orphans.js';
+import { expectOutput } from './output-socket.js';
+import { defaultScriptRoots, removeOwnDir, writeScript, type WrittenScript } from './script-dir.js';
+import { userSwitch } from './user-switch.js';
+
+export interface ExecRequest {
+  /** Given to the command as FLEETCMD_INVOKE_ID (and used to find its orphans later). */
+  invokeId: string;
+  /** Given as FLEETCMD_FIRE_ID: which fire of a timed invocation this run is ('' for Once). */
+  fire?: string;
+  /** The command text (already decoded). */
+  content: Buffer;
+  /** '' runs as the agent's own user. */
+  username: string;
+  /** '' runs in the user's home directory. */
+  workingDir: string;
+  timeoutSeconds: number;
+  terminationMode: 'ProcessTree' | 'Process';
+  /** '' runs the script with /bin/sh; otherwise an interpreter and its arguments. */
+  launcher: string;
+  /** Where the run's private script directory is made. @default defaultScriptRoot() */
+  scriptRoot?: string;
+  /**
+   * The run's FLEETCMD_RUN_TOKEN: the agent passes its claim nonce, which the run record keeps,
+   * so a later life of the agent finds the run's processes by it. @default a random UUID
+   */
+  runToken?: string;
+}
+
+export interface CommandHandle {
+  readonly capture: OutputCapture;
+  /** The command's pid, which is also its process group id; undefined if it never started. */
+  readonly pid: number | undefined;
+  /** The private temporary directory holding the script ('' if none). */
+  readonly scriptDir: string;
+  /** Kills the command (per its TerminationMode); the outcome reflects why. */
+  stop(reason: StopReason): void;
+  readonly done: Promise<ExecOutcome>;
+}
+
+/** After the process exits, how long to wait for its output pipe to close (held by orphans). */
+const PIPE_DRAIN_MS = 1_000;
+
+/** Who a run runs as and where, or why it cannot run. */
+type Target = { account: Account; cwd: string; switching: boolean } | { invalid: RunErrorCode };
+
+function immediate(status: ExecStatus, errorCode: RunErrorCode): CommandHandle {
+  return {
+    capture: new OutputCapture(),
+    pid: undefined,
+    scriptDir: '',
+    stop: () => undefined,
+    done: Promise.resolve({ status, exitCode: undefined, errorCode, started: false }),
+  };
+}
+
+/** The run's account (the agent's own unless it names another) and working directory. */
+async function resolveTarget(req: ExecRequest): Promise<Target> {
+  const self = selfAccount();
+  let account = self;
+  if (req.username !== '' && req.username !== self.name) {
+    const found = await lookupAccount(req.username);
+    if (!found) return { invalid: 'AccountNotExists' };
+    if (found.uid !== self.uid && self.uid !== 0) return { invalid: 'AccountNotPermitted' };
+    account = found;
+  }
+  const cwd = workingDirectory(account.home, req.workingDir);
+  const isDir = await stat(cwd).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  if (!isDir) return { invalid: 'DirectoryNotExists' };
+  return { account, cwd, switching: account.uid !== self.uid };
+}
+
+/**
+ * Writes the script, given to the run's user when that is not the agent's. Synchronous: the
+ * script directory's root is local (see FLEETCMD_SCRIPT_DIR), and each thread-pool round trip
+ * (with its promise) cost more than the system call it waited for. Undefined when no root took it.
+ */
+function prepareScript(
+  req: ExecRequest,
+  target: Exclude<Target, { invalid: RunErrorCode }>,
+): WrittenScript | undefined {
+  try {
+    const roots = req.scriptRoot !== undefined ? [req.scriptRoot] : defaultScriptRoots();
+    return writeScript(roots, req.content, target.switching ? target.account : undefined);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts the written script as the run's account; undefined when it could not be started. */
+async function launchScript(
+  req: ExecRequest,
+  target: Exclude<Target, { invalid: RunErrorCode }>,
+  script: string,
+  token: string,
+): Promise<Launched | undefined> {
+  const how = await userSwitch(target.account, target.switching);
+  if (!how) return undefined;
+  // Undefined where this process cannot listen (not Linux): the command is spawned here.
+  const expected = await expectOutput();
+  const spec = launchSpec({
+    account: target.account,
+    userSwitch: how,
+    cwd: target.cwd,
+    script,
+    launcher: req.launcher,
+    invokeId: req.invokeId,
+    fire: req.fire,
+    runToken: token,
+    viaSocket: expected !== undefined,
+    lang: process.env.LANG,
+    tz: process.env.TZ,
+  });
+  return launch(spec, expected, token);
+}
+
+/**
+ * Runs one command: resolves the account and directory, writes the script to a private temp
+ * directory (0700, file 0600, owned by the target user), and spawns it in its own process group
+ * with stdout and stderr on one socket, so output keeps its arrival order. Output is captured by a
+ * bounded OutputCapture: memory stays flat however much the command prints.
+ */
+export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
+  const target = await resolveTarget(req);
+  if ('invalid' in target) return immediate('Invalid', target.invalid);
+  const written = prepareScript(req, target);
+  if (!written) return immediate('Error', 'ExecutionException');
+  const token = req.runToken ?? randomUUID();
+  const launched = await launchScript(req, target, written.script, token);
+  if (!launched) {
+    await removeOwnDir(written.dir);
+    return immediate('Error', 'ExecutionException');
+  }
+  return watch(req, launched, written.dir, token);
+}
+
+/** Times the launched command, captures its output, and ends it as a handle's `done` says. */
+function watch(
+  req: ExecRequest,
+  launched: Launched,
+  scriptDir: string,
+  token: string,
+): CommandHandle {
+  const capture = new OutputCapture();
+  const { output } = launched;
+  let killedFor: KilledFor | undefined;
+  const kill = () => launched.kill(req.terminationMode === 'ProcessTree');
+  const timer = setTimeout(() => {
+    killedFor ??= 'timeout';
+    kill();
+  }, req.timeoutSeconds * 1000);
+
+  output?.on('data', (chunk: Buffer) => capture.push(chunk));
+  output?.resume();
+
+  const done = (async (): Promise<ExecOutcome> => {
+    const exit = await launched.exited;
+    if (exit === 'lost') {
+      // The spawner died: nothing would reap or time the command, so it must not run on. Its
+      // pid may be another process's by now (init reaps it), so what is killed is whatever
+      // carries this run's token.
+      clearTimeout(timer);
+      await killRun(token);
+    }
+    if (exit === 'failed') output?.destroy();
+    // Wait for the output to drain; a background process that kept it open must not hold
+    // the run forever.
+    else await drained(output);
+    clearTimeout(timer);
+    // The script goes before the run is reported, so a final status means it is gone.
+    await removeOwnDir(scriptDir);
+    return outcomeOf(exit, killedFor, launched.detail);
+  })();
+
+  return {
+    capture,
+    pid: launched.pid,
+    scriptDir,
+    stop(reason) {
+      killedFor ??= reason;
+      kill();
+    },
+    done,
+  };
+}
+
+function drained(output: Readable | undefined): Promise<void> {
+  if (!output || output.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const drain = setTimeout(() => output.destroy(), PIPE_DRAIN_MS);
+    output.once('close', () => {
+      clearTimeout(drain);
+      resolve();
+    });
+  });
+}
