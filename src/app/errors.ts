@@ -1,6 +1,6 @@
 /**
  * The API error catalogue: every `Code` fleetcmd answers, with its HTTP status and meaning.
- * README.md documents each one; test/unit/errors.test.ts fails when one is missing there.
+ * docs/api.md documents each one; test/unit/errors.test.ts fails when one is missing there.
  */
 export const ERROR_CATALOGUE = {
   InvalidParameter: {

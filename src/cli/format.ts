@@ -12,7 +12,7 @@ import {
 } from '../domain/status.js';
 import type { InvocationResultView } from '../api/schemas/response.js';
 
-/** Exit codes of the client commands, documented in README.md (CLI section). */
+/** Exit codes of the client commands, documented in docs/output.md (Exit codes). */
 export const EXIT = {
   success: 0,
   /** Some node's command exited non-zero (Failed, or PartialFailed with a Failed node). */
@@ -27,7 +27,7 @@ export const EXIT = {
   stopped: 5,
 } as const;
 
-/** The exit code for the nodes' statuses; the first matching line of the README table wins. */
+/** The exit code for the nodes' statuses; the first matching line of the table in docs/output.md wins. */
 export function exitCodeFor(statuses: readonly NodeStatus[]): number {
   const agg = aggregateStatus(statuses);
   if (agg === 'Success') return EXIT.success;

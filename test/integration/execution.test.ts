@@ -184,7 +184,7 @@ void describe('execution: user, groups, environment and script files', () => {
         .filter(Boolean)
         .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
     );
-    // README "Execution": exactly these, plus what /bin/sh itself exports (PWD).
+    // docs/architecture.md "Execution": exactly these, plus what /bin/sh itself exports (PWD).
     const documented = new Set([
       'PATH',
       'HOME',

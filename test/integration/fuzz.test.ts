@@ -23,7 +23,7 @@ import { makeStack, waitFinal, type ApiResponse, type Stack } from '../helpers/s
 const ACTION_NAMES = Object.keys(ACTIONS).sort();
 const REQUEST_ID_RE = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/i;
 const FORBIDDEN_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
-/** The API's body limit (README: PayloadTooLarge), in bytes. */
+/** The API's body limit (docs/api.md: PayloadTooLarge), in bytes. */
 const BODY_LIMIT = 256 * 1024;
 
 function fieldsOf(action: string): string[] {

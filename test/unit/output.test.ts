@@ -221,7 +221,7 @@ void describe('OutputCapture', () => {
   });
 
   /**
-   * The rule for invalid UTF-8 (README, DescribeInvocations): a cut never leaves part of a
+   * The rule for invalid UTF-8 (docs/api.md, output): a cut never leaves part of a
    * sequence that a lead byte (0xc0-0xf7) announces. The head gives up its last 1-3 bytes only
    * when they are such a lead byte with fewer continuation bytes than it announces; the tail
    * gives up its first 1-3 bytes only when they are continuation bytes (0x80-0xbf). Nothing else
