@@ -103,9 +103,13 @@ export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
           await deps.schedulerQueue.scheduledNext(step.scheduleKey),
         );
   if (plan.passedOver) {
-    const superseded = { fireId: `f${dueMs}`, supersededBy: `f${plan.fireMs}` };
     deps.log.info(
-      { invokeId: inv.invokeId, ...superseded, lateMs: ctx.now() - dueMs },
+      {
+        invokeId: inv.invokeId,
+        fireId: `f${dueMs}`,
+        supersededBy: `f${plan.fireMs}`,
+        lateMs: ctx.now() - dueMs,
+      },
       'fire skipped: a later slot was due when its job was taken',
     );
   }
