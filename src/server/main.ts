@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
 import { ConfigError } from '../shared/config.js';
 import { Metrics } from '../api/plugins/metrics.js';
 import { buildOpsServer, buildServer } from '../api/server.js';
 import { makeLogger, type Logger } from '../shared/log.js';
-import { Scheduler } from '../scheduler/scheduler.js';
+import { Scheduler } from '../scheduler/worker.js';
 import { AccessKeyStore } from '../store/access-key-store.js';
 import { CommandStore } from '../store/command-store.js';
 import { InvocationStore } from '../store/invocation-store.js';
@@ -32,6 +33,101 @@ class Closer {
   }
 }
 
+/** What the server's parts share: key names, record lifetimes, and where they report. */
+interface Shared {
+  keys: Keys;
+  retentionMs: number;
+  history: { maxRuns: number; maxAgeMs: number };
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Starts this replica's scheduler on its own connections (writes go through `writer`). */
+async function startScheduler(
+  config: Readonly<Config>,
+  { keys, retentionMs, history, logger, metrics }: Shared,
+  workerConn: Redis,
+  closer: Closer,
+): Promise<void> {
+  const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
+  closer.push(() => closeRedis(subscriber));
+  const writer = makeRedis(config.redisUrl, 'writer', 'fleetcmd-scheduler-writer');
+  closer.push(() => closeRedis(writer));
+  const schedNodeQueues = new NodeQueues(workerConn, keys);
+  closer.push(() => schedNodeQueues.close());
+  const schedQueue = new SchedulerQueue(workerConn, keys);
+  closer.push(() => schedQueue.close());
+  const scheduler = new Scheduler({
+    invocations: new InvocationStore(writer, keys, retentionMs),
+    runs: new RunStore(writer, keys, retentionMs, history),
+    nodes: new NodeStore(writer, keys),
+    nodeQueues: schedNodeQueues,
+    schedulerQueue: schedQueue,
+    deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+    concurrency: config.schedulerConcurrency,
+    workerConnection: workerConn,
+    subscriber,
+    keys,
+    log: logger,
+    metrics,
+  });
+  await scheduler.start();
+  closer.push(() => scheduler.close());
+}
+
+/** The API's stores and queues, over its own connections (also what /readyz and /metrics read). */
+function makeOps(
+  { keys, retentionMs, history }: Shared,
+  producer: Redis,
+  enqueuer: Redis,
+  closer: Closer,
+) {
+  const apiNodeQueues = new NodeQueues(enqueuer, keys);
+  const schedulerQueue = new SchedulerQueue(enqueuer, keys);
+  closer.push(() => schedulerQueue.close());
+  closer.push(() => apiNodeQueues.close());
+  return {
+    invocations: new InvocationStore(producer, keys, retentionMs),
+    runs: new RunStore(producer, keys, retentionMs, history),
+    nodes: new NodeStore(producer, keys),
+    nodeQueues: apiNodeQueues,
+    schedulerQueue,
+  };
+}
+
+/**
+ * Every role listens: a scheduler-only replica serves its own latencies (and health) on the
+ * operational routes, without the API.
+ */
+function buildApp(
+  config: Readonly<Config>,
+  { keys, logger, metrics }: Shared,
+  ops: ReturnType<typeof makeOps>,
+  producer: Redis,
+): FastifyInstance {
+  if (config.role === 'scheduler') {
+    return buildOpsServer({ ...ops, redis: producer, log: logger, metrics });
+  }
+  return buildServer({
+    ...ops,
+    commands: new CommandStore(producer, keys),
+    deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+    minIntervalSeconds: config.minIntervalSeconds,
+    clock: () => Date.now(),
+    redis: producer,
+    apiToken: config.insecureNoAuth ? undefined : config.apiToken,
+    apiTokens: config.insecureNoAuth ? [] : config.apiTokens,
+    rateLimit: {
+      max: config.rateLimit,
+      windowSeconds: config.rateLimitWindowSeconds,
+      nameSpace: keys.rateLimitNamespace(),
+    },
+    accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
+    log: logger,
+    metrics,
+  });
+}
+
 /** Starts the API and/or the scheduler per `config.role`. */
 export async function startServer(config: Readonly<Config>, log?: Logger): Promise<Running> {
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-server');
@@ -40,16 +136,18 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       'FLEETCMD_API_TOKEN: the server needs a bearer token, or FLEETCMD_API_TOKENS (or pass --insecure-no-auth to run without one)',
     );
   }
-  const keys = new Keys(config.prefix);
-  const retentionMs = config.retentionSeconds * 1000;
+  const shared: Shared = {
+    keys: new Keys(config.prefix),
+    retentionMs: config.retentionSeconds * 1000,
+    history: { maxRuns: config.historyRuns, maxAgeMs: config.historySeconds * 1000 },
+    logger,
+    // One registry per server: the scheduler's latencies are served by this process's /metrics.
+    metrics: new Metrics(),
+  };
   const closer = new Closer();
   let url: string | undefined;
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
   try {
-    const clock = () => Date.now();
-    // One registry per server: the scheduler's latencies are served by this process's /metrics.
-    const metrics = new Metrics();
-
     const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
     const enqueuer = makeRedis(config.redisUrl, 'enqueuer', 'fleetcmd-api-queues');
     const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
@@ -61,70 +159,9 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     await Promise.all([waitReady(producer, 2_000), waitReady(enqueuer, 2_000)]).catch(
       () => undefined,
     );
-
-    const invocations = new InvocationStore(producer, keys, retentionMs);
-    const history = {
-      maxRuns: config.historyRuns,
-      maxAgeMs: config.historySeconds * 1000,
-    };
-    const runs = new RunStore(producer, keys, retentionMs, history);
-    const nodes = new NodeStore(producer, keys);
-    const apiNodeQueues = new NodeQueues(enqueuer, keys);
-    const schedulerQueue = new SchedulerQueue(enqueuer, keys);
-    closer.push(() => schedulerQueue.close());
-    closer.push(() => apiNodeQueues.close());
-
-    if (config.role !== 'api') {
-      const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
-      closer.push(() => closeRedis(subscriber));
-      const writer = makeRedis(config.redisUrl, 'writer', 'fleetcmd-scheduler-writer');
-      closer.push(() => closeRedis(writer));
-      const schedNodeQueues = new NodeQueues(workerConn, keys);
-      closer.push(() => schedNodeQueues.close());
-      const schedQueue = new SchedulerQueue(workerConn, keys);
-      closer.push(() => schedQueue.close());
-      const scheduler = new Scheduler({
-        invocations: new InvocationStore(writer, keys, retentionMs),
-        runs: new RunStore(writer, keys, retentionMs, history),
-        nodes: new NodeStore(writer, keys),
-        nodeQueues: schedNodeQueues,
-        schedulerQueue: schedQueue,
-        deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
-        concurrency: config.schedulerConcurrency,
-        workerConnection: workerConn,
-        subscriber,
-        keys,
-        log: logger,
-        metrics,
-      });
-      await scheduler.start();
-      closer.push(() => scheduler.close());
-    }
-
-    // Every role listens: a scheduler-only replica serves its own latencies (and health) on
-    // the operational routes, without the API.
-    const ops = { invocations, runs, nodes, nodeQueues: apiNodeQueues, schedulerQueue };
-    const app: FastifyInstance =
-      config.role === 'scheduler'
-        ? buildOpsServer({ ...ops, redis: producer, log: logger, metrics })
-        : buildServer({
-            ...ops,
-            commands: new CommandStore(producer, keys),
-            deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
-            minIntervalSeconds: config.minIntervalSeconds,
-            clock,
-            redis: producer,
-            apiToken: config.insecureNoAuth ? undefined : config.apiToken,
-            apiTokens: config.insecureNoAuth ? [] : config.apiTokens,
-            rateLimit: {
-              max: config.rateLimit,
-              windowSeconds: config.rateLimitWindowSeconds,
-              nameSpace: keys.rateLimitNamespace(),
-            },
-            accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
-            log: logger,
-            metrics,
-          });
+    const ops = makeOps(shared, producer, enqueuer, closer);
+    if (config.role !== 'api') await startScheduler(config, shared, workerConn, closer);
+    const app = buildApp(config, shared, ops, producer);
     await app.listen({ port: config.port, host: config.host });
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;

@@ -1,6 +1,7 @@
 import { Queue, Worker, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { RunJob } from '../domain/run-job.js';
+import type { RepeatPlan } from '../domain/schedule-plan.js';
 import type { Keys } from './keys.js';
 
 /**
@@ -119,10 +120,6 @@ const SCHEDULER_JOB_OPTS = {
   removeOnFail: { age: 7 * 24 * 3600 },
 } as const;
 
-/** How a schedule repeats, in BullMQ's terms (cron pattern in a zone, or a fixed interval). */
-export type ScheduleRepeat =
-  | { pattern: string; tz: string; startDate?: number; endDate?: number }
-  | { every: number; startDate: number };
 
 /**
  * The due time of a fire job: BullMQ names a job scheduler's jobs `repeat:<id>:<dueMs>`; an
@@ -187,7 +184,7 @@ export class SchedulerQueue {
   }
 
   /** Creates (or replaces) the job scheduler `id`, whose jobs are `fire` jobs carrying `data`. */
-  async upsertSchedule(id: string, repeat: ScheduleRepeat, data: FireData): Promise<void> {
+  async upsertSchedule(id: string, repeat: RepeatPlan, data: FireData): Promise<void> {
     await this.queue.upsertJobScheduler(id, repeat, {
       name: 'fire',
       data,

@@ -11,7 +11,7 @@ import { AGGREGATE_STATUSES } from '../../src/domain/status.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { startServer } from '../../src/server/main.js';
 import { freePort } from '../../src/dev/private-redis.js';
-import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { Scheduler } from '../../src/scheduler/worker.js';
 import { Keys } from '../../src/store/keys.js';
 import { CommandStore } from '../../src/store/command-store.js';
 import { InvocationStore } from '../../src/store/invocation-store.js';

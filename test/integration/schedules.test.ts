@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
 import { makeLogger } from '../../src/shared/log.js';
-import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { Scheduler } from '../../src/scheduler/worker.js';
 import {
   allResults,
   makeStack,

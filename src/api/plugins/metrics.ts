@@ -7,7 +7,7 @@ import {
   aggregateOf,
   type AggregateStatus,
 } from '../../domain/status.js';
-import type { SchedulerMetrics } from '../../scheduler/scheduler.js';
+import type { SchedulerMetrics } from '../../scheduler/deps.js';
 import type { InvocationStore } from '../../store/invocation-store.js';
 import type { NodeStore } from '../../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../../store/queues.js';

@@ -1,0 +1,100 @@
+import type { Frequency } from '../domain/frequency.js';
+import type { Invocation } from '../domain/invocation.js';
+import type { BootTrigger } from '../domain/run-job.js';
+import { bootTriggerOf, groupByZone, nodeScheduleZone } from '../domain/schedule-plan.js';
+import type { ScheduleGroup } from '../store/invocation-store.js';
+import { oneFireId, scheduleId } from '../store/queues.js';
+import type { SchedulerContext } from './context.js';
+import { forNodes } from './for-nodes.js';
+import { listedOnNodes, toRunJob } from './run-job-data.js';
+import { assertSchedules } from './schedules.js';
+
+/** A node's reported zone as a schedule can use it; UTC when it reported none we know. */
+function nodeZone(ctx: SchedulerContext, reported: string): string {
+  const zone = nodeScheduleZone(reported);
+  if (zone !== undefined) return zone;
+  ctx.deps.log.warn({ zone: reported }, 'node reports an unknown time zone; using UTC');
+  return 'UTC';
+}
+
+/**
+ * One schedule per time zone: a cron expression without a zone fires at each node's own
+ * reported zone, so nodes are grouped by it; every other form needs one schedule.
+ */
+async function scheduleGroups(
+  ctx: SchedulerContext,
+  inv: Invocation,
+  freq: Frequency,
+): Promise<ScheduleGroup[]> {
+  const { nodeIds } = inv;
+  if (freq.kind === 'at') return [{ id: oneFireId(inv.invokeId), zone: '', nodeIds }];
+  if (freq.kind === 'rate') return [{ id: scheduleId(inv.invokeId, 0), zone: '', nodeIds }];
+  if (freq.zone !== undefined) {
+    return [{ id: scheduleId(inv.invokeId, 0), zone: freq.zone, nodeIds }];
+  }
+  const zones: [string, string][] = [];
+  for (const nodeId of nodeIds) {
+    zones.push([nodeId, nodeZone(ctx, (await ctx.deps.nodes.get(nodeId))?.timeZone ?? '')]);
+  }
+  return groupByZone(zones).map((g, i) => ({ id: scheduleId(inv.invokeId, i), ...g }));
+}
+
+/**
+ * Creates a timed invocation's record on each node (with its boot trigger, for one that runs
+ * at boot) and its schedules; also the upkeep's way to finish a dispatch that never ran.
+ */
+export async function dispatchTimed(
+  ctx: SchedulerContext,
+  inv: Invocation,
+  freq: Frequency | undefined,
+): Promise<void> {
+  const { deps } = ctx;
+  const trigger = bootTriggerOf(inv.repeatMode);
+  const bootTrigger = trigger
+    ? JSON.stringify({ final: trigger.final, job: toRunJob(inv) } satisfies BootTrigger)
+    : undefined;
+  const listedMs = listedOnNodes(inv);
+  await forNodes(inv.nodeIds, async (nodeId) => {
+    await deps.runs.create(nodeId, inv.invokeId, listedMs, bootTrigger ? { bootTrigger } : {});
+  });
+  if (freq) {
+    // A retried dispatch reuses the groups recorded first, so schedule ids never change.
+    const groups = await deps.invocations.recordSchedules(
+      inv.invokeId,
+      await scheduleGroups(ctx, inv, freq),
+    );
+    await assertSchedules(ctx, inv, freq, groups, false);
+    // A stop that came before the schedules existed could not remove them.
+    if ((await deps.invocations.progress(inv.invokeId)).stoppedMs !== undefined) {
+      await deps.schedulerQueue.removeSchedules(groups.map((g) => g.id));
+    }
+  }
+  await deps.invocations.markDispatched(inv.invokeId, ctx.now());
+  deps.log.debug({ invokeId: inv.invokeId, mode: inv.repeatMode }, 'timed invocation dispatched');
+}
+
+/** Creates each node's record and, for a one-off run, enqueues its job at once. */
+export async function dispatch(ctx: SchedulerContext, invokeId: string): Promise<void> {
+  const { deps } = ctx;
+  const loaded = await ctx.load(invokeId);
+  if (!loaded) throw new Error(`invocation ${invokeId} not found`);
+  const { inv, freq } = loaded;
+  if (inv.repeatMode !== 'Once') {
+    await dispatchTimed(ctx, inv, freq);
+    return;
+  }
+  const data = toRunJob(inv);
+  const listedMs = listedOnNodes(inv);
+  await forNodes(inv.nodeIds, async (nodeId) => {
+    await deps.runs.create(nodeId, invokeId, listedMs);
+    // Enqueue whenever the record is (still) Pending: a retried dispatch re-adds a job
+    // with the same id, which BullMQ ignores, and a record already claimed, stopped or
+    // aborted makes the agent skip any job it still finds.
+    await deps.nodeQueues.addRun(nodeId, data);
+  });
+  // Only the attempt that completes the dispatch first observes it (a retried job does not).
+  if (await deps.invocations.markDispatched(invokeId, ctx.now())) {
+    deps.metrics?.observeDispatchSeconds((ctx.now() - inv.createdMs) / 1000);
+  }
+  deps.log.debug({ invokeId, nodes: inv.nodeIds.length }, 'dispatched');
+}

@@ -1,0 +1,115 @@
+import type { Invocation } from '../domain/invocation.js';
+import {
+  groupZone,
+  planAfterFire,
+  planCatchUp,
+  planFire,
+  planNodeFire,
+  type FirePlan,
+  type FireTiming,
+  type NodeFireAction,
+} from '../domain/schedule-plan.js';
+import type { SchedulerContext } from './context.js';
+import { endIfOver } from './end-if-over.js';
+import { forNodes } from './for-nodes.js';
+import { toRunJob } from './run-job-data.js';
+import type { FireJob } from './scheduler-job.js';
+
+/**
+ * Fans one fire out to its nodes (with `passedOver`, each node that takes it also counts the
+ * fire job's own, earlier slot as skipped); answers what each node did.
+ */
+async function fanOut(
+  ctx: SchedulerContext,
+  inv: Invocation,
+  nodeIds: string[],
+  plan: FirePlan,
+  groupId: string,
+): Promise<NodeFireAction[]> {
+  const { deps } = ctx;
+  const fireId = `f${plan.fireMs}`;
+  // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
+  await deps.schedulerQueue.addFireWatch(
+    `x-${groupId}-${fireId}`,
+    deps.deliveryTimeoutSeconds * 1000,
+    { invokeId: inv.invokeId, nodeIds, fire: fireId },
+  );
+  const actions: NodeFireAction[] = [];
+  await forNodes(nodeIds, async (nodeId) => {
+    const reply = await deps.runs.fire(
+      nodeId,
+      inv.invokeId,
+      fireId,
+      plan.fireMs,
+      plan.final,
+      plan.passedOver,
+    );
+    const action = planNodeFire(reply, fireId);
+    actions.push(action);
+    if (action.enqueueFire !== undefined) {
+      await deps.nodeQueues.addRun(nodeId, toRunJob(inv, action.enqueueFire));
+    }
+    if (action.skipped !== undefined) {
+      deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, `fire skipped: ${action.skipped}`);
+    }
+  });
+  return actions;
+}
+
+/**
+ * One fire of one schedule: each of its nodes whose record takes the fire gets a run job; a
+ * node still busy with the previous run skips it (counted on its record). A job taken after a
+ * later slot was due fires that slot instead (see planCatchUp). The last fire of a schedule
+ * ends it, and a schedule none of whose nodes can fire any more removes itself.
+ */
+export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
+  const { deps } = ctx;
+  const { data, dueMs } = job;
+  const groupId = job.repeatJobKey ?? job.jobId ?? '';
+  const loaded = await ctx.load(data.invokeId);
+  if (!loaded?.freq || dueMs === undefined) {
+    deps.log.warn({ jobId: job.jobId }, 'fire of an unknown invocation; schedule removed');
+    if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);
+    return;
+  }
+  const { inv, freq } = loaded;
+  const timing: FireTiming = {
+    freq,
+    createdMs: inv.createdMs,
+    zone: groupZone(data.zone),
+    dueMs,
+    nowMs: ctx.now(),
+    scheduleKey: job.repeatJobKey,
+  };
+  const step = planFire(timing);
+  // Where BullMQ put the next job is read, not guessed: a slot with a job of its own is left to it.
+  const plan =
+    step.kind === 'plan'
+      ? step.plan
+      : planCatchUp(
+          timing,
+          step.ownNextMs,
+          await deps.schedulerQueue.scheduledNext(step.scheduleKey),
+        );
+  if (plan.passedOver) {
+    deps.log.info(
+      {
+        invokeId: inv.invokeId,
+        fireId: `f${dueMs}`,
+        supersededBy: `f${plan.fireMs}`,
+        lateMs: ctx.now() - dueMs,
+      },
+      'fire skipped: a later slot was due when its job was taken',
+    );
+  }
+  const actions = plan.fansOut ? await fanOut(ctx, inv, data.nodeIds, plan, groupId) : undefined;
+  const after = planAfterFire(plan, actions, data.nodeIds.length);
+  // Only an attempt that took the fire on some node observes it: a retried fire job finds
+  // its fire already taken ('Already') everywhere it had been.
+  if (after.observeLag) deps.metrics?.observeFireLagSeconds((ctx.now() - plan.fireMs) / 1000);
+  // The schedule goes (an at() has no scheduler, only this job).
+  if (after.endSchedule) {
+    if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);
+    await endIfOver(ctx, inv);
+  }
+}
