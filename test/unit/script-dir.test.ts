@@ -1,11 +1,25 @@
 import assert from 'node:assert/strict';
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
+  checkScriptRoot,
   isAgentScriptDir,
   ownershipProblem,
+  removeOwnDir,
+  removeScriptDir,
   scriptRootProblem,
   writeScript,
 } from '../../workers/agent/exec/script-dir.js';
@@ -47,21 +61,56 @@ void describe('script directories', () => {
     assert.equal(scriptRootProblem(theirs), 'is owned by uid 65534');
   });
 
-  void it('writes in the first root that takes the script, removing what a failed one left', async () => {
+  void it('checks every directory above a root, and uses its real path', async (t) => {
+    if (!IS_ROOT) return t.skip('needs root to give a directory away');
+    const theirs = join(base, 'their-parent');
+    await mkdir(join(theirs, 'scripts'), { recursive: true, mode: 0o700 });
+    await chown(theirs, 65534, 65534);
+    assert.equal(
+      scriptRootProblem(join(theirs, 'scripts')),
+      `is inside ${theirs}, which is owned by uid 65534`,
+    );
+    const good = join(base, 'linked-target');
+    await mkdir(good, { mode: 0o700 });
+    await symlink(good, join(base, 'link'));
+    assert.deepEqual(checkScriptRoot(join(base, 'link')), { root: good });
+  });
+
+  void it('writes in its root only, and removes what a failed write left', async () => {
     const good = join(base, 'good');
     await mkdir(good, { mode: 0o700 });
-    const { dir, script } = writeScript(
-      [join(base, 'missing'), good],
-      Buffer.from('echo hi\n'),
-      undefined,
-    );
-    assert.equal(dirname(dir), good);
-    assert.equal(await readFile(script, 'utf8'), 'echo hi\n');
-    assert.equal((await stat(script)).mode & 0o777, 0o600);
-    assert.equal((await stat(dir)).mode & 0o777, 0o700);
-    assert.throws(() => writeScript([join(base, 'missing')], Buffer.from('x'), undefined), {
+    const written = writeScript(good, Buffer.from('echo hi\n'), undefined);
+    assert.equal(dirname(written.dir), good);
+    assert.equal(await readFile(written.script, 'utf8'), 'echo hi\n');
+    assert.equal((await stat(written.script)).mode & 0o777, 0o600);
+    assert.equal((await stat(written.dir)).mode & 0o777, 0o700);
+    assert.equal(await removeOwnDir(written), true);
+    assert.deepEqual(await readdir(good), []);
+    assert.throws(() => writeScript(join(base, 'missing'), Buffer.from('x'), undefined), {
       code: 'ENOENT',
     });
+  });
+
+  void it("never removes a recorded directory that is a link, not the agent's, or not its mode", async (t) => {
+    const root = join(base, 'recorded');
+    await mkdir(root, { mode: 0o700 });
+    const elsewhere = join(base, 'elsewhere');
+    await mkdir(elsewhere, { mode: 0o700 });
+    await writeFile(join(elsewhere, 'script'), 'keep');
+    await symlink(elsewhere, join(root, 'fleetcmd-link'));
+    assert.equal(await removeScriptDir(join(root, 'fleetcmd-link'), root), false);
+    const wideOpen = join(root, 'fleetcmd-0755');
+    await mkdir(wideOpen, { mode: 0o755 });
+    assert.equal(await removeScriptDir(wideOpen, root), false);
+    assert.equal(await readFile(join(elsewhere, 'script'), 'utf8'), 'keep');
+    const ours = writeScript(root, Buffer.from('x'), undefined);
+    assert.equal(await removeScriptDir(ours.dir, join(base, 'elsewhere')), false, 'not its root');
+    assert.equal(await removeScriptDir(ours.dir, root), true);
+    if (!IS_ROOT) return t.skip('needs root to give a directory away');
+    const theirs = join(root, 'fleetcmd-theirs');
+    await mkdir(theirs, { mode: 0o700 });
+    await chown(theirs, 65534, 65534);
+    assert.equal(await removeScriptDir(theirs, root), false);
   });
 
   void it("gives the script to the user it runs as and keeps the directory the agent's", async (t) => {
@@ -69,7 +118,7 @@ void describe('script directories', () => {
     const root = join(base, 'switch');
     await mkdir(root, { mode: 0o700 });
     const user = { name: 'nobody', uid: 65534, gid: 65534, home: '/', shell: '/bin/sh' };
-    const { dir, script } = writeScript([root], Buffer.from('id\n'), user);
+    const { dir, script } = writeScript(root, Buffer.from('id\n'), user);
     const f = await stat(script);
     assert.deepEqual([f.uid, f.gid, f.mode & 0o777], [65534, 65534, 0o600]);
     const d = await stat(dir);
@@ -94,7 +143,7 @@ void describe('script directory ownership and mode', () => {
 void describe('recorded script directories an agent may remove', () => {
   const cases: [string, boolean][] = [
     ['/dev/shm/fleetcmd-abc', true],
-    ['/tmp/fleetcmd-abc', true],
+    ['/tmp/fleetcmd-abc', false],
     ['/dev/shm/other-abc', false],
     ['/dev/shm/sub/fleetcmd-abc', false],
     ['/dev/shm/../etc/fleetcmd-abc', false],
@@ -104,6 +153,6 @@ void describe('recorded script directories an agent may remove', () => {
   ];
   for (const [dir, removable] of cases) {
     void it(`${dir} -> ${removable}`, () =>
-      assert.equal(isAgentScriptDir(dir, '/dev/shm', '/tmp'), removable));
+      assert.equal(isAgentScriptDir(dir, '/dev/shm'), removable));
   }
 });

@@ -21,7 +21,7 @@ import { VERSION } from '../../src/shared/version.js';
 import { settleWithin } from '../../src/shared/settle.js';
 import { errorInfoFor } from './exec/outcome.js';
 import { killOrphans, killRun } from './exec/orphans.js';
-import { removeScriptDir } from './exec/script-dir.js';
+import { defaultScriptRoot, removeScriptDir } from './exec/script-dir.js';
 import { startCommand, type CommandHandle, type ExecRequest } from './exec/start-command.js';
 import { sharedSpawner } from './spawner.js';
 
@@ -45,7 +45,10 @@ export interface AgentDeps {
   execute?: (req: ExecRequest) => Promise<CommandHandle>;
   /** How often a running command's output is saved and its status re-read. @default 1000 */
   progressIntervalMs?: number;
-  /** Where runs' script directories are made (FLEETCMD_SCRIPT_DIR). @default defaultScriptRoot() */
+  /**
+   * Where runs' script directories are made: the real path chooseScriptRoot gave
+   * (FLEETCMD_SCRIPT_DIR). @default defaultScriptRoot()
+   */
   scriptRoot?: string;
 }
 
@@ -189,11 +192,22 @@ export class Agent {
         const killed =
           (where.runToken !== '' ? await killRun(where.runToken) : 0) +
           (where.pgid > 0 ? await killOrphans(where.pgid, invokeId) : 0);
-        if (where.scriptDir !== '') await removeScriptDir(where.scriptDir, deps.scriptRoot);
+        if (where.scriptDir !== '') await this.removeRecordedScriptDir(where.scriptDir);
         deps.log.warn({ invokeId, killed }, 'orphaned processes of an interrupted run killed');
       }
       deps.log.warn({ invokeId, result: r }, 'run interrupted by an agent restart');
     }
+  }
+
+  /**
+   * Removes the script directory an interrupted run recorded, when it is one this agent's root
+   * holds and removeScriptDir's checks pass; logs it when it is left.
+   */
+  private async removeRecordedScriptDir(dir: string): Promise<void> {
+    const { deps } = this;
+    const check = deps.scriptRoot !== undefined ? { root: deps.scriptRoot } : defaultScriptRoot();
+    if ('root' in check && (await removeScriptDir(dir, check.root))) return;
+    deps.log.warn({ scriptDir: dir }, 'script directory of an interrupted run left in place');
   }
 
   /**

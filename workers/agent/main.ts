@@ -9,7 +9,7 @@ import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
 import { closeRedis, makeRedis } from '../../src/store/redis.js';
 import { Agent } from './agent.js';
-import { scriptRootProblem } from './exec/script-dir.js';
+import { chooseScriptRoot } from './exec/script-dir.js';
 
 /**
  * The agent's composition root, apart from the server's (main.ts) so that an agent loads none
@@ -56,12 +56,10 @@ export async function startAgent(
       'FLEETCMD_NODE_ID: the agent needs a node id (--node-id or FLEETCMD_NODE_ID)',
     );
   }
-  const scriptDirProblem =
-    config.scriptDir === undefined ? undefined : scriptRootProblem(config.scriptDir);
-  if (scriptDirProblem !== undefined) {
-    throw new ConfigError(`FLEETCMD_SCRIPT_DIR: ${config.scriptDir} ${scriptDirProblem}`);
-  }
+  const scripts = chooseScriptRoot(config.scriptDir);
+  if ('problem' in scripts) throw new ConfigError(scripts.problem);
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-agent');
+  logger.info({ scriptRoot: scripts.root }, 'run scripts go to this directory');
   const keys = new Keys(config.prefix);
   const connection = makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`);
   const subscriber = makeRedis(
@@ -90,7 +88,7 @@ export async function startAgent(
     concurrency: config.agentConcurrency,
     graceSeconds: config.agentGraceSeconds,
     lockSeconds: config.agentLockSeconds,
-    ...(config.scriptDir !== undefined ? { scriptRoot: config.scriptDir } : {}),
+    scriptRoot: scripts.root,
     ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
   });
   try {

@@ -1,17 +1,22 @@
 import {
   accessSync,
-  chmodSync,
-  chownSync,
+  closeSync,
   constants as fsConstants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  lstatSync,
   mkdtempSync,
-  rmSync,
-  statSync,
+  openSync,
+  realpathSync,
+  rmdirSync,
+  unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { rm, rmdir, unlink } from 'node:fs/promises';
+import { lstat, rmdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { selfAccount, type Account } from './accounts.js';
+import type { Account } from './accounts.js';
 
 /** Script directories are named `fleetcmd-<random>` in their root. */
 const SCRIPT_DIR_PREFIX = 'fleetcmd-';
@@ -19,11 +24,17 @@ const SCRIPT_DIR_PREFIX = 'fleetcmd-';
 /** Memory-backed and writable on nearly every Linux, containers included. */
 const SHARED_MEMORY = '/dev/shm';
 
+const { O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = fsConstants;
+
+/** The agent's own uid: the one owner, besides root, a script path may have. */
+function selfUid(): number {
+  return process.geteuid?.() ?? 0;
+}
+
 /**
- * Why a directory with this owner and mode cannot hold run scripts, or undefined when it can:
- * owned by root or by `selfUid`, and not writable by group or others unless sticky (else another
- * user could rename a fresh script directory and put a link in its place before the script is
- * written into it).
+ * Why a directory with this owner and mode cannot be on the way to run scripts, or undefined
+ * when it can: owned by root or by `selfUid`, and not writable by group or others unless
+ * sticky (else another user could rename what is in it and put their own in its place).
  */
 export function ownershipProblem(
   st: { uid: number; mode: number },
@@ -37,40 +48,78 @@ export function ownershipProblem(
 }
 
 /**
- * Why `dir` cannot hold run scripts, or undefined when it can: it must be a directory this
- * process may create entries in, and pass ownershipProblem.
+ * Why `real` (an absolute path without links) cannot hold run scripts, or undefined: it and
+ * every directory above it must be a directory (lstat: never a link) that passes
+ * ownershipProblem, so that no user but root and the agent's can change what the path names.
  */
-export function scriptRootProblem(dir: string): string | undefined {
+function pathProblem(real: string): string | undefined {
+  const uid = selfUid();
+  let path = '/';
+  for (const part of ['', ...real.split('/').filter((p) => p !== '')]) {
+    path = join(path, part);
+    const st = lstatSync(path);
+    const problem = st.isDirectory() ? ownershipProblem(st, uid) : 'is not a directory';
+    if (problem !== undefined) {
+      return path === real ? problem : `is inside ${path}, which ${problem}`;
+    }
+  }
+  accessSync(real, fsConstants.W_OK | fsConstants.X_OK);
+  return undefined;
+}
+
+/** A directory checked to hold run scripts (`root`: its real path), or why it cannot. */
+export type RootCheck = { root: string } | { problem: string };
+
+/** Checks `dir` (see pathProblem), following its links once, now, to its real path. */
+export function checkScriptRoot(dir: string): RootCheck {
   try {
-    const st = statSync(dir);
-    if (!st.isDirectory()) return 'is not a directory';
-    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
-    // selfAccount() only when root does not own it, as before: it throws for a uid with no
-    // passwd entry, which a root-owned directory never needed to know.
-    return ownershipProblem(st, st.uid === 0 ? 0 : selfAccount().uid);
+    const real = realpathSync(dir);
+    const problem = pathProblem(real);
+    return problem === undefined ? { root: real } : { problem };
   } catch (err) {
-    return `is not a directory the agent can write to (${(err as NodeJS.ErrnoException).code ?? String(err)})`;
+    return {
+      problem: `is not a directory the agent can write to (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    };
   }
 }
 
-let defaultRoots: readonly string[] | undefined;
-
-/**
- * Where script directories go unless FLEETCMD_SCRIPT_DIR says: /dev/shm when it can hold them,
- * else (and for a run that cannot make its directory there: full, read-only) the system's
- * temporary directory. A script is small, lives for one run and may hold secrets: memory suits
- * it, and on a disk-backed /tmp (ext4 here) the directory's create, write and removal cost
- * ~0.2-0.9 ms of the agent's event loop per run, against ~30 µs.
- */
-export function defaultScriptRoots(): readonly string[] {
-  defaultRoots ??=
-    scriptRootProblem(SHARED_MEMORY) === undefined ? [SHARED_MEMORY, tmpdir()] : [tmpdir()];
-  return defaultRoots;
+/** Why `dir` cannot hold run scripts (see checkScriptRoot), or undefined when it can. */
+export function scriptRootProblem(dir: string): string | undefined {
+  const check = checkScriptRoot(dir);
+  return 'problem' in check ? check.problem : undefined;
 }
 
-/** The first of defaultScriptRoots(). */
-export function defaultScriptRoot(): string {
-  return defaultScriptRoots()[0] ?? tmpdir();
+/**
+ * The agent's script root: FLEETCMD_SCRIPT_DIR when set, else /dev/shm, else the system's
+ * temporary directory, the first that passes checkScriptRoot; chosen once, at the agent's
+ * start. A script is small, lives for one run and may hold secrets: memory suits it, and on a
+ * disk-backed /tmp (ext4 here) its create, write and removal cost ~0.2-0.9 ms of the agent's
+ * event loop per run, against ~30 µs. A run never falls back to another root.
+ */
+export function chooseScriptRoot(configured: string | undefined): RootCheck {
+  if (configured !== undefined) {
+    const check = checkScriptRoot(configured);
+    return 'problem' in check
+      ? { problem: `FLEETCMD_SCRIPT_DIR: ${configured} ${check.problem}` }
+      : check;
+  }
+  const problems: string[] = [];
+  for (const dir of [SHARED_MEMORY, tmpdir()]) {
+    const check = checkScriptRoot(dir);
+    if ('root' in check) return check;
+    problems.push(`${dir} ${check.problem}`);
+  }
+  return {
+    problem: `no directory for run scripts (${problems.join('; ')}): set FLEETCMD_SCRIPT_DIR`,
+  };
+}
+
+let defaultRoot: RootCheck | undefined;
+
+/** chooseScriptRoot's default, for a process that was given none (tests). */
+export function defaultScriptRoot(): RootCheck {
+  defaultRoot ??= chooseScriptRoot(undefined);
+  return defaultRoot;
 }
 
 export interface WrittenScript {
@@ -78,73 +127,125 @@ export interface WrittenScript {
   dir: string;
   /** The script file in it. */
   script: string;
+  /** The directory's inode: removal checks it is still the same directory. */
+  ino: number;
 }
 
 /**
- * Makes a run's script directory and file in the first root that takes them. When the command
- * runs as another user, the file is that user's and the directory stays the agent's, 0711: the
- * user can read the script but cannot replace it or the directory, so removing them later never
- * follows a link the user made.
+ * Makes a run's script directory and file in `root` (checked again first: every directory on
+ * the way). The directory is new (mkdtemp: mkdir never reuses what is there) and the agent's;
+ * the file is created in it with O_EXCL|O_NOFOLLOW and given to `owner` (when the command runs
+ * as another user) through its descriptor, the directory then made 0711: the user can read the
+ * script but cannot replace it or the directory. Both are checked with lstat afterwards.
  */
 export function writeScript(
-  roots: readonly string[],
+  root: string,
   content: Buffer,
   owner: Account | undefined,
 ): WrittenScript {
-  let failure: unknown;
-  for (const root of roots) {
-    let dir: string | undefined;
-    try {
-      dir = mkdtempSync(join(root, SCRIPT_DIR_PREFIX));
-      const script = join(dir, 'script');
-      writeFileSync(script, content, { mode: 0o600 });
-      if (owner) {
-        chownSync(script, owner.uid, owner.gid);
-        chmodSync(dir, 0o711);
-      }
-      return { dir, script };
-    } catch (err) {
-      failure = err;
-      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-    }
+  const problem = pathProblem(root);
+  if (problem !== undefined) throw new Error(`the script directory ${root} ${problem}`);
+  const dir = mkdtempSync(join(root, SCRIPT_DIR_PREFIX));
+  let dirFd: number;
+  try {
+    dirFd = openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  } catch (err) {
+    rmdirSync(dir);
+    throw err;
   }
-  throw failure ?? new Error('no script directory');
+  const ino = fstatSync(dirFd).ino;
+  try {
+    const script = join(dir, 'script');
+    const fd = openSync(script, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    let fileIno: number;
+    try {
+      writeFileSync(fd, content);
+      if (owner) {
+        fchownSync(fd, owner.uid, owner.gid);
+        fchmodSync(dirFd, 0o711);
+      }
+      fileIno = fstatSync(fd).ino;
+    } finally {
+      closeSync(fd);
+    }
+    if (!sameEntry(dir, ino, true) || !sameEntry(script, fileIno, false)) {
+      throw new Error(`${dir} changed while the script was written`);
+    }
+    return { dir, script, ino };
+  } catch (err) {
+    removeWrittenSync(dir, ino);
+    throw err;
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** Whether `path` is (lstat: not through a link) the directory or file with inode `ino`. */
+function sameEntry(path: string, ino: number, directory: boolean): boolean {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st !== undefined && st.ino === ino && (directory ? st.isDirectory() : st.isFile());
+}
+
+/** What writeScript made, when it failed half-way (nothing, if `dir` is not what it made). */
+function removeWrittenSync(dir: string, ino: number): void {
+  try {
+    if (!sameEntry(dir, ino, true)) return;
+    unlinkSync(join(dir, 'script'));
+  } catch {
+    // No script yet.
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Left as it is.
+  }
 }
 
 /**
- * Removes a script directory: the script and the directory when that is all there is (two
- * system calls, not rm's lstat/readdir walk), everything in it when the command left files
- * there or the script is gone already. Asynchronous, unlike the creation: freeing blocks can
- * wait on the disk (ext4 with `discard` issues the discard then): rmdir took ~0.4 ms of wall
- * time here.
+ * Removes a script directory the agent made: the script, then the directory, once `lstat` shows
+ * `dir` to be a directory (not a link) that the agent owns, with the mode it gave it, and the
+ * inode it made when that is known. Never recursive: a directory the command left files in is
+ * left where it is (in a root only root and the agent can change). Returns whether it is gone.
  */
-async function removeDir(dir: string): Promise<void> {
-  try {
-    await unlink(join(dir, 'script'));
-    await rmdir(dir);
-  } catch {
-    await rm(dir, { recursive: true, force: true });
+async function removeDir(dir: string, ino: number | undefined): Promise<boolean> {
+  const st = await lstat(dir).catch(() => undefined);
+  if (!st?.isDirectory() || st.uid !== selfUid()) return false;
+  if (ino !== undefined ? st.ino !== ino : ![0o700, 0o711].includes(st.mode & 0o7777)) {
+    return false;
   }
+  await unlink(join(dir, 'script')).catch(() => undefined);
+  return rmdir(dir).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Removes the script directory of a run of this process (see removeDir). Never fails. */
-export function removeOwnDir(dir: string): Promise<void> {
-  return removeDir(dir).catch(() => undefined);
+export function removeOwnDir(written: WrittenScript): Promise<boolean> {
+  return removeDir(written.dir, written.ino).catch(() => false);
 }
 
 /**
- * Whether `dir` (as recorded in Redis by an earlier life of the agent) is one an agent creates:
- * `fleetcmd-*` directly in `root`, or in `tmp`, where agents before FLEETCMD_SCRIPT_DIR made them
- * all. A relative or unnormalised path never is: resolve() of it differs from it.
+ * Whether `dir` (as recorded in Redis by an earlier life of the agent) is one an agent creates
+ * in `root`: `fleetcmd-*` directly in it. A relative or unnormalised path never is: resolve()
+ * of it differs from it.
  */
-export function isAgentScriptDir(dir: string, root: string, tmp: string): boolean {
+export function isAgentScriptDir(dir: string, root: string): boolean {
   if (resolve(dir) !== dir || !basename(dir).startsWith(SCRIPT_DIR_PREFIX)) return false;
-  const parent = dirname(dir);
-  return parent === resolve(root) || parent === resolve(tmp);
+  return dirname(dir) === resolve(root);
 }
 
-/** Removes a run's script directory recorded by an earlier life of the agent (see isAgentScriptDir). */
-export async function removeScriptDir(dir: string, root = defaultScriptRoot()): Promise<void> {
-  if (!isAgentScriptDir(dir, root, tmpdir())) return;
-  await removeDir(dir);
+/**
+ * Removes a run's script directory recorded by an earlier life of the agent: only one in the
+ * agent's current root (see isAgentScriptDir) while that root still passes its checks, and
+ * only as removeDir allows. Returns whether it is gone.
+ */
+export async function removeScriptDir(dir: string, root: string): Promise<boolean> {
+  if (!isAgentScriptDir(dir, root)) return false;
+  try {
+    if (pathProblem(root) !== undefined) return false;
+    return await removeDir(dir, undefined);
+  } catch {
+    return false;
+  }
 }

@@ -15,7 +15,7 @@ import {
 } from './outcome.js';
 import { killRun } from './orphans.js';
 import { expectOutput } from './output-socket.js';
-import { defaultScriptRoots, removeOwnDir, writeScript, type WrittenScript } from './script-dir.js';
+import { defaultScriptRoot, removeOwnDir, writeScript, type WrittenScript } from './script-dir.js';
 import { userSwitch } from './user-switch.js';
 
 export interface ExecRequest {
@@ -33,7 +33,10 @@ export interface ExecRequest {
   terminationMode: 'ProcessTree' | 'Process';
   /** '' runs the script with /bin/sh; otherwise an interpreter and its arguments. */
   launcher: string;
-  /** Where the run's private script directory is made. @default defaultScriptRoot() */
+  /**
+   * Where the run's private script directory is made: a root checked by chooseScriptRoot (its
+   * real path). @default defaultScriptRoot()
+   */
   scriptRoot?: string;
   /**
    * The run's FLEETCMD_RUN_TOKEN: the agent passes its claim nonce, which the run record keeps,
@@ -59,13 +62,19 @@ const PIPE_DRAIN_MS = 1_000;
 /** Who a run runs as and where, or why it cannot run. */
 type Target = { account: Account; cwd: string; switching: boolean } | { invalid: RunErrorCode };
 
-function immediate(status: ExecStatus, errorCode: RunErrorCode): CommandHandle {
+function immediate(status: ExecStatus, errorCode: RunErrorCode, detail?: string): CommandHandle {
   return {
     capture: new OutputCapture(),
     pid: undefined,
     scriptDir: '',
     stop: () => undefined,
-    done: Promise.resolve({ status, exitCode: undefined, errorCode, started: false }),
+    done: Promise.resolve({
+      status,
+      exitCode: undefined,
+      errorCode,
+      started: false,
+      ...(detail !== undefined ? { detail } : {}),
+    }),
   };
 }
 
@@ -91,17 +100,19 @@ async function resolveTarget(req: ExecRequest): Promise<Target> {
 /**
  * Writes the script, given to the run's user when that is not the agent's. Synchronous: the
  * script directory's root is local (see FLEETCMD_SCRIPT_DIR), and each thread-pool round trip
- * (with its promise) cost more than the system call it waited for. Undefined when no root took it.
+ * (with its promise) cost more than the system call it waited for. There is one root and no
+ * fallback: when it cannot take the script, the run ends Error, saying why.
  */
 function prepareScript(
   req: ExecRequest,
   target: Exclude<Target, { invalid: RunErrorCode }>,
-): WrittenScript | undefined {
+): WrittenScript | { problem: string } {
+  const check = req.scriptRoot !== undefined ? { root: req.scriptRoot } : defaultScriptRoot();
+  if ('problem' in check) return check;
   try {
-    const roots = req.scriptRoot !== undefined ? [req.scriptRoot] : defaultScriptRoots();
-    return writeScript(roots, req.content, target.switching ? target.account : undefined);
-  } catch {
-    return undefined;
+    return writeScript(check.root, req.content, target.switching ? target.account : undefined);
+  } catch (err) {
+    return { problem: `could not write the run's script in ${check.root}: ${String(err)}` };
   }
 }
 
@@ -142,21 +153,21 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
   const target = await resolveTarget(req);
   if ('invalid' in target) return immediate('Invalid', target.invalid);
   const written = prepareScript(req, target);
-  if (!written) return immediate('Error', 'ExecutionException');
+  if ('problem' in written) return immediate('Error', 'ExecutionException', written.problem);
   const token = req.runToken ?? randomUUID();
   const launched = await launchScript(req, target, written.script, token);
   if (!launched) {
-    await removeOwnDir(written.dir);
+    await removeOwnDir(written);
     return immediate('Error', 'ExecutionException');
   }
-  return watch(req, launched, written.dir, token);
+  return watch(req, launched, written, token);
 }
 
 /** Times the launched command, captures its output, and ends it as a handle's `done` says. */
 function watch(
   req: ExecRequest,
   launched: Launched,
-  scriptDir: string,
+  written: WrittenScript,
   token: string,
 ): CommandHandle {
   const capture = new OutputCapture();
@@ -186,14 +197,14 @@ function watch(
     else await drained(output);
     clearTimeout(timer);
     // The script goes before the run is reported, so a final status means it is gone.
-    await removeOwnDir(scriptDir);
+    await removeOwnDir(written);
     return outcomeOf(exit, killedFor, launched.detail);
   })();
 
   return {
     capture,
     pid: launched.pid,
-    scriptDir,
+    scriptDir: written.dir,
     stop(reason) {
       killedFor ??= reason;
       kill();
