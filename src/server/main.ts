@@ -67,8 +67,8 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       maxRuns: config.historyRuns,
       maxAgeMs: config.historySeconds * 1000,
     };
-    const runs = new RunStore(producer, keys, retentionMs, history);
-    const nodes = new NodeStore(producer, keys);
+    const runs = new RunStore(producer, keys, retentionMs, history, logger);
+    const nodes = new NodeStore(producer, keys, logger);
     const apiNodeQueues = new NodeQueues(enqueuer, keys);
     const schedulerQueue = new SchedulerQueue(enqueuer, keys);
     closer.push(() => schedulerQueue.close());
@@ -85,8 +85,8 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       closer.push(() => schedQueue.close());
       const scheduler = new Scheduler({
         invocations: new InvocationStore(writer, keys, retentionMs),
-        runs: new RunStore(writer, keys, retentionMs, history),
-        nodes: new NodeStore(writer, keys),
+        runs: new RunStore(writer, keys, retentionMs, history, logger),
+        nodes: new NodeStore(writer, keys, logger),
         nodeQueues: schedNodeQueues,
         schedulerQueue: schedQueue,
         deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
