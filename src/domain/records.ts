@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { RunRecord } from './invocation.js';
 import type { NodeInfo } from './node.js';
 import { OUTPUT_LIMIT_BYTES, headCut, tailStart } from './output.js';
+import { RUN_ERRORS, type RunErrorCode } from './run-errors.js';
 import { NODE_STATUSES } from './status.js';
 
 /**
@@ -26,8 +27,7 @@ export const FIELD_READ_LIMIT_BYTES = 4096;
 export const MAX_TIME_MS = 253_402_300_799_999;
 
 /** The per-node ErrorCode of a run whose record holds a field its agent never writes. */
-export const INVALID_RUN_RECORD = 'InvalidRunRecord';
-export const INVALID_RUN_RECORD_INFO = "the node's run record is invalid";
+const INVALID_RUN_RECORD = 'InvalidRunRecord' satisfies RunErrorCode;
 
 const whole = z
   .string()
@@ -175,7 +175,7 @@ export function runRecordOf(
     stoppedMs: v.stoppedMs,
     exitCode: v.exitCode,
     errorCode: invalid ? INVALID_RUN_RECORD : (v.errorCode ?? ''),
-    errorInfo: invalid ? `${INVALID_RUN_RECORD_INFO}: ${bad.join(', ')}` : (v.errorInfo ?? ''),
+    errorInfo: invalid ? `${RUN_ERRORS.InvalidRunRecord}: ${bad.join(', ')}` : (v.errorInfo ?? ''),
     output,
     dropped: v.dropped ?? 0,
     repeats: v.repeats ?? 0,
