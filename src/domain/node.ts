@@ -14,6 +14,11 @@ export interface NodeInfo {
   stoppedMs: number | undefined;
   invocationCount: number;
   lastInvokedMs: number | undefined;
+  /**
+   * Fields of the registration that are not what an agent writes (`name (why)`), left empty
+   * above: such a node is shown offline (see src/domain/records.ts).
+   */
+  invalid?: readonly string[];
 }
 
 /**
@@ -24,5 +29,6 @@ export const OFFLINE_AFTER_HEARTBEATS = 2.5;
 
 export function isOnline(info: NodeInfo, nowMs: number): boolean {
   if (info.stoppedMs !== undefined || info.lastHeartbeatMs === undefined) return false;
+  if (info.invalid !== undefined && info.invalid.length > 0) return false;
   return nowMs - info.lastHeartbeatMs <= info.heartbeatSeconds * 1000 * OFFLINE_AFTER_HEARTBEATS;
 }

@@ -42,7 +42,7 @@ export function headCut(bytes: Uint8Array): number {
 }
 
 /** Index of the first byte of `bytes` that is not one of (at most 3) leading continuation bytes. */
-function tailStart(bytes: Uint8Array): number {
+export function tailStart(bytes: Uint8Array): number {
   let start = 0;
   while (start < 3 && start < bytes.length && isContinuation(bytes[start] ?? 0)) start++;
   return start;

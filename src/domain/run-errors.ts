@@ -26,6 +26,9 @@ export const RUN_ERRORS = {
   ParameterInvalid: 'the command parameters are invalid or have no value',
   // Not in the seed: with EnableParameter, the replaced content is over the content limit.
   ContentLengthLimitExceeded: 'the command content exceeds 24 KiB once its parameters are replaced',
+  // Not in the seed: the node's own record holds a field its agent never writes (the text is
+  // followed by the bad fields, see src/domain/records.ts).
+  InvalidRunRecord: "the node's run record is invalid",
 } as const;
 
 export type RunErrorCode = keyof typeof RUN_ERRORS;

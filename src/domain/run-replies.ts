@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { NODE_STATUSES, type NodeStatus } from './status.js';
 
 /**
@@ -100,6 +101,18 @@ function createInvocationReply(script: string, raw: unknown): CreateInvocationRe
   return { created: m[1] === '1', createdMs: Number(m[2]) };
 }
 
+/** A capped read's values (hash-read-1.lua, list-read-1.lua): bytes, nil, or a length. */
+export type CappedValues = (Buffer | number | undefined)[];
+
+function cappedValues(script: string, raw: unknown): CappedValues {
+  if (!Array.isArray(raw)) throw new ScriptReplyError(script, raw);
+  return raw.map((v: unknown) => {
+    if (v === null) return undefined;
+    if (Buffer.isBuffer(v) || (typeof v === 'number' && Number.isSafeInteger(v))) return v;
+    throw new ScriptReplyError(script, raw);
+  });
+}
+
 /**
  * The parser of each script's reply, by script name (the registry in src/store/scripts.ts maps
  * the same names to their files and keys).
@@ -132,6 +145,9 @@ export const SCRIPT_REPLIES = {
   /** Redis's clock (ms) at the heartbeat. */
   nodeHeartbeat: digits,
   nodeStopped: digits,
+  /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
+  hashRead: cappedValues,
+  listRead: cappedValues,
 } as const satisfies Record<string, ReplyParser<unknown>>;
 
 export type ScriptName = keyof typeof SCRIPT_REPLIES;

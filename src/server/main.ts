@@ -59,8 +59,8 @@ async function startScheduler(
   closer.push(() => schedQueue.close());
   const scheduler = new Scheduler({
     invocations: new InvocationStore(writer, keys, retentionMs),
-    runs: new RunStore(writer, keys, retentionMs, history),
-    nodes: new NodeStore(writer, keys),
+    runs: new RunStore(writer, keys, retentionMs, history, logger),
+    nodes: new NodeStore(writer, keys, logger),
     nodeQueues: schedNodeQueues,
     schedulerQueue: schedQueue,
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
@@ -77,7 +77,7 @@ async function startScheduler(
 
 /** The API's stores and queues, over its own connections (also what /readyz and /metrics read). */
 function makeOps(
-  { keys, retentionMs, history }: Shared,
+  { keys, retentionMs, history, logger }: Shared,
   producer: Redis,
   enqueuer: Redis,
   closer: Closer,
@@ -88,8 +88,8 @@ function makeOps(
   closer.push(() => apiNodeQueues.close());
   return {
     invocations: new InvocationStore(producer, keys, retentionMs),
-    runs: new RunStore(producer, keys, retentionMs, history),
-    nodes: new NodeStore(producer, keys),
+    runs: new RunStore(producer, keys, retentionMs, history, logger),
+    nodes: new NodeStore(producer, keys, logger),
     nodeQueues: apiNodeQueues,
     schedulerQueue,
   };

@@ -1,32 +1,20 @@
 import type { Redis } from 'ioredis';
 import type { NodeInfo } from '../domain/node.js';
+import {
+  FIELD_READ_LIMIT_BYTES,
+  NODE_INFO_FIELDS,
+  STAT_COUNT,
+  nodeInfoOf,
+  parseFields,
+  type RawField,
+} from '../domain/records.js';
+import { FINAL_NODE_STATUSES } from '../domain/status.js';
 import type { Keys } from './keys.js';
-import { redisNowMs } from './scripts.js';
+import { WarnOnce, type RecordWarnings } from './run-store.js';
+import { makeScripts, redisNowMs, type Scripts } from './scripts.js';
 
-function num(v: string | undefined): number | undefined {
-  if (v === undefined || v === '') return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) ? n : undefined;
-}
-
-export function parseNodeInfo(nodeId: string, h: Record<string, string>): NodeInfo | undefined {
-  if (Object.keys(h).length === 0 || h.bootId === undefined) return undefined;
-  return {
-    nodeId,
-    hostname: h.hostname ?? '',
-    osType: h.osType ?? '',
-    timeZone: h.timeZone ?? '',
-    agentVersion: h.agentVersion ?? '',
-    bootId: h.bootId,
-    bootTimeMs: num(h.bootTimeMs),
-    registeredMs: num(h.registeredMs),
-    lastHeartbeatMs: num(h.lastHeartbeatMs),
-    heartbeatSeconds: num(h.heartbeatSeconds) ?? 10,
-    stoppedMs: num(h.stoppedMs),
-    invocationCount: num(h.invocationCount) ?? 0,
-    lastInvokedMs: num(h.lastInvokedMs),
-  };
-}
+const INFO_FIELDS = Object.keys(NODE_INFO_FIELDS);
+const STAT_FIELDS = [...FINAL_NODE_STATUSES];
 
 /**
  * Registered node ids a NodeStore remembers: the registry never loses a node (nothing removes
@@ -39,11 +27,29 @@ const KNOWN_LIMIT = 100_000;
 export class NodeStore {
   /** Node ids found in the registry (see KNOWN_LIMIT). */
   private readonly known = new Set<string>();
+  private readonly scripts: Scripts;
+  private readonly warnings: WarnOnce;
 
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
-  ) {}
+    /** Where bad node records are reported. @default nowhere */
+    log?: RecordWarnings,
+  ) {
+    this.scripts = makeScripts(redis, keys);
+    this.warnings = new WarnOnce(log);
+  }
+
+  /** The fields of a hash of the node's, through a capped read (see hash-read-1.lua). */
+  private async readHash(
+    key: string,
+    fields: readonly string[],
+  ): Promise<Record<string, RawField>> {
+    const values = await this.scripts.hashRead([key], FIELD_READ_LIMIT_BYTES, '', 0, ...fields);
+    const raw: Record<string, RawField> = {};
+    fields.forEach((name, i) => (raw[name] = values[i]));
+    return raw;
+  }
 
   /**
    * Which of these ids have not registered (their agent never wrote its registration). One
@@ -67,8 +73,17 @@ export class NodeStore {
     return unknown.filter((_, i) => exists[i] === 0);
   }
 
+  /**
+   * A node's registration, validated: its agent may write anything into it, so a field that is
+   * not what an agent writes is left empty and listed in `invalid` (and logged).
+   */
   async get(nodeId: string): Promise<NodeInfo | undefined> {
-    return parseNodeInfo(nodeId, await this.redis.hgetall(this.keys.nodeInfo(nodeId)));
+    const key = this.keys.nodeInfo(nodeId);
+    const info = nodeInfoOf(nodeId, await this.readHash(key, INFO_FIELDS));
+    if (info?.invalid) {
+      this.warnings.warn(key, { nodeId, fields: info.invalid }, "a node's info has invalid fields");
+    }
+    return info;
   }
 
   /** Redis's clock: what heartbeats are stamped with, so what `isOnline` must compare to. */
@@ -89,14 +104,7 @@ export class NodeStore {
 
   /** Many nodes' registrations in one round trip, in order (undefined: not registered). */
   async getMany(nodeIds: readonly string[]): Promise<(NodeInfo | undefined)[]> {
-    const pipe = this.redis.pipeline();
-    for (const id of nodeIds) pipe.hgetall(this.keys.nodeInfo(id));
-    const rows = (await pipe.exec()) ?? [];
-    return nodeIds.map((id, i) => {
-      const [err, h] = rows[i] ?? [new Error('no reply'), undefined];
-      if (err) throw err;
-      return parseNodeInfo(id, h as Record<string, string>);
-    });
+    return Promise.all(nodeIds.map((id) => this.get(id)));
   }
 
   /**
@@ -104,16 +112,16 @@ export class NodeStore {
    * since each node's first settled run, in one round trip.
    */
   async runTotals(nodeIds: readonly string[]): Promise<Map<string, number>> {
-    const pipe = this.redis.pipeline();
-    for (const id of nodeIds) pipe.hgetall(this.keys.nodeStats(id));
+    const rows = await Promise.all(
+      nodeIds.map((id) => this.readHash(this.keys.nodeStats(id), STAT_FIELDS)),
+    );
     const totals = new Map<string, number>();
-    for (const [err, h] of (await pipe.exec()) ?? []) {
-      if (err) throw err;
-      for (const [status, text] of Object.entries(h as Record<string, string>)) {
-        // Written by the node's agent (its ACL user may write its own stats): a value that is
-        // not a count is skipped rather than breaking the sum.
-        const n = Number(text);
-        if (Number.isSafeInteger(n) && n >= 0) totals.set(status, (totals.get(status) ?? 0) + n);
+    const shape = Object.fromEntries(STAT_FIELDS.map((s) => [s, STAT_COUNT]));
+    for (const raw of rows) {
+      // Written by the node's agent (its ACL user may write its own stats): only the final
+      // statuses are read, and a value that is not a count is skipped rather than summed.
+      for (const [status, n] of Object.entries(parseFields(shape, raw).values)) {
+        if (typeof n === 'number') totals.set(status, (totals.get(status) ?? 0) + n);
       }
     }
     return totals;

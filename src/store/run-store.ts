@@ -1,77 +1,48 @@
+import { Buffer } from 'node:buffer';
 import type { Redis } from 'ioredis';
 import type { RunRecord } from '../domain/invocation.js';
-import { NODE_STATUSES, type NodeStatus } from '../domain/status.js';
+import { OUTPUT_LIMIT_BYTES } from '../domain/output.js';
+import {
+  FIELD_READ_LIMIT_BYTES,
+  RUN_FIELDS,
+  capStoredOutput,
+  parseFields,
+  runRecordOf,
+  type RawField,
+} from '../domain/records.js';
+import { ScriptReplyError } from '../domain/run-replies.js';
+import type { NodeStatus } from '../domain/status.js';
 import type { Keys } from './keys.js';
 import type { FireReply } from '../domain/run-replies.js';
 import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
 
-const FIELDS = [
-  'status',
-  'createdMs',
-  'updatedMs',
-  'startedMs',
-  'finishedMs',
-  'stoppedMs',
-  'exitCode',
-  'errorCode',
-  'errorInfo',
-  'dropped',
-  'repeats',
-  'timed',
-  'skipped',
-  'fire',
-  'fireMs',
-] as const;
+const FIELD_NAMES = Object.keys(RUN_FIELDS);
 
-const STATUS_SET: ReadonlySet<string> = new Set(NODE_STATUSES);
+/** How many bad-record warnings a store remembers having logged (then it starts over). */
+const WARNED_LIMIT = 10_000;
 
-function num(v: Buffer | null | undefined): number | undefined {
-  if (v === null || v === undefined || v.length === 0) return undefined;
-  const n = Number(v.toString());
-  return Number.isFinite(n) ? n : undefined;
+/** Where a store logs what it found wrong in a node's records. */
+export interface RecordWarnings {
+  warn(obj: object, msg: string): void;
 }
 
-function parseRun(
-  values: (Buffer | null)[],
-  output: Buffer | null | undefined,
-): RunRecord | undefined {
-  const [
-    status,
-    createdMs,
-    updatedMs,
-    startedMs,
-    finishedMs,
-    stoppedMs,
-    exitCode,
-    errorCode,
-    errorInfo,
-    dropped,
-    repeats,
-    timed,
-    skipped,
-    fire,
-    fireMs,
-  ] = values;
-  const st = status?.toString();
-  if (st === undefined || !STATUS_SET.has(st)) return undefined;
-  return {
-    status: st as NodeStatus,
-    createdMs: num(createdMs),
-    updatedMs: num(updatedMs),
-    startedMs: num(startedMs),
-    finishedMs: num(finishedMs),
-    stoppedMs: num(stoppedMs),
-    exitCode: num(exitCode),
-    errorCode: errorCode?.toString() ?? '',
-    errorInfo: errorInfo?.toString() ?? '',
-    output: output ?? undefined,
-    dropped: num(dropped) ?? 0,
-    repeats: num(repeats) ?? 0,
-    timed: timed?.toString() === '1',
-    skipped: num(skipped) ?? 0,
-    fire: fire?.toString() ?? '',
-    fireMs: num(fireMs),
-  };
+/**
+ * Logs a warning about a node's record once per record and problem (a bad record is read by
+ * every request that lists it: one line each would let a node flood the log).
+ */
+export class WarnOnce {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly log: RecordWarnings | undefined) {}
+
+  warn(key: string, obj: object, msg: string): void {
+    if (!this.log) return;
+    const id = `${key} ${msg} ${JSON.stringify(obj)}`;
+    if (this.seen.has(id)) return;
+    if (this.seen.size >= WARNED_LIMIT) this.seen.clear();
+    this.seen.add(id);
+    this.log.warn(obj, msg);
+  }
 }
 
 /** How a node's record of a timed invocation is created. */
@@ -98,6 +69,7 @@ export interface HistoryEntry extends RunRecord {
 /** Server-side access to run records (every node's). */
 export class RunStore {
   private readonly scripts: Scripts;
+  private readonly warnings: WarnOnce;
 
   constructor(
     private readonly redis: Redis,
@@ -105,20 +77,55 @@ export class RunStore {
     /** How long records are kept. @default 28 days */
     private readonly retentionMs: number = DEFAULT_RETENTION_MS,
     private readonly history: HistoryLimits = DEFAULT_HISTORY,
+    /** Where bad node records are reported. @default nowhere */
+    log?: RecordWarnings,
   ) {
     this.scripts = makeScripts(redis, keys);
+    this.warnings = new WarnOnce(log);
   }
 
-  /** Reads run records (or history entries) by key, in order; undefined where none is. */
-  private async readRecords(
-    keys: readonly string[],
+  /**
+   * Reads one run record (or history entry) through a capped read: every field is validated
+   * (a bad one makes the record that node's error, see runRecordOf) and at most
+   * OUTPUT_LIMIT_BYTES of its output leaves Redis, whatever the node stored; what is cut is
+   * added to `dropped`. Undefined where there is no record.
+   */
+  private async readRecord(
+    key: string,
+    at: { nodeId: string; invokeId: string },
     includeOutput: boolean,
-  ): Promise<(RunRecord | undefined)[]> {
-    const fields = includeOutput ? [...FIELDS, 'output'] : [...FIELDS];
-    const rows = await Promise.all(keys.map((key) => this.redis.hmgetBuffer(key, ...fields)));
-    return rows.map((row) =>
-      parseRun(row.slice(0, FIELDS.length), includeOutput ? row[FIELDS.length] : undefined),
+  ): Promise<RunRecord | undefined> {
+    const values = await this.scripts.hashRead(
+      [key],
+      FIELD_READ_LIMIT_BYTES,
+      includeOutput ? 'output' : '',
+      OUTPUT_LIMIT_BYTES,
+      ...FIELD_NAMES,
     );
+    const raw: Record<string, RawField> = {};
+    FIELD_NAMES.forEach((name, i) => (raw[name] = values[i]));
+    const out = includeOutput ? this.outputOf(values.slice(FIELD_NAMES.length)) : undefined;
+    const parsed = runRecordOf(raw, out?.output);
+    if (!parsed) return undefined;
+    const { record, bad } = parsed;
+    if (bad.length > 0) {
+      this.warnings.warn(key, { ...at, fields: bad }, "a node's run record has invalid fields");
+    }
+    if (out && out.cutBytes > 0) {
+      record.dropped = Math.min(Number.MAX_SAFE_INTEGER, record.dropped + out.cutBytes);
+      const storedBytes = out.cutBytes + out.output.length;
+      this.warnings.warn(key, { ...at, storedBytes }, "a node's run output is over the limit");
+    }
+    return record;
+  }
+
+  /** The output part of a capped read's reply: head, tail, stored length. */
+  private outputOf(reply: RawField[]): { output: Buffer; cutBytes: number } {
+    const [head, tail, totalBytes] = reply;
+    if (!Buffer.isBuffer(head) || !Buffer.isBuffer(tail) || typeof totalBytes !== 'number') {
+      throw new ScriptReplyError('hash-read-1.lua', reply);
+    }
+    return capStoredOutput({ head, tail, totalBytes });
   }
 
   /** Reads the run records of one invocation on many nodes; absent records are left out. */
@@ -127,9 +134,10 @@ export class RunStore {
     nodeIds: readonly string[],
     includeOutput: boolean,
   ): Promise<Map<string, RunRecord>> {
-    const records = await this.readRecords(
-      nodeIds.map((id) => this.keys.nodeRun(id, invokeId)),
-      includeOutput,
+    const records = await Promise.all(
+      nodeIds.map((nodeId) =>
+        this.readRecord(this.keys.nodeRun(nodeId, invokeId), { nodeId, invokeId }, includeOutput),
+      ),
     );
     const out = new Map<string, RunRecord>();
     records.forEach((rec, i) => {
@@ -146,11 +154,12 @@ export class RunStore {
   async statuses(
     records: readonly { nodeId: string; invokeId: string }[],
   ): Promise<(NodeStatus | undefined)[]> {
-    const pipe = this.redis.pipeline();
-    for (const r of records) pipe.hget(this.keys.nodeRun(r.nodeId, r.invokeId), 'status');
-    return ((await pipe.exec()) ?? []).map(([err, st]) => {
-      if (err) throw err;
-      return typeof st === 'string' && STATUS_SET.has(st) ? (st as NodeStatus) : undefined;
+    const read = (r: { nodeId: string; invokeId: string }) =>
+      this.scripts.hashRead([this.keys.nodeRun(r.nodeId, r.invokeId)], 64, '', 0, 'status');
+    return (await Promise.all(records.map(read))).map(([status]) => {
+      if (status === undefined) return undefined;
+      // As read() shows it: a status the agent never writes makes the run that node's error.
+      return parseFields({ status: RUN_FIELDS.status }, { status }).values.status ?? 'Error';
     });
   }
 
@@ -225,12 +234,23 @@ export class RunStore {
     invokeId: string,
     includeOutput: boolean,
   ): Promise<HistoryEntry[]> {
-    const seqs = (await this.redis.lrange(this.keys.runHistory(nodeId, invokeId), 0, -1)).map(
-      Number,
+    // The list is the node's to write: at most the configured number of entries are read,
+    // and an element that is not a sequence number is skipped.
+    const listed = await this.scripts.listRead(
+      [this.keys.runHistory(nodeId, invokeId)],
+      this.history.maxRuns,
+      32,
     );
-    const records = await this.readRecords(
-      seqs.map((seq) => this.keys.runHistoryEntry(nodeId, invokeId, seq)),
-      includeOutput,
+    const seqs = listed
+      .map((v) =>
+        Buffer.isBuffer(v) && /^\d{1,15}$/.test(v.toString()) ? Number(v.toString()) : 0,
+      )
+      .filter((seq) => seq > 0);
+    const at = { nodeId, invokeId };
+    const records = await Promise.all(
+      seqs.map((seq) =>
+        this.readRecord(this.keys.runHistoryEntry(nodeId, invokeId, seq), at, includeOutput),
+      ),
     );
     const out: HistoryEntry[] = [];
     records.forEach((rec, i) => {

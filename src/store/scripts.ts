@@ -13,6 +13,8 @@ interface ScriptSpec {
   file: string;
   /** The script's KEYS, in order, from the ids that locate them. */
   keys: (k: Keys, ...ids: never[]) => string[];
+  /** Its reply is bytes (Buffers), not text: what it reads is a node's and may be any bytes. */
+  binary?: true;
 }
 
 const run = (k: Keys, nodeId: string, invokeId: string) => [k.nodeRun(nodeId, invokeId)];
@@ -97,6 +99,9 @@ export const SCRIPTS = {
   nodeRegister: { file: 'node-register-1.lua', keys: nodeInfo },
   nodeHeartbeat: { file: 'node-heartbeat-1.lua', keys: nodeInfo },
   nodeStopped: { file: 'node-stopped-1.lua', keys: nodeInfo },
+  // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
+  hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
+  listRead: { file: 'list-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
 } as const satisfies Record<ScriptName, ScriptSpec>;
 
 /** The helpers every script is sent with (NOW, newRun, settle, indexOnNode). */
@@ -111,6 +116,15 @@ export type ScriptKeyIds<K extends ScriptName> = (typeof SCRIPTS)[K]['keys'] ext
   : never;
 
 type ScriptArg = string | number | Buffer;
+
+/**
+ * ioredis's Buffer-reply variants of EVALSHA and EVAL, which its typings leave out (its
+ * `callBuffer` sends the wrong command under auto-pipelining).
+ */
+interface BinaryEval {
+  evalshaBuffer(sha: string, numberOfKeys: number, ...args: ScriptArg[]): Promise<unknown>;
+  evalBuffer(lua: string, numberOfKeys: number, ...args: ScriptArg[]): Promise<unknown>;
+}
 
 /** A script call: the ids its keys are built from, then its ARGV; answers the parsed reply. */
 export type Scripts = {
@@ -169,14 +183,19 @@ export function makeScripts(client: Redis, keys: Keys): Scripts {
   for (const s of loadScripts()) {
     const build = SCRIPTS[s.name].keys as (k: Keys, ...ids: unknown[]) => string[];
     const parse = SCRIPT_REPLIES[s.name] as (script: string, raw: unknown) => unknown;
+    const binary = (SCRIPTS[s.name] as ScriptSpec).binary === true;
     out[s.name] = async (ids: unknown[], ...argv: ScriptArg[]): Promise<unknown> => {
       const args = [...build(keys, ...ids), ...argv];
       let raw: unknown;
       try {
-        raw = await client.evalsha(s.sha, s.numberOfKeys, ...args);
+        raw = binary
+          ? await (client as unknown as BinaryEval).evalshaBuffer(s.sha, s.numberOfKeys, ...args)
+          : await client.evalsha(s.sha, s.numberOfKeys, ...args);
       } catch (err) {
         if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-        raw = await client.eval(s.lua, s.numberOfKeys, ...args);
+        raw = binary
+          ? await (client as unknown as BinaryEval).evalBuffer(s.lua, s.numberOfKeys, ...args)
+          : await client.eval(s.lua, s.numberOfKeys, ...args);
       }
       return parse(s.file, raw);
     };

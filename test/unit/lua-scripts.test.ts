@@ -76,6 +76,8 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   nodeRegister: NODES,
   nodeHeartbeat: NODES,
   nodeStopped: NODES,
+  hashRead: [['fc:node:{n1}:run:inv-1'], ['fc:node:{n1}:info']],
+  listRead: [['fc:node:{n1}:run:inv-1:hist']],
 };
 
 function keysOf(s: LoadedScript, keys: Keys, ids: unknown[]): string[] {

@@ -58,10 +58,20 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['nodeRegister', 'boot-1', 'boot-1'],
   ['nodeHeartbeat', '1700000000123', 1700000000123],
   ['nodeStopped', '1700000000123', 1700000000123],
+  [
+    'hashRead',
+    [Buffer.from('Success'), null, 70_000_000],
+    [Buffer.from('Success'), undefined, 70_000_000],
+  ],
+  ['hashRead', [], []],
+  ['listRead', [Buffer.from('3'), 40], [Buffer.from('3'), 40]],
 ];
 
 /** Replies no script gives: each is an error naming the script and the reply. */
 const BAD: [ScriptName, unknown][] = [
+  ['hashRead', 'Success'],
+  ['hashRead', ['Success']],
+  ['listRead', [1.5]],
   ['runCreate', 'Creat'],
   ['runCreate', null],
   ['runFire', 'Waiting'],
