@@ -106,13 +106,15 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     const ops = { invocations, runs, nodes, nodeQueues: apiNodeQueues, schedulerQueue };
     const app: FastifyInstance =
       config.role === 'scheduler'
-        ? buildOpsServer({ ...ops, redis: producer, log: logger, metrics })
+        ? buildOpsServer({ ...ops, redis: producer, log: logger, metrics, http: config.http })
         : buildServer({
             ...ops,
             commands: new CommandStore(producer, keys),
             deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
             minIntervalSeconds: config.minIntervalSeconds,
             clock,
+            allowSetuidFiles: config.allowSetuidFiles,
+            http: config.http,
             redis: producer,
             apiToken: config.insecureNoAuth ? undefined : config.apiToken,
             apiTokens: config.insecureNoAuth ? [] : config.apiTokens,
