@@ -1,9 +1,17 @@
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import { DEFAULT_TOKEN_NAME, type ApiTokenConfig } from '../shared/config.js';
+import {
+  DEFAULT_HTTP_LIMITS,
+  DEFAULT_TOKEN_NAME,
+  type ApiTokenConfig,
+  type HttpLimits,
+} from '../shared/config.js';
+import { jsonKeyProblem } from '../domain/json-keys.js';
 import { AppError, coerceError } from '../app/errors.js';
 import type { Logger } from '../shared/log.js';
 import { VERSION } from '../shared/version.js';
@@ -25,6 +33,8 @@ export interface OpsDeps extends FleetSource {
   metricsTimeoutMs?: number;
   /** @default 262144 (256 KiB) */
   bodyLimitBytes?: number;
+  /** Timeouts and the per-address connection cap (FLEETCMD_HTTP_*). @default DEFAULT_HTTP_LIMITS */
+  http?: HttpLimits;
 }
 
 /** Requests allowed per token in each window, counted in Redis so replicas share them. */
@@ -97,6 +107,29 @@ function clientErrorAnswer(err: Error & { code?: string }, socket: Duplex): void
   socket.destroy(err);
 }
 
+/**
+ * Refuses (closes at once) a connection from an address that already holds `max` open ones,
+ * so one client cannot take every socket the process may open. 0: no cap.
+ */
+function capConnectionsPerIp(server: Server, max: number): void {
+  if (max <= 0) return;
+  const open = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? '';
+    const count = open.get(ip) ?? 0;
+    if (count >= max) {
+      socket.destroy();
+      return;
+    }
+    open.set(ip, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(ip) ?? 1) - 1;
+      if (left > 0) open.set(ip, left);
+      else open.delete(ip);
+    });
+  });
+}
+
 /** The label of a request in the HTTP metrics: its action, else its route (bounded either way). */
 function routeLabel(req: FastifyRequest): string {
   const route = req.routeOptions.url;
@@ -114,14 +147,28 @@ function routeLabel(req: FastifyRequest): string {
 export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   const metrics = opsDeps.metrics ?? new Metrics();
   const deps = { ...opsDeps, metrics };
+  const limits = deps.http ?? DEFAULT_HTTP_LIMITS;
+  const requestTimeout = limits.requestTimeoutSeconds * 1000;
   const app = Fastify({
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
-    // The vendor's SDKs send every RPC parameter in the query string (CommandContent too).
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // Whole request (headers and body) and socket inactivity: a client that trickles bytes
+    // in cannot hold a connection for long.
+    requestTimeout,
+    connectionTimeout: limits.idleTimeoutSeconds * 1000,
+    keepAliveTimeout: limits.keepAliveTimeoutSeconds * 1000,
+    http: {
+      // The vendor's SDKs send every RPC parameter in the query string (CommandContent too).
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout,
+      headersTimeout: limits.headersTimeoutSeconds * 1000,
+      // How often Node checks the two timeouts above (its default, 30 s, would add up to 30 s).
+      connectionsCheckingInterval: Math.min(1000, requestTimeout),
+    },
     clientErrorHandler: clientErrorAnswer,
     genReqId: () => randomUUID().toUpperCase(),
   });
+  capConnectionsPerIp(app.server, limits.maxConnectionsPerIp);
 
   app.setErrorHandler((error: unknown, req: FastifyRequest, reply: FastifyReply) => {
     const status = (error as { statusCode?: number }).statusCode;
@@ -191,14 +238,21 @@ function parseJsonBodies(app: FastifyInstance): void {
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, text, done) => {
     const s = String(text);
     if (s.trim() === '') return done(null, undefined);
+    let body: unknown;
     try {
-      done(null, JSON.parse(s));
+      body = JSON.parse(s);
     } catch {
       done(
         new AppError('InvalidParameter.MalformedJson', 'the request body is not valid JSON'),
         undefined,
       );
+      return;
     }
+    // JSON.parse keeps the last of a key given twice: refused rather than guessed at.
+    const problem = jsonKeyProblem(s);
+    if (problem !== undefined) {
+      done(new AppError('InvalidParameter', `${problem} in the JSON body`), undefined);
+    } else done(null, body);
   });
 }
 
@@ -214,14 +268,18 @@ function tokenRing(deps: ServerDeps): TokenRing {
 
 type OnRequest = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
-/** Authentication runs before the body is read, so an anonymous caller learns nothing else. */
+/**
+ * Authentication runs before the body is read, so an anonymous caller learns nothing else; its
+ * refusal closes the connection rather than wait for (and read) the rest of the body.
+ */
 function authenticator(ring: TokenRing, log: Logger): OnRequest {
-  return async (req) => {
+  return async (req, reply) => {
     if (ring.size === 0) return;
     req.principal = ring.identify(req.headers.authorization);
     if (req.principal === undefined) {
       // The header itself is never logged, not even in part.
       log.debug({ requestId: req.id, ip: req.ip }, 'request without a valid token refused');
+      void reply.header('connection', 'close');
       throw new AppError(
         'InvalidToken',
         'missing or wrong bearer token in the Authorization header',

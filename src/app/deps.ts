@@ -18,6 +18,8 @@ export interface ActionDeps {
   /** Shortest interval a Frequency may fire at. */
   minIntervalSeconds: number;
   clock: () => number;
+  /** SendFile may set setuid/setgid on a group- or world-writable file. @default false */
+  allowSetuidFiles?: boolean;
   /** Counts the invocations this process creates. @default none */
   metrics?: { invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void };
 }

@@ -106,7 +106,7 @@ function buildApp(
   producer: Redis,
 ): FastifyInstance {
   if (config.role === 'scheduler') {
-    return buildOpsServer({ ...ops, redis: producer, log: logger, metrics });
+    return buildOpsServer({ ...ops, redis: producer, log: logger, metrics, http: config.http });
   }
   return buildServer({
     ...ops,
@@ -114,6 +114,8 @@ function buildApp(
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
     minIntervalSeconds: config.minIntervalSeconds,
     clock: () => Date.now(),
+    allowSetuidFiles: config.allowSetuidFiles,
+    http: config.http,
     redis: producer,
     apiToken: config.insecureNoAuth ? undefined : config.apiToken,
     apiTokens: config.insecureNoAuth ? [] : config.apiTokens,

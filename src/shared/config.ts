@@ -87,6 +87,26 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** An RPC AccessKey ID. */
 export const ACCESS_KEY_ID_RE = ID_RE;
 
+/** The HTTP server's limits against slow or greedy clients. */
+export interface HttpLimits {
+  requestTimeoutSeconds: number;
+  /** At most requestTimeoutSeconds. */
+  headersTimeoutSeconds: number;
+  keepAliveTimeoutSeconds: number;
+  idleTimeoutSeconds: number;
+  /** 0: no cap. */
+  maxConnectionsPerIp: number;
+}
+
+/** The FLEETCMD_HTTP_* defaults (also what a server built without them uses). */
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
+  requestTimeoutSeconds: 30,
+  headersTimeoutSeconds: 10,
+  keepAliveTimeoutSeconds: 5,
+  idleTimeoutSeconds: 120,
+  maxConnectionsPerIp: 64,
+});
+
 /**
  * One schema over environment variables and command-line flags (flags are mapped onto the
  * variable names before parsing, so a message always names the variable to fix).
@@ -112,6 +132,40 @@ const settingsSchema = z.object({
   FLEETCMD_RATE_LIMIT: wholeNumber('FLEETCMD_RATE_LIMIT', 0, 0),
   /** @default 60 */
   FLEETCMD_RATE_LIMIT_WINDOW_SECONDS: positiveInt('FLEETCMD_RATE_LIMIT_WINDOW_SECONDS', 60),
+  /**
+   * How long a client has to send a whole request, headers and body (Node's requestTimeout):
+   * a body that trickles in is cut off after it. @default 30
+   */
+  FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS: positiveInt(
+    'FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS',
+    DEFAULT_HTTP_LIMITS.requestTimeoutSeconds,
+  ),
+  /** How long a client has to send the request line and headers. @default 10 */
+  FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS: positiveInt(
+    'FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS',
+    DEFAULT_HTTP_LIMITS.headersTimeoutSeconds,
+  ),
+  /** How long an idle keep-alive connection is kept between requests. @default 5 */
+  FLEETCMD_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: positiveInt(
+    'FLEETCMD_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS',
+    DEFAULT_HTTP_LIMITS.keepAliveTimeoutSeconds,
+  ),
+  /**
+   * A connection that sends and receives nothing for this long is closed (fastify's
+   * connectionTimeout), whatever it is doing. @default 120
+   */
+  FLEETCMD_HTTP_IDLE_TIMEOUT_SECONDS: positiveInt(
+    'FLEETCMD_HTTP_IDLE_TIMEOUT_SECONDS',
+    DEFAULT_HTTP_LIMITS.idleTimeoutSeconds,
+  ),
+  /** Open connections one client address may hold; 0 means no cap. @default 64 */
+  FLEETCMD_HTTP_MAX_CONNECTIONS_PER_IP: wholeNumber(
+    'FLEETCMD_HTTP_MAX_CONNECTIONS_PER_IP',
+    DEFAULT_HTTP_LIMITS.maxConnectionsPerIp,
+    0,
+  ),
+  /** SendFile may set setuid/setgid on a file its group or others may write. */
+  FLEETCMD_ALLOW_SETUID_FILES: bool,
   FLEETCMD_INSECURE_NO_AUTH: bool,
   /** The agent starts even when its Redis credentials reach beyond its own node. */
   FLEETCMD_ALLOW_SHARED_CREDENTIALS: bool,
@@ -216,6 +270,9 @@ export interface Config {
   apiTokens: readonly ApiTokenConfig[];
   rateLimit: number;
   rateLimitWindowSeconds: number;
+  /** The HTTP server's timeouts and connection cap (FLEETCMD_HTTP_*). */
+  http: HttpLimits;
+  allowSetuidFiles: boolean;
   insecureNoAuth: boolean;
   allowSharedCredentials: boolean;
   /** Static RPC access keys (id -> secret) from FLEETCMD_ACCESS_KEYS. */
@@ -268,6 +325,11 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
       'invalid configuration:\n  FLEETCMD_API_TOKENS: an entry repeats the token of FLEETCMD_API_TOKEN',
     );
   }
+  if (s.FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS > s.FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS) {
+    throw new ConfigError(
+      'invalid configuration:\n  FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS must not be over FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)',
+    );
+  }
   return Object.freeze({
     redisUrl: s.REDIS_URL,
     port: s.PORT,
@@ -276,6 +338,14 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     apiTokens: Object.freeze(s.FLEETCMD_API_TOKENS),
     rateLimit: s.FLEETCMD_RATE_LIMIT,
     rateLimitWindowSeconds: s.FLEETCMD_RATE_LIMIT_WINDOW_SECONDS,
+    http: Object.freeze({
+      requestTimeoutSeconds: s.FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS,
+      headersTimeoutSeconds: s.FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS,
+      keepAliveTimeoutSeconds: s.FLEETCMD_HTTP_KEEP_ALIVE_TIMEOUT_SECONDS,
+      idleTimeoutSeconds: s.FLEETCMD_HTTP_IDLE_TIMEOUT_SECONDS,
+      maxConnectionsPerIp: s.FLEETCMD_HTTP_MAX_CONNECTIONS_PER_IP,
+    }),
+    allowSetuidFiles: s.FLEETCMD_ALLOW_SETUID_FILES,
     insecureNoAuth: s.FLEETCMD_INSECURE_NO_AUTH,
     allowSharedCredentials: s.FLEETCMD_ALLOW_SHARED_CREDENTIALS,
     accessKeys: s.FLEETCMD_ACCESS_KEYS,

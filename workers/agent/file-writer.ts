@@ -4,6 +4,7 @@ import { link, mkdir, open, rename, unlink, type FileHandle } from 'node:fs/prom
 import { isAbsolute } from 'node:path';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import type { FileJob } from '../../src/domain/run-job.js';
+import { fileNameProblem, setuidModeProblem } from '../../src/domain/send-file.js';
 import { lookupAccount, lookupGroupId, selfAccount } from './exec/accounts.js';
 
 export interface FileRequest extends FileJob {
@@ -31,12 +32,18 @@ function outcome(status: FileOutcome['status'], code: RunErrorCode, detail?: str
 const errno = (err: unknown): string | undefined => (err as NodeJS.ErrnoException).code;
 const osMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-function validName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !/[/\0]/.test(name);
-}
-
 function validDir(dir: string): boolean {
   return isAbsolute(dir) && !dir.includes('\0') && !dir.split('/').includes('..');
+}
+
+/**
+ * The agent's own FLEETCMD_ALLOW_SETUID_FILES (as the config reads booleans: true or 1), read
+ * from its environment when a file arrives: the server's setting does not travel in the job,
+ * so a job written into Redis by anything else cannot turn the check off.
+ */
+function allowSetuidFiles(): boolean {
+  const v = process.env.FLEETCMD_ALLOW_SETUID_FILES;
+  return v === 'true' || v === '1';
 }
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW } = constants;
@@ -100,10 +107,14 @@ export async function writeFileAtomically(
   clock: () => number = Date.now,
 ): Promise<FileOutcome> {
   // The API refused these already; the agent trusts no job blindly.
-  if (!validName(req.name)) return outcome('Invalid', 'FileNameInvalid');
+  const nameProblem = fileNameProblem(req.name);
+  if (nameProblem !== undefined)
+    return outcome('Invalid', 'FileNameInvalid', `Name ${nameProblem}`);
   if (!validDir(req.targetDir)) return outcome('Invalid', 'FilePathInvalid');
   if (!Number.isInteger(req.mode) || req.mode < 0 || req.mode > 0o7777)
     return outcome('Invalid', 'FileAuthorityInvalid');
+  const modeProblem = allowSetuidFiles() ? undefined : setuidModeProblem(req.mode);
+  if (modeProblem !== undefined) return outcome('Invalid', 'FileAuthorityInvalid', modeProblem);
 
   const self = selfAccount();
   let { uid, gid } = self;

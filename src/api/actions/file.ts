@@ -1,5 +1,6 @@
 import type { Invocation, RunRecord } from '../../domain/invocation.js';
-import { MAX_FILE_BASE64_BYTES } from '../../domain/send-file.js';
+import { MAX_FILE_BASE64_BYTES, setuidModeProblem } from '../../domain/send-file.js';
+import { AppError } from '../../app/errors.js';
 import {
   assertRegistered,
   createOrDiscard,
@@ -36,6 +37,10 @@ const FILE_CONTENT = {
  */
 const sendFile: Action<InvokeIdAnswer> = async (body, deps) => {
   const req = parseBody(sendFileSchema, body);
+  const modeProblem = deps.allowSetuidFiles
+    ? undefined
+    : setuidModeProblem(parseInt(req.FileMode, 8));
+  if (modeProblem !== undefined) throw new AppError('InvalidParameter', `FileMode: ${modeProblem}`);
   const content = decodeContent(req.Content, req.ContentType, FILE_CONTENT);
   await assertRegistered(deps, req.NodeIdList);
   const inv: Invocation = {

@@ -4,6 +4,8 @@
  * action's schema gives it. Pure: the caller supplies the kinds.
  */
 
+import { jsonKeyProblem } from '../../domain/json-keys.js';
+
 /** How a field travels in the RPC style. `text` also covers booleans ("true"/"false"). */
 export type FieldKind = 'text' | 'number' | 'list' | 'map';
 
@@ -100,6 +102,9 @@ function jsonOf(field: string, text: string, kind: 'list' | 'map'): unknown {
   }
   const isObject = typeof v === 'object' && v !== null && !Array.isArray(v);
   if (kind === 'list' ? !Array.isArray(v) : !isObject) throw wrong;
+  // JSON.parse keeps the last of a key given twice: refused rather than guessed at.
+  const problem = jsonKeyProblem(text);
+  if (problem !== undefined) throw new RpcParamError(`${field}: ${problem}`);
   return v;
 }
 

@@ -198,6 +198,10 @@ async function withInstanceFields(answer: Record<string, unknown>, deps: ActionD
 async function handle(req: FastifyRequest, deps: RpcDeps): Promise<Record<string, unknown>> {
   const signed = signedRequest(req);
   const verified = await verifySignature(signed, deps.accessKeys, deps.clock());
+  // Spent by every answer from here on, a refusal too: a request refused now (say its node
+  // has not registered yet) must not succeed when replayed later. Claimed before the action
+  // runs, so a replay sent to another replica at the same moment is refused.
+  await claimNonce(deps.accessKeys, verified);
   const params = collect(signed);
   const format = params.get('Format');
   if (format !== undefined && format.toLowerCase() !== 'json') {
@@ -222,15 +226,11 @@ async function handle(req: FastifyRequest, deps: RpcDeps): Promise<Record<string
     );
   }
   const body = bodyOf(params, target, kindsOf(target.action, engine.request));
-  // Claimed before the action runs, so a replay sent to another replica at the same moment is
-  // refused; released when the action refuses the request, which then changed nothing.
-  await claimNonce(deps.accessKeys, verified);
   let answer: Record<string, unknown>;
   try {
     answer = (await engine.handler(body, deps)) as Record<string, unknown>;
   } catch (err) {
     if (err instanceof AppError && err.status < 500) {
-      await deps.accessKeys.releaseNonce(verified.accessKeyId, verified.nonce);
       throw new AppError(err.code, renameInMessage(err.message, target));
     }
     throw err;

@@ -1,14 +1,12 @@
 import { z } from 'zod';
+import { fileNameProblem } from '../../domain/send-file.js';
 import { flag, invokeId, maxResults, nodeId, nodeIdList, userName } from './common.js';
 
-/** A file name: one path component, never `.` or `..`, so it cannot leave TargetDir. */
-const fileName = z
-  .string()
-  .min(1, { message: 'must not be empty' })
-  .max(255)
-  .refine((n) => !n.includes('/'), { message: 'must not contain /' })
-  .refine((n) => n !== '.' && n !== '..', { message: 'must not be . or ..' })
-  .refine((n) => !n.includes('\0'), { message: 'must not contain NUL' });
+/** A file name: one path component of at most 255 bytes (fileNameProblem). */
+const fileName = z.string().superRefine((n, ctx) => {
+  const problem = fileNameProblem(n);
+  if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** An absolute directory without `..` segments (it means what it says, wherever it resolves). */
 const targetDir = z
