@@ -87,11 +87,6 @@ export class AccessKeyStore {
     return (await this.redis.set(key, '1', 'PX', Math.ceil(ttlMs), 'NX')) === 'OK';
   }
 
-  /** Forgets a claimed nonce: its request was refused and changed nothing. */
-  async releaseNonce(accessKeyId: string, nonce: string): Promise<void> {
-    await this.redis.del(this.nonceKey(accessKeyId, nonce));
-  }
-
   private nonceKey(accessKeyId: string, nonce: string): string {
     const digest = createHash('sha256').update(nonce).digest('hex').slice(0, 32);
     return this.keys.signatureNonce(accessKeyId, digest);
