@@ -120,7 +120,6 @@ const SCHEDULER_JOB_OPTS = {
   removeOnFail: { age: 7 * 24 * 3600 },
 } as const;
 
-
 /**
  * The due time of a fire job: BullMQ names a job scheduler's jobs `repeat:<id>:<dueMs>`; an
  * `at()` fire carries it in its data.
