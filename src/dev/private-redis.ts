@@ -1,13 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 
 export interface PrivateRedis {
+  /** `redis://:<password>@127.0.0.1:<port>`: the admin connection (the `default` user). */
   url: string;
   port: number;
+  /** The `default` user's password, generated for this server (256 bits). */
+  password: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
@@ -36,16 +40,35 @@ export interface PrivateRedisOptions {
 }
 
 /**
+ * Writes the server's config file, which holds its password: mode 0600 in the 0700 directory
+ * mkdtemp made, so only this process's user (and root) can read it. A password on the
+ * command line would be readable by every local user in /proc/<pid>/cmdline.
+ */
+async function writeConfig(dir: string, password: string): Promise<string> {
+  const file = join(dir, 'redis.conf');
+  // requirepass gives `default` this password and takes its `nopass` away: no connection
+  // does anything before AUTH, from the first moment the server listens.
+  await writeFile(file, `requirepass ${password}\n`, { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
+/**
  * Starts a throw-away redis-server child on a free loopback port, keeping nothing on disk
- * (unless `args` asks for AOF), and waits until it answers PING.
+ * (unless `args` asks for AOF), and waits until it answers PING. Its `default` user needs a
+ * password generated here (any local user can reach a loopback port); `url` carries it.
  */
 export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+  // mkdtemp creates the directory with mode 0700 under a name nobody could have chosen first.
   const dir = await mkdtemp(join(tmpdir(), 'fleetcmd-redis-'));
+  const password = randomBytes(32).toString('base64url');
+  const config = await writeConfig(dir, password);
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     const child = spawn(
       opts.binary ?? 'redis-server',
       [
+        // The config file must come first (redis-server's rule); the flags below add to it.
+        config,
         '--port',
         String(port),
         '--bind',
@@ -72,7 +95,7 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
       child.once('exit', (code) => resolve(code)),
     );
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-    const url = `redis://127.0.0.1:${port}`;
+    const url = `redis://:${password}@127.0.0.1:${port}`;
     const ready = waitForPing(url, 5_000);
     const first = await Promise.race([
       ready.then(() => 'ready' as const),
@@ -83,6 +106,7 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
       return {
         url,
         port,
+        password,
         process: child,
         stop: async () => {
           if (child.exitCode === null && child.signalCode === null) {
@@ -94,9 +118,15 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
       };
     }
     child.kill('SIGKILL');
-    if (first instanceof Error) throw new Error(`cannot start redis-server: ${first.message}`);
+    if (first instanceof Error) {
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`cannot start redis-server: ${first.message}`);
+    }
     // Lost a race for the port: try another.
-    if (attempt >= 3) throw new Error('redis-server exited at start-up four times');
+    if (attempt >= 3) {
+      await rm(dir, { recursive: true, force: true });
+      throw new Error('redis-server exited at start-up four times');
+    }
   }
 }
 
