@@ -129,14 +129,28 @@ void describe('fleetcmd dev against a hostile local user', { skip: SKIP }, () =>
     );
     assert.notEqual(key.code, 0, `key add as ${user} must fail: ${key.out}`);
     assert.doesNotMatch(key.out, /AccessKeySecret/);
+    // Says why: the password is missing, not that Redis is away.
+    assert.match(key.out, /NOAUTH/, key.out);
+    const guessed = `redis://:guessed-password@127.0.0.1:${port}`;
+    const wrong = await run(process.execPath, ['--import', 'tsx', CLI, 'key', 'list'], {
+      ...ids,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/', REDIS_URL: guessed },
+    });
+    assert.notEqual(wrong.code, 0, wrong.out);
+    assert.match(wrong.out, /WRONGPASS/, wrong.out);
+    assert.ok(!wrong.out.includes('guessed-password'), `the password echoed: ${wrong.out}`);
     for (const cmd of [['ACL', 'WHOAMI'], ['SET', 'fc-dev-test-intruder', '1'], ['PING']]) {
       const r = await run('redis-cli', ['-h', '127.0.0.1', '-p', port, ...cmd], ids);
       assert.match(r.out, /NOAUTH|WRONGPASS/, `${cmd.join(' ')} as ${user}: ${r.out}`);
     }
-    const wrong = await run('redis-cli', ['-h', '127.0.0.1', '-p', port, '-a', 'guess', 'PING'], {
-      ...ids,
-    });
-    assert.match(wrong.out, /WRONGPASS|invalid password/i, wrong.out);
+    const cliGuess = await run(
+      'redis-cli',
+      ['-h', '127.0.0.1', '-p', port, '-a', 'guess', 'PING'],
+      {
+        ...ids,
+      },
+    );
+    assert.match(cliGuess.out, /WRONGPASS|invalid password/i, cliGuess.out);
   });
 
   void it('keeps the password off every command line and in a file only its owner reads', async () => {
