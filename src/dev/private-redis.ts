@@ -13,6 +13,8 @@ export interface PrivateRedis {
   port: number;
   /** The `default` user's password, generated for this server (256 bits). */
   password: string;
+  /** The server's 0700 directory (its config file); stop() removes it. */
+  dir: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
@@ -137,7 +139,7 @@ async function startOnFreePort(
       await kill();
       await rm(dir, { recursive: true, force: true });
     };
-    return { url, port, password, process: child, stop };
+    return { url, port, password, dir, process: child, stop };
   }
   await kill();
   if (first instanceof Error) throw first;
