@@ -88,6 +88,7 @@ In another shell:
   npx fleetcmd run --nodes ${stack.nodeIds.join(',')} --wait -- 'echo hello from $(hostname)'
   curl -s -H "Authorization: Bearer ${stack.token}" -H 'Content-Type: application/json' \\
     -d '{"NodeIdList":["n1"],"CommandContent":"uname -a"}' ${stack.url}/v1/RunCommand
+  REDIS_URL='${stack.redisUrl}' npx fleetcmd key add
 
 Ctrl-C stops everything.`);
   return await untilSignal({ url: stack.url, close: stack.close });

@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import { loadConfig, type Config, type RawSettings } from '../shared/config.js';
 import { UsageError } from './args.js';
+import { redactText } from '../shared/log.js';
 import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
 
 export async function withCliRedis<T>(
@@ -20,9 +21,14 @@ export async function withCliRedis<T>(
     ...(flags.prefix !== undefined ? { FLEETCMD_PREFIX: flags.prefix } : {}),
   });
   const redis = makeRedis(config.redisUrl, 'producer', clientName);
+  // Why the connection is not ready (NOAUTH, WRONGPASS, ECONNREFUSED), for the message.
+  let lastError: unknown;
+  redis.on('error', (err: unknown) => (lastError = err));
   try {
     await waitReady(redis, 5_000).catch(() => {
-      throw new UsageError(`cannot reach Redis at ${config.redisUrl}`);
+      const why = lastError instanceof Error ? `: ${lastError.message}` : '';
+      // The URL may hold a password: never echo it.
+      throw new UsageError(redactText(`cannot reach Redis at ${config.redisUrl}${why}`));
     });
     return await fn(redis, config);
   } finally {

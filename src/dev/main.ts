@@ -8,6 +8,7 @@ import { Keys } from '../store/keys.js';
 import { nodeUserUrl, setNodeUser } from '../store/node-acl.js';
 import { findOnPath } from '../shared/on-path.js';
 import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
+import { agentEnv } from './agent-env.js';
 import { makeLogger } from '../shared/log.js';
 
 export interface DevOptions {
@@ -79,15 +80,15 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
         opts.self.execPath,
         [...opts.self.execArgv, opts.self.script, 'agent', '--node-id', id],
         {
-          env: {
-            ...process.env,
+          // Built, not inherited: an agent holds no API token, access key or admin Redis password.
+          env: agentEnv(process.env, opts.settings, {
             REDIS_URL: agentUrl ?? redisUrl,
             FLEETCMD_PREFIX: config.prefix,
             FLEETCMD_HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
             LOG_LEVEL: config.logLevel,
             // On a Redis of the user's, the agents share dev's connection settings.
             ...(agentUrl === undefined ? { FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true' } : {}),
-          },
+          }),
           stdio: ['ignore', 'inherit', 'inherit'],
           // Own process group: on Ctrl-C, dev stops the agents itself, before the server and Redis.
           detached: true,

@@ -1,13 +1,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { listensOn } from './listener.js';
 
 export interface PrivateRedis {
+  /** `redis://:<password>@127.0.0.1:<port>`: the admin connection (the `default` user). */
   url: string;
   port: number;
+  /** The `default` user's password, generated for this server (256 bits). */
+  password: string;
+  /** The server's 0700 directory (its config file); stop() removes it. */
+  dir: string;
   process: ChildProcess;
   stop(): Promise<void>;
 }
@@ -36,88 +43,141 @@ export interface PrivateRedisOptions {
 }
 
 /**
+ * Writes the server's config file, which holds its password: mode 0600 in the 0700 directory
+ * mkdtemp made, so only this process's user (and root) can read it. A password on the
+ * command line would be readable by every local user in /proc/<pid>/cmdline.
+ */
+async function writeConfig(dir: string, password: string): Promise<string> {
+  const file = join(dir, 'redis.conf');
+  // requirepass gives `default` this password and takes its `nopass` away: no connection
+  // does anything before AUTH, from the first moment the server listens.
+  await writeFile(file, `requirepass ${password}\n`, { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
+/**
  * Starts a throw-away redis-server child on a free loopback port, keeping nothing on disk
- * (unless `args` asks for AOF), and waits until it answers PING.
+ * (unless `args` asks for AOF), and waits until it answers PING. Its `default` user needs a
+ * password generated here (any local user can reach a loopback port); `url` carries it.
  */
 export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+  // mkdtemp creates the directory with mode 0700 under a name nobody could have chosen first.
   const dir = await mkdtemp(join(tmpdir(), 'fleetcmd-redis-'));
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    const child = spawn(
-      opts.binary ?? 'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        dir,
-        '--hz',
-        String(opts.hz ?? 100),
-        '--maxmemory-policy',
-        'noeviction',
-        ...(opts.args ?? []),
-      ],
-      // Its own process group: a Ctrl-C meant for the parent must not kill Redis before the
-      // parent has drained.
-      { stdio: 'ignore', detached: true },
-    );
-    // The server must not keep its parent alive: the parent kills it on exit or via stop().
-    child.unref();
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => resolve(code)),
-    );
-    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-    const url = `redis://127.0.0.1:${port}`;
-    const ready = waitForPing(url, 5_000);
-    const first = await Promise.race([
-      ready.then(() => 'ready' as const),
-      exited.then(() => 'exited' as const),
-      spawnError.then((e) => e),
-    ]);
-    if (first === 'ready') {
-      return {
-        url,
-        port,
-        process: child,
-        stop: async () => {
-          if (child.exitCode === null && child.signalCode === null) {
-            child.kill('SIGKILL');
-            await exited;
-          }
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
+  try {
+    const password = randomBytes(32).toString('base64url');
+    const config = await writeConfig(dir, password);
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const started = await startOnFreePort(opts, dir, config, password);
+      if (started) return started;
+      // Lost a race for the port: try another.
     }
-    child.kill('SIGKILL');
-    if (first instanceof Error) throw new Error(`cannot start redis-server: ${first.message}`);
-    // Lost a race for the port: try another.
-    if (attempt >= 3) throw new Error('redis-server exited at start-up four times');
+    throw new Error('redis-server exited at start-up four times');
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
 }
 
-async function waitForPing(url: string, timeoutMs: number): Promise<void> {
+/** One attempt: the server, or undefined when redis-server exited (its port was taken). */
+async function startOnFreePort(
+  opts: PrivateRedisOptions,
+  dir: string,
+  config: string,
+  password: string,
+): Promise<PrivateRedis | undefined> {
+  const port = await freePort();
+  const child = spawn(
+    opts.binary ?? 'redis-server',
+    [
+      // The config file must come first (redis-server's rule); the flags below add to it.
+      config,
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--hz',
+      String(opts.hz ?? 100),
+      '--maxmemory-policy',
+      'noeviction',
+      ...(opts.args ?? []),
+    ],
+    // Its own process group: a Ctrl-C meant for the parent must not kill Redis before the
+    // parent has drained.
+    { stdio: 'ignore', detached: true },
+  );
+  // The server must not keep its parent alive: the parent kills it on exit or via stop().
+  child.unref();
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+  const url = `redis://:${password}@127.0.0.1:${port}`;
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      // Referenced again, so that the event loop waits for the exit it awaits.
+      child.ref();
+      child.kill('SIGKILL');
+      await exited;
+    }
+  };
+  const first = await Promise.race([
+    waitForPing(url, port, child.pid ?? 0, 5_000).then(
+      () => 'ready' as const,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    ),
+    exited.then(() => 'exited' as const),
+    spawnError.then((e) => new Error(`cannot start redis-server: ${e.message}`)),
+  ]);
+  if (first === 'ready') {
+    const stop = async () => {
+      await kill();
+      await rm(dir, { recursive: true, force: true });
+    };
+    return { url, port, password, dir, process: child, stop };
+  }
+  await kill();
+  if (first instanceof Error) throw first;
+  return undefined;
+}
+
+/**
+ * Waits until the child `pid` listens on `port`, then until it answers PING. Any local user
+ * could have bound the port between freePort() and redis-server's bind: the password goes only
+ * to the socket the child itself holds.
+ */
+async function waitForPing(url: string, port: number, pid: number, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const c = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.ping();
-      c.disconnect();
-      return;
-    } catch {
-      c.disconnect();
-      if (Date.now() > deadline) throw new Error('redis-server did not answer PING in time');
-      await new Promise((r) => setTimeout(r, 25));
+    if ((await listensOn(pid, port)) !== false && (await ping(url))) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `redis-server did not listen on port ${port} and answer PING within ${timeoutMs} ms (another process may hold the port)`,
+      );
     }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function ping(url: string): Promise<boolean> {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => undefined);
+  try {
+    await c.connect();
+    await c.ping();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
   }
 }

@@ -350,7 +350,7 @@ void describe('fleetcmd dev', () => {
     }
     const url = /API:\s+(\S+)/.exec(out)?.[1];
     const token = /token:\s+(\S+)/.exec(out)?.[1];
-    const redisPort = Number(/redis:\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+    const redisPort = Number(/redis:\s+redis:\/\/(?:[^@\s]*@)?127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
     assert.equal(url, `http://127.0.0.1:${port}`);
     assert.ok(token && token.length >= 16);
     assert.match(out, /curl -s -H "Authorization: Bearer /);

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
 import { findOnPath } from '../../src/shared/on-path.js';
@@ -15,8 +16,12 @@ async function provision(): Promise<{ url: string; stop: () => Promise<void> }> 
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => undefined };
   if ((await findOnPath('redis-server')) !== undefined) {
     const r: PrivateRedis = await startPrivateRedis();
-    // The file's process may end at any moment after its last test: kill the child then.
-    process.once('exit', () => r.process.kill('SIGKILL'));
+    // The file's process may end at any moment after its last test: kill the child then, and
+    // remove its directory (which holds the server's password).
+    process.once('exit', () => {
+      r.process.kill('SIGKILL');
+      rmSync(r.dir, { recursive: true, force: true });
+    });
     return { url: r.url, stop: r.stop };
   }
   const { RedisContainer } = await import('@testcontainers/redis');

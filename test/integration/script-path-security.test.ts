@@ -16,7 +16,7 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
-import { admin } from '../helpers/users.js';
+import { userAdmin as admin } from '../helpers/local-user.js';
 
 /**
  * Issue 23, "a local user must never get root through the script path": a real second user
