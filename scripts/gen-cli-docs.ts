@@ -12,14 +12,14 @@ import {
   COMMAND_INVOKE_HELP,
   COMMAND_LIST_HELP,
   COMMAND_MODIFY_HELP,
-  DESCRIBE_HELP,
-  LOGS_HELP,
-  NODES_HELP,
-  RUN_HELP,
-  SEND_FILE_HELP,
-  SEND_FILE_RESULTS_HELP,
-  STOP_HELP,
-} from '../src/cli/args.js';
+} from '../src/cli/commands/command.js';
+import { DESCRIBE_HELP } from '../src/cli/commands/describe.js';
+import { LOGS_HELP } from '../src/cli/commands/logs.js';
+import { NODES_HELP } from '../src/cli/commands/nodes.js';
+import { RUN_HELP } from '../src/cli/commands/run.js';
+import { SEND_FILE_RESULTS_HELP } from '../src/cli/commands/send-file-results.js';
+import { SEND_FILE_HELP } from '../src/cli/commands/send-file.js';
+import { STOP_HELP } from '../src/cli/commands/stop.js';
 import { HELP } from '../src/cli/help.js';
 import { KEY_HELP } from '../src/cli/keys.js';
 import { NODE_HELP } from '../src/cli/node.js';

@@ -7,6 +7,7 @@ import { headCut, OUTPUT_LIMIT_BYTES } from '../domain/output.js';
 import {
   aggregateStatus,
   FINAL_NODE_STATUSES,
+  isFinalNodeStatus,
   NODE_STATUSES,
   type NodeStatus,
 } from '../domain/status.js';
@@ -90,6 +91,11 @@ export function renderTable(
 /** `-` for a time that has not happened (the API answers `""`). */
 export function orDash(text: string | number | undefined): string {
   return text === undefined || text === '' ? '-' : String(text);
+}
+
+/** `2/3`: how many of an invocation's nodes have finished, of how many. */
+export function nodesDone(nodes: readonly { InvocationStatus: NodeStatus }[]): string {
+  return `${nodes.filter((n) => isFinalNodeStatus(n.InvocationStatus)).length}/${nodes.length}`;
 }
 
 /** `[#####-----] 3/6  Success 2 · Failed 1 · Running 3`: final nodes fill the bar. */

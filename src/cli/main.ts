@@ -1,17 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type RawSettings } from '../shared/config.js';
-import { UsageError } from './args.js';
-import {
-  commandCli,
-  describeCli,
-  logsCli,
-  nodesCli,
-  runCommandCli,
-  sendFileCli,
-  sendFileResultsCli,
-  stopCli,
-} from './commands.js';
+import { UsageError } from './usage-error.js';
+import { commandCli } from './commands/command.js';
+import { describeCli } from './commands/describe.js';
+import { logsCli } from './commands/logs.js';
+import { nodesCli } from './commands/nodes.js';
+import { runCommandCli } from './commands/run.js';
+import { sendFileCli } from './commands/send-file.js';
+import { sendFileResultsCli } from './commands/send-file-results.js';
+import { stopCli } from './commands/stop.js';
 import type { Running } from '../shared/running.js';
 import { ApiError } from './api-client.js';
 import { HELP } from './help.js';

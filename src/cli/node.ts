@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { NODE_ID_RE } from '../shared/config.js';
-import { UsageError } from './args.js';
+import { UsageError } from './usage-error.js';
 import { withCliRedis } from './redis.js';
 import { Keys } from '../store/keys.js';
 import { nodeUserExists, nodeUserUrl, removeNodeUser, setNodeUser } from '../store/node-acl.js';

@@ -1,23 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  MAX_FILE_BASE64_BYTES,
-  UsageError,
   parameters,
   parseCommandCreate,
   parseCommandDelete,
   parseCommandInvoke,
   parseCommandList,
   parseCommandModify,
-  parseDescribe,
-  parseLogs,
-  parseNodes,
-  parseRun,
-  parseSendFile,
-  parseSendFileResults,
-  parseStop,
-  type Parsed,
-} from '../../src/cli/args.js';
+} from '../../src/cli/commands/command.js';
+import { parseDescribe } from '../../src/cli/commands/describe.js';
+import { parseLogs } from '../../src/cli/commands/logs.js';
+import { parseNodes } from '../../src/cli/commands/nodes.js';
+import { parseRun } from '../../src/cli/commands/run.js';
+import { parseSendFileResults } from '../../src/cli/commands/send-file-results.js';
+import { parseSendFile } from '../../src/cli/commands/send-file.js';
+import { parseStop } from '../../src/cli/commands/stop.js';
+import type { Parsed } from '../../src/cli/client-args.js';
+import { UsageError } from '../../src/cli/usage-error.js';
+import { MAX_FILE_BASE64_BYTES } from '../../src/domain/send-file.js';
 
 const ENV = { FLEETCMD_URL: 'http://api:1', FLEETCMD_API_TOKEN: 'tok' };
 

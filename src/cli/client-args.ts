@@ -1,0 +1,95 @@
+/**
+ * What every client subcommand's argument parser shares: the client flags (where the API is,
+ * how to print), their help lines, and small checks that turn argv into API request fields.
+ * No I/O, so each subcommand's parser can be tested on its own.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './usage-error.js';
+
+export type Body = Record<string, unknown>;
+
+/** Where the API is and how to print: shared by every client subcommand. */
+export interface ClientArgs {
+  url: string;
+  token: string | undefined;
+  json: boolean;
+  /** Print command output's control characters as they are, even to a terminal. */
+  raw: boolean;
+}
+
+/** A parsed subcommand, or a request for its help text. */
+export type Parsed<T> = { help: string } | (T & { client: ClientArgs });
+
+const CLIENT_OPTIONS = {
+  url: { type: 'string' },
+  token: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  raw: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** The subcommand's flags plus the client ones; positionals allowed (each parser checks them). */
+export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: O,
+) {
+  const config = {
+    args: argv,
+    allowPositionals: true as const,
+    options: { ...CLIENT_OPTIONS, ...options },
+  };
+  return parseArgs(config);
+}
+
+/** The client flags' lines, at the end of every client subcommand's help. */
+export const CLIENT_HELP = `  --json              print the raw API answers as JSON, one per line, and nothing else
+  --raw               print command output as it is even to a terminal (by default a
+                      terminal sees control characters such as ESC as \\x1b)
+  --url URL           API address (default $FLEETCMD_URL or http://127.0.0.1:8080)
+  --token TOKEN       bearer token (default $FLEETCMD_API_TOKEN)`;
+
+export function clientArgs(
+  values: { url?: string; token?: string; json?: boolean; raw?: boolean },
+  env: NodeJS.ProcessEnv,
+): ClientArgs {
+  return {
+    url: values.url ?? env.FLEETCMD_URL ?? 'http://127.0.0.1:8080',
+    token: values.token ?? env.FLEETCMD_API_TOKEN,
+    json: values.json === true,
+    raw: values.raw === true,
+  };
+}
+
+export function wholeNumber(flag: string, text: string | undefined, min: number, max: number) {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+export function nodeList(text: string | undefined, usage: string): string[] {
+  const ids = (text ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (ids.length === 0) throw new UsageError('--nodes is required (n1,n2,...)', usage);
+  return ids;
+}
+
+export function required<T>(value: T | undefined, what: string, usage: string): T {
+  if (value === undefined || value === '') throw new UsageError(`${what} is required`, usage);
+  return value;
+}
+
+export function noPositionals(positionals: string[], usage: string): void {
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`, usage);
+  }
+}
+
+/** Only the fields that were given: an absent flag leaves the server's default. */
+export function given(fields: Record<string, unknown>): Body {
+  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+}

@@ -1,0 +1,56 @@
+/**
+ * The per-run flags that `run` and `command invoke` share (nodes, schedule, timeout, user,
+ * directory, --wait), their help lines, and the RunCommand/InvokeCommand fields they become.
+ */
+import { given, nodeList, wholeNumber, type Body } from './client-args.js';
+import { UsageError } from './usage-error.js';
+
+export const RUN_OPTIONS = {
+  nodes: { type: 'string' },
+  timeout: { type: 'string' },
+  username: { type: 'string' },
+  'working-dir': { type: 'string' },
+  frequency: { type: 'string' },
+  'repeat-mode': { type: 'string' },
+  wait: { type: 'boolean', default: false },
+} as const;
+
+export const RUN_OPTIONS_HELP = `  --nodes LIST          comma-separated node ids (required)
+  --frequency TEXT      a schedule: six-field cron (seconds first), rate(5m) or at(...)
+  --repeat-mode MODE    Once, Period, NextRebootOnly or EveryReboot
+  --timeout SECONDS     kill the command after this long (default 60)
+  --username NAME       run as this user (default: the agent's user)
+  --working-dir PATH    working directory (default: the user's home)
+  --wait                show progress while the nodes run, then each node's output; the exit
+                        code tells how it ended (see fleetcmd --help); one-off runs only`;
+
+/** The per-run fields of RunCommand and InvokeCommand, from RUN_OPTIONS. */
+export function runFields(
+  values: {
+    nodes?: string;
+    timeout?: string;
+    username?: string;
+    'working-dir'?: string;
+    frequency?: string;
+    'repeat-mode'?: string;
+    wait: boolean;
+  },
+  usage: string,
+): Body {
+  const nodes = nodeList(values.nodes, usage);
+  const mode = values['repeat-mode'];
+  // A schedule or a boot mode never ends by itself, so there is nothing to wait for.
+  if (values.wait && (values.frequency || (mode && mode !== 'Once'))) {
+    throw new UsageError('--wait works with one-off runs only: a schedule does not end by itself');
+  }
+  return {
+    NodeIdList: nodes,
+    ...given({
+      Timeout: wholeNumber('timeout', values.timeout, 1, 86_400),
+      Username: values.username,
+      WorkingDir: values['working-dir'],
+      Frequency: values.frequency,
+      RepeatMode: mode,
+    }),
+  };
+}
