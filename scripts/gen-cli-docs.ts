@@ -21,8 +21,8 @@ import { SEND_FILE_RESULTS_HELP } from '../src/cli/commands/send-file-results.js
 import { SEND_FILE_HELP } from '../src/cli/commands/send-file.js';
 import { STOP_HELP } from '../src/cli/commands/stop.js';
 import { HELP } from '../src/cli/help.js';
-import { KEY_HELP } from '../src/cli/keys.js';
-import { NODE_HELP } from '../src/cli/node.js';
+import { KEY_HELP } from '../src/cli/commands/key.js';
+import { NODE_HELP } from '../src/cli/commands/node.js';
 
 /** Where the generated reference lives. */
 export const CLI_DOCS_PATH = fileURLToPath(new URL('../docs/cli.md', import.meta.url));

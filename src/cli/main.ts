@@ -125,9 +125,9 @@ async function dispatch(cmd: string, rest: string[]): Promise<number | undefined
     case 'send-file-results':
       return await sendFileResultsCli(rest);
     case 'node':
-      return await (await import('./node.js')).nodeCli(rest, process.env);
+      return await (await import('./commands/node.js')).nodeCli(rest, process.env);
     case 'key':
-      return await (await import('./keys.js')).keyCli(rest);
+      return await (await import('./commands/key.js')).keyCli(rest);
     default:
       return undefined;
   }

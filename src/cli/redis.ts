@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { loadConfig, type Config, type RawSettings } from '../shared/config.js';
-import { UsageError } from './args.js';
+import { UsageError } from './usage-error.js';
 import { redactText } from '../shared/log.js';
 import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
 

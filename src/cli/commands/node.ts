@@ -3,11 +3,11 @@
  * credentials of REDIS_URL. This talks to Redis, not to the API.
  */
 import { parseArgs } from 'node:util';
-import { NODE_ID_RE } from '../shared/config.js';
-import { UsageError } from './usage-error.js';
-import { withCliRedis } from './redis.js';
-import { Keys } from '../store/keys.js';
-import { nodeUserExists, nodeUserUrl, removeNodeUser, setNodeUser } from '../store/node-acl.js';
+import { NODE_ID_RE } from '../../shared/config.js';
+import { UsageError } from '../usage-error.js';
+import { withCliRedis } from '../redis.js';
+import { Keys } from '../../store/keys.js';
+import { nodeUserExists, nodeUserUrl, removeNodeUser, setNodeUser } from '../../store/node-acl.js';
 
 export const NODE_HELP = `Usage:
   fleetcmd node add <NodeId> [--rotate] [--json]

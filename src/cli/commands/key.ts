@@ -1,11 +1,11 @@
 import { parseArgs } from 'node:util';
-import { ACCESS_KEY_ID_RE } from '../shared/config.js';
-import { UsageError } from './args.js';
-import { renderTable } from './format.js';
-import { withCliRedis } from './redis.js';
-import { isoSeconds } from '../domain/time.js';
-import { AccessKeyStore } from '../store/access-key-store.js';
-import { Keys } from '../store/keys.js';
+import { ACCESS_KEY_ID_RE } from '../../shared/config.js';
+import { UsageError } from '../usage-error.js';
+import { renderTable } from '../format.js';
+import { withCliRedis } from '../redis.js';
+import { isoSeconds } from '../../domain/time.js';
+import { AccessKeyStore } from '../../store/access-key-store.js';
+import { Keys } from '../../store/keys.js';
 
 /**
  * `fleetcmd key add|list|remove`: the access keys of the vendor's RPC protocol. They live in
