@@ -71,19 +71,32 @@ const FIRE_WORDS: ReadonlySet<string> = new Set([
   'Missing',
 ]);
 const WAITING = 'Waiting ';
+/** Ends the reply when the record counted the fire job's own, passed-over slot as skipped. */
+const COUNTED_PASSED_OVER = ' passedOver';
 
 /** One fire on one node (run-fire-2.lua). */
-export type FireReply =
+export type FireReply = (
   | { outcome: 'Fired' | 'Already' | 'Skipped' | 'Ended' | 'Stale' | 'Missing' }
   /** The run of an older fire (`olderFire`) has not started: enqueue its job again. */
-  | { outcome: 'Waiting'; olderFire: string };
+  | { outcome: 'Waiting'; olderFire: string }
+) & {
+  /**
+   * This call counted the fire job's own slot, passed over for this fire, as skipped on the
+   * record (only with 'Fired', 'Waiting' or 'Skipped'); absent when it did not.
+   */
+  countedPassedOver?: true;
+};
 
 function fireReply(script: string, raw: unknown): FireReply {
-  if (typeof raw === 'string' && FIRE_WORDS.has(raw)) {
-    return { outcome: raw as Exclude<FireReply['outcome'], 'Waiting'> };
+  if (typeof raw !== 'string') throw new ScriptReplyError(script, raw);
+  const counted = raw.endsWith(COUNTED_PASSED_OVER);
+  const word = counted ? raw.slice(0, -COUNTED_PASSED_OVER.length) : raw;
+  const extra = counted ? { countedPassedOver: true as const } : {};
+  if (word.startsWith(WAITING)) {
+    return { outcome: 'Waiting', olderFire: word.slice(WAITING.length), ...extra };
   }
-  if (typeof raw === 'string' && raw.startsWith(WAITING)) {
-    return { outcome: 'Waiting', olderFire: raw.slice(WAITING.length) };
+  if (FIRE_WORDS.has(word) && (!counted || word === 'Fired' || word === 'Skipped')) {
+    return { outcome: word as Exclude<FireReply['outcome'], 'Waiting'>, ...extra };
   }
   throw new ScriptReplyError(script, raw);
 }

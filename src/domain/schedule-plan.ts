@@ -47,7 +47,10 @@ export interface FireTiming extends ScheduleClock {
 export interface FirePlan {
   /** The slot fired: the job's own, or the later one it catches up on. */
   fireMs: number;
-  /** The job's own slot is passed over for a later one (each node counts it as skipped). */
+  /**
+   * The job's own slot is passed over for a later one: each node that has not seen it counts
+   * it as skipped. Never for a slot in a year the cron excludes, which is no slot at all.
+   */
   passedOver: boolean;
   /** No slot follows the fired one: the schedule ends with it. */
   final: boolean;
@@ -63,14 +66,20 @@ export interface FirePlan {
 export type FireStep =
   { kind: 'plan'; plan: FirePlan } | { kind: 'readNext'; scheduleKey: string; ownNextMs: number };
 
+/** Whether `ms` falls in a year the schedule allows (only a cron's year field excludes any). */
+function inAllowedYear(t: FireTiming, ms: number): boolean {
+  return t.freq.kind !== 'cron' || yearAllowed(t.freq, ms, t.zone);
+}
+
 function firePlan(t: FireTiming, fireMs: number, ownNextMs: number | undefined): FirePlan {
   // The slot after the fired one: already known when it is the job's own.
   const after = fireMs === t.dueMs ? ownNextMs : nextFire(t.freq, fireMs, slotOpts(t));
   return {
     fireMs,
-    passedOver: fireMs !== t.dueMs,
+    // BullMQ knows no years: it makes jobs in an excluded year too, which pass over nothing.
+    passedOver: fireMs !== t.dueMs && inAllowedYear(t, t.dueMs),
     final: t.freq.kind === 'at' || after === undefined,
-    fansOut: t.freq.kind !== 'cron' || yearAllowed(t.freq, fireMs, t.zone),
+    fansOut: inAllowedYear(t, fireMs),
   };
 }
 
@@ -113,6 +122,8 @@ export interface NodeFireAction {
   ended: boolean;
   /** Why the node skipped the fire, for the log; undefined: it did not. */
   skipped: 'run pending' | 'node busy' | undefined;
+  /** This call counted the fire job's own, passed-over slot as skipped on the node. */
+  countedPassedOver: boolean;
 }
 
 const NO_ACTION: NodeFireAction = {
@@ -120,6 +131,7 @@ const NO_ACTION: NodeFireAction = {
   fired: false,
   ended: false,
   skipped: undefined,
+  countedPassedOver: false,
 };
 
 /**
@@ -130,6 +142,11 @@ const NO_ACTION: NodeFireAction = {
  * fire does nothing.
  */
 export function planNodeFire(reply: FireReply, fireId: string): NodeFireAction {
+  const action = nodeFireAction(reply, fireId);
+  return reply.countedPassedOver ? { ...action, countedPassedOver: true } : action;
+}
+
+function nodeFireAction(reply: FireReply, fireId: string): NodeFireAction {
   switch (reply.outcome) {
     case 'Fired':
       return { ...NO_ACTION, enqueueFire: fireId, fired: true };
@@ -153,6 +170,11 @@ export interface AfterFire {
   observeLag: boolean;
   /** The schedule goes and the invocation may end: its last fire, or no node may fire again. */
   endSchedule: boolean;
+  /**
+   * The nodes that counted the job's own, passed-over slot as skipped in this attempt: the
+   * attempt that counts it logs it (a retry that finds it counted everywhere logs nothing).
+   */
+  passedOverNodes: number;
 }
 
 /**
@@ -164,9 +186,15 @@ export function planAfterFire(
   actions: readonly NodeFireAction[] | undefined,
   nodeCount: number,
 ): AfterFire {
-  if (actions === undefined) return { observeLag: false, endSchedule: plan.final };
+  if (actions === undefined) {
+    return { observeLag: false, endSchedule: plan.final, passedOverNodes: 0 };
+  }
   const allEnded = actions.filter((a) => a.ended).length === nodeCount;
-  return { observeLag: actions.some((a) => a.fired), endSchedule: plan.final || allEnded };
+  return {
+    observeLag: actions.some((a) => a.fired),
+    endSchedule: plan.final || allEnded,
+    passedOverNodes: actions.filter((a) => a.countedPassedOver).length,
+  };
 }
 
 /** BullMQ's terms for a repeating schedule (cron pattern in a zone, or a fixed interval). */

@@ -16,21 +16,22 @@ import { toRunJob } from './run-job-data.js';
 import type { FireJob } from './scheduler-job.js';
 
 /**
- * Fans one fire out to its nodes (with `passedOver`, each node that takes it also counts the
- * fire job's own, earlier slot as skipped); answers what each node did.
+ * Fans one fire out to its nodes (with `passedOver`, each node that takes it and has not seen
+ * the fire job's own, earlier slot `dueMs` also counts that slot as skipped); answers what each
+ * node did.
  */
 async function fanOut(
   ctx: SchedulerContext,
   inv: Invocation,
   nodeIds: string[],
   plan: FirePlan,
-  groupId: string,
+  job: { groupId: string; dueMs: number },
 ): Promise<NodeFireAction[]> {
   const { deps } = ctx;
   const fireId = `f${plan.fireMs}`;
   // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
   await deps.schedulerQueue.addFireWatch(
-    `x-${groupId}-${fireId}`,
+    `x-${job.groupId}-${fireId}`,
     deps.deliveryTimeoutSeconds * 1000,
     { invokeId: inv.invokeId, nodeIds, fire: fireId },
   );
@@ -42,7 +43,7 @@ async function fanOut(
       fireId,
       plan.fireMs,
       plan.final,
-      plan.passedOver,
+      plan.passedOver ? job.dueMs : undefined,
     );
     const action = planNodeFire(reply, fireId);
     actions.push(action);
@@ -91,22 +92,27 @@ export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
           step.ownNextMs,
           await deps.schedulerQueue.scheduledNext(step.scheduleKey),
         );
-  if (plan.passedOver) {
+  const actions = plan.fansOut
+    ? await fanOut(ctx, inv, data.nodeIds, plan, { groupId, dueMs })
+    : undefined;
+  const after = planAfterFire(plan, actions, data.nodeIds.length);
+  // Logged by the attempt whose nodes counted it: a retry finds it counted and logs nothing.
+  if (after.passedOverNodes > 0) {
     deps.log.info(
       {
         invokeId: inv.invokeId,
         fireId: `f${dueMs}`,
         supersededBy: `f${plan.fireMs}`,
         lateMs: ctx.now() - dueMs,
+        nodes: after.passedOverNodes,
       },
       'fire skipped: a later slot was due when its job was taken',
     );
   }
-  const actions = plan.fansOut ? await fanOut(ctx, inv, data.nodeIds, plan, groupId) : undefined;
-  const after = planAfterFire(plan, actions, data.nodeIds.length);
   // Only an attempt that took the fire on some node observes it: a retried fire job finds
-  // its fire already taken ('Already') everywhere it had been.
-  if (after.observeLag) deps.metrics?.observeFireLagSeconds((ctx.now() - plan.fireMs) / 1000);
+  // its fire already taken ('Already') everywhere it had been. The lag runs from the job's
+  // own slot, not the one a late job fires instead, so a starved scheduler shows.
+  if (after.observeLag) deps.metrics?.observeFireLagSeconds((ctx.now() - dueMs) / 1000);
   // The schedule goes (an at() has no scheduler, only this job).
   if (after.endSchedule) {
     if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);

@@ -193,7 +193,9 @@ export class RunStore {
   /**
    * One fire of a timed invocation on one node (run-fire-2.lua): 'Fired' or 'Already' (enqueue
    * this fire's job), 'Waiting' (enqueue the older fire's job again), 'Skipped' (previous run
-   * still running), or 'Ended', 'Stale', 'Missing' (nothing to do).
+   * still running), or 'Ended', 'Stale', 'Missing' (nothing to do). `passedOverMs`: the slot of
+   * a late fire job that this fire stands in for, counted as skipped where the record has not
+   * seen it (the reply says so).
    */
   async fire(
     nodeId: string,
@@ -201,14 +203,14 @@ export class RunStore {
     fireId: string,
     fireMs: number,
     final: boolean,
-    passedOver = false,
+    passedOverMs?: number,
   ): Promise<FireReply> {
     return this.scripts.runFire(
       [nodeId, invokeId],
       fireId,
       fireMs,
       final ? '1' : '0',
-      passedOver ? '1' : '0',
+      passedOverMs ?? '',
     );
   }
 

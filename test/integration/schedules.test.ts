@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
+import { Metrics } from '../../src/api/plugins/metrics.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { Scheduler } from '../../src/scheduler/worker.js';
 import {
@@ -400,6 +401,117 @@ void describe('time zones', () => {
   });
 });
 
+const DAY = 86_400_000;
+
+/** A slot's time from its fire id (f<due ms>). */
+const slotOf = (fireId: string | undefined): number => Number(fireId?.slice(1));
+
+/** The lines a logger wrote, parsed, of one message. */
+function logLines(lines: readonly string[], msg: string): Record<string, unknown>[] {
+  return lines
+    .filter((l) => l.includes(msg))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l.msg === msg);
+}
+
+const PASSED_OVER = 'fire skipped: a later slot was due when its job was taken';
+
+/**
+ * A daily schedule on d1 at an hour 12 hours from now (`yearField` appended to its cron): the
+ * stack's own scheduler fires nothing during the test, and BullMQ's next job for it stays about
+ * 12 hours ahead. `fire` hands one fire job to a Scheduler of the test's own, as BullMQ would
+ * hand it out, for a crafted slot and clock, and answers d1's record afterwards.
+ */
+async function drivenSchedule(
+  stack: Stack,
+  src: Parameters<Parameters<typeof withStores>[1]>[0],
+  opts: { yearField?: string; metrics?: Metrics } = {},
+) {
+  const hour = (new Date().getUTCHours() + 12) % 24;
+  const logged: string[] = [];
+  const log = makeLogger('info', 'test', { write: (line: string) => logged.push(line) });
+  const id = await run(stack, {
+    NodeIdList: ['d1'],
+    Frequency: `0 0 ${hour} * * *${opts.yearField ? ` ${opts.yearField}` : ''}`,
+    CommandContent: 'true',
+  });
+  // Its node record Scheduled and its schedule group recorded (the dispatch writes both).
+  const schedule = await stack.waitFor('the schedule dispatched', async () =>
+    nodeOf(await stack.describe(id), 'd1').InvocationStatus === 'Scheduled'
+      ? (await src.invocations.schedules(id))?.[0]?.id
+      : undefined,
+  );
+  const fire = async (dueMs: number, clockMs: number) => {
+    const scheduler = new Scheduler({
+      ...src,
+      workerConnection: src.redis,
+      subscriber: src.redis,
+      keys: stack.keys,
+      log,
+      deliveryTimeoutSeconds: 60,
+      concurrency: 1,
+      clock: () => clockMs,
+      ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    });
+    const job = {
+      name: 'fire',
+      id: `repeat:${schedule}:${dueMs}`,
+      repeatJobKey: schedule,
+      data: { invokeId: id, nodeIds: ['d1'], zone: 'UTC' },
+    } as unknown as Job;
+    await scheduler.fire(job);
+    const record = (await src.runs.read(id, ['d1'], false)).get('d1');
+    const seen = Number(await src.redis.hget(stack.keys.nodeRun('d1', id), 'seenFireMs'));
+    return { fire: record?.fire, skipped: record?.skipped, seen };
+  };
+  /** Hands out the job of slot `dueMs` at `clockMs`: d1 then holds fire `firedMs`. */
+  const fires = async (
+    dueMs: number,
+    clockMs: number,
+    want: { firedMs: number; skipped: number },
+  ) =>
+    assert.deepEqual(await fire(dueMs, clockMs), {
+      fire: `f${want.firedMs}`,
+      skipped: want.skipped,
+      seen: want.firedMs,
+    });
+  /** Waits for d1's `n`th run to be over (the record Scheduled again). */
+  const ran = (n: number) =>
+    stack.waitFor(`run ${n} to finish`, async () => {
+      const node = nodeOf(await stack.describe(id), 'd1');
+      return node.Repeats === n && node.InvocationStatus === 'Scheduled';
+    });
+  const passedOver = () =>
+    logLines(logged, PASSED_OVER).map((l) => [l.fireId, l.supersededBy, l.nodes]);
+  return { id, hour, schedule, fires, ran, passedOver };
+}
+
+type DrivenSchedule = Awaited<ReturnType<typeof drivenSchedule>>;
+
+/** Runs `fn` on a fresh drivenSchedule, stopping its invocation afterwards, even on failure. */
+async function withDrivenSchedule(
+  stack: Stack,
+  opts: Parameters<typeof drivenSchedule>[2],
+  fn: (s: DrivenSchedule, src: Parameters<Parameters<typeof withStores>[1]>[0]) => Promise<void>,
+): Promise<void> {
+  await withStores(stack, async (src) => {
+    const s = await drivenSchedule(stack, src, opts);
+    try {
+      await fn(s, src);
+    } finally {
+      await stack.call('StopInvocation', { InvokeId: s.id });
+    }
+  });
+}
+
+/** Reads a histogram's count and sum from a Metrics registry. */
+async function histogram(metrics: Metrics, name: string): Promise<{ count: number; sum: number }> {
+  const values = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+  const of = (suffix: string) =>
+    values.find((v) => (v as { metricName?: string }).metricName === `${name}${suffix}`)?.value;
+  return { count: of('_count') ?? 0, sum: of('_sum') ?? 0 };
+}
+
 void describe('durability of schedules', () => {
   let stack: Stack;
   let dir: string;
@@ -415,90 +527,80 @@ void describe('durability of schedules', () => {
   });
 
   void it('a fire job taken after a later slot was due fires that slot instead, and counts its own as skipped', async () => {
-    // Daily, 12 hours from now: the stack's own scheduler fires nothing during the test, and
-    // BullMQ's next job for the schedule stays in the future.
-    const hour = (new Date().getUTCHours() + 12) % 24;
-    const DAY = 86_400_000;
-    // A slot three days ago, and "now" half an hour after it: a job due two days before that
-    // slot, taken now, had two later slots pass meanwhile, which BullMQ made no job for.
-    const recent = Math.floor((Date.now() - 3 * DAY) / DAY) * DAY + hour * 3_600_000;
-    const lines: string[] = [];
-    const log = makeLogger('info', 'test', { write: (line: string) => lines.push(line) });
-    await withStores(stack, async (src) => {
-      const id = await run(stack, {
-        NodeIdList: ['d1'],
-        Frequency: `0 0 ${hour} * * *`,
-        CommandContent: 'true',
+    const metrics = new Metrics();
+    await withDrivenSchedule(stack, { metrics }, async (s) => {
+      // A slot three days ago, and "now" half an hour after it: a job due two days before
+      // that slot, taken now, had two later slots pass meanwhile, which BullMQ made no job for.
+      const recent = Math.floor((Date.now() - 3 * DAY) / DAY) * DAY + s.hour * 3_600_000;
+      // On time (taken before the next slot): its own slot, nothing skipped.
+      const early = recent - 3 * DAY;
+      await s.fires(early, early + 60_000, { firedMs: early, skipped: 0 });
+      await s.ran(1);
+      const lag = 'fleetcmd_fire_lag_seconds';
+      assert.deepEqual(await histogram(metrics, lag), { count: 1, sum: 60 });
+
+      // Late: the latest due slot runs in its place (not the one between: no back-fill),
+      // and the job's own slot counts as skipped, logged once.
+      const late = { dueMs: recent - 2 * DAY, clockMs: recent + 30 * 60_000 };
+      await s.fires(late.dueMs, late.clockMs, { firedMs: recent, skipped: 1 });
+      assert.deepEqual(s.passedOver(), [[`f${late.dueMs}`, `f${recent}`, 1]]);
+      // The lag runs from the job's own due time, not from the slot it fired: a starved
+      // scheduler shows.
+      assert.deepEqual(await histogram(metrics, lag), {
+        count: 2,
+        sum: 60 + (late.clockMs - late.dueMs) / 1000,
       });
-      try {
-        await stack.waitFor(
-          'the schedule dispatched',
-          async () => nodeOf(await stack.describe(id), 'd1').InvocationStatus === 'Scheduled',
-        );
-        const groups = await src.invocations.schedules(id);
-        const schedule = groups?.[0]?.id;
-        assert.ok(schedule, 'the invocation has a schedule');
-        const fire = async (dueMs: number, clockMs: number) => {
-          const scheduler = new Scheduler({
-            ...src,
-            workerConnection: src.redis,
-            subscriber: src.redis,
-            keys: stack.keys,
-            log,
-            deliveryTimeoutSeconds: 60,
-            concurrency: 1,
-            clock: () => clockMs,
-          });
-          const job = {
-            name: 'fire',
-            id: `repeat:${schedule}:${dueMs}`,
-            repeatJobKey: schedule,
-            data: { invokeId: id, nodeIds: ['d1'], zone: 'UTC' },
-          } as unknown as Job;
-          await scheduler.fire(job);
-          const record = (await src.runs.read(id, ['d1'], false)).get('d1');
-          const seen = Number(await src.redis.hget(stack.keys.nodeRun('d1', id), 'seenFireMs'));
-          return { fire: record?.fire, skipped: record?.skipped, seen };
-        };
 
-        // On time (taken before the next slot): its own slot, nothing skipped.
-        const early = recent - 3 * DAY;
-        assert.deepEqual(await fire(early, early + 60_000), {
-          fire: `f${early}`,
-          skipped: 0,
-          seen: early,
-        });
-        await stack.waitFor('that run to finish', async () => {
-          const n = nodeOf(await stack.describe(id), 'd1');
-          return n.Repeats === 1 && n.InvocationStatus === 'Scheduled';
-        });
+      // The same job again (BullMQ retries a stalled one): the same slot, found taken;
+      // nothing counted, logged or observed twice.
+      await s.fires(late.dueMs, late.clockMs + 5_000, { firedMs: recent, skipped: 1 });
+      assert.deepEqual(s.passedOver(), [[`f${late.dueMs}`, `f${recent}`, 1]]);
+      assert.equal((await histogram(metrics, lag)).count, 2);
+    });
+  });
 
-        // Late: the latest due slot runs in its place (not the one between: no back-fill),
-        // and the job's own slot counts as skipped.
-        const late = { dueMs: recent - 2 * DAY, clockMs: recent + 30 * 60_000 };
-        assert.deepEqual(await fire(late.dueMs, late.clockMs), {
-          fire: `f${recent}`,
-          skipped: 1,
-          seen: recent,
-        });
-        const logged = lines
-          .filter((l) => l.includes('a later slot was due'))
-          .map((l) => JSON.parse(l) as { fireId?: string; supersededBy?: string });
-        assert.deepEqual(
-          logged.map((l) => [l.fireId, l.supersededBy]),
-          [[`f${late.dueMs}`, `f${recent}`]],
-        );
+  void it('a retried fire job that catches up does not count its own slot where it was taken', async () => {
+    await withDrivenSchedule(stack, {}, async (s) => {
+      const own = Math.floor((Date.now() - 5 * DAY) / DAY) * DAY + s.hour * 3_600_000;
+      // The first attempt, on time, fires the job's own slot; then the job stalls.
+      await s.fires(own, own + 60_000, { firedMs: own, skipped: 0 });
+      await s.ran(1);
+      // BullMQ hands it out again after the next slot was due (its successor's, which that
+      // successor's job has not yet brought to this node): the retry fires that slot, but
+      // the node already took the job's own slot, so nothing is skipped there.
+      const next = own + DAY;
+      await s.fires(own, next + 60_000, { firedMs: next, skipped: 0 });
+      assert.deepEqual(s.passedOver(), [], 'no node counted a skip');
+      await s.ran(2);
+    });
+  });
 
-        // The same job again (BullMQ retries a stalled one): the same slot, found taken;
-        // nothing counted twice.
-        assert.deepEqual(await fire(late.dueMs, late.clockMs + 5_000), {
-          fire: `f${recent}`,
-          skipped: 1,
-          seen: recent,
-        });
-      } finally {
-        await stack.call('StopInvocation', { InvokeId: id });
-      }
+  void it('a late job for a slot in a year the cron excludes is not counted as skipped', async () => {
+    // BullMQ knows no years (only a start and an end): it makes jobs for the slots of an
+    // excluded year between two allowed ones. Here the last such job is taken once the next
+    // allowed year has begun.
+    const year = new Date().getUTCFullYear() - 1;
+    await withDrivenSchedule(stack, { yearField: `${year - 2},${year}-2099` }, async (s) => {
+      const excluded = Date.UTC(year - 1, 11, 31, s.hour);
+      const firstAllowed = Date.UTC(year, 0, 1, s.hour);
+      await s.fires(excluded, firstAllowed + 30 * 60_000, { firedMs: firstAllowed, skipped: 0 });
+      assert.deepEqual(s.passedOver(), [], 'no slot passed over');
+      await s.ran(1);
+    });
+  });
+
+  void it("a late fire job leaves the slots from BullMQ's next job on to that job", async () => {
+    await withDrivenSchedule(stack, {}, async (s, src) => {
+      // BullMQ's next job: the schedule's first slot after now (12 hours or so ahead).
+      const today = Math.floor(Date.now() / DAY) * DAY + s.hour * 3_600_000;
+      const nextJob = today > Date.now() ? today : today + DAY;
+      assert.equal(await src.schedulerQueue.scheduledNext(s.schedule), nextJob);
+      // A job three days before that, taken two days after it: of the slots due by then,
+      // those from nextJob on have a job of their own; the latest before it is the catch-up.
+      const dueMs = nextJob - 3 * DAY;
+      await s.fires(dueMs, nextJob + 2 * DAY + 30 * 60_000, { firedMs: nextJob - DAY, skipped: 1 });
+      assert.deepEqual(s.passedOver(), [[`f${dueMs}`, `f${nextJob - DAY}`, 1]]);
+      await s.ran(1);
     });
   });
 
@@ -533,28 +635,43 @@ void describe('durability of schedules', () => {
     await q.removeJobScheduler(lostId);
     await q.close();
     await new Promise((r) => setTimeout(r, 3_500));
-    const keptBefore = (await lines(kept)).length;
+    // Nothing fires while every scheduler is down: the runs and skips so far stay as they are.
+    const keptBefore = (await lines(kept)).map(slotOf);
+    const skippedOf = async () =>
+      Number(await stack.redis.hget(stack.keys.nodeRun('d1', a), 'skipped'));
+    const skippedBefore = await skippedOf();
     const upAt = Date.now();
     const { startServer } = await import('../../src/server/main.js');
-    const { makeLogger } = await import('../../src/shared/log.js');
-    stack.server = await startServer(stack.config, makeLogger('silent', 'test'));
+    const logged: string[] = [];
+    const log = makeLogger('info', 'test', { write: (line: string) => logged.push(line) });
+    stack.server = await startServer(stack.config, log);
 
     await stack.waitFor(
       'both resume',
       async () =>
-        (await lines(kept)).length >= keptBefore + 3 &&
-        (await lines(lost)).some((f) => Number(f.slice(1)) >= upAt),
+        (await lines(kept)).length >= keptBefore.length + 3 &&
+        (await lines(lost)).some((f) => slotOf(f) >= upAt),
       20_000,
     );
-    // a: nothing of the downtime is back-filled. Its pending job, taken at the restart, fires
-    // the slot current by then (the one catch-up run, which may fall just after upAt) and
-    // counts its own slot as skipped; then fires go on from the restart.
-    const resumed = (await lines(kept)).slice(keptBefore).map((f) => Number(f.slice(1)));
-    const fromDowntime = resumed.filter((ms) => ms < upAt - 1_000);
-    assert.deepEqual(fromDowntime, [], `fires of the downtime ${JSON.stringify(fromDowntime)}`);
-    assert.ok(resumed.filter((ms) => ms < upAt).length <= 1, JSON.stringify(resumed));
-    const skipped = Number(await stack.redis.hget(stack.keys.nodeRun('d1', a), 'skipped'));
-    assert.ok(skipped >= 1, `the late job's own slot counted as skipped (${skipped})`);
+    // a: its pending job, for a slot of the downtime, is taken at the restart after later
+    // slots were due. It is the one catch-up run: it fires the slot current when it was taken
+    // (the latest due, which may fall just after upAt), its own slot is counted as skipped on
+    // d1 and logged once, the slots in between are not run, and fires go on from there.
+    const passed = logLines(logged, PASSED_OVER).filter((l) => l.invokeId === a);
+    assert.equal(passed.length, 1, `one passed-over slot logged: ${JSON.stringify(passed)}`);
+    const own = slotOf(String(passed[0]?.fireId));
+    const catchUp = slotOf(String(passed[0]?.supersededBy));
+    assert.ok(own > Math.max(...keptBefore) && own < upAt, `own slot ${own} in the downtime`);
+    assert.ok(catchUp > own && catchUp > upAt - 1_000, `catch-up ${catchUp}, up at ${upAt}`);
+    assert.equal(passed[0]?.nodes, 1, 'd1 counted the own slot as skipped');
+    assert.ok((await skippedOf()) >= skippedBefore + 1, 'on its record');
+    const resumed = (await lines(kept)).slice(keptBefore.length).map(slotOf);
+    assert.equal(resumed[0], catchUp, `the catch-up runs first: ${JSON.stringify(resumed)}`);
+    assert.deepEqual(
+      resumed.filter((ms) => ms <= catchUp),
+      [catchUp],
+      'exactly one catch-up run, nothing of the downtime back-filled',
+    );
     const keptFires = await lines(kept);
     assert.equal(new Set(keptFires).size, keptFires.length, 'no fire ran twice');
     // b: re-asserted at start, so it fires again.

@@ -21,6 +21,19 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['runFire', 'Waiting b0123456789abcdef', { outcome: 'Waiting', olderFire: 'b0123456789abcdef' }],
   // A Pending record without a fire (a one-off run's) answers 'Waiting ' .. ''.
   ['runFire', 'Waiting ', { outcome: 'Waiting', olderFire: '' }],
+  // The record counted the late fire job's own, passed-over slot as skipped.
+  ['runFire', 'Fired passedOver', { outcome: 'Fired', countedPassedOver: true }],
+  ['runFire', 'Skipped passedOver', { outcome: 'Skipped', countedPassedOver: true }],
+  [
+    'runFire',
+    'Waiting f1700000000000 passedOver',
+    { outcome: 'Waiting', olderFire: 'f1700000000000', countedPassedOver: true },
+  ],
+  [
+    'runFire',
+    'Waiting  passedOver',
+    { outcome: 'Waiting', olderFire: '', countedPassedOver: true },
+  ],
   ['runClaim', 'Claimed', 'Claimed'],
   ['runClaim', 'Superseded', 'Superseded'],
   ['runClaim', 'Missing', 'Missing'],
@@ -75,6 +88,10 @@ const BAD: [ScriptName, unknown][] = [
   ['runCreate', 'Creat'],
   ['runCreate', null],
   ['runFire', 'Waiting'],
+  // Only a fire that moved the record on can have counted a passed-over slot.
+  ['runFire', 'Already passedOver'],
+  ['runFire', 'Stale passedOver'],
+  ['runFire', ' passedOver'],
   ['runFire', 'fired'],
   ['runFire', 1],
   ['runClaim', 'Mine'],

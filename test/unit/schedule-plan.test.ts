@@ -154,6 +154,18 @@ void describe('planFire: which slot a fire job fires', () => {
       scheduledNextMs: undefined,
       want: { fireMs: ms('2030-06-01T12:00:00Z'), fansOut: false, final: false, read: false },
     },
+    {
+      // BullMQ knows no years: its jobs in an excluded year are no slots of the schedule, so a
+      // late one passes over nothing (no node counts it as skipped) when it catches up.
+      name: 'a late job for a slot in an excluded year catches up without passing over a slot',
+      t: timing(
+        freqOf('0 0 12 * * * 2030,2032'),
+        ms('2031-12-31T12:00:00Z'),
+        ms('2032-01-01T12:30:00Z'),
+      ),
+      scheduledNextMs: ms('2032-01-02T12:00:00Z'),
+      want: { fireMs: ms('2032-01-01T12:00:00Z'), passedOver: false, fansOut: true, read: true },
+    },
   ];
   for (const row of rows) {
     void it(row.name, () => {
@@ -341,7 +353,13 @@ void describe('planFire over a simulated schedule', () => {
 });
 
 void describe('planNodeFire: what a fire does per node state', () => {
-  const none = { enqueueFire: undefined, fired: false, ended: false, skipped: undefined };
+  const none = {
+    enqueueFire: undefined,
+    fired: false,
+    ended: false,
+    skipped: undefined,
+    countedPassedOver: false,
+  };
   const rows: [reply: FireReply, want: NodeFireAction][] = [
     [{ outcome: 'Fired' }, { ...none, enqueueFire: 'f9', fired: true }],
     [{ outcome: 'Already' }, { ...none, enqueueFire: 'f9' }],
@@ -353,6 +371,19 @@ void describe('planNodeFire: what a fire does per node state', () => {
     [{ outcome: 'Ended' }, { ...none, ended: true }],
     [{ outcome: 'Missing' }, { ...none, ended: true }],
     [{ outcome: 'Stale' }, none],
+    // The record counted the fire job's own, passed-over slot as skipped in this call.
+    [
+      { outcome: 'Fired', countedPassedOver: true },
+      { ...none, enqueueFire: 'f9', fired: true, countedPassedOver: true },
+    ],
+    [
+      { outcome: 'Waiting', olderFire: 'f3', countedPassedOver: true },
+      { ...none, enqueueFire: 'f3', skipped: 'run pending', countedPassedOver: true },
+    ],
+    [
+      { outcome: 'Skipped', countedPassedOver: true },
+      { ...none, skipped: 'node busy', countedPassedOver: true },
+    ],
   ];
   for (const [reply, want] of rows) {
     void it(JSON.stringify(reply), () => {
@@ -386,29 +417,58 @@ void describe('planNodeFire: what a fire does per node state', () => {
 
 void describe('planAfterFire', () => {
   const base: FirePlan = { fireMs: 1, passedOver: false, final: false, fansOut: true };
-  const action = (outcome: FireReply['outcome']) =>
-    planNodeFire(outcome === 'Waiting' ? { outcome, olderFire: 'f0' } : { outcome }, 'f1');
+  const action = (outcome: FireReply['outcome'], countedPassedOver = false) =>
+    planNodeFire(
+      outcome === 'Waiting'
+        ? { outcome, olderFire: 'f0', ...(countedPassedOver ? { countedPassedOver } : {}) }
+        : { outcome, ...(countedPassedOver ? { countedPassedOver } : {}) },
+      'f1',
+    );
 
   void it('table', () => {
     assert.deepEqual(planAfterFire(base, [action('Fired'), action('Ended')], 2), {
       observeLag: true,
       endSchedule: false,
+      passedOverNodes: 0,
     });
     assert.deepEqual(planAfterFire(base, [action('Ended'), action('Missing')], 2), {
       observeLag: false,
       endSchedule: true,
+      passedOverNodes: 0,
     });
     assert.deepEqual(planAfterFire(base, [action('Already')], 1), {
       observeLag: false,
       endSchedule: false,
+      passedOverNodes: 0,
     });
     assert.deepEqual(planAfterFire({ ...base, final: true }, [action('Fired')], 1), {
       observeLag: true,
       endSchedule: true,
+      passedOverNodes: 0,
     });
     // Not fanned out (a slot outside the allowed years): no node counts as ended.
-    assert.deepEqual(planAfterFire(base, undefined, 0), { observeLag: false, endSchedule: false });
-    assert.deepEqual(planAfterFire(base, [], 0), { observeLag: false, endSchedule: true });
+    assert.deepEqual(planAfterFire(base, undefined, 0), {
+      observeLag: false,
+      endSchedule: false,
+      passedOverNodes: 0,
+    });
+    assert.deepEqual(planAfterFire(base, [], 0), {
+      observeLag: false,
+      endSchedule: true,
+      passedOverNodes: 0,
+    });
+    // A catch-up: the passed-over slot is logged with the nodes that counted it in this
+    // attempt; a retry that finds it counted everywhere ('Already') has none to log.
+    const late = { ...base, passedOver: true };
+    assert.deepEqual(
+      planAfterFire(late, [action('Fired', true), action('Skipped', true), action('Stale')], 3),
+      { observeLag: true, endSchedule: false, passedOverNodes: 2 },
+    );
+    assert.deepEqual(planAfterFire(late, [action('Already'), action('Already')], 2), {
+      observeLag: false,
+      endSchedule: false,
+      passedOverNodes: 0,
+    });
   });
 
   void it('ends the schedule exactly when it was the last fire or every node ended', () => {
@@ -416,14 +476,24 @@ void describe('planAfterFire', () => {
       fc.property(
         fc.boolean(),
         fc.array(
-          fc.constantFrom('Fired', 'Already', 'Waiting', 'Skipped', 'Ended', 'Missing', 'Stale'),
+          fc.tuple(
+            fc.constantFrom('Fired', 'Already', 'Waiting', 'Skipped', 'Ended', 'Missing', 'Stale'),
+            fc.boolean(),
+          ),
         ),
         (final, results) => {
-          const actions = results.map(action);
+          // Only an outcome that moves the record on can count the passed-over slot.
+          const counts = (r: string, c: boolean) =>
+            c && ['Fired', 'Waiting', 'Skipped'].includes(r);
+          const actions = results.map(([r, c]) => action(r as FireReply['outcome'], counts(r, c)));
           const after = planAfterFire({ ...base, final }, actions, results.length);
-          const allEnded = results.every((r) => r === 'Ended' || r === 'Missing');
+          const allEnded = results.every(([r]) => r === 'Ended' || r === 'Missing');
           assert.equal(after.endSchedule, final || allEnded);
-          assert.equal(after.observeLag, results.includes('Fired'));
+          assert.equal(
+            after.observeLag,
+            results.some(([r]) => r === 'Fired'),
+          );
+          assert.equal(after.passedOverNodes, results.filter(([r, c]) => counts(r, c)).length);
         },
       ),
       { numRuns: 200 },

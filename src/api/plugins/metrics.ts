@@ -167,7 +167,7 @@ function processSeries(registers: Registry[]) {
     }),
     fireLag: new Histogram({
       name: 'fleetcmd_fire_lag_seconds',
-      help: `Seconds from a scheduled fire's due time to its per-node run jobs being queued, once per fire that queued one; ${PER_PROCESS}`,
+      help: `Seconds from a schedule fire job's own due time to its per-node run jobs being queued, once per fire that queued one; a late job that fires a later slot instead still counts from its own slot, so a starved or stopped scheduler shows; ${PER_PROCESS}`,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     }),

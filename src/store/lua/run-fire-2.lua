@@ -8,8 +8,9 @@
       ARGV[1] fireId
       ARGV[2] fireMs ('' for a boot)
       ARGV[3] final: '1' = the schedule has no fire after this one
-      ARGV[4] passedOver: '1' = this fire stands in for the earlier slot of a fire job taken
-              late, so that slot counts as skipped too (absent from older servers)
+      ARGV[4] passedOverMs: the slot (ms) of a fire job taken late that this later fire stands
+              in for ('' for none): it counts as skipped too, unless the record saw that slot
+              (or a later one) already: a retried job whose first attempt fired it here
 
     Output:
       'Fired'            moved to Pending for this fire
@@ -21,20 +22,26 @@
       'Ended'            the schedule has ended on this node; nothing changes
       'Stale'            older than a fire already seen; nothing changes
       'Missing'          no record; nothing changes
+      'Fired', 'Waiting <fire>' and 'Skipped' end in ' passedOver' when this call counted the
+      slot of ARGV[4] as skipped
 ]]
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return 'Missing' end
 if redis.call('HGET', KEYS[1], 'fire') == ARGV[1] then return 'Already' end
 if redis.call('HGET', KEYS[1], 'timed') ~= '1' then return 'Ended' end
+local counted = ''
 if ARGV[2] ~= '' then
   local last = tonumber(redis.call('HGET', KEYS[1], 'seenFireMs') or '0') or 0
   if tonumber(ARGV[2]) <= last then return 'Stale' end
   redis.call('HSET', KEYS[1], 'seenFireMs', ARGV[2])
-end
-if ARGV[4] == '1' then
-  -- The fire job's own slot, passed over for this later one (its job was taken late).
-  redis.call('HINCRBY', KEYS[1], 'skipped', 1)
-  redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+  local passedOverMs = tonumber(ARGV[4] or '')
+  if passedOverMs and last < passedOverMs then
+    -- The fire job's own slot, passed over for this later one (its job was taken late), and
+    -- never seen here.
+    redis.call('HINCRBY', KEYS[1], 'skipped', 1)
+    redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+    counted = ' passedOver'
+  end
 end
 if ARGV[3] == '1' then
   -- The last fire: the record no longer lives as long as the schedule, only its retention.
@@ -45,8 +52,10 @@ end
 if st ~= 'Scheduled' then
   redis.call('HINCRBY', KEYS[1], 'skipped', 1)
   redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
-  if st == 'Pending' then return 'Waiting ' .. (redis.call('HGET', KEYS[1], 'fire') or '') end
-  return 'Skipped'
+  if st == 'Pending' then
+    return 'Waiting ' .. (redis.call('HGET', KEYS[1], 'fire') or '') .. counted
+  end
+  return 'Skipped' .. counted
 end
 redis.call('HDEL', KEYS[1], 'startedMs', 'finishedMs', 'stoppedMs', 'exitCode', 'errorCode',
   'errorInfo', 'output', 'claim', 'agent', 'pgid', 'scriptDir', 'bootId', 'fireMs')
@@ -54,4 +63,4 @@ redis.call('HSET', KEYS[1], 'status', 'Pending', 'fire', ARGV[1], 'firedMs', NOW
   'updatedMs', NOW, 'dropped', 0)
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'fireMs', ARGV[2]) end
 redis.call('HSET', KEYS[2], 'lastInvokedMs', NOW)
-return 'Fired'
+return 'Fired' .. counted
