@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,23 +14,11 @@ import {
   type AgentProcess,
   type Stack,
 } from '../helpers/stack.js';
+import { userAdmin as admin } from '../helpers/local-user.js';
 import { defaultScriptRoot } from '../../workers/agent/exec/script-dir.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const NOT_ROOT = 'needs root: only a root agent switches users, and useradd needs root';
-
-/** Runs useradd/groupadd/userdel, retrying while another process holds /etc/passwd's lock. */
-function admin(cmd: string, args: string[]): void {
-  for (let attempt = 0; ; attempt++) {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
-    if (r.status === 0) return;
-    // 10: can't update the group/passwd file (locked by a parallel useradd elsewhere).
-    if (attempt >= 20 || !/lock/i.test(r.stderr)) {
-      throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
-    }
-    spawnSync('sleep', ['0.2']);
-  }
-}
 
 /** The lines the test scripts print about their own script file and its directory. */
 function scriptFacts(output: string): { path: string; file: string; dir: string } {
