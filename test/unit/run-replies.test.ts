@@ -58,6 +58,12 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['nodeRegister', 'boot-1', 'boot-1'],
   ['nodeHeartbeat', '1700000000123', 1700000000123],
   ['nodeStopped', '1700000000123', 1700000000123],
+  ['runLost', 'Ended Error', { outcome: 'Ended', status: 'Error' }],
+  ['runLost', 'Ended Terminated', { outcome: 'Ended', status: 'Terminated' }],
+  ['runLost', 'Alive', { outcome: 'Alive' }],
+  ['runLost', 'Missing', { outcome: 'Left', status: 'Missing' }],
+  ['runLost', 'Success', { outcome: 'Left', status: 'Success' }],
+  ['runLost', 'Scheduled', { outcome: 'Left', status: 'Scheduled' }],
 ];
 
 /** Replies no script gives: each is an error naming the script and the reply. */
@@ -77,6 +83,10 @@ const BAD: [ScriptName, unknown][] = [
   ['runStop', 'Missing'],
   ['runAbort', 'Mine'],
   ['runInterrupt', 'Superseded'],
+  ['runLost', 'Ended'],
+  ['runLost', 'Ended Success'],
+  ['runLost', 'Mine'],
+  ['runLost', 1],
   ['invCreate', '1'],
   ['invCreate', '2 17'],
   ['invCreate', '1 17 x'],
