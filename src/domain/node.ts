@@ -32,3 +32,11 @@ export function isOnline(info: NodeInfo, nowMs: number): boolean {
   if (info.invalid !== undefined && info.invalid.length > 0) return false;
   return nowMs - info.lastHeartbeatMs <= info.heartbeatSeconds * 1000 * OFFLINE_AFTER_HEARTBEATS;
 }
+
+/**
+ * When the node was last heard of: its last heartbeat, else its registration; undefined when
+ * its record holds neither (nothing to judge it by).
+ */
+export function lastSeenMs(info: NodeInfo): number | undefined {
+  return info.lastHeartbeatMs ?? info.registeredMs;
+}

@@ -101,6 +101,24 @@ function fireReply(script: string, raw: unknown): FireReply {
   throw new ScriptReplyError(script, raw);
 }
 
+/** A run on a lost node (run-lost-4.lua). */
+export type LostReply =
+  /** Ended now with this status. */
+  | { outcome: 'Ended'; status: 'Error' | 'Terminated' }
+  /** The node was heard from since it was judged lost. */
+  | { outcome: 'Alive' }
+  /** Left as found ('Missing': no record). */
+  | { outcome: 'Left'; status: NodeStatus | 'Missing' };
+
+const leftStatus = statusOr('Missing');
+
+function lostReply(script: string, raw: unknown): LostReply {
+  if (raw === 'Ended Error') return { outcome: 'Ended', status: 'Error' };
+  if (raw === 'Ended Terminated') return { outcome: 'Ended', status: 'Terminated' };
+  if (raw === 'Alive') return { outcome: 'Alive' };
+  return { outcome: 'Left', status: leftStatus(script, raw) };
+}
+
 /** An invocation's hash written now or found (inv-create-1.lua). */
 export interface CreateInvocationReply {
   created: boolean;
@@ -143,6 +161,7 @@ export const SCRIPT_REPLIES = {
   runStop: statusOr(),
   runAbort: statusOr('Superseded'),
   runInterrupt: statusOr('Mine', 'Missing'),
+  runLost: lostReply,
   invCreate: createInvocationReply,
   /** How many old index entries were checked. */
   invPublish: integer,

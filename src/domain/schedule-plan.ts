@@ -7,7 +7,8 @@ import {
   type Frequency,
 } from './frequency.js';
 import type { RepeatMode, RunRecord } from './invocation.js';
-import { isOnline, type NodeInfo } from './node.js';
+import { isOnline, lastSeenMs, type NodeInfo } from './node.js';
+import { RUN_ERRORS } from './run-errors.js';
 import type { FireReply } from './run-replies.js';
 
 /**
@@ -311,4 +312,69 @@ export function planUpkeep(
     return nowMs - createdMs > graceMs ? 'dispatch' : 'waitDispatch';
   }
   return 'check';
+}
+
+/**
+ * A node is lost once this many of its own heartbeats went by unheard, whatever
+ * FLEETCMD_NODE_LOST_SECONDS says: an agent configured with a slower heartbeat than the
+ * server's is not ended for being slow.
+ */
+export const LOST_AFTER_OWN_HEARTBEATS = 3;
+
+/** A node whose agent has not been heard of for too long (see planNodeLost). */
+export interface LostNode {
+  nodeId: string;
+  /** The heartbeat (or registration) it was last heard of; the lost-run script checks it again. */
+  seenMs: number;
+  /** How long it has been silent, in whole seconds. */
+  silentSeconds: number;
+}
+
+/**
+ * Whether a node is lost at `nowMs` (Redis's clock): silent for `lostAfterMs`
+ * (FLEETCMD_NODE_LOST_SECONDS) and for LOST_AFTER_OWN_HEARTBEATS of its own heartbeats. A node
+ * with no heartbeat or registration time, or one before 1970 or in the future (a record a node
+ * wrote itself), is never judged lost: its runs are left as they are.
+ */
+export function planNodeLost(
+  info: NodeInfo,
+  nowMs: number,
+  lostAfterMs: number,
+): LostNode | undefined {
+  const seenMs = lastSeenMs(info);
+  if (seenMs === undefined || !(seenMs >= 0 && seenMs <= nowMs)) return undefined;
+  const ownMs = info.heartbeatSeconds * 1000 * LOST_AFTER_OWN_HEARTBEATS;
+  const afterMs = Math.max(lostAfterMs, Number.isFinite(ownMs) ? ownMs : 0);
+  if (nowMs - seenMs < afterMs) return undefined;
+  return { nodeId: info.nodeId, seenMs, silentSeconds: Math.floor((nowMs - seenMs) / 1000) };
+}
+
+/**
+ * What a run on a lost node becomes: a Running one Error, a Stopping one Terminated (it was
+ * being stopped; its agent cannot say how it ended); any other status is left as it is (a
+ * Pending run is the delivery deadline's, a final one stays final). run-lost-4.lua does the
+ * same compare-and-set atomically.
+ */
+export function lostRunEnd(status: string): 'Error' | 'Terminated' | undefined {
+  if (status === 'Running') return 'Error';
+  if (status === 'Stopping') return 'Terminated';
+  return undefined;
+}
+
+/** The ErrorInfo of a run ended as lost: the vendor's text, then who stopped responding when. */
+export function lostRunInfo(lost: LostNode): string {
+  const seen = new Date(lost.seenMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return (
+    `${RUN_ERRORS.ClientNotResponse}: the agent on node ${lost.nodeId} stopped responding ` +
+    `(last heartbeat ${seen}, ${lost.silentSeconds} s ago)`
+  );
+}
+
+/**
+ * How often the upkeep runs: every UPKEEP_EVERY_MS (a minute), or often enough that a run on a
+ * lost node ends within a third of FLEETCMD_NODE_LOST_SECONDS after the deadline (at least
+ * every second).
+ */
+export function upkeepEveryMs(everyMs: number, lostAfterMs: number): number {
+  return Math.max(1000, Math.min(everyMs, Math.floor(lostAfterMs / 3)));
 }

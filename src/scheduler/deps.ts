@@ -31,6 +31,11 @@ export interface SchedulerDeps {
   keys: Keys;
   log: Logger;
   deliveryTimeoutSeconds: number;
+  /**
+   * FLEETCMD_NODE_LOST_SECONDS: a node silent this long has its runs ended as lost.
+   * @default 300
+   */
+  nodeLostSeconds?: number;
   /** Scheduler jobs in parallel per replica (FLEETCMD_SCHEDULER_CONCURRENCY, default 32). */
   concurrency: number;
   /** @default Date.now */

@@ -7,7 +7,7 @@ import { abortUndelivered, deliveryTimeout } from './delivery.js';
 import { dispatch } from './dispatch.js';
 import { fire } from './fire.js';
 import { fireJobOf, parseSchedulerJob } from './scheduler-job.js';
-import { UPKEEP_EVERY_MS, upkeep } from './upkeep.js';
+import { upkeep, upkeepPeriodMs } from './upkeep.js';
 
 /**
  * Scheduler workers. A new invocation is dispatched: a one-off run fans out into one job per
@@ -59,9 +59,9 @@ export class Scheduler {
       .catch((err: unknown) => deps.log.error({ err: String(err) }, 'scheduler worker stopped'));
     await this.worker.waitUntilReady();
     // Schedules live in Redis and need nothing from a starting server; upkeep only repairs and
-    // retires (see upkeep()), so it runs in the background now and then every minute on
-    // whichever replica takes the job.
-    await deps.schedulerQueue.ensureUpkeep(UPKEEP_EVERY_MS);
+    // retires (see upkeep()), so it runs in the background now and then every minute (less
+    // with a short FLEETCMD_NODE_LOST_SECONDS) on whichever replica takes the job.
+    await deps.schedulerQueue.ensureUpkeep(upkeepPeriodMs(this.ctx));
     this.upkeep().catch((err: unknown) =>
       deps.log.warn({ err: String(err) }, 'schedule upkeep failed'),
     );

@@ -64,6 +64,7 @@ async function startScheduler(
     nodeQueues: schedNodeQueues,
     schedulerQueue: schedQueue,
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+    nodeLostSeconds: config.nodeLostSeconds,
     concurrency: config.schedulerConcurrency,
     workerConnection: workerConn,
     subscriber,

@@ -212,6 +212,11 @@ const settingsSchema = z.object({
     .optional(),
   /** @default 10 */
   FLEETCMD_HEARTBEAT_SECONDS: positiveInt('FLEETCMD_HEARTBEAT_SECONDS', 10),
+  /**
+   * How long a node may go without a heartbeat before the scheduler ends its runs as lost
+   * (`ClientNotResponse`); at least MIN_LOST_HEARTBEATS heartbeats. @default 300
+   */
+  FLEETCMD_NODE_LOST_SECONDS: positiveInt('FLEETCMD_NODE_LOST_SECONDS', 300),
   /** @default 60 */
   FLEETCMD_DELIVERY_TIMEOUT_SECONDS: positiveInt('FLEETCMD_DELIVERY_TIMEOUT_SECONDS', 60),
   /** @default 10 */
@@ -280,6 +285,8 @@ export interface Config {
   role: 'api' | 'scheduler' | 'all';
   nodeId: string | undefined;
   heartbeatSeconds: number;
+  /** FLEETCMD_NODE_LOST_SECONDS: a node silent this long has its runs ended as lost. */
+  nodeLostSeconds: number;
   deliveryTimeoutSeconds: number;
   minIntervalSeconds: number;
   schedulerConcurrency: number;
@@ -295,6 +302,12 @@ export interface Config {
   prefix: string;
   logLevel: string;
 }
+
+/**
+ * FLEETCMD_NODE_LOST_SECONDS must span this many heartbeats: a node is shown offline after 2.5
+ * missed ones, and a run must not be ended while its agent is only late.
+ */
+export const MIN_LOST_HEARTBEATS = 3;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -330,6 +343,13 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
       'invalid configuration:\n  FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS must not be over FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)',
     );
   }
+  if (s.FLEETCMD_NODE_LOST_SECONDS < MIN_LOST_HEARTBEATS * s.FLEETCMD_HEARTBEAT_SECONDS) {
+    throw new ConfigError(
+      `invalid configuration:\n  FLEETCMD_NODE_LOST_SECONDS must be at least ${MIN_LOST_HEARTBEATS} heartbeats ` +
+        `(${MIN_LOST_HEARTBEATS} × FLEETCMD_HEARTBEAT_SECONDS = ${MIN_LOST_HEARTBEATS * s.FLEETCMD_HEARTBEAT_SECONDS}), ` +
+        `got ${s.FLEETCMD_NODE_LOST_SECONDS}`,
+    );
+  }
   return Object.freeze({
     redisUrl: s.REDIS_URL,
     port: s.PORT,
@@ -352,6 +372,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     role: s.FLEETCMD_ROLE,
     nodeId: s.FLEETCMD_NODE_ID,
     heartbeatSeconds: s.FLEETCMD_HEARTBEAT_SECONDS,
+    nodeLostSeconds: s.FLEETCMD_NODE_LOST_SECONDS,
     deliveryTimeoutSeconds: s.FLEETCMD_DELIVERY_TIMEOUT_SECONDS,
     minIntervalSeconds: s.FLEETCMD_MIN_INTERVAL_SECONDS,
     schedulerConcurrency: s.FLEETCMD_SCHEDULER_CONCURRENCY,

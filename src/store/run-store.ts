@@ -13,7 +13,7 @@ import {
 import { ScriptReplyError } from '../domain/run-replies.js';
 import type { NodeStatus } from '../domain/status.js';
 import type { Keys } from './keys.js';
-import type { FireReply } from '../domain/run-replies.js';
+import type { FireReply, LostReply } from '../domain/run-replies.js';
 import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
 
 const FIELD_NAMES = Object.keys(RUN_FIELDS);
@@ -228,6 +228,33 @@ export class RunStore {
     fire = '',
   ): Promise<NodeStatus | 'Superseded'> {
     return this.scripts.runAbort([nodeId, invokeId], this.retentionMs, errorCode, errorInfo, fire);
+  }
+
+  /**
+   * Ends the runs in the active set of a node silent since `seenMs` (run-lost-4.lua: Running ->
+   * Error, Stopping -> Terminated, only while the node has not been heard from since). One
+   * SMEMBERS and one script call per run in the set; answers each run's reply.
+   */
+  async endLost(
+    nodeId: string,
+    seenMs: number,
+    errorCode: string,
+    errorInfo: string,
+  ): Promise<{ invokeId: string; reply: LostReply }[]> {
+    const out: { invokeId: string; reply: LostReply }[] = [];
+    for (const invokeId of await this.redis.smembers(this.keys.nodeActive(nodeId))) {
+      const reply = await this.scripts.runLost(
+        [nodeId, invokeId],
+        invokeId,
+        String(seenMs),
+        errorCode,
+        errorInfo,
+      );
+      out.push({ invokeId, reply });
+      // The agent is back: its own reports decide the rest.
+      if (reply.outcome === 'Alive') break;
+    }
+    return out;
   }
 
   /** A periodic record's past runs, newest first (entries past their age are gone). */

@@ -77,6 +77,13 @@ export const SCRIPTS = {
     ],
   },
   runInterrupt: { file: 'run-interrupt-3.lua', keys: runActiveStats },
+  runLost: {
+    file: 'run-lost-4.lua',
+    keys: (k: Keys, nodeId: string, invokeId: string) => [
+      ...runActiveStats(k, nodeId, invokeId),
+      k.nodeInfo(nodeId),
+    ],
+  },
   invCreate: {
     file: 'inv-create-1.lua',
     keys: (k: Keys, invokeId: string) => [k.invocation(invokeId)],

@@ -29,6 +29,27 @@ void describe('loadConfig', () => {
     assertRejects({ FLEETCMD_SCHEDULER_CONCURRENCY: 'many' }, ['FLEETCMD_SCHEDULER_CONCURRENCY']);
   });
 
+  void it('takes FLEETCMD_NODE_LOST_SECONDS (default 300) of at least 3 heartbeats', () => {
+    assert.equal(loadConfig({}).nodeLostSeconds, 300);
+    assert.equal(
+      loadConfig({ FLEETCMD_NODE_LOST_SECONDS: '3', FLEETCMD_HEARTBEAT_SECONDS: '1' })
+        .nodeLostSeconds,
+      3,
+    );
+    assert.equal(loadConfig({ FLEETCMD_HEARTBEAT_SECONDS: '100' }).nodeLostSeconds, 300);
+    const short = assertRejects({ FLEETCMD_NODE_LOST_SECONDS: '29' }, [
+      'FLEETCMD_NODE_LOST_SECONDS',
+      'FLEETCMD_HEARTBEAT_SECONDS',
+      '30',
+      '29',
+    ]);
+    assert.match(short.message, /at least 3 heartbeats/);
+    // A slower heartbeat raises the floor: the default is refused, not silently stretched.
+    assertRejects({ FLEETCMD_HEARTBEAT_SECONDS: '101' }, ['FLEETCMD_NODE_LOST_SECONDS', '303']);
+    assertRejects({ FLEETCMD_NODE_LOST_SECONDS: '0' }, ['FLEETCMD_NODE_LOST_SECONDS']);
+    assertRejects({ FLEETCMD_NODE_LOST_SECONDS: '5m' }, ['FLEETCMD_NODE_LOST_SECONDS']);
+  });
+
   void it('takes an absolute FLEETCMD_SCRIPT_DIR and leaves the default to the agent', () => {
     assert.equal(loadConfig({ FLEETCMD_SCRIPT_DIR: '/var/tmp/fc' }).scriptDir, '/var/tmp/fc');
     assert.equal(loadConfig({}).scriptDir, undefined);

@@ -67,6 +67,7 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   runStop: RUNS,
   runAbort: RUNS,
   runInterrupt: RUNS,
+  runLost: RUNS,
   invCreate: [['inv-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']],
   invPublish: [['command'], ['file']],
   nodeIndexAdd: NODES,

@@ -78,6 +78,12 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ],
   ['hashRead', [], []],
   ['listRead', [Buffer.from('3'), 40], [Buffer.from('3'), 40]],
+  ['runLost', 'Ended Error', { outcome: 'Ended', status: 'Error' }],
+  ['runLost', 'Ended Terminated', { outcome: 'Ended', status: 'Terminated' }],
+  ['runLost', 'Alive', { outcome: 'Alive' }],
+  ['runLost', 'Missing', { outcome: 'Left', status: 'Missing' }],
+  ['runLost', 'Success', { outcome: 'Left', status: 'Success' }],
+  ['runLost', 'Scheduled', { outcome: 'Left', status: 'Scheduled' }],
 ];
 
 /** Replies no script gives: each is an error naming the script and the reply. */
@@ -104,6 +110,10 @@ const BAD: [ScriptName, unknown][] = [
   ['runStop', 'Missing'],
   ['runAbort', 'Mine'],
   ['runInterrupt', 'Superseded'],
+  ['runLost', 'Ended'],
+  ['runLost', 'Ended Success'],
+  ['runLost', 'Mine'],
+  ['runLost', 1],
   ['invCreate', '1'],
   ['invCreate', '2 17'],
   ['invCreate', '1 17 x'],

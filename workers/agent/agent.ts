@@ -183,7 +183,11 @@ export class Agent {
         RUN_ERRORS.ExecutionInterrupted,
       );
       const traceable = where.pgid > 0 || where.runToken !== '';
-      if ((r === 'Error' || r === 'Terminated') && where.bootId === this.bootId && traceable) {
+      // Any status but Mine/Missing: interrupted now (Error, Terminated) or already ended by the
+      // server as lost (run-lost-4.lua leaves such runs in the set for this), a scheduled one
+      // then back to Scheduled or Pending with its claim fields still that run's.
+      const ended = r !== 'Mine' && r !== 'Missing';
+      if (ended && where.bootId === this.bootId && traceable) {
         // Same boot: the command may still be running, orphaned. It is reported interrupted,
         // so it must not go on doing things: kill what is left of it (all that carries its run
         // token, wherever it went, even before its group was recorded; and what is left in its
