@@ -207,7 +207,9 @@ void describe('execution: user, groups, environment and script files', () => {
     assert.equal(facts.dir, `700 ${me}`);
     // By default in memory: /dev/shm where the agent's own check accepts it (as on Linux), the
     // system's temporary directory otherwise; this process runs as the same user as the agent.
-    assert.equal(dirname(dirname(facts.path)), defaultScriptRoot(), facts.path);
+    const chosen = defaultScriptRoot();
+    assert.ok('root' in chosen, `the agent found no script root: ${JSON.stringify(chosen)}`);
+    assert.equal(dirname(dirname(facts.path)), chosen.root, facts.path);
     assert.match(basename(dirname(facts.path)), /^fleetcmd-/);
     // The run is reported only after its script directory is gone.
     assert.ok(await gone(facts.path), `${facts.path} removed`);
