@@ -21,7 +21,11 @@ export interface ActionDeps {
   /** SendFile may set setuid/setgid on a group- or world-writable file. @default false */
   allowSetuidFiles?: boolean;
   /** Counts the invocations this process creates. @default none */
-  metrics?: { invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void };
+  metrics?: {
+    invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void;
+    /** A one-off invocation's creation -> its per-node run jobs queued (RunCommand fans out). */
+    observeDispatchSeconds?(seconds: number): void;
+  };
 }
 
 /**

@@ -4,6 +4,7 @@ import { invocationKind } from '../domain/invocation.js';
 import { aggregateOf, legacyInvokeStatus } from '../domain/status.js';
 import type { ActionDeps } from './deps.js';
 import { AppError } from './errors.js';
+import { fanOutOnce } from './fan-out.js';
 
 /** The invocation records the use cases share: ids, creation, lookup by kind, status match. */
 
@@ -38,12 +39,19 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
   if (created) deps.metrics?.invocationCreated(invocationKind(inv), inv.repeatMode);
   if (enqueued) return created;
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
-  const timed = inv.repeatMode !== 'Once';
-  await deps.schedulerQueue.enqueueInvocation(
-    inv.invokeId,
-    timed ? undefined : deps.deliveryTimeoutSeconds * 1000,
-  );
-  await deps.invocations.publish(inv, createdMs, deps.clock(), timed);
+  if (inv.repeatMode !== 'Once') {
+    await deps.schedulerQueue.enqueueDispatch(inv.invokeId);
+    await deps.invocations.publish(inv, createdMs, deps.clock(), true);
+    return created;
+  }
+  // Single hop: the runs are queued before the answer, so an answered run depends on no
+  // scheduler job. The deadline comes first, as it also finishes a fan-out cut short.
+  await deps.schedulerQueue.enqueueDeadline(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+  await fanOutOnce(inv, deps);
+  const nowMs = deps.clock();
+  if (await deps.invocations.publish(inv, createdMs, nowMs, false, true)) {
+    deps.metrics?.observeDispatchSeconds?.((nowMs - createdMs) / 1000);
+  }
   return created;
 }
 

@@ -5,8 +5,10 @@ import { bootTriggerOf, groupByZone, nodeScheduleZone } from '../domain/schedule
 import type { ScheduleGroup } from '../store/invocation-store.js';
 import { oneFireId, scheduleId } from '../store/queues.js';
 import type { SchedulerContext } from './context.js';
-import { forNodes } from './for-nodes.js';
-import { listedOnNodes, toRunJob } from './run-job-data.js';
+import { fanOutOnce } from '../app/fan-out.js';
+import { forNodes } from '../app/for-nodes.js';
+import { listedOnNodes, toRunJob } from '../app/run-job-data.js';
+import { deliveryTimeout } from './delivery.js';
 import { assertSchedules } from './schedules.js';
 
 /** A node's reported zone as a schedule can use it; UTC when it reported none we know. */
@@ -73,7 +75,11 @@ export async function dispatchTimed(
   deps.log.debug({ invokeId: inv.invokeId, mode: inv.repeatMode }, 'timed invocation dispatched');
 }
 
-/** Creates each node's record and, for a one-off run, enqueues its job at once. */
+/**
+ * Creates each node's record and, for a one-off run, enqueues its job at once: a timed
+ * invocation's dispatch job; for a one-off one, RunCommand fans out itself (see fan-out.ts),
+ * and this finishes a fan-out cut short (or runs a dispatch job of an earlier version).
+ */
 export async function dispatch(ctx: SchedulerContext, invokeId: string): Promise<void> {
   const { deps } = ctx;
   const loaded = await ctx.load(invokeId);
@@ -83,18 +89,27 @@ export async function dispatch(ctx: SchedulerContext, invokeId: string): Promise
     await dispatchTimed(ctx, inv, freq);
     return;
   }
-  const data = toRunJob(inv);
-  const listedMs = listedOnNodes(inv);
-  await forNodes(inv.nodeIds, async (nodeId) => {
-    await deps.runs.create(nodeId, invokeId, listedMs);
-    // Enqueue whenever the record is (still) Pending: a retried dispatch re-adds a job
-    // with the same id, which BullMQ ignores, and a record already claimed, stopped or
-    // aborted makes the agent skip any job it still finds.
-    await deps.nodeQueues.addRun(nodeId, data);
-  });
+  await fanOutOnce(inv, deps);
   // Only the attempt that completes the dispatch first observes it (a retried job does not).
   if (await deps.invocations.markDispatched(invokeId, ctx.now())) {
     deps.metrics?.observeDispatchSeconds((ctx.now() - inv.createdMs) / 1000);
   }
   deps.log.debug({ invokeId, nodes: inv.nodeIds.length }, 'dispatched');
+}
+
+/**
+ * A one-off invocation's delivery deadline. RunCommand fanned it out before answering, so the
+ * nodes that have not taken their job by now are Aborted. If it never finished the fan-out (a
+ * crash or an outage cut the creation short, before any answer), the deadline finishes it
+ * instead and sets a new deadline from now: a run is never Aborted for a fan-out that had not
+ * happened, and a crash never leaves a run waiting on a scheduler job's lock.
+ */
+export async function deliveryDeadline(ctx: SchedulerContext, invokeId: string): Promise<void> {
+  const { deps } = ctx;
+  const { dispatchedMs } = await deps.invocations.progress(invokeId);
+  if (dispatchedMs !== undefined) return deliveryTimeout(ctx, invokeId);
+  if (!(await ctx.load(invokeId))) return;
+  deps.log.warn({ invokeId }, 'finishing a one-off fan-out cut short');
+  await dispatch(ctx, invokeId);
+  await deps.schedulerQueue.enqueueDeadline(invokeId, deps.deliveryTimeoutSeconds * 1000, true);
 }

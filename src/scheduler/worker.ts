@@ -3,8 +3,8 @@ import { settleWithin } from '../shared/settle.js';
 import { makeSchedulerWorker } from '../store/queues.js';
 import { SchedulerContext } from './context.js';
 import type { SchedulerDeps } from './deps.js';
-import { abortUndelivered, deliveryTimeout } from './delivery.js';
-import { dispatch } from './dispatch.js';
+import { abortUndelivered } from './delivery.js';
+import { deliveryDeadline, dispatch } from './dispatch.js';
 import { fire } from './fire.js';
 import { fireJobOf, parseSchedulerJob } from './scheduler-job.js';
 import { upkeep, upkeepPeriodMs } from './upkeep.js';
@@ -112,9 +112,12 @@ export class Scheduler {
     return fire(this.ctx, fireJobOf(job));
   }
 
-  /** Nodes that never took a one-off run's job by the deadline become Aborted. */
+  /**
+   * Nodes that never took a one-off run's job by the deadline become Aborted (a fan-out cut
+   * short is finished instead, see deliveryDeadline).
+   */
   deliveryTimeout(invokeId: string): Promise<void> {
-    return deliveryTimeout(this.ctx, invokeId);
+    return deliveryDeadline(this.ctx, invokeId);
   }
 
   /** Upkeep of timed invocations (see upkeep.ts). */

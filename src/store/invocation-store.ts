@@ -148,38 +148,58 @@ export class InvocationStore {
       ...args,
     );
     if (created) return { created, createdMs, enqueued: false };
-    const [marked, listed] = await Promise.all([
-      this.redis.hexists(key, 'enqueuedMs'),
+    // A one-off invocation is published once fanned out (marked dispatched); a timed one once
+    // its dispatch job is queued (marked enqueued).
+    const [marks, listed] = await Promise.all([
+      this.redis.hmget(key, 'enqueuedMs', 'dispatchedMs'),
       this.redis.zscore(this.keys.indexOf(invocationKind(inv)), inv.invokeId),
     ]);
-    return { created, createdMs, enqueued: marked === 1 && listed !== null };
+    const marked = inv.repeatMode === 'Once' ? marks[1] : marks[0];
+    return {
+      created,
+      createdMs,
+      enqueued: marked !== null && marked !== undefined && listed !== null,
+    };
   }
 
   /**
-   * Lists the invocation once its jobs are queued: a command in the invocation index and among
-   * the undispatched ones (its nodes' indexes get it with their run records, at dispatch; until
-   * then a NodeId listing finds it here), a sent file in its own index; and marks the jobs
-   * enqueued. The listings are one script (all in `{global}`), so they are written together or
-   * not at all; the mark is on the invocation's hash (another slot), sent right behind it in
-   * the same round trip. A retry counts the jobs enqueued only when both the mark and the index
-   * entry are there (create), so a failure of either step makes a ClientToken retry publish
-   * again (each write is idempotent). Two commands, whatever the number of nodes.
+   * Lists the invocation once its jobs are queued: a command in the invocation index, a sent
+   * file in its own index; and marks it. A timed command is also listed among the undispatched
+   * ones (its nodes' indexes get it with their run records, at dispatch; until then a NodeId
+   * listing finds it there) and marked enqueued (its dispatch job is queued). A one-off
+   * invocation is fanned out already (`dispatched`): its nodes' indexes hold it, and it is
+   * marked dispatched, which answers whether this call marked it first (a retry does not). The
+   * listings are one script (all in `{global}`), so they are written together or not at all;
+   * the mark is on the invocation's hash (another slot), sent right behind it in the same round
+   * trip. A retry counts the jobs enqueued only when both the mark and the index entry are
+   * there (create), so a failure of either step makes a ClientToken retry publish again (each
+   * write is idempotent). Two commands, whatever the number of nodes.
    */
-  async publish(inv: Invocation, createdMs: number, nowMs: number, timed: boolean): Promise<void> {
+  async publish(
+    inv: Invocation,
+    createdMs: number,
+    nowMs: number,
+    timed: boolean,
+    dispatched = false,
+  ): Promise<boolean> {
     const { invokeId } = inv;
     const kind = invocationKind(inv);
     const cutoffMs = createdMs - this.retentionMs;
-    await Promise.all([
+    const key = this.keys.invocation(invokeId);
+    const [, marked] = await Promise.all([
       this.scripts.invPublish(
         [kind],
         invokeId,
         createdMs,
         cutoffMs,
-        kind === 'command' ? '1' : '0',
+        kind === 'command' && !dispatched ? '1' : '0',
         timed ? '1' : '0',
       ),
-      this.redis.hset(this.keys.invocation(invokeId), 'enqueuedMs', nowMs),
+      dispatched
+        ? this.redis.hsetnx(key, 'dispatchedMs', nowMs)
+        : this.redis.hset(key, 'enqueuedMs', nowMs),
     ]);
+    return dispatched && marked === 1;
   }
 
   /** Ids of invocations that may still fire. */

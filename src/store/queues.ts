@@ -148,24 +148,27 @@ export class SchedulerQueue {
     this.queue.on('error', () => undefined);
   }
 
+  /** Enqueues a timed invocation's dispatch: its records and schedules (a fixed job id). */
+  async enqueueDispatch(invokeId: string): Promise<void> {
+    await this.queue.add(
+      'dispatch',
+      { invokeId },
+      { ...SCHEDULER_JOB_OPTS, jobId: `d-${invokeId}` },
+    );
+  }
+
   /**
-   * Enqueues the fan-out now and, for a one-off run, the delivery check after
-   * `deliveryTimeoutMs` (a timed invocation's fires get their own checks).
+   * A one-off invocation's delivery deadline, due `delayMs` from now: it aborts the nodes that
+   * have not taken their job, and first finishes a fan-out that a crash cut short (see
+   * scheduler/dispatch.ts). `again`: the deadline a finished fan-out gets anew (another id).
    */
-  async enqueueInvocation(invokeId: string, deliveryTimeoutMs: number | undefined): Promise<void> {
-    const common = SCHEDULER_JOB_OPTS;
-    await this.queue.addBulk([
-      { name: 'dispatch', data: { invokeId }, opts: { ...common, jobId: `d-${invokeId}` } },
-      ...(deliveryTimeoutMs === undefined
-        ? []
-        : [
-            {
-              name: 'deliveryTimeout',
-              data: { invokeId },
-              opts: { ...common, jobId: `w-${invokeId}`, delay: deliveryTimeoutMs },
-            },
-          ]),
-    ]);
+  async enqueueDeadline(invokeId: string, delayMs: number, again = false): Promise<void> {
+    const jobId = `${again ? 'w2' : 'w'}-${invokeId}`;
+    await this.queue.add(
+      'deliveryTimeout',
+      { invokeId },
+      { ...SCHEDULER_JOB_OPTS, jobId, delay: delayMs },
+    );
   }
 
   /** Jobs of this queue by BullMQ state (waiting, delayed, active, completed, failed, ...). */

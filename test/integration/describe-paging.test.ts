@@ -220,14 +220,25 @@ void describe('DescribeInvocations by NodeId before dispatch', () => {
   };
 
   void it('lists an accepted invocation on its nodes at once, and the same once dispatched', async () => {
-    const a = await run(stack, { NodeIdList: ['u1'], CommandContent: 'true' });
-    const b = await run(stack, { NodeIdList: ['u2'], CommandContent: 'true' });
-    const c = await run(stack, { NodeIdList: ['u1', 'u2'], CommandContent: 'true' });
+    // Timed invocations wait for a scheduler's dispatch (none runs yet); a one-off one is
+    // fanned out by RunCommand itself, so its nodes' indexes hold it before the answer.
+    const timed = { Frequency: 'rate(1h)', CommandContent: 'true' };
+    const a = await run(stack, { NodeIdList: ['u1'], ...timed });
+    const b = await run(stack, { NodeIdList: ['u2'], ...timed });
+    const c = await run(stack, { NodeIdList: ['u1', 'u2'], ...timed });
     const { redis, keys } = stack;
     assert.equal(await redis.zcard(keys.nodeInvocations('u1')), 0, 'not dispatched yet');
     assert.equal(await redis.zcard(keys.undispatchedInvocations()), 3);
     assert.deepEqual(await listed('u1', 1), [c, a]);
     assert.deepEqual(await listed('u2', 10), [c, b]);
+    const d = await run(stack, { NodeIdList: ['u1'], CommandContent: 'true' });
+    assert.deepEqual(await redis.zrevrange(keys.nodeInvocations('u1'), 0, -1), [d]);
+    assert.equal(
+      await redis.zcard(keys.undispatchedInvocations()),
+      3,
+      'a one-off is not among them',
+    );
+    assert.deepEqual(await listed('u1', 1), [d, c, a]);
 
     scheduler = await startServer(
       loadConfig({
@@ -246,8 +257,8 @@ void describe('DescribeInvocations by NodeId before dispatch', () => {
       async () => (await redis.zcard(keys.undispatchedInvocations())) === 0,
       20_000,
     );
-    assert.deepEqual(await redis.zrevrange(keys.nodeInvocations('u1'), 0, -1), [c, a]);
-    assert.deepEqual(await listed('u1', 1), [c, a]);
+    assert.deepEqual(await redis.zrevrange(keys.nodeInvocations('u1'), 0, -1), [d, c, a]);
+    assert.deepEqual(await listed('u1', 1), [d, c, a]);
     assert.deepEqual(await listed('u2', 10), [c, b]);
   });
 });

@@ -68,14 +68,15 @@ void describe('ClientToken idempotency', () => {
     });
     try {
       await q.remove(`w-${id}`);
-      await stack.redis.hdel(stack.keys.invocation(id), 'enqueuedMs');
+      // A one-off invocation is marked dispatched once RunCommand has fanned it out.
+      await stack.redis.hdel(stack.keys.invocation(id), 'dispatchedMs');
       await stack.redis.zrem(stack.keys.invocationIndex(), id);
       await stack.redis.del(stack.keys.nodeRun('i1', id));
       assert.equal(await q.getJobState(`w-${id}`), 'unknown');
 
       assert.equal(await run(stack, body), id);
       assert.notEqual(await stack.redis.zscore(stack.keys.invocationIndex(), id), null);
-      assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'enqueuedMs'), 1);
+      assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'dispatchedMs'), 1);
       const inv = await waitFinal(stack, id);
       assert.equal(inv.InvocationStatus, 'Success');
       assert.equal(inv.InvokeNodes.InvokeNode[0]?.Output, 'repaired\n');
@@ -85,17 +86,17 @@ void describe('ClientToken idempotency', () => {
     }
   });
 
-  void it('a retry with the token lists an invocation marked enqueued but not listed, and runs nothing again', async () => {
+  void it('a retry with the token lists an invocation marked dispatched but not listed, and runs nothing again', async () => {
     const body = { NodeIdList: ['i1'], CommandContent: 'echo listed', ClientToken: 'tok-list' };
     const id = await run(stack, body);
     await waitFinal(stack, id);
     // As if the listing step had failed after the mark was written (they are separate slots).
     await stack.redis.zrem(stack.keys.invocationIndex(), id);
-    assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'enqueuedMs'), 1);
+    assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'dispatchedMs'), 1);
 
     assert.equal(await run(stack, body), id);
     assert.notEqual(await stack.redis.zscore(stack.keys.invocationIndex(), id), null);
-    // The dispatch enqueued again finds the record done: the command is not run twice.
+    // The fan-out done again finds the record done: the command is not run twice.
     await new Promise((r) => setTimeout(r, 500));
     const inv = await waitFinal(stack, id);
     assert.equal(inv.InvokeNodes.InvokeNode[0]?.Repeats, 1);

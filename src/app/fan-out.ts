@@ -1,0 +1,25 @@
+import type { Invocation } from '../domain/invocation.js';
+import type { NodeQueues } from '../store/queues.js';
+import type { RunStore } from '../store/run-store.js';
+import { forNodes } from './for-nodes.js';
+import { listedOnNodes, toRunJob } from './run-job-data.js';
+
+/**
+ * A one-off invocation's fan-out: each node's run record (Pending, listed in the node's index)
+ * and then its run job on the node's own queue, a batch of nodes at a time. RunCommand does it
+ * before it answers (single hop), and the delivery deadline again for a creation a crash cut
+ * short. Idempotent: a record that exists is left as it is, and the job has a fixed id
+ * (`r-<InvokeId>`), so BullMQ ignores it while it is still queued; one added again after the
+ * first was done finds a record no longer Pending, which the agent skips.
+ */
+export async function fanOutOnce(
+  inv: Invocation,
+  deps: { runs: RunStore; nodeQueues: NodeQueues },
+): Promise<void> {
+  const data = toRunJob(inv);
+  const listedMs = listedOnNodes(inv);
+  await forNodes(inv.nodeIds, async (nodeId) => {
+    await deps.runs.create(nodeId, inv.invokeId, listedMs);
+    await deps.nodeQueues.addRun(nodeId, data);
+  });
+}
