@@ -15,6 +15,8 @@ export interface ActionDeps {
   nodeQueues: NodeQueues;
   schedulerQueue: SchedulerQueue;
   deliveryTimeoutSeconds: number;
+  /** The most nodes a one-off invocation may have to be fanned out before the answer. @default 64 */
+  inlineFanOutNodes?: number;
   /** Shortest interval a Frequency may fire at. */
   minIntervalSeconds: number;
   clock: () => number;

@@ -30,6 +30,9 @@ export async function assertRegistered(deps: ActionDeps, nodeIds: readonly strin
   }
 }
 
+/** See FLEETCMD_INLINE_FANOUT_NODES (config.ts). */
+const DEFAULT_INLINE_FANOUT_NODES = 64;
+
 /**
  * Hash, then jobs, then the index: an invocation is listed only once its jobs are queued.
  * Answers whether this call wrote the hash (false for a retry that found it written).
@@ -44,9 +47,17 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
     await deps.invocations.publish(inv, createdMs, deps.clock(), true);
     return created;
   }
-  // Single hop: the runs are queued before the answer, so an answered run depends on no
-  // scheduler job. The deadline comes first, as it also finishes a fan-out cut short.
+  // The deadline comes first: it also finishes a fan-out that a crash cut short, so an
+  // answered run never waits out a dead replica's lock on a dispatch job.
   await deps.schedulerQueue.enqueueDeadline(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+  if (inv.nodeIds.length > (deps.inlineFanOutNodes ?? DEFAULT_INLINE_FANOUT_NODES)) {
+    // Many nodes: a scheduler job fans out, and the answer does not wait for it.
+    await deps.schedulerQueue.enqueueDispatch(inv.invokeId);
+    await deps.invocations.publish(inv, createdMs, deps.clock(), false);
+    return created;
+  }
+  // Single hop: the runs are queued before the answer, so an answered run depends on no
+  // scheduler job.
   await fanOutOnce(inv, deps);
   const nowMs = deps.clock();
   if (await deps.invocations.publish(inv, createdMs, nowMs, false, true)) {

@@ -113,6 +113,7 @@ function buildApp(
     ...ops,
     commands: new CommandStore(producer, keys),
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+    inlineFanOutNodes: config.inlineFanOutNodes,
     minIntervalSeconds: config.minIntervalSeconds,
     clock: () => Date.now(),
     allowSetuidFiles: config.allowSetuidFiles,

@@ -227,6 +227,13 @@ const settingsSchema = z.object({
    * 1.8-2.0 s and 361-390 skipped fires where 32 gave 1.1-1.2 s and 0-38. @default 32
    */
   FLEETCMD_SCHEDULER_CONCURRENCY: positiveInt('FLEETCMD_SCHEDULER_CONCURRENCY', 32),
+  /**
+   * A one-off invocation of at most this many nodes is fanned out by RunCommand itself before
+   * it answers (single hop); a larger one by a scheduler job, so the answer does not wait for
+   * every node's record and job. Either way its delivery deadline finishes a fan-out a crash
+   * cut short. 0: always by the scheduler. @default 64
+   */
+  FLEETCMD_INLINE_FANOUT_NODES: wholeNumber('FLEETCMD_INLINE_FANOUT_NODES', 64, 0),
   /** Parallel runs one agent accepts. @default 16 */
   FLEETCMD_AGENT_CONCURRENCY: positiveInt('FLEETCMD_AGENT_CONCURRENCY', 16),
   /** How long a stopping agent lets running commands finish before it kills them. @default 30 */
@@ -290,6 +297,8 @@ export interface Config {
   deliveryTimeoutSeconds: number;
   minIntervalSeconds: number;
   schedulerConcurrency: number;
+  /** FLEETCMD_INLINE_FANOUT_NODES: the most nodes RunCommand fans out before it answers. */
+  inlineFanOutNodes: number;
   agentConcurrency: number;
   agentGraceSeconds: number;
   agentLockSeconds: number;
@@ -376,6 +385,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     deliveryTimeoutSeconds: s.FLEETCMD_DELIVERY_TIMEOUT_SECONDS,
     minIntervalSeconds: s.FLEETCMD_MIN_INTERVAL_SECONDS,
     schedulerConcurrency: s.FLEETCMD_SCHEDULER_CONCURRENCY,
+    inlineFanOutNodes: s.FLEETCMD_INLINE_FANOUT_NODES,
     agentConcurrency: s.FLEETCMD_AGENT_CONCURRENCY,
     agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
     agentLockSeconds: s.FLEETCMD_AGENT_LOCK_SECONDS,

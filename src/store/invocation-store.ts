@@ -154,7 +154,7 @@ export class InvocationStore {
       this.redis.hmget(key, 'enqueuedMs', 'dispatchedMs'),
       this.redis.zscore(this.keys.indexOf(invocationKind(inv)), inv.invokeId),
     ]);
-    const marked = inv.repeatMode === 'Once' ? marks[1] : marks[0];
+    const marked = inv.repeatMode === 'Once' ? (marks[1] ?? marks[0]) : marks[0];
     return {
       created,
       createdMs,
