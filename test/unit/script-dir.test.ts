@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   chmod,
   chown,
@@ -76,7 +77,7 @@ void describe('script directories', () => {
     assert.deepEqual(checkScriptRoot(join(base, 'link')), { root: good });
   });
 
-  void it('writes in its root only, and removes what a failed write left', async () => {
+  void it('writes in its root only, and refuses a root that is missing', async () => {
     const good = join(base, 'good');
     await mkdir(good, { mode: 0o700 });
     const written = writeScript(good, Buffer.from('echo hi\n'), undefined);
@@ -89,6 +90,25 @@ void describe('script directories', () => {
     assert.throws(() => writeScript(join(base, 'missing'), Buffer.from('x'), undefined), {
       code: 'ENOENT',
     });
+  });
+
+  void it('removes the directory of a write that failed after it was made (a full root)', async (t) => {
+    if (!IS_ROOT) return t.skip('needs root to mount a small tmpfs');
+    const full = join(base, 'full');
+    await mkdir(full, { mode: 0o700 });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=65536,mode=0700', 'tmpfs', full]);
+    try {
+      // The directory is made; the script's bytes do not fit: the write fails with ENOSPC.
+      assert.throws(() => writeScript(full, Buffer.alloc(1024 * 1024, 0x41), undefined), {
+        code: 'ENOSPC',
+      });
+      assert.deepEqual(await readdir(full), [], 'what the failed write made is removed');
+      // And the root still takes a script that fits.
+      const written = writeScript(full, Buffer.from('echo hi\n'), undefined);
+      assert.equal(await removeOwnDir(written), true);
+    } finally {
+      execFileSync('umount', [full]);
+    }
   });
 
   void it("never removes a recorded directory that is a link, not the agent's, or not its mode", async (t) => {
