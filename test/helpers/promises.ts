@@ -1,8 +1,14 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { freePort } from '../../src/dev/private-redis.js';
+import { Scheduler } from '../../src/scheduler/worker.js';
 import { startServer } from '../../src/server/main.js';
 import { makeLogger } from '../../src/shared/log.js';
 import type { Running } from '../../src/shared/running.js';
+import { InvocationStore } from '../../src/store/invocation-store.js';
+import { NodeStore } from '../../src/store/node-store.js';
+import { NodeQueues, SchedulerQueue } from '../../src/store/queues.js';
+import { closeRedis, makeRedis } from '../../src/store/redis.js';
+import { RunStore } from '../../src/store/run-store.js';
 import { parseBody, type ApiResponse, type Stack } from './stack.js';
 
 /**
@@ -77,4 +83,39 @@ export function sha1SignedRequest(
     url: `${baseUrl}/?${canonical}&Signature=${rfc3986(signature)}`,
     init: { method: 'POST' },
   };
+}
+
+/**
+ * Runs one pass of the scheduler's upkeep (Scheduler.upkeep) from a Scheduler of the test's
+ * own, on stores with the stack's retention, as a replica's upkeep job would; its worker is
+ * never started, so it takes no job from the queue.
+ */
+export async function upkeepOnce(stack: Stack): Promise<void> {
+  const redis = makeRedis(stack.redisUrl, 'worker', 'upkeep-test');
+  const retentionMs = stack.config.retentionSeconds * 1000;
+  const nodeQueues = new NodeQueues(redis, stack.keys);
+  const schedulerQueue = new SchedulerQueue(redis, stack.keys);
+  try {
+    const scheduler = new Scheduler({
+      invocations: new InvocationStore(redis, stack.keys, retentionMs),
+      runs: new RunStore(redis, stack.keys, retentionMs, {
+        maxRuns: stack.config.historyRuns,
+        maxAgeMs: stack.config.historySeconds * 1000,
+      }),
+      nodes: new NodeStore(redis, stack.keys),
+      nodeQueues,
+      schedulerQueue,
+      workerConnection: redis,
+      subscriber: redis,
+      keys: stack.keys,
+      log: makeLogger('silent', 'test'),
+      deliveryTimeoutSeconds: stack.config.deliveryTimeoutSeconds,
+      concurrency: 1,
+    });
+    await scheduler.upkeep();
+  } finally {
+    await schedulerQueue.close();
+    await nodeQueues.close();
+    await closeRedis(redis);
+  }
 }
