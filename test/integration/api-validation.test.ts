@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
 import { makeRedis } from '../../src/store/redis.js';
 import type { DescribeInvocationsAnswer } from '../../src/api/schemas/response.js';
+import { HANG_MS, hangBound } from '../helpers/hang.js';
 import { keysUnder } from '../helpers/redis.js';
 import {
   makeStack,
@@ -1012,22 +1013,6 @@ void describe('DescribeInvocations paging', () => {
     }
   });
 });
-
-/** Guards against hangs only: no test here is decided by how long something took. */
-const HANG_MS = 60_000;
-
-/** Rejects after HANG_MS: a hang bound for a promise that has no timeout of its own. */
-async function hangBound<T>(what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hung: ${what} (${HANG_MS} ms)`)), HANG_MS);
-  });
-  try {
-    return await Promise.race([p, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** /readyz of a stack, as status and body. */
 async function readyz(s: Stack): Promise<ApiResponse> {

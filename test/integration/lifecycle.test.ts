@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/dev/private-redis.js';
 import { runJobId } from '../../src/store/queues.js';
+import { HANG_MS, hangBound } from '../helpers/hang.js';
 import { alive, CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 async function exists(path: string): Promise<boolean> {
@@ -16,22 +17,6 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** Guards against hangs only: no test here is decided by how long something took. */
-const HANG_MS = 60_000;
-
-/** Rejects after HANG_MS: a hang bound for a promise that has no timeout of its own. */
-async function hangBound<T>(what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hung: ${what} (${HANG_MS} ms)`)), HANG_MS);
-  });
-  try {
-    return await Promise.race([p, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
