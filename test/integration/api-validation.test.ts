@@ -3,11 +3,13 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
+import { makeRedis } from '../../src/store/redis.js';
 import type { DescribeInvocationsAnswer } from '../../src/api/schemas/response.js';
+import { HANG_MS, hangBound } from '../helpers/hang.js';
 import { keysUnder } from '../helpers/redis.js';
 import {
   makeStack,
@@ -29,6 +31,9 @@ const IN_FLIGHT_KEY_RE =
   /:(?:delayed|active|wait|marker|prioritized|paused|waiting-children|lock)$/;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The longest step between the server's reconnect attempts (its clients' retryStrategy). */
+const MAX_RETRY_STEP_MS = 2_000;
 
 interface Snapshot {
   keys: string[];
@@ -618,12 +623,18 @@ void describe('API validation, errors and limits', () => {
         const n = nodeOf(await stack.describe(running), 'n1');
         return n.InvocationStatus === 'Running' && n.Output === 'started\n';
       });
+      // What a stop writes (the invocation's stop mark, the run record) before it answers.
+      const records = async () => [
+        await stack.redis.hgetall(stack.keys.invocation(running)),
+        await stack.redis.hgetall(stack.keys.nodeRun('n1', running)),
+      ];
       for (const list of [['ghost'], ['n1', 'ghost']]) {
+        const before = await records();
         const res = await stack.call('StopInvocation', { InvokeId: running, NodeIdList: list });
         assertErrorBody(res, 400, 'InvalidNodeId.NotFound');
         assert.match(res.body.Message as string, /ghost/);
+        assert.deepEqual(await records(), before, 'the refused stop wrote nothing');
       }
-      await sleep(300);
       assert.equal(nodeOf(await stack.describe(running), 'n1').InvocationStatus, 'Running');
       const stop = await stack.call('StopInvocation', { InvokeId: running, NodeIdList: ['n1'] });
       assert.equal(stop.status, 200, JSON.stringify(stop.body));
@@ -1003,70 +1014,89 @@ void describe('DescribeInvocations paging', () => {
   });
 });
 
+/** /readyz of a stack, as status and body. */
+async function readyz(s: Stack): Promise<ApiResponse> {
+  const res = await fetch(`${s.url}/readyz`);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
 void describe('Redis unavailable', () => {
+  // Each test has its own Redis and stack, so each runs alone (--test-name-pattern) the same
+  // as in the file: none relies on what an earlier one stopped or closed.
   let privateRedis: PrivateRedis;
   let down: Stack;
-  let closed = false;
+  let closed: boolean;
 
-  before(async () => {
+  beforeEach(async () => {
     privateRedis = await startPrivateRedis();
     // This stack's server uses its own Redis; it needs no agent.
     down = await makeStack({ REDIS_URL: privateRedis.url });
+    closed = false;
   });
-  after(async () => {
-    if (!closed) await boundedClose(down);
+  afterEach(async () => {
+    if (!closed) await hangBound('the stack to close', down.close());
     await privateRedis.stop();
   });
+
+  /** Stops the stack's Redis and waits until the server reports it not ready. */
+  async function stopRedis(): Promise<void> {
+    await privateRedis.stop();
+    await down.waitFor(
+      '/readyz to report Redis down',
+      async () => (await readyz(down)).status === 503,
+      HANG_MS,
+    );
+  }
 
   void it('the stack serves from its own Redis while it is up', async () => {
     assert.equal(down.config.redisUrl, privateRedis.url);
     assert.notEqual(down.config.redisUrl, down.redisUrl);
-    const ready = await fetch(`${down.url}/readyz`);
-    assert.equal(ready.status, 200);
+    assert.equal((await readyz(down)).status, 200);
     const res = await down.call('DescribeInvocations', {});
     assert.equal(res.status, 200, JSON.stringify(res.body));
   });
 
-  void it('answers 503 ServiceUnavailable within 2 s, never hangs', async () => {
-    await privateRedis.stop();
-    const timed = async (what: string, fn: () => Promise<ApiResponse>) => {
-      const t0 = performance.now();
-      const res = await fn();
-      const ms = performance.now() - t0;
-      assertErrorBody(res, 503, 'ServiceUnavailable');
-      assert.ok(ms < 2_500, `${what} took ${Math.round(ms)} ms`);
+  void it('answers 503 ServiceUnavailable, never hangs', async () => {
+    await stopRedis();
+    // How soon is a benchmark's question (bench: api-503-redis-down), not this test's.
+    const answers = async (what: string, fn: () => Promise<ApiResponse>) => {
+      assertErrorBody(await hangBound(what, fn()), 503, 'ServiceUnavailable');
     };
     for (let round = 0; round < 2; round++) {
-      await timed('RunCommand', () => down.call('RunCommand', OK_BODY));
-      await timed('DescribeInvocations', () => down.call('DescribeInvocations', {}));
-      await timed('DescribeNodes', () => down.call('DescribeNodes', {}));
-      await timed('StopInvocation', () =>
+      await answers('RunCommand', () => down.call('RunCommand', OK_BODY));
+      await answers('DescribeInvocations', () => down.call('DescribeInvocations', {}));
+      await answers('DescribeNodes', () => down.call('DescribeNodes', {}));
+      await answers('StopInvocation', () =>
         down.call('StopInvocation', { InvokeId: 't-doesnotexist00000' }),
       );
-      await timed('GET /readyz', async () => {
-        const res = await fetch(`${down.url}/readyz`);
-        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-      });
+      await answers('GET /readyz', () => readyz(down));
       await sleep(1_000); // and again while the clients are between reconnect attempts
     }
   });
 
   void it('validation still answers 400 without Redis', async () => {
-    const res = await down.call('RunCommand', { NodeIdList: [], CommandContent: 'true' });
+    await stopRedis();
+    const res = await hangBound(
+      'RunCommand',
+      down.call('RunCommand', { NodeIdList: [], CommandContent: 'true' }),
+    );
     assertErrorBody(res, 400, 'InvalidParameter');
+    assert.match(res.body.Message as string, /NodeIdList/);
   });
 
-  void it('closes within a bounded time', async () => {
-    const t0 = performance.now();
-    const done = await boundedClose(down);
+  void it('closes while Redis is down, never hangs', async () => {
+    await stopRedis();
+    // How soon is a benchmark's question (bench: close-redis-down), not this test's.
+    await hangBound('the stack to close', down.close());
     closed = true;
-    const ms = performance.now() - t0;
-    assert.ok(done, 'close did not finish in 15 s');
-    assert.ok(ms < 12_000, `close took ${Math.round(ms)} ms`);
   });
 
   void it('once closed, none of its Redis clients keeps reconnecting', async () => {
-    assert.ok(closed, 'the previous test closed the stack');
+    await stopRedis();
+    // A client left open, made as the server makes its own: it reconnects as they would.
+    const control = makeRedis(privateRedis.url, 'producer', 'control');
+    await hangBound('the stack to close', down.close());
+    closed = true;
     // A Redis on the old port again: a client the server failed to release would come back.
     const dir = await mkdtemp(join(tmpdir(), 'fleetcmd-redis-again-'));
     const again = spawn(
@@ -1080,38 +1110,42 @@ void describe('Redis unavailable', () => {
     });
     probe.on('error', () => undefined);
     try {
-      await down.waitFor('Redis on the old port', async () => {
-        try {
-          return (await probe.ping()) === 'PONG';
-        } catch {
-          return false;
-        }
-      });
-      // The server's clients retry at least every 2 s.
-      await sleep(3_000);
+      await down.waitFor(
+        'Redis on the old port',
+        async () => {
+          try {
+            return (await probe.ping()) === 'PONG';
+          } catch {
+            return false;
+          }
+        },
+        HANG_MS,
+      );
       const mine = String(await probe.client('ID'));
-      const list = String(await probe.client('LIST'))
-        .split('\n')
-        .filter((l) => l.trim() !== '' && !l.startsWith(`id=${mine} `));
+      const others = async () =>
+        String(await probe.client('LIST'))
+          .split('\n')
+          .filter((l) => l.trim() !== '' && !l.startsWith(`id=${mine} `));
+      const isControl = (l: string) => / name=control /.test(l);
+      // The control's return shows that a client left open does come back, and when.
+      await down.waitFor(
+        'the control client to reconnect',
+        async () => (await others()).some(isControl),
+        HANG_MS,
+      );
+      // The server's clients back off as the control does, by at most the same longest step:
+      // a step after the control is back, any of theirs would be back too (twice, for slack).
+      await sleep(MAX_RETRY_STEP_MS * 2);
+      const list = (await others()).filter((l) => !isControl(l));
       assert.deepEqual(list, [], 'clients of the closed server reconnected');
     } finally {
+      control.disconnect();
       probe.disconnect();
       again.kill('SIGKILL');
       await rm(dir, { recursive: true, force: true });
     }
   });
 });
-
-/** Closes a stack, giving up after 15 s; returns whether it finished. */
-async function boundedClose(s: Stack): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const done = await Promise.race([
-    s.close().then(() => true),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 15_000))),
-  ]);
-  clearTimeout(timer);
-  return done;
-}
 
 // Safety net: if a closed server leaked a reconnecting Redis client (see the last test above),
 // this file's process would never exit and the test run would hang. The timer is unref'd, so it

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { runJobId } from '../../src/store/queues.js';
 import { makeStack, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 void describe('ClientToken idempotency', () => {
@@ -94,11 +95,46 @@ void describe('ClientToken idempotency', () => {
     await stack.redis.zrem(stack.keys.invocationIndex(), id);
     assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'dispatchedMs'), 1);
 
-    assert.equal(await run(stack, body), id);
-    assert.notEqual(await stack.redis.zscore(stack.keys.invocationIndex(), id), null);
-    // The fan-out done again finds the record done: the command is not run twice.
-    await new Promise((r) => setTimeout(r, 500));
-    const inv = await waitFinal(stack, id);
+    const conn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
+    const q = new Queue(stack.keys.nodeQueueName('i1'), {
+      connection: conn,
+      prefix: stack.keys.nodeQueuePrefix(),
+    });
+    // The node queue's own event log: what happened to the run job, in order.
+    const jobEvents = async (): Promise<string[]> =>
+      (await conn.xrange(q.keys.events ?? '', '-', '+'))
+        .map(([, fields]) => Object.fromEntries(pairs(fields)))
+        .filter((e) => e.jobId === runJobId(id))
+        .map((e) => e.event ?? '');
+    const settled = (e: string) => e === 'completed' || e === 'failed';
+    const processed = (count: number) =>
+      stack.waitFor(
+        `the run job to be processed ${count} time(s)`,
+        async () => {
+          const e = await jobEvents();
+          return e.filter(settled).length >= count ? e : undefined;
+        },
+        60_000,
+      );
+    try {
+      const first = await processed(1);
+      assert.deepEqual(
+        first.filter((e) => e === 'added' || settled(e)),
+        ['added', 'completed'],
+      );
+      assert.equal(await run(stack, body), id);
+      assert.notEqual(await stack.redis.zscore(stack.keys.invocationIndex(), id), null);
+      // The retry fans out again (the run job is added anew, its first one done and removed)...
+      assert.equal((await jobEvents()).filter((e) => e === 'added').length, 2);
+      // ...and the agent takes that job: wait until it is done with it.
+      const events = await processed(2);
+      assert.equal(events.at(-1), 'completed', JSON.stringify(events));
+    } finally {
+      await q.close();
+      conn.disconnect();
+    }
+    // The fan-out done again found the record done: the command did not run twice.
+    const inv = await stack.describe(id);
     assert.equal(inv.InvokeNodes.InvokeNode[0]?.Repeats, 1);
     assert.equal(inv.InvokeNodes.InvokeNode[0]?.Output, 'listed\n');
   });
@@ -118,3 +154,10 @@ void describe('ClientToken idempotency', () => {
     assert.equal(ok.status, 200);
   });
 });
+
+/** [k1, v1, k2, v2, ...] as [[k1, v1], ...]. */
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i] ?? '', flat[i + 1] ?? '']);
+  return out;
+}

@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/dev/private-redis.js';
 import { runJobId } from '../../src/store/queues.js';
+import { HANG_MS, hangBound } from '../helpers/hang.js';
 import { alive, CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 async function exists(path: string): Promise<boolean> {
@@ -16,6 +17,43 @@ async function exists(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/**
+ * `fleetcmd server` as a child process, on the address its log says it bound. PORT must be
+ * 1..65535 (config), so a port is picked free first; another process taking it before the
+ * server binds is an EADDRINUSE, tried again with a fresh port rather than failing the test.
+ */
+async function startServerProcess(
+  stack: Stack,
+): Promise<{ child: ReturnType<typeof spawn>; url: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'server'], {
+      env: {
+        ...process.env,
+        ...stack.env,
+        PORT: String(await freePort()),
+        FLEETCMD_API_TOKEN: 'x',
+        FLEETCMD_HOST: '127.0.0.1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const url = await stack.waitFor(
+      'the server to start or exit',
+      async () => {
+        const m =
+          /"url":"([^"]+)"[^\n]*"server started"|"server started"[^\n]*"url":"([^"]+)"/.exec(log);
+        if (m) return m[1] ?? m[2];
+        return child.exitCode !== null || child.signalCode !== null ? '' : undefined;
+      },
+      HANG_MS,
+    );
+    if (url) return { child, url };
+    if (!log.includes('EADDRINUSE') || attempt >= 5) throw new Error(`server exited: ${log}`);
+  }
 }
 
 async function nodeRow(stack: Stack, nodeId: string): Promise<Record<string, unknown>> {
@@ -41,7 +79,7 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  void it('DescribeNodes shows a heartbeating agent online, and offline within three heartbeats of its death', async () => {
+  void it('DescribeNodes shows a heartbeating agent online, and offline after its death', async () => {
     const agent = await stack.startAgent('hb1');
     const row = await nodeRow(stack, 'hb1');
     assert.equal(row.Online, true);
@@ -60,29 +98,34 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
     );
 
     await agent.kill('SIGKILL');
-    const killedAt = Date.now();
-    await stack.waitFor(
+    // How soon is a benchmark's question (bench: node-offline-detection), not this test's.
+    const offline = await stack.waitFor(
       'hb1 offline',
-      async () => (await nodeRow(stack, 'hb1')).Online === false,
-      10_000,
+      async () => {
+        const r = await nodeRow(stack, 'hb1');
+        return r.Online === false ? r : undefined;
+      },
+      HANG_MS,
     );
-    const elapsed = Date.now() - killedAt;
-    // Three heartbeats of 1 s, plus the 50 ms polling step.
-    assert.ok(elapsed <= 3_100, `offline after ${elapsed} ms`);
+    assert.equal(offline.NodeId, 'hb1');
   });
 
   void it('a command to an offline node is Aborted (ClientNotRunning) at the delivery timeout and never runs later', async () => {
     const agent = await stack.startAgent('off1');
     await agent.kill('SIGKILL');
     const marker = join(dir, 'aborted-ran');
-    const t0 = Date.now();
     const id = await run(stack, { NodeIdList: ['off1'], CommandContent: `touch ${marker}` });
     const pending = await stack.describe(id);
     assert.equal(pending.InvocationStatus, 'Pending');
-    const inv = await waitFinal(stack, id, 10_000);
-    const waited = Date.now() - t0;
-    assert.ok(waited >= 3_000, `aborted only after the 3 s delivery timeout (took ${waited} ms)`);
+    const inv = await waitFinal(stack, id, HANG_MS);
     const n = nodeOf(inv, 'off1');
+    // Aborted at the delivery timeout, not before: read from the times the server recorded
+    // (whole seconds; flooring both never makes the difference smaller than the real one's floor).
+    const recorded = (Date.parse(n.FinishTime) - Date.parse(inv.CreationTime)) / 1000;
+    assert.ok(
+      recorded >= stack.config.deliveryTimeoutSeconds,
+      `aborted ${recorded} s after creation (${inv.CreationTime} -> ${n.FinishTime})`,
+    );
     assert.equal(n.InvocationStatus, 'Aborted');
     assert.equal(n.ErrorCode, 'ClientNotRunning');
     assert.equal(n.ErrorInfo, 'the aliyun service is not running on the instance');
@@ -120,7 +163,7 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
     assert.equal(nodeOf(await stack.describe(id), 'c1').InvocationStatus, 'Cancelled');
   });
 
-  void it('StopInvocation kills a running command within 2 s: Terminated, StopTime set, aggregate Stopped', async () => {
+  void it('StopInvocation kills a running command: Terminated, StopTime set, aggregate Stopped', async () => {
     await stack.startAgent('s1');
     const pidFile = join(dir, 'stop.pid');
     const id = await run(stack, {
@@ -132,12 +175,10 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
       async () => nodeOf(await stack.describe(id), 's1').Output === 'running\n',
     );
     const pid = Number((await readFile(pidFile, 'utf8')).trim());
-    const t0 = Date.now();
     assert.equal((await stack.call('StopInvocation', { InvokeId: id })).status, 200);
-    const inv = await waitFinal(stack, id, 5_000);
-    const took = Date.now() - t0;
-    assert.ok(took < 2_000, `terminated after ${took} ms`);
-    assert.equal(alive(pid), false);
+    // How soon is a benchmark's question (bench: stop-to-terminated), not this test's.
+    const inv = await waitFinal(stack, id, HANG_MS);
+    await stack.waitFor('the stopped shell to be gone', async () => !alive(pid), HANG_MS);
     const n = nodeOf(inv, 's1');
     assert.equal(n.InvocationStatus, 'Terminated');
     assert.equal(n.ExitCode, 137);
@@ -172,8 +213,8 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
     await stack.startAgent('m1', env);
     // ...until the agent's next life reports it interrupted and kills what is left of it, in
     // its process group or not (by its run token).
-    await stack.waitFor('the orphans to be killed', async () => !pids.some(alive), 5_000);
-    const n = nodeOf(await waitFinal(stack, id, 10_000), 'm1');
+    await stack.waitFor('the orphans to be killed', async () => !pids.some(alive), HANG_MS);
+    const n = nodeOf(await waitFinal(stack, id, HANG_MS), 'm1');
     assert.equal(n.InvocationStatus, 'Error');
     assert.equal(n.ErrorCode, 'ExecutionInterrupted');
     assert.equal(n.ErrorInfo, 'the command execution has been interrupted');
@@ -192,12 +233,15 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
           const s = await q.getJobState(runJobId(id));
           return s === 'failed' || s === 'unknown' ? s : undefined;
         },
-        10_000,
+        HANG_MS,
       );
       assert.equal(state, 'failed');
       const job = await q.getJob(runJobId(id));
-      assert.equal(job?.attemptsMade ?? 0, 1 - 1 + (job?.attemptsMade ?? 0)); // recorded as-is
-      assert.ok((job?.failedReason ?? '').length > 0, 'the job carries why it failed');
+      assert.ok(job, 'the failed job is kept');
+      // Failed by the stalled check (its agent died holding it), with no retry left to take.
+      assert.match(job.failedReason, /stalled/);
+      assert.equal(job.opts.attempts, 1);
+      assert.ok(job.attemptsMade <= 1, `attempts made: ${job.attemptsMade}`);
     } finally {
       await q.close();
       conn.disconnect();
@@ -213,11 +257,8 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
       'busy',
       async () => nodeOf(await stack.describe(id), 'g1').Output === 'busy\n',
     );
-    const t0 = Date.now();
-    const code = await agent.kill('SIGTERM');
-    const took = Date.now() - t0;
+    const code = await hangBound('the agent to exit on SIGTERM', agent.kill('SIGTERM'));
     assert.equal(code, 0);
-    assert.ok(took < 5_000, `agent exited after ${took} ms`);
     const n = nodeOf(await stack.describe(id), 'g1');
     assert.equal(n.InvocationStatus, 'Error');
     assert.equal(n.ErrorInfo, 'the command execution has been interrupted');
@@ -231,34 +272,19 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
       'running',
       async () => nodeOf(await stack.describe(id), 'g2').InvocationStatus === 'Running',
     );
-    assert.equal(await agent.kill('SIGTERM'), 0);
+    assert.equal(await hangBound('the agent to exit on SIGTERM', agent.kill('SIGTERM')), 0);
     const n = nodeOf(await stack.describe(id), 'g2');
     assert.equal(n.InvocationStatus, 'Success');
     assert.equal(n.Output, 'done\n');
   });
 
   void it('SIGTERM shuts a server process down cleanly', async () => {
-    const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'server'], {
-      env: {
-        ...process.env,
-        ...stack.env,
-        PORT: String(port),
-        FLEETCMD_API_TOKEN: 'x',
-        FLEETCMD_HOST: '127.0.0.1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    child.stdout.on('data', (d: Buffer) => (log += d.toString()));
-    await stack.waitFor('server up', async () => log.includes('server started'), 30_000);
-    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    const server = await startServerProcess(stack);
+    const res = await fetch(`${server.url}/healthz`);
     assert.equal(res.status, 200);
-    const t0 = Date.now();
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    const [code] = (await exited) as [number | null];
+    const exited = once(server.child, 'exit');
+    server.child.kill('SIGTERM');
+    const [code] = await hangBound('the server to exit on SIGTERM', exited);
     assert.equal(code, 0);
-    assert.ok(Date.now() - t0 < 10_000);
   });
 });

@@ -1,0 +1,15 @@
+/** A hang bound: guards against a test hanging, never decides it by how long something took. */
+export const HANG_MS = 60_000;
+
+/** Rejects after `ms` (HANG_MS): a hang bound for a promise that has no timeout of its own. */
+export async function hangBound<T>(what: string, p: Promise<T>, ms = HANG_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`hung: ${what} (${ms} ms)`)), ms);
+  });
+  try {
+    return await Promise.race([p, bound]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
