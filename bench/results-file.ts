@@ -7,8 +7,9 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type BenchResult, formatNumber, quick } from './harness.js';
+import { type BenchResult, formatNumber, passLabel, quick } from './harness.js';
 
 async function redisVersion(): Promise<string> {
   try {
@@ -19,10 +20,22 @@ async function redisVersion(): Promise<string> {
   }
 }
 
-/** The machine block of latest.json: what the run ran on. */
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+
+/** The commit measured and whether the tree was clean (`git status --porcelain` empty). */
+async function source(): Promise<{ commit: string; clean: boolean }> {
+  const git = (args: string[]) =>
+    promisify(execFile)('git', args, { cwd: REPO }).then((r) => r.stdout);
+  const commit = (await git(['rev-parse', 'HEAD'])).trim();
+  const clean = (await git(['status', '--porcelain'])).trim() === '';
+  return { commit, clean };
+}
+
+/** The machine block of latest.json: the code measured (commit, clean tree) and what it ran on. */
 export async function machine(): Promise<Record<string, unknown>> {
   const cpu = cpus();
   return {
+    ...(await source()),
     cores: cpu.length,
     cpu: cpu[0]?.model ?? 'unknown',
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
@@ -67,7 +80,7 @@ export function markdown(
     formatNumber(r.baseline),
     formatNumber(r.ratio),
     formatNumber(r.target),
-    r.pass ? 'yes' : '**no**',
+    passLabel(r, '**no**'),
     r.note ?? '',
   ]);
   const head = ['result', 'unit', 'ours', 'baseline', 'ratio', 'target', 'pass', 'note'];
@@ -75,11 +88,11 @@ export function markdown(
   return [
     '# Benchmark results',
     '',
-    `Date: ${String(m.date)}. Command: \`${command}\`.`,
+    `Date: ${String(m.date)}. Command: \`${command}\`. Commit: ${String(m.commit)} (${m.clean ? 'clean tree' : 'uncommitted changes in the tree'}).`,
     '',
     `Machine: ${String(m.cores)} cores (${String(m.cpu)}), ${String(m.memoryGiB)} GiB, Linux ${String(m.kernel)}, Node ${String(m.node)}, redis-server ${String(m.redis)}; load average at start ${JSON.stringify(m.loadAverageAtStart)}. The machine is shared, so figures move from run to run; each benchmark runs its baseline in the same run.`,
     '',
-    'A ratio is oriented so that higher is better (ours/baseline when more is better, baseline/ours when less is better) and passes at the target. Where a target is absolute (p99 <= 50 ms), the baseline column holds that limit; counts that must be zero score 1 or 0.',
+    'A ratio is oriented so that higher is better (ours/baseline when more is better, baseline/ours when less is better) and passes at the target. Where a target is absolute (p99 <= 50 ms), the baseline column holds that limit; counts that must be zero score 1 or 0. A row without a target is a `report` (`"pass": null` in latest.json): a figure, not a verdict.',
     '',
     mdRow(head),
     mdRow(head.map(() => '---')),

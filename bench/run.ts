@@ -14,7 +14,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BenchResult, quick, table } from './harness.js';
+import { type BenchResult, formatNumber, passLabel, quick, table } from './harness.js';
 import { failedRow, handWrittenNotes, latestJson, machine, markdown } from './results-file.js';
 
 /** The benchmarks in the order they run; each is bench/<name>.ts. */
@@ -82,7 +82,12 @@ async function main(): Promise<void> {
     '\n' +
       table(
         ['result', 'ratio', 'target', 'pass'],
-        results.map((r) => [r.name, String(r.ratio), String(r.target), r.pass ? 'yes' : 'NO']),
+        results.map((r) => [
+          r.name,
+          formatNumber(r.ratio),
+          formatNumber(r.target),
+          passLabel(r, 'NO'),
+        ]),
       ),
   );
   console.log(`\nwrote ${join('bench', 'results', 'latest.json')}`);
