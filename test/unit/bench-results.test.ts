@@ -19,6 +19,7 @@ import {
   scorePairs,
   type BenchResult,
 } from '../../bench/harness.js';
+import { account } from '../../bench/fire-lag.js';
 import { failedRow, latestJson, machine, markdown } from '../../bench/results-file.js';
 
 const Row = z
@@ -147,5 +148,31 @@ void describe('bench results format', () => {
     assert.equal(doc.data.machine.clean, porcelain.trim() === '');
     const md = markdown(m, sampleRows(), 'npm run bench');
     assert.ok(md.includes(head), 'RESULTS.md names the commit');
+  });
+});
+
+void describe('schedule accounting (bench/fire-lag.ts)', () => {
+  void it('a fire the server skipped counts as missed unless it ran, then it is lagged by its start', () => {
+    const t0 = 1_000_000;
+    const t1 = t0 + 3_000;
+    // Schedule a: all three fires started. Schedule b: its second fire was skipped and never
+    // ran, its third skipped but ran anyway, 700 ms late. Schedule c: its first never ran.
+    const starts = [
+      { id: 'a', dueMs: t0, startMs: t0 + 10 },
+      { id: 'a', dueMs: t0 + 1_000, startMs: t0 + 1_020 },
+      { id: 'a', dueMs: t0 + 2_000, startMs: t0 + 2_030 },
+      { id: 'b', dueMs: t0, startMs: t0 + 40 },
+      { id: 'b', dueMs: t0 + 2_000, startMs: t0 + 2_700 },
+      { id: 'c', dueMs: t0 + 1_000, startMs: t0 + 1_050 },
+      { id: 'c', dueMs: t0 + 2_000, startMs: t0 + 2_060 },
+    ];
+    const skipped = new Set([`b ${t0 + 1_000}`, `b ${t0 + 2_000}`]);
+    const acc = account(starts, ['a', 'b', 'c'], t0, t1, skipped);
+    assert.equal(acc.missed, 2, 'b skipped and never ran, c never ran');
+    assert.equal(acc.skippedRan, 1);
+    assert.deepEqual(
+      [...acc.lags].sort((x, y) => x - y),
+      [10, 20, 30, 40, 50, 60, 700],
+    );
   });
 });
