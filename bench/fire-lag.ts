@@ -21,12 +21,15 @@
  * measures the fires due in [T0, T0 + seconds); it then waits while their starts keep coming
  * (2.5 s at least, 30 s at most) before it stops the schedules.
  *   dup      repeated (schedule, fire) starts over the whole phase (expected 0).
- *   missed   fires due in the window that never started and were not skipped (expected 0).
+ *   missed   fires due in the window that never started (expected 0), skipped ones included.
  *            BullMQ never back-fills: a worker that takes a fire more than a period late makes
- *            the scheduler jump to the next slot, so an overloaded baseline shows misses here.
- *   skipped  fleetcmd only: fires the server skipped because the node was still busy with the
- *            previous run of the invocation (SPEC §3; from the server's log, cross-checked with
- *            DescribeInvocationResults' SkippedRepeats in the notes).
+ *            the scheduler jump to the next slot, so an overloaded baseline shows misses here;
+ *            fleetcmd's skipped fires are counted the same way.
+ *   skipped  fleetcmd only: fires the server logged as skipped, because the node was still busy
+ *            with the previous run of the invocation (SPEC §3) or because a later slot was due
+ *            when the fire's job was taken (superseded); from the server's log, cross-checked
+ *            with DescribeInvocationResults' SkippedRepeats in the notes. A skipped fire that
+ *            never started is one of the missed; one that started anyway is lagged by its start.
  * A second table splits the lag into hops by BullMQ's `added` and `active` events (stamped by
  * Redis's clock, the same host clock), read live from the queues' event streams during every
  * phase, and for fleetcmd also by the times the run records keep anyway (firedMs: the record went
@@ -137,8 +140,9 @@ export interface Result {
   hz: number;
   lags: number[];
   duplicates: number;
-  /** Fires due in the window that never started, less skipped ones. */
+  /** Fires due in the window that never started, skipped ones included. */
   missed: number;
+  /** Fires due in the window that the server logged as skipped (fleetcmd only). */
   skipped: number | undefined;
   hops: Hop[];
   cpu: CpuShare;
@@ -241,10 +245,11 @@ const fireKey = (id: string, dueMs: number) => `${id} ${dueMs}`;
 
 /**
  * Lags of the first start of each fire due in [t0, t1), duplicates over all starts, and per
- * schedule the expected whole-second fires of the window that neither started nor were skipped
- * (`skipped` holds fireKeys); `skippedRan` counts fires both skipped and started.
+ * schedule the expected whole-second fires of the window that never started: missed, whether or
+ * not the server logged them as skipped (`skipped` holds fireKeys). `skippedRan` counts fires
+ * both skipped and started (lagged by their start like any other).
  */
-function account(
+export function account(
   starts: Start[],
   ids: readonly string[],
   t0: number,
@@ -275,7 +280,7 @@ function account(
     for (let due = t0; due < t1; due += 1000) {
       const k = fireKey(id, due);
       if (first.has(k) && skipped.has(k)) skippedRan++;
-      else if (!first.has(k) && !skipped.has(k)) missed++;
+      else if (!first.has(k)) missed++;
     }
   }
   return { lags, first, duplicates, missed, skippedRan };
@@ -288,8 +293,8 @@ interface Stage {
 }
 
 /**
- * Sorts the missed fires (due in the window, never started, not skipped) by the last stage each
- * reached. A fire that never reached the first stage (its scheduler job) while an earlier fire
+ * Sorts the missed fires (due in the window, never started) by why: skipped by the server (with
+ * the reason it logged), else the last stage each reached. A fire that never reached the first stage (its scheduler job) while an earlier fire
  * of the same schedule was taken after this one was due was jumped over by BullMQ's scheduler,
  * which computes the next slot from the time it takes the current job.
  */
@@ -298,7 +303,7 @@ function whyMissed(
   t0: number,
   t1: number,
   first: ReadonlyMap<string, Start>,
-  skipped: ReadonlySet<string>,
+  skipped: ReadonlyMap<string, string>,
   stages: readonly Stage[],
 ): string | undefined {
   const counts = new Map<string, number>();
@@ -310,8 +315,13 @@ function whyMissed(
   for (const id of ids) {
     for (let due = t0; due < t1; due += 1000) {
       const k = fireKey(id, due);
-      if (first.has(k) || skipped.has(k)) continue;
+      if (first.has(k)) continue;
       total++;
+      const reason = skipped.get(k);
+      if (reason !== undefined) {
+        add(`skipped by the server (${reason})`);
+        continue;
+      }
       if (!head) continue;
       if (head.at(id, due) === undefined) {
         // The latest earlier fire of this schedule whose job was taken, and how late.
@@ -573,7 +583,7 @@ async function runBullmq(stack: Stack, opts: FireLagOptions): Promise<Result> {
       toActive.push(a - s.dueMs);
       active.push(s.startMs - a);
     }
-    const why = whyMissed(ids, t0, t1, acc.first, new Set(), [
+    const why = whyMissed(ids, t0, t1, acc.first, new Map(), [
       { name: 'job', at: (id, due) => events.get(eventsKey(prefix, name), `repeat:${id}:${due}`) },
     ]);
     return {
@@ -685,7 +695,7 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
       toActive.push(a - s.dueMs);
       toStart.push(s.startMs - a);
     }
-    const why = whyMissed(ids, t0, t1, acc.first, new Set(), [
+    const why = whyMissed(ids, t0, t1, acc.first, new Map(), [
       {
         name: 'job',
         at: (id, due) =>
@@ -786,14 +796,14 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
     }
     const loggedSkips = await skippedFires(stack.serverLog);
     const ids = new Set(invokeIds);
-    const skippedInWindow = new Set(
-      [...loggedSkips].filter((k) => {
+    const skippedInWindow = new Map(
+      [...loggedSkips].filter(([k]) => {
         const [id = '', due = ''] = k.split(' ');
         return ids.has(id) && Number(due) >= t0 && Number(due) < t1;
       }),
     );
     const { starts, malformed } = await readStarts(files);
-    const acc = account(starts, invokeIds, t0, t1, skippedInWindow);
+    const acc = account(starts, invokeIds, t0, t1, new Set(skippedInWindow.keys()));
     const times = await runTimes(stack.redisUrl, keys, invokeIds, nodeOf);
     const hopNames = [
       'due -> fire job active',
@@ -902,16 +912,20 @@ async function runTimes(
   }
 }
 
-/** fireKeys of the fires the server logged as skipped (node still busy with the previous run). */
-async function skippedFires(serverLog: string): Promise<Set<string>> {
-  const keys = new Set<string>();
+/**
+ * The fires the server logged as skipped (node still busy with the previous run, or superseded by
+ * a later slot), by fireKey, with the reason it logged.
+ */
+async function skippedFires(serverLog: string): Promise<Map<string, string>> {
+  const keys = new Map<string, string>();
   const text = await readFile(serverLog, 'utf8').catch(() => '');
   for (const line of text.split('\n')) {
     if (!line.includes('fire skipped')) continue;
     try {
-      const rec = JSON.parse(line) as { invokeId?: string; fireId?: string };
+      const rec = JSON.parse(line) as { invokeId?: string; fireId?: string; msg?: string };
       if (rec.invokeId && rec.fireId && /^f\d+$/.test(rec.fireId)) {
-        keys.add(fireKey(rec.invokeId, Number(rec.fireId.slice(1))));
+        const reason = (rec.msg ?? '').replace(/^fire skipped:\s*/, '') || 'no reason logged';
+        keys.set(fireKey(rec.invokeId, Number(rec.fireId.slice(1))), reason);
       }
     } catch {
       // Not a log record.

@@ -6,17 +6,22 @@
  */
 import { appendFile } from 'node:fs/promises';
 
-/** One line of bench/results/latest.json. A ratio is oriented so that higher is better. */
+/**
+ * One line of bench/results/latest.json. A ratio is oriented so that higher is better. A row
+ * without a target is a report: its baseline, ratio, target and pass are null (`report` in the
+ * tables), never a pass.
+ */
 export interface BenchResult {
   name: string;
   unit: string;
   ours: number;
-  baseline: number;
-  /** ours/baseline when more is better, baseline/ours when less is better. */
-  ratio: number;
-  /** The least ratio that passes. */
-  target: number;
-  pass: boolean;
+  baseline: number | null;
+  /** ours/baseline when more is better, baseline/ours when less is better (JSON: null if infinite). */
+  ratio: number | null;
+  /** The least ratio that passes; null when the row has no target. */
+  target: number | null;
+  /** null exactly when there is no target. */
+  pass: boolean | null;
   /** What the baseline is and how the target reads, for RESULTS.md. */
   note?: string;
 }
@@ -76,7 +81,7 @@ export function scorePairs(
 ): BenchResult {
   const scored = pairs
     .map((p) => score(name, unit, p.ours, p.baseline, better, target, note))
-    .sort((a, b) => a.ratio - b.ratio);
+    .sort((a, b) => (a.ratio ?? 0) - (b.ratio ?? 0));
   const median = scored[Math.floor((scored.length - 1) / 2)];
   if (!median) throw new Error(`${name}: no rounds to score`);
   return median;
@@ -96,16 +101,16 @@ export function mustBeZero(name: string, count: number, note?: string): BenchRes
   };
 }
 
-/** A figure reported without a target (footprint). */
+/** A figure reported without a target (footprint): a report, not a pass. */
 export function reportOnly(name: string, unit: string, ours: number, note?: string): BenchResult {
   return {
     name,
     unit,
     ours,
-    baseline: 0,
-    ratio: 1,
-    target: 0,
-    pass: true,
+    baseline: null,
+    ratio: null,
+    target: null,
+    pass: null,
     ...(note ? { note } : {}),
   };
 }
@@ -140,11 +145,18 @@ export function table(head: string[], rows: string[][]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** A figure for tables: whole above 100, else two decimals (three for ratios below 1). */
-export function formatNumber(v: number): string {
+/** A figure for tables: whole above 100, else two decimals (three for ratios below 1); - for none. */
+export function formatNumber(v: number | null): string {
+  if (v === null) return '-';
   if (!Number.isFinite(v)) return String(v);
   if (Number.isInteger(v) || Math.abs(v) >= 100) return v.toFixed(0);
   return Math.abs(v) < 1 ? v.toFixed(3) : v.toFixed(2);
+}
+
+/** A row's verdict for the tables: `yes`, `failed` (how a table marks a failure) or `report`. */
+export function passLabel(r: BenchResult, failed: string): string {
+  if (r.pass === null) return 'report';
+  return r.pass ? 'yes' : failed;
 }
 
 /** Prints the results and, under `npm run bench`, appends them to BENCH_OUT. */
@@ -159,7 +171,7 @@ export async function publish(results: BenchResult[]): Promise<void> {
         formatNumber(r.baseline),
         formatNumber(r.ratio),
         formatNumber(r.target),
-        r.pass ? 'yes' : 'NO',
+        passLabel(r, 'NO'),
       ]),
     ),
   );

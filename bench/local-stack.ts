@@ -38,6 +38,11 @@ export interface BenchStackOptions {
   logDir?: string;
   /** Registers the stack's shutdown, so a failure or Ctrl-C also stops it. */
   cleanup?: Cleanup;
+  /**
+   * Another stack's redis-server to use (with a prefix of its own) instead of starting one;
+   * that stack's close() stops it.
+   */
+  redisOf?: BenchStack;
 }
 
 export interface BenchStack {
@@ -46,6 +51,8 @@ export interface BenchStack {
   pids(): number[];
   prefix: string;
   agents: ChildProcess[];
+  /** This stack's redis-server, for another stack to share (`redisOf`). */
+  redis: { url: string; pid: number | undefined };
   call(action: string, body: unknown): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -155,8 +162,10 @@ export async function startBenchStack(
 ): Promise<BenchStack> {
   if (opts.agents === 'dist') await ensureBuilt();
   const cleanup = opts.cleanup ?? new Cleanup();
-  const redis = await startPrivateRedis();
-  const releaseRedis = cleanup.defer(`redis ${prefix}`, () => redis.stop());
+  const shared = opts.redisOf?.redis;
+  const own = shared ? undefined : await startPrivateRedis();
+  const redis = shared ?? { url: own?.url ?? '', pid: own?.process.pid };
+  const releaseRedis = cleanup.defer(`redis ${prefix}`, async () => own?.stop());
   const token = randomBytes(12).toString('hex');
   const port = await freePort();
   const env = {
@@ -204,9 +213,10 @@ export async function startBenchStack(
   return {
     redisUrl: redis.url,
     pids: () =>
-      [redis.process.pid, ...agents.map((a) => a.pid)].filter((p): p is number => p !== undefined),
+      [redis.pid, ...agents.map((a) => a.pid)].filter((p): p is number => p !== undefined),
     prefix,
     agents,
+    redis,
     call: (action, body) => post(caller, `/v1/${action}`, JSON.stringify(body)),
     async close() {
       caller.agent.destroy();

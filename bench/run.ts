@@ -11,12 +11,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { execFile } from 'node:child_process';
-import { type BenchResult, formatNumber, quick, table } from './harness.js';
+import { type BenchResult, formatNumber, passLabel, quick, table } from './harness.js';
+import { failedRow, handWrittenNotes, latestJson, machine, markdown } from './results-file.js';
 
 /** The benchmarks in the order they run; each is bench/<name>.ts. */
 export const BENCHMARKS = [
@@ -29,30 +28,6 @@ export const BENCHMARKS = [
 ] as const;
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
-
-async function redisVersion(): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)('redis-server', ['--version']);
-    return /v=(\S+)/.exec(stdout)?.[1] ?? stdout.trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-async function machine(): Promise<Record<string, unknown>> {
-  const cpu = cpus();
-  return {
-    cores: cpu.length,
-    cpu: cpu[0]?.model ?? 'unknown',
-    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
-    kernel: release(),
-    node: process.version,
-    redis: await redisVersion(),
-    loadAverageAtStart: loadavg().map((l) => Math.round(l * 100) / 100),
-    date: new Date().toISOString(),
-    quick,
-  };
-}
 
 function runOne(name: string, out: string, timeoutMs: number): Promise<number | null> {
   return new Promise((resolve) => {
@@ -67,45 +42,6 @@ function runOne(name: string, out: string, timeoutMs: number): Promise<number | 
       resolve(code);
     });
   });
-}
-
-function markdown(m: Record<string, unknown>, results: BenchResult[], command: string): string {
-  const rows = results.map((r) => [
-    r.name,
-    r.unit,
-    formatNumber(r.ours),
-    formatNumber(r.baseline),
-    formatNumber(r.ratio),
-    formatNumber(r.target),
-    r.pass ? 'yes' : '**no**',
-    r.note ?? '',
-  ]);
-  const head = ['result', 'unit', 'ours', 'baseline', 'ratio', 'target', 'pass', 'note'];
-  const mdRow = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
-  return [
-    '# Benchmark results',
-    '',
-    `Date: ${String(m.date)}. Command: \`${command}\`.`,
-    '',
-    `Machine: ${String(m.cores)} cores (${String(m.cpu)}), ${String(m.memoryGiB)} GiB, Linux ${String(m.kernel)}, Node ${String(m.node)}, redis-server ${String(m.redis)}; load average at start ${JSON.stringify(m.loadAverageAtStart)}. The machine is shared, so figures move from run to run; each benchmark runs its baseline in the same run.`,
-    '',
-    'A ratio is oriented so that higher is better (ours/baseline when more is better, baseline/ours when less is better) and passes at the target. Where a target is absolute (p99 <= 50 ms), the baseline column holds that limit; counts that must be zero score 1 or 0.',
-    '',
-    mdRow(head),
-    mdRow(head.map(() => '---')),
-    ...rows.map(mdRow),
-    '',
-  ].join('\n');
-}
-
-/** RESULTS.md's hand-written part: from this heading to the end, kept by every rewrite. */
-const NOTES_HEADING = '\n## Notes\n';
-
-/** The notes section of the RESULTS.md at `path` (with its heading), or '' when it has none. */
-async function handWrittenNotes(path: string): Promise<string> {
-  const old = await readFile(path, 'utf8').catch(() => '');
-  const at = old.indexOf(NOTES_HEADING);
-  return at === -1 ? '' : old.slice(at);
 }
 
 async function main(): Promise<void> {
@@ -128,16 +64,7 @@ async function main(): Promise<void> {
       const lines = (await readFile(out, 'utf8')).split('\n').filter((l) => l.trim() !== '');
       results.push(...lines.map((l) => JSON.parse(l) as BenchResult));
       if (code !== 0 || lines.length === 0) {
-        results.push({
-          name: `${name}: completed`,
-          unit: 'exit code',
-          ours: code ?? -1,
-          baseline: 0,
-          ratio: 0,
-          target: 1,
-          pass: false,
-          note: 'the benchmark process failed or reported nothing',
-        });
+        results.push(failedRow(name, code));
       }
     }
   } finally {
@@ -145,10 +72,7 @@ async function main(): Promise<void> {
   }
   const resultsDir = join(BENCH_DIR, 'results');
   await mkdir(resultsDir, { recursive: true });
-  await writeFile(
-    join(resultsDir, 'latest.json'),
-    JSON.stringify({ machine: m, results }, null, 2) + '\n',
-  );
+  await writeFile(join(resultsDir, 'latest.json'), latestJson(m, results));
   const command = `npm run bench${quick ? ' -- --quick' : ''}${only ? ` -- --only ${only}` : ''}`;
   if (!quick && !only) {
     const path = join(BENCH_DIR, 'RESULTS.md');
@@ -158,7 +82,12 @@ async function main(): Promise<void> {
     '\n' +
       table(
         ['result', 'ratio', 'target', 'pass'],
-        results.map((r) => [r.name, String(r.ratio), String(r.target), r.pass ? 'yes' : 'NO']),
+        results.map((r) => [
+          r.name,
+          formatNumber(r.ratio),
+          formatNumber(r.target),
+          passLabel(r, 'NO'),
+        ]),
       ),
   );
   console.log(`\nwrote ${join('bench', 'results', 'latest.json')}`);

@@ -4,7 +4,9 @@
  * start, against BullMQ's own job schedulers measured in the same run (bench/fire-lag.ts runs
  * both phases and explains the accounting).
  *
- * Targets: our p99 <= the baseline's p99 + 20 ms; no duplicated and no missed fire. A full run
+ * Targets: our p99 <= the baseline's p99 + 20 ms; no duplicated and no missed fire (a fire the
+ * server skipped and that never ran is missed, as a slot BullMQ jumps is); stretch: our p99 <=
+ * half the baseline's. A full run
  * also measures 50 schedules, below this box's spawn ceiling (SPEC §6: ~70-140 shell spawns/s),
  * reported without a target.
  *
@@ -68,7 +70,10 @@ for (const [i, schedules] of counts.entries()) {
   const baseP99 = round(percentile(b, 0.99));
   const dup = ours?.duplicates ?? -1;
   const missed = ours?.missed ?? -1;
-  const missedNote = `BullMQ's own: ${base?.missed ?? '-'} missed`;
+  const skipped = ours?.skipped ?? -1;
+  const missedNote =
+    `never started, the ${skipped} the server skipped included; ` +
+    `BullMQ's own: ${base?.missed ?? '-'} missed (jumped slots)`;
   // The issue's count is scored; another count is reported beside it.
   results.push(
     i === 0
@@ -99,17 +104,27 @@ for (const [i, schedules] of counts.entries()) {
       round(percentile(o, 0.5)),
       `BullMQ's own ${round(percentile(b, 0.5))} ms`,
     ),
-    reportOnly(
-      `${tag}: fire lag p99 / BullMQ's own p99`,
-      'ratio',
-      round(p99 / baseP99),
-      'stretch: <= 0.5',
-    ),
+    i === 0
+      ? score(
+          `${tag}: fire lag p99 vs BullMQ's own p99 (stretch)`,
+          'ms',
+          p99,
+          baseP99,
+          'lower',
+          2,
+          `stretch target: p99 <= 0.5x BullMQ's own p99 (${baseP99} ms, same run)`,
+        )
+      : reportOnly(
+          `${tag}: fire lag p99 / BullMQ's own p99`,
+          'ratio',
+          round(p99 / baseP99),
+          'stretch: <= 0.5',
+        ),
     reportOnly(
       `${tag}: skipped fires`,
       'count',
-      ours?.skipped ?? -1,
-      'node still busy with the previous run',
+      skipped,
+      'logged skipped (node still busy, or a later slot due when the job was taken); missed unless they ran anyway',
     ),
   );
 }
