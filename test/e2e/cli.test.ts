@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/dev/private-redis.js';
-import { ROOT, makeStack, runCli, type Stack } from '../helpers/stack.js';
+import { gateSh, hangBound, openGate, startCli } from '../helpers/events.js';
+import { ROOT, makeStack, nodeOf, runCli, waitFor, type Stack } from '../helpers/stack.js';
 
 /** --json output: one raw API answer per line. */
 function jsonLines(stdout: string): unknown[] {
@@ -50,7 +51,11 @@ void describe('the fleetcmd CLI against a real stack', () => {
     assert.equal(r.code, 1);
     assert.match(r.stdout, /--- n1: Failed exit 4 \(the command execution exit code is not zero\)/);
     assert.match(r.stdout, /oops/);
-    const t = await cli(['run', '--nodes', 'n1', '--timeout', '1', '--wait', '--', 'sleep 5'], env);
+    // Far longer than any run of the suite: only the 1 s timeout can end it.
+    const t = await cli(
+      ['run', '--nodes', 'n1', '--timeout', '1', '--wait', '--', 'sleep 600'],
+      env,
+    );
     assert.equal(t.code, 3, t.stderr);
     assert.match(t.stdout, /--- n1: Timeout exit 137/);
   });
@@ -96,14 +101,40 @@ void describe('the fleetcmd CLI against a real stack', () => {
   });
 
   void it('logs --follow prints each line of every node once, in order, as it arrives', async () => {
-    const script = 'for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done';
+    // Each node prints three lines, then holds until the test opens the gate, which it does only
+    // once the CLI has printed those lines: they can only have come while the command ran.
+    const gateDir = await mkdtemp(join(tmpdir(), 'fleetcmd-cli-gate-'));
+    const gate = join(gateDir, 'go');
+    const script =
+      `for i in 1 2 3; do echo line $i; done; ${gateSh(gate)}; ` +
+      'for i in 4 5 6; do echo line $i; done';
     const r = await cli(['run', '--nodes', 'n1,n2', '--', script], env);
     assert.equal(r.code, 0, r.stderr);
     const id = r.stdout.trim();
-    const started = Date.now();
-    const f = await cli(['logs', id, '--follow'], env);
+    const follow = startCli(['logs', id, '--follow'], env);
+    let f: Awaited<typeof follow.done>;
+    let gateOpenedAt: number;
+    try {
+      await follow.waitForOutput(['n1 | line 3\n', 'n2 | line 3\n'], 60_000);
+      gateOpenedAt = Date.now();
+      await openGate(gate);
+      f = await hangBound(follow.done, 60_000, 'logs --follow to exit');
+    } finally {
+      await openGate(gate).catch(() => undefined);
+      await rm(gateDir, { recursive: true, force: true });
+    }
     assert.equal(f.code, 0, f.stderr);
-    assert.ok(Date.now() - started > 2000, 'followed while the command ran');
+    const inv = await stack.describe(id);
+    for (const n of ['n1', 'n2']) {
+      const finish = Date.parse(nodeOf(inv, n).FinishTime ?? '');
+      assert.ok(Number.isFinite(finish), `${n} has a FinishTime`);
+      for (const i of [1, 2, 3]) {
+        const at = follow.arrivedAt(`${n} | line ${i}\n`) ?? Infinity;
+        assert.ok(at < gateOpenedAt, `${n} line ${i} was printed before the gate opened`);
+        // FinishTime has whole seconds: the chunk's second is at most the run's.
+        assert.ok(Math.floor(at / 1000) * 1000 <= finish, `${n} line ${i} came before FinishTime`);
+      }
+    }
     const lines = f.stdout.trimEnd().split('\n');
     const expected = (n: string) => [1, 2, 3, 4, 5, 6].map((i) => `${n} | line ${i}`);
     assert.deepEqual(
@@ -342,12 +373,14 @@ void describe('fleetcmd dev', () => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const deadline = Date.now() + 60_000;
-    while (!out.includes('Ctrl-C stops everything')) {
-      if (child.exitCode !== null || Date.now() > deadline)
-        assert.fail(`dev did not come up: ${out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitFor(
+      'dev to come up',
+      async () => {
+        if (child.exitCode !== null) assert.fail(`dev exited: ${out}`);
+        return out.includes('Ctrl-C stops everything');
+      },
+      60_000,
+    );
     const url = /API:\s+(\S+)/.exec(out)?.[1];
     const token = /token:\s+(\S+)/.exec(out)?.[1];
     const redisPort = Number(/redis:\s+redis:\/\/(?:[^@\s]*@)?127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
@@ -369,14 +402,17 @@ void describe('fleetcmd dev', () => {
     })) as {
       InvokeId: string;
     };
-    let status = '';
-    for (let i = 0; i < 100 && status !== 'Success'; i++) {
-      const d = (await call('DescribeInvocations', { InvokeId })) as {
-        Invocations: { Invocation: { InvocationStatus: string }[] };
-      };
-      status = d.Invocations.Invocation[0]?.InvocationStatus ?? '';
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const status = await waitFor(
+      'the run to end',
+      async () => {
+        const d = (await call('DescribeInvocations', { InvokeId })) as {
+          Invocations: { Invocation: { InvocationStatus: string }[] };
+        };
+        const st = d.Invocations.Invocation[0]?.InvocationStatus ?? '';
+        return ['Success', 'Failed', 'PartialFailed', 'Stopped'].includes(st) && st;
+      },
+      60_000,
+    );
     assert.equal(status, 'Success');
     // On its own redis-server, dev gives each agent its own ACL user (fleetcmd node add).
     assert.equal(out.match(/Redis credentials confined to this node/g)?.length, 2, out);

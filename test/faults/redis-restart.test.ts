@@ -23,20 +23,29 @@ import {
   withNodeQueue,
   type FleetServer,
 } from '../helpers/fleet.js';
+import { gateSh, openGate } from '../helpers/events.js';
 import { waitFor } from '../helpers/stack.js';
 
 /**
  * Fault: Redis is SIGKILLed under load and restarted on the same port with the same data
  * directory, AOF with `appendfsync always` (each write is on disk before Redis acknowledges
  * it). No invocation answered with an InvokeId is lost; while Redis is away every API request
- * answers 503 within 2 s; server and agents reconnect by themselves; a command running through
- * the outage reports its result afterwards. Executions are counted on disk.
+ * answers (503 ServiceUnavailable) rather than hanging; server and agents reconnect by
+ * themselves; a command running through the outage reports its result afterwards. Executions
+ * are counted on disk. No clock decides anything: Redis stays away until requests were answered
+ * meanwhile, commands hold on gates, and bounds only catch hangs (how fast the 503 comes is a
+ * benchmark's business). Redis comes back on the same port on purpose: that is the fault.
  */
 const NODES = ['rr1', 'rr2'];
-/** How long Redis stays away. */
-const OUTAGE_MS = 4_000;
-/** The API contract: an answer (503) within 2 s while Redis is away. */
-const ANSWER_BOUND_MS = 2_000;
+/** Only against hangs: a request, or a wait, that takes this long has hung. */
+const HANG_MS = 60_000;
+/** Answers of each action while Redis is away before it comes back. */
+const OUTAGE_ANSWERS = 3;
+/**
+ * How long Redis stays away at least: the scenario (heartbeats lapse, connections retry), not a
+ * bound any answer is held to.
+ */
+const OUTAGE_MIN_MS = 4_000;
 /** Kill-and-restart cycles of the heavy-load test (each one a chance to cut a reply off). */
 const RESTARTS = 5;
 
@@ -85,7 +94,7 @@ class AofRedis {
           if (child.exitCode !== null) throw new Error('redis-server exited at start-up');
           return (await r.ping().catch(() => '')) === 'PONG';
         },
-        15_000,
+        HANG_MS,
         25,
       );
     } finally {
@@ -122,28 +131,31 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     );
   });
   after(async () => {
+    // A command still holding on its gate goes on (and ends) before its agent is killed.
+    await openGate(join(dir, 'long.gate')).catch(() => undefined);
     await killAllFleet();
     await redis.kill();
     await rm(dir, { recursive: true, force: true });
   });
 
-  void it('nothing answered is lost, the API answers 503 within 2 s, everything reconnects', async () => {
+  void it('nothing answered is lost, the API answers 503 while Redis is away, everything reconnects', async () => {
     const server: FleetServer = await startFleetServer(env);
     const call = apiFor(() => server.url, env);
     const agents = await Promise.all(NODES.map((n) => startFleetAgent(n, env)));
     const file = join(dir, 'runs.log');
 
-    // A command that runs through the whole outage.
+    // A command that runs through the whole outage: it holds until Redis is back.
+    const gate = join(dir, 'long.gate');
     const longRes = await call('RunCommand', {
       NodeIdList: ['rr1'],
-      CommandContent: `echo "$FLEETCMD_INVOKE_ID rr1" >> ${file}; sleep ${(OUTAGE_MS + 4_000) / 1000}; echo finished`,
+      CommandContent: `echo "$FLEETCMD_INVOKE_ID rr1" >> ${file}; ${gateSh(gate)}; echo finished`,
     });
     assert.equal(longRes.status, 200, JSON.stringify(longRes.body));
     const longId = longRes.body.InvokeId as string;
     await waitFor(
       'the long command to start',
       async () => (await diskCounts(file)).has(`${longId} rr1`),
-      20_000,
+      HANG_MS,
     );
 
     // An every-second schedule, whose job scheduler must survive the restart and fire again.
@@ -160,7 +172,7 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     let redisAway = false;
     let loading = true;
     const answered: { id: string; node: string }[] = [];
-    const duringOutage: { status: number; ms: number; action: string }[] = [];
+    const duringOutage: { status: number; code: unknown; ms: number; action: string }[] = [];
     let i = 0;
     const client = async () => {
       while (loading) {
@@ -169,68 +181,92 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
         const res = await call(
           'RunCommand',
           { NodeIdList: [node], CommandContent: `echo "$FLEETCMD_INVOKE_ID ${node}" >> ${file}` },
-          // Above the bound: a hang is seen as one, not cut short into a quick error.
-          ANSWER_BOUND_MS * 3,
+          HANG_MS,
         );
         if (res.status === 200) answered.push({ id: res.body.InvokeId as string, node });
-        if (away && redisAway)
-          duringOutage.push({ status: res.status, ms: res.ms, action: 'RunCommand' });
+        if (away && redisAway) {
+          duringOutage.push({
+            status: res.status,
+            code: res.body.Code,
+            ms: res.ms,
+            action: 'RunCommand',
+          });
+        }
         if (res.status !== 200) await new Promise((r) => setTimeout(r, 50));
       }
     };
-    // And a reader, which must fail as fast.
+    // And a reader, which must answer too.
     const reader = async () => {
       while (loading) {
         const away = redisAway;
-        const res = await call('DescribeInvocations', { InvokeId: longId }, ANSWER_BOUND_MS * 3);
+        const res = await call('DescribeInvocations', { InvokeId: longId }, HANG_MS);
         if (away && redisAway) {
-          duringOutage.push({ status: res.status, ms: res.ms, action: 'DescribeInvocations' });
+          duringOutage.push({
+            status: res.status,
+            code: res.body.Code,
+            ms: res.ms,
+            action: 'DescribeInvocations',
+          });
         }
         await new Promise((r) => setTimeout(r, 100));
       }
     };
     const load = Promise.all([client(), client(), client(), client(), reader()]);
-    await waitFor('load before the outage', async () => answered.length >= 20, 30_000);
+    await waitFor('load before the outage', async () => answered.length >= 20, HANG_MS);
 
     const longBefore = (await describeOne(call, longId))?.InvokeNodes.InvokeNode[0];
     assert.equal(longBefore?.InvocationStatus, 'Running', 'the long command runs into the outage');
     await redis.kill();
     redisAway = true;
     const answeredBefore = answered.length;
-    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    // Away until both actions were answered meanwhile: requests that hang never get there.
+    const outageStarted = Date.now();
+    await Promise.all([
+      new Promise((r) => setTimeout(r, OUTAGE_MIN_MS)),
+      waitFor(
+        'requests answered while Redis is away',
+        async () =>
+          ['RunCommand', 'DescribeInvocations'].every(
+            (a) => duringOutage.filter((r) => r.action === a).length >= OUTAGE_ANSWERS,
+          ),
+        HANG_MS,
+      ),
+    ]);
+    const outageMs = Date.now() - outageStarted;
     // Answered while Redis was away: only requests it had taken before it died can be.
     const answeredDuring = answered.length - answeredBefore;
     redisAway = false;
     await redis.start();
 
-    await waitFor('the API to be ready again', () => ready(server.url), 30_000, 100);
+    await waitFor('the API to be ready again', () => ready(server.url), HANG_MS, 100);
+    await openGate(gate);
     const firesAtRestart = await diskTotal(schedFile);
     const afterRestart = answered.length;
     await waitFor(
       'load after the outage',
       async () => answered.length >= afterRestart + 20,
-      30_000,
+      HANG_MS,
     );
     loading = false;
     await load;
 
-    // While Redis was away: every request answered, 503, within the bound.
-    assert.ok(duringOutage.length >= 5, `requests during the outage: ${duringOutage.length}`);
+    // While Redis was away: every request answered, 503 ServiceUnavailable.
     const slowest = Math.max(...duringOutage.map((r) => r.ms));
-    const notServiceUnavailable = duringOutage.filter((r) => r.status !== 503);
+    const notServiceUnavailable = duringOutage.filter(
+      (r) => r.status !== 503 || r.code !== 'ServiceUnavailable',
+    );
     assert.deepEqual(notServiceUnavailable, [], 'every request during the outage answered 503');
-    assert.ok(slowest <= ANSWER_BOUND_MS, `slowest answer during the outage: ${slowest} ms`);
 
     // Server and agents reconnected by themselves: both nodes online and running new work.
     await waitFor(
       'both agents online again',
       async () => (await onlineNodes(call, NODES)).length === 2,
-      30_000,
+      HANG_MS,
     );
     await waitFor(
       'the schedule to fire again after the restart',
       async () => (await diskTotal(schedFile)) >= firesAtRestart + 3,
-      30_000,
+      HANG_MS,
     );
     assert.equal((await call('StopInvocation', { InvokeId: schedId })).status, 200);
     const fires = await diskCounts(schedFile);
@@ -283,7 +319,7 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     const duplicated = [...counts.entries()].filter(([, c]) => c > 1);
     console.log(
       `redis restart: ${answered.length} runs answered (${answeredBefore} before the kill, ` +
-        `${answeredDuring} during the ${OUTAGE_MS} ms outage); ${duringOutage.length} requests ` +
+        `${answeredDuring} during the ${outageMs} ms outage); ${duringOutage.length} requests ` +
         `during the outage, slowest ${slowest} ms; lost ${lost.length}, duplicated ` +
         `${duplicated.length}; schedule: ${fires.size} fires (${firesAtRestart} before the ` +
         `restart), none twice`,
@@ -315,7 +351,7 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     assert.equal(counts.get(`${freshId} rr1`), 1);
     assert.equal(counts.get(`${freshId} rr2`), 1);
   });
-  void it('a frozen Redis (SIGSTOP): every request answers 503 within 2 s; all recovers on SIGCONT', async () => {
+  void it('a frozen Redis (SIGSTOP): every request answers 503 rather than hanging; all recovers on SIGCONT', async () => {
     const server = await startFleetServer(env);
     const call = apiFor(() => server.url, env);
     await startFleetAgent('rz1', env);
@@ -324,35 +360,35 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     const before = await call('RunCommand', { NodeIdList: ['rz1'], CommandContent: line });
     assert.equal(before.status, 200);
     const beforeId = before.body.InvokeId as string;
-    await waitAllFinal(call, [beforeId], 30_000);
+    await waitAllFinal(call, [beforeId], HANG_MS);
 
     redis.signal('SIGSTOP');
-    const answers: { action: string; status: number; ms: number }[] = [];
+    const answers: { action: string; status: number; code: unknown; ms: number }[] = [];
+    const wrong = () => answers.filter((a) => a.status !== 503 || a.code !== 'ServiceUnavailable');
     try {
-      for (let i = 0; i < 3; i++) {
+      // Stops at the first wrong answer: a hang costs one HANG_MS, not nine.
+      for (let i = 0; i < 3 && wrong().length === 0; i++) {
         for (const [action, body] of [
           ['RunCommand', { NodeIdList: ['rz1'], CommandContent: line, ClientToken: `frozen-${i}` }],
           ['DescribeInvocations', { InvokeId: beforeId }],
           ['DescribeNodes', {}],
         ] as const) {
-          const res = await call(action, body, ANSWER_BOUND_MS * 3);
-          answers.push({ action, status: res.status, ms: res.ms });
+          const res = await call(action, body, HANG_MS);
+          answers.push({ action, status: res.status, code: res.body.Code, ms: res.ms });
+          if (wrong().length > 0) break;
         }
       }
     } finally {
       redis.signal('SIGCONT');
     }
     console.log(`frozen redis: ${JSON.stringify(answers)}`);
-    assert.deepEqual(
-      answers.filter((a) => a.status !== 503 || a.ms > ANSWER_BOUND_MS),
-      [],
-      'each request answered 503 within 2 s',
-    );
-    await waitFor('the API to be ready again', () => ready(server.url), 30_000, 100);
+    assert.deepEqual(wrong(), [], 'each request answered 503 ServiceUnavailable');
+    assert.equal(answers.length, 9);
+    await waitFor('the API to be ready again', () => ready(server.url), HANG_MS, 100);
     const afterRes = await call('RunCommand', { NodeIdList: ['rz1'], CommandContent: line });
     assert.equal(afterRes.status, 200);
     const afterId = afterRes.body.InvokeId as string;
-    assert.equal((await waitAllFinal(call, [afterId], 30_000)).get(`${afterId} rz1`), 'Success');
+    assert.equal((await waitAllFinal(call, [afterId], HANG_MS)).get(`${afterId} rz1`), 'Success');
     const counts = await diskCounts(file);
     assert.equal(counts.get(`${beforeId} rz1`), 1);
     assert.equal(counts.get(`${afterId} rz1`), 1);
@@ -370,6 +406,8 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
     const answered: { id: string; node: string }[] = [];
     let loading = true;
     let i = 0;
+    /** Requests answered other than 200 (Redis away), counted from each kill. */
+    let refused = 0;
     const client = async () => {
       while (loading) {
         const node = nodes[i++ % nodes.length] ?? '';
@@ -378,17 +416,25 @@ void describe('fault: Redis restart under load (AOF, appendfsync always)', () =>
           CommandContent: `echo "$FLEETCMD_INVOKE_ID ${node}" >> ${file}`,
         });
         if (res.status === 200) answered.push({ id: res.body.InvokeId as string, node });
-        else await new Promise((r) => setTimeout(r, 50));
+        else {
+          refused++;
+          await new Promise((r) => setTimeout(r, 50));
+        }
       }
     };
     const load = Promise.all(Array.from({ length: 8 }, client));
     for (let k = 0; k < RESTARTS; k++) {
       const n0 = answered.length;
-      await waitFor('load before a restart', async () => answered.length >= n0 + 15, 30_000);
+      await waitFor('load before a restart', async () => answered.length >= n0 + 15, HANG_MS);
       await redis.kill();
-      await new Promise((r) => setTimeout(r, 1_000));
+      refused = 0;
+      // Away at least a second (the scenario), and until the clients saw it: a request refused.
+      await Promise.all([
+        new Promise((r) => setTimeout(r, 1_000)),
+        waitFor('a request refused while Redis is away', async () => refused > 0, HANG_MS),
+      ]);
       await redis.start();
-      await waitFor('the API to be ready again', () => ready(server.url), 30_000, 100);
+      await waitFor('the API to be ready again', () => ready(server.url), HANG_MS, 100);
     }
     loading = false;
     await load;

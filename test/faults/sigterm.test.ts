@@ -14,15 +14,21 @@ import {
   waitAllFinal,
   type FleetServer,
 } from '../helpers/fleet.js';
+import { gateSh, hangBound, openGate } from '../helpers/events.js';
 import { alive, waitFor } from '../helpers/stack.js';
 
 /**
- * Fault: SIGTERM, as an orchestrator sends it before a restart. The server drains within 10 s
- * under load and loses nothing (a restarted one finishes the work). The agent stops taking work
- * at once, lets running commands finish for FLEETCMD_AGENT_GRACE_SECONDS, then kills the rest
- * (reported Error, interrupted) and exits. Executions are counted on disk.
+ * Fault: SIGTERM, as an orchestrator sends it before a restart. The server drains and exits by
+ * itself under load and loses nothing (a restarted one finishes the work). The agent stops taking
+ * work at once, lets running commands finish for FLEETCMD_AGENT_GRACE_SECONDS, then kills the
+ * rest (reported Error, interrupted) and exits. Executions are counted on disk. No clock decides
+ * anything here: commands hold on gates the test opens, and bounds only catch hangs (how long
+ * the drains take is a benchmark's business).
  */
-const GRACE_SECONDS = 3;
+/** Long enough that the test, however loaded, opens a gate well within it. */
+const GRACE_SECONDS = 15;
+/** Only against hangs. */
+const HANG_MS = 60_000;
 
 void describe('fault: SIGTERM drains server and agent', () => {
   const fx = useFaultFixture({
@@ -30,7 +36,9 @@ void describe('fault: SIGTERM drains server and agent', () => {
     FLEETCMD_AGENT_GRACE_SECONDS: String(GRACE_SECONDS),
   });
 
-  void it('the server drains within 10 s under load; a restarted one finishes every run once', async () => {
+  void it('the server drains and exits by itself under load; a restarted one finishes every run once', async () => {
+    // A fixed port on purpose: the restarted server answers where the first one did, as behind an
+    // orchestrator (and PORT 0 is refused: PORT must be 1..65535).
     const port = await freePort();
     let server: FleetServer = await startFleetServer(fx.env, port);
     const call = apiFor(() => server.url, fx.env);
@@ -51,16 +59,19 @@ void describe('fault: SIGTERM drains server and agent', () => {
       }
     };
     const load = Promise.all([client(0), client(1), client(2)]);
-    await waitFor('load', async () => ids.length >= 30 && (await diskTotal(file)) >= 5, 60_000);
-    const stopped = await server.stop('SIGTERM');
+    await waitFor('load', async () => ids.length >= 30 && (await diskTotal(file)) >= 5, HANG_MS);
+    const stopped = await hangBound(
+      server.stop('SIGTERM'),
+      HANG_MS,
+      'the server to exit on SIGTERM',
+    );
     loading = false;
     await load;
     assert.equal(stopped.code, 0, server.log().slice(-2000));
-    assert.ok(stopped.ms <= 10_000, `the server drained in ${stopped.ms} ms`);
 
     server = await startFleetServer(fx.env, port);
     // The agents kept running meanwhile; the restarted server applies what is left.
-    const final = await waitAllFinal(call, ids, 60_000);
+    const final = await waitAllFinal(call, ids, HANG_MS);
     const counts = await diskCounts(file);
     const notOnce = ids.filter((id) => {
       const node = [...final.keys()].find((k) => k.startsWith(`${id} `)) ?? '';
@@ -80,46 +91,59 @@ void describe('fault: SIGTERM drains server and agent', () => {
     const agent = await startFleetAgent('tg1', fx.env);
     const file = join(fx.dir, 'agent-runs.log');
     const line = `echo "$FLEETCMD_INVOKE_ID tg1" >> ${file}`;
+    // The quick command holds on a gate the test opens only once the agent drains: it is running
+    // when SIGTERM comes, and must be let finish. The slow one outlasts every bound here.
+    const gate = join(fx.dir, 'quick.gate');
     const quick = await call('RunCommand', {
       NodeIdList: ['tg1'],
-      CommandContent: `${line}; sleep 1; echo done`,
+      CommandContent: `${line}; ${gateSh(gate)}; echo done`,
     });
     const slow = await call('RunCommand', {
       NodeIdList: ['tg1'],
-      CommandContent: `${line}; echo $$ > ${fx.dir}/slow.pid; sleep 60`,
+      CommandContent: `${line}; echo $$ > ${fx.dir}/slow.pid; sleep 600`,
     });
     const quickId = quick.body.InvokeId as string;
     const slowId = slow.body.InvokeId as string;
-    await waitFor('both to start', async () => (await diskTotal(file)) === 2, 20_000);
+    await waitFor('both to start', async () => (await diskTotal(file)) === 2, HANG_MS);
     await waitFor(
       'the slow pid',
       async () => (await readFile(join(fx.dir, 'slow.pid'), 'utf8').catch(() => '')).trim() !== '',
-      10_000,
+      HANG_MS,
     );
     const slowPid = Number((await readFile(join(fx.dir, 'slow.pid'), 'utf8')).trim());
     fx.pids.push(slowPid);
 
     const stopping = agent.stop('SIGTERM');
-    // Sent while it drains: the draining agent must not take it.
     await waitFor(
       'the agent to drain',
       async () => agent.log().includes('"agent draining"'),
-      5_000,
+      HANG_MS,
     );
+    await openGate(gate);
+    // Sent while it drains: the draining agent must not take it.
     const late = await call('RunCommand', { NodeIdList: ['tg1'], CommandContent: line });
     const lateId = late.body.InvokeId as string;
-    const stopped = await stopping;
+    // It kills what outlasts the grace and exits, rather than waiting for the command.
+    const stopped = await hangBound(stopping, HANG_MS, 'the agent to exit on SIGTERM');
     console.log(
       `agent SIGTERM: exited ${String(stopped.code)} after ${stopped.ms} ms (grace ${GRACE_SECONDS} s)`,
     );
     assert.equal(stopped.code, 0, agent.log().slice(-2000));
-    // Grace, then the kill and the report: bounded, with room for a loaded machine.
-    assert.ok(stopped.ms >= GRACE_SECONDS * 1000 - 500, `exited after ${stopped.ms} ms`);
-    assert.ok(stopped.ms <= GRACE_SECONDS * 1000 + 8_000, `exited after ${stopped.ms} ms`);
     assert.equal(alive(slowPid), false, 'the command past its grace was killed');
 
     const q = (await describeOne(call, quickId))?.InvokeNodes.InvokeNode[0];
     assert.equal(q?.InvocationStatus, 'Success', 'a command within the grace period finishes');
+    const qOut = await call('DescribeInvocations', {
+      InvokeId: quickId,
+      IncludeOutput: true,
+      ContentEncoding: 'PlainText',
+    });
+    const qNode = (
+      qOut.body.Invocations as {
+        Invocation: { InvokeNodes: { InvokeNode: { Output: string }[] } }[];
+      }
+    ).Invocation[0]?.InvokeNodes.InvokeNode[0];
+    assert.equal(qNode?.Output, 'done\n', 'it ran past the gate opened while the agent drained');
     const s = (await describeOne(call, slowId))?.InvokeNodes.InvokeNode[0];
     assert.equal(s?.InvocationStatus, 'Error');
     assert.equal(s?.ErrorInfo, 'the command execution has been interrupted');
@@ -127,12 +151,12 @@ void describe('fault: SIGTERM drains server and agent', () => {
 
     // The run sent while it drained was not taken: Aborted at the delivery timeout, and a new
     // life of the agent does not run it either.
-    const lateFinal = await waitAllFinal(call, [lateId], 30_000);
+    const lateFinal = await waitAllFinal(call, [lateId], HANG_MS);
     assert.equal(lateFinal.get(`${lateId} tg1`), 'Aborted');
     await startFleetAgent('tg1', fx.env);
     const fresh = await call('RunCommand', { NodeIdList: ['tg1'], CommandContent: line });
     const freshId = fresh.body.InvokeId as string;
-    assert.equal((await waitAllFinal(call, [freshId], 30_000)).get(`${freshId} tg1`), 'Success');
+    assert.equal((await waitAllFinal(call, [freshId], HANG_MS)).get(`${freshId} tg1`), 'Success');
 
     const counts = await diskCounts(file);
     assert.equal(counts.get(`${quickId} tg1`), 1);

@@ -1,10 +1,33 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { once } from 'node:events';
+import { connect, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { expectOutput } from '../../workers/agent/exec/output-socket.js';
+import { hangBound } from '../helpers/events.js';
 
 const LINUX = process.platform === 'linux';
+/** A nonce is a randomUUID(): 36 ASCII bytes. */
+const NONCE_BYTES = 36;
+
+/**
+ * The first read of the next connection the listener at `address` accepts, once the listener
+ * has handled it: Node publishes each accepted socket on `net.server.socket` before the
+ * listener's own handler sees it, so this 'data' handler runs just before the listener's one,
+ * and the promise settles after both.
+ */
+function listenerRead(address: string): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const onSocket = (message: unknown) => {
+      const { socket } = message as { socket: Socket & { server?: Server } };
+      if (socket.server?.address() !== address) return;
+      unsubscribe('net.server.socket', onSocket);
+      socket.once('data', (chunk: Buffer) => resolve(chunk));
+    };
+    subscribe('net.server.socket', onSocket);
+  });
+}
 
 /**
  * Both ends of one output channel, made in this process as the spawner makes them in its own:
@@ -93,10 +116,13 @@ void describe('output socket pairs', () => {
     assert.ok(expected);
     // Another process's writer: its command may write before this process has read the nonce,
     // so the listener's first read holds both.
+    const firstRead = listenerRead(expected.address);
     const writer = connect(expected.address);
     await new Promise<void>((r) => writer.end(`${expected.nonce}first line\nsecond line\n`, r));
-    // Accepted and read before anyone takes it, as when the spawner answers after the accept.
-    await new Promise((r) => setTimeout(r, 100));
+    // Accepted and read before anyone takes it, as when the spawner answers after the accept:
+    // take() is called only once the listener has read the nonce (and paired it).
+    const first = await hangBound(firstRead, 60_000, 'the listener to read the nonce');
+    assert.ok(first.length > NONCE_BYTES, 'the output came in the same read as the nonce');
     const reader = await expected.take();
     assert.ok(reader, 'the connection was paired');
     assert.equal(await readAll(reader), 'first line\nsecond line\n');
@@ -110,11 +136,7 @@ void describe('output socket pairs', () => {
     const late = connect(expected.address);
     late.on('error', () => undefined);
     late.write(expected.nonce);
-    // Its nonce is no longer pending: the listener closes it.
-    const closed = await Promise.race([
-      new Promise((r) => late.once('close', () => r(true))),
-      new Promise((r) => setTimeout(() => r(false), 5_000)),
-    ]);
-    assert.equal(closed, true, 'the late connection was closed');
+    // Its nonce is no longer pending: the listener closes it (the bound only catches a hang).
+    await hangBound(once(late, 'close'), 60_000, 'the late connection to be closed');
   });
 });

@@ -1,0 +1,101 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFile } from 'node:fs/promises';
+import { CLI, waitFor, type CliResult } from './stack.js';
+
+/**
+ * Event-based waits for tests that must not decide anything by the clock: a command that holds
+ * until the test lets it go, a bound that only catches hangs, and a CLI whose output chunks are
+ * timestamped as they arrive.
+ */
+
+/** A shell snippet that waits until `path` exists: the command holds until `openGate(path)`. */
+export function gateSh(path: string): string {
+  return `while [ ! -e '${path}' ]; do sleep 0.05; done`;
+}
+
+/** Lets every command waiting in `gateSh(path)` go on. */
+export async function openGate(path: string): Promise<void> {
+  await writeFile(path, '');
+}
+
+/** `work`, or a rejection naming `what` once `ms` passed: a bound against hangs only. */
+export async function hangBound<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`hung: ${what} (no end after ${ms} ms)`)), ms);
+  });
+  try {
+    return await Promise.race([work, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One chunk of a process's stdout and when this process received it (Date.now()). */
+export interface Chunk {
+  at: number;
+  text: string;
+}
+
+export interface StreamingCli {
+  /** stdout chunks in arrival order. */
+  chunks: Chunk[];
+  /** When stdout first held `text` (the arrival of the chunk that completed it), if it has. */
+  arrivedAt(text: string): number | undefined;
+  /** Waits (up to the hang bound `timeoutMs`) until stdout holds every one of `texts`. */
+  waitForOutput(texts: readonly string[], timeoutMs: number): Promise<void>;
+  /** The process's exit, as runCli reports it. */
+  done: Promise<CliResult>;
+}
+
+/** Starts `fleetcmd <args>` as runCli does, timestamping each stdout chunk as it arrives. */
+export function startCli(args: string[], env: Record<string, string | undefined>): StreamingCli {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const chunks: Chunk[] = [];
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on('data', (d: Buffer) => {
+    chunks.push({ at: Date.now(), text: d.toString() });
+    out.push(d);
+  });
+  child.stderr.on('data', (d: Buffer) => err.push(d));
+  const stdoutSoFar = () => Buffer.concat(out).toString();
+  const done = (once(child, 'exit') as Promise<[number | null]>).then(([code]) => {
+    const stdoutBytes = Buffer.concat(out);
+    return {
+      code,
+      stdout: stdoutBytes.toString(),
+      stderr: Buffer.concat(err).toString(),
+      stdoutBytes,
+    };
+  });
+  return {
+    chunks,
+    arrivedAt(text) {
+      let seen = '';
+      for (const c of chunks) {
+        seen += c.text;
+        if (seen.includes(text)) return c.at;
+      }
+      return undefined;
+    },
+    async waitForOutput(texts, timeoutMs) {
+      await waitFor(
+        `output ${JSON.stringify(texts)}`,
+        async () => {
+          if (child.exitCode !== null) {
+            throw new Error(`exited ${child.exitCode} before printing ${JSON.stringify(texts)}`);
+          }
+          const now = stdoutSoFar();
+          return texts.every((t) => now.includes(t));
+        },
+        timeoutMs,
+      );
+    },
+    done,
+  };
+}
