@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/dev/private-redis.js';
-import { gateSh, hangBound, openGate, startCli } from '../helpers/events.js';
+import { gateSh, openGate, startCli } from '../helpers/events.js';
+import { hangBound } from '../helpers/hang.js';
 import { ROOT, makeStack, nodeOf, runCli, waitFor, type Stack } from '../helpers/stack.js';
 
 /** --json output: one raw API answer per line. */
@@ -118,7 +119,7 @@ void describe('the fleetcmd CLI against a real stack', () => {
       await follow.waitForOutput(['n1 | line 3\n', 'n2 | line 3\n'], 60_000);
       gateOpenedAt = Date.now();
       await openGate(gate);
-      f = await hangBound(follow.done, 60_000, 'logs --follow to exit');
+      f = await hangBound('logs --follow to exit', follow.done);
     } finally {
       await openGate(gate).catch(() => undefined);
       await rm(gateDir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import {
 } from '../helpers/fleet.js';
 import { Keys } from '../../src/store/keys.js';
 import { allResults, waitFor } from '../helpers/stack.js';
+import { HANG_MS } from '../helpers/hang.js';
 
 /**
  * Fault: a node's agent dies (SIGKILL) and does not come back. Past FLEETCMD_NODE_LOST_SECONDS
@@ -27,7 +28,6 @@ import { allResults, waitFor } from '../helpers/stack.js';
  */
 const LOST_SECONDS = 5;
 /** Generous: the lost deadline, plus upkeep passes, on a loaded 2-core box. */
-const HANG_MS = 60_000;
 
 /** A process that exists and is not a zombie, read from /proc. */
 async function running(pid: number): Promise<boolean> {

@@ -25,6 +25,7 @@ import {
 } from '../helpers/fleet.js';
 import { gateSh, openGate } from '../helpers/events.js';
 import { waitFor } from '../helpers/stack.js';
+import { HANG_MS } from '../helpers/hang.js';
 
 /**
  * Fault: Redis is SIGKILLed under load and restarted on the same port with the same data
@@ -38,7 +39,6 @@ import { waitFor } from '../helpers/stack.js';
  */
 const NODES = ['rr1', 'rr2'];
 /** Only against hangs: a request, or a wait, that takes this long has hung. */
-const HANG_MS = 60_000;
 /** Answers of each action while Redis is away before it comes back. */
 const OUTAGE_ANSWERS = 3;
 /**

@@ -14,7 +14,8 @@ import {
   waitAllFinal,
   type FleetServer,
 } from '../helpers/fleet.js';
-import { gateSh, hangBound, openGate } from '../helpers/events.js';
+import { gateSh, openGate } from '../helpers/events.js';
+import { HANG_MS, hangBound } from '../helpers/hang.js';
 import { alive, waitFor } from '../helpers/stack.js';
 
 /**
@@ -28,7 +29,6 @@ import { alive, waitFor } from '../helpers/stack.js';
 /** Long enough that the test, however loaded, opens a gate well within it. */
 const GRACE_SECONDS = 15;
 /** Only against hangs. */
-const HANG_MS = 60_000;
 
 void describe('fault: SIGTERM drains server and agent', () => {
   const fx = useFaultFixture({
@@ -60,11 +60,7 @@ void describe('fault: SIGTERM drains server and agent', () => {
     };
     const load = Promise.all([client(0), client(1), client(2)]);
     await waitFor('load', async () => ids.length >= 30 && (await diskTotal(file)) >= 5, HANG_MS);
-    const stopped = await hangBound(
-      server.stop('SIGTERM'),
-      HANG_MS,
-      'the server to exit on SIGTERM',
-    );
+    const stopped = await hangBound('the server to exit on SIGTERM', server.stop('SIGTERM'));
     loading = false;
     await load;
     assert.equal(stopped.code, 0, server.log().slice(-2000));
@@ -124,7 +120,7 @@ void describe('fault: SIGTERM drains server and agent', () => {
     const late = await call('RunCommand', { NodeIdList: ['tg1'], CommandContent: line });
     const lateId = late.body.InvokeId as string;
     // It kills what outlasts the grace and exits, rather than waiting for the command.
-    const stopped = await hangBound(stopping, HANG_MS, 'the agent to exit on SIGTERM');
+    const stopped = await hangBound('the agent to exit on SIGTERM', stopping);
     console.log(
       `agent SIGTERM: exited ${String(stopped.code)} after ${stopped.ms} ms (grace ${GRACE_SECONDS} s)`,
     );

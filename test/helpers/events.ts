@@ -19,19 +19,6 @@ export async function openGate(path: string): Promise<void> {
   await writeFile(path, '');
 }
 
-/** `work`, or a rejection naming `what` once `ms` passed: a bound against hangs only. */
-export async function hangBound<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`hung: ${what} (no end after ${ms} ms)`)), ms);
-  });
-  try {
-    return await Promise.race([work, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** One chunk of a process's stdout and when this process received it (Date.now()). */
 export interface Chunk {
   at: number;

@@ -10,9 +10,9 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { makeStack, type Stack } from '../helpers/stack.js';
+import { HANG_MS } from '../helpers/hang.js';
 
 /** Generous: only a hang fails on it. */
-const HANG_MS = 60_000;
 
 /** A raw connection to the stack from `localAddress`, with everything it received. */
 async function open(stack: Stack, localAddress = '127.0.0.1') {

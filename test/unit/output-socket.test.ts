@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { connect, type Server, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { expectOutput } from '../../workers/agent/exec/output-socket.js';
-import { hangBound } from '../helpers/events.js';
+import { hangBound } from '../helpers/hang.js';
 
 const LINUX = process.platform === 'linux';
 /** A nonce is a randomUUID(): 36 ASCII bytes. */
@@ -121,7 +121,7 @@ void describe('output socket pairs', () => {
     await new Promise<void>((r) => writer.end(`${expected.nonce}first line\nsecond line\n`, r));
     // Accepted and read before anyone takes it, as when the spawner answers after the accept:
     // take() is called only once the listener has read the nonce (and paired it).
-    const first = await hangBound(firstRead, 60_000, 'the listener to read the nonce');
+    const first = await hangBound('the listener to read the nonce', firstRead);
     assert.ok(first.length > NONCE_BYTES, 'the output came in the same read as the nonce');
     const reader = await expected.take();
     assert.ok(reader, 'the connection was paired');
@@ -137,6 +137,6 @@ void describe('output socket pairs', () => {
     late.on('error', () => undefined);
     late.write(expected.nonce);
     // Its nonce is no longer pending: the listener closes it (the bound only catches a hang).
-    await hangBound(once(late, 'close'), 60_000, 'the late connection to be closed');
+    await hangBound('the late connection to be closed', once(late, 'close'));
   });
 });
