@@ -159,20 +159,28 @@ export function passLabel(r: BenchResult, failed: string): string {
   return r.pass ? 'yes' : failed;
 }
 
+/** The columns every results table shows, in order. */
+export const ROW_HEAD = ['result', 'unit', 'ours', 'baseline', 'ratio', 'target', 'pass'];
+
+/** One row's cells under ROW_HEAD; `failed` is how that table marks a failure. */
+export function rowCells(r: BenchResult, failed: string): string[] {
+  return [
+    r.name,
+    r.unit,
+    formatNumber(r.ours),
+    formatNumber(r.baseline),
+    formatNumber(r.ratio),
+    formatNumber(r.target),
+    passLabel(r, failed),
+  ];
+}
+
 /** Prints the results and, under `npm run bench`, appends them to BENCH_OUT. */
 export async function publish(results: BenchResult[]): Promise<void> {
   console.log(
     table(
-      ['result', 'unit', 'ours', 'baseline', 'ratio', 'target', 'pass'],
-      results.map((r) => [
-        r.name,
-        r.unit,
-        formatNumber(r.ours),
-        formatNumber(r.baseline),
-        formatNumber(r.ratio),
-        formatNumber(r.target),
-        passLabel(r, 'NO'),
-      ]),
+      ROW_HEAD,
+      results.map((r) => rowCells(r, 'NO')),
     ),
   );
   const out = process.env.BENCH_OUT;

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type BenchResult, formatNumber, passLabel, quick } from './harness.js';
+import { type BenchResult, ROW_HEAD, quick, rowCells } from './harness.js';
 
 async function redisVersion(): Promise<string> {
   try {
@@ -73,17 +73,8 @@ export function markdown(
   results: BenchResult[],
   command: string,
 ): string {
-  const rows = results.map((r) => [
-    r.name,
-    r.unit,
-    formatNumber(r.ours),
-    formatNumber(r.baseline),
-    formatNumber(r.ratio),
-    formatNumber(r.target),
-    passLabel(r, '**no**'),
-    r.note ?? '',
-  ]);
-  const head = ['result', 'unit', 'ours', 'baseline', 'ratio', 'target', 'pass', 'note'];
+  const rows = results.map((r) => [...rowCells(r, '**no**'), r.note ?? '']);
+  const head = [...ROW_HEAD, 'note'];
   const mdRow = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
   return [
     '# Benchmark results',
