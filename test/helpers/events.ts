@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
-import { CLI, waitFor, type CliResult } from './stack.js';
+import { spawnCli, waitFor, type CliResult } from './stack.js';
 
 /**
  * Event-based waits for tests that must not decide anything by the clock: a command that holds
@@ -38,28 +36,13 @@ export interface StreamingCli {
 
 /** Starts `fleetcmd <args>` as runCli does, timestamping each stdout chunk as it arrives. */
 export function startCli(args: string[], env: Record<string, string | undefined>): StreamingCli {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
   const chunks: Chunk[] = [];
   const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (d: Buffer) => {
+  const { child, done } = spawnCli(args, env, (d) => {
     chunks.push({ at: Date.now(), text: d.toString() });
     out.push(d);
   });
-  child.stderr.on('data', (d: Buffer) => err.push(d));
   const stdoutSoFar = () => Buffer.concat(out).toString();
-  const done = (once(child, 'exit') as Promise<[number | null]>).then(([code]) => {
-    const stdoutBytes = Buffer.concat(out);
-    return {
-      code,
-      stdout: stdoutBytes.toString(),
-      stderr: Buffer.concat(err).toString(),
-      stdoutBytes,
-    };
-  });
   return {
     chunks,
     arrivedAt(text) {

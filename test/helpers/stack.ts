@@ -194,28 +194,45 @@ export interface CliResult {
   stdoutBytes: Buffer;
 }
 
-/** Runs `fleetcmd <args>` as a real process (through tsx) and waits for it to exit. */
-export async function runCli(
+/**
+ * Starts `fleetcmd <args>` as a real process (through tsx); `onChunk` sees each stdout chunk as
+ * it arrives. `done` is its exit, with stdout decoded once at the end (a chunk boundary may fall
+ * inside a multi-byte character).
+ */
+export function spawnCli(
   args: string[],
   env: Record<string, string | undefined>,
-): Promise<CliResult> {
+  onChunk?: (chunk: Buffer) => void,
+): { child: ChildProcess; done: Promise<CliResult> } {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  // Decoded once at the end: a chunk boundary may fall inside a multi-byte character.
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on('data', (d: Buffer) => out.push(d));
+  child.stdout.on('data', (d: Buffer) => {
+    out.push(d);
+    onChunk?.(d);
+  });
   child.stderr.on('data', (d: Buffer) => err.push(d));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  const stdoutBytes = Buffer.concat(out);
-  return {
-    code,
-    stdout: stdoutBytes.toString(),
-    stderr: Buffer.concat(err).toString(),
-    stdoutBytes,
-  };
+  const done = (once(child, 'exit') as Promise<[number | null]>).then(([code]) => {
+    const stdoutBytes = Buffer.concat(out);
+    return {
+      code,
+      stdout: stdoutBytes.toString(),
+      stderr: Buffer.concat(err).toString(),
+      stdoutBytes,
+    };
+  });
+  return { child, done };
+}
+
+/** Runs `fleetcmd <args>` as a real process (through tsx) and waits for it to exit. */
+export function runCli(
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<CliResult> {
+  return spawnCli(args, env).done;
 }
 
 /** A response body as JSON, or `{ raw }` when it is not JSON. */
