@@ -5,9 +5,7 @@ import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import {
-  bootFireId,
   contentForNode,
-  parseBootTrigger,
   runJobSchema,
   type FileJob,
   type RunJob,
@@ -20,10 +18,10 @@ import { writeFileAtomically } from './file-writer.js';
 import { VERSION } from '../../src/shared/version.js';
 import { settleWithin } from '../../src/shared/settle.js';
 import { errorInfoFor } from './exec/outcome.js';
-import { killOrphans, killRun } from './exec/orphans.js';
-import { defaultScriptRoot, removeScriptDir } from './exec/script-dir.js';
 import { startCommand, type CommandHandle, type ExecRequest } from './exec/start-command.js';
 import { sharedSpawner } from './spawner.js';
+import { fireBootInvocations } from './boot-invocations.js';
+import { interruptPreviousLife } from './previous-life.js';
 
 export interface AgentDeps {
   nodeId: string;
@@ -118,10 +116,10 @@ export class Agent {
         deps.log.error({ err: String(err) }, 'command spawner not started');
       }
     }
-    await this.interruptPreviousLife();
+    await interruptPreviousLife(deps, this.instanceId, bootId);
     // A boot's triggers stay pending until all are fired, so a crash here only delays them to
     // the next start of the agent (same boot), and each fire is taken once.
-    if ((await deps.store.bootPending()) === bootId) await this.fireBootInvocations(bootId);
+    if ((await deps.store.bootPending()) === bootId) await fireBootInvocations(deps, bootId);
 
     await deps.subscriber.subscribe(deps.store.controlChannel());
     deps.subscriber.on('message', (channel: string, message: string) => {
@@ -169,86 +167,6 @@ export class Agent {
       },
       'agent started',
     );
-  }
-
-  /** Runs left Running by an earlier process of this agent are reported Error, never re-run. */
-  private async interruptPreviousLife(): Promise<void> {
-    const { deps } = this;
-    for (const invokeId of await deps.store.activeRuns()) {
-      const where = await deps.store.whereRan(invokeId);
-      const r = await deps.store.interrupt(
-        invokeId,
-        this.instanceId,
-        'ExecutionInterrupted',
-        RUN_ERRORS.ExecutionInterrupted,
-      );
-      const traceable = where.pgid > 0 || where.runToken !== '';
-      // Any status but Mine/Missing: interrupted now (Error, Terminated) or already ended by the
-      // server as lost (run-lost-4.lua leaves such runs in the set for this), a scheduled one
-      // then back to Scheduled or Pending with its claim fields still that run's.
-      const ended = r !== 'Mine' && r !== 'Missing';
-      if (ended && where.bootId === this.bootId && traceable) {
-        // Same boot: the command may still be running, orphaned. It is reported interrupted,
-        // so it must not go on doing things: kill what is left of it (all that carries its run
-        // token, wherever it went, even before its group was recorded; and what is left in its
-        // group with its invocation id, for a run an agent before run tokens started), remove
-        // its script.
-        const killed =
-          (where.runToken !== '' ? await killRun(where.runToken) : 0) +
-          (where.pgid > 0 ? await killOrphans(where.pgid, invokeId) : 0);
-        if (where.scriptDir !== '') await this.removeRecordedScriptDir(where.scriptDir);
-        deps.log.warn({ invokeId, killed }, 'orphaned processes of an interrupted run killed');
-      }
-      deps.log.warn({ invokeId, result: r }, 'run interrupted by an agent restart');
-    }
-  }
-
-  /**
-   * Removes the script directory an interrupted run recorded, when it is one this agent's root
-   * holds and removeScriptDir's checks pass; logs it when it is left.
-   */
-  private async removeRecordedScriptDir(dir: string): Promise<void> {
-    const { deps } = this;
-    const check = deps.scriptRoot !== undefined ? { root: deps.scriptRoot } : defaultScriptRoot();
-    if ('root' in check && (await removeScriptDir(dir, check.root))) return;
-    deps.log.warn({ scriptDir: dir }, 'script directory of an interrupted run left in place');
-  }
-
-  /**
-   * This node booted: each NextRebootOnly and EveryReboot invocation targeting it runs once
-   * for this boot. The run goes through the node's own queue like any other, so it is claimed
-   * (at most once) and reported the same way.
-   */
-  private async fireBootInvocations(bootId: string): Promise<void> {
-    const { deps } = this;
-    const fireId = bootFireId(bootId);
-    const queues = new NodeQueues(deps.connection, deps.keys);
-    try {
-      for (const [invokeId, raw] of Object.entries(await deps.store.bootTriggers())) {
-        const trigger = parseBootTrigger(raw);
-        if (!trigger) {
-          deps.log.error({ invokeId }, 'malformed boot trigger dropped');
-          await deps.store.dropBootTrigger(invokeId);
-          continue;
-        }
-        const fired = await deps.store.fireBoot(invokeId, fireId, trigger.final);
-        const r = fired.outcome;
-        if (r === 'Fired' || r === 'Already') {
-          await queues.addRun(deps.nodeId, { ...trigger.job, fire: fireId });
-        } else if (fired.outcome === 'Waiting') {
-          // An earlier boot's run never started (its job was lost with the agent that held
-          // it): enqueue it again; the claim still lets it run at most once.
-          await queues.addRun(deps.nodeId, { ...trigger.job, fire: fired.olderFire });
-        }
-        if (trigger.final || r === 'Ended' || r === 'Missing') {
-          await deps.store.dropBootTrigger(invokeId);
-        }
-        deps.log.info({ invokeId, result: r }, 'boot invocation fired');
-      }
-      await deps.store.bootDone(bootId);
-    } finally {
-      await queues.close();
-    }
   }
 
   /**
