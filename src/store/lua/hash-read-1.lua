@@ -20,25 +20,27 @@
 ]]
 local cap = tonumber(ARGV[1])
 local out = {}
-for i = 4, #ARGV do
-  local n = redis.call('HSTRLEN', KEYS[1], ARGV[i])
-  if n > cap then
-    out[#out + 1] = n
-  else
-    out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i])
+-- One HMGET for every field (absent ones answer false, sent back as nil); the values pass
+-- through this script's memory, never over the wire whole.
+if #ARGV >= 4 then
+  local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
+  for i = 1, #ARGV - 3 do
+    local v = values[i]
+    if v and #v > cap then
+      out[i] = #v
+    else
+      out[i] = v
+    end
   end
 end
 if ARGV[2] ~= '' then
-  local n = redis.call('HSTRLEN', KEYS[1], ARGV[2])
+  local v = redis.call('HGET', KEYS[1], ARGV[2]) or ''
+  local n = #v
   local splitCap = tonumber(ARGV[3])
-  if n == 0 then
-    out[#out + 1] = ''
-    out[#out + 1] = ''
-  elseif n <= splitCap then
-    out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[2])
+  if n <= splitCap then
+    out[#out + 1] = v
     out[#out + 1] = ''
   else
-    local v = redis.call('HGET', KEYS[1], ARGV[2])
     local half = math.floor(splitCap / 2)
     out[#out + 1] = string.sub(v, 1, half)
     out[#out + 1] = string.sub(v, -half)
