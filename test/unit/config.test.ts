@@ -29,6 +29,13 @@ void describe('loadConfig', () => {
     assertRejects({ FLEETCMD_SCHEDULER_CONCURRENCY: 'many' }, ['FLEETCMD_SCHEDULER_CONCURRENCY']);
   });
 
+  void it('takes FLEETCMD_INLINE_FANOUT_NODES (default 64, 0 allowed) and refuses a non-whole one', () => {
+    assert.equal(loadConfig({}).inlineFanOutNodes, 64);
+    assert.equal(loadConfig({ FLEETCMD_INLINE_FANOUT_NODES: '0' }).inlineFanOutNodes, 0);
+    assertRejects({ FLEETCMD_INLINE_FANOUT_NODES: '-1' }, ['FLEETCMD_INLINE_FANOUT_NODES']);
+    assertRejects({ FLEETCMD_INLINE_FANOUT_NODES: 'abc' }, ['FLEETCMD_INLINE_FANOUT_NODES']);
+  });
+
   void it('takes FLEETCMD_NODE_LOST_SECONDS (default 300) of at least 3 heartbeats', () => {
     assert.equal(loadConfig({}).nodeLostSeconds, 300);
     assert.equal(
