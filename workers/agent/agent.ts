@@ -54,10 +54,11 @@ export interface AgentDeps {
 const REPORT_ATTEMPTS = 15;
 
 /**
- * Heartbeats between two announcements on the node's channel (see AgentStore.announce): about
- * once a minute. A server learns of a node from its first announcement and keeps it in the
- * registry; the repeats are only for servers that were down when the agent started, and one
- * PUBLISH a minute is a sixth of one per heartbeat on a fleet of 10,000 nodes.
+ * Heartbeats between two announcements on the node's channel (see AgentStore.announce) once the
+ * agent's first minute is over: about once a minute. A server learns of a node from its first
+ * announcement it hears and keeps it in the registry; the repeats are only for servers that were
+ * down all through the agent's first minute, and one PUBLISH a minute is a sixth of one per
+ * heartbeat on a fleet of 10,000 nodes.
  */
 export function announceEveryBeats(heartbeatSeconds: number): number {
   return Math.max(1, Math.round(60 / heartbeatSeconds));
@@ -166,9 +167,12 @@ export class Agent {
     const announceEvery = announceEveryBeats(deps.heartbeatSeconds);
     let beats = 0;
     this.heartbeat = setInterval(() => {
-      beats = (beats + 1) % announceEvery;
+      beats++;
+      // Every heartbeat for the first minute (a server starting beside the agent may not have
+      // been listening yet), then about once a minute.
+      const announce = beats <= announceEvery || beats % announceEvery === 0;
       deps.store
-        .heartbeat(beats === 0)
+        .heartbeat(announce)
         .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'heartbeat failed'));
     }, deps.heartbeatSeconds * 1000);
     this.state = 'RUNNING';
