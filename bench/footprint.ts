@@ -9,13 +9,16 @@
  *   node --import tsx bench/footprint.ts [--quick] [invocations=200] [outputBytes=24576]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from '../src/dev/private-redis.js';
-import { publish, quick, reportOnly } from './harness.js';
+import { publish, quick, reportOnly, score } from './harness.js';
 import { startBenchStack } from './local-stack.js';
 import { spawnerPids } from './processes.js';
+import { outputCorpus } from './output-corpus.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const count = Number(positional[0] ?? (quick ? 50 : 200));
@@ -89,6 +92,12 @@ async function keyBytes(): Promise<Map<string, { keys: number; bytes: number }>>
   return kinds;
 }
 
+// Typical text (bench/output-corpus.ts), as a run keeps it: compressed at its end.
+const corpusDir = await mkdtemp(join(tmpdir(), 'fleetcmd-corpus-'));
+const corpus = join(corpusDir, 'output.txt');
+await writeFile(corpus, outputCorpus(OUTPUT_BYTES), { mode: 0o644 });
+await chmod(corpusDir, 0o755);
+
 try {
   for (;;) {
     const r = await call('RunCommand', { NodeIdList: ['f1'], CommandContent: 'true' });
@@ -100,7 +109,7 @@ try {
   const before = await keyBytes();
   const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
   const ids: string[] = [];
-  const content = OUTPUT_BYTES > 0 ? `head -c ${OUTPUT_BYTES} /dev/zero | tr '\\0' x` : 'true';
+  const content = OUTPUT_BYTES > 0 ? `cat ${corpus}` : 'true';
   for (let i = 0; i < count; i++) {
     const r = await call('RunCommand', { NodeIdList: ['f1'], CommandContent: content });
     ids.push(String(r.InvokeId));
@@ -139,11 +148,14 @@ try {
   );
   const idle = await idleRss(stack.redisUrl);
   await publish([
-    reportOnly(
-      'footprint: Redis bytes per Once invocation (1 node, 24 KiB output)',
+    score(
+      'footprint: Redis bytes per Once invocation (1 node, 24 KiB of typical text output)',
       'bytes',
       Math.round(perUsed),
-      `used_memory growth over ${count} finished invocations; MEMORY USAGE sum ${total.toFixed(0)}`,
+      8192,
+      'lower',
+      1,
+      `used_memory growth over ${count} finished invocations (MEMORY USAGE sum ${total.toFixed(0)}); output: bench/output-corpus.ts; target ≤ 8 KiB`,
     ),
     reportOnly(
       'footprint: Redis memory for 1,000,000 kept invocations (as above)',
@@ -173,4 +185,5 @@ try {
 } finally {
   redis.disconnect();
   await stack.close();
+  await rm(corpusDir, { recursive: true, force: true });
 }

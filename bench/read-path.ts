@@ -3,8 +3,9 @@
  * redis-server, each with its own server: SMALL invocations under one, LARGE under the other,
  * both seeded first. Invocations are seeded through the real store code, many at a time on one
  * pipelining connection: InvocationStore.create and publish (hash, index), then each run record
- * through the real scripts (RunStore.create, then the agent's claim and finish with a line of
- * output), spread round-robin over NODES registered nodes, one node each.
+ * through the real scripts (RunStore.create, then the agent's claim and finish with 2 KiB of
+ * typical text output, stored compressed as an agent stores it), spread round-robin over NODES
+ * registered nodes, one node each.
  *
  * Measured (p99 over CALLS calls each, through the HTTP API): (a) one InvokeId with
  * IncludeOutput; (b) the first page of 50 filtered by NodeId. The calls alternate between the two
@@ -16,6 +17,7 @@
  *   node --import tsx bench/read-path.ts [--quick]
  */
 import { Redis } from 'ioredis';
+import { outputCorpus } from './output-corpus.js';
 import { newId } from '../src/app/invocations.js';
 import type { Invocation } from '../src/domain/invocation.js';
 import { AgentStore } from '../src/store/agent-store.js';
@@ -85,6 +87,9 @@ function invocation(nodeId: string): Invocation {
   };
 }
 
+/** A few different outputs of 2 KiB of typical text (bench/output-corpus.ts). */
+const OUTPUTS = Array.from({ length: 16 }, (_, seed) => outputCorpus(2048, seed));
+
 /** One finished Once invocation on one node, written the way the API, scheduler and agent do. */
 async function seedOne(at: Side, i: number): Promise<void> {
   const { invocations, runs } = at;
@@ -100,7 +105,7 @@ async function seedOne(at: Side, i: number): Promise<void> {
     exitCode: 0,
     errorCode: '',
     errorInfo: '',
-    output: Buffer.from(`hello from ${agent.nodeId}\n`),
+    output: OUTPUTS[i % OUTPUTS.length] as Buffer,
     dropped: 0,
     started: true,
   });

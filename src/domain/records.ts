@@ -65,6 +65,7 @@ export const RUN_FIELDS = {
   skipped: count,
   fire: text(256),
   fireMs: timeMs,
+  outputCodec: z.enum(['', 'br'], 'not an output codec'),
 } as const;
 
 /** The fields of a node's registration hash the server reads. */
@@ -162,9 +163,13 @@ export function capStoredOutput(read: OutputRead): { output: Buffer; cutBytes: n
 export function runRecordOf(
   raw: Readonly<Record<string, RawField>>,
   output: Buffer | undefined,
+  /** Fields found bad beyond RUN_FIELDS' own checks (the output, decoded by the store). */
+  alsoBad: readonly string[] = [],
 ): { record: RunRecord; bad: string[] } | undefined {
   if (raw.status === undefined) return undefined;
-  const { values: v, bad } = parseFields(RUN_FIELDS, raw);
+  const parsed = parseFields(RUN_FIELDS, raw);
+  const v = parsed.values;
+  const bad = [...parsed.bad, ...alsoBad];
   const invalid = bad.length > 0 || v.status === undefined;
   const record: RunRecord = {
     status: invalid ? 'Error' : (v.status ?? 'Error'),

@@ -3,6 +3,7 @@ import type { NodeStatus } from '../domain/status.js';
 import type { FireReply } from '../domain/run-replies.js';
 import type { Keys } from './keys.js';
 import { makeScripts, type Scripts } from './scripts.js';
+import { encodeOutput } from './output-codec.js';
 
 export interface RunOutcome {
   status: string;
@@ -158,11 +159,13 @@ export class AgentStore {
     );
   }
 
+  /** Stores a run's end and its output (compressed when that is smaller, see output-codec). */
   async finish(
     invokeId: string,
     agentInstance: string,
     o: RunOutcome,
   ): Promise<NodeStatus | 'Missing'> {
+    const output = encodeOutput(o.output);
     return this.scripts.runFinish(
       [this.nodeId, invokeId],
       invokeId,
@@ -171,9 +174,10 @@ export class AgentStore {
       o.exitCode === undefined ? '' : o.exitCode,
       o.errorCode,
       o.errorInfo,
-      o.output,
+      output.bytes,
       o.dropped,
       o.started ? '1' : '0',
+      output.codec,
     );
   }
 

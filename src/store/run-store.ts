@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import type { Redis } from 'ioredis';
 import type { RunRecord } from '../domain/invocation.js';
 import { OUTPUT_LIMIT_BYTES } from '../domain/output.js';
+import { decodeOutput } from './output-codec.js';
 import {
   FIELD_READ_LIMIT_BYTES,
   RUN_FIELDS,
@@ -105,7 +106,12 @@ export class RunStore {
     const raw: Record<string, RawField> = {};
     FIELD_NAMES.forEach((name, i) => (raw[name] = values[i]));
     const out = includeOutput ? this.outputOf(values.slice(FIELD_NAMES.length)) : undefined;
-    const parsed = runRecordOf(raw, out?.output);
+    const output = out && this.decoded(out.output, raw.outputCodec);
+    const parsed = runRecordOf(
+      raw,
+      output,
+      out && output === undefined ? ['output (not valid compressed output within the limit)'] : [],
+    );
     if (!parsed) return undefined;
     const { record, bad } = parsed;
     if (bad.length > 0) {
@@ -117,6 +123,15 @@ export class RunStore {
       this.warnings.warn(key, { ...at, storedBytes }, "a node's run output is over the limit");
     }
     return record;
+  }
+
+  /**
+   * Output as stored, decoded by its codec (a bad codec reads as plain: runRecordOf reports
+   * the field); undefined when it does not decode within OUTPUT_LIMIT_BYTES.
+   */
+  private decoded(stored: Buffer, codec: RawField): Buffer | undefined {
+    const known = Buffer.isBuffer(codec) && codec.toString() === 'br' ? 'br' : '';
+    return decodeOutput(stored, known, OUTPUT_LIMIT_BYTES);
   }
 
   /** The output part of a capped read's reply: head, tail, stored length. */

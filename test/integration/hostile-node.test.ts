@@ -6,6 +6,7 @@
  * run's output from Redis whatever size the node wrote.
  */
 import assert from 'node:assert/strict';
+import { brotliCompressSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -64,6 +65,7 @@ const RUN_FIELDS = [
   'errorCode',
   'errorInfo',
   'output',
+  'outputCodec',
   'dropped',
   'repeats',
   'timed',
@@ -316,6 +318,28 @@ void describe('a hostile node cannot break the fleet', () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  void it('compressed output that would decode past 24 KiB, or is not brotli, is node A’s error', async () => {
+    // 64 MiB of zeros in brotli is a few hundred bytes: the server stops decoding at the limit.
+    const bomb = brotliCompressSync(Buffer.alloc(64 * 1024 * 1024));
+    assert.ok(bomb.length < 1024, `bomb of ${bomb.length} bytes`);
+    for (const output of [bomb, Buffer.from('not brotli at all')]) {
+      await restoreA();
+      await asA.hset(keyOf('run'), { status: 'Success', output, outputCodec: 'br', exitCode: '0' });
+      const answers = await readAll();
+      assertNo5xx(answers, 'compressed output');
+      assert.deepEqual(partOfB(answers), baseline);
+      const rows = (answers['res-once']?.body as DescribeInvocationResultsAnswer).Invocation
+        .InvocationResults.InvocationResult;
+      const rowA = rows.find((r) => r.NodeId === A);
+      assert.equal(rowA?.InvocationStatus, 'Error');
+      assert.equal(rowA?.ErrorCode, 'InvalidRunRecord');
+      assert.match(
+        rowA?.ErrorInfo ?? '',
+        /output \(not valid compressed output within the limit\)/,
+      );
+    }
   });
 
   void it('64 MB of output: each read takes at most 24 KiB of it from Redis', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -7,6 +8,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { OUTPUT_LIMIT_BYTES } from '../../src/domain/output.js';
+import { outputCorpus } from '../../bench/output-corpus.js';
 import { CLI, makeStack, nodeOf, run, runCli, waitFinal, type Stack } from '../helpers/stack.js';
 
 /**
@@ -106,6 +108,23 @@ void describe('command output bytes', () => {
     // Invalid bytes read as U+FFFD (lossy by design: Base64 is the exact form); the rest as is.
     assert.equal(text, NASTY.toString('utf8'));
     assert.ok(text?.includes('\x1b[31mred') && text.includes('\x00'));
+  });
+
+  void it('keeps 24 KiB of typical text compressed in Redis and answers it byte for byte', async () => {
+    const text = outputCorpus(OUTPUT_LIMIT_BYTES);
+    const id = await printBytes(text);
+    const n = nodeOf(await stack.describe(id, { ContentEncoding: 'Base64' }), 'n1');
+    assert.deepEqual(Buffer.from(n.Output ?? '', 'base64'), text);
+    assert.equal(n.Dropped, 0);
+    const key = stack.keys.nodeRun('n1', id);
+    assert.equal(await stack.redis.hget(key, 'outputCodec'), 'br');
+    const stored = await stack.redis.hstrlen(key, 'output');
+    assert.ok(stored < text.length / 4, `${stored} bytes stored for ${text.length}`);
+    // What does not shrink (bytes that look random) is kept as it is.
+    const noise = randomBytes(4096);
+    const plain = await printBytes(noise);
+    const p = nodeOf(await stack.describe(plain, { ContentEncoding: 'Base64' }), 'n1');
+    assert.deepEqual(Buffer.from(p.Output ?? '', 'base64'), noise);
   });
 
   void it('over the cap, keeps the head and tail bytes exactly, cutting only split sequences', async () => {

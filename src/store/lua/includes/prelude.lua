@@ -24,7 +24,7 @@ local function newRun(key, retentionMs)
 end
 -- The fields of a run that its history entry keeps.
 local RUN_FIELDS = {'fire', 'fireMs', 'firedMs', 'startedMs', 'finishedMs', 'stoppedMs',
-  'exitCode', 'errorCode', 'errorInfo', 'output', 'dropped', 'repeats'}
+  'exitCode', 'errorCode', 'errorInfo', 'output', 'outputCodec', 'dropped', 'repeats'}
 -- Ends the run a record describes with a final status. A run that ended (ran) is counted under
 -- its status in the node's stats hash (never expires; /metrics sums it over nodes). A periodic
 -- record keeps the run in its history (bounded by histMax entries and histAgeMs; not when ran
