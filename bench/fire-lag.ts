@@ -66,7 +66,7 @@ import { pino } from 'pino';
 import { ApiClient } from '../src/cli/api-client.js';
 import { loadConfig } from '../src/shared/config.js';
 import { startServer } from '../src/server/main.js';
-import { freePort, startPrivateRedis } from '../src/dev/private-redis.js';
+import { startPrivateRedis } from '../src/dev/private-redis.js';
 import { settleWithin } from '../src/shared/settle.js';
 import { Keys } from '../src/store/keys.js';
 import { runJobId, scheduleId } from '../src/store/queues.js';
@@ -979,7 +979,7 @@ async function runHz(
         FLEETCMD_PREFIX: FLEET_PREFIX,
         FLEETCMD_API_TOKEN: token,
         FLEETCMD_HOST: '127.0.0.1',
-        PORT: String(await freePort()),
+        PORT: '0',
         FLEETCMD_MIN_INTERVAL_SECONDS: '1',
         FLEETCMD_SCHEDULER_CONCURRENCY: process.env.FLEETCMD_SCHEDULER_CONCURRENCY,
         FLEETCMD_DELIVERY_TIMEOUT_SECONDS: process.env.FLEETCMD_DELIVERY_TIMEOUT_SECONDS,

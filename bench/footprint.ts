@@ -12,7 +12,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/dev/private-redis.js';
 import { publish, quick, reportOnly } from './harness.js';
 import { startBenchStack } from './local-stack.js';
 import { spawnerPids } from './processes.js';
@@ -42,10 +41,9 @@ async function idleRss(
     LOG_LEVEL: 'warn',
     FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
   };
-  const port = await freePort();
   const children: ChildProcess[] = [
     spawn(process.execPath, [BIN, 'agent', '--node-id', 'idle1'], { env, stdio: 'ignore' }),
-    spawn(process.execPath, [BIN, 'server', '--port', String(port), '--host', '127.0.0.1'], {
+    spawn(process.execPath, [BIN, 'server', '--port', '0', '--host', '127.0.0.1'], {
       env,
       stdio: 'ignore',
     }),

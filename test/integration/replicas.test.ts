@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
-import { freePort } from '../../src/dev/private-redis.js';
 import {
   allResults,
   CLI,
@@ -17,6 +16,7 @@ import {
   type ResultRow,
 } from '../helpers/stack.js';
 import type { DescribeInvocationsAnswer } from '../../src/api/schemas/response.js';
+import { HANG_MS, startedUrl } from '../helpers/hang.js';
 import { freshPrefix, redisUrl } from '../helpers/redis.js';
 
 /**
@@ -357,12 +357,11 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
       LOG_LEVEL: 'info',
       FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
     };
-    const ports = await Promise.all(Array.from({ length: REPLICAS }, () => freePort()));
-    for (const [i, port] of ports.entries()) {
+    for (let i = 0; i < REPLICAS; i++) {
       const p = spawnProc(`replica ${i}`, ['server'], {
         ...common,
         FLEETCMD_ROLE: 'all',
-        PORT: String(port),
+        PORT: '0',
         FLEETCMD_HOST: '127.0.0.1',
         FLEETCMD_API_TOKEN: token,
         FLEETCMD_MIN_INTERVAL_SECONDS: '1',
@@ -382,7 +381,11 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
       ...[...agents.values()].map((p) => waitStarted(p, '"agent started"')),
     ]);
     // Replica 0 is the client's entry point and is never killed.
-    apiUrl = `http://127.0.0.1:${ports[0]}`;
+    apiUrl = await waitFor(
+      'replica 0 URL',
+      async () => startedUrl(replicas[0]?.log() ?? ''),
+      HANG_MS,
+    );
     for (const nodeId of NODES) {
       await waitFor(
         `${nodeId} online`,
