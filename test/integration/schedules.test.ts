@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,11 +17,41 @@ import {
   type Stack,
 } from '../helpers/stack.js';
 import { withStores } from '../helpers/stores.js';
+import { openGate } from '../helpers/events.js';
+import { HANG_MS } from '../helpers/hang.js';
+import type { HeldFire } from '../../src/scheduler/test-pause.js';
 
 /** Lines a command appended to `file` (one per run), or [] before the first. */
 async function lines(file: string): Promise<string[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').filter((l) => l !== '');
+}
+
+/** Appends "<fire id> <start, epoch ms>" per run: when each run's command started. */
+function logStart(file: string): string {
+  return `echo "$FLEETCMD_FIRE_ID $(date +%s%3N)" >> ${file}`;
+}
+
+/** A JSON file the pause hook wrote, once it is there. */
+async function readJson<T>(path: string): Promise<T | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as T);
+}
+
+/** Fire jobs of an invocation still on the scheduler queue (waiting, delayed or being handled). */
+async function fireJobsLeft(stack: Stack, invokeId: string): Promise<number> {
+  const q = new Queue(stack.keys.schedulerQueueName(), {
+    connection: stack.redis,
+    prefix: stack.keys.schedulerQueuePrefix(),
+  });
+  try {
+    const jobs = await q.getJobs(['waiting', 'delayed', 'active', 'prioritized']);
+    return jobs.filter(
+      (j) => j.name === 'fire' && (j.data as { invokeId?: string }).invokeId === invokeId,
+    ).length;
+  } finally {
+    await q.close();
+  }
 }
 
 /** Appends the fire id to a file per run: the runs on disk, counted by the tests. */
@@ -52,9 +83,12 @@ async function schedulerCount(stack: Stack): Promise<number> {
 void describe('Period invocations', () => {
   let stack: Stack;
   let dir: string;
+  /** The fire-pause hook's file (FLEETCMD_TEST_PAUSE_IN_FIRE): armed only by the test using it. */
+  const pause = join(tmpdir(), `fleetcmd-pause-${randomBytes(6).toString('hex')}`);
 
   before(async () => {
     stack = await makeStack({
+      FLEETCMD_TEST_PAUSE_IN_FIRE: pause,
       FLEETCMD_MIN_INTERVAL_SECONDS: '1',
       FLEETCMD_HISTORY_RUNS: '3',
       FLEETCMD_HISTORY_SECONDS: '600',
@@ -68,13 +102,13 @@ void describe('Period invocations', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  void it('fires every second on each node, counts Repeats, and stops at once', async () => {
+  void it('fires every second on each node, counts Repeats, and no run starts after the stop answered', async () => {
     const file = join(dir, 'every');
     const id = await run(stack, {
       NodeIdList: ['p1', 'p2'],
       // A Frequency alone makes the invocation Period.
       Frequency: '* * * * * *',
-      CommandContent: logRun(file),
+      CommandContent: logStart(file),
     });
     const inv0 = await stack.describe(id);
     assert.equal(inv0.RepeatMode, 'Period');
@@ -89,8 +123,9 @@ void describe('Period invocations', () => {
       assert.ok(n.Repeats >= 2, `${n.NodeId} ran ${n.Repeats} times`);
     }
 
-    assert.equal((await stack.call('StopInvocation', { InvokeId: id })).status, 200);
-    const stoppedAt = (await lines(file)).length;
+    const stop = await stack.call('StopInvocation', { InvokeId: id });
+    const answeredMs = Date.now();
+    assert.equal(stop.status, 200);
     const after1 = await stack.describe(id);
     for (const n of after1.InvokeNodes.InvokeNode) {
       assert.equal(n.Timed, 'false');
@@ -99,19 +134,104 @@ void describe('Period invocations', () => {
         n.InvocationStatus,
       );
     }
-    // Nothing fires after StopInvocation has answered: the runs on disk stop growing (a run
-    // already started may still write its line).
-    await new Promise((r) => setTimeout(r, 2_500));
-    const final = await stack.describe(id);
-    const onDisk = (await lines(file)).length;
-    assert.ok(onDisk <= stoppedAt + 2, `${onDisk - stoppedAt} runs after the stop`);
+    // Nothing can fire any more once every node is final and no fire job of the invocation is
+    // left on the scheduler queue (not waiting, delayed nor being handled): then the disk is read.
+    const final = await stack.waitFor(
+      'every node final and no fire job left',
+      async () => {
+        const d = await stack.describe(id);
+        const settled = d.InvokeNodes.InvokeNode.every((n) =>
+          ['Cancelled', 'Terminated', 'Success', 'Failed'].includes(n.InvocationStatus),
+        );
+        return settled && (await fireJobsLeft(stack, id)) === 0 && d;
+      },
+      HANG_MS,
+    );
+    // Each line is "<fire id> <start ms>": no run started after the answer, and no slot later
+    // than the one current at the answer ran at all.
+    const runs = (await lines(file)).map((l) => l.split(' ').map((x) => x.replace(/^f/, '')));
+    assert.deepEqual(
+      runs.filter(([, start]) => Number(start) >= answeredMs),
+      [],
+      `runs started after StopInvocation answered at ${answeredMs}`,
+    );
+    assert.deepEqual(
+      runs.filter(([fireMs]) => Number(fireMs) > answeredMs),
+      [],
+      'slots after the answer that ran',
+    );
+    // Every run counted in Repeats wrote its line, but a run the stop killed before its echo.
     const repeats = final.InvokeNodes.InvokeNode.reduce((a, n) => a + n.Repeats, 0);
-    // A run the stop killed right after it started counts in Repeats but wrote no line.
-    assert.ok(onDisk <= repeats && repeats <= onDisk + 2, `${onDisk} on disk, Repeats ${repeats}`);
-    const fires = await lines(file);
-    assert.equal(new Set(fires).size * 2, fires.length, 'each fire ran once on each node');
+    const terminated = final.InvokeNodes.InvokeNode.filter(
+      (n) => n.InvocationStatus === 'Terminated',
+    ).length;
+    assert.ok(
+      runs.length <= repeats && repeats <= runs.length + terminated,
+      `${runs.length} on disk, Repeats ${repeats}, ${terminated} Terminated`,
+    );
+    // Each fire ran once on each node; the stop may come between the two nodes of the last one.
+    const perFire = new Map<string, number>();
+    for (const [f = ''] of runs) perFire.set(f, (perFire.get(f) ?? 0) + 1);
+    const last = [...perFire.keys()].sort().at(-1);
+    assert.deepEqual(
+      [...perFire].filter(([f, n]) => n > 2 || (n < 2 && f !== last)),
+      [],
+      'fires that ran more than once on a node, or on one node only before the last',
+    );
     assert.equal(final.InvokeStatus, 'Stopped');
     assert.equal(await schedulerCount(stack), 0, 'schedulers removed');
+  });
+
+  void it('a fire job held in its handler across StopInvocation starts no run once released', async () => {
+    const file = join(dir, 'held');
+    const id = await run(stack, {
+      NodeIdList: ['p1', 'p2'],
+      Frequency: '* * * * * *',
+      CommandContent: logStart(file),
+    });
+    await stack.waitFor('a run on each node', async () => (await lines(file)).length >= 2, 20_000);
+    // Arm the hook: the next fire this server handles holds before its fan-out.
+    await writeFile(pause, '');
+    const held = await stack.waitFor(
+      'a fire held in its handler',
+      async () => readJson<HeldFire>(`${pause}.held`),
+      HANG_MS,
+    );
+    assert.equal(held.invokeId, id);
+    const stop = await stack.call('StopInvocation', { InvokeId: id });
+    const answeredMs = Date.now();
+    assert.equal(stop.status, 200);
+    await openGate(`${pause}.go`);
+    const done = await stack.waitFor(
+      'the held fire handled',
+      async () => readJson<HeldFire & { fired: number }>(`${pause}.done`),
+      HANG_MS,
+    );
+    assert.equal(done.fired, 0, 'no node took the held fire after the stop');
+    await stack.waitFor(
+      'no fire job left',
+      async () => (await fireJobsLeft(stack, id)) === 0,
+      HANG_MS,
+    );
+    const runs = (await lines(file)).map((l) => l.split(' '));
+    assert.deepEqual(
+      runs.filter(([fire]) => fire === `f${held.fireMs}`),
+      [],
+      `the held fire f${held.fireMs} ran`,
+    );
+    assert.deepEqual(
+      runs.filter(([, start]) => Number(start) >= answeredMs),
+      [],
+      'runs started after the stop answered',
+    );
+    const history = await results(stack, id, { IncludeHistory: true });
+    assert.deepEqual(
+      history.filter((r) => r.FireTime === new Date(held.fireMs).toISOString().replace('.000', '')),
+      [],
+      'a result row for the held fire',
+    );
+    for (const p of ['.held', '.claimed']) await rm(`${pause}${p}`, { force: true });
+    await rm(`${pause}.done`, { force: true });
   });
 
   void it('skips a fire while the previous run is still going, and counts it', async () => {
@@ -317,10 +437,12 @@ void describe('NextRebootOnly and EveryReboot', () => {
 
     // The next reboot runs EveryReboot again, and NextRebootOnly no more.
     await restart('boot-3');
-    await stack.waitFor('EveryReboot ran again', async () => (await node(every)).Repeats === 2);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Repeats counts the run when it is claimed: its line on disk follows when the command ran.
+    await stack.waitFor(
+      'EveryReboot ran again, its line on disk',
+      async () => (await node(every)).Repeats === 2 && (await lines(everyFile)).length === 2,
+    );
     assert.equal((await lines(onceFile)).length, 1);
-    assert.equal((await lines(everyFile)).length, 2);
     const bootFires = await lines(everyFile);
     assert.equal(new Set(bootFires).size, 2, 'each boot is its own fire');
 
@@ -644,7 +766,9 @@ void describe('durability of schedules', () => {
     const { startServer } = await import('../../src/server/main.js');
     const logged: string[] = [];
     const log = makeLogger('info', 'test', { write: (line: string) => logged.push(line) });
-    stack.server = await startServer(stack.config, log);
+    // Where the first server (on a port it bound itself) answered.
+    const port = Number(new URL(stack.url).port);
+    stack.server = await startServer({ ...stack.config, port }, log);
 
     await stack.waitFor(
       'both resume',
