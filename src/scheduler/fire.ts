@@ -98,7 +98,13 @@ export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
       actions = await fanOut(ctx, inv, data.nodeIds, plan, { groupId, dueMs });
       return actions.filter((a) => a.fired).length;
     };
-    const held = { invokeId: inv.invokeId, dueMs, fireMs: plan.fireMs, pid: process.pid };
+    const held = {
+      invokeId: inv.invokeId,
+      jobId: job.jobId,
+      dueMs,
+      fireMs: plan.fireMs,
+      pid: process.pid,
+    };
     await (deps.pauseInFire ? deps.pauseInFire(held, fanOutNow) : fanOutNow());
   }
   const after = planAfterFire(plan, actions, data.nodeIds.length);

@@ -3,6 +3,8 @@ import { rename, rm, stat, writeFile } from 'node:fs/promises';
 /** The fire a paused handler holds, as written to `<path>.held` and `<path>.done`. */
 export interface HeldFire {
   invokeId: string;
+  /** The BullMQ job id of the fire job. */
+  jobId: string | undefined;
   /** The fire job's own slot (`f<dueMs>` is its fire id when on time). */
   dueMs: number;
   /** The slot the handler fires (a late job fires a later one, see planCatchUp). */
