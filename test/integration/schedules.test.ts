@@ -547,22 +547,24 @@ const PASSED_OVER = 'fire skipped: a later slot was due when its job was taken';
 async function drivenSchedule(
   stack: Stack,
   src: Parameters<Parameters<typeof withStores>[1]>[0],
-  opts: { yearField?: string; metrics?: Metrics } = {},
+  opts: { yearField?: string; metrics?: Metrics; frequency?: string; nodeId?: string } = {},
 ) {
   const hour = (new Date().getUTCHours() + 12) % 24;
+  const nodeId = opts.nodeId ?? 'd1';
   const logged: string[] = [];
   const log = makeLogger('info', 'test', { write: (line: string) => logged.push(line) });
   const id = await run(stack, {
-    NodeIdList: ['d1'],
-    Frequency: `0 0 ${hour} * * *${opts.yearField ? ` ${opts.yearField}` : ''}`,
+    NodeIdList: [nodeId],
+    Frequency: opts.frequency ?? `0 0 ${hour} * * *${opts.yearField ? ` ${opts.yearField}` : ''}`,
     CommandContent: 'true',
   });
   // Its node record Scheduled and its schedule group recorded (the dispatch writes both).
-  const schedule = await stack.waitFor('the schedule dispatched', async () =>
-    nodeOf(await stack.describe(id), 'd1').InvocationStatus === 'Scheduled'
-      ? (await src.invocations.schedules(id))?.[0]?.id
+  const group = await stack.waitFor('the schedule dispatched', async () =>
+    nodeOf(await stack.describe(id), nodeId).InvocationStatus === 'Scheduled'
+      ? (await src.invocations.schedules(id))?.[0]
       : undefined,
   );
+  const schedule = group.id;
   const fire = async (dueMs: number, clockMs: number) => {
     const scheduler = new Scheduler({
       ...src,
@@ -579,11 +581,12 @@ async function drivenSchedule(
       name: 'fire',
       id: `repeat:${schedule}:${dueMs}`,
       repeatJobKey: schedule,
-      data: { invokeId: id, nodeIds: ['d1'], zone: 'UTC' },
+      // The zone its group fires in, as dispatch recorded it (the node's, or the cron's own).
+      data: { invokeId: id, nodeIds: [nodeId], zone: opts.frequency ? group.zone : 'UTC' },
     } as unknown as Job;
     await scheduler.fire(job);
-    const record = (await src.runs.read(id, ['d1'], false)).get('d1');
-    const seen = Number(await src.redis.hget(stack.keys.nodeRun('d1', id), 'seenFireMs'));
+    const record = (await src.runs.read(id, [nodeId], false)).get(nodeId);
+    const seen = Number(await src.redis.hget(stack.keys.nodeRun(nodeId, id), 'seenFireMs'));
     return { fire: record?.fire, skipped: record?.skipped, seen };
   };
   /** Hands out the job of slot `dueMs` at `clockMs`: d1 then holds fire `firedMs`. */
@@ -600,12 +603,12 @@ async function drivenSchedule(
   /** Waits for d1's `n`th run to be over (the record Scheduled again). */
   const ran = (n: number) =>
     stack.waitFor(`run ${n} to finish`, async () => {
-      const node = nodeOf(await stack.describe(id), 'd1');
+      const node = nodeOf(await stack.describe(id), nodeId);
       return node.Repeats === n && node.InvocationStatus === 'Scheduled';
     });
   const passedOver = () =>
     logLines(logged, PASSED_OVER).map((l) => [l.fireId, l.supersededBy, l.nodes]);
-  return { id, hour, schedule, fires, ran, passedOver };
+  return { id, hour, schedule, zone: group.zone, fires, ran, passedOver };
 }
 
 type DrivenSchedule = Awaited<ReturnType<typeof drivenSchedule>>;
@@ -642,6 +645,7 @@ void describe('durability of schedules', () => {
     stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-dur-'));
     await stack.startAgent('d1');
+    await stack.startAgent('dny', { TZ: 'America/New_York' });
   });
   after(async () => {
     await stack.close();
@@ -694,6 +698,59 @@ void describe('durability of schedules', () => {
       await s.fires(own, next + 60_000, { firedMs: next, skipped: 0 });
       assert.deepEqual(s.passedOver(), [], 'no node counted a skip');
       await s.ran(2);
+    });
+  });
+
+  // America/New_York springs forward at 02:00 EST (07:00Z) on 2026-03-08 and falls back at
+  // 02:00 EDT (06:00Z) on 2026-11-01. The fire jobs are handed out as BullMQ makes them (its
+  // cron-parser's slots, test/unit/frequency.test.ts) to the scheduler's fire path on a clock
+  // of the test's: each fires the slot the zone says, and a late one the latest such slot.
+  const at = (iso: string) => Date.parse(iso);
+  for (const [what, frequency, nodeId] of [
+    ["the cron's own zone", '0 30 2 * * * America/New_York', 'd1'],
+    ["the node's zone (TZ of its agent)", '0 30 2 * * *', 'dny'],
+  ] as const) {
+    void it(`spring-forward in ${what}: the missing 02:30 fires at 03:30 EDT once, a late job the latest slot`, async () => {
+      await withDrivenSchedule(stack, { frequency, nodeId }, async (s) => {
+        assert.equal(s.zone, nodeId === 'dny' ? 'America/New_York' : s.zone);
+        // The day before: 02:30 EST is 07:30Z.
+        const before = at('2026-03-07T07:30:00Z');
+        await s.fires(before, before + 60_000, { firedMs: before, skipped: 0 });
+        await s.ran(1);
+        // The change day has no 02:30: its slot is 03:30 EDT, also 07:30Z, one day (24 h) on.
+        const change = at('2026-03-08T07:30:00Z');
+        await s.fires(change, change + 60_000, { firedMs: change, skipped: 0 });
+        await s.ran(2);
+        // The job of the change day taken again a day late: the latest slot is 02:30 EDT of
+        // the 9th (06:30Z, 23 h after the last), which runs; its own was taken, nothing counted.
+        const next = at('2026-03-09T06:30:00Z');
+        await s.fires(change, next + 30 * 60_000, { firedMs: next, skipped: 0 });
+        await s.ran(3);
+        assert.deepEqual(s.passedOver(), []);
+      });
+    });
+  }
+
+  void it("fall-back in the node's zone: a daily 01:30 runs once, an hourly one keeps real time", async () => {
+    await withDrivenSchedule(stack, { frequency: '0 30 1 * * *', nodeId: 'dny' }, async (s) => {
+      // 01:30 EDT (05:30Z) is the slot; 01:30 EST (06:30Z) an hour later is none: a job taken
+      // then is still on time for its own slot (the next is 06:30Z on the 2nd).
+      const first = at('2026-11-01T05:30:00Z');
+      await s.fires(first, at('2026-11-01T06:45:00Z'), { firedMs: first, skipped: 0 });
+      await s.ran(1);
+      assert.deepEqual(s.passedOver(), []);
+      const next = at('2026-11-02T06:30:00Z');
+      await s.fires(next, next + 60_000, { firedMs: next, skipped: 0 });
+      await s.ran(2);
+    });
+    await withDrivenSchedule(stack, { frequency: '0 0 * * * *', nodeId: 'dny' }, async (s) => {
+      // Hourly: 01:00 EDT (05:00Z), taken after both 01:00 EST (06:00Z) and 02:00 EST (07:00Z)
+      // were due: it fires 07:00Z, the latest, and counts its own slot as skipped.
+      const own = at('2026-11-01T05:00:00Z');
+      const latest = at('2026-11-01T07:00:00Z');
+      await s.fires(own, latest + 10 * 60_000, { firedMs: latest, skipped: 1 });
+      assert.deepEqual(s.passedOver(), [[`f${own}`, `f${latest}`, 1]]);
+      await s.ran(1);
     });
   });
 
