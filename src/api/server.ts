@@ -12,6 +12,7 @@ import {
   type HttpLimits,
 } from '../shared/config.js';
 import { jsonKeyProblem } from '../domain/json-keys.js';
+import type { RedisWarning } from '../domain/redis-fitness.js';
 import { AppError, coerceError } from '../app/errors.js';
 import type { Logger } from '../shared/log.js';
 import { VERSION } from '../shared/version.js';
@@ -26,6 +27,8 @@ import { registerRpc, type RpcDeps } from './rpc/route.js';
 export interface OpsDeps extends FleetSource {
   /** The producer connection, pinged by /readyz. */
   redis: Redis;
+  /** Settings of Redis that do not fit the fleet, shown by /readyz. @default none checked */
+  redisWarnings?: () => Promise<RedisWarning[]>;
   log: Logger;
   /** This process's metrics (shared with its scheduler). @default a registry of this server's own */
   metrics?: Metrics;
@@ -221,12 +224,15 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   });
 
   app.get('/readyz', async (req, reply) => {
+    let warnings: RedisWarning[];
     try {
       await deps.redis.ping();
-      return { status: 'ready' };
+      warnings = (await deps.redisWarnings?.()) ?? [];
     } catch {
       return sendError(reply, req.id, new AppError('ServiceUnavailable', 'Redis is unreachable'));
     }
+    // Ready all the same: a warning names a setting to fix, not a failure.
+    return warnings.length === 0 ? { status: 'ready' } : { status: 'ready', warnings };
   });
 
   return app;

@@ -22,7 +22,7 @@ import { upkeep, upkeepPeriodMs } from './upkeep.js';
  */
 export class Scheduler {
   private worker: Worker | undefined;
-  /** Nodes already in the registry: agents announce every heartbeat, one write is enough. */
+  /** Nodes already in the registry: agents announce about once a minute, one write is enough. */
   private readonly knownNodes = new Set<string>();
   private readonly ctx: SchedulerContext;
 

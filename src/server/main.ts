@@ -17,6 +17,8 @@ import { settleWithin } from '../shared/settle.js';
 import type { Running } from '../shared/running.js';
 import { RunStore } from '../store/run-store.js';
 import { pauseInFire } from '../scheduler/test-pause.js';
+import { readRedisFacts } from '../store/redis-facts.js';
+import { redisWarnings } from '../domain/redis-fitness.js';
 
 /** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
 class Closer {
@@ -98,6 +100,15 @@ function makeOps(
   };
 }
 
+/** Logs each setting of Redis that does not fit the fleet (also shown by /readyz). */
+function warnAboutRedis(producer: Redis, { keys, logger }: Shared): void {
+  readRedisFacts(producer, keys)
+    .then((facts) => {
+      for (const w of redisWarnings(facts)) logger.warn({ check: w.check }, w.message);
+    })
+    .catch((err: unknown) => logger.warn({ err: String(err) }, 'Redis settings not checked'));
+}
+
 /**
  * Every role listens: a scheduler-only replica serves its own latencies (and health) on the
  * operational routes, without the API.
@@ -108,11 +119,20 @@ function buildApp(
   ops: ReturnType<typeof makeOps>,
   producer: Redis,
 ): FastifyInstance {
+  const fitness = async () => redisWarnings(await readRedisFacts(producer, keys));
   if (config.role === 'scheduler') {
-    return buildOpsServer({ ...ops, redis: producer, log: logger, metrics, http: config.http });
+    return buildOpsServer({
+      ...ops,
+      redis: producer,
+      redisWarnings: fitness,
+      log: logger,
+      metrics,
+      http: config.http,
+    });
   }
   return buildServer({
     ...ops,
+    redisWarnings: fitness,
     commands: new CommandStore(producer, keys),
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
     inlineFanOutNodes: config.inlineFanOutNodes,
@@ -166,6 +186,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       () => undefined,
     );
     const ops = makeOps(shared, producer, enqueuer, closer);
+    warnAboutRedis(producer, shared);
     if (config.role !== 'api') await startScheduler(config, shared, workerConn, closer);
     const app = buildApp(config, shared, ops, producer);
     await app.listen({ port: config.port, host: config.host });

@@ -70,9 +70,10 @@ export class AgentStore {
     return this.scripts.runFire([this.nodeId, invokeId], fireId, '', final ? '1' : '0');
   }
 
-  async heartbeat(): Promise<void> {
+  /** Records a heartbeat; with `announce`, also tells running servers the node exists. */
+  async heartbeat(announce: boolean): Promise<void> {
     await this.scripts.nodeHeartbeat([this.nodeId]);
-    await this.announce();
+    if (announce) await this.announce();
   }
 
   /**

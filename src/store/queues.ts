@@ -261,6 +261,23 @@ export interface NodeWorkerOptions {
 }
 
 /**
+ * How long an idle agent's worker blocks on its queue's marker before it looks again (BullMQ
+ * `drainDelay`, seconds). A job wakes it at once, so this costs no latency; it only sets how
+ * often an idle node polls: ~7 Redis commands a look, so 120 s is ~0.06 commands/s per idle
+ * node instead of ~1.4 at BullMQ's default of 5 s (bench/idle-cost.ts). It also bounds how long
+ * a silently dead blocking connection goes unnoticed; a closed one is seen at once.
+ */
+export const NODE_WORKER_DRAIN_SECONDS = 120;
+
+/**
+ * How many lock durations apart an agent's worker looks for its node's stalled jobs. With
+ * `maxStalledCount: 0` that check only fails the jobs of an earlier, dead process of the agent
+ * (never re-running them); the agent itself reports those runs at start (previous-life.ts), so
+ * the check needs no hurry: 10 x 30 s by default, ~8 Redis commands each time.
+ */
+export const NODE_STALLED_CHECK_LOCKS = 10;
+
+/**
  * The agent's consumer of its own node's queue. `maxStalledCount: 0` and
  * `maxStartedAttempts: 1`: a job whose agent died is failed, never handed to another run.
  */
@@ -278,7 +295,8 @@ export function makeNodeWorker(
     maxStalledCount: 0,
     maxStartedAttempts: 1,
     lockDuration: opts.lockDurationMs ?? 30_000,
-    stalledInterval: opts.lockDurationMs ?? 30_000,
+    stalledInterval: (opts.lockDurationMs ?? 30_000) * NODE_STALLED_CHECK_LOCKS,
+    drainDelay: NODE_WORKER_DRAIN_SECONDS,
     autorun: false,
   });
 }

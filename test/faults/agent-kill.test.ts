@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { runJobId } from '../../src/store/queues.js';
+import { NODE_STALLED_CHECK_LOCKS, runJobId } from '../../src/store/queues.js';
 import {
   describeOne,
   diskCounts,
@@ -92,7 +92,7 @@ void describe('fault: agent SIGKILL mid-run', () => {
           const states = await Promise.all(ids.map((id) => q.getJobState(runJobId(id))));
           return states.every((s) => s === 'failed');
         },
-        LOCK_SECONDS * 1000 * 5 + 10_000,
+        LOCK_SECONDS * 1000 * NODE_STALLED_CHECK_LOCKS * 2 + 10_000,
       ),
     );
     // A later command on the same agent runs: its queue is live, and nothing stale came first.

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AgentStore } from '../../src/store/agent-store.js';
+import { HANG_MS } from '../helpers/hang.js';
 import { CLI, makeStack, nodeOf, run, runCli, waitFinal, type Stack } from '../helpers/stack.js';
 
 const cli = runCli;
@@ -157,7 +158,7 @@ void describe('per-node agent credentials (Redis ACL)', () => {
     await stack.waitFor(
       'the stalled job to be failed',
       async () => (await stack.redis.zscore(failedSet, `r-${crashed}`)) !== null,
-      20_000,
+      HANG_MS,
     );
     const bootRun = await stack.waitFor('the boot run', async () => {
       const n = nodeOf(await stack.describe(boot), 'acl-a');

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'yaml';
+import { neededClients } from '../../src/domain/redis-fitness.js';
 
 const composeText = readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8');
 const dockerfileText = readFileSync(new URL('../../Dockerfile', import.meta.url), 'utf8');
@@ -198,6 +199,15 @@ void describe('docker-compose.yml', () => {
     assert.equal(flagValue(cmd, '--appendfsync'), 'everysec');
     assert.equal(flagValue(cmd, '--hz'), '100');
     assert.equal(flagValue(cmd, '--maxmemory-policy'), 'noeviction');
+  });
+
+  void it('lets redis hold 10,000 nodes: maxclients past the server check, open files to match', () => {
+    const redis = service('redis');
+    const maxClients = Number(flagValue(tokens(redis.command), '--maxclients'));
+    assert.ok(maxClients >= neededClients(10_000), `maxclients ${maxClients}`);
+    const nofile = dict(dict(redis.ulimits, 'redis ulimits').nofile, 'redis ulimits.nofile');
+    // Redis keeps 32 descriptors for itself beside its clients.
+    assert.ok(Number(nofile.soft) >= maxClients + 32, `nofile ${String(nofile.soft)}`);
   });
 
   void it('persists redis /data in a named volume', () => {
