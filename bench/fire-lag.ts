@@ -66,7 +66,7 @@ import { pino } from 'pino';
 import { ApiClient } from '../src/cli/api-client.js';
 import { loadConfig } from '../src/shared/config.js';
 import { startServer } from '../src/server/main.js';
-import { freePort, startPrivateRedis } from '../src/dev/private-redis.js';
+import { startPrivateRedis } from '../src/dev/private-redis.js';
 import { settleWithin } from '../src/shared/settle.js';
 import { Keys } from '../src/store/keys.js';
 import { runJobId, scheduleId } from '../src/store/queues.js';
@@ -520,6 +520,8 @@ function windowOf(opts: FireLagOptions): { t0: number; t1: number } {
 
 interface Stack {
   hz: number;
+  /** This phase's files' name stem: the hz, and the phase's repetition of its variant. */
+  tag: string;
   redisUrl: string;
   api: ApiClient;
   nodeIds: string[];
@@ -615,7 +617,7 @@ async function runBullmq(stack: Stack, opts: FireLagOptions): Promise<Result> {
 async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const prefix = 'bs';
   const queues = stack.nodeIds.map((_, i) => `lag-${i}`);
-  const files = queues.map((q) => join(stack.dir, `hz${stack.hz}-bullmq-spawn-${q}.lines`));
+  const files = queues.map((q) => join(stack.dir, `${stack.tag}-bullmq-spawn-${q}.lines`));
   const children: ChildProcess[] = [];
   const conn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
   const producers = queues.map((q) => new Queue(q, { connection: conn, prefix }));
@@ -641,7 +643,7 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
         concurrency: opts.concurrency,
         file: files[i] as string,
       };
-      const log = join(stack.dir, `hz${stack.hz}-bullmq-spawn-${queue}.log`);
+      const log = join(stack.dir, `${stack.tag}-bullmq-spawn-${queue}.log`);
       await writeFile(log, '');
       const child = spawnLogged(
         ['--import', 'tsx', SELF],
@@ -653,7 +655,7 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
     // Each child writes `ready` to its log once its Worker is connected.
     const deadline = Date.now() + 30_000;
     for (const [i, queue] of queues.entries()) {
-      const log = join(stack.dir, `hz${stack.hz}-bullmq-spawn-${queue}.log`);
+      const log = join(stack.dir, `${stack.tag}-bullmq-spawn-${queue}.log`);
       while (!(await readFile(log, 'utf8')).includes('ready')) {
         if (exited(children[i] as ChildProcess) || Date.now() > deadline) {
           throw new Error(`bullmq+spawn worker ${queue} did not start:\n${await tail(log)}`);
@@ -733,7 +735,7 @@ async function tenAtATime<T, R>(items: readonly T[], fn: (item: T) => Promise<R>
 /** fleetcmd: N every-second Period invocations, one node each, round-robin over the agents. */
 async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> {
   const keys = new Keys(FLEET_PREFIX);
-  const files = stack.nodeIds.map((n) => join(stack.dir, `hz${stack.hz}-fleetcmd-${n}.lines`));
+  const files = stack.nodeIds.map((n) => join(stack.dir, `${stack.tag}-fleetcmd-${n}.lines`));
   const schedStream = eventsKey(keys.schedulerQueuePrefix(), keys.schedulerQueueName());
   const nodeStream = (n: string) => eventsKey(keys.nodeQueuePrefix(), keys.nodeQueueName(n));
   const events = new ActiveEvents(stack.redisUrl, [schedStream, ...stack.nodeIds.map(nodeStream)]);
@@ -839,7 +841,9 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
     const notes = [
       `CPU ms per fire in the window: ${cpuPerFire(cpu.byProcess, opts.schedules * opts.seconds)}`,
       `records after stop: ${[...finalStates.entries()].map(([k, v]) => `${k} ${v}`).join(', ')}`,
-      `skipped over the whole phase: SkippedRepeats ${apiSkipped}, server log ${loggedSkips.size}`,
+      `skipped over the whole phase: SkippedRepeats ${apiSkipped}, server log ${
+        [...loggedSkips.keys()].filter((k) => ids.has(k.split(' ')[0] ?? '')).length
+      }`,
     ];
     if (acc.skippedRan > 0) notes.push(`${acc.skippedRan} fires both skipped and started`);
     await sleep(1_000);
@@ -979,7 +983,7 @@ async function runHz(
         FLEETCMD_PREFIX: FLEET_PREFIX,
         FLEETCMD_API_TOKEN: token,
         FLEETCMD_HOST: '127.0.0.1',
-        PORT: String(await freePort()),
+        PORT: '0',
         FLEETCMD_MIN_INTERVAL_SECONDS: '1',
         FLEETCMD_SCHEDULER_CONCURRENCY: process.env.FLEETCMD_SCHEDULER_CONCURRENCY,
         FLEETCMD_DELIVERY_TIMEOUT_SECONDS: process.env.FLEETCMD_DELIVERY_TIMEOUT_SECONDS,
@@ -1019,6 +1023,7 @@ async function runHz(
       await waitRegistered(redis.url, FLEET_PREFIX, nodeIds, agents, agentLogs);
       const stack: Stack = {
         hz,
+        tag: `hz${hz}`,
         redisUrl: redis.url,
         api: new ApiClient({ url: server.url ?? '', token }),
         nodeIds,
@@ -1040,8 +1045,13 @@ async function runHz(
       const rate = await spawnRate();
       const results: Result[] = [];
       const phases = { bullmq: runBullmq, 'bullmq+spawn': runBullmqSpawn, fleetcmd: runFleetcmd };
+      const reps = new Map<Variant, number>();
       for (const variant of opts.variants ?? ALL_VARIANTS) {
         const run = phases[variant];
+        // A variant may run more than once (phases alternated): each repetition its own files.
+        const rep = (reps.get(variant) ?? 0) + 1;
+        reps.set(variant, rep);
+        stack.tag = rep === 1 ? `hz${hz}` : `hz${hz}-r${rep}`;
         const started = Date.now();
         const r = await run(stack, opts);
         console.error(
@@ -1054,7 +1064,11 @@ async function runHz(
       const logs = await logSummary([
         serverLog,
         ...agentLogs,
-        ...nodeIds.map((_, i) => join(dir, `hz${hz}-bullmq-spawn-lag-${i}.log`)),
+        ...[...Array(reps.get('bullmq+spawn') ?? 0).keys()].flatMap((r) =>
+          nodeIds.map((_, i) =>
+            join(dir, `hz${hz}${r === 0 ? '' : `-r${r + 1}`}-bullmq-spawn-lag-${i}.log`),
+          ),
+        ),
       ]);
       return { results, logs, rate };
     } finally {

@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/dev/private-redis.js';
 import { publish, quick, reportOnly, score } from './harness.js';
 import { startBenchStack } from './local-stack.js';
 import { spawnerPids } from './processes.js';
@@ -45,10 +44,9 @@ async function idleRss(
     LOG_LEVEL: 'warn',
     FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
   };
-  const port = await freePort();
   const children: ChildProcess[] = [
     spawn(process.execPath, [BIN, 'agent', '--node-id', 'idle1'], { env, stdio: 'ignore' }),
-    spawn(process.execPath, [BIN, 'server', '--port', String(port), '--host', '127.0.0.1'], {
+    spawn(process.execPath, [BIN, 'server', '--port', '0', '--host', '127.0.0.1'], {
       env,
       stdio: 'ignore',
     }),

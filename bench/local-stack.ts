@@ -23,7 +23,7 @@ import { Redis } from 'ioredis';
 import { loadConfig } from '../src/shared/config.js';
 import { makeLogger } from '../src/shared/log.js';
 import { startServer } from '../src/server/main.js';
-import { freePort, startPrivateRedis } from '../src/dev/private-redis.js';
+import { startPrivateRedis } from '../src/dev/private-redis.js';
 import { Keys } from '../src/store/keys.js';
 import { Cleanup, exited, killGroup, REPO, sleep, spawnLogged, tail } from './processes.js';
 
@@ -167,7 +167,6 @@ export async function startBenchStack(
   const redis = shared ?? { url: own?.url ?? '', pid: own?.process.pid };
   const releaseRedis = cleanup.defer(`redis ${prefix}`, async () => own?.stop());
   const token = randomBytes(12).toString('hex');
-  const port = await freePort();
   const env = {
     REDIS_URL: redis.url,
     FLEETCMD_PREFIX: prefix,
@@ -178,7 +177,7 @@ export async function startBenchStack(
     loadConfig({
       ...env,
       FLEETCMD_API_TOKEN: token,
-      PORT: String(port),
+      PORT: '0',
       FLEETCMD_HOST: '127.0.0.1',
     }),
     makeLogger('warn', 'bench'),

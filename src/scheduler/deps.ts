@@ -5,6 +5,7 @@ import type { Keys } from '../store/keys.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
+import type { PauseInFire } from './test-pause.js';
 
 /**
  * Where the scheduler reports its latencies (the server's /metrics): once per dispatch and per
@@ -42,4 +43,6 @@ export interface SchedulerDeps {
   clock?: () => number;
   /** @default none: latencies are not observed */
   metrics?: SchedulerMetrics;
+  /** TEST ONLY (FLEETCMD_TEST_PAUSE_IN_FIRE, see test-pause.ts). @default none */
+  pauseInFire?: PauseInFire;
 }

@@ -92,9 +92,21 @@ export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
           step.ownNextMs,
           await deps.schedulerQueue.scheduledNext(step.scheduleKey),
         );
-  const actions = plan.fansOut
-    ? await fanOut(ctx, inv, data.nodeIds, plan, { groupId, dueMs })
-    : undefined;
+  let actions: NodeFireAction[] | undefined;
+  if (plan.fansOut) {
+    const fanOutNow = async () => {
+      actions = await fanOut(ctx, inv, data.nodeIds, plan, { groupId, dueMs });
+      return actions.filter((a) => a.fired).length;
+    };
+    const held = {
+      invokeId: inv.invokeId,
+      jobId: job.jobId,
+      dueMs,
+      fireMs: plan.fireMs,
+      pid: process.pid,
+    };
+    await (deps.pauseInFire ? deps.pauseInFire(held, fanOutNow) : fanOutNow());
+  }
   const after = planAfterFire(plan, actions, data.nodeIds.length);
   // Logged by the attempt whose nodes counted it: a retry finds it counted and logs nothing.
   if (after.passedOverNodes > 0) {

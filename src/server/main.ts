@@ -16,6 +16,7 @@ import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
 import { settleWithin } from '../shared/settle.js';
 import type { Running } from '../shared/running.js';
 import { RunStore } from '../store/run-store.js';
+import { pauseInFire } from '../scheduler/test-pause.js';
 import { readRedisFacts } from '../store/redis-facts.js';
 import { redisWarnings } from '../domain/redis-fitness.js';
 
@@ -73,6 +74,7 @@ async function startScheduler(
     keys,
     log: logger,
     metrics,
+    pauseInFire: config.testPauseInFire ? pauseInFire(config.testPauseInFire) : undefined,
   });
   await scheduler.start();
   closer.push(() => scheduler.close());

@@ -119,8 +119,10 @@ const settingsSchema = z.object({
     .refine((u) => /^rediss?:\/\//.test(u), {
       message: 'REDIS_URL must start with redis:// or rediss://',
     }),
-  /** @default 8080 */
-  PORT: positiveInt('PORT', 8080).refine((p) => p <= 65535, { message: 'PORT must be 1..65535' }),
+  /** 0: any free port, the bound one is logged (`"url"` of the "server started" line). @default 8080 */
+  PORT: wholeNumber('PORT', 8080, 0).refine((p) => p <= 65535, {
+    message: 'PORT must be 0..65535',
+  }),
   /** Address the HTTP API binds to. @default 0.0.0.0 */
   FLEETCMD_HOST: z.string().min(1).default('0.0.0.0'),
   FLEETCMD_API_TOKEN: z.string().optional(),
@@ -251,6 +253,16 @@ const settingsSchema = z.object({
     .string()
     .refine((d) => isAbsolute(d), { message: 'FLEETCMD_SCRIPT_DIR must be an absolute path' })
     .optional(),
+  /**
+   * TEST ONLY: a file path the scheduler's fire handler pauses on once armed (see
+   * src/scheduler/test-pause.ts); inert unless set, never set in production. @default unset
+   */
+  FLEETCMD_TEST_PAUSE_IN_FIRE: z
+    .string()
+    .refine((d) => isAbsolute(d), {
+      message: 'FLEETCMD_TEST_PAUSE_IN_FIRE must be an absolute path',
+    })
+    .optional(),
   /** How long invocations and their per-node results are kept. @default 2419200 (28 days) */
   FLEETCMD_RETENTION_SECONDS: positiveInt('FLEETCMD_RETENTION_SECONDS', 28 * 24 * 3600),
   /** Past runs kept per node of a timed invocation (DescribeInvocationResults). @default 100 */
@@ -304,6 +316,8 @@ export interface Config {
   agentLockSeconds: number;
   /** FLEETCMD_SCRIPT_DIR; undefined: the agent's default. */
   scriptDir: string | undefined;
+  /** FLEETCMD_TEST_PAUSE_IN_FIRE (test only); undefined: no pause. */
+  testPauseInFire: string | undefined;
   retentionSeconds: number;
   historyRuns: number;
   historySeconds: number;
@@ -390,6 +404,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     agentGraceSeconds: s.FLEETCMD_AGENT_GRACE_SECONDS,
     agentLockSeconds: s.FLEETCMD_AGENT_LOCK_SECONDS,
     scriptDir: s.FLEETCMD_SCRIPT_DIR,
+    testPauseInFire: s.FLEETCMD_TEST_PAUSE_IN_FIRE,
     retentionSeconds: s.FLEETCMD_RETENTION_SECONDS,
     historyRuns: s.FLEETCMD_HISTORY_RUNS,
     historySeconds: s.FLEETCMD_HISTORY_SECONDS,

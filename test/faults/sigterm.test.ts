@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { freePort } from '../../src/dev/private-redis.js';
 import {
   describeOne,
   diskCounts,
@@ -10,6 +9,7 @@ import {
   apiFor,
   useFaultFixture,
   startFleetAgent,
+  portOf,
   startFleetServer,
   waitAllFinal,
   type FleetServer,
@@ -37,10 +37,10 @@ void describe('fault: SIGTERM drains server and agent', () => {
   });
 
   void it('the server drains and exits by itself under load; a restarted one finishes every run once', async () => {
-    // A fixed port on purpose: the restarted server answers where the first one did, as behind an
-    // orchestrator (and PORT 0 is refused: PORT must be 1..65535).
-    const port = await freePort();
-    let server: FleetServer = await startFleetServer(fx.env, port);
+    // The restarted server answers where the first one (on a port it bound itself) did, as
+    // behind an orchestrator.
+    let server: FleetServer = await startFleetServer(fx.env);
+    const port = portOf(server);
     const call = apiFor(() => server.url, fx.env);
     const nodes = ['tm1', 'tm2'];
     await Promise.all(nodes.map((n) => startFleetAgent(n, fx.env)));

@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
-import { freePort } from '../../src/dev/private-redis.js';
 import { Keys } from '../../src/store/keys.js';
+import { startedUrl } from './hang.js';
 import { freshPrefix, redisUrl } from './redis.js';
 import { parseBody, waitFor, type ApiResponse, type Invocation } from './stack.js';
 
@@ -103,15 +103,31 @@ export interface FleetServer extends FleetProc {
   url: string;
 }
 
-/** `fleetcmd server` on `port` (a free one by default); resolves once it listens. */
+/**
+ * `fleetcmd server` on `port`: by default 0, the server binds a free port and its URL is read back
+ * from its "server started" line; a test restarting a server where the last one answered passes
+ * that one's port. Resolves once it listens.
+ */
 export async function startFleetServer(
   env: Record<string, string>,
-  port?: number,
+  port = 0,
 ): Promise<FleetServer> {
-  const p = port ?? (await freePort());
-  const proc = spawnFleet('server', ['server', '--port', String(p), '--host', '127.0.0.1'], env);
-  await waitLogged(proc, '"server started"');
-  return Object.assign(proc, { url: `http://127.0.0.1:${p}` });
+  const proc = spawnFleet('server', ['server', '--port', String(port), '--host', '127.0.0.1'], env);
+  const url = await waitFor(
+    'the server to log its URL',
+    async () => {
+      if (proc.exited()) throw new Error(`server exited: ${proc.log()}`);
+      return startedUrl(proc.log());
+    },
+    60_000,
+    50,
+  );
+  return Object.assign(proc, { url });
+}
+
+/** The port a started server listens on (to start the next one where it answered). */
+export function portOf(server: FleetServer): number {
+  return Number(new URL(server.url).port);
 }
 
 /** `fleetcmd agent --node-id <nodeId>`; resolves once it has registered and consumes. */

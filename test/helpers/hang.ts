@@ -1,3 +1,20 @@
+/**
+ * The URL a `fleetcmd server` process bound, read back from its log: the `url` field of its
+ * "server started" line (the tests start servers on PORT=0 and never pick a port themselves).
+ */
+export function startedUrl(log: string): string | undefined {
+  for (const line of log.split('\n')) {
+    if (!line.includes('"server started"')) continue;
+    try {
+      const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
+      if (entry.msg === 'server started' && typeof entry.url === 'string') return entry.url;
+    } catch {
+      // not a log line
+    }
+  }
+  return undefined;
+}
+
 /** A hang bound: guards against a test hanging, never decides it by how long something took. */
 export const HANG_MS = 60_000;
 

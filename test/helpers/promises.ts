@@ -1,5 +1,4 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { freePort } from '../../src/dev/private-redis.js';
 import { Scheduler } from '../../src/scheduler/worker.js';
 import { startServer } from '../../src/server/main.js';
 import { makeLogger } from '../../src/shared/log.js';
@@ -21,8 +20,7 @@ export async function startReplica(stack: Stack): Promise<{
   server: Running;
   call: (action: string, body: unknown) => Promise<ApiResponse>;
 }> {
-  const port = await freePort();
-  const server = await startServer({ ...stack.config, port }, makeLogger('silent', 'test'));
+  const server = await startServer({ ...stack.config, port: 0 }, makeLogger('silent', 'test'));
   const url = server.url ?? '';
   return {
     server,

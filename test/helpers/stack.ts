@@ -7,7 +7,6 @@ import { loadConfig, type Config, type RawSettings } from '../../src/shared/conf
 import { makeLogger } from '../../src/shared/log.js';
 import { startServer } from '../../src/server/main.js';
 import type { Running } from '../../src/shared/running.js';
-import { freePort } from '../../src/dev/private-redis.js';
 import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
 import { Keys } from '../../src/store/keys.js';
 import type {
@@ -70,14 +69,13 @@ export type InvokeNode = InvokeNodeView;
 export type ResultRow = InvocationResultView;
 
 /**
- * A real stack for one test: the server (API + scheduler) in this process on a free port with a
+ * A real stack for one test: the server (API + scheduler) in this process on a port it binds itself (0) with a
  * fresh key prefix, and agents as real child processes (`node --import tsx src/cli/main.ts agent`).
  */
 export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
   const url = await redisUrl();
   const prefix = freshPrefix();
   const token = randomBytes(12).toString('hex');
-  const port = await freePort();
   const env: Record<string, string> = {
     REDIS_URL: url,
     FLEETCMD_PREFIX: prefix,
@@ -91,7 +89,8 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
   const config = loadConfig({
     ...env,
     FLEETCMD_API_TOKEN: token,
-    PORT: String(port),
+    // Port 0: the server binds a free port and hands back its URL (server.url).
+    PORT: '0',
     FLEETCMD_HOST: '127.0.0.1',
     LOG_LEVEL: 'silent',
     ...settings,

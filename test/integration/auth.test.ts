@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/dev/private-redis.js';
 import { Keys } from '../../src/store/keys.js';
 import { freshPrefix, keysUnder, redisUrl } from '../helpers/redis.js';
 import { CLI, waitFor } from '../helpers/stack.js';
+import { startedUrl } from '../helpers/hang.js';
 
 interface Server {
   url: string;
@@ -22,24 +22,23 @@ interface Server {
 
 /** A `fleetcmd server` process; stopped by `stopServer` (or the test file's end). */
 async function startServer(env: Record<string, string>): Promise<Server> {
-  const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'server'], {
-    env: { ...process.env, ...env, PORT: String(port), FLEETCMD_HOST: '127.0.0.1' },
+    env: { ...process.env, ...env, PORT: '0', FLEETCMD_HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   process.once('exit', () => child.kill('SIGKILL'));
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  await waitFor(
+  const url = await waitFor(
     'the server to start',
     async () => {
       if (child.exitCode !== null) throw new Error(`server exited: ${log}`);
-      return log.includes('"server started"');
+      return startedUrl(log);
     },
     60_000,
   );
-  return { url: `http://127.0.0.1:${port}`, child, log: () => log };
+  return { url, child, log: () => log };
 }
 
 async function stopServer(s: Server): Promise<void> {

@@ -6,7 +6,6 @@ import { loadConfig } from '../../src/shared/config.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { startServer } from '../../src/server/main.js';
 import type { Running } from '../../src/shared/running.js';
-import { freePort } from '../../src/dev/private-redis.js';
 import { makeStack, run, type Stack } from '../helpers/stack.js';
 
 interface Listed {
@@ -246,7 +245,7 @@ void describe('DescribeInvocations by NodeId before dispatch', () => {
         FLEETCMD_ROLE: 'scheduler',
         FLEETCMD_API_TOKEN: stack.token,
         FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '600',
-        PORT: String(await freePort()),
+        PORT: '0',
         FLEETCMD_HOST: '127.0.0.1',
         LOG_LEVEL: 'silent',
       }),

@@ -6,7 +6,6 @@ import { readFile, readdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../src/dev/private-redis.js';
 import { findOnPath } from '../../src/shared/on-path.js';
 import { idsOf, userAdmin } from '../helpers/local-user.js';
 import { CLI, ROOT } from '../helpers/stack.js';
@@ -82,12 +81,11 @@ void describe('fleetcmd dev against a hostile local user', { skip: SKIP }, () =>
   before(async () => {
     userAdmin('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', user]);
     ids = idsOf(user);
-    const port = await freePort();
     const env: NodeJS.ProcessEnv = { ...process.env, ...SECRET_ENV };
     delete env.REDIS_URL;
     delete env.FLEETCMD_PREFIX;
     // The real CLI, as `npm start` runs it (through tsx: the tests do not build).
-    dev = spawn(process.execPath, ['--import', 'tsx', CLI, 'dev', '--port', String(port)], {
+    dev = spawn(process.execPath, ['--import', 'tsx', CLI, 'dev', '--port', '0'], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/dev/private-redis.js';
 import { runJobId } from '../../src/store/queues.js';
-import { HANG_MS, hangBound } from '../helpers/hang.js';
+import { HANG_MS, hangBound, startedUrl } from '../helpers/hang.js';
 import { alive, CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 async function exists(path: string): Promise<boolean> {
@@ -19,41 +18,33 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/**
- * `fleetcmd server` as a child process, on the address its log says it bound. PORT must be
- * 1..65535 (config), so a port is picked free first; another process taking it before the
- * server binds is an EADDRINUSE, tried again with a fresh port rather than failing the test.
- */
+/** `fleetcmd server` as a child process on PORT=0, at the URL its log says it bound. */
 async function startServerProcess(
   stack: Stack,
 ): Promise<{ child: ReturnType<typeof spawn>; url: string }> {
-  for (let attempt = 1; ; attempt++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'server'], {
-      env: {
-        ...process.env,
-        ...stack.env,
-        PORT: String(await freePort()),
-        FLEETCMD_API_TOKEN: 'x',
-        FLEETCMD_HOST: '127.0.0.1',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let log = '';
-    child.stdout.on('data', (d: Buffer) => (log += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    const url = await stack.waitFor(
-      'the server to start or exit',
-      async () => {
-        const m =
-          /"url":"([^"]+)"[^\n]*"server started"|"server started"[^\n]*"url":"([^"]+)"/.exec(log);
-        if (m) return m[1] ?? m[2];
-        return child.exitCode !== null || child.signalCode !== null ? '' : undefined;
-      },
-      HANG_MS,
-    );
-    if (url) return { child, url };
-    if (!log.includes('EADDRINUSE') || attempt >= 5) throw new Error(`server exited: ${log}`);
-  }
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'server'], {
+    env: {
+      ...process.env,
+      ...stack.env,
+      PORT: '0',
+      FLEETCMD_API_TOKEN: 'x',
+      FLEETCMD_HOST: '127.0.0.1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  const url = await stack.waitFor(
+    'the server to start',
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`server exited: ${log}`);
+      return startedUrl(log);
+    },
+    HANG_MS,
+  );
+  return { child, url };
 }
 
 async function nodeRow(stack: Stack, nodeId: string): Promise<Record<string, unknown>> {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
-import { freePort } from '../../src/dev/private-redis.js';
+import { startedUrl } from '../helpers/hang.js';
 import { freshPrefix, redisUrl } from '../helpers/redis.js';
 import { CLI, waitFor, type ApiResponse } from '../helpers/stack.js';
 
@@ -103,8 +103,6 @@ for (const level of ['info', 'debug'] as const) {
       await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all');
       const withPassword = `redis://${user}:${password}@${base.host}`;
       const prefix = freshPrefix();
-      const port = await freePort();
-      url = `http://127.0.0.1:${port}`;
       const env = {
         REDIS_URL: withPassword,
         FLEETCMD_PREFIX: prefix,
@@ -115,7 +113,7 @@ for (const level of ['info', 'debug'] as const) {
       server = start(['server'], {
         ...env,
         FLEETCMD_API_TOKEN: token,
-        PORT: String(port),
+        PORT: '0',
         FLEETCMD_HOST: '127.0.0.1',
       });
       // The password user reaches every key: the point here is a password in REDIS_URL, not a
@@ -139,6 +137,7 @@ for (const level of ['info', 'debug'] as const) {
           100,
         );
       }
+      url = await waitFor('the server URL', async () => startedUrl(server?.log() ?? ''), 60_000);
       await waitFor(
         'the node to be listed',
         async () => {

@@ -219,7 +219,7 @@ void describe('GET /metrics', () => {
       loadConfig({
         ...stack.env,
         FLEETCMD_API_TOKEN: stack.token,
-        PORT: String(await freePort()),
+        PORT: '0',
         FLEETCMD_HOST: '127.0.0.1',
         LOG_LEVEL: 'silent',
         FLEETCMD_ROLE: 'scheduler',

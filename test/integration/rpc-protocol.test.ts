@@ -5,7 +5,6 @@ import { loadConfig } from '../../src/shared/config.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { startServer } from '../../src/server/main.js';
 import type { Running } from '../../src/shared/running.js';
-import { freePort } from '../../src/dev/private-redis.js';
 import {
   callRpc,
   ecsClient,
@@ -210,14 +209,13 @@ void describe('RPC protocol: node dialect, signatures and bad input', () => {
   });
 
   void it('a nonce is used once, across replicas; a request signed by hand is accepted once', async () => {
-    const port = await freePort();
     const replica: Running = await startServer(
       loadConfig({
         ...stack.env,
         ...key.settings,
         FLEETCMD_API_TOKEN: stack.token,
         FLEETCMD_ROLE: 'api',
-        PORT: String(port),
+        PORT: '0',
         FLEETCMD_HOST: '127.0.0.1',
         LOG_LEVEL: 'silent',
       }),
@@ -237,7 +235,7 @@ void describe('RPC protocol: node dialect, signatures and bad input', () => {
       assert.equal(again.status, 400);
       assert.equal(again.body.Code, 'SignatureNonceUsed');
       // To the replica (its own Host, so signed for it): the same nonce is refused there too.
-      const forReplica = signedRequest({ ...stack, url: `http://127.0.0.1:${port}` }, key, {
+      const forReplica = signedRequest({ ...stack, url: replica.url ?? '' }, key, {
         version: NODE,
         action: 'RunCommand',
         query: { 'NodeIdList.1': 'n1', CommandContent: 'echo once' },

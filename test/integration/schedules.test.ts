@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,11 +17,41 @@ import {
   type Stack,
 } from '../helpers/stack.js';
 import { withStores } from '../helpers/stores.js';
+import { openGate } from '../helpers/events.js';
+import { HANG_MS } from '../helpers/hang.js';
+import type { HeldFire } from '../../src/scheduler/test-pause.js';
 
 /** Lines a command appended to `file` (one per run), or [] before the first. */
 async function lines(file: string): Promise<string[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').filter((l) => l !== '');
+}
+
+/** Appends "<fire id> <start, epoch ms>" per run: when each run's command started. */
+function logStart(file: string): string {
+  return `echo "$FLEETCMD_FIRE_ID $(date +%s%3N)" >> ${file}`;
+}
+
+/** A JSON file the pause hook wrote, once it is there. */
+async function readJson<T>(path: string): Promise<T | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : (JSON.parse(text) as T);
+}
+
+/** Fire jobs of an invocation still on the scheduler queue (waiting, delayed or being handled). */
+async function fireJobsLeft(stack: Stack, invokeId: string): Promise<number> {
+  const q = new Queue(stack.keys.schedulerQueueName(), {
+    connection: stack.redis,
+    prefix: stack.keys.schedulerQueuePrefix(),
+  });
+  try {
+    const jobs = await q.getJobs(['waiting', 'delayed', 'active', 'prioritized']);
+    return jobs.filter(
+      (j) => j.name === 'fire' && (j.data as { invokeId?: string }).invokeId === invokeId,
+    ).length;
+  } finally {
+    await q.close();
+  }
 }
 
 /** Appends the fire id to a file per run: the runs on disk, counted by the tests. */
@@ -52,9 +83,12 @@ async function schedulerCount(stack: Stack): Promise<number> {
 void describe('Period invocations', () => {
   let stack: Stack;
   let dir: string;
+  /** The fire-pause hook's file (FLEETCMD_TEST_PAUSE_IN_FIRE): armed only by the test using it. */
+  const pause = join(tmpdir(), `fleetcmd-pause-${randomBytes(6).toString('hex')}`);
 
   before(async () => {
     stack = await makeStack({
+      FLEETCMD_TEST_PAUSE_IN_FIRE: pause,
       FLEETCMD_MIN_INTERVAL_SECONDS: '1',
       FLEETCMD_HISTORY_RUNS: '3',
       FLEETCMD_HISTORY_SECONDS: '600',
@@ -68,13 +102,13 @@ void describe('Period invocations', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  void it('fires every second on each node, counts Repeats, and stops at once', async () => {
+  void it('fires every second on each node, counts Repeats, and no run starts after the stop answered', async () => {
     const file = join(dir, 'every');
     const id = await run(stack, {
       NodeIdList: ['p1', 'p2'],
       // A Frequency alone makes the invocation Period.
       Frequency: '* * * * * *',
-      CommandContent: logRun(file),
+      CommandContent: logStart(file),
     });
     const inv0 = await stack.describe(id);
     assert.equal(inv0.RepeatMode, 'Period');
@@ -89,8 +123,9 @@ void describe('Period invocations', () => {
       assert.ok(n.Repeats >= 2, `${n.NodeId} ran ${n.Repeats} times`);
     }
 
-    assert.equal((await stack.call('StopInvocation', { InvokeId: id })).status, 200);
-    const stoppedAt = (await lines(file)).length;
+    const stop = await stack.call('StopInvocation', { InvokeId: id });
+    const answeredMs = Date.now();
+    assert.equal(stop.status, 200);
     const after1 = await stack.describe(id);
     for (const n of after1.InvokeNodes.InvokeNode) {
       assert.equal(n.Timed, 'false');
@@ -99,19 +134,104 @@ void describe('Period invocations', () => {
         n.InvocationStatus,
       );
     }
-    // Nothing fires after StopInvocation has answered: the runs on disk stop growing (a run
-    // already started may still write its line).
-    await new Promise((r) => setTimeout(r, 2_500));
-    const final = await stack.describe(id);
-    const onDisk = (await lines(file)).length;
-    assert.ok(onDisk <= stoppedAt + 2, `${onDisk - stoppedAt} runs after the stop`);
+    // Nothing can fire any more once every node is final and no fire job of the invocation is
+    // left on the scheduler queue (not waiting, delayed nor being handled): then the disk is read.
+    const final = await stack.waitFor(
+      'every node final and no fire job left',
+      async () => {
+        const d = await stack.describe(id);
+        const settled = d.InvokeNodes.InvokeNode.every((n) =>
+          ['Cancelled', 'Terminated', 'Success', 'Failed'].includes(n.InvocationStatus),
+        );
+        return settled && (await fireJobsLeft(stack, id)) === 0 && d;
+      },
+      HANG_MS,
+    );
+    // Each line is "<fire id> <start ms>": no run started after the answer, and no slot later
+    // than the one current at the answer ran at all.
+    const runs = (await lines(file)).map((l) => l.split(' ').map((x) => x.replace(/^f/, '')));
+    assert.deepEqual(
+      runs.filter(([, start]) => Number(start) >= answeredMs),
+      [],
+      `runs started after StopInvocation answered at ${answeredMs}`,
+    );
+    assert.deepEqual(
+      runs.filter(([fireMs]) => Number(fireMs) > answeredMs),
+      [],
+      'slots after the answer that ran',
+    );
+    // Every run counted in Repeats wrote its line, but a run the stop killed before its echo.
     const repeats = final.InvokeNodes.InvokeNode.reduce((a, n) => a + n.Repeats, 0);
-    // A run the stop killed right after it started counts in Repeats but wrote no line.
-    assert.ok(onDisk <= repeats && repeats <= onDisk + 2, `${onDisk} on disk, Repeats ${repeats}`);
-    const fires = await lines(file);
-    assert.equal(new Set(fires).size * 2, fires.length, 'each fire ran once on each node');
+    const terminated = final.InvokeNodes.InvokeNode.filter(
+      (n) => n.InvocationStatus === 'Terminated',
+    ).length;
+    assert.ok(
+      runs.length <= repeats && repeats <= runs.length + terminated,
+      `${runs.length} on disk, Repeats ${repeats}, ${terminated} Terminated`,
+    );
+    // Each fire ran once on each node; the stop may come between the two nodes of the last one.
+    const perFire = new Map<string, number>();
+    for (const [f = ''] of runs) perFire.set(f, (perFire.get(f) ?? 0) + 1);
+    const last = [...perFire.keys()].sort().at(-1);
+    assert.deepEqual(
+      [...perFire].filter(([f, n]) => n > 2 || (n < 2 && f !== last)),
+      [],
+      'fires that ran more than once on a node, or on one node only before the last',
+    );
     assert.equal(final.InvokeStatus, 'Stopped');
     assert.equal(await schedulerCount(stack), 0, 'schedulers removed');
+  });
+
+  void it('a fire job held in its handler across StopInvocation starts no run once released', async () => {
+    const file = join(dir, 'held');
+    const id = await run(stack, {
+      NodeIdList: ['p1', 'p2'],
+      Frequency: '* * * * * *',
+      CommandContent: logStart(file),
+    });
+    await stack.waitFor('a run on each node', async () => (await lines(file)).length >= 2, 20_000);
+    // Arm the hook: the next fire this server handles holds before its fan-out.
+    await writeFile(pause, '');
+    const held = await stack.waitFor(
+      'a fire held in its handler',
+      async () => readJson<HeldFire>(`${pause}.held`),
+      HANG_MS,
+    );
+    assert.equal(held.invokeId, id);
+    const stop = await stack.call('StopInvocation', { InvokeId: id });
+    const answeredMs = Date.now();
+    assert.equal(stop.status, 200);
+    await openGate(`${pause}.go`);
+    const done = await stack.waitFor(
+      'the held fire handled',
+      async () => readJson<HeldFire & { fired: number }>(`${pause}.done`),
+      HANG_MS,
+    );
+    assert.equal(done.fired, 0, 'no node took the held fire after the stop');
+    await stack.waitFor(
+      'no fire job left',
+      async () => (await fireJobsLeft(stack, id)) === 0,
+      HANG_MS,
+    );
+    const runs = (await lines(file)).map((l) => l.split(' '));
+    assert.deepEqual(
+      runs.filter(([fire]) => fire === `f${held.fireMs}`),
+      [],
+      `the held fire f${held.fireMs} ran`,
+    );
+    assert.deepEqual(
+      runs.filter(([, start]) => Number(start) >= answeredMs),
+      [],
+      'runs started after the stop answered',
+    );
+    const history = await results(stack, id, { IncludeHistory: true });
+    assert.deepEqual(
+      history.filter((r) => r.FireTime === new Date(held.fireMs).toISOString().replace('.000', '')),
+      [],
+      'a result row for the held fire',
+    );
+    for (const p of ['.held', '.claimed']) await rm(`${pause}${p}`, { force: true });
+    await rm(`${pause}.done`, { force: true });
   });
 
   void it('skips a fire while the previous run is still going, and counts it', async () => {
@@ -317,10 +437,12 @@ void describe('NextRebootOnly and EveryReboot', () => {
 
     // The next reboot runs EveryReboot again, and NextRebootOnly no more.
     await restart('boot-3');
-    await stack.waitFor('EveryReboot ran again', async () => (await node(every)).Repeats === 2);
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Repeats counts the run when it is claimed: its line on disk follows when the command ran.
+    await stack.waitFor(
+      'EveryReboot ran again, its line on disk',
+      async () => (await node(every)).Repeats === 2 && (await lines(everyFile)).length === 2,
+    );
     assert.equal((await lines(onceFile)).length, 1);
-    assert.equal((await lines(everyFile)).length, 2);
     const bootFires = await lines(everyFile);
     assert.equal(new Set(bootFires).size, 2, 'each boot is its own fire');
 
@@ -425,22 +547,24 @@ const PASSED_OVER = 'fire skipped: a later slot was due when its job was taken';
 async function drivenSchedule(
   stack: Stack,
   src: Parameters<Parameters<typeof withStores>[1]>[0],
-  opts: { yearField?: string; metrics?: Metrics } = {},
+  opts: { yearField?: string; metrics?: Metrics; frequency?: string; nodeId?: string } = {},
 ) {
   const hour = (new Date().getUTCHours() + 12) % 24;
+  const nodeId = opts.nodeId ?? 'd1';
   const logged: string[] = [];
   const log = makeLogger('info', 'test', { write: (line: string) => logged.push(line) });
   const id = await run(stack, {
-    NodeIdList: ['d1'],
-    Frequency: `0 0 ${hour} * * *${opts.yearField ? ` ${opts.yearField}` : ''}`,
+    NodeIdList: [nodeId],
+    Frequency: opts.frequency ?? `0 0 ${hour} * * *${opts.yearField ? ` ${opts.yearField}` : ''}`,
     CommandContent: 'true',
   });
   // Its node record Scheduled and its schedule group recorded (the dispatch writes both).
-  const schedule = await stack.waitFor('the schedule dispatched', async () =>
-    nodeOf(await stack.describe(id), 'd1').InvocationStatus === 'Scheduled'
-      ? (await src.invocations.schedules(id))?.[0]?.id
+  const group = await stack.waitFor('the schedule dispatched', async () =>
+    nodeOf(await stack.describe(id), nodeId).InvocationStatus === 'Scheduled'
+      ? (await src.invocations.schedules(id))?.[0]
       : undefined,
   );
+  const schedule = group.id;
   const fire = async (dueMs: number, clockMs: number) => {
     const scheduler = new Scheduler({
       ...src,
@@ -457,11 +581,12 @@ async function drivenSchedule(
       name: 'fire',
       id: `repeat:${schedule}:${dueMs}`,
       repeatJobKey: schedule,
-      data: { invokeId: id, nodeIds: ['d1'], zone: 'UTC' },
+      // The zone its group fires in, as dispatch recorded it (the node's, or the cron's own).
+      data: { invokeId: id, nodeIds: [nodeId], zone: opts.frequency ? group.zone : 'UTC' },
     } as unknown as Job;
     await scheduler.fire(job);
-    const record = (await src.runs.read(id, ['d1'], false)).get('d1');
-    const seen = Number(await src.redis.hget(stack.keys.nodeRun('d1', id), 'seenFireMs'));
+    const record = (await src.runs.read(id, [nodeId], false)).get(nodeId);
+    const seen = Number(await src.redis.hget(stack.keys.nodeRun(nodeId, id), 'seenFireMs'));
     return { fire: record?.fire, skipped: record?.skipped, seen };
   };
   /** Hands out the job of slot `dueMs` at `clockMs`: d1 then holds fire `firedMs`. */
@@ -478,12 +603,12 @@ async function drivenSchedule(
   /** Waits for d1's `n`th run to be over (the record Scheduled again). */
   const ran = (n: number) =>
     stack.waitFor(`run ${n} to finish`, async () => {
-      const node = nodeOf(await stack.describe(id), 'd1');
+      const node = nodeOf(await stack.describe(id), nodeId);
       return node.Repeats === n && node.InvocationStatus === 'Scheduled';
     });
   const passedOver = () =>
     logLines(logged, PASSED_OVER).map((l) => [l.fireId, l.supersededBy, l.nodes]);
-  return { id, hour, schedule, fires, ran, passedOver };
+  return { id, hour, schedule, zone: group.zone, fires, ran, passedOver };
 }
 
 type DrivenSchedule = Awaited<ReturnType<typeof drivenSchedule>>;
@@ -520,6 +645,7 @@ void describe('durability of schedules', () => {
     stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-dur-'));
     await stack.startAgent('d1');
+    await stack.startAgent('dny', { TZ: 'America/New_York' });
   });
   after(async () => {
     await stack.close();
@@ -572,6 +698,59 @@ void describe('durability of schedules', () => {
       await s.fires(own, next + 60_000, { firedMs: next, skipped: 0 });
       assert.deepEqual(s.passedOver(), [], 'no node counted a skip');
       await s.ran(2);
+    });
+  });
+
+  // America/New_York springs forward at 02:00 EST (07:00Z) on 2026-03-08 and falls back at
+  // 02:00 EDT (06:00Z) on 2026-11-01. The fire jobs are handed out as BullMQ makes them (its
+  // cron-parser's slots, test/unit/frequency.test.ts) to the scheduler's fire path on a clock
+  // of the test's: each fires the slot the zone says, and a late one the latest such slot.
+  const at = (iso: string) => Date.parse(iso);
+  for (const [what, frequency, nodeId] of [
+    ["the cron's own zone", '0 30 2 * * * America/New_York', 'd1'],
+    ["the node's zone (TZ of its agent)", '0 30 2 * * *', 'dny'],
+  ] as const) {
+    void it(`spring-forward in ${what}: the missing 02:30 fires at 03:30 EDT once, a late job the latest slot`, async () => {
+      await withDrivenSchedule(stack, { frequency, nodeId }, async (s) => {
+        assert.equal(s.zone, nodeId === 'dny' ? 'America/New_York' : s.zone);
+        // The day before: 02:30 EST is 07:30Z.
+        const before = at('2026-03-07T07:30:00Z');
+        await s.fires(before, before + 60_000, { firedMs: before, skipped: 0 });
+        await s.ran(1);
+        // The change day has no 02:30: its slot is 03:30 EDT, also 07:30Z, one day (24 h) on.
+        const change = at('2026-03-08T07:30:00Z');
+        await s.fires(change, change + 60_000, { firedMs: change, skipped: 0 });
+        await s.ran(2);
+        // The job of the change day taken again a day late: the latest slot is 02:30 EDT of
+        // the 9th (06:30Z, 23 h after the last), which runs; its own was taken, nothing counted.
+        const next = at('2026-03-09T06:30:00Z');
+        await s.fires(change, next + 30 * 60_000, { firedMs: next, skipped: 0 });
+        await s.ran(3);
+        assert.deepEqual(s.passedOver(), []);
+      });
+    });
+  }
+
+  void it("fall-back in the node's zone: a daily 01:30 runs once, an hourly one keeps real time", async () => {
+    await withDrivenSchedule(stack, { frequency: '0 30 1 * * *', nodeId: 'dny' }, async (s) => {
+      // 01:30 EDT (05:30Z) is the slot; 01:30 EST (06:30Z) an hour later is none: a job taken
+      // then is still on time for its own slot (the next is 06:30Z on the 2nd).
+      const first = at('2026-11-01T05:30:00Z');
+      await s.fires(first, at('2026-11-01T06:45:00Z'), { firedMs: first, skipped: 0 });
+      await s.ran(1);
+      assert.deepEqual(s.passedOver(), []);
+      const next = at('2026-11-02T06:30:00Z');
+      await s.fires(next, next + 60_000, { firedMs: next, skipped: 0 });
+      await s.ran(2);
+    });
+    await withDrivenSchedule(stack, { frequency: '0 0 * * * *', nodeId: 'dny' }, async (s) => {
+      // Hourly: 01:00 EDT (05:00Z), taken after both 01:00 EST (06:00Z) and 02:00 EST (07:00Z)
+      // were due: it fires 07:00Z, the latest, and counts its own slot as skipped.
+      const own = at('2026-11-01T05:00:00Z');
+      const latest = at('2026-11-01T07:00:00Z');
+      await s.fires(own, latest + 10 * 60_000, { firedMs: latest, skipped: 1 });
+      assert.deepEqual(s.passedOver(), [[`f${own}`, `f${latest}`, 1]]);
+      await s.ran(1);
     });
   });
 
@@ -644,7 +823,9 @@ void describe('durability of schedules', () => {
     const { startServer } = await import('../../src/server/main.js');
     const logged: string[] = [];
     const log = makeLogger('info', 'test', { write: (line: string) => logged.push(line) });
-    stack.server = await startServer(stack.config, log);
+    // Where the first server (on a port it bound itself) answered.
+    const port = Number(new URL(stack.url).port);
+    stack.server = await startServer({ ...stack.config, port }, log);
 
     await stack.waitFor(
       'both resume',

@@ -120,6 +120,10 @@ void describe('loadConfig', () => {
     assert.equal(c.role, 'all');
   });
 
+  void it('accepts PORT=0 (the server binds any free port and logs the one it got)', () => {
+    assert.equal(loadConfig({ PORT: '0' }).port, 0);
+  });
+
   const BAD: readonly [string, string][] = [
     ['PORT', 'abc'],
     ['PORT', '70000'],
