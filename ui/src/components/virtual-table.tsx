@@ -49,6 +49,7 @@ export function VirtualTable<T>({
         tabIndex={0}
         aria-label={`${label}, scrollable`}
         role="rowgroup"
+        style={{ height: `${Math.max(virtual.getTotalSize(), rowHeight) + 2}px` }}
       >
         <div class="vspace" style={{ height: `${virtual.getTotalSize()}px` }}>
           {virtual.getVirtualItems().map((item) => {
