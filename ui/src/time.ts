@@ -9,8 +9,18 @@ const UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
   ['second', 1],
 ];
 
+/** Formatted times by their ISO text: a 10,000-row table formats each time once. */
+const formatted = new Map<string, string>();
+
 export function formatTime(iso: string): string {
-  return iso === '' ? '—' : dateTime.format(new Date(iso));
+  if (iso === '') return '—';
+  let text = formatted.get(iso);
+  if (text === undefined) {
+    if (formatted.size > 50_000) formatted.clear();
+    text = dateTime.format(new Date(iso));
+    formatted.set(iso, text);
+  }
+  return text;
 }
 
 export function ago(iso: string, nowMs = Date.now()): string {

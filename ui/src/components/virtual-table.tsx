@@ -1,5 +1,6 @@
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { ComponentChildren } from 'preact';
+import { memo } from 'preact/compat';
 import { useRef } from 'preact/hooks';
 
 export interface Column<T> {
@@ -8,6 +9,39 @@ export interface Column<T> {
   width: string;
   cell: (row: T) => ComponentChildren;
 }
+
+interface RowProps<T> {
+  row: T;
+  index: number;
+  start: number;
+  size: number;
+  template: string;
+  columns: readonly Column<T>[];
+}
+
+function RowView<T>({ row, index, start, size, template, columns }: RowProps<T>) {
+  return (
+    <div
+      class="vrow"
+      role="row"
+      aria-rowindex={index + 2}
+      style={{
+        gridTemplateColumns: template,
+        height: `${size}px`,
+        transform: `translateY(${start}px)`,
+      }}
+    >
+      {columns.map((c) => (
+        <span key={c.header} role="cell">
+          {c.cell(row)}
+        </span>
+      ))}
+    </div>
+  );
+}
+
+/** A row renders again only when its data, place or columns change, not on every scroll frame. */
+const VRow = memo(RowView) as typeof RowView;
 
 /**
  * A table whose rows are rendered only while on screen (TanStack Virtual), so 10,000 rows
@@ -31,7 +65,9 @@ export function VirtualTable<T>({
     count: rows.length,
     getScrollElement: () => scroller.current,
     estimateSize: () => rowHeight,
-    overscan: 10,
+    overscan: 6,
+    // Scroll updates render in the next frame rather than synchronously inside the scroll event.
+    useFlushSync: false,
   });
   const template = columns.map((c) => c.width).join(' ');
   return (
@@ -55,23 +91,15 @@ export function VirtualTable<T>({
           {virtual.getVirtualItems().map((item) => {
             const row = rows[item.index] as T;
             return (
-              <div
+              <VRow
                 key={rowKey(row)}
-                class="vrow"
-                role="row"
-                aria-rowindex={item.index + 2}
-                style={{
-                  gridTemplateColumns: template,
-                  height: `${item.size}px`,
-                  transform: `translateY(${item.start}px)`,
-                }}
-              >
-                {columns.map((c) => (
-                  <span key={c.header} role="cell">
-                    {c.cell(row)}
-                  </span>
-                ))}
-              </div>
+                row={row}
+                index={item.index}
+                start={item.start}
+                size={item.size}
+                template={template}
+                columns={columns}
+              />
             );
           })}
         </div>
