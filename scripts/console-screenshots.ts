@@ -33,12 +33,17 @@ await call('RunCommand', {
   Frequency: 'rate(1m)',
   CommandContent: 'uptime',
 });
-await call('CreateCommand', {
-  Name: 'restart-service',
-  Description: 'restart a systemd unit',
-  CommandContent: 'systemctl restart {{unit}}',
-  EnableParameter: true,
-}).catch(() => undefined);
+const saved = (await call('DescribeCommands', { Name: 'restart-service' })) as {
+  Commands: { Command: unknown[] };
+};
+if (saved.Commands.Command.length === 0) {
+  await call('CreateCommand', {
+    Name: 'restart-service',
+    Description: 'restart a systemd unit',
+    CommandContent: 'systemctl restart {{unit}}',
+    EnableParameter: true,
+  });
+}
 
 const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1200, height: 860 } });
@@ -60,6 +65,11 @@ for (const [name, path, heading] of shots) {
   await page.getByRole('heading', { name: heading }).first().waitFor();
   if (name === 'invocation') await page.getByTestId('output').getByText('ok').waitFor();
   if (name === 'nodes') await page.getByText('n2', { exact: true }).waitFor();
+  if (name === 'invocations')
+    await page.getByRole('link', { name: String(run.InvokeId) }).waitFor();
+  if (name === 'schedules') await page.getByRole('cell', { name: 'uptime' }).first().waitFor();
+  if (name === 'commands')
+    await page.getByRole('cell', { name: 'restart-service', exact: true }).waitFor();
   if (name === 'run') {
     await page.getByLabel('Node ids').fill('n1, n2');
     await page.getByLabel('Command', { exact: true }).fill('uptime\ndf -h /');
