@@ -27,6 +27,7 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY workers ./workers
+COPY ui ./ui
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 

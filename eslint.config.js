@@ -29,7 +29,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -137,6 +137,20 @@ export default tseslint.config(
       'no-restricted-imports': restrictImports(
         { io: false, layers: layer('app', 'api', 'scheduler', 'server', 'cli', 'dev') },
         'the agent uses domain, store and shared only: it runs on nodes, not in the server',
+      ),
+    },
+  },
+  {
+    // The web console (ui/, its own tsconfig): browser code; it may import the server's types
+    // and pure domain modules, nothing that does I/O.
+    files: ['ui/src/**/*.ts', 'ui/src/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': restrictImports(
+        {
+          io: true,
+          layers: layer('store', 'app', 'scheduler', 'server', 'cli', 'dev', 'workers', 'shared'),
+        },
+        'the console runs in a browser: types from src/api/schemas and pure src/domain modules only',
       ),
     },
   },

@@ -21,7 +21,10 @@ import { ACTIONS, findAction } from './actions/registry.js';
 import { mayCall, TokenRing, type Principal } from './plugins/auth.js';
 import { Metrics, type FleetSource } from './plugins/metrics.js';
 import { buildOpenApi } from './plugins/openapi.js';
+import { apiReferencePlugin } from './plugins/api-reference.js';
+import { consolePlugin } from './plugins/console.js';
 import { registerRpc, type RpcDeps } from './rpc/route.js';
+import type { WhoamiAnswer } from './schemas/response.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -357,9 +360,17 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
 
   // Public: the request schemas are no secret (the README has them too).
   const openApi = JSON.stringify(buildOpenApi(ACTIONS, VERSION));
-  for (const path of ['/docs', '/docs/openapi.json']) {
-    app.get(path, async (_req, reply) => reply.type('application/json').send(openApi));
-  }
+  app.get('/docs/openapi.json', async (_req, reply) =>
+    reply.type('application/json').send(openApi),
+  );
+  // A browser (which asks for HTML first) gets the rendered reference, everything else the JSON.
+  app.get('/docs', async (req, reply) =>
+    /^text\/html/.test(req.headers.accept ?? '')
+      ? reply.redirect('/docs/reference/')
+      : reply.type('application/json').send(openApi),
+  );
+  app.register(apiReferencePlugin);
+  app.register(consolePlugin(), { prefix: '/ui' });
 
   // The vendor's RPC protocol: signed by access keys, not by the bearer token.
   if (deps.accessKeys) registerRpc(app, { ...deps, accessKeys: deps.accessKeys });
@@ -375,6 +386,16 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
     }
     api.post<{ Params: { action: string } }>('/v1/:action', { onRequest }, (req, reply) =>
       runAction(req, reply, deps),
+    );
+    // Who the token is: the console shows a read-only view to a `read` token.
+    api.get(
+      '/v1/whoami',
+      { onRequest },
+      async (req): Promise<WhoamiAnswer & { RequestId: string }> => ({
+        RequestId: req.id,
+        TokenName: req.principal?.name ?? '',
+        Role: req.principal?.role ?? 'run',
+      }),
     );
   });
 

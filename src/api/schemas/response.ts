@@ -177,6 +177,12 @@ export const describeSendFileResultsResponse = answer({
   Invocations: z.strictObject({ Invocation: z.array(fileInvocationSchema) }),
 });
 
+/** GET /v1/whoami: the calling token's name and role (the console hides what `read` may not do). */
+export const whoamiResponse = answer({
+  TokenName: z.string().describe('"" while the API runs without tokens'),
+  Role: z.enum(['run', 'read']),
+});
+
 /** The answers as the API sends them (the CLI and the tests read these). */
 export type InvokeIdAnswer = Answer<typeof invokeIdResponse>;
 export type CommandIdAnswer = Answer<typeof commandIdResponse>;
@@ -193,3 +199,4 @@ export type CommandView = z.output<typeof commandSchema>;
 export type DescribeSendFileResultsAnswer = Answer<typeof describeSendFileResultsResponse>;
 export type FileInvocationView = z.output<typeof fileInvocationSchema>;
 export type FileNodeView = z.output<typeof fileNodeSchema>;
+export type WhoamiAnswer = Answer<typeof whoamiResponse>;

@@ -1,0 +1,101 @@
+import { useEffect, useState } from 'preact/hooks';
+import { SWRConfig } from 'swr';
+import { Link, Redirect, Route, Router, Switch, useRoute } from 'wouter-preact';
+import { fetchAction, session, setUnauthorizedHandler, whoami, type WhoamiAnswer } from './api';
+import { RoleContext } from './role';
+import { SignIn } from './sign-in';
+import { NodesPage } from './pages/nodes';
+import { RunPage } from './pages/run';
+import { InvocationPage } from './pages/invocation';
+import { InvocationsPage } from './pages/invocations';
+import { SchedulesPage } from './pages/schedules';
+import { CommandsPage } from './pages/commands';
+
+const NAV: [string, string][] = [
+  ['/nodes', 'Nodes'],
+  ['/run', 'Run'],
+  ['/invocations', 'Invocations'],
+  ['/schedules', 'Schedules'],
+  ['/commands', 'Commands'],
+];
+
+function NavLink({ href, label }: { href: string; label: string }) {
+  const [active] = useRoute(`${href}/*?`);
+  return (
+    <Link href={href} class={active ? 'active' : ''} aria-current={active ? 'page' : undefined}>
+      {label}
+    </Link>
+  );
+}
+
+function Shell({ who, signOut }: { who: WhoamiAnswer; signOut: () => void }) {
+  const nav = NAV.filter(([href]) => href !== '/run' || who.Role === 'run');
+  return (
+    <RoleContext.Provider value={who.Role}>
+      <header class="top">
+        <span class="brand">fleetcmd</span>
+        <nav aria-label="Console">
+          {nav.map(([href, label]) => (
+            <NavLink key={href} href={href} label={label} />
+          ))}
+        </nav>
+        <span class="who">
+          {who.TokenName || 'no token'} · {who.Role === 'read' ? 'read-only' : 'run'}
+          <button type="button" class="link" onClick={signOut}>
+            Sign out
+          </button>
+        </span>
+      </header>
+      <main>
+        <Switch>
+          <Route path="/nodes" component={NodesPage} />
+          <Route path="/run">{who.Role === 'run' ? <RunPage /> : <Redirect to="/nodes" />}</Route>
+          <Route path="/invocations" component={InvocationsPage} />
+          <Route path="/invocations/:id">
+            {(p: { id: string }) => <InvocationPage id={p.id} />}
+          </Route>
+          <Route path="/schedules" component={SchedulesPage} />
+          <Route path="/commands" component={CommandsPage} />
+          <Route>
+            <Redirect to="/nodes" />
+          </Route>
+        </Switch>
+      </main>
+    </RoleContext.Provider>
+  );
+}
+
+export function App() {
+  const [who, setWho] = useState<WhoamiAnswer | undefined>();
+  const [checking, setChecking] = useState(session.token() !== null);
+  const signOut = () => {
+    session.clear();
+    setWho(undefined);
+  };
+  useEffect(() => {
+    setUnauthorizedHandler(signOut);
+    const token = session.token();
+    if (token === null) return;
+    whoami(token)
+      .then(setWho)
+      .catch(signOut)
+      .finally(() => setChecking(false));
+  }, []);
+  if (checking) return <p class="loading">Loading…</p>;
+  return (
+    <Router base="/ui">
+      {who ? (
+        <SWRConfig value={{ fetcher: fetchAction, revalidateOnFocus: false }}>
+          <Shell who={who} signOut={signOut} />
+        </SWRConfig>
+      ) : (
+        <SignIn
+          onSignedIn={(token, answer) => {
+            session.save(token);
+            setWho(answer);
+          }}
+        />
+      )}
+    </Router>
+  );
+}

@@ -1,0 +1,173 @@
+import { useState } from 'preact/hooks';
+import useSWR from 'swr';
+import { Link } from 'wouter-preact';
+import {
+  base64Bytes,
+  call,
+  utf8,
+  type DescribeInvocationsAnswer,
+  type InvokeNodeView,
+} from '../api';
+import { Output } from '../components/ansi-text';
+import { Badge, Progress } from '../components/status';
+import { VirtualTable, type Column } from '../components/virtual-table';
+import { useCanRun } from '../role';
+import { FINAL_NODE_STATUSES, SETTLED } from '../status';
+import { formatTime } from '../time';
+
+/** Live progress is polled: once a second until the invocation is settled. */
+export const POLL_MS = 1000;
+
+function StopButton({ id, nodes, label }: { id: string; nodes?: string[]; label: string }) {
+  const [state, setState] = useState<'idle' | 'busy' | string>('idle');
+  const stop = () => {
+    setState('busy');
+    call('StopInvocation', { InvokeId: id, ...(nodes ? { NodeIdList: nodes } : {}) })
+      .then(() => setState('idle'))
+      .catch((err: unknown) => setState(String(err)));
+  };
+  return (
+    <>
+      <button type="button" class="danger" disabled={state === 'busy'} onClick={stop}>
+        {label}
+      </button>
+      {state !== 'idle' && state !== 'busy' && (
+        <span role="alert" class="error">
+          {state}
+        </span>
+      )}
+    </>
+  );
+}
+
+function NodeOutput({ id, node }: { id: string; node: string }) {
+  const { data, error } = useSWR<DescribeInvocationsAnswer>(
+    ['DescribeInvocations', { InvokeId: id, NodeId: node, IncludeOutput: true }],
+    {
+      refreshInterval: (d?: DescribeInvocationsAnswer) => {
+        const n = d?.Invocations.Invocation[0]?.InvokeNodes.InvokeNode[0];
+        return n && FINAL_NODE_STATUSES.has(n.InvocationStatus) ? 0 : POLL_MS;
+      },
+    },
+  );
+  const n = data?.Invocations.Invocation[0]?.InvokeNodes.InvokeNode[0];
+  return (
+    <section class="node-output" aria-label={`Output of ${node}`}>
+      <h2>
+        Output of {node} {n && <Badge status={n.InvocationStatus} />}
+        {n?.ExitCode !== undefined && <span class="muted"> exit {n.ExitCode}</span>}
+      </h2>
+      {n?.ErrorInfo && <p class="error">{n.ErrorInfo}</p>}
+      {error ? (
+        <p class="error">{String(error)}</p>
+      ) : n ? (
+        <Output base64={n.Output ?? ''} dropped={n.Dropped} />
+      ) : (
+        <p>Loading…</p>
+      )}
+    </section>
+  );
+}
+
+export function InvocationPage({ id }: { id: string }) {
+  const canRun = useCanRun();
+  const [selected, setSelected] = useState<string | undefined>();
+  const { data, error } = useSWR<DescribeInvocationsAnswer>(
+    ['DescribeInvocations', { InvokeId: id }],
+    {
+      refreshInterval: (d?: DescribeInvocationsAnswer) => {
+        const inv = d?.Invocations.Invocation[0];
+        return inv && SETTLED.has(inv.InvocationStatus) ? 0 : POLL_MS;
+      },
+    },
+  );
+  const inv = data?.Invocations.Invocation[0];
+  if (error)
+    return (
+      <p role="alert" class="error">
+        {String(error)}
+      </p>
+    );
+  if (!inv) return <p class="loading">Loading {id}…</p>;
+  const nodes = inv.InvokeNodes.InvokeNode;
+  const shown = selected ?? nodes[0]?.NodeId;
+  const open = !SETTLED.has(inv.InvocationStatus);
+  const columns: Column<InvokeNodeView>[] = [
+    { header: 'Node', width: 'minmax(7rem, 1fr)', cell: (n) => n.NodeId },
+    { header: 'Status', width: '7rem', cell: (n) => <Badge status={n.InvocationStatus} /> },
+    { header: 'Exit', width: '3.5rem', cell: (n) => n.ExitCode ?? '' },
+    { header: 'Runs', width: '3.5rem', cell: (n) => n.Repeats },
+    { header: 'Started', width: '11.5rem', cell: (n) => formatTime(n.StartTime) },
+    { header: 'Finished', width: '11.5rem', cell: (n) => formatTime(n.FinishTime) },
+    { header: 'Error', width: 'minmax(6rem, 1.5fr)', cell: (n) => n.ErrorInfo },
+    {
+      header: 'Actions',
+      width: '11rem',
+      cell: (n) => (
+        <>
+          <button
+            type="button"
+            class="link"
+            aria-label={`Show output of ${n.NodeId}`}
+            onClick={() => setSelected(n.NodeId)}
+          >
+            Output
+          </button>
+          {canRun && !FINAL_NODE_STATUSES.has(n.InvocationStatus) && (
+            <StopButton id={inv.InvokeId} nodes={[n.NodeId]} label={`Stop ${n.NodeId}`} />
+          )}
+        </>
+      ),
+    },
+  ];
+  return (
+    <section>
+      <p class="crumbs">
+        <Link href="/invocations">Invocations</Link> / {inv.InvokeId}
+      </p>
+      <h1>
+        {inv.CommandName || inv.InvokeId} <Badge status={inv.InvocationStatus} />
+      </h1>
+      <dl class="facts">
+        <dt>Repeat mode</dt>
+        <dd>{inv.RepeatMode}</dd>
+        {inv.Frequency && (
+          <>
+            <dt>Frequency</dt>
+            <dd>{inv.Frequency}</dd>
+          </>
+        )}
+        <dt>Created</dt>
+        <dd>{formatTime(inv.CreationTime)}</dd>
+        <dt>Timeout</dt>
+        <dd>{inv.Timeout} s</dd>
+        {inv.Username && (
+          <>
+            <dt>User</dt>
+            <dd>{inv.Username}</dd>
+          </>
+        )}
+        {inv.WorkingDir && (
+          <>
+            <dt>Working dir</dt>
+            <dd>{inv.WorkingDir}</dd>
+          </>
+        )}
+        <dt>Updates</dt>
+        <dd>{open ? `live, polled every ${POLL_MS / 1000} s` : 'settled'}</dd>
+      </dl>
+      <pre class="code content" aria-label="Command">
+        {utf8(base64Bytes(inv.CommandContent))}
+      </pre>
+      {canRun && open && <StopButton id={inv.InvokeId} label="Stop invocation" />}
+      <Progress nodes={nodes} />
+      <VirtualTable
+        rows={nodes}
+        columns={columns}
+        rowKey={(n) => n.NodeId}
+        label="Nodes of this invocation"
+      />
+      {shown && <NodeOutput key={shown} id={inv.InvokeId} node={shown} />}
+    </section>
+  );
+}
