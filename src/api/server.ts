@@ -21,6 +21,8 @@ import { mayCall, TokenRing, type Principal } from './plugins/auth.js';
 import { Metrics, type FleetSource } from './plugins/metrics.js';
 import { buildOpenApi } from './plugins/openapi.js';
 import { registerRpc, type RpcDeps } from './rpc/route.js';
+import { EventFeed } from './event-feed.js';
+import { registerEvents } from './events.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -57,6 +59,13 @@ export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
   rateLimit?: RateLimitSettings;
   /** The RPC protocol's access keys (`POST /`, `GET /`). @default no RPC routes */
   accessKeys?: RpcDeps['accessKeys'];
+  /**
+   * Opens the connection GET /v1/events reads the event stream on (with `events`: the route
+   * exists only with both). @default no GET /v1/events
+   */
+  eventsConnection?: () => Redis;
+  /** How often an idle event stream gets a `: ping`. @default 15000 */
+  eventsHeartbeatMs?: number;
 }
 
 declare module 'fastify' {
@@ -370,6 +379,16 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
     api.post<{ Params: { action: string } }>('/v1/:action', { onRequest }, (req, reply) =>
       runAction(req, reply, deps),
     );
+    const { events, eventsConnection } = deps;
+    if (events && eventsConnection) {
+      const feed = new EventFeed(events, eventsConnection, deps.log);
+      registerEvents(api, onRequest, {
+        events,
+        feed,
+        log: deps.log,
+        heartbeatMs: deps.eventsHeartbeatMs,
+      });
+    }
   });
 
   return app;

@@ -41,6 +41,7 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
   const { created, createdMs, enqueued } = await deps.invocations.create(inv);
   if (created) deps.metrics?.invocationCreated(invocationKind(inv), inv.repeatMode);
   if (enqueued) return created;
+  await announceCreated(inv, createdMs, deps);
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   if (inv.repeatMode !== 'Once') {
     await deps.schedulerQueue.enqueueDispatch(inv.invokeId);
@@ -64,6 +65,32 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
     deps.metrics?.observeDispatchSeconds?.((nowMs - createdMs) / 1000);
   }
   return created;
+}
+
+/** The most node ids an InvocationCreated event lists (NodeCount counts them all). */
+const EVENT_NODE_IDS = 100;
+
+/**
+ * InvocationCreated, before any of its runs exists (so before any of their events), once
+ * however often a creation is retried. A one-off invocation's runs are counted down to its
+ * InvocationFinished.
+ */
+async function announceCreated(inv: Invocation, createdMs: number, deps: ActionDeps) {
+  const once = inv.repeatMode === 'Once';
+  await deps.events?.announceCreated(
+    inv.invokeId,
+    createdMs,
+    once ? inv.nodeIds.length : undefined,
+    {
+      InvokeId: inv.invokeId,
+      Kind: invocationKind(inv),
+      CommandId: inv.commandId,
+      CommandName: inv.name,
+      RepeatMode: inv.repeatMode,
+      NodeCount: inv.nodeIds.length,
+      NodeIds: inv.nodeIds.slice(0, EVENT_NODE_IDS),
+    },
+  );
 }
 
 /**

@@ -55,7 +55,7 @@ async function endLostOnNode(ctx: SchedulerContext, lost: LostNode): Promise<voi
 }
 
 /**
- * Runs on lost nodes end (see planNodeLost, run-lost-4.lua). Per pass: the registry (one
+ * Runs on lost nodes end (see planNodeLost, run-lost-5.lua). Per pass: the registry (one
  * SMEMBERS), every node's registration (one HGETALL each, NODE_BATCH to a round trip), and only
  * for a node silent past the deadline its active set (one SMEMBERS) and one script call per run
  * in it. A node that fails is logged and tried again next pass.

@@ -77,6 +77,8 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   nodeRegister: NODES,
   nodeHeartbeat: NODES,
   nodeStopped: NODES,
+  evCreated: [['t-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']],
+  evRelay: [['t-1'], ['']],
   hashRead: [['fc:node:{n1}:run:inv-1'], ['fc:node:{n1}:info']],
   listRead: [['fc:node:{n1}:run:inv-1:hist']],
 };
