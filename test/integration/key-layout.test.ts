@@ -41,6 +41,10 @@ void describe('key layout: cluster hash tags', () => {
       assert.equal(slot(`${keys.nodeQueuePrefix()}:${keys.nodeQueueName(node)}:wait`), s);
     }
     assert.equal(slot(keys.invocationIndex()), slot(keys.nodeRegistry()));
+    assert.equal(slot(keys.events()), slot(keys.nodeRegistry()));
+    assert.equal(slot(keys.eventRelay()), slot(keys.events()));
+    assert.equal(slot(keys.invocationEvents('t-abc')), slot(keys.events()));
+    assert.equal(slot(keys.nodeEvents('n1')), slot(keys.nodeInfo('n1')));
     // Different nodes spread over slots rather than piling into one.
     const slots = new Set(Array.from({ length: 50 }, (_, i) => slot(keys.nodeInfo(`n${i}`))));
     assert.ok(slots.size > 40);
@@ -52,12 +56,13 @@ void describe('key layout: cluster hash tags', () => {
     await waitFinal(stack, id);
     const p = stack.prefix;
     const families = [
-      new RegExp(`^${p}:node:\\{[^}]+\\}:(info|active|stats|invocations|run:t-[a-z0-9]+)$`),
+      new RegExp(`^${p}:node:\\{[^}]+\\}:(info|active|stats|invocations|events|run:t-[a-z0-9]+)$`),
       new RegExp(`^${p}:nq:\\{[^}]+\\}:`),
       new RegExp(`^${p}:sq:\\{sched\\}:`),
       new RegExp(`^${p}:inv:\\{t-[a-z0-9]+\\}$`),
       new RegExp(`^${p}:ct:\\{[0-9a-f]{64}\\}$`),
-      new RegExp(`^${p}:\\{global\\}:(invocations|nodes|node-index-ready)$`),
+      new RegExp(`^${p}:\\{global\\}:(invocations|nodes|node-index-ready|events|event-relay)$`),
+      new RegExp(`^${p}:\\{global\\}:evinv:t-[a-z0-9]+$`),
     ];
     const all = await keysUnder(stack.redis, p);
     assert.ok(all.length > 0);
