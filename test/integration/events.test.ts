@@ -3,9 +3,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { gateSh, openGate } from '../helpers/events.js';
+import { gateSh, openGate, startCli } from '../helpers/events.js';
+import { HANG_MS } from '../helpers/hang.js';
 import { openEvents, type SseClient, type SseEvent } from '../helpers/sse.js';
-import { makeStack, run, type AgentProcess, type Stack } from '../helpers/stack.js';
+import { makeStack, run, runCli, type AgentProcess, type Stack } from '../helpers/stack.js';
 
 const READ_TOKEN = 'events-reader-token-0123456789';
 
@@ -160,6 +161,40 @@ void describe('lifecycle events (GET /v1/events)', () => {
     await stack.call('StopInvocation', { InvokeId: id });
     await openGate(gate);
     await watcher.next('stopped run finished', typed('RunFinished', id));
+  });
+
+  void it('fleetcmd events prints held events, --json and --follow', async () => {
+    const env = { FLEETCMD_URL: stack.url, FLEETCMD_API_TOKEN: READ_TOKEN };
+    const id = await run(stack, { NodeIdList: ['ev1'], CommandContent: 'true' });
+    await watcher.next('finished', typed('InvocationFinished', id));
+    // Followed from an event before this run: its RunFinished, then later ones as they come.
+    const from = watcher.events.find(typed('InvocationCreated', id))?.id ?? '';
+    const follow = startCli(['events', '--follow', '--type', 'RunFinished', '--after', from], env);
+    await follow.waitForOutput([`InvokeId=${id}`], HANG_MS);
+    const held = await runCli(['events', '--invoke-id', id], env);
+    assert.equal(held.code, 0, held.stderr);
+    const lines = held.stdout.trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.split(/\s+/)[1]),
+      ['InvocationCreated', 'RunStarted', 'RunFinished', 'InvocationFinished'],
+    );
+    assert.match(lines[2] ?? '', /NodeId=ev1 .*InvocationStatus=Success .*ExitCode=0/);
+    const json = await runCli(
+      ['events', '--invoke-id', id, '--type', 'RunFinished', '--json'],
+      env,
+    );
+    const parsed = json.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SseEvent['data']);
+    assert.equal(parsed.length, 1);
+    assert.equal(parsed[0]?.EventType, 'RunFinished');
+    assert.equal(parsed[0]?.Data.InvokeId, id);
+    const later = await run(stack, { NodeIdList: ['ev1'], CommandContent: 'true' });
+    await follow.waitForOutput([`InvokeId=${later}`], HANG_MS);
+    const bad = await runCli(['events', '--type', 'Nope'], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--type/);
   });
 
   void it('a read token may watch; no token or a wrong one is refused', async () => {
