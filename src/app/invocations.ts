@@ -41,16 +41,20 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
   const { created, createdMs, enqueued } = await deps.invocations.create(inv);
   if (created) deps.metrics?.invocationCreated(invocationKind(inv), inv.repeatMode);
   if (enqueued) return created;
-  await announceCreated(inv, createdMs, deps);
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   if (inv.repeatMode !== 'Once') {
+    await announceCreated(inv, createdMs, deps);
     await deps.schedulerQueue.enqueueDispatch(inv.invokeId);
     await deps.invocations.publish(inv, createdMs, deps.clock(), true);
     return created;
   }
   // The deadline comes first: it also finishes a fan-out that a crash cut short, so an
   // answered run never waits out a dead replica's lock on a dispatch job.
-  await deps.schedulerQueue.enqueueDeadline(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+  // Announced alongside: the deadline job is delayed, so no run exists before both are done.
+  await Promise.all([
+    announceCreated(inv, createdMs, deps),
+    deps.schedulerQueue.enqueueDeadline(inv.invokeId, deps.deliveryTimeoutSeconds * 1000),
+  ]);
   if (inv.nodeIds.length > (deps.inlineFanOutNodes ?? DEFAULT_INLINE_FANOUT_NODES)) {
     // Many nodes: a scheduler job fans out, and the answer does not wait for it.
     await deps.schedulerQueue.enqueueDispatch(inv.invokeId);

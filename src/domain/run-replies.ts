@@ -132,18 +132,18 @@ function createInvocationReply(script: string, raw: unknown): CreateInvocationRe
   return { created: m[1] === '1', createdMs: Number(m[2]) };
 }
 
-/** One event copied from a node's outbox (ev-relay-3.lua). */
-export type RelayReply =
-  /** Copied before: nothing changed. */
-  | { copied: false }
-  /** Copied now as `id`; `finishedId`: the InvocationFinished it completed. */
-  | { copied: true; id: string; finishedId?: string };
+/** Events copied from a node's outbox (ev-relay-3.lua). */
+export interface RelayReply {
+  /** Copied now (the others had been before). */
+  copied: number;
+  /** InvocationFinished events they completed. */
+  finished: number;
+}
 
 function relayReply(script: string, raw: unknown): RelayReply {
-  if (raw === '') return { copied: false };
-  const m = typeof raw === 'string' ? /^(\d+-\d+)(?: (\d+-\d+))?$/.exec(raw) : null;
-  if (!m?.[1]) throw new ScriptReplyError(script, raw);
-  return { copied: true, id: m[1], ...(m[2] !== undefined ? { finishedId: m[2] } : {}) };
+  const m = typeof raw === 'string' ? /^(\d+) (\d+)$/.exec(raw) : null;
+  if (!m) throw new ScriptReplyError(script, raw);
+  return { copied: Number(m[1]), finished: Number(m[2]) };
 }
 
 /** A capped read's values (hash-read-1.lua, list-read-1.lua): bytes, nil, or a length. */
@@ -191,6 +191,8 @@ export const SCRIPT_REPLIES = {
   /** Redis's clock (ms) at the heartbeat. */
   nodeHeartbeat: digits,
   nodeStopped: digits,
+  /** Whether NodeOffline (lost) was announced now. */
+  nodeLost: flag('1', '0'),
   /** The event's stream id; '' when announced before. */
   evCreated: text,
   evRelay: relayReply,

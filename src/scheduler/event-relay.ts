@@ -25,7 +25,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Copies every node's event outbox into the event stream (see EventStore): one XREAD BLOCK over
- * all registered nodes' outboxes, then one ev-relay script per event, which copies it once
+ * all registered nodes' outboxes, then one ev-relay script per node's batch, which copies each once
  * whatever the number of relays (any scheduler replica runs one) or retries. Node events thus
  * reach GET /v1/events within about a round trip of their change, and never before it.
  */
@@ -36,6 +36,7 @@ export class EventRelay {
   private readonly cursors = new Map<string, string>();
   private readonly sinceTrim = new Map<string, number>();
   private refreshedAt = 0;
+  private stored: Map<string, string> | undefined;
 
   constructor(private readonly deps: EventRelayDeps) {}
 
@@ -43,25 +44,32 @@ export class EventRelay {
     this.loop = this.run();
   }
 
+  /**
+   * Adds the nodes registered since the last look. The stored cursors are read once: a node
+   * found later is read from its outbox's start, and what was copied already is skipped by
+   * the script (and trimmed from the outbox soon after).
+   */
   private async refresh(): Promise<void> {
     if (Date.now() - this.refreshedAt < REFRESH_MS) return;
-    const stored = await this.deps.events.relayCursors();
+    this.stored ??= await this.deps.events.relayCursors();
     for (const id of await this.deps.nodes.list(undefined, Number.MAX_SAFE_INTEGER)) {
-      if (!this.cursors.has(id)) this.cursors.set(id, stored.get(id) ?? '0-0');
+      if (!this.cursors.has(id)) this.cursors.set(id, this.stored.get(id) ?? '0-0');
     }
     this.refreshedAt = Date.now();
   }
 
   private async relayBatch(nodeId: string, entries: { id: string; type: string; data: string }[]) {
     const { events, log } = this.deps;
+    const batch: { sourceId: string; ev: NonNullable<ReturnType<typeof outboxEvent>> }[] = [];
     for (const e of entries) {
       const ev = outboxEvent(nodeId, e.type, e.data);
-      if (ev) await events.relay(nodeId, e.id, ev);
+      if (ev) batch.push({ sourceId: e.id, ev });
       else log.warn({ nodeId, type: e.type.slice(0, 64) }, 'malformed node event dropped');
-      this.cursors.set(nodeId, e.id);
     }
-    const n = (this.sinceTrim.get(nodeId) ?? 0) + entries.length;
+    if (batch.length > 0) await events.relay(nodeId, batch);
     const last = entries.at(-1);
+    if (last) this.cursors.set(nodeId, last.id);
+    const n = (this.sinceTrim.get(nodeId) ?? 0) + entries.length;
     if (n >= TRIM_EVERY && last) {
       await events.trimOutbox(nodeId, last.id);
       this.sinceTrim.set(nodeId, 0);

@@ -106,20 +106,20 @@ export class EventStore {
     }));
   }
 
-  /** Copies one outbox entry into the stream (once: see ev-relay-3.lua). */
-  relay(nodeId: string, sourceId: string, ev: RelayedEvent): Promise<RelayReply> {
-    return this.scripts.evRelay(
-      [ev.invokeId],
-      this.maxLen,
-      nodeId,
+  /** Copies a node's outbox entries (in order) into the stream, once: see ev-relay-3.lua. */
+  relay(
+    nodeId: string,
+    batch: readonly { sourceId: string; ev: RelayedEvent }[],
+  ): Promise<RelayReply> {
+    const argv = batch.flatMap(({ sourceId, ev }) => [
       sourceId,
       ev.type,
       sourceId.split('-')[0] ?? '0',
       ev.data,
       ev.invokeId,
       ev.finalStatus,
-      STATUS_CLASSES,
-    );
+    ]);
+    return this.scripts.evRelay([], this.maxLen, nodeId, STATUS_CLASSES, ...argv);
   }
 
   /** Drops a node's outbox entries up to `id` (copied): about, as XTRIM MINID ~ does. */

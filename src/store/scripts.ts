@@ -116,18 +116,14 @@ export const SCRIPTS = {
   nodeRegister: { file: 'node-register-2.lua', keys: nodeInfoEvents },
   nodeHeartbeat: { file: 'node-heartbeat-1.lua', keys: nodeInfo },
   nodeStopped: { file: 'node-stopped-2.lua', keys: nodeInfoEvents },
+  nodeLost: { file: 'node-lost-2.lua', keys: nodeInfoEvents },
   evCreated: {
     file: 'ev-created-2.lua',
     keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId)],
   },
-  // Called with the event's invocation id, or '' for an event of no invocation.
   evRelay: {
     file: 'ev-relay-3.lua',
-    keys: (k: Keys, invokeId: string) => [
-      k.events(),
-      k.eventRelay(),
-      invokeId === '' ? k.eventRelay() : k.invocationEvents(invokeId),
-    ],
+    keys: (k: Keys) => [k.events(), k.eventRelay(), k.invocationEvents('')],
   },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },

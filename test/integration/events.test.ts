@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gateSh, openGate, startCli } from '../helpers/events.js';
 import { HANG_MS } from '../helpers/hang.js';
+import { makeLogger } from '../../src/shared/log.js';
+import { NodeStore } from '../../src/store/node-store.js';
 import { openEvents, type SseClient, type SseEvent } from '../helpers/sse.js';
 import { makeStack, run, runCli, type AgentProcess, type Stack } from '../helpers/stack.js';
 
@@ -31,6 +33,7 @@ void describe('lifecycle events (GET /v1/events)', () => {
     stack = await makeStack({
       FLEETCMD_API_TOKENS: `reader:read:${READ_TOKEN}`,
       FLEETCMD_MIN_INTERVAL_SECONDS: '1',
+      FLEETCMD_NODE_LOST_SECONDS: '3',
     });
     watcher = await openEvents(stack.url, stack.token);
     agent = await stack.startAgent('ev1');
@@ -145,6 +148,30 @@ void describe('lifecycle events (GET /v1/events)', () => {
       (e) => e.event === 'NodeOffline' && e.data.Data.NodeId === 'ev2',
     );
     assert.equal(off.data.Data.Reason, 'Stopped');
+  });
+
+  void it('announces NodeOffline (Lost) once for an agent that died', async () => {
+    const doomed = await stack.startAgent('ev3');
+    await watcher.next(
+      'ev3 online',
+      (e) => e.event === 'NodeOnline' && e.data.Data.NodeId === 'ev3',
+    );
+    await doomed.kill('SIGKILL');
+    const lost = await watcher.next(
+      'ev3 lost',
+      (e) => e.event === 'NodeOffline' && e.data.Data.NodeId === 'ev3',
+    );
+    assert.equal(lost.data.Data.Reason, 'Lost');
+    assert.equal(typeof lost.data.Data.LastHeartbeatMs, 'number');
+    // Announced once per silence: asked again for the same silence, the script declines.
+    const nodes = new NodeStore(stack.redis, stack.keys, makeLogger('silent', 'test'));
+    assert.equal(await nodes.announceLost('ev3', Number(lost.data.Data.LastHeartbeatMs)), false);
+    const id = await run(stack, { NodeIdList: ['ev1'], CommandContent: 'true' });
+    await watcher.next('finished', typed('InvocationFinished', id));
+    const offline = watcher.events.filter(
+      (e) => e.event === 'NodeOffline' && e.data.Data.NodeId === 'ev3',
+    );
+    assert.equal(offline.length, 1);
   });
 
   void it('announces FireSkipped when a fire finds the previous run still running', async () => {
