@@ -136,31 +136,23 @@ void describe('lifecycle events (GET /v1/events)', () => {
     assert.equal(badAfter.status, 400);
   });
 
+  /** Starts an agent, waits for its NodeOnline, kills it with `signal`; answers its NodeOffline. */
+  async function onlineThenOffline(nodeId: string, signal: NodeJS.Signals): Promise<SseEvent> {
+    const node = (type: string) => (e: SseEvent) =>
+      e.event === type && e.data.Data.NodeId === nodeId;
+    const agentOf = await stack.startAgent(nodeId);
+    await watcher.next(`${nodeId} online`, node('NodeOnline'));
+    await agentOf.kill(signal);
+    return watcher.next(`${nodeId} offline`, node('NodeOffline'));
+  }
+
   void it('announces NodeOnline and NodeOffline as an agent starts and stops', async () => {
-    const other = await stack.startAgent('ev2');
-    await watcher.next(
-      'ev2 online',
-      (e) => e.event === 'NodeOnline' && e.data.Data.NodeId === 'ev2',
-    );
-    await other.kill('SIGTERM');
-    const off = await watcher.next(
-      'ev2 offline',
-      (e) => e.event === 'NodeOffline' && e.data.Data.NodeId === 'ev2',
-    );
+    const off = await onlineThenOffline('ev2', 'SIGTERM');
     assert.equal(off.data.Data.Reason, 'Stopped');
   });
 
   void it('announces NodeOffline (Lost) once for an agent that died', async () => {
-    const doomed = await stack.startAgent('ev3');
-    await watcher.next(
-      'ev3 online',
-      (e) => e.event === 'NodeOnline' && e.data.Data.NodeId === 'ev3',
-    );
-    await doomed.kill('SIGKILL');
-    const lost = await watcher.next(
-      'ev3 lost',
-      (e) => e.event === 'NodeOffline' && e.data.Data.NodeId === 'ev3',
-    );
+    const lost = await onlineThenOffline('ev3', 'SIGKILL');
     assert.equal(lost.data.Data.Reason, 'Lost');
     assert.equal(typeof lost.data.Data.LastHeartbeatMs, 'number');
     // Announced once per silence: asked again for the same silence, the script declines.
