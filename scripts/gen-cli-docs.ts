@@ -16,6 +16,7 @@ import {
 import { DESCRIBE_HELP } from '../src/cli/commands/describe.js';
 import { LOGS_HELP } from '../src/cli/commands/logs.js';
 import { NODES_HELP } from '../src/cli/commands/nodes.js';
+import { EVENTS_HELP } from '../src/cli/commands/events.js';
 import { RUN_HELP } from '../src/cli/commands/run.js';
 import { SEND_FILE_RESULTS_HELP } from '../src/cli/commands/send-file-results.js';
 import { SEND_FILE_HELP } from '../src/cli/commands/send-file.js';
@@ -35,6 +36,7 @@ const PAGES: readonly (readonly [string, string])[] = [
   ['fleetcmd logs --help', LOGS_HELP],
   ['fleetcmd stop --help', STOP_HELP],
   ['fleetcmd nodes --help', NODES_HELP],
+  ['fleetcmd events --help', EVENTS_HELP],
   ['fleetcmd command --help', COMMAND_HELP],
   ['fleetcmd command create --help', COMMAND_CREATE_HELP],
   ['fleetcmd command list --help', COMMAND_LIST_HELP],

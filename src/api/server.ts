@@ -25,6 +25,8 @@ import { apiReferencePlugin } from './plugins/api-reference.js';
 import { consolePlugin } from './plugins/console.js';
 import { registerRpc, type RpcDeps } from './rpc/route.js';
 import type { WhoamiAnswer } from './schemas/response.js';
+import { EventFeed } from './event-feed.js';
+import { registerEvents } from './events.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -63,6 +65,13 @@ export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
   rateLimit?: RateLimitSettings;
   /** The RPC protocol's access keys (`POST /`, `GET /`). @default no RPC routes */
   accessKeys?: RpcDeps['accessKeys'];
+  /**
+   * Opens the connection GET /v1/events reads the event stream on (with `events`: the route
+   * exists only with both). @default no GET /v1/events
+   */
+  eventsConnection?: () => Redis;
+  /** How often an idle event stream gets a `: ping`. @default 15000 */
+  eventsHeartbeatMs?: number;
 }
 
 declare module 'fastify' {
@@ -397,6 +406,16 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
         Role: req.principal?.role ?? 'run',
       }),
     );
+    const { events, eventsConnection } = deps;
+    if (events && eventsConnection) {
+      const feed = new EventFeed(events, eventsConnection, deps.log);
+      registerEvents(api, onRequest, {
+        events,
+        feed,
+        log: deps.log,
+        heartbeatMs: deps.eventsHeartbeatMs,
+      });
+    }
   });
 
   return app;

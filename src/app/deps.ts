@@ -4,6 +4,7 @@ import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { CommandStore } from '../store/command-store.js';
 import type { RunStore } from '../store/run-store.js';
+import type { EventStore } from '../store/event-store.js';
 
 /** What the actions (src/api/actions/) share. */
 
@@ -14,6 +15,8 @@ export interface ActionDeps {
   commands: CommandStore;
   nodeQueues: NodeQueues;
   schedulerQueue: SchedulerQueue;
+  /** The lifecycle events (InvocationCreated is written here). @default none: not announced */
+  events?: EventStore;
   deliveryTimeoutSeconds: number;
   /** The most nodes a one-off invocation may have to be fanned out before the answer. @default 64 */
   inlineFanOutNodes?: number;

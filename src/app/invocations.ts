@@ -43,13 +43,18 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
   if (enqueued) return created;
   // Fixed job ids: enqueueing again while the jobs exist changes nothing.
   if (inv.repeatMode !== 'Once') {
+    await announceCreated(inv, createdMs, deps);
     await deps.schedulerQueue.enqueueDispatch(inv.invokeId);
     await deps.invocations.publish(inv, createdMs, deps.clock(), true);
     return created;
   }
   // The deadline comes first: it also finishes a fan-out that a crash cut short, so an
   // answered run never waits out a dead replica's lock on a dispatch job.
-  await deps.schedulerQueue.enqueueDeadline(inv.invokeId, deps.deliveryTimeoutSeconds * 1000);
+  // Announced alongside: the deadline job is delayed, so no run exists before both are done.
+  await Promise.all([
+    announceCreated(inv, createdMs, deps),
+    deps.schedulerQueue.enqueueDeadline(inv.invokeId, deps.deliveryTimeoutSeconds * 1000),
+  ]);
   if (inv.nodeIds.length > (deps.inlineFanOutNodes ?? DEFAULT_INLINE_FANOUT_NODES)) {
     // Many nodes: a scheduler job fans out, and the answer does not wait for it.
     await deps.schedulerQueue.enqueueDispatch(inv.invokeId);
@@ -64,6 +69,32 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
     deps.metrics?.observeDispatchSeconds?.((nowMs - createdMs) / 1000);
   }
   return created;
+}
+
+/** The most node ids an InvocationCreated event lists (NodeCount counts them all). */
+const EVENT_NODE_IDS = 100;
+
+/**
+ * InvocationCreated, before any of its runs exists (so before any of their events), once
+ * however often a creation is retried. A one-off invocation's runs are counted down to its
+ * InvocationFinished.
+ */
+async function announceCreated(inv: Invocation, createdMs: number, deps: ActionDeps) {
+  const once = inv.repeatMode === 'Once';
+  await deps.events?.announceCreated(
+    inv.invokeId,
+    createdMs,
+    once ? inv.nodeIds.length : undefined,
+    {
+      InvokeId: inv.invokeId,
+      Kind: invocationKind(inv),
+      CommandId: inv.commandId,
+      CommandName: inv.name,
+      RepeatMode: inv.repeatMode,
+      NodeCount: inv.nodeIds.length,
+      NodeIds: inv.nodeIds.slice(0, EVENT_NODE_IDS),
+    },
+  );
 }
 
 /**

@@ -48,3 +48,59 @@ export class ApiClient {
     return json as T;
   }
 }
+
+/** One server-sent event of GET /v1/events: its `id`, `event` and `data` (the event's JSON). */
+export interface StreamedEvent {
+  id: string;
+  event: string;
+  data: string;
+}
+
+/** Splits an SSE body into events as it arrives (comments such as `: ping` are skipped). */
+async function* sseEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<StreamedEvent> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of body) {
+    buf += decoder.decode(chunk, { stream: true });
+    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+      const frame = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const fields = new Map<string, string>();
+      for (const line of frame.split('\n')) {
+        if (line.startsWith(':')) continue;
+        const at = line.indexOf(':');
+        if (at > 0) fields.set(line.slice(0, at), line.slice(at + 1).replace(/^ /, ''));
+      }
+      const data = fields.get('data');
+      if (data !== undefined) {
+        yield { id: fields.get('id') ?? '', event: fields.get('event') ?? '', data };
+      }
+    }
+  }
+}
+
+/** GET /v1/events with `query`: each event as it arrives, until the server ends the stream. */
+export async function* streamEvents(
+  opts: ApiClientOptions,
+  query: URLSearchParams,
+): AsyncGenerator<StreamedEvent> {
+  const url = `${opts.url.replace(/\/$/, '')}/v1/events?${query.toString()}`;
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    throw new ApiError('Unreachable', `${url}: ${cause ?? String(err)}`, 0);
+  }
+  if (!res.ok || !res.body) {
+    const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    throw new ApiError(
+      String(json.Code ?? res.status),
+      String(json.Message ?? res.statusText),
+      res.status,
+    );
+  }
+  yield* sseEvents(res.body as unknown as AsyncIterable<Uint8Array>);
+}

@@ -15,6 +15,7 @@ Usage:
   fleetcmd logs <InvokeId> [--node N] [--follow]
   fleetcmd stop <InvokeId> [--nodes n1,n2]
   fleetcmd nodes [--online]
+  fleetcmd events [--follow] [--type RunFinished] [--invoke-id ID]   lifecycle events
   fleetcmd command create|list|modify|delete|invoke ...   saved commands
   fleetcmd send-file --nodes n1,n2 --target-dir DIR [--wait] <local-file>
   fleetcmd send-file-results [<InvokeId>]

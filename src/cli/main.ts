@@ -5,6 +5,7 @@ import { UsageError } from './usage-error.js';
 import { commandCli } from './commands/command.js';
 import { describeCli } from './commands/describe.js';
 import { logsCli } from './commands/logs.js';
+import { eventsCli } from './commands/events.js';
 import { nodesCli } from './commands/nodes.js';
 import { runCommandCli } from './commands/run.js';
 import { sendFileCli } from './commands/send-file.js';
@@ -118,6 +119,8 @@ async function dispatch(cmd: string, rest: string[]): Promise<number | undefined
       return await nodesCli(rest);
     case 'logs':
       return await logsCli(rest);
+    case 'events':
+      return await eventsCli(rest);
     case 'command':
       return await commandCli(rest);
     case 'send-file':

@@ -74,7 +74,7 @@ const WAITING = 'Waiting ';
 /** Ends the reply when the record counted the fire job's own, passed-over slot as skipped. */
 const COUNTED_PASSED_OVER = ' passedOver';
 
-/** One fire on one node (run-fire-2.lua). */
+/** One fire on one node (run-fire-3.lua). */
 export type FireReply = (
   | { outcome: 'Fired' | 'Already' | 'Skipped' | 'Ended' | 'Stale' | 'Missing' }
   /** The run of an older fire (`olderFire`) has not started: enqueue its job again. */
@@ -101,7 +101,7 @@ function fireReply(script: string, raw: unknown): FireReply {
   throw new ScriptReplyError(script, raw);
 }
 
-/** A run on a lost node (run-lost-4.lua). */
+/** A run on a lost node (run-lost-5.lua). */
 export type LostReply =
   /** Ended now with this status. */
   | { outcome: 'Ended'; status: 'Error' | 'Terminated' }
@@ -130,6 +130,20 @@ function createInvocationReply(script: string, raw: unknown): CreateInvocationRe
   const m = typeof raw === 'string' ? /^([01]) (\d+)$/.exec(raw) : null;
   if (!m) throw new ScriptReplyError(script, raw);
   return { created: m[1] === '1', createdMs: Number(m[2]) };
+}
+
+/** Events copied from a node's outbox (ev-relay-3.lua). */
+export interface RelayReply {
+  /** Copied now (the others had been before). */
+  copied: number;
+  /** InvocationFinished events they completed. */
+  finished: number;
+}
+
+function relayReply(script: string, raw: unknown): RelayReply {
+  const m = typeof raw === 'string' ? /^(\d+) (\d+)$/.exec(raw) : null;
+  if (!m) throw new ScriptReplyError(script, raw);
+  return { copied: Number(m[1]), finished: Number(m[2]) };
 }
 
 /** A capped read's values (hash-read-1.lua, list-read-1.lua): bytes, nil, or a length. */
@@ -177,6 +191,11 @@ export const SCRIPT_REPLIES = {
   /** Redis's clock (ms) at the heartbeat. */
   nodeHeartbeat: digits,
   nodeStopped: digits,
+  /** Whether NodeOffline (lost) was announced now. */
+  nodeLost: flag('1', '0'),
+  /** The event's stream id; '' when announced before. */
+  evCreated: text,
+  evRelay: relayReply,
   /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
   hashRead: cappedValues,
   listRead: cappedValues,

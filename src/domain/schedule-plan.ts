@@ -352,7 +352,7 @@ export function planNodeLost(
 /**
  * What a run on a lost node becomes: a Running one Error, a Stopping one Terminated (it was
  * being stopped; its agent cannot say how it ended); any other status is left as it is (a
- * Pending run is the delivery deadline's, a final one stays final). run-lost-4.lua does the
+ * Pending run is the delivery deadline's, a final one stays final). run-lost-5.lua does the
  * same compare-and-set atomically.
  */
 export function lostRunEnd(status: string): 'Error' | 'Terminated' | undefined {

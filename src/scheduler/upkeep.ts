@@ -32,6 +32,7 @@ export function upkeepPeriodMs(ctx: SchedulerContext): number {
 
 async function endLostOnNode(ctx: SchedulerContext, lost: LostNode): Promise<void> {
   const { deps } = ctx;
+  await deps.nodes.announceLost(lost.nodeId, lost.seenMs);
   const info = lostRunInfo(lost);
   for (const { invokeId, reply } of await deps.runs.endLost(
     lost.nodeId,
@@ -55,10 +56,11 @@ async function endLostOnNode(ctx: SchedulerContext, lost: LostNode): Promise<voi
 }
 
 /**
- * Runs on lost nodes end (see planNodeLost, run-lost-4.lua). Per pass: the registry (one
+ * Lost nodes are announced (NodeOffline, once: node-lost-2.lua) and their runs end (see
+ * planNodeLost, run-lost-5.lua). Per pass: the registry (one
  * SMEMBERS), every node's registration (one HGETALL each, NODE_BATCH to a round trip), and only
- * for a node silent past the deadline its active set (one SMEMBERS) and one script call per run
- * in it. A node that fails is logged and tried again next pass.
+ * for a node silent past the deadline one script call, its active set (one SMEMBERS) and one
+ * script call per run in it. A node that fails is logged and tried again next pass.
  */
 export async function endLostRuns(ctx: SchedulerContext): Promise<void> {
   const { deps } = ctx;

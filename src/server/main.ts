@@ -19,6 +19,8 @@ import { RunStore } from '../store/run-store.js';
 import { pauseInFire } from '../scheduler/test-pause.js';
 import { readRedisFacts } from '../store/redis-facts.js';
 import { redisWarnings } from '../domain/redis-fitness.js';
+import { EventStore } from '../store/event-store.js';
+import { EventRelay } from '../scheduler/event-relay.js';
 
 /** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
 class Closer {
@@ -40,6 +42,7 @@ class Closer {
 interface Shared {
   keys: Keys;
   retentionMs: number;
+  eventsMaxLen: number;
   history: { maxRuns: number; maxAgeMs: number };
   logger: Logger;
   metrics: Metrics;
@@ -60,6 +63,12 @@ async function startScheduler(
   closer.push(() => schedNodeQueues.close());
   const schedQueue = new SchedulerQueue(workerConn, keys);
   closer.push(() => schedQueue.close());
+  const relay = new EventRelay({
+    events: new EventStore(writer, keys, config.eventsMaxLen, retentionMs),
+    nodes: new NodeStore(writer, keys, logger),
+    conn: makeRedis(config.redisUrl, 'worker', 'fleetcmd-event-relay'),
+    log: logger,
+  });
   const scheduler = new Scheduler({
     invocations: new InvocationStore(writer, keys, retentionMs),
     runs: new RunStore(writer, keys, retentionMs, history, logger),
@@ -78,11 +87,13 @@ async function startScheduler(
   });
   await scheduler.start();
   closer.push(() => scheduler.close());
+  relay.start();
+  closer.push(() => relay.close());
 }
 
 /** The API's stores and queues, over its own connections (also what /readyz and /metrics read). */
 function makeOps(
-  { keys, retentionMs, history, logger }: Shared,
+  { keys, retentionMs, eventsMaxLen, history, logger }: Shared,
   producer: Redis,
   enqueuer: Redis,
   closer: Closer,
@@ -97,6 +108,7 @@ function makeOps(
     nodes: new NodeStore(producer, keys, logger),
     nodeQueues: apiNodeQueues,
     schedulerQueue,
+    events: new EventStore(producer, keys, eventsMaxLen, retentionMs),
   };
 }
 
@@ -149,6 +161,7 @@ function buildApp(
       nameSpace: keys.rateLimitNamespace(),
     },
     accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
+    eventsConnection: () => makeRedis(config.redisUrl, 'worker', 'fleetcmd-events'),
     log: logger,
     metrics,
   });
@@ -165,6 +178,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
   const shared: Shared = {
     keys: new Keys(config.prefix),
     retentionMs: config.retentionSeconds * 1000,
+    eventsMaxLen: config.eventsMaxLen,
     history: { maxRuns: config.historyRuns, maxAgeMs: config.historySeconds * 1000 },
     logger,
     // One registry per server: the scheduler's latencies are served by this process's /metrics.

@@ -265,6 +265,11 @@ const settingsSchema = z.object({
     .optional(),
   /** How long invocations and their per-node results are kept. @default 2419200 (28 days) */
   FLEETCMD_RETENTION_SECONDS: positiveInt('FLEETCMD_RETENTION_SECONDS', 28 * 24 * 3600),
+  /**
+   * Most lifecycle events the event stream keeps (GET /v1/events resumes only while it still
+   * holds the last one seen); trimmed approximately (XADD MAXLEN ~). @default 10000
+   */
+  FLEETCMD_EVENTS_MAXLEN: positiveInt('FLEETCMD_EVENTS_MAXLEN', 10_000),
   /** Past runs kept per node of a timed invocation (DescribeInvocationResults). @default 100 */
   FLEETCMD_HISTORY_RUNS: positiveInt('FLEETCMD_HISTORY_RUNS', 100),
   /** How long a past run of a timed invocation is kept. @default 604800 (7 days) */
@@ -319,6 +324,8 @@ export interface Config {
   /** FLEETCMD_TEST_PAUSE_IN_FIRE (test only); undefined: no pause. */
   testPauseInFire: string | undefined;
   retentionSeconds: number;
+  /** FLEETCMD_EVENTS_MAXLEN: most events the event stream keeps. */
+  eventsMaxLen: number;
   historyRuns: number;
   historySeconds: number;
   bootId: string | undefined;
@@ -406,6 +413,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     scriptDir: s.FLEETCMD_SCRIPT_DIR,
     testPauseInFire: s.FLEETCMD_TEST_PAUSE_IN_FIRE,
     retentionSeconds: s.FLEETCMD_RETENTION_SECONDS,
+    eventsMaxLen: s.FLEETCMD_EVENTS_MAXLEN,
     historyRuns: s.FLEETCMD_HISTORY_RUNS,
     historySeconds: s.FLEETCMD_HISTORY_SECONDS,
     bootId: s.FLEETCMD_BOOT_ID,

@@ -68,7 +68,7 @@ export class AgentStore {
 
   /** A boot's fire of one boot invocation on this node (see RunStore.fire). */
   async fireBoot(invokeId: string, fireId: string, final: boolean): Promise<FireReply> {
-    return this.scripts.runFire([this.nodeId, invokeId], fireId, '', final ? '1' : '0');
+    return this.scripts.runFire([this.nodeId, invokeId], fireId, '', final ? '1' : '0', invokeId);
   }
 
   /** Records a heartbeat; with `announce`, also tells running servers the node exists. */

@@ -50,6 +50,15 @@ export class Keys {
     return `${this.prefix}:node:{${nodeId}}:stats`;
   }
 
+  /**
+   * Stream: the node's lifecycle events (RunStarted, RunFinished, FireSkipped, NodeOnline,
+   * NodeOffline), appended by the scripts that make each change, in the node's slot and within
+   * its agent's ACL; the servers' relay copies them into the global event stream (events()).
+   */
+  nodeEvents(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:events`;
+  }
+
   /** Set: invocation ids running (or stopping) on that node. */
   nodeActive(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:active`;
@@ -198,6 +207,27 @@ export class Keys {
    */
   signatureNonce(accessKeyId: string, nonceDigest: string): string {
     return `${this.prefix}:nonce:{${accessKeyId}}:${nonceDigest}`;
+  }
+
+  /**
+   * Stream: the lifecycle events, in order (entry id = EventId), bounded by
+   * FLEETCMD_EVENTS_MAXLEN: what GET /v1/events serves.
+   */
+  events(): string {
+    return `${this.prefix}:{global}:events`;
+  }
+
+  /** Hash: nodeId -> the last id of that node's outbox (nodeEvents) copied into events(). */
+  eventRelay(): string {
+    return `${this.prefix}:{global}:event-relay`;
+  }
+
+  /**
+   * Hash: an invocation's event progress (announced once; runs still to end and their counts by
+   * status, for InvocationFinished); kept for the retention.
+   */
+  invocationEvents(invokeId: string): string {
+    return `${this.prefix}:{global}:evinv:${invokeId}`;
   }
 
   /** Set: node ids that have registered. */

@@ -127,6 +127,14 @@ export class NodeStore {
     return totals;
   }
 
+  /**
+   * Announces a node judged lost (NodeOffline, once per silence: node-lost-2.lua) while it is
+   * still as silent as at `seenMs`; answers whether this call announced it.
+   */
+  async announceLost(nodeId: string, seenMs: number): Promise<boolean> {
+    return this.scripts.nodeLost([nodeId], String(seenMs));
+  }
+
   /** Registered node ids, sorted, strictly after `afterId`. */
   async list(afterId: string | undefined, count: number): Promise<string[]> {
     const all = (await this.redis.smembers(this.keys.nodeRegistry())).sort();

@@ -206,7 +206,7 @@ export class RunStore {
   }
 
   /**
-   * One fire of a timed invocation on one node (run-fire-2.lua): 'Fired' or 'Already' (enqueue
+   * One fire of a timed invocation on one node (run-fire-3.lua): 'Fired' or 'Already' (enqueue
    * this fire's job), 'Waiting' (enqueue the older fire's job again), 'Skipped' (previous run
    * still running), or 'Ended', 'Stale', 'Missing' (nothing to do). `passedOverMs`: the slot of
    * a late fire job that this fire stands in for, counted as skipped where the record has not
@@ -225,6 +225,7 @@ export class RunStore {
       fireId,
       fireMs,
       final ? '1' : '0',
+      invokeId,
       passedOverMs ?? '',
     );
   }
@@ -242,11 +243,18 @@ export class RunStore {
     errorInfo: string,
     fire = '',
   ): Promise<NodeStatus | 'Superseded'> {
-    return this.scripts.runAbort([nodeId, invokeId], this.retentionMs, errorCode, errorInfo, fire);
+    return this.scripts.runAbort(
+      [nodeId, invokeId],
+      this.retentionMs,
+      errorCode,
+      errorInfo,
+      fire,
+      invokeId,
+    );
   }
 
   /**
-   * Ends the runs in the active set of a node silent since `seenMs` (run-lost-4.lua: Running ->
+   * Ends the runs in the active set of a node silent since `seenMs` (run-lost-5.lua: Running ->
    * Error, Stopping -> Terminated, only while the node has not been heard from since). One
    * SMEMBERS and one script call per run in the set; answers each run's reply.
    */

@@ -23,14 +23,19 @@ const runActiveStats = (k: Keys, nodeId: string, invokeId: string) => [
   k.nodeActive(nodeId),
   k.nodeStats(nodeId),
 ];
+const runActiveStatsEvents = (k: Keys, nodeId: string, invokeId: string) => [
+  ...runActiveStats(k, nodeId, invokeId),
+  k.nodeEvents(nodeId),
+];
 const nodeInfo = (k: Keys, nodeId: string) => [k.nodeInfo(nodeId)];
+const nodeInfoEvents = (k: Keys, nodeId: string) => [k.nodeInfo(nodeId), k.nodeEvents(nodeId)];
 const command = (k: Keys, commandId: string) => [k.command(commandId)];
 
 /**
  * Every Lua script, by the name its reply parser has in domain/run-replies.ts. Each touches the
  * keys of one hash slot (a node's, an invocation's, a command's or `{global}`), and each run
  * script is a compare-and-set on the record's `status`, which is what makes a run at-most-once
- * (see run-claim-2.lua). A periodic record (Period, NextRebootOnly, EveryReboot) describes its
+ * (see run-claim-3.lua). A periodic record (Period, NextRebootOnly, EveryReboot) describes its
  * latest run; `fire` names the fire that run belongs to and `timed` is '1' while the schedule
  * may fire again.
  */
@@ -45,43 +50,48 @@ export const SCRIPTS = {
     ],
   },
   runFire: {
-    file: 'run-fire-2.lua',
+    file: 'run-fire-3.lua',
     keys: (k: Keys, nodeId: string, invokeId: string) => [
       k.nodeRun(nodeId, invokeId),
       k.nodeInfo(nodeId),
+      k.nodeEvents(nodeId),
     ],
   },
   runClaim: {
-    file: 'run-claim-2.lua',
+    file: 'run-claim-3.lua',
     keys: (k: Keys, nodeId: string, invokeId: string) => [
       k.nodeRun(nodeId, invokeId),
       k.nodeActive(nodeId),
+      k.nodeEvents(nodeId),
     ],
   },
   runSpawned: { file: 'run-spawned-1.lua', keys: run },
   runProgress: { file: 'run-progress-1.lua', keys: run },
-  runFinish: { file: 'run-finish-3.lua', keys: runActiveStats },
+  runFinish: { file: 'run-finish-4.lua', keys: runActiveStatsEvents },
   runStop: {
-    file: 'run-stop-3.lua',
+    file: 'run-stop-4.lua',
     keys: (k: Keys, nodeId: string, invokeId: string) => [
       k.nodeRun(nodeId, invokeId),
       k.nodeBoot(nodeId),
       k.nodeStats(nodeId),
+      k.nodeEvents(nodeId),
     ],
   },
   runAbort: {
-    file: 'run-abort-2.lua',
+    file: 'run-abort-3.lua',
     keys: (k: Keys, nodeId: string, invokeId: string) => [
       k.nodeRun(nodeId, invokeId),
       k.nodeStats(nodeId),
+      k.nodeEvents(nodeId),
     ],
   },
-  runInterrupt: { file: 'run-interrupt-3.lua', keys: runActiveStats },
+  runInterrupt: { file: 'run-interrupt-4.lua', keys: runActiveStatsEvents },
   runLost: {
-    file: 'run-lost-4.lua',
+    file: 'run-lost-5.lua',
     keys: (k: Keys, nodeId: string, invokeId: string) => [
       ...runActiveStats(k, nodeId, invokeId),
       k.nodeInfo(nodeId),
+      k.nodeEvents(nodeId),
     ],
   },
   invCreate: {
@@ -103,9 +113,18 @@ export const SCRIPTS = {
   cmdCreate: { file: 'cmd-create-1.lua', keys: command },
   cmdModify: { file: 'cmd-modify-1.lua', keys: command },
   cmdInvoked: { file: 'cmd-invoked-1.lua', keys: command },
-  nodeRegister: { file: 'node-register-1.lua', keys: nodeInfo },
+  nodeRegister: { file: 'node-register-2.lua', keys: nodeInfoEvents },
   nodeHeartbeat: { file: 'node-heartbeat-1.lua', keys: nodeInfo },
-  nodeStopped: { file: 'node-stopped-1.lua', keys: nodeInfo },
+  nodeStopped: { file: 'node-stopped-2.lua', keys: nodeInfoEvents },
+  nodeLost: { file: 'node-lost-2.lua', keys: nodeInfoEvents },
+  evCreated: {
+    file: 'ev-created-2.lua',
+    keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId)],
+  },
+  evRelay: {
+    file: 'ev-relay-3.lua',
+    keys: (k: Keys) => [k.events(), k.eventRelay(), k.invocationEvents('')],
+  },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
   listRead: { file: 'list-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },

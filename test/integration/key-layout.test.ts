@@ -87,6 +87,12 @@ const KEY_KINDS: readonly KeyKind[] = [
   },
   { kind: 'node stats', shape: /^node:\{([^}]+)\}:stats$/, owner: 'node', slotWith: 'node' },
   {
+    kind: 'node event outbox',
+    shape: /^node:\{([^}]+)\}:events$/,
+    owner: 'node',
+    slotWith: 'node',
+  },
+  {
     kind: 'node invocation index',
     shape: /^node:\{([^}]+)\}:invocations$/,
     owner: 'node',
@@ -111,7 +117,7 @@ const KEY_KINDS: readonly KeyKind[] = [
   {
     kind: 'global index',
     shape:
-      /^\{(global)\}:(invocations|nodes|sendfiles|commands|timed|node-index-ready|access-keys)$/,
+      /^\{(global)\}:(invocations|nodes|sendfiles|commands|timed|node-index-ready|access-keys|events|event-relay)$/,
     owner: 'server',
     slotWith: 'global',
   },
@@ -121,6 +127,12 @@ const KEY_KINDS: readonly KeyKind[] = [
     owner: 'server',
     slotWith: 'global',
     transient: true,
+  },
+  {
+    kind: 'invocation event tally',
+    shape: new RegExp(`^\\{(global)\\}:evinv:${INV}$`),
+    owner: 'server',
+    slotWith: 'global',
   },
   { kind: 'rate-limit counter', shape: /^rl:[ta]:()/, owner: 'server', slotWith: 'none' },
 ];
@@ -134,6 +146,8 @@ const GLOBAL_INDEXES = [
   'timed',
   'node-index-ready',
   'access-keys',
+  'events',
+  'event-relay',
 ];
 
 function kindsOf(prefix: string, key: string): { kind: KeyKind; tag: string }[] {
@@ -179,6 +193,11 @@ void describe('key layout: every key the system writes', () => {
       assert.equal(slot(`${keys.nodeQueuePrefix()}:${keys.nodeQueueName(node)}:wait`), s);
     }
     assert.equal(slot(keys.invocationIndex()), slot(keys.nodeRegistry()));
+    assert.equal(slot(keys.events()), slot(keys.nodeRegistry()));
+    assert.equal(slot(keys.eventRelay()), slot(keys.events()));
+    assert.equal(slot(keys.invocationEvents('t-abc')), slot(keys.events()));
+    assert.equal(slot(keys.nodeEvents('n1')), slot(keys.nodeInfo('n1')));
+    // Different nodes spread over slots rather than piling into one.
     const slots = new Set(Array.from({ length: 50 }, (_, i) => slot(keys.nodeInfo(`n${i}`))));
     assert.ok(slots.size > 40);
   });

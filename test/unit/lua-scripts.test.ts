@@ -77,6 +77,9 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   nodeRegister: NODES,
   nodeHeartbeat: NODES,
   nodeStopped: NODES,
+  nodeLost: NODES,
+  evCreated: [['t-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']],
+  evRelay: [[]],
   hashRead: [['fc:node:{n1}:run:inv-1'], ['fc:node:{n1}:info']],
   listRead: [['fc:node:{n1}:run:inv-1:hist']],
 };
@@ -182,6 +185,9 @@ void describe('Lua scripts', () => {
       // settle (prelude): the run key .. HISTORY_LIST / HISTORY_ENTRY .. seq.
       assert.equal(keySlot(keys.runHistory(nodeId, invokeId)), slot);
       assert.equal(keySlot(keys.runHistoryEntry(nodeId, invokeId, 7)), slot);
+      // ev-relay-3: the progress key prefix .. invokeId, in the event stream's slot.
+      assert.equal(keySlot(keys.invocationEvents('') + invokeId), keySlot(keys.events()));
+      assert.equal(keys.invocationEvents('') + invokeId, keys.invocationEvents(invokeId));
     }
   });
 

@@ -27,7 +27,7 @@ export async function interruptPreviousLife(
     );
     const traceable = where.pgid > 0 || where.runToken !== '';
     // Any status but Mine/Missing: interrupted now (Error, Terminated) or already ended by the
-    // server as lost (run-lost-4.lua leaves such runs in the set for this), a scheduled one
+    // server as lost (run-lost-5.lua leaves such runs in the set for this), a scheduled one
     // then back to Scheduled or Pending with its claim fields still that run's.
     const ended = r !== 'Mine' && r !== 'Missing';
     if (ended && where.bootId === bootId && traceable) {

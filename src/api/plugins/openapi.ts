@@ -126,6 +126,43 @@ function publicGet(summary: string, contentType: string): JsonObject {
   };
 }
 
+/** GET /v1/events: the lifecycle events as server-sent events (docs/events.md). */
+function eventsPath(): JsonObject {
+  const query = (name: string, description: string) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: { type: 'string' },
+    description,
+  });
+  return {
+    get: {
+      operationId: 'Events',
+      summary:
+        'The lifecycle events as server-sent events: `id: <EventId>`, `event: <EventType>`, `data: {"EventId","EventType","Time","Data"}`; `: ping` comments every 15 s',
+      parameters: [
+        {
+          name: 'Last-Event-ID',
+          in: 'header',
+          required: false,
+          schema: { type: 'string' },
+          description: 'resume after this EventId (takes precedence over `after`)',
+        },
+        query('after', 'resume after this EventId; `0`: from the oldest event held'),
+        query('type', 'only these event types, comma-separated'),
+        query('InvokeId', "only this invocation's events"),
+        query('follow', '`false`: send the events held and end the stream'),
+      ],
+      responses: {
+        '200': { description: 'The event stream', content: { 'text/event-stream': {} } },
+        '400': { $ref: '#/components/responses/Error400' },
+        '401': { $ref: '#/components/responses/Error401' },
+        '503': { $ref: '#/components/responses/Error503' },
+      },
+    },
+  };
+}
+
 /**
  * The OpenAPI 3.1 document of the API: one `POST /v1/{Action}` per entry of `actions`, with its
  * request body and 200 answer schemas generated from zod schemas, and the error answers it can
@@ -171,6 +208,7 @@ export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, versi
       },
     };
   }
+  paths['/v1/events'] = eventsPath();
   paths['/healthz'] = publicGet('The process is alive', 'application/json');
   paths['/readyz'] = publicGet('Redis is reachable (else 503)', 'application/json');
   paths['/metrics'] = publicGet('Prometheus metrics (else 503)', 'text/plain');

@@ -9,13 +9,20 @@
     HISTORY_LIST, HISTORY_ENTRY
                    suffixes of a run key naming its history list and entries; they must match
                    HISTORY_SUFFIXES in src/store/keys.ts (test/unit/lua-scripts.test.ts checks).
-    newRun, settle, indexOnNode
+    newRun, settle, indexOnNode, emit
                    helpers, each described where it is defined below.
 ]]
 local t = redis.call('TIME')
 local NOW = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 local HISTORY_LIST = ':hist'
 local HISTORY_ENTRY = ':h:'
+-- Appends a lifecycle event to a node's event outbox (a stream in the node's slot, which the
+-- servers' event relay copies into the global event stream, see src/store/event-store.ts):
+-- its type and its Data as JSON. Bounded: an outbox the relay does not drain (no scheduler
+-- running) keeps about its last 1000 events.
+local function emit(outbox, kind, data)
+  redis.call('XADD', outbox, 'MAXLEN', '~', 1000, '*', 'type', kind, 'data', cjson.encode(data))
+end
 -- A run record's first fields, kept for retentionMs; every script that creates one uses this.
 local function newRun(key, retentionMs)
   redis.call('HSET', key, 'createdMs', NOW, 'updatedMs', NOW, 'repeats', 0, 'dropped', 0,
@@ -30,9 +37,15 @@ local RUN_FIELDS = {'fire', 'fireMs', 'firedMs', 'startedMs', 'finishedMs', 'sto
 -- record keeps the run in its history (bounded by histMax entries and histAgeMs; not when ran
 -- is false: the record is between runs, its last run already counted) and, while its schedule
 -- may still fire, goes back to Scheduled; any other record keeps the status and expires after
--- its retention.
-local function settle(key, status, ran, stats)
-  if ran then redis.call('HINCRBY', stats, status, 1) end
+-- its retention. A run that ended is announced (RunFinished) in the node's event outbox.
+local function settle(key, status, ran, stats, outbox, invokeId)
+  if ran then
+    redis.call('HINCRBY', stats, status, 1)
+    local r = redis.call('HMGET', key, 'exitCode', 'dropped', 'repeats', 'errorCode', 'fire')
+    emit(outbox, 'RunFinished', {InvokeId = invokeId, InvocationStatus = status,
+      ExitCode = tonumber(r[1] or ''), Dropped = tonumber(r[2] or '0') or 0,
+      Repeats = tonumber(r[3] or '0') or 0, ErrorCode = r[4] or '', Fire = r[5] or ''})
+  end
   if ran and redis.call('HGET', key, 'periodic') == '1' and
       redis.call('HEXISTS', key, 'fire') == 1 then
     local seq = redis.call('HINCRBY', key, 'histSeq', 1)

@@ -6,6 +6,7 @@
       KEYS[1] run record (hash)
       KEYS[2] node boot triggers (hash)
       KEYS[3] node stats (hash)
+      KEYS[4] node event outbox (stream)
 
       ARGV[1] retentionMs
       ARGV[2] invokeId
@@ -29,7 +30,7 @@ if not st or st == 'Pending' or st == 'Scheduled' then
   -- run is already in its history).
   local between = st == 'Scheduled'
   if not between then redis.call('HSET', KEYS[1], 'finishedMs', NOW) end
-  settle(KEYS[1], 'Cancelled', not between, KEYS[3])
+  settle(KEYS[1], 'Cancelled', not between, KEYS[3], KEYS[4], ARGV[2])
   return 'Cancelled'
 end
 if st == 'Running' then

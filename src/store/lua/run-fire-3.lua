@@ -4,11 +4,14 @@
     Input:
       KEYS[1] run record (hash)
       KEYS[2] node info (hash)
+      KEYS[3] node event outbox (stream): every fire counted as skipped is announced there
+              (FireSkipped)
 
       ARGV[1] fireId
       ARGV[2] fireMs ('' for a boot)
       ARGV[3] final: '1' = the schedule has no fire after this one
-      ARGV[4] passedOverMs: the slot (ms) of a fire job taken late that this later fire stands
+      ARGV[4] invokeId
+      ARGV[5] passedOverMs: the slot (ms) of a fire job taken late that this later fire stands
               in for ('' for none): it counts as skipped too, unless the record saw that slot
               (or a later one) already: a retried job whose first attempt fired it here
 
@@ -23,7 +26,7 @@
       'Stale'            older than a fire already seen; nothing changes
       'Missing'          no record; nothing changes
       'Fired', 'Waiting <fire>' and 'Skipped' end in ' passedOver' when this call counted the
-      slot of ARGV[4] as skipped
+      slot of ARGV[5] as skipped
 ]]
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return 'Missing' end
@@ -34,12 +37,13 @@ if ARGV[2] ~= '' then
   local last = tonumber(redis.call('HGET', KEYS[1], 'seenFireMs') or '0') or 0
   if tonumber(ARGV[2]) <= last then return 'Stale' end
   redis.call('HSET', KEYS[1], 'seenFireMs', ARGV[2])
-  local passedOverMs = tonumber(ARGV[4] or '')
+  local passedOverMs = tonumber(ARGV[5] or '')
   if passedOverMs and last < passedOverMs then
     -- The fire job's own slot, passed over for this later one (its job was taken late), and
     -- never seen here.
     redis.call('HINCRBY', KEYS[1], 'skipped', 1)
     redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+    emit(KEYS[3], 'FireSkipped', {InvokeId = ARGV[4], Fire = ARGV[1], Reason = 'PassedOver'})
     counted = ' passedOver'
   end
 end
@@ -52,6 +56,8 @@ end
 if st ~= 'Scheduled' then
   redis.call('HINCRBY', KEYS[1], 'skipped', 1)
   redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+  emit(KEYS[3], 'FireSkipped', {InvokeId = ARGV[4], Fire = ARGV[1],
+    Reason = st == 'Pending' and 'PreviousRunPending' or 'PreviousRunNotFinished'})
   if st == 'Pending' then
     return 'Waiting ' .. (redis.call('HGET', KEYS[1], 'fire') or '') .. counted
   end

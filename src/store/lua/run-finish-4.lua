@@ -1,10 +1,12 @@
 --[[
-  The agent's report of a run's end: Running or Stopping -> its final status (see settle).
+  The agent's report of a run's end: Running or Stopping -> its final status (see settle, which
+  also announces RunFinished).
 
     Input:
       KEYS[1] run record (hash)
       KEYS[2] node active runs (set)
       KEYS[3] node stats (hash)
+      KEYS[4] node event outbox (stream)
 
       ARGV[1] invokeId
       ARGV[2] agent instance
@@ -38,5 +40,5 @@ redis.call('SREM', KEYS[2], ARGV[1])
 -- Stopped while running: Terminated, even if the command ended by itself before the kill.
 local final = ARGV[3]
 if st == 'Stopping' then final = 'Terminated' end
-settle(KEYS[1], final, true, KEYS[3])
+settle(KEYS[1], final, true, KEYS[3], KEYS[4], ARGV[1])
 return final

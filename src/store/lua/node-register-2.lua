@@ -5,6 +5,7 @@
 
     Input:
       KEYS[1] node info (hash)
+      KEYS[2] node event outbox (stream): NodeOnline is announced there
 
       ARGV[1] uptimeMs
       ARGV[2] bootId
@@ -19,4 +20,5 @@ redis.call('HSET', KEYS[1], 'bootId', ARGV[2], 'registeredMs', NOW, 'lastHeartbe
   'bootTimeMs', string.format('%.0f', tonumber(NOW) - tonumber(ARGV[1])))
 redis.call('HDEL', KEYS[1], 'stoppedMs')
 if prev ~= '' and prev ~= ARGV[2] then redis.call('HSET', KEYS[1], 'bootPending', ARGV[2]) end
+emit(KEYS[2], 'NodeOnline', {BootId = ARGV[2], Reboot = prev ~= '' and prev ~= ARGV[2]})
 return prev

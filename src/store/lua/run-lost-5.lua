@@ -10,6 +10,7 @@
       KEYS[2] node active runs (set)
       KEYS[3] node stats (hash)
       KEYS[4] node info (hash)
+      KEYS[5] node event outbox (stream)
 
       ARGV[1] invokeId
       ARGV[2] the node's last heartbeat (else registration) time the scheduler judged, ms
@@ -41,5 +42,5 @@ else
 end
 redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
   'errorCode', ARGV[3], 'errorInfo', ARGV[4])
-settle(KEYS[1], final, true, KEYS[3])
+settle(KEYS[1], final, true, KEYS[3], KEYS[5], ARGV[1])
 return 'Ended ' .. final

@@ -6,6 +6,7 @@
       KEYS[1] run record (hash)
       KEYS[2] node active runs (set)
       KEYS[3] node stats (hash)
+      KEYS[4] node event outbox (stream)
 
       ARGV[1] invokeId
       ARGV[2] current agent instance
@@ -25,12 +26,12 @@ redis.call('SREM', KEYS[2], ARGV[1])
 if st == 'Running' then
   redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
     'errorCode', ARGV[3], 'errorInfo', ARGV[4])
-  settle(KEYS[1], 'Error', true, KEYS[3])
+  settle(KEYS[1], 'Error', true, KEYS[3], KEYS[4], ARGV[1])
   return 'Error'
 end
 if st == 'Stopping' then
   redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW)
-  settle(KEYS[1], 'Terminated', true, KEYS[3])
+  settle(KEYS[1], 'Terminated', true, KEYS[3], KEYS[4], ARGV[1])
   return 'Terminated'
 end
 return st or 'Missing'

@@ -6,6 +6,7 @@
     Input:
       KEYS[1] run record (hash)
       KEYS[2] node active runs (set)
+      KEYS[3] node event outbox (stream): RunStarted is announced there
 
       ARGV[1] invokeId
       ARGV[2] agent instance
@@ -26,6 +27,7 @@ if st ~= 'Pending' then return st or 'Missing' end
 if (redis.call('HGET', KEYS[1], 'fire') or '') ~= ARGV[5] then return 'Superseded' end
 redis.call('HSET', KEYS[1], 'status', 'Running', 'startedMs', NOW, 'updatedMs', NOW,
   'agent', ARGV[2], 'claim', ARGV[3], 'bootId', ARGV[4])
-redis.call('HINCRBY', KEYS[1], 'repeats', 1)
+local repeats = redis.call('HINCRBY', KEYS[1], 'repeats', 1)
+emit(KEYS[3], 'RunStarted', {InvokeId = ARGV[1], Fire = ARGV[5], Repeats = repeats})
 redis.call('SADD', KEYS[2], ARGV[1])
 return 'Claimed'

@@ -1,0 +1,108 @@
+import type { Redis } from 'ioredis';
+import { outboxEvent } from '../domain/events.js';
+import type { Logger } from '../shared/log.js';
+import type { EventStore } from '../store/event-store.js';
+import type { NodeStore } from '../store/node-store.js';
+
+export interface EventRelayDeps {
+  events: EventStore;
+  nodes: NodeStore;
+  /** A connection of its own: XREAD BLOCK holds it while it waits. */
+  conn: Redis;
+  log: Logger;
+}
+
+/** How long one XREAD waits for node events (also how late a new node's first events may be). */
+const BLOCK_MS = 1_000;
+/** How often the node registry is read again for new nodes. */
+const REFRESH_MS = 2_000;
+/** Outbox entries read per node per XREAD. */
+const BATCH = 100;
+/** A node's outbox is trimmed to what is not yet copied once this many were copied. */
+const TRIM_EVERY = 100;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Copies every node's event outbox into the event stream (see EventStore): one XREAD BLOCK over
+ * all registered nodes' outboxes, then one ev-relay script per node's batch, which copies each once
+ * whatever the number of relays (any scheduler replica runs one) or retries. Node events thus
+ * reach GET /v1/events within about a round trip of their change, and never before it.
+ */
+export class EventRelay {
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  /** nodeId -> the last outbox id this relay read (the stored cursors are authoritative). */
+  private readonly cursors = new Map<string, string>();
+  private readonly sinceTrim = new Map<string, number>();
+  private refreshedAt = 0;
+  private stored: Map<string, string> | undefined;
+
+  constructor(private readonly deps: EventRelayDeps) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /**
+   * Adds the nodes registered since the last look. The stored cursors are read once: a node
+   * found later is read from its outbox's start, and what was copied already is skipped by
+   * the script (and trimmed from the outbox soon after).
+   */
+  private async refresh(): Promise<void> {
+    if (Date.now() - this.refreshedAt < REFRESH_MS) return;
+    this.stored ??= await this.deps.events.relayCursors();
+    for (const id of await this.deps.nodes.list(undefined, Number.MAX_SAFE_INTEGER)) {
+      if (!this.cursors.has(id)) this.cursors.set(id, this.stored.get(id) ?? '0-0');
+    }
+    this.refreshedAt = Date.now();
+  }
+
+  private async relayBatch(nodeId: string, entries: { id: string; type: string; data: string }[]) {
+    const { events, log } = this.deps;
+    const batch: { sourceId: string; ev: NonNullable<ReturnType<typeof outboxEvent>> }[] = [];
+    for (const e of entries) {
+      const ev = outboxEvent(nodeId, e.type, e.data);
+      if (ev) batch.push({ sourceId: e.id, ev });
+      else log.warn({ nodeId, type: e.type.slice(0, 64) }, 'malformed node event dropped');
+    }
+    if (batch.length > 0) await events.relay(nodeId, batch);
+    const last = entries.at(-1);
+    if (last) this.cursors.set(nodeId, last.id);
+    const n = (this.sinceTrim.get(nodeId) ?? 0) + entries.length;
+    if (n >= TRIM_EVERY && last) {
+      await events.trimOutbox(nodeId, last.id);
+      this.sinceTrim.set(nodeId, 0);
+    } else this.sinceTrim.set(nodeId, n);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.refresh();
+        if (this.cursors.size === 0) {
+          await sleep(BLOCK_MS);
+          continue;
+        }
+        const batches = await this.deps.events.readOutboxes(
+          this.deps.conn,
+          this.cursors,
+          BLOCK_MS,
+          BATCH,
+        );
+        for (const b of batches) await this.relayBatch(b.nodeId, b.entries);
+      } catch (err) {
+        if (this.stopped) return;
+        this.deps.log.warn({ err: String(err) }, 'event relay failed; retrying');
+        await sleep(BLOCK_MS);
+      }
+    }
+  }
+
+  /** Stops after the current step (the caller closes the connection, which ends a wait). */
+  async close(): Promise<void> {
+    this.stopped = true;
+    this.deps.conn.disconnect();
+    await this.loop;
+  }
+}
