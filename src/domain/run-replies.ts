@@ -177,6 +177,8 @@ export const SCRIPT_REPLIES = {
   /** Redis's clock (ms) at the heartbeat. */
   nodeHeartbeat: digits,
   nodeStopped: digits,
+  /** The appended audit event's stream id. */
+  auditAppend: text,
   /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
   hashRead: cappedValues,
   listRead: cappedValues,

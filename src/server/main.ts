@@ -7,6 +7,7 @@ import { buildOpsServer, buildServer } from '../api/server.js';
 import { makeLogger, type Logger } from '../shared/log.js';
 import { Scheduler } from '../scheduler/worker.js';
 import { AccessKeyStore } from '../store/access-key-store.js';
+import { AuditStore } from '../store/audit-store.js';
 import { CommandStore } from '../store/command-store.js';
 import { InvocationStore } from '../store/invocation-store.js';
 import { Keys } from '../store/keys.js';
@@ -96,6 +97,8 @@ function makeOps(
   };
 }
 
+const auditRetentionMs = (config: Readonly<Config>) => config.auditRetentionDays * 24 * 3600 * 1000;
+
 /**
  * Every role listens: a scheduler-only replica serves its own latencies (and health) on the
  * operational routes, without the API.
@@ -112,6 +115,7 @@ function buildApp(
   return buildServer({
     ...ops,
     commands: new CommandStore(producer, keys),
+    audit: new AuditStore(producer, keys, auditRetentionMs(config)),
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
     inlineFanOutNodes: config.inlineFanOutNodes,
     minIntervalSeconds: config.minIntervalSeconds,

@@ -257,6 +257,14 @@ const settingsSchema = z.object({
   FLEETCMD_HISTORY_RUNS: positiveInt('FLEETCMD_HISTORY_RUNS', 100),
   /** How long a past run of a timed invocation is kept. @default 604800 (7 days) */
   FLEETCMD_HISTORY_SECONDS: positiveInt('FLEETCMD_HISTORY_SECONDS', 7 * 24 * 3600),
+  /**
+   * How long audit events are kept (DescribeAuditEvents, docs/audit.md), at most 100 years.
+   * @default 90
+   */
+  FLEETCMD_AUDIT_RETENTION_DAYS: positiveInt('FLEETCMD_AUDIT_RETENTION_DAYS', 90).refine(
+    (d) => d <= 36_500,
+    { message: 'FLEETCMD_AUDIT_RETENTION_DAYS must be at most 36500 (100 years)' },
+  ),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
   /** Redis key prefix. @default fc */
   FLEETCMD_PREFIX: z
@@ -307,6 +315,8 @@ export interface Config {
   retentionSeconds: number;
   historyRuns: number;
   historySeconds: number;
+  /** FLEETCMD_AUDIT_RETENTION_DAYS: how long audit events are kept. */
+  auditRetentionDays: number;
   bootId: string | undefined;
   prefix: string;
   logLevel: string;
@@ -393,6 +403,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     retentionSeconds: s.FLEETCMD_RETENTION_SECONDS,
     historyRuns: s.FLEETCMD_HISTORY_RUNS,
     historySeconds: s.FLEETCMD_HISTORY_SECONDS,
+    auditRetentionDays: s.FLEETCMD_AUDIT_RETENTION_DAYS,
     bootId: s.FLEETCMD_BOOT_ID,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,

@@ -106,6 +106,7 @@ export const SCRIPTS = {
   nodeRegister: { file: 'node-register-1.lua', keys: nodeInfo },
   nodeHeartbeat: { file: 'node-heartbeat-1.lua', keys: nodeInfo },
   nodeStopped: { file: 'node-stopped-1.lua', keys: nodeInfo },
+  auditAppend: { file: 'audit-append-1.lua', keys: (k: Keys) => [k.auditLog()] },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
   listRead: { file: 'list-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },

@@ -57,7 +57,7 @@ void describe('key layout: cluster hash tags', () => {
       new RegExp(`^${p}:sq:\\{sched\\}:`),
       new RegExp(`^${p}:inv:\\{t-[a-z0-9]+\\}$`),
       new RegExp(`^${p}:ct:\\{[0-9a-f]{64}\\}$`),
-      new RegExp(`^${p}:\\{global\\}:(invocations|nodes|node-index-ready)$`),
+      new RegExp(`^${p}:\\{global\\}:(invocations|nodes|node-index-ready|audit)$`),
     ];
     const all = await keysUnder(stack.redis, p);
     assert.ok(all.length > 0);

@@ -69,6 +69,7 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['cmdInvoked', '42', 42],
   ['nodeRegister', '', ''],
   ['nodeRegister', 'boot-1', 'boot-1'],
+  ['auditAppend', '1700000000123-0', '1700000000123-0'],
   ['nodeHeartbeat', '1700000000123', 1700000000123],
   ['nodeStopped', '1700000000123', 1700000000123],
   [
@@ -128,6 +129,7 @@ const BAD: [ScriptName, unknown][] = [
   ['cmdModify', 'true'],
   ['cmdInvoked', '-1'],
   ['nodeRegister', null],
+  ['auditAppend', null],
   ['nodeRegister', 0],
   ['nodeHeartbeat', 'now'],
   ['nodeStopped', null],
