@@ -15,6 +15,7 @@ import { jsonKeyProblem } from '../domain/json-keys.js';
 import { AppError, coerceError } from '../app/errors.js';
 import type { Logger } from '../shared/log.js';
 import { VERSION } from '../shared/version.js';
+import { withSpan } from '../shared/telemetry.js';
 import type { ActionDeps } from '../app/deps.js';
 import { ACTIONS, findAction, writesState } from './actions/registry.js';
 import { auditWrites } from './plugins/audit.js';
@@ -380,7 +381,11 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
       onRequest.splice(1, 0, await rateLimiter(api, limits, deps.redis, ring));
     }
     api.post<{ Params: { action: string } }>('/v1/:action', { onRequest }, (req, reply) =>
-      runAction(req, reply, deps),
+      withSpan(
+        `POST /v1/${findAction(req.params.action) ? req.params.action : 'unknown'}`,
+        { 'http.request.method': 'POST', 'fleetcmd.request_id': String(req.id) },
+        () => runAction(req, reply, deps),
+      ),
     );
   });
 

@@ -15,6 +15,7 @@ import { NodeStore } from '../store/node-store.js';
 import { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
 import { settleWithin } from '../shared/settle.js';
+import { startTracing, stopTracing } from '../shared/telemetry.js';
 import type { Running } from '../shared/running.js';
 import { RunStore } from '../store/run-store.js';
 
@@ -153,6 +154,11 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     metrics: new Metrics(),
   };
   const closer = new Closer();
+  // Before any queue or worker is made: they take BullMQ's telemetry option when made.
+  if (config.otlpEndpoint !== undefined) {
+    await startTracing({ serviceName: 'fleetcmd-server' });
+    closer.push(() => stopTracing());
+  }
   let url: string | undefined;
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
   try {

@@ -266,6 +266,16 @@ const settingsSchema = z.object({
     { message: 'FLEETCMD_AUDIT_RETENTION_DAYS must be at most 36500 (100 years)' },
   ),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
+  /**
+   * Where OpenTelemetry traces go (OTLP/HTTP); set, tracing is on (the exporter reads the other
+   * OTEL_EXPORTER_OTLP_* variables itself). @default off
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url({ message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be a URL such as http://collector:4318' })
+    .refine((u) => /^https?:/.test(u), {
+      message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL',
+    })
+    .optional(),
   /** Redis key prefix. @default fc */
   FLEETCMD_PREFIX: z
     .string()
@@ -317,6 +327,8 @@ export interface Config {
   historySeconds: number;
   /** FLEETCMD_AUDIT_RETENTION_DAYS: how long audit events are kept. */
   auditRetentionDays: number;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: traces are on while it is set. */
+  otlpEndpoint: string | undefined;
   bootId: string | undefined;
   prefix: string;
   logLevel: string;
@@ -404,6 +416,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     historyRuns: s.FLEETCMD_HISTORY_RUNS,
     historySeconds: s.FLEETCMD_HISTORY_SECONDS,
     auditRetentionDays: s.FLEETCMD_AUDIT_RETENTION_DAYS,
+    otlpEndpoint: s.OTEL_EXPORTER_OTLP_ENDPOINT,
     bootId: s.FLEETCMD_BOOT_ID,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,

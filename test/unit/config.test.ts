@@ -44,6 +44,16 @@ void describe('loadConfig', () => {
     }
   });
 
+  void it('takes OTEL_EXPORTER_OTLP_ENDPOINT (default off) and refuses one that is no http(s) URL', () => {
+    assert.equal(loadConfig({}).otlpEndpoint, undefined);
+    assert.equal(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).otlpEndpoint,
+      'http://collector:4318',
+    );
+    assertRejects({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector' }, ['OTEL_EXPORTER_OTLP_ENDPOINT']);
+    assertRejects({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' }, ['OTEL_EXPORTER_OTLP_ENDPOINT']);
+  });
+
   void it('takes FLEETCMD_NODE_LOST_SECONDS (default 300) of at least 3 heartbeats', () => {
     assert.equal(loadConfig({}).nodeLostSeconds, 300);
     assert.equal(

@@ -11,6 +11,7 @@ import {
 } from './dialects.js';
 import { parseUrlEncoded, RpcParamError, unflatten, type FieldKind } from './params.js';
 import { AppError } from '../../app/errors.js';
+import { withSpan } from '../../shared/telemetry.js';
 import type { AccessKeyStore } from '../../store/access-key-store.js';
 import { ACTIONS } from '../actions/registry.js';
 import type { Action, ActionDeps } from '../../app/deps.js';
@@ -274,7 +275,11 @@ export function registerRpc(app: FastifyInstance, deps: RpcDeps): void {
       method: ['GET', 'POST'],
       url: '/',
       handler: async (req, reply) => {
-        const answer = await handle(req, deps);
+        const answer = await withSpan(
+          'RPC',
+          { 'http.request.method': req.method, 'fleetcmd.request_id': String(req.id) },
+          () => handle(req, deps),
+        );
         return reply.send({ RequestId: req.id, ...answer });
       },
     });
