@@ -16,9 +16,11 @@ import type { RedisWarning } from '../domain/redis-fitness.js';
 import { AppError, coerceError } from '../app/errors.js';
 import type { Logger } from '../shared/log.js';
 import { VERSION } from '../shared/version.js';
+import { withSpan } from '../shared/telemetry.js';
 import type { ActionDeps } from '../app/deps.js';
-import { ACTIONS, findAction } from './actions/registry.js';
-import { mayCall, TokenRing, type Principal } from './plugins/auth.js';
+import { ACTIONS, findAction, writesState } from './actions/registry.js';
+import { auditWrites } from './plugins/audit.js';
+import { mayCall, RUN_ROLE_READS, TokenRing, type Principal } from './plugins/auth.js';
 import { Metrics, type FleetSource } from './plugins/metrics.js';
 import { buildOpenApi } from './plugins/openapi.js';
 import { apiReferencePlugin } from './plugins/api-reference.js';
@@ -340,6 +342,12 @@ async function rateLimiter(
   return (req, reply) => limit.call(api, req, reply);
 }
 
+/** Names the /v1 call's action for its audit event (src/api/plugins/audit.ts). */
+const noteAction: OnRequest = async (req) => {
+  const { action } = req.params as { action?: string };
+  if (action !== undefined) req.audit = { action, via: 'api' };
+};
+
 /** `POST /v1/{Action}`: the action's handler, for a caller whose role may call it. */
 async function runAction(
   req: FastifyRequest<{ Params: { action: string } }>,
@@ -353,7 +361,9 @@ async function runAction(
   if (req.principal !== undefined && !mayCall(req.principal.role, name)) {
     throw new AppError(
       'Forbidden.Role',
-      `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may call Describe* actions only`,
+      RUN_ROLE_READS.has(name)
+        ? `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}; ${name} needs the role run`
+        : `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may call Describe* actions only`,
     );
   }
   deps.log.debug({ requestId: req.id, action: name, tokenName: req.principal?.name }, 'request');
@@ -366,6 +376,8 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
   const deps = { ...serverDeps, metrics: serverDeps.metrics ?? new Metrics() };
   const app = buildOpsServer(deps);
   parseJsonBodies(app);
+  // Every state-changing call, /v1 and RPC, in one place (src/api/plugins/audit.ts).
+  auditWrites(app, deps.audit, deps.log, writesState);
 
   // Public: the request schemas are no secret (the README has them too).
   const openApi = JSON.stringify(buildOpenApi(ACTIONS, VERSION));
@@ -387,14 +399,19 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
   const ring = tokenRing(deps);
   // Inside a plugin so the rate limiter is loaded before the route that uses it.
   app.register(async (api) => {
-    const onRequest = [authenticator(ring, deps.log)];
+    // First: a call refused by the rate limiter or authentication is still known by action.
+    const onRequest = [noteAction, authenticator(ring, deps.log)];
     const limits = deps.rateLimit;
-    // First, so callers with no or a wrong token are limited (by address) too.
+    // Before authentication, so callers with no or a wrong token are limited (by address) too.
     if (limits !== undefined && limits.max > 0) {
-      onRequest.unshift(await rateLimiter(api, limits, deps.redis, ring));
+      onRequest.splice(1, 0, await rateLimiter(api, limits, deps.redis, ring));
     }
     api.post<{ Params: { action: string } }>('/v1/:action', { onRequest }, (req, reply) =>
-      runAction(req, reply, deps),
+      withSpan(
+        `POST /v1/${findAction(req.params.action) ? req.params.action : 'unknown'}`,
+        { 'http.request.method': 'POST', 'fleetcmd.request_id': String(req.id) },
+        () => runAction(req, reply, deps),
+      ),
     );
     // Who the token is: the console shows a read-only view to a `read` token.
     api.get(

@@ -2,6 +2,7 @@ import type { InvocationKind, RepeatMode } from '../domain/invocation.js';
 import type { InvocationStore } from '../store/invocation-store.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
+import type { AuditStore } from '../store/audit-store.js';
 import type { CommandStore } from '../store/command-store.js';
 import type { RunStore } from '../store/run-store.js';
 import type { EventStore } from '../store/event-store.js';
@@ -13,6 +14,8 @@ export interface ActionDeps {
   runs: RunStore;
   nodes: NodeStore;
   commands: CommandStore;
+  /** The audit trail DescribeAuditEvents reads (the API's hook appends to it). */
+  audit: AuditStore;
   nodeQueues: NodeQueues;
   schedulerQueue: SchedulerQueue;
   /** The lifecycle events (InvocationCreated is written here). @default none: not announced */

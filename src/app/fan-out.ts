@@ -1,6 +1,7 @@
 import type { Invocation } from '../domain/invocation.js';
 import type { NodeQueues } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
+import { withSpan } from '../shared/telemetry.js';
 import { forNodes } from './for-nodes.js';
 import { listedOnNodes, toRunJob } from './run-job-data.js';
 
@@ -18,8 +19,14 @@ export async function fanOutOnce(
 ): Promise<void> {
   const data = toRunJob(inv);
   const listedMs = listedOnNodes(inv);
-  await forNodes(inv.nodeIds, async (nodeId) => {
-    await deps.runs.create(nodeId, inv.invokeId, listedMs);
-    await deps.nodeQueues.addRun(nodeId, data);
-  });
+  // While tracing is on, each node's job add (bullmq-otel) is a child of this span.
+  await withSpan(
+    'dispatch',
+    { 'fleetcmd.invoke_id': inv.invokeId, 'fleetcmd.node_count': inv.nodeIds.length },
+    () =>
+      forNodes(inv.nodeIds, async (nodeId) => {
+        await deps.runs.create(nodeId, inv.invokeId, listedMs);
+        await deps.nodeQueues.addRun(nodeId, data);
+      }),
+  );
 }

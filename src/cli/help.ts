@@ -20,6 +20,7 @@ Usage:
   fleetcmd send-file --nodes n1,n2 --target-dir DIR [--wait] <local-file>
   fleetcmd send-file-results [<InvokeId>]
   fleetcmd key add|list|remove [--json]        access keys for the vendor's RPC protocol (in Redis)
+  fleetcmd audit [--action A] [--actor X] [--follow]   who changed what (the audit trail)
 
 Each command has --help (with examples); the client commands take --json, --url and --token
 (default $FLEETCMD_URL and $FLEETCMD_API_TOKEN). Configuration: flags or environment variables

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type RawSettings } from '../shared/config.js';
 import { UsageError } from './usage-error.js';
+import { auditCli } from './commands/audit.js';
 import { commandCli } from './commands/command.js';
 import { describeCli } from './commands/describe.js';
 import { logsCli } from './commands/logs.js';
@@ -127,6 +128,8 @@ async function dispatch(cmd: string, rest: string[]): Promise<number | undefined
       return await sendFileCli(rest);
     case 'send-file-results':
       return await sendFileResultsCli(rest);
+    case 'audit':
+      return await auditCli(rest);
     case 'node':
       return await (await import('./commands/node.js')).nodeCli(rest, process.env);
     case 'key':

@@ -196,6 +196,8 @@ export const SCRIPT_REPLIES = {
   /** The event's stream id; '' when announced before. */
   evCreated: text,
   evRelay: relayReply,
+  /** The appended audit event's stream id. */
+  auditAppend: text,
   /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
   hashRead: cappedValues,
   listRead: cappedValues,

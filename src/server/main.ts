@@ -7,6 +7,7 @@ import { buildOpsServer, buildServer } from '../api/server.js';
 import { makeLogger, type Logger } from '../shared/log.js';
 import { Scheduler } from '../scheduler/worker.js';
 import { AccessKeyStore } from '../store/access-key-store.js';
+import { AuditStore } from '../store/audit-store.js';
 import { CommandStore } from '../store/command-store.js';
 import { InvocationStore } from '../store/invocation-store.js';
 import { Keys } from '../store/keys.js';
@@ -14,6 +15,7 @@ import { NodeStore } from '../store/node-store.js';
 import { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
 import { settleWithin } from '../shared/settle.js';
+import { startTracing, stopTracing } from '../shared/telemetry.js';
 import type { Running } from '../shared/running.js';
 import { RunStore } from '../store/run-store.js';
 import { pauseInFire } from '../scheduler/test-pause.js';
@@ -120,6 +122,7 @@ function warnAboutRedis(producer: Redis, { keys, logger }: Shared): void {
     })
     .catch((err: unknown) => logger.warn({ err: String(err) }, 'Redis settings not checked'));
 }
+const auditRetentionMs = (config: Readonly<Config>) => config.auditRetentionDays * 24 * 3600 * 1000;
 
 /**
  * Every role listens: a scheduler-only replica serves its own latencies (and health) on the
@@ -146,6 +149,7 @@ function buildApp(
     ...ops,
     redisWarnings: fitness,
     commands: new CommandStore(producer, keys),
+    audit: new AuditStore(producer, keys, auditRetentionMs(config)),
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
     inlineFanOutNodes: config.inlineFanOutNodes,
     minIntervalSeconds: config.minIntervalSeconds,
@@ -185,6 +189,11 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     metrics: new Metrics(),
   };
   const closer = new Closer();
+  // Before any queue or worker is made: they take BullMQ's telemetry option when made.
+  if (config.otlpEndpoint !== undefined) {
+    await startTracing({ serviceName: 'fleetcmd-server' });
+    closer.push(() => stopTracing());
+  }
   let url: string | undefined;
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
   try {

@@ -274,7 +274,25 @@ const settingsSchema = z.object({
   FLEETCMD_HISTORY_RUNS: positiveInt('FLEETCMD_HISTORY_RUNS', 100),
   /** How long a past run of a timed invocation is kept. @default 604800 (7 days) */
   FLEETCMD_HISTORY_SECONDS: positiveInt('FLEETCMD_HISTORY_SECONDS', 7 * 24 * 3600),
+  /**
+   * How long audit events are kept (DescribeAuditEvents, docs/audit.md), at most 100 years.
+   * @default 90
+   */
+  FLEETCMD_AUDIT_RETENTION_DAYS: positiveInt('FLEETCMD_AUDIT_RETENTION_DAYS', 90).refine(
+    (d) => d <= 36_500,
+    { message: 'FLEETCMD_AUDIT_RETENTION_DAYS must be at most 36500 (100 years)' },
+  ),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
+  /**
+   * Where OpenTelemetry traces go (OTLP/HTTP); set, tracing is on (the exporter reads the other
+   * OTEL_EXPORTER_OTLP_* variables itself). @default off
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url({ message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be a URL such as http://collector:4318' })
+    .refine((u) => /^https?:/.test(u), {
+      message: 'OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL',
+    })
+    .optional(),
   /** Redis key prefix. @default fc */
   FLEETCMD_PREFIX: z
     .string()
@@ -328,6 +346,10 @@ export interface Config {
   eventsMaxLen: number;
   historyRuns: number;
   historySeconds: number;
+  /** FLEETCMD_AUDIT_RETENTION_DAYS: how long audit events are kept. */
+  auditRetentionDays: number;
+  /** OTEL_EXPORTER_OTLP_ENDPOINT: traces are on while it is set. */
+  otlpEndpoint: string | undefined;
   bootId: string | undefined;
   prefix: string;
   logLevel: string;
@@ -416,6 +438,8 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     eventsMaxLen: s.FLEETCMD_EVENTS_MAXLEN,
     historyRuns: s.FLEETCMD_HISTORY_RUNS,
     historySeconds: s.FLEETCMD_HISTORY_SECONDS,
+    auditRetentionDays: s.FLEETCMD_AUDIT_RETENTION_DAYS,
+    otlpEndpoint: s.OTEL_EXPORTER_OTLP_ENDPOINT,
     bootId: s.FLEETCMD_BOOT_ID,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,

@@ -230,6 +230,15 @@ export class Keys {
     return `${this.prefix}:{global}:evinv:${invokeId}`;
   }
 
+  /**
+   * Stream: the audit trail, one entry per state-changing call (field `e`: the event as JSON).
+   * Entry ids are Redis's clock, so a time range is an id range; trimmed by age on every append
+   * (audit-append-1.lua), never by an API action.
+   */
+  auditLog(): string {
+    return `${this.prefix}:{global}:audit`;
+  }
+
   /** Set: node ids that have registered. */
   nodeRegistry(): string {
     return `${this.prefix}:{global}:nodes`;

@@ -3,6 +3,16 @@ import type { Redis } from 'ioredis';
 import type { RunJob } from '../domain/run-job.js';
 import type { RepeatPlan } from '../domain/schedule-plan.js';
 import type { Keys } from './keys.js';
+import { bullTelemetry } from '../shared/telemetry.js';
+
+/**
+ * BullMQ's telemetry option (bullmq-otel) while tracing is on: a job's add and its processing
+ * become spans, the trace context travelling in the job. Off: no option at all.
+ */
+function traced(): { telemetry?: NonNullable<ReturnType<typeof bullTelemetry>> } {
+  const telemetry = bullTelemetry();
+  return telemetry ? { telemetry } : {};
+}
 
 /**
  * Job id of an invocation's run on a node, one per fire of a timed invocation (no `:` and not
@@ -44,6 +54,7 @@ export class NodeQueues {
       q = new Queue(this.keys.nodeQueueName(nodeId), {
         connection: this.connection,
         prefix: this.keys.nodeQueuePrefix(),
+        ...traced(),
       });
       q.on('error', () => undefined);
       this.queues.set(nodeId, q);
@@ -144,6 +155,7 @@ export class SchedulerQueue {
     this.queue = new Queue(keys.schedulerQueueName(), {
       connection,
       prefix: keys.schedulerQueuePrefix(),
+      ...traced(),
     });
     this.queue.on('error', () => undefined);
   }
@@ -243,6 +255,7 @@ export function makeSchedulerWorker(
   return new Worker(keys.schedulerQueueName(), processor, {
     connection,
     prefix: keys.schedulerQueuePrefix(),
+    ...traced(),
     concurrency,
     // BullMQ creates a schedule's next fire only after a worker has taken the current one: a
     // replica that dies in between stalls that schedule until its lock lapses and a stalled
@@ -291,6 +304,7 @@ export function makeNodeWorker(
   return new Worker(keys.nodeQueueName(nodeId), processor, {
     connection,
     prefix: keys.nodeQueuePrefix(),
+    ...traced(),
     concurrency: opts.concurrency,
     maxStalledCount: 0,
     maxStartedAttempts: 1,

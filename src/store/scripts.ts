@@ -117,6 +117,7 @@ export const SCRIPTS = {
   nodeHeartbeat: { file: 'node-heartbeat-1.lua', keys: nodeInfo },
   nodeStopped: { file: 'node-stopped-2.lua', keys: nodeInfoEvents },
   nodeLost: { file: 'node-lost-2.lua', keys: nodeInfoEvents },
+  auditAppend: { file: 'audit-append-1.lua', keys: (k: Keys) => [k.auditLog()] },
   evCreated: {
     file: 'ev-created-2.lua',
     keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId)],

@@ -117,7 +117,7 @@ const KEY_KINDS: readonly KeyKind[] = [
   {
     kind: 'global index',
     shape:
-      /^\{(global)\}:(invocations|nodes|sendfiles|commands|timed|node-index-ready|access-keys|events|event-relay)$/,
+      /^\{(global)\}:(invocations|nodes|sendfiles|commands|timed|node-index-ready|access-keys|events|event-relay|audit)$/,
     owner: 'server',
     slotWith: 'global',
   },
@@ -148,6 +148,7 @@ const GLOBAL_INDEXES = [
   'access-keys',
   'events',
   'event-relay',
+  'audit',
 ];
 
 function kindsOf(prefix: string, key: string): { kind: KeyKind; tag: string }[] {

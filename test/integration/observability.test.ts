@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Job } from 'bullmq';
 import { Metrics } from '../../src/api/plugins/metrics.js';
 import { buildServer } from '../../src/api/server.js';
+import { AuditStore } from '../../src/store/audit-store.js';
 import { loadConfig } from '../../src/shared/config.js';
 import { AGGREGATE_STATUSES } from '../../src/domain/status.js';
 import { makeLogger } from '../../src/shared/log.js';
@@ -391,6 +392,7 @@ void describe('GET /metrics without Redis', () => {
       runs: new RunStore(redis, keys),
       nodes: new NodeStore(redis, keys),
       commands: new CommandStore(redis, keys),
+      audit: new AuditStore(redis, keys),
       nodeQueues,
       schedulerQueue,
       deliveryTimeoutSeconds: 60,

@@ -116,6 +116,11 @@ void describe('documented answer schemas match real answers', () => {
     const files = await call('DescribeSendFileResults', { MaxResults: 1 });
     await call('DescribeSendFileResults', { MaxResults: 1, NextToken: files.NextToken });
 
+    // The calls above were audited: every kind of event (with hashes, node ids, tag-less).
+    const audit = await call('DescribeAuditEvents', { MaxResults: 50 });
+    await call('DescribeAuditEvents', { MaxResults: 1, NextToken: audit.NextToken });
+    await call('DescribeAuditEvents', { Action: 'Nothing', StartTime: '2020-01-01T00:00:00Z' });
+
     assert.deepEqual([...checked.keys()].sort(), Object.keys(ACTIONS).sort());
   });
 });

@@ -36,6 +36,24 @@ void describe('loadConfig', () => {
     assertRejects({ FLEETCMD_INLINE_FANOUT_NODES: 'abc' }, ['FLEETCMD_INLINE_FANOUT_NODES']);
   });
 
+  void it('takes FLEETCMD_AUDIT_RETENTION_DAYS (default 90, 1 to 36500) and refuses others by name', () => {
+    assert.equal(loadConfig({}).auditRetentionDays, 90);
+    assert.equal(loadConfig({ FLEETCMD_AUDIT_RETENTION_DAYS: '1' }).auditRetentionDays, 1);
+    for (const bad of ['0', '-3', '1.5', 'forever', '36501']) {
+      assertRejects({ FLEETCMD_AUDIT_RETENTION_DAYS: bad }, ['FLEETCMD_AUDIT_RETENTION_DAYS']);
+    }
+  });
+
+  void it('takes OTEL_EXPORTER_OTLP_ENDPOINT (default off) and refuses one that is no http(s) URL', () => {
+    assert.equal(loadConfig({}).otlpEndpoint, undefined);
+    assert.equal(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }).otlpEndpoint,
+      'http://collector:4318',
+    );
+    assertRejects({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector' }, ['OTEL_EXPORTER_OTLP_ENDPOINT']);
+    assertRejects({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' }, ['OTEL_EXPORTER_OTLP_ENDPOINT']);
+  });
+
   void it('takes FLEETCMD_NODE_LOST_SECONDS (default 300) of at least 3 heartbeats', () => {
     assert.equal(loadConfig({}).nodeLostSeconds, 300);
     assert.equal(

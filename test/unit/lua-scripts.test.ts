@@ -82,6 +82,7 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   evRelay: [[]],
   hashRead: [['fc:node:{n1}:run:inv-1'], ['fc:node:{n1}:info']],
   listRead: [['fc:node:{n1}:run:inv-1:hist']],
+  auditAppend: [[]],
 };
 
 function keysOf(s: LoadedScript, keys: Keys, ids: unknown[]): string[] {

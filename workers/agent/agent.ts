@@ -17,6 +17,7 @@ import { makeNodeWorker, NodeQueues } from '../../src/store/queues.js';
 import { writeFileAtomically } from './file-writer.js';
 import { VERSION } from '../../src/shared/version.js';
 import { settleWithin } from '../../src/shared/settle.js';
+import { withSpan } from '../../src/shared/telemetry.js';
 import { errorInfoFor } from './exec/outcome.js';
 import { startCommand, type CommandHandle, type ExecRequest } from './exec/start-command.js';
 import { sharedSpawner } from './spawner.js';
@@ -225,6 +226,15 @@ export class Agent {
   private async processJob(job: Job<unknown>): Promise<void> {
     const data = this.parseRunJob(job);
     if (!data) return;
+    // While tracing is on, a child of BullMQ's span of this job (bullmq-otel).
+    await withSpan(
+      data.file ? 'send file' : 'run',
+      { 'fleetcmd.invoke_id': data.invokeId, 'fleetcmd.node_id': this.deps.nodeId },
+      () => this.runJob(data),
+    );
+  }
+
+  private async runJob(data: RunJob): Promise<void> {
     // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
     // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
     // enqueued again by the node's next boot.

@@ -1,4 +1,5 @@
 import type { Config } from '../../src/shared/config.js';
+import { startTracing, stopTracing } from '../../src/shared/telemetry.js';
 import { ConfigError } from '../../src/shared/config.js';
 import { makeLogger, type Logger } from '../../src/shared/log.js';
 import type { Running } from '../../src/shared/running.js';
@@ -61,6 +62,8 @@ export async function startAgent(
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-agent');
   logger.info({ scriptRoot: scripts.root }, 'run scripts go to this directory');
   const keys = new Keys(config.prefix);
+  // Before the agent's worker is made: it takes BullMQ's telemetry option when made.
+  if (config.otlpEndpoint !== undefined) await startTracing({ serviceName: 'fleetcmd-agent' });
   const connection = makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`);
   const subscriber = makeRedis(
     config.redisUrl,
@@ -70,6 +73,7 @@ export async function startAgent(
   const closeConnections = async () => {
     await closeRedis(subscriber);
     await closeRedis(connection);
+    await stopTracing();
   };
   try {
     await refuseSharedCredentials(config, config.nodeId, connection, keys, logger);

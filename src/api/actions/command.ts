@@ -174,6 +174,7 @@ export const COMMAND_ACTIONS: Readonly<Record<string, ActionEntry>> = {
     summary: 'Saves a command (content immutable once saved) with its defaults',
   }),
   DescribeCommands: defineAction({
+    readOnly: true,
     handler: describeCommands,
     request: describeCommandsSchema,
     response: describeCommandsResponse,

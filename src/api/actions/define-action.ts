@@ -10,6 +10,12 @@ import type { Answer } from '../schemas/response.js';
 export interface ActionEntry<R extends z.ZodType = z.ZodType> extends ActionDoc {
   handler: Action<Answer<R>>;
   response: R;
+  /**
+   * The action changes nothing: its calls are not audited. Left out, an action counts as
+   * state-changing, so a new action is audited until it says otherwise.
+   * @default false
+   */
+  readOnly?: true;
 }
 
 /**

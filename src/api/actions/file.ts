@@ -118,6 +118,7 @@ export const FILE_ACTIONS: Readonly<Record<string, ActionEntry>> = {
     summary: 'Writes a file on nodes, atomically, with its mode, owner and group',
   }),
   DescribeSendFileResults: defineAction({
+    readOnly: true,
     handler: describeSendFileResults,
     request: describeSendFileResultsSchema,
     response: describeSendFileResultsResponse,

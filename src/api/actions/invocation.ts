@@ -131,12 +131,14 @@ export const INVOCATION_ACTIONS: Readonly<Record<string, ActionEntry>> = {
     summary: 'Runs a command on nodes: once, on a schedule (Frequency) or at boot',
   }),
   DescribeInvocations: defineAction({
+    readOnly: true,
     handler: describeInvocations,
     request: describeInvocationsSchema,
     response: describeInvocationsResponse,
     summary: 'Lists invocations, newest first, with each node’s status',
   }),
   DescribeInvocationResults: defineAction({
+    readOnly: true,
     handler: describeInvocationResults,
     request: describeInvocationResultsSchema,
     response: describeInvocationResultsResponse,

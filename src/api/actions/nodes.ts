@@ -41,6 +41,7 @@ export const describeNodes: Action<DescribeNodesAnswer> = async (body, deps) => 
 
 export const NODE_ACTIONS: Readonly<Record<string, ActionEntry>> = {
   DescribeNodes: defineAction({
+    readOnly: true,
     handler: describeNodes,
     request: describeNodesSchema,
     response: describeNodesResponse,

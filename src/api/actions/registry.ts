@@ -1,3 +1,4 @@
+import { AUDIT_ACTIONS } from './audit.js';
 import { COMMAND_ACTIONS } from './command.js';
 import type { ActionEntry } from './define-action.js';
 import { FILE_ACTIONS } from './file.js';
@@ -15,9 +16,16 @@ export const ACTIONS: Readonly<Record<string, ActionEntry>> = {
   ...NODE_ACTIONS,
   ...FILE_ACTIONS,
   ...COMMAND_ACTIONS,
+  ...AUDIT_ACTIONS,
 };
 
 /** The action of that name, or undefined (a name such as `toString` is no action). */
 export function findAction(name: string): ActionEntry | undefined {
   return Object.hasOwn(ACTIONS, name) ? ACTIONS[name] : undefined;
+}
+
+/** Whether calls of that action change state, and so are audited (an unknown name: no). */
+export function writesState(name: string): boolean {
+  const action = findAction(name);
+  return action !== undefined && action.readOnly !== true;
 }

@@ -49,7 +49,13 @@ export class TokenRing {
   }
 }
 
+/**
+ * Describe* actions a `read` token may not call: the audit trail shows who did what from
+ * where, which is for the role that may do anything (`run`), not for every dashboard.
+ */
+export const RUN_ROLE_READS: ReadonlySet<string> = new Set(['DescribeAuditEvents']);
+
 /** Whether a role may call an action: read-only tokens call Describe* actions only. */
 export function mayCall(role: TokenRole, action: string): boolean {
-  return role === 'run' || action.startsWith('Describe');
+  return role === 'run' || (action.startsWith('Describe') && !RUN_ROLE_READS.has(action));
 }

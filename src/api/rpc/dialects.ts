@@ -52,8 +52,12 @@ const identity = (names: readonly string[]): Record<string, DialectAction> =>
   Object.fromEntries(names.map((n) => [n, { action: n }]));
 
 export const DIALECT_ACTIONS: Readonly<Record<Dialect, Readonly<Record<string, DialectAction>>>> = {
-  // The node dialect is fleetcmd's own API, DescribeNodes included.
-  node: identity([...SHARED, 'DescribeNodes']),
+  // The node dialect is fleetcmd's own API, DescribeNodes and DescribeAuditEvents included.
+  node: {
+    ...identity([...SHARED, 'DescribeNodes']),
+    // `Action` names the RPC action itself: the audit filter travels as EventAction.
+    DescribeAuditEvents: { action: 'DescribeAuditEvents', rename: { EventAction: 'Action' } },
+  },
   instance: {
     RunCommand: { action: 'RunCommand', rename: LIST, fixed: SHELL },
     InvokeCommand: { action: 'InvokeCommand', rename: LIST },

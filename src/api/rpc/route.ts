@@ -11,6 +11,7 @@ import {
 } from './dialects.js';
 import { parseUrlEncoded, RpcParamError, unflatten, type FieldKind } from './params.js';
 import { AppError } from '../../app/errors.js';
+import { withSpan } from '../../shared/telemetry.js';
 import type { AccessKeyStore } from '../../store/access-key-store.js';
 import { ACTIONS } from '../actions/registry.js';
 import type { Action, ActionDeps } from '../../app/deps.js';
@@ -19,6 +20,7 @@ import {
   describeCloudAssistantStatusSchema,
 } from './cloud-assistant.js';
 import { claimNonce, SHA1_PROTOCOL_PARAMS, verifySignature, type SignedRequest } from './verify.js';
+import type { AuditNote } from '../plugins/audit.js';
 
 /**
  * The vendor's RPC wire protocol on `POST /` and `GET /`: parameters in the query string and/or
@@ -195,9 +197,26 @@ async function withInstanceFields(answer: Record<string, unknown>, deps: ActionD
   return answer;
 }
 
+/**
+ * The engine action a request names, read before its signature is checked, so that a refused
+ * call is audited under the action it asked for (never trusted for anything else).
+ */
+function claimedAction(signed: SignedRequest): string | undefined {
+  const first = (name: string) =>
+    signed.headers[`x-acs-${name.toLowerCase()}`] ??
+    [...signed.query, ...signed.form].find(([k]) => k === name)?.[1];
+  const dialect = DIALECT_VERSIONS[first('Version') ?? ''];
+  const name = first('Action') ?? '';
+  const actions = dialect !== undefined ? DIALECT_ACTIONS[dialect] : {};
+  return Object.hasOwn(actions, name) ? actions[name]?.action : undefined;
+}
+
 async function handle(req: FastifyRequest, deps: RpcDeps): Promise<Record<string, unknown>> {
   const signed = signedRequest(req);
+  const note: AuditNote = { action: claimedAction(signed) ?? '', via: 'rpc' };
+  req.audit = note;
   const verified = await verifySignature(signed, deps.accessKeys, deps.clock());
+  note.accessKeyId = verified.accessKeyId;
   // Spent by every answer from here on, a refusal too: a request refused now (say its node
   // has not registered yet) must not succeed when replayed later. Claimed before the action
   // runs, so a replay sent to another replica at the same moment is refused.
@@ -226,6 +245,8 @@ async function handle(req: FastifyRequest, deps: RpcDeps): Promise<Record<string
     );
   }
   const body = bodyOf(params, target, kindsOf(target.action, engine.request));
+  note.action = target.action;
+  note.body = body;
   let answer: Record<string, unknown>;
   try {
     answer = (await engine.handler(body, deps)) as Record<string, unknown>;
@@ -254,7 +275,11 @@ export function registerRpc(app: FastifyInstance, deps: RpcDeps): void {
       method: ['GET', 'POST'],
       url: '/',
       handler: async (req, reply) => {
-        const answer = await handle(req, deps);
+        const answer = await withSpan(
+          'RPC',
+          { 'http.request.method': req.method, 'fleetcmd.request_id': String(req.id) },
+          () => handle(req, deps),
+        );
         return reply.send({ RequestId: req.id, ...answer });
       },
     });

@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
-import { ACCESS_KEY_ID_RE } from '../../shared/config.js';
+import type { Redis } from 'ioredis';
+import { ACCESS_KEY_ID_RE, type Config } from '../../shared/config.js';
 import { UsageError } from '../usage-error.js';
 import { renderTable } from '../format.js';
 import { withCliRedis } from '../redis.js';
+import { withCliAudit } from '../cli-audit.js';
 import { isoSeconds } from '../../domain/time.js';
 import { AccessKeyStore } from '../../store/access-key-store.js';
 import { Keys } from '../../store/keys.js';
@@ -61,53 +63,86 @@ export async function keyCli(argv: string[]): Promise<number> {
       KEY_HELP,
     );
   }
-  return withCliRedis(process.env, values, 'fleetcmd-key', async (redis, config) => {
+  return withCliRedis(process.env, values, 'fleetcmd-key', (redis, config) => {
     const store = new AccessKeyStore(redis, new Keys(config.prefix), config.accessKeys);
-    if (sub === 'add') {
-      const key = await store.add(Date.now());
-      if (values.json) {
-        line(JSON.stringify({ AccessKeyId: key.accessKeyId, AccessKeySecret: key.secret }));
-      } else {
-        line(`AccessKey ID:     ${key.accessKeyId}`);
-        line(`AccessKey secret: ${key.secret}`);
-        line('The secret is shown only now: keep it where your SDK or CLI profile reads it.');
-      }
-      return 0;
-    }
-    if (sub === 'list') {
-      const list = await store.list();
-      if (values.json) {
-        line(
-          JSON.stringify({
-            AccessKeys: list.map((k) => ({
-              AccessKeyId: k.accessKeyId,
-              Source: k.source,
-              CreationTime: isoSeconds(k.createdMs),
-            })),
-          }),
-        );
-      } else {
-        line(
-          renderTable(
-            ['ACCESS KEY ID', 'SOURCE', 'CREATED'],
-            list.map((k) => [
-              k.accessKeyId,
-              k.source === 'env' ? 'FLEETCMD_ACCESS_KEYS' : 'key add',
-              isoSeconds(k.createdMs) || '-',
-            ]),
-          ),
-        );
-      }
-      return 0;
-    }
-    const id = positionals[0] ?? '';
-    if (!ACCESS_KEY_ID_RE.test(id))
-      throw new UsageError(`${JSON.stringify(id)} is not an AccessKey ID`);
-    if (store.isStatic(id)) {
-      throw new UsageError(`${id} comes from FLEETCMD_ACCESS_KEYS: remove it there`);
-    }
-    if (!(await store.remove(id))) throw new UsageError(`no access key ${id} in Redis`);
-    line(values.json ? JSON.stringify({ AccessKeyId: id, Removed: true }) : `removed ${id}`);
-    return 0;
+    if (sub === 'add') return addKey(redis, config, store, values.json);
+    if (sub === 'list') return listKeys(store, values.json);
+    return removeKey(redis, config, store, positionals[0] ?? '', values.json);
   });
+}
+
+/** `key add`: issues a key and prints its secret, once. */
+async function addKey(
+  redis: Redis,
+  config: Readonly<Config>,
+  store: AccessKeyStore,
+  json: boolean,
+): Promise<number> {
+  const key = await withCliAudit(
+    redis,
+    config,
+    'AddAccessKey',
+    () => store.add(Date.now()),
+    (k) => (k !== undefined ? { AccessKeyId: k.accessKeyId } : {}),
+  );
+  if (json) {
+    line(JSON.stringify({ AccessKeyId: key.accessKeyId, AccessKeySecret: key.secret }));
+  } else {
+    line(`AccessKey ID:     ${key.accessKeyId}`);
+    line(`AccessKey secret: ${key.secret}`);
+    line('The secret is shown only now: keep it where your SDK or CLI profile reads it.');
+  }
+  return 0;
+}
+
+async function listKeys(store: AccessKeyStore, json: boolean): Promise<number> {
+  const list = await store.list();
+  if (json) {
+    line(
+      JSON.stringify({
+        AccessKeys: list.map((k) => ({
+          AccessKeyId: k.accessKeyId,
+          Source: k.source,
+          CreationTime: isoSeconds(k.createdMs),
+        })),
+      }),
+    );
+  } else {
+    line(
+      renderTable(
+        ['ACCESS KEY ID', 'SOURCE', 'CREATED'],
+        list.map((k) => [
+          k.accessKeyId,
+          k.source === 'env' ? 'FLEETCMD_ACCESS_KEYS' : 'key add',
+          isoSeconds(k.createdMs) || '-',
+        ]),
+      ),
+    );
+  }
+  return 0;
+}
+
+/** `key remove`: revokes a key issued by key add. */
+async function removeKey(
+  redis: Redis,
+  config: Readonly<Config>,
+  store: AccessKeyStore,
+  id: string,
+  json: boolean,
+): Promise<number> {
+  if (!ACCESS_KEY_ID_RE.test(id))
+    throw new UsageError(`${JSON.stringify(id)} is not an AccessKey ID`);
+  if (store.isStatic(id)) {
+    throw new UsageError(`${id} comes from FLEETCMD_ACCESS_KEYS: remove it there`);
+  }
+  const removed = await withCliAudit(
+    redis,
+    config,
+    'RemoveAccessKey',
+    () => store.remove(id),
+    (done) => ({ AccessKeyId: id, ...(done === false ? { ResultCode: 'NotFound' } : {}) }),
+  );
+  if (!removed) throw new UsageError(`no access key ${id} in Redis`);
+  line(json ? JSON.stringify({ AccessKeyId: id, Removed: true }) : `removed ${id}`);
+  return 0;
 }

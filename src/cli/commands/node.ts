@@ -3,9 +3,11 @@
  * credentials of REDIS_URL. This talks to Redis, not to the API.
  */
 import { parseArgs } from 'node:util';
-import { NODE_ID_RE } from '../../shared/config.js';
+import type { Redis } from 'ioredis';
+import { NODE_ID_RE, type Config } from '../../shared/config.js';
 import { UsageError } from '../usage-error.js';
 import { withCliRedis } from '../redis.js';
+import { withCliAudit } from '../cli-audit.js';
 import { Keys } from '../../store/keys.js';
 import { nodeUserExists, nodeUserUrl, removeNodeUser, setNodeUser } from '../../store/node-acl.js';
 
@@ -60,38 +62,75 @@ export async function nodeCli(argv: string[], env: NodeJS.ProcessEnv): Promise<n
   if (extra !== undefined) {
     throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`, NODE_HELP);
   }
-  return withCliRedis(env, values, 'fleetcmd-node-admin', async (admin, config) => {
-    const keys = new Keys(config.prefix);
-    if (verb === 'remove') {
-      const r = await removeNodeUser(admin, keys, nodeId);
-      if (values.json) {
-        console.log(JSON.stringify({ NodeId: nodeId, Removed: r.removed, Saved: r.saved }));
-      } else {
-        console.log(
-          r.removed
-            ? `removed Redis user ${keys.nodeAclUser(nodeId)}; its connections are closed${r.saved ? '' : ' (Redis has no aclfile: nothing to save)'}`
-            : `no Redis user ${keys.nodeAclUser(nodeId)}: nothing removed`,
-        );
-      }
-      return 0;
-    }
-    if (!values.rotate && (await nodeUserExists(admin, keys, nodeId))) {
-      throw new UsageError(
-        `node ${nodeId} already has a Redis user (${keys.nodeAclUser(nodeId)}): pass --rotate to give it a new password`,
-      );
-    }
-    const user = await setNodeUser(admin, keys, nodeId);
-    const settings = {
-      REDIS_URL: nodeUserUrl(config.redisUrl, user),
-      FLEETCMD_NODE_ID: nodeId,
-      FLEETCMD_PREFIX: config.prefix,
-    };
-    if (values.json) {
-      console.log(
-        JSON.stringify({ NodeId: nodeId, Username: user.username, Saved: user.saved, settings }),
-      );
-    } else {
-      console.log(`Redis user ${user.username} for node ${nodeId} is ready; the password is shown only here.
+  return withCliRedis(env, values, 'fleetcmd-node-admin', (admin, config) =>
+    verb === 'remove'
+      ? removeNode(admin, config, nodeId, values.json)
+      : addNode(admin, config, nodeId, values),
+  );
+}
+
+/** `node remove`: deletes the node's user and closes its connections. */
+async function removeNode(
+  admin: Redis,
+  config: Readonly<Config>,
+  nodeId: string,
+  json: boolean,
+): Promise<number> {
+  const keys = new Keys(config.prefix);
+  const r = await withCliAudit(
+    admin,
+    config,
+    'RemoveNode',
+    () => removeNodeUser(admin, keys, nodeId),
+    (done) => ({
+      NodeIds: [nodeId],
+      NodeCount: 1,
+      ...(done?.removed === false ? { ResultCode: 'NotFound' } : {}),
+    }),
+  );
+  if (json) {
+    console.log(JSON.stringify({ NodeId: nodeId, Removed: r.removed, Saved: r.saved }));
+  } else {
+    console.log(
+      r.removed
+        ? `removed Redis user ${keys.nodeAclUser(nodeId)}; its connections are closed${r.saved ? '' : ' (Redis has no aclfile: nothing to save)'}`
+        : `no Redis user ${keys.nodeAclUser(nodeId)}: nothing removed`,
+    );
+  }
+  return 0;
+}
+
+/** `node add`: makes (or with --rotate replaces) the node's user; prints the agent's settings. */
+async function addNode(
+  admin: Redis,
+  config: Readonly<Config>,
+  nodeId: string,
+  flags: { rotate: boolean; json: boolean },
+): Promise<number> {
+  const keys = new Keys(config.prefix);
+  if (!flags.rotate && (await nodeUserExists(admin, keys, nodeId))) {
+    throw new UsageError(
+      `node ${nodeId} already has a Redis user (${keys.nodeAclUser(nodeId)}): pass --rotate to give it a new password`,
+    );
+  }
+  const user = await withCliAudit(
+    admin,
+    config,
+    'AddNode',
+    () => setNodeUser(admin, keys, nodeId),
+    () => ({ NodeIds: [nodeId], NodeCount: 1 }),
+  );
+  const settings = {
+    REDIS_URL: nodeUserUrl(config.redisUrl, user),
+    FLEETCMD_NODE_ID: nodeId,
+    FLEETCMD_PREFIX: config.prefix,
+  };
+  if (flags.json) {
+    console.log(
+      JSON.stringify({ NodeId: nodeId, Username: user.username, Saved: user.saved, settings }),
+    );
+  } else {
+    console.log(`Redis user ${user.username} for node ${nodeId} is ready; the password is shown only here.
 Run the node's agent with:
 ${Object.entries(settings)
   .map(([k, v]) => `  ${k}=${v}`)
@@ -101,7 +140,6 @@ ${
     ? 'Saved to the ACL file (ACL SAVE).'
     : 'Redis has no aclfile, so this user lives until Redis restarts: persist it (CONFIG REWRITE, or an aclfile) or run this again.'
 }`);
-    }
-    return 0;
-  });
+  }
+  return 0;
 }
