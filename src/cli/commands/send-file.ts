@@ -108,10 +108,13 @@ export function sendFileCli(argv: string[]): Promise<number> {
     if (p.client.json) json(answer);
     else if (!p.wait) line(answer.InvokeId);
     if (!p.wait) return 0;
-    const statuses = await waitFinal(p.client, async () =>
-      (await sendFileInvocation(api, answer.InvokeId)).inv.InvokeNodes.InvokeNode.map(
-        (n) => n.InvocationStatus,
-      ),
+    const statuses = await waitFinal(
+      p.client,
+      async () =>
+        (await sendFileInvocation(api, answer.InvokeId)).inv.InvokeNodes.InvokeNode.map(
+          (n) => n.InvocationStatus,
+        ),
+      answer.InvokeId,
     );
     const final = await sendFileInvocation(api, answer.InvokeId);
     if (p.client.json) json(final.answer);
