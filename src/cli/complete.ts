@@ -23,7 +23,7 @@ import type {
 /** How long a cached answer is used. */
 export const COMPLETE_CACHE_MS = 10_000;
 /** The longest a completion waits for the API. */
-const COMPLETE_TIMEOUT_MS = 2_000;
+const COMPLETE_TIMEOUT_MS = 3_000;
 
 const KINDS: readonly CompletionKind[] = ['nodes', 'invocations', 'commands', 'tags', 'contexts'];
 
