@@ -200,7 +200,7 @@ void describe('fleetcmd in a shell', () => {
     const shim = join(bin, 'fleetcmd');
     await writeFile(
       shim,
-      `#!/bin/sh\ncd '${ROOT}' && exec '${process.execPath}' --import tsx '${CLI}' "$@"\n`,
+      `#!/bin/sh\nexec '${process.execPath}' '${join(ROOT, 'bin', 'fleetcmd.js')}' "$@"\n`,
     );
     await chmod(shim, 0o755);
     // Async: the stack's server runs in this process and must answer the script's requests.

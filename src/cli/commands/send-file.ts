@@ -37,7 +37,7 @@ InvokeId.
   --wait                show progress, then each node's result; exit code as for run --wait
 ${CLIENT_HELP}
 
-Example: fleetcmd send-file --nodes n1,n2 --target-dir /etc/myapp --mode 0600 --wait app.conf`;
+Example: fleetcmd send-file --nodes n1,n2 --target-dir /etc/myapp --mode 0600 --overwrite --wait app.conf`;
 
 export interface SendFileArgs {
   wait: boolean;
