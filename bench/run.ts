@@ -25,6 +25,7 @@ export const BENCHMARKS = [
   'read-path',
   'output',
   'footprint',
+  'cli-wait',
 ] as const;
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));

@@ -14,7 +14,7 @@ import { isFinalNodeStatus, type NodeStatus } from '../domain/status.js';
 /** The first pause between two reads when polling, and how it grows, up to the cap. */
 export const POLL_FIRST_MS = 20;
 export const POLL_GROWTH = 1.5;
-export const POLL_CAP_MS = 1000;
+export const POLL_CAP_MS = 250;
 /** With the event stream, a read this often anyway (an event lost to a reconnect is caught). */
 export const STREAM_SAFETY_MS = 5000;
 
