@@ -47,6 +47,9 @@ export interface BenchStackOptions {
 
 export interface BenchStack {
   redisUrl: string;
+  /** The API's address and bearer token, for clients in other processes (the CLI). */
+  url: string;
+  token: string;
   /** This stack's long-lived processes: redis-server and the agents (not this process). */
   pids(): number[];
   prefix: string;
@@ -211,6 +214,8 @@ export async function startBenchStack(
   };
   return {
     redisUrl: redis.url,
+    url: String(server.url),
+    token,
     pids: () =>
       [redis.pid, ...agents.map((a) => a.pid)].filter((p): p is number => p !== undefined),
     prefix,

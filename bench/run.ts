@@ -26,6 +26,7 @@ export const BENCHMARKS = [
   'output',
   'footprint',
   'idle-cost',
+  'cli-wait',
 ] as const;
 
 /**

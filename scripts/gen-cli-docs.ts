@@ -25,6 +25,8 @@ import { HELP } from '../src/cli/help.js';
 import { KEY_HELP } from '../src/cli/commands/key.js';
 import { NODE_HELP } from '../src/cli/commands/node.js';
 import { AUDIT_HELP } from '../src/cli/commands/audit.js';
+import { CONTEXT_HELP } from '../src/cli/commands/context.js';
+import { COMPLETION_HELP } from '../src/cli/commands/completion.js';
 
 /** Where the generated reference lives. */
 export const CLI_DOCS_PATH = fileURLToPath(new URL('../docs/cli.md', import.meta.url));
@@ -49,6 +51,8 @@ const PAGES: readonly (readonly [string, string])[] = [
   ['fleetcmd key --help', KEY_HELP],
   ['fleetcmd node --help', NODE_HELP],
   ['fleetcmd audit --help', AUDIT_HELP],
+  ['fleetcmd context --help', CONTEXT_HELP],
+  ['fleetcmd completion --help', COMPLETION_HELP],
 ];
 
 /** The whole of docs/cli.md. */

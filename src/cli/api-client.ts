@@ -17,6 +17,30 @@ export class ApiError extends Error {
 export class ApiClient {
   constructor(private readonly opts: ApiClientOptions) {}
 
+  /**
+   * GET `/v1/<path>` with the bearer token, answered as the raw Response (the event stream
+   * reads its body as it comes); no answer at all is an ApiError like call's.
+   */
+  async get(
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const url = `${this.opts.url.replace(/\/$/, '')}/v1/${path}`;
+    try {
+      return await fetch(url, {
+        headers: {
+          ...headers,
+          ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
+        },
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message;
+      throw new ApiError('Unreachable', `${url}: ${cause ?? String(err)}`, 0);
+    }
+  }
+
   async call<T = Record<string, unknown>>(
     action: string,
     body: Record<string, unknown>,

@@ -4,6 +4,8 @@
  * No I/O, so each subcommand's parser can be tested on its own.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { resolveEndpoint } from './contexts.js';
+import { parseOutput, type OutputFormat } from './output.js';
 import { UsageError } from './usage-error.js';
 
 export type Body = Record<string, unknown>;
@@ -12,7 +14,10 @@ export type Body = Record<string, unknown>;
 export interface ClientArgs {
   url: string;
   token: string | undefined;
+  /** -o json (or --json): the raw API answers. */
   json: boolean;
+  /** -o: how listings and describe print. */
+  output: OutputFormat;
   /** Print command output's control characters as they are, even to a terminal. */
   raw: boolean;
 }
@@ -23,7 +28,9 @@ export type Parsed<T> = { help: string } | (T & { client: ClientArgs });
 const CLIENT_OPTIONS = {
   url: { type: 'string' },
   token: { type: 'string' },
+  context: { type: 'string' },
   json: { type: 'boolean', default: false },
+  output: { type: 'string', short: 'o' },
   raw: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -42,20 +49,33 @@ export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(
 }
 
 /** The client flags' lines, at the end of every client subcommand's help. */
-export const CLIENT_HELP = `  --json              print the raw API answers as JSON, one per line, and nothing else
+export const CLIENT_HELP = `  -o, --output F      table, wide (more columns, no cut cells), json (the raw API answers,
+                      one per line, and nothing else), yaml, or jsonpath=EXPR (e.g.
+                      jsonpath='$[*].NodeId'); yaml and jsonpath read the rows a listing shows
+  --json              the same as -o json
   --raw               print command output as it is even to a terminal (by default a
                       terminal sees control characters such as ESC as \\x1b)
   --url URL           API address (default $FLEETCMD_URL or http://127.0.0.1:8080)
-  --token TOKEN       bearer token (default $FLEETCMD_API_TOKEN)`;
+  --token TOKEN       bearer token (default $FLEETCMD_API_TOKEN)
+  --context NAME      a context of \`fleetcmd context add\` (default: the current one); flags
+                      and the variables above win over it`;
 
 export function clientArgs(
-  values: { url?: string; token?: string; json?: boolean; raw?: boolean },
+  values: {
+    url?: string;
+    token?: string;
+    context?: string;
+    json?: boolean;
+    output?: string;
+    raw?: boolean;
+  },
   env: NodeJS.ProcessEnv,
 ): ClientArgs {
+  const output = parseOutput(values.output, values.json === true);
   return {
-    url: values.url ?? env.FLEETCMD_URL ?? 'http://127.0.0.1:8080',
-    token: values.token ?? env.FLEETCMD_API_TOKEN,
-    json: values.json === true,
+    ...resolveEndpoint(values, env),
+    json: output.kind === 'json',
+    output,
     raw: values.raw === true,
   };
 }

@@ -5,7 +5,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { headCut, OUTPUT_LIMIT_BYTES } from '../domain/output.js';
 import {
-  aggregateStatus,
   FINAL_NODE_STATUSES,
   isFinalNodeStatus,
   NODE_STATUSES,
@@ -13,33 +12,8 @@ import {
 } from '../domain/status.js';
 import type { InvocationResultView } from '../api/schemas/response.js';
 
-/** Exit codes of the client commands, documented in docs/output.md (Exit codes). */
-export const EXIT = {
-  success: 0,
-  /** Some node's command exited non-zero (Failed, or PartialFailed with a Failed node). */
-  failed: 1,
-  /** Bad flags or arguments, or an API error (unknown node, wrong token, unreachable server). */
-  usage: 2,
-  /** Some node timed out and none exited non-zero. */
-  timeout: 3,
-  /** Some node could not run (Error, Invalid, Aborted) and none failed or timed out. */
-  notRun: 4,
-  /** Every node was stopped by a user (Cancelled or Terminated). */
-  stopped: 5,
-} as const;
-
-/** The exit code for the nodes' statuses; the first matching line of the table in docs/output.md wins. */
-export function exitCodeFor(statuses: readonly NodeStatus[]): number {
-  const agg = aggregateStatus(statuses);
-  if (agg === 'Success') return EXIT.success;
-  if (agg === 'Stopped') return EXIT.stopped;
-  const present = new Set(statuses);
-  if (present.has('Failed')) return EXIT.failed;
-  if (present.has('Timeout')) return EXIT.timeout;
-  if (present.has('Error') || present.has('Invalid') || present.has('Aborted')) return EXIT.notRun;
-  // Not settled yet (a caller waits for final statuses first): it did not end Success.
-  return EXIT.failed;
-}
+/** The exit codes moved to exit-codes.ts; re-exported for the commands that import them here. */
+export { EXIT, exitCodeFor } from './exit-codes.js';
 
 /** Widest a column (but the last) may be before its cells are cut with `…`. */
 export const MAX_COLUMN_WIDTH = 40;

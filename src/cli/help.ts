@@ -1,32 +1,23 @@
 /**
- * The top-level help that `fleetcmd --help` prints. Kept apart from main.ts so that
- * scripts/gen-cli-docs.ts can build docs/cli.md from the very text the CLI prints.
+ * The top-level help that `fleetcmd --help` prints, made from the command table. Kept apart from
+ * main.ts so that scripts/gen-cli-docs.ts can build docs/cli.md from the very text the CLI prints.
  */
+import { COMMANDS } from './command-table.js';
+import { exitCodesText } from './exit-codes.js';
+
 export const HELP = `fleetcmd — run commands across a fleet of nodes
 
 Usage:
-  fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)
-  fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]
-  fleetcmd agent --node-id ID [--allow-shared-credentials]
-  fleetcmd node add|remove ID [--rotate] [--json]   a node's own Redis user (ACL)
+${COMMANDS.filter((c) => !c.hidden)
+  .map((c) => c.usage)
+  .join('\n')}
 
-  fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
-  fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
-  fleetcmd logs <InvokeId> [--node N] [--follow]
-  fleetcmd stop <InvokeId> [--nodes n1,n2]
-  fleetcmd nodes [--online]
-  fleetcmd events [--follow] [--type RunFinished] [--invoke-id ID]   lifecycle events
-  fleetcmd command create|list|modify|delete|invoke ...   saved commands
-  fleetcmd send-file --nodes n1,n2 --target-dir DIR [--wait] <local-file>
-  fleetcmd send-file-results [<InvokeId>]
-  fleetcmd key add|list|remove [--json]        access keys for the vendor's RPC protocol (in Redis)
-  fleetcmd audit [--action A] [--actor X] [--follow]   who changed what (the audit trail)
+Each command has --help (with examples). The client commands take --url, --token and
+--context (where the API is: flags, then $FLEETCMD_URL and $FLEETCMD_API_TOKEN, then the
+--context named, then the current context of \`fleetcmd context use\`), and listings take
+-o table|wide|json|yaml|jsonpath=EXPR (--json is -o json). Configuration of the server and
+agents: flags or environment variables (see docs/configuration.md).
 
-Each command has --help (with examples); the client commands take --json, --url and --token
-(default $FLEETCMD_URL and $FLEETCMD_API_TOKEN). Configuration: flags or environment variables
-(see docs/configuration.md).
-
-Exit codes of run --wait, command invoke --wait, send-file --wait and logs --follow:
-  0 Success   1 a node failed (exit code not 0)   3 a node timed out
-  4 a node could not run (Error, Invalid, Aborted)   5 every node was stopped
-  2 (any command) bad arguments or an API error`;
+Exit codes (the first line that matches wins; the statuses are those of run --wait,
+command invoke --wait, send-file --wait and logs --follow):
+${exitCodesText()}`;

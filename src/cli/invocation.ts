@@ -59,10 +59,14 @@ export async function afterInvoke(
   else if (!wait) line(answer.InvokeId);
   if (!wait) return 0;
   const id = answer.InvokeId;
-  const statuses = await waitFinal(client, async () => {
-    const { inv } = await describeInvocation(api, { InvokeId: id });
-    return inv.InvokeNodes.InvokeNode.map((n) => n.InvocationStatus);
-  });
+  const statuses = await waitFinal(
+    client,
+    async () => {
+      const { inv } = await describeInvocation(api, { InvokeId: id });
+      return inv.InvokeNodes.InvokeNode.map((n) => n.InvocationStatus);
+    },
+    id,
+  );
   if (client.json) {
     const final = { InvokeId: id, IncludeOutput: true, ContentEncoding: 'PlainText' };
     json((await describeInvocation(api, final)).answer);

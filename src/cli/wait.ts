@@ -1,15 +1,102 @@
 /**
- * Waiting for nodes to finish: polling at a fixed pace, with a progress line on stderr (for
- * run --wait, command invoke --wait, send-file --wait; logs --follow polls at the same pace).
+ * Waiting for an invocation's nodes to finish (run --wait, command invoke --wait, send-file
+ * --wait, logs --follow), without a fixed polling pace: the wait listens to the server's event
+ * stream for the invocation (RunFinished, InvocationFinished) and re-reads the invocation
+ * through the API on each event, so what it shows never depends on an event's payload. A
+ * server without the stream (404) is polled instead, starting 20 ms apart and backing off.
  */
-import { plainProgressDue, progressLine } from './format.js';
+import { ApiClient } from './api-client.js';
 import type { ClientArgs } from './client-args.js';
+import type { EventStream } from './event-stream.js';
+import { plainProgressDue, progressLine } from './format.js';
 import { isFinalNodeStatus, type NodeStatus } from '../domain/status.js';
 
-/** How often --wait and --follow ask the API. */
-export const POLL_MS = 500;
+/** The first pause between two reads when polling, and how it grows, up to the cap. */
+export const POLL_FIRST_MS = 20;
+export const POLL_GROWTH = 1.5;
+export const POLL_CAP_MS = 250;
+/** With the event stream, a read this often anyway (an event lost to a reconnect is caught). */
+export const STREAM_SAFETY_MS = 5000;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The pause after `ms` while nothing happens: 20, 30, 45, ... up to POLL_CAP_MS. */
+export function backoff(ms: number): number {
+  return Math.min(POLL_CAP_MS, Math.round(ms * POLL_GROWTH));
+}
+
+/** Pauses between reads: cut short by an event, growing while nothing happens. */
+export class Wakeups {
+  #pending = false;
+  #wake: (() => void) | undefined;
+  #delay = POLL_FIRST_MS;
+  #stream: EventStream | undefined;
+  #closed = false;
+
+  /** Polling (no stream) or, with a stream, `poll` true keeps polling too (logs --follow). */
+  constructor(private readonly poll: boolean) {}
+
+  /** Something changed: the next (or current) pause ends at once. */
+  notify(): void {
+    this.#pending = true;
+    this.#wake?.();
+  }
+
+  /** Something new was seen: poll soon again. */
+  reset(): void {
+    this.#delay = POLL_FIRST_MS;
+  }
+
+  /** Whether the event stream is what wakes this wait. */
+  get streaming(): boolean {
+    return this.#stream !== undefined;
+  }
+
+  /** Until an event, or the pause (growing, or the stream's safety interval) is over. */
+  async next(): Promise<void> {
+    if (!this.#pending) {
+      const ms = this.#stream && !this.poll ? STREAM_SAFETY_MS : this.#delay;
+      if (!this.#stream || this.poll) this.#delay = backoff(this.#delay);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+    this.#pending = false;
+  }
+
+  /**
+   * Listens to the invocation's events; keeps listening across a dropped connection (resuming
+   * from the last event id) and falls back to polling when the server has no stream.
+   */
+  async listen(api: ApiClient, invokeId: string): Promise<void> {
+    const query = { InvokeId: invokeId, type: 'RunFinished,InvocationFinished' };
+    const onEvent = () => this.notify();
+    // Loaded only by a command that waits.
+    const { openEventStream } = await import('./event-stream.js');
+    this.#stream = await openEventStream(api, query, onEvent);
+    void (async () => {
+      while (this.#stream && !this.#closed) {
+        await this.#stream.ended;
+        if (this.#closed) return;
+        const last = this.#stream.lastEventId();
+        this.#stream = await openEventStream(api, query, onEvent, last).catch(() => undefined);
+        // Back to polling until then: the read after a reconnect catches what was missed.
+        this.notify();
+      }
+    })();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stream?.close();
+    this.#wake?.();
+  }
+}
 
 /** The progress line on stderr: redrawn in place on a terminal, occasional lines otherwise. */
 class Progress {
@@ -43,19 +130,57 @@ class Progress {
   }
 }
 
-/** Polls `statuses` until every node is final, showing progress; returns the final statuses. */
+/**
+ * Re-reads with `read` until `final` says so: after each event of the invocation's stream, or
+ * each pause of the backing-off poll. `changed` tells the poll that something new was seen.
+ */
+export async function untilFinal<T>(
+  client: ClientArgs,
+  invokeId: string | undefined,
+  read: () => Promise<T>,
+  final: (value: T) => boolean,
+  opts: { poll?: boolean; changed?: (value: T) => boolean } = {},
+): Promise<T> {
+  const wakeups = new Wakeups(opts.poll === true);
+  try {
+    // Listening starts before the first read, so no event after that read is missed.
+    if (invokeId !== undefined) {
+      await wakeups.listen(new ApiClient({ url: client.url, token: client.token }), invokeId);
+    }
+    for (;;) {
+      const value = await read();
+      if (final(value)) return value;
+      if (opts.changed?.(value) === true) wakeups.reset();
+      await wakeups.next();
+    }
+  } finally {
+    wakeups.close();
+  }
+}
+
+/** Waits until every node is final, showing progress; returns the final statuses. */
 export async function waitFinal(
   client: ClientArgs,
   statuses: () => Promise<NodeStatus[]>,
+  invokeId?: string,
 ): Promise<NodeStatus[]> {
   const progress = Progress.for(client);
-  for (;;) {
-    const now = await statuses();
-    if (now.every(isFinalNodeStatus)) {
-      progress.done(now);
-      return now;
-    }
-    progress.update(now);
-    await sleep(POLL_MS);
-  }
+  let seen = '';
+  const final = await untilFinal(
+    client,
+    invokeId,
+    statuses,
+    (now) => now.every(isFinalNodeStatus),
+    {
+      changed: (now) => {
+        progress.update(now);
+        const key = now.join();
+        const changed = key !== seen;
+        seen = key;
+        return changed;
+      },
+    },
+  );
+  progress.done(final);
+  return final;
 }

@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './config-error.js';
 
 /** Where a setting came from: environment variable names are the canonical keys. */
 export type RawSettings = Record<string, string | boolean | undefined>;
@@ -361,12 +362,7 @@ export interface Config {
  */
 export const MIN_LOST_HEARTBEATS = 3;
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 /** Parses settings once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: RawSettings): Readonly<Config> {

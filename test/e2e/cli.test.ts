@@ -231,9 +231,9 @@ void describe('the fleetcmd CLI against a real stack', () => {
     }
   });
 
-  void it('a wrong token or bad arguments give a clear message and exit 2', async () => {
+  void it('a wrong token exits 7, bad arguments 2, each with a clear message', async () => {
     const r = await cli(['nodes'], { ...env, FLEETCMD_API_TOKEN: 'wrong' });
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 7);
     assert.match(r.stderr, /InvalidToken/);
     const u = await cli(['run', '--nodes', 'ghost', '--', 'true'], env);
     assert.equal(u.code, 2);

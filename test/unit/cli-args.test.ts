@@ -58,18 +58,27 @@ void describe('client subcommand arguments', () => {
       url: 'http://api:1',
       token: 'tok',
       json: false,
+      output: { kind: 'table' },
       raw: false,
     });
     assert.deepEqual(
-      parsed(parseNodes(['--url', 'http://x', '--token', 't', '--json', '--raw'], {})).client,
+      parsed(
+        parseNodes(['--url', 'http://x', '--token', 't', '--json', '--raw'], {
+          XDG_CONFIG_HOME: '/nonexistent',
+        }),
+      ).client,
       {
         url: 'http://x',
         token: 't',
         json: true,
+        output: { kind: 'json' },
         raw: true,
       },
     );
-    assert.equal(parsed(parseNodes([], {})).client.url, 'http://127.0.0.1:8080');
+    assert.equal(
+      parsed(parseNodes([], { XDG_CONFIG_HOME: '/nonexistent' })).client.url,
+      'http://127.0.0.1:8080',
+    );
   });
 
   void it('run builds RunCommand with only the fields given', () => {

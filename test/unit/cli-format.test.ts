@@ -13,6 +13,7 @@ import {
   visibleControls,
 } from '../../src/cli/format.js';
 import { OutputCapture } from '../../src/domain/output.js';
+import { EXIT_TABLE, exitCodeForHttp } from '../../src/cli/exit-codes.js';
 import type { NodeStatus } from '../../src/domain/status.js';
 
 void describe('renderTable', () => {
@@ -77,12 +78,14 @@ void describe('exitCodeFor', () => {
     [['Success', 'Success'], EXIT.success],
     [['Success', 'Terminated'], EXIT.success],
     [['Failed'], EXIT.failed],
-    [['Success', 'Failed'], EXIT.failed],
+    [['Success', 'Failed'], EXIT.partialFailed],
     [['Timeout', 'Failed', 'Error'], EXIT.failed],
     [['Timeout'], EXIT.timeout],
-    [['Success', 'Timeout', 'Aborted'], EXIT.timeout],
+    [['Success', 'Timeout', 'Aborted'], EXIT.partialFailed],
+    [['Timeout', 'Aborted'], EXIT.timeout],
     [['Error'], EXIT.notRun],
-    [['Invalid', 'Success'], EXIT.notRun],
+    [['Invalid', 'Success'], EXIT.partialFailed],
+    [['Invalid', 'Error'], EXIT.notRun],
     [['Aborted', 'Cancelled'], EXIT.notRun],
     [['Cancelled', 'Terminated'], EXIT.stopped],
     [['Running'], EXIT.failed],
@@ -91,10 +94,20 @@ void describe('exitCodeFor', () => {
     void it(`${statuses.join('+')} -> ${code}`, () => assert.equal(exitCodeFor(statuses), code));
   }
 
-  void it('uses distinct codes, 2 being kept for usage and API errors', () => {
+  void it('uses distinct codes, each in the documented table once', () => {
     const codes = Object.values(EXIT);
     assert.equal(new Set(codes).size, codes.length);
     assert.equal(EXIT.usage, 2);
+    assert.deepEqual(EXIT_TABLE.map(([c]) => c).sort(), [...codes].sort());
+  });
+
+  void it('maps API answers to usage, auth and unreachable', () => {
+    assert.equal(exitCodeForHttp(400), EXIT.usage);
+    assert.equal(exitCodeForHttp(404), EXIT.usage);
+    assert.equal(exitCodeForHttp(401), EXIT.auth);
+    assert.equal(exitCodeForHttp(403), EXIT.auth);
+    assert.equal(exitCodeForHttp(0), EXIT.unreachable);
+    assert.equal(exitCodeForHttp(503), EXIT.unreachable);
   });
 });
 

@@ -13,7 +13,7 @@ import {
 import { orDash, renderTable } from '../format.js';
 import { pages } from '../pages.js';
 import { json, line } from '../print.js';
-import { POLL_MS, sleep } from '../wait.js';
+import { sleep } from '../wait.js';
 import { withParsed } from '../with-parsed.js';
 // Types only: the CLI reads the answers the API's schemas describe, and loads none of the API.
 import type { AuditEventView, DescribeAuditEventsAnswer } from '../../api/schemas/audit.js';
@@ -97,6 +97,8 @@ function newer(a: string, b: string): boolean {
   return am > bm || (am === bm && as > bs);
 }
 
+/** --follow's first wait, and its longest while nothing happens (ms). */
+const POLL_MS = 500;
 const MAX_POLL_MS = 5_000;
 
 /** --follow: the latest events, then every newer one, oldest first, until interrupted. */

@@ -13,7 +13,8 @@ import {
   type Body,
   type Parsed,
 } from '../client-args.js';
-import { orDash, renderTable, truncate } from '../format.js';
+import { orDash, truncate } from '../format.js';
+import { printListing, type TableSpec } from '../output.js';
 import { afterInvoke } from '../invocation.js';
 import { pages } from '../pages.js';
 import { line } from '../print.js';
@@ -232,6 +233,23 @@ function createCli(argv: string[]): Promise<number> {
   });
 }
 
+const COMMANDS_TABLE: TableSpec<CommandView> = {
+  header: ['COMMAND ID', 'NAME', 'TIMEOUT', 'PARAMETERS', 'RUNS', 'CREATED', 'CONTENT'],
+  row: (c) => [
+    c.CommandId,
+    c.Name,
+    String(c.Timeout),
+    orDash(c.ParameterNames?.ParameterName.join(',')),
+    String(c.InvokeTimes),
+    c.CreationTime,
+    truncate(c.CommandContent.replace(/\s+/g, ' '), 60),
+  ],
+  wide: {
+    header: ['USER', 'DIR', 'DESCRIPTION'],
+    row: (c) => [orDash(c.Username), orDash(c.WorkingDir), orDash(c.Description)],
+  },
+};
+
 function listCli(argv: string[]): Promise<number> {
   return withParsed(parseCommandList(argv, process.env), async (p, api) => {
     const commands = await pages<DescribeCommandsAnswer, CommandView>(
@@ -241,21 +259,7 @@ function listCli(argv: string[]): Promise<number> {
       p.request,
       (a) => ({ rows: a.Commands.Command, next: a.NextToken }),
     );
-    if (p.client.json) return 0;
-    line(
-      renderTable(
-        ['COMMAND ID', 'NAME', 'TIMEOUT', 'PARAMETERS', 'RUNS', 'CREATED', 'CONTENT'],
-        commands.map((c) => [
-          c.CommandId,
-          c.Name,
-          String(c.Timeout),
-          orDash(c.ParameterNames?.ParameterName.join(',')),
-          String(c.InvokeTimes),
-          c.CreationTime,
-          truncate(c.CommandContent.replace(/\s+/g, ' '), 60),
-        ]),
-      ),
-    );
+    await printListing(p.client.output, COMMANDS_TABLE, commands);
     return 0;
   });
 }

@@ -11,14 +11,19 @@ import {
   type ClientArgs,
   type Parsed,
 } from '../client-args.js';
-import { nodesDone, orDash, renderTable } from '../format.js';
+import { nodesDone, orDash } from '../format.js';
+import { printListing, type TableSpec } from '../output.js';
 import { describeInvocation, invocationResults } from '../invocation.js';
 import { pages } from '../pages.js';
 import { json, line } from '../print.js';
 import { UsageError } from '../usage-error.js';
 import { withParsed } from '../with-parsed.js';
 // Types only: the CLI reads the answers the API's schemas describe, and loads none of the API.
-import type { DescribeInvocationsAnswer, InvocationView } from '../../api/schemas/response.js';
+import type {
+  DescribeInvocationsAnswer,
+  InvocationResultView,
+  InvocationView,
+} from '../../api/schemas/response.js';
 
 export const DESCRIBE_HELP = `Usage: fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
 
@@ -58,9 +63,52 @@ export function parseDescribe(argv: string[], env: NodeJS.ProcessEnv): Parsed<De
   };
 }
 
+const INVOCATIONS_TABLE: TableSpec<InvocationView> = {
+  header: ['INVOKE ID', 'NAME', 'STATUS', 'MODE', 'NODES', 'CREATED'],
+  row: (i) => [
+    i.InvokeId,
+    orDash(i.CommandName),
+    i.InvocationStatus,
+    i.RepeatMode,
+    nodesDone(i.InvokeNodes.InvokeNode),
+    i.CreationTime,
+  ],
+  wide: {
+    header: ['FREQUENCY', 'TIMEOUT', 'USER', 'COMMAND'],
+    row: (i) => [
+      orDash(i.Frequency),
+      String(i.Timeout),
+      orDash(i.Username),
+      i.CommandContent.replace(/\s+/g, ' '),
+    ],
+  },
+};
+
+const RESULTS_TABLE: TableSpec<InvocationResultView> = {
+  header: ['NODE', 'STATUS', 'EXIT', 'RUNS', 'STARTED', 'FINISHED', 'ERROR'],
+  row: (r) => [
+    r.NodeId,
+    r.InvocationStatus,
+    orDash(r.ExitCode),
+    String(r.Repeats),
+    orDash(r.StartTime),
+    orDash(r.FinishedTime),
+    r.ErrorInfo,
+  ],
+  wide: {
+    header: ['DROPPED', 'ERROR CODE'],
+    row: (r) => [String(r.Dropped), orDash(r.ErrorCode)],
+  },
+};
+
 /** Without an id: one row per invocation. */
 async function describeList(p: DescribeArgs & { client: ClientArgs }, api: ApiClient) {
-  const filters = { NodeId: p.node, InvokeStatus: p.status };
+  const filters = {
+    NodeId: p.node,
+    InvokeStatus: p.status,
+    // The wide table shows the command as text.
+    ...(p.client.output.kind === 'wide' ? { ContentEncoding: 'PlainText' } : {}),
+  };
   const list = await pages<DescribeInvocationsAnswer, InvocationView>(
     api,
     p.client,
@@ -69,24 +117,13 @@ async function describeList(p: DescribeArgs & { client: ClientArgs }, api: ApiCl
     (a) => ({ rows: a.Invocations.Invocation, next: a.NextToken }),
     p.max,
   );
-  if (!p.client.json) {
-    line(
-      renderTable(
-        ['INVOKE ID', 'NAME', 'STATUS', 'MODE', 'NODES', 'CREATED'],
-        list.map((i) => [
-          i.InvokeId,
-          orDash(i.CommandName),
-          i.InvocationStatus,
-          i.RepeatMode,
-          nodesDone(i.InvokeNodes.InvokeNode),
-          i.CreationTime,
-        ]),
-      ),
-    );
-  }
+  await printListing(p.client.output, INVOCATIONS_TABLE, list);
 }
 
-/** With an id: the invocation's summary line, then one row per node. */
+/**
+ * With an id: the invocation's summary line, then one row per node; yaml and jsonpath read
+ * the invocation with its rows as InvocationResults.
+ */
 async function describeOne(
   p: DescribeArgs & { invokeId: string; client: ClientArgs },
   api: ApiClient,
@@ -99,25 +136,12 @@ async function describeOne(
     { InvokeId: p.invokeId, NodeId: p.node, InvokeRecordStatus: p.status },
     p.max,
   );
-  if (!p.client.json) {
+  if (p.client.output.kind === 'table' || p.client.output.kind === 'wide') {
     line(
       `${inv.InvokeId}  ${inv.InvocationStatus}  ${inv.RepeatMode}  created ${inv.CreationTime}  ${inv.CommandName}`.trimEnd(),
     );
-    line(
-      renderTable(
-        ['NODE', 'STATUS', 'EXIT', 'RUNS', 'STARTED', 'FINISHED', 'ERROR'],
-        rows.map((r) => [
-          r.NodeId,
-          r.InvocationStatus,
-          orDash(r.ExitCode),
-          String(r.Repeats),
-          orDash(r.StartTime),
-          orDash(r.FinishedTime),
-          r.ErrorInfo,
-        ]),
-      ),
-    );
   }
+  await printListing(p.client.output, RESULTS_TABLE, rows, { ...inv, InvocationResults: rows });
 }
 
 export function describeCli(argv: string[]): Promise<number> {

@@ -11,7 +11,7 @@ import { exitCodeFor, OutputFollower } from '../format.js';
 import { invocationResults } from '../invocation.js';
 import { escapeOutput, out, printOutputs } from '../print.js';
 import { UsageError } from '../usage-error.js';
-import { POLL_MS, sleep } from '../wait.js';
+import { untilFinal } from '../wait.js';
 import { withParsed } from '../with-parsed.js';
 import { isFinalNodeStatus } from '../../domain/status.js';
 import type { InvocationResultView } from '../../api/schemas/response.js';
@@ -52,12 +52,14 @@ export function parseLogs(argv: string[], env: NodeJS.ProcessEnv): Parsed<LogsAr
 /** --follow: prints what is new on each node until every node is final; the exit code then. */
 async function follow(
   client: ClientArgs,
+  invokeId: string,
   results: () => Promise<InvocationResultView[]>,
 ): Promise<number> {
   const followers = new Map<string, OutputFollower>();
   const finished = new Set<string>();
-  for (;;) {
-    const rows = await results();
+  /** Prints what is new; whether there was anything (the poll then stays quick). */
+  const show = (rows: InvocationResultView[]): boolean => {
+    let printed = false;
     const width = Math.max(...rows.map((r) => r.NodeId.length));
     for (const r of rows) {
       if (client.json || finished.has(r.NodeId)) continue;
@@ -67,16 +69,26 @@ async function follow(
         f = new OutputFollower(prefix, undefined, escapeOutput(client));
         followers.set(r.NodeId, f);
       }
-      out(f.update(Buffer.from(r.Output, 'base64'), r.Dropped));
+      const text = f.update(Buffer.from(r.Output, 'base64'), r.Dropped);
+      out(text);
+      printed ||= text !== '';
       if (isFinalNodeStatus(r.InvocationStatus)) {
         out(f.end());
         finished.add(r.NodeId);
+        printed = true;
       }
     }
-    const statuses = rows.map((r) => r.InvocationStatus);
-    if (statuses.every(isFinalNodeStatus)) return exitCodeFor(statuses);
-    await sleep(POLL_MS);
-  }
+    return printed;
+  };
+  const allFinal = (rows: InvocationResultView[]) =>
+    rows.every((r) => isFinalNodeStatus(r.InvocationStatus));
+  // Output has no event of its own: the poll goes on beside the stream, quick while it flows.
+  const rows = await untilFinal(client, invokeId, results, allFinal, {
+    poll: true,
+    changed: show,
+  });
+  show(rows);
+  return exitCodeFor(rows.map((r) => r.InvocationStatus));
 }
 
 export function logsCli(argv: string[]): Promise<number> {
@@ -97,6 +109,6 @@ export function logsCli(argv: string[]): Promise<number> {
       if (!p.client.json) printOutputs(p.client, rows, rows.length > 1);
       return 0;
     }
-    return follow(p.client, results);
+    return follow(p.client, p.invokeId, results);
   });
 }

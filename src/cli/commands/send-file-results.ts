@@ -9,9 +9,9 @@ import {
   type Parsed,
 } from '../client-args.js';
 import { printFileNodes } from '../file-invocation.js';
-import { nodesDone, renderTable } from '../format.js';
+import { nodesDone } from '../format.js';
+import { printDocument, printListing, type TableSpec } from '../output.js';
 import { pages } from '../pages.js';
-import { line } from '../print.js';
 import { withParsed } from '../with-parsed.js';
 // Types only: the CLI reads the answers the API's schemas describe, and loads none of the API.
 import type {
@@ -56,6 +56,22 @@ export function parseSendFileResults(
   };
 }
 
+const SEND_FILE_RESULTS_TABLE: TableSpec<FileInvocationView> = {
+  header: ['INVOKE ID', 'NAME', 'TARGET', 'STATUS', 'NODES', 'CREATED'],
+  row: (i) => [
+    i.InvokeId,
+    i.Name,
+    i.TargetDir,
+    i.InvocationStatus,
+    nodesDone(i.InvokeNodes.InvokeNode),
+    i.CreationTime,
+  ],
+  wide: {
+    header: ['MODE', 'OWNER', 'GROUP', 'OVERWRITE'],
+    row: (i) => [i.FileMode, i.FileOwner, i.FileGroup, i.Overwrite ? 'yes' : 'no'],
+  },
+};
+
 export function sendFileResultsCli(argv: string[]): Promise<number> {
   return withParsed(parseSendFileResults(argv, process.env), async (p, api) => {
     const list = await pages<DescribeSendFileResultsAnswer, FileInvocationView>(
@@ -66,25 +82,12 @@ export function sendFileResultsCli(argv: string[]): Promise<number> {
       (a) => ({ rows: a.Invocations.Invocation, next: a.NextToken }),
       p.max,
     );
-    if (p.client.json) return 0;
     const one = list[0];
     if (p.invokeId !== undefined && one) {
-      printFileNodes(one);
+      if (!(await printDocument(p.client.output, one)) && !p.client.json) printFileNodes(one);
       return 0;
     }
-    line(
-      renderTable(
-        ['INVOKE ID', 'NAME', 'TARGET', 'STATUS', 'NODES', 'CREATED'],
-        list.map((i) => [
-          i.InvokeId,
-          i.Name,
-          i.TargetDir,
-          i.InvocationStatus,
-          nodesDone(i.InvokeNodes.InvokeNode),
-          i.CreationTime,
-        ]),
-      ),
-    );
+    await printListing(p.client.output, SEND_FILE_RESULTS_TABLE, list);
     return 0;
   });
 }

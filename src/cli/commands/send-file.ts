@@ -37,7 +37,7 @@ InvokeId.
   --wait                show progress, then each node's result; exit code as for run --wait
 ${CLIENT_HELP}
 
-Example: fleetcmd send-file --nodes n1,n2 --target-dir /etc/myapp --mode 0600 --wait app.conf`;
+Example: fleetcmd send-file --nodes n1,n2 --target-dir /etc/myapp --mode 0600 --overwrite --wait app.conf`;
 
 export interface SendFileArgs {
   wait: boolean;
@@ -108,10 +108,13 @@ export function sendFileCli(argv: string[]): Promise<number> {
     if (p.client.json) json(answer);
     else if (!p.wait) line(answer.InvokeId);
     if (!p.wait) return 0;
-    const statuses = await waitFinal(p.client, async () =>
-      (await sendFileInvocation(api, answer.InvokeId)).inv.InvokeNodes.InvokeNode.map(
-        (n) => n.InvocationStatus,
-      ),
+    const statuses = await waitFinal(
+      p.client,
+      async () =>
+        (await sendFileInvocation(api, answer.InvokeId)).inv.InvokeNodes.InvokeNode.map(
+          (n) => n.InvocationStatus,
+        ),
+      answer.InvokeId,
     );
     const final = await sendFileInvocation(api, answer.InvokeId);
     if (p.client.json) json(final.answer);

@@ -1,0 +1,63 @@
+/**
+ * The server's event stream (`GET /v1/events`, Server-Sent Events) read through the CLI's
+ * ApiClient and parsed by eventsource-parser. The CLI uses it only as a wake-up: each event
+ * says "something changed", and the caller re-reads through the API.
+ */
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { ApiError, type ApiClient } from './api-client.js';
+
+export interface EventStream {
+  /** Settles when the stream ends (the server closed it, the connection broke, or close()). */
+  readonly ended: Promise<void>;
+  /** The id of the last event seen, for a resume (Last-Event-ID). */
+  lastEventId(): string | undefined;
+  close(): void;
+}
+
+/**
+ * Opens the stream for `query`; undefined when the server has none (404, or another answer
+ * that is not a stream), so the caller polls instead. A refused token is an ApiError.
+ */
+export async function openEventStream(
+  api: ApiClient,
+  query: Record<string, string>,
+  onEvent: (event: EventSourceMessage) => void,
+  lastEventId?: string,
+): Promise<EventStream | undefined> {
+  const abort = new AbortController();
+  const res = await api.get(
+    `events?${new URLSearchParams(query).toString()}`,
+    { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+    abort.signal,
+  );
+  if (res.status === 401 || res.status === 403) {
+    const body = (await res.json().catch(() => ({}))) as { Code?: string; Message?: string };
+    throw new ApiError(String(body.Code ?? res.status), String(body.Message ?? ''), res.status);
+  }
+  const type = res.headers.get('content-type') ?? '';
+  if (!res.ok || !type.startsWith('text/event-stream') || res.body === null) {
+    await res.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  let last = lastEventId;
+  const parser = createParser({
+    onEvent(event) {
+      if (event.id !== undefined) last = event.id;
+      onEvent(event);
+    },
+  });
+  const body = res.body;
+  const ended = (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of body) parser.feed(decoder.decode(chunk, { stream: true }));
+    } catch {
+      // Aborted by close(), or the connection broke: either way the stream has ended.
+    }
+  })();
+  return {
+    ended,
+    lastEventId: () => last,
+    close: () => abort.abort(),
+  };
+}

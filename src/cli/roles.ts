@@ -1,0 +1,101 @@
+/**
+ * The long-running roles (`fleetcmd server`, `agent`, `dev`): settings from flags and the
+ * environment, loaded through the zod config schema. Loaded only when a role starts, so the
+ * client commands never pay for the schema.
+ */
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type RawSettings } from '../shared/config.js';
+import type { Running } from '../shared/running.js';
+
+/** Flags that stand for configuration variables (the variable names are what errors cite). */
+const CONFIG_FLAGS = {
+  'redis-url': 'REDIS_URL',
+  port: 'PORT',
+  host: 'FLEETCMD_HOST',
+  role: 'FLEETCMD_ROLE',
+  'node-id': 'FLEETCMD_NODE_ID',
+  prefix: 'FLEETCMD_PREFIX',
+  'log-level': 'LOG_LEVEL',
+} as const;
+
+function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }> = {}) {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    'insecure-no-auth': { type: 'boolean' },
+    'allow-shared-credentials': { type: 'boolean' },
+    help: { type: 'boolean' },
+    ...extra,
+  };
+  for (const flag of Object.keys(CONFIG_FLAGS)) options[flag] = { type: 'string' };
+  const { values } = parseArgs({ args: argv, options, strict: true });
+  const settings: RawSettings = { ...process.env };
+  for (const [flag, name] of Object.entries(CONFIG_FLAGS)) {
+    const v = values[flag];
+    if (typeof v === 'string') settings[name] = v;
+  }
+  if (values['insecure-no-auth'] === true) settings.FLEETCMD_INSECURE_NO_AUTH = true;
+  if (values['allow-shared-credentials'] === true) {
+    settings.FLEETCMD_ALLOW_SHARED_CREDENTIALS = true;
+  }
+  return { settings, values };
+}
+
+/** Runs until SIGTERM/SIGINT, then closes gracefully; a second signal exits at once. */
+async function untilSignal(running: Running): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      void running.close().then(() => resolve(sig === 'SIGINT' ? 130 : 0));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+}
+
+/** `fleetcmd dev`: the local stack, with the banner a newcomer copies from. */
+export async function devCli(rest: string[]): Promise<number> {
+  const { settings, values } = settingsFrom(rest, { nodes: { type: 'string' } });
+  const nodes = values.nodes === undefined ? 2 : Number(values.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 50) {
+    throw new ConfigError('--nodes must be a whole number from 1 to 50');
+  }
+  if (settings.PORT === undefined) settings.PORT = '8080';
+  const script = process.argv[1] ?? fileURLToPath(new URL('./main.js', import.meta.url));
+  const { startDev } = await import('../dev/main.js');
+  const stack = await startDev({
+    nodes,
+    settings,
+    self: { execPath: process.execPath, execArgv: process.execArgv, script },
+  });
+  console.log(`fleetcmd dev is up.
+  API:    ${stack.url}
+  token:  ${stack.token}
+  redis:  ${stack.redisUrl}
+  nodes:  ${stack.nodeIds.join(', ')}
+
+In another shell:
+  export FLEETCMD_URL=${stack.url} FLEETCMD_API_TOKEN=${stack.token}
+  npx fleetcmd run --nodes ${stack.nodeIds.join(',')} --wait -- 'echo hello from $(hostname)'
+  curl -s -H "Authorization: Bearer ${stack.token}" -H 'Content-Type: application/json' \\
+    -d '{"NodeIdList":["n1"],"CommandContent":"uname -a"}' ${stack.url}/v1/RunCommand
+  REDIS_URL='${stack.redisUrl}' npx fleetcmd key add
+
+Ctrl-C stops everything.`);
+  return await untilSignal({ url: stack.url, close: stack.close });
+}
+
+/** `fleetcmd server`: the API and the scheduler (or one of them, --role). */
+export async function serverCli(rest: string[]): Promise<number> {
+  const { settings } = settingsFrom(rest);
+  const { startServer } = await import('../server/main.js');
+  return await untilSignal(await startServer(loadConfig(settings)));
+}
+
+/** `fleetcmd agent`: one node's agent (it loads none of the server's code). */
+export async function agentCli(rest: string[]): Promise<number> {
+  const { settings } = settingsFrom(rest);
+  const { startAgent } = await import('../../workers/agent/main.js');
+  return await untilSignal(await startAgent(loadConfig(settings)));
+}
