@@ -177,6 +177,8 @@ export const SCRIPT_REPLIES = {
   /** Redis's clock (ms) at the heartbeat. */
   nodeHeartbeat: digits,
   nodeStopped: digits,
+  /** Tags the node carries after the change; -1: too many, nothing changed. */
+  nodeTags: integer,
   /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
   hashRead: cappedValues,
   listRead: cappedValues,

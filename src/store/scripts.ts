@@ -85,8 +85,12 @@ export const SCRIPTS = {
     ],
   },
   invCreate: {
-    file: 'inv-create-1.lua',
-    keys: (k: Keys, invokeId: string) => [k.invocation(invokeId)],
+    file: 'inv-create-3.lua',
+    keys: (k: Keys, invokeId: string, attempt: string) => [
+      k.invocation(invokeId),
+      k.invocationNodesDraft(invokeId, attempt),
+      k.invocationNodes(invokeId),
+    ],
   },
   invPublish: {
     file: 'inv-publish-3.lua',
@@ -106,6 +110,7 @@ export const SCRIPTS = {
   nodeRegister: { file: 'node-register-1.lua', keys: nodeInfo },
   nodeHeartbeat: { file: 'node-heartbeat-1.lua', keys: nodeInfo },
   nodeStopped: { file: 'node-stopped-1.lua', keys: nodeInfo },
+  nodeTags: { file: 'node-tags-1.lua', keys: (k: Keys) => [k.taggedNodes()] },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
   listRead: { file: 'list-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },

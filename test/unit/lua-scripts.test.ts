@@ -68,7 +68,10 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   runAbort: RUNS,
   runInterrupt: RUNS,
   runLost: RUNS,
-  invCreate: [['inv-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']],
+  invCreate: [
+    ['inv-1', 'a1'],
+    ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b', '0123456789abcdef'],
+  ],
   invPublish: [['command'], ['file']],
   nodeIndexAdd: NODES,
   cmdCreate: COMMANDS,
@@ -77,6 +80,7 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   nodeRegister: NODES,
   nodeHeartbeat: NODES,
   nodeStopped: NODES,
+  nodeTags: [[]],
   hashRead: [['fc:node:{n1}:run:inv-1'], ['fc:node:{n1}:info']],
   listRead: [['fc:node:{n1}:run:inv-1:hist']],
 };

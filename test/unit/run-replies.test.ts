@@ -71,6 +71,8 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['nodeRegister', 'boot-1', 'boot-1'],
   ['nodeHeartbeat', '1700000000123', 1700000000123],
   ['nodeStopped', '1700000000123', 1700000000123],
+  ['nodeTags', 3, 3],
+  ['nodeTags', -1, -1],
   [
     'hashRead',
     [Buffer.from('Success'), null, 70_000_000],
@@ -131,6 +133,7 @@ const BAD: [ScriptName, unknown][] = [
   ['nodeRegister', 0],
   ['nodeHeartbeat', 'now'],
   ['nodeStopped', null],
+  ['nodeTags', '3'],
 ];
 
 void describe('run replies', () => {

@@ -9,6 +9,7 @@ import {
   statusIs,
 } from '../../app/invocations.js';
 import { decodeContent } from '../../app/content.js';
+import { targetNodes } from '../../app/targets.js';
 import type { Action } from '../../app/deps.js';
 import { renderSendFile } from '../render.js';
 import { describeSendFileResultsSchema, sendFileSchema } from '../schemas/file.js';
@@ -42,14 +43,15 @@ const sendFile: Action<InvokeIdAnswer> = async (body, deps) => {
     : setuidModeProblem(parseInt(req.FileMode, 8));
   if (modeProblem !== undefined) throw new AppError('InvalidParameter', `FileMode: ${modeProblem}`);
   const content = decodeContent(req.Content, req.ContentType, FILE_CONTENT);
-  await assertRegistered(deps, req.NodeIdList);
+  const nodeIds = await targetNodes(req, deps);
+  await assertRegistered(deps, nodeIds);
   const inv: Invocation = {
     invokeId: newId('f-'),
     commandId: '',
     name: req.Name,
     description: req.Description,
     content,
-    nodeIds: req.NodeIdList,
+    nodeIds,
     frequency: '',
     repeatMode: 'Once',
     timeoutSeconds: req.Timeout,

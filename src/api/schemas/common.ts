@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NODE_ID_RE } from '../../shared/config.js';
 import { AppError } from '../../app/errors.js';
+import { resourceTag, tagMatchList } from './tag-fields.js';
 
 /** Booleans as JSON booleans, or the texts "true"/"false" the vendor's clients send. */
 export const flag = z
@@ -25,14 +26,19 @@ export const userName = z
 
 export const maxResults = z.number().int().min(1).max(50).default(10);
 
+/** RunCommand's RepeatMode: DryRun checks the request and runs nothing. */
+export const runRepeatMode = z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot', 'DryRun']);
+
 export const runCommandSchema = z.strictObject({
-  NodeIdList: nodeIdList,
+  /** Exactly one of NodeIdList and ResourceTag (checked by the action: see app/targets.ts). */
+  NodeIdList: nodeIdList.optional(),
+  ResourceTag: resourceTag.optional(),
   CommandContent: z.string().min(1, { message: 'must not be empty' }),
   ContentEncoding: z.enum(['PlainText', 'Base64']).default('PlainText'),
   Name: z.string().max(128).default(''),
   Description: z.string().max(512).default(''),
   Frequency: z.string().max(256).default(''),
-  RepeatMode: z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot']).optional(),
+  RepeatMode: runRepeatMode.optional(),
   Timeout: z.number().int().min(1).max(86_400).default(60),
   Username: userName.default(''),
   WorkingDir: z
@@ -84,6 +90,8 @@ export const stopInvocationSchema = z.strictObject({
 
 export const describeNodesSchema = z.strictObject({
   NodeId: nodeId.optional(),
+  /** Only nodes whose tags match every pair. */
+  Tag: tagMatchList.optional(),
   Online: flag.optional(),
   MaxResults: maxResults,
   NextToken: z.string().max(512).optional(),
