@@ -10,11 +10,13 @@ Usage:
   fleetcmd agent --node-id ID [--tag k=v ...] [--allow-shared-credentials]
   fleetcmd node add|remove ID [--rotate] [--json]   a node's own Redis user (ACL)
 
-  fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
+  fleetcmd run --nodes n1,n2 | --target k=v,k2=v2 [--timeout S] [--frequency F] [--wait] -- 'command'
   fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
   fleetcmd logs <InvokeId> [--node N] [--follow]
   fleetcmd stop <InvokeId> [--nodes n1,n2]
-  fleetcmd nodes [--online]
+  fleetcmd nodes [--online] [--tag k=v]
+  fleetcmd tag <NodeId>... key=value...        set node tags (see docs/tags.md)
+  fleetcmd untag <NodeId> key...               remove node tags
   fleetcmd command create|list|modify|delete|invoke ...   saved commands
   fleetcmd send-file --nodes n1,n2 --target-dir DIR [--wait] <local-file>
   fleetcmd send-file-results [<InvokeId>]

@@ -10,6 +10,8 @@ import { runCommandCli } from './commands/run.js';
 import { sendFileCli } from './commands/send-file.js';
 import { sendFileResultsCli } from './commands/send-file-results.js';
 import { stopCli } from './commands/stop.js';
+import { tagCli } from './commands/tag.js';
+import { untagCli } from './commands/untag.js';
 import type { Running } from '../shared/running.js';
 import { ApiError } from './api-client.js';
 import { HELP } from './help.js';
@@ -121,6 +123,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number | undefined
       return await stopCli(rest);
     case 'nodes':
       return await nodesCli(rest);
+    case 'tag':
+      return await tagCli(rest);
+    case 'untag':
+      return await untagCli(rest);
     case 'logs':
       return await logsCli(rest);
     case 'command':

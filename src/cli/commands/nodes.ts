@@ -1,5 +1,13 @@
 /** `fleetcmd nodes`: the registered nodes (DescribeNodes). */
-import { clientArgs, CLIENT_HELP, noPositionals, parseFlags, type Parsed } from '../client-args.js';
+import {
+  clientArgs,
+  CLIENT_HELP,
+  noPositionals,
+  parseFlags,
+  tagPairs,
+  type Body,
+  type Parsed,
+} from '../client-args.js';
 import { orDash, renderTable } from '../format.js';
 import { pages } from '../pages.js';
 import { line } from '../print.js';
@@ -7,20 +15,30 @@ import { withParsed } from '../with-parsed.js';
 // Types only: the CLI reads the answers the API's schemas describe, and loads none of the API.
 import type { DescribeNodesAnswer, NodeView } from '../../api/schemas/response.js';
 
-export const NODES_HELP = `Usage: fleetcmd nodes [--online]
+export const NODES_HELP = `Usage: fleetcmd nodes [--online] [--tag key=value ...]
 
 Lists registered nodes: online, hostname, OS, time zone, agent version, active runs, last
-heartbeat.
+heartbeat, tags.
   --online            only nodes whose agent is heartbeating
+  --tag TAGS          only nodes whose tags match every key=value pair (a bare key: any
+                      value); repeatable, or comma-separated: --tag gpu=h100,rack=r12
 ${CLIENT_HELP}
 
-Example: fleetcmd nodes --online`;
+Example: fleetcmd nodes --online
+Example: fleetcmd nodes --tag gpu=h100 --tag rack=r12`;
 
-export function parseNodes(argv: string[], env: NodeJS.ProcessEnv): Parsed<{ online: boolean }> {
-  const { values, positionals } = parseFlags(argv, { online: { type: 'boolean', default: false } });
+export function parseNodes(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): Parsed<{ online: boolean; tags: Body[] | undefined }> {
+  const { values, positionals } = parseFlags(argv, {
+    online: { type: 'boolean', default: false },
+    tag: { type: 'string', multiple: true },
+  });
   if (values.help) return { help: NODES_HELP };
   noPositionals(positionals, NODES_HELP);
-  return { client: clientArgs(values, env), online: values.online };
+  const tags = values.tag?.flatMap((t) => tagPairs(t, '--tag', NODES_HELP));
+  return { client: clientArgs(values, env), online: values.online, tags };
 }
 
 export function nodesCli(argv: string[]): Promise<number> {
@@ -29,13 +47,13 @@ export function nodesCli(argv: string[]): Promise<number> {
       api,
       p.client,
       'DescribeNodes',
-      p.online ? { Online: true } : {},
+      { ...(p.online ? { Online: true } : {}), ...(p.tags ? { Tag: p.tags } : {}) },
       (a) => ({ rows: a.Nodes.Node, next: a.NextToken }),
     );
     if (p.client.json) return 0;
     line(
       renderTable(
-        ['NODE', 'ONLINE', 'HOSTNAME', 'OS', 'ZONE', 'AGENT', 'ACTIVE', 'LAST HEARTBEAT'],
+        ['NODE', 'ONLINE', 'HOSTNAME', 'OS', 'ZONE', 'AGENT', 'ACTIVE', 'LAST HEARTBEAT', 'TAGS'],
         nodes.map((n) => [
           n.NodeId,
           n.Online ? 'yes' : 'no',
@@ -45,6 +63,7 @@ export function nodesCli(argv: string[]): Promise<number> {
           orDash(n.AgentVersion),
           String(n.ActiveTaskCount),
           orDash(n.LastHeartbeatTime),
+          orDash(n.Tags.Tag.map((t) => `${t.TagKey}=${t.TagValue}`).join(',')),
         ]),
       ),
     );
