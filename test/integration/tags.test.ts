@@ -227,7 +227,12 @@ void describe('node tags and tag targets', () => {
         'InvalidParameter',
         /NodeIdList, ResourceTag: give one of them, not both/,
       ],
-      ['RunCommand', { CommandContent: 'true' }, 'MissingParameter', /NodeIdList or ResourceTag/],
+      [
+        'RunCommand',
+        { CommandContent: 'true' },
+        'MissingParameter',
+        /NodeIdList is required \(or ResourceTag: one of them\)/,
+      ],
       [
         'RunCommand',
         { ResourceTag: [{ Key: 'gpu', Value: 'none' }], CommandContent: 'true' },

@@ -26,7 +26,7 @@ import {
   type EmptyAnswer,
   type SubmitAnswer,
 } from '../schemas/response.js';
-import { parseBody } from '../schemas/common.js';
+import { parseBody, TARGET_FIELDS } from '../schemas/common.js';
 import {
   contentParameterNames,
   decodeCommandContent,
@@ -134,7 +134,7 @@ const deleteCommand: Action<EmptyAnswer> = async (body, deps) => {
 
 /** Runs a saved command: its content and defaults, with this request's per-run overrides. */
 const invokeCommand: Action<SubmitAnswer> = async (body, deps) => {
-  const req = parseBody(invokeCommandSchema, body);
+  const req = parseBody(invokeCommandSchema, body, TARGET_FIELDS);
   const { ClientToken, ...request } = req;
   const submitted = await submitInvocation(
     {

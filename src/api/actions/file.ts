@@ -13,7 +13,7 @@ import { targetNodes } from '../../app/targets.js';
 import type { Action } from '../../app/deps.js';
 import { renderSendFile } from '../render.js';
 import { describeSendFileResultsSchema, sendFileSchema } from '../schemas/file.js';
-import { parseBody } from '../schemas/common.js';
+import { parseBody, TARGET_FIELDS } from '../schemas/common.js';
 import {
   describeSendFileResultsResponse,
   invokeIdResponse,
@@ -37,7 +37,7 @@ const FILE_CONTENT = {
  * is listed in its own index, so DescribeInvocations never shows it.
  */
 const sendFile: Action<InvokeIdAnswer> = async (body, deps) => {
-  const req = parseBody(sendFileSchema, body);
+  const req = parseBody(sendFileSchema, body, TARGET_FIELDS);
   const modeProblem = deps.allowSetuidFiles
     ? undefined
     : setuidModeProblem(parseInt(req.FileMode, 8));

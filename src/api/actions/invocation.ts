@@ -13,6 +13,7 @@ import {
   parseBody,
   runCommandSchema,
   stopInvocationSchema,
+  TARGET_FIELDS,
 } from '../schemas/common.js';
 import {
   describeInvocationResultsResponse,
@@ -28,7 +29,7 @@ import { describeInvocationResults } from './invocation-results.js';
 import { invocationListing, listPage } from './listing.js';
 
 const runCommand: Action<SubmitAnswer> = async (body, deps) => {
-  const req = parseBody(runCommandSchema, body);
+  const req = parseBody(runCommandSchema, body, TARGET_FIELDS);
   const { ClientToken, ...request } = req;
   const submitted = await submitInvocation(
     {

@@ -26,6 +26,9 @@ export const userName = z
 
 export const maxResults = z.number().int().min(1).max(50).default(10);
 
+/** The target fields of RunCommand, InvokeCommand and SendFile: exactly one is given. */
+export const TARGET_FIELDS = ['NodeIdList', 'ResourceTag'] as const;
+
 /** RunCommand's RepeatMode: DryRun checks the request and runs nothing. */
 export const runRepeatMode = z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot', 'DryRun']);
 
@@ -133,18 +136,30 @@ function checkKeys(body: unknown): void {
  * Parses a request body. The error names every field at fault (up to three): missing
  * fields first (code MissingParameter), then unknown ones, then wrong values.
  */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+export function parseBody<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+  /** Two fields of which exactly one must be given (NodeIdList or ResourceTag). */
+  oneOf?: readonly [string, string],
+): z.output<S> {
   if (body === undefined || body === null) body = {};
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new AppError('InvalidParameter', 'the request body must be a JSON object');
   }
   checkKeys(body);
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
   const missing: string[] = [];
-  const unknown: string[] = [];
   const wrong: string[] = [];
-  for (const issue of r.error.issues) {
+  if (oneOf) {
+    const [a, b] = oneOf;
+    const given = oneOf.filter((f) => (body as Record<string, unknown>)[f] !== undefined);
+    if (given.length === 0) missing.push(`${a} is required (or ${b}: one of them)`);
+    if (given.length === 2) wrong.push(`${a}, ${b}: give one of them, not both`);
+  }
+  const r = schema.safeParse(body);
+  if (r.success && missing.length + wrong.length === 0) return r.data;
+  const unknown: string[] = [];
+  const issues = r.success ? [] : r.error.issues;
+  for (const issue of issues) {
     const field = issue.path.map(String).join('.') || 'body';
     if (issue.code === 'unrecognized_keys') {
       const where = issue.path.length > 0 ? ` in ${field}` : '';
