@@ -302,3 +302,58 @@ void describe('node tags and tag targets', () => {
     assert.deepEqual(await tagsOf('t2'), { gpu: 'h100', rack: 'r13' });
   });
 });
+
+/** A tag target past NodeIdList's 1,000: its node list is kept (and read) apart from the hash. */
+void describe('a tag target of more than 1,000 nodes', () => {
+  let stack: Stack;
+  const COUNT = 1_200;
+  const ids = Array.from({ length: COUNT }, (_, i) => `big-${String(i).padStart(4, '0')}`);
+
+  before(async () => {
+    stack = await makeStack();
+    // Registrations as agents write them (no agent process: nothing runs, runs are Aborted).
+    for (let i = 0; i < COUNT; i += 100) {
+      await Promise.all(
+        ids.slice(i, i + 100).map(async (id) => {
+          const store = new AgentStore(stack.redis, stack.keys, id);
+          await store.register(1000, 'boot', { hostname: id, tags: '[["fleet","big"]]' });
+          await store.announce(true);
+        }),
+      );
+    }
+    await stack.waitFor('every node tagged', async () => {
+      const res = await stack.call('RunCommand', {
+        ResourceTag: [{ Key: 'fleet', Value: 'big' }],
+        CommandContent: 'true',
+        RepeatMode: 'DryRun',
+      });
+      return res.body.NodeCount === COUNT;
+    });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  void it('records exactly the resolved nodes, in a list beside the hash', async () => {
+    const invokeId = await run(stack, {
+      ResourceTag: [{ Key: 'fleet', Value: 'big' }],
+      CommandContent: 'true',
+    });
+    const key = stack.keys.invocation(invokeId);
+    assert.equal(await stack.redis.hget(key, 'nodeIds'), null);
+    assert.equal(await stack.redis.hget(key, 'nodeList'), String(COUNT));
+    assert.deepEqual(await stack.redis.lrange(stack.keys.invocationNodes(invokeId), 0, -1), ids);
+    assert.ok((await stack.redis.pttl(stack.keys.invocationNodes(invokeId))) > 0);
+    const drafts = await stack.redis.keys(`${stack.keys.invocationNodes(invokeId)}:*`);
+    assert.deepEqual(drafts, []);
+    const inv = await stack.describe(invokeId, { IncludeOutput: false });
+    assert.equal(inv.InvokeNodes.InvokeNode.length, COUNT);
+    // The scheduler's fan-out job reads the list back: every node gets its run record.
+    await stack.waitFor('every node’s run record', async () => {
+      const pipe = stack.redis.pipeline();
+      for (const id of ids) pipe.exists(stack.keys.nodeRun(id, invokeId));
+      const found = ((await pipe.exec()) ?? []).filter(([, n]) => n === 1).length;
+      return found === COUNT;
+    });
+  });
+});
