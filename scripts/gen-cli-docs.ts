@@ -21,6 +21,8 @@ import { RUN_HELP } from '../src/cli/commands/run.js';
 import { SEND_FILE_RESULTS_HELP } from '../src/cli/commands/send-file-results.js';
 import { SEND_FILE_HELP } from '../src/cli/commands/send-file.js';
 import { STOP_HELP } from '../src/cli/commands/stop.js';
+import { TAG_HELP } from '../src/cli/commands/tag.js';
+import { UNTAG_HELP } from '../src/cli/commands/untag.js';
 import { HELP } from '../src/cli/help.js';
 import { KEY_HELP } from '../src/cli/commands/key.js';
 import { NODE_HELP } from '../src/cli/commands/node.js';
@@ -40,6 +42,8 @@ const PAGES: readonly (readonly [string, string])[] = [
   ['fleetcmd stop --help', STOP_HELP],
   ['fleetcmd nodes --help', NODES_HELP],
   ['fleetcmd events --help', EVENTS_HELP],
+  ['fleetcmd tag --help', TAG_HELP],
+  ['fleetcmd untag --help', UNTAG_HELP],
   ['fleetcmd command --help', COMMAND_HELP],
   ['fleetcmd command create --help', COMMAND_CREATE_HELP],
   ['fleetcmd command list --help', COMMAND_LIST_HELP],

@@ -1,3 +1,4 @@
+import type { Tag } from '../domain/tags.js';
 import type { ContentEncoding, FileSpec, Invocation, RunRecord } from '../domain/invocation.js';
 import { pendingRun } from '../domain/invocation.js';
 import type { NodeInfo } from '../domain/node.js';
@@ -110,7 +111,12 @@ export function renderResult(
 }
 
 /** One row of DescribeNodes; `activeTaskCount` is read from the node's queue. */
-export function renderNode(info: NodeInfo, online: boolean, activeTaskCount: number): NodeView {
+export function renderNode(
+  info: NodeInfo,
+  online: boolean,
+  activeTaskCount: number,
+  tags: readonly Tag[] = [],
+): NodeView {
   return {
     NodeId: info.nodeId,
     Online: online,
@@ -123,6 +129,7 @@ export function renderNode(info: NodeInfo, online: boolean, activeTaskCount: num
     ActiveTaskCount: activeTaskCount,
     InvocationCount: info.invocationCount,
     LastInvokedTime: isoSeconds(info.lastInvokedMs),
+    Tags: { Tag: tags.map((t) => ({ TagKey: t.key, TagValue: t.value })) },
   };
 }
 

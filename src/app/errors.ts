@@ -30,6 +30,16 @@ export const ERROR_CATALOGUE = {
     status: 400,
     meaning: 'SendFile Content is over 32 KiB once Base64-encoded.',
   },
+  'InvalidParameter.ResourceTag': {
+    status: 400,
+    meaning:
+      'ResourceTag matches no registered node (or more than 100,000); nothing is created. The message names the tags.',
+  },
+  InvalidTagCount: {
+    status: 400,
+    meaning:
+      'TagResources would give a node more than 20 tags (its API-set and agent-reported tags together); no node is changed.',
+  },
   'InvalidNodeId.NotFound': {
     status: 400,
     meaning: 'A node in NodeIdList has never registered (or is not a target of the invocation).',

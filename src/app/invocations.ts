@@ -20,12 +20,16 @@ export function newId(prefix: 't-' | 'f-' | 'c-'): string {
 }
 
 /** 400 InvalidNodeId.NotFound unless every node has registered. */
-export async function assertRegistered(deps: ActionDeps, nodeIds: readonly string[]) {
+export async function assertRegistered(
+  deps: ActionDeps,
+  nodeIds: readonly string[],
+  field = 'NodeIdList',
+) {
   const missing = await deps.nodes.missing([...nodeIds]);
   if (missing.length > 0) {
     throw new AppError(
       'InvalidNodeId.NotFound',
-      `NodeIdList: node ${missing.map((m) => JSON.stringify(m)).join(', ')} has never registered`,
+      `${field}: node ${missing.map((m) => JSON.stringify(m)).join(', ')} has never registered`,
     );
   }
 }

@@ -7,6 +7,7 @@ import { AppError } from './errors.js';
 import { assertRegistered, createInvocation, createOrDiscard, newId } from './invocations.js';
 import { checkContentLength, decodeContent, type ContentRules } from './content.js';
 import type { ActionDeps } from './deps.js';
+import { offlineNodes } from './targets.js';
 
 /**
  * The one path that creates an invocation, for RunCommand and InvokeCommand alike: content,
@@ -112,6 +113,15 @@ export interface Submission {
    * since deleted, a moment since past).
    */
   resolve: () => InvocationRequest | Promise<InvocationRequest>;
+  /** RepeatMode DryRun: check everything, write nothing, answer what would run where. */
+  dryRun?: boolean;
+}
+
+/** A DryRun's answer: the nodes the request would run on, and which of them are offline. */
+export interface DryRunResult {
+  dryRun: true;
+  nodeCount: number;
+  offlineNodeIds: string[];
 }
 
 interface TokenDigests {
@@ -154,9 +164,10 @@ async function retried(
 export async function submitInvocation(
   sub: Submission,
   deps: ActionDeps,
-): Promise<{ invokeId: string; created: boolean }> {
+): Promise<{ invokeId: string; created: boolean } | DryRunResult> {
+  // A DryRun neither claims nor reads a ClientToken: it records nothing to retry.
   const digests =
-    sub.clientToken === undefined || sub.clientToken === ''
+    sub.clientToken === undefined || sub.clientToken === '' || sub.dryRun === true
       ? undefined
       : { token: sha256(sub.clientToken), request: sha256(canonicalJson(sub.request)) };
   const retry = digests && (await retried(digests, deps));
@@ -188,6 +199,10 @@ export async function submitInvocation(
     launcher: req.launcher,
     createdMs: deps.clock(),
   };
+  if (sub.dryRun === true) {
+    const offlineNodeIds = await offlineNodes(inv.nodeIds, deps);
+    return { dryRun: true, nodeCount: inv.nodeIds.length, offlineNodeIds };
+  }
   if (!digests) {
     await createOrDiscard(inv, deps);
     return { invokeId, created: true };

@@ -94,8 +94,39 @@ export function nodeList(text: string | undefined, usage: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  if (ids.length === 0) throw new UsageError('--nodes is required (n1,n2,...)', usage);
+  if (ids.length === 0) {
+    throw new UsageError('--nodes (n1,n2,...) or --target (key=value,...) is required', usage);
+  }
   return ids;
+}
+
+/**
+ * `--nodes n1,n2` or `--target gpu=h100,rack=r12` (exactly one): NodeIdList, or ResourceTag
+ * pairs (`key` alone matches any value of the key).
+ */
+export function targetFields(
+  values: { nodes?: string | undefined; target?: string | undefined },
+  usage: string,
+): Body {
+  if (values.nodes !== undefined && values.target !== undefined) {
+    throw new UsageError('--nodes and --target: give one of them, not both', usage);
+  }
+  if (values.target === undefined) return { NodeIdList: nodeList(values.nodes, usage) };
+  return { ResourceTag: tagPairs(values.target, '--target', usage) };
+}
+
+/** `k=v,k2` as [{Key, Value?}] (a bare key: no Value); nothing checked but the shape. */
+export function tagPairs(text: string, flag: string, usage: string): Body[] {
+  const pairs = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const eq = s.indexOf('=');
+      return eq < 0 ? { Key: s } : { Key: s.slice(0, eq), Value: s.slice(eq + 1) };
+    });
+  if (pairs.length === 0) throw new UsageError(`${flag} needs key=value pairs`, usage);
+  return pairs;
 }
 
 export function required<T>(value: T | undefined, what: string, usage: string): T {

@@ -22,7 +22,7 @@ export const COMMANDS: readonly CliCommand[] = [
   },
   {
     name: 'agent',
-    usage: `  fleetcmd agent --node-id ID [--allow-shared-credentials]`,
+    usage: `  fleetcmd agent --node-id ID [--tag k=v ...] [--allow-shared-credentials]`,
     run: async (argv) => (await import('./roles.js')).agentCli(argv),
   },
   {
@@ -37,7 +37,7 @@ export const COMMANDS: readonly CliCommand[] = [
   },
   {
     name: 'run',
-    usage: `\n  fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'`,
+    usage: `\n  fleetcmd run --nodes n1,n2 | --target k=v,k2=v2 [--timeout S] [--frequency F] [--wait] -- 'command'`,
     run: async (argv) => (await import('./commands/run.js')).runCommandCli(argv),
     pages: async () => ({ '': (await import('./commands/run.js')).RUN_HELP }),
   },
@@ -64,9 +64,23 @@ export const COMMANDS: readonly CliCommand[] = [
   },
   {
     name: 'nodes',
-    usage: `  fleetcmd nodes [--online]`,
+    usage: `  fleetcmd nodes [--online] [--tag k=v]`,
     run: async (argv) => (await import('./commands/nodes.js')).nodesCli(argv),
     pages: async () => ({ '': (await import('./commands/nodes.js')).NODES_HELP }),
+  },
+  {
+    name: 'tag',
+    usage: `  fleetcmd tag <NodeId>... key=value...        set node tags (see docs/tags.md)`,
+    run: async (argv) => (await import('./commands/tag.js')).tagCli(argv),
+    pages: async () => ({ '': (await import('./commands/tag.js')).TAG_HELP }),
+    positional: 'nodes',
+  },
+  {
+    name: 'untag',
+    usage: `  fleetcmd untag <NodeId> key...               remove node tags`,
+    run: async (argv) => (await import('./commands/untag.js')).untagCli(argv),
+    pages: async () => ({ '': (await import('./commands/untag.js')).UNTAG_HELP }),
+    positional: 'nodes',
   },
   {
     name: 'events',

@@ -17,6 +17,7 @@ import type {
   InvocationResultView,
   InvocationView,
   InvokeIdAnswer,
+  SubmitAnswer,
 } from '../api/schemas/response.js';
 
 export async function describeInvocation(
@@ -49,16 +50,27 @@ export function invocationResults(
 }
 
 /** After RunCommand or InvokeCommand: the InvokeId, or with --wait progress, outputs, exit code. */
+/** What a DryRun answer says, in one line. */
+function dryRunLine(nodeCount: number, offline: readonly string[]): string {
+  const off = offline.length === 0 ? 'all online' : `offline: ${offline.join(', ')}`;
+  return `dry run: would run on ${nodeCount} node${nodeCount === 1 ? '' : 's'} (${off}); nothing was run`;
+}
+
 export async function afterInvoke(
   api: ApiClient,
   client: ClientArgs,
-  answer: InvokeIdAnswer,
+  answer: InvokeIdAnswer | SubmitAnswer,
   wait: boolean,
 ): Promise<number> {
+  if ('DryRun' in answer && answer.DryRun === true) {
+    if (client.json) json(answer);
+    else line(dryRunLine(answer.NodeCount ?? 0, answer.OfflineNodeIds ?? []));
+    return 0;
+  }
+  const id = answer.InvokeId ?? '';
   if (client.json) json(answer);
-  else if (!wait) line(answer.InvokeId);
+  else if (!wait) line(id);
   if (!wait) return 0;
-  const id = answer.InvokeId;
   const statuses = await waitFinal(
     client,
     async () => {

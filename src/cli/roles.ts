@@ -19,8 +19,10 @@ const CONFIG_FLAGS = {
   'log-level': 'LOG_LEVEL',
 } as const;
 
-function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | 'boolean' }> = {}) {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {
+type FlagSpec = { type: 'string' | 'boolean'; multiple?: boolean };
+
+function settingsFrom(argv: string[], extra: Record<string, FlagSpec> = {}) {
+  const options: Record<string, FlagSpec> = {
     'insecure-no-auth': { type: 'boolean' },
     'allow-shared-credentials': { type: 'boolean' },
     help: { type: 'boolean' },
@@ -33,6 +35,9 @@ function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | '
     const v = values[flag];
     if (typeof v === 'string') settings[name] = v;
   }
+  // `--tag k=v` (repeatable, agent only) stands for FLEETCMD_NODE_TAGS, replacing it.
+  const tags = values.tag;
+  if (Array.isArray(tags) && tags.length > 0) settings.FLEETCMD_NODE_TAGS = tags.join(',');
   if (values['insecure-no-auth'] === true) settings.FLEETCMD_INSECURE_NO_AUTH = true;
   if (values['allow-shared-credentials'] === true) {
     settings.FLEETCMD_ALLOW_SHARED_CREDENTIALS = true;
@@ -95,7 +100,7 @@ export async function serverCli(rest: string[]): Promise<number> {
 
 /** `fleetcmd agent`: one node's agent (it loads none of the server's code). */
 export async function agentCli(rest: string[]): Promise<number> {
-  const { settings } = settingsFrom(rest);
+  const { settings } = settingsFrom(rest, { tag: { type: 'string', multiple: true } });
   const { startAgent } = await import('../../workers/agent/main.js');
   return await untilSignal(await startAgent(loadConfig(settings)));
 }

@@ -2,11 +2,12 @@
  * The per-run flags that `run` and `command invoke` share (nodes, schedule, timeout, user,
  * directory, --wait), their help lines, and the RunCommand/InvokeCommand fields they become.
  */
-import { given, nodeList, wholeNumber, type Body } from './client-args.js';
+import { given, targetFields, wholeNumber, type Body } from './client-args.js';
 import { UsageError } from './usage-error.js';
 
 export const RUN_OPTIONS = {
   nodes: { type: 'string' },
+  target: { type: 'string' },
   timeout: { type: 'string' },
   username: { type: 'string' },
   'working-dir': { type: 'string' },
@@ -15,9 +16,12 @@ export const RUN_OPTIONS = {
   wait: { type: 'boolean', default: false },
 } as const;
 
-export const RUN_OPTIONS_HELP = `  --nodes LIST          comma-separated node ids (required)
+export const RUN_OPTIONS_HELP = `  --nodes LIST          comma-separated node ids (this or --target)
+  --target TAGS         the nodes whose tags match every key=value pair (a bare key: any
+                        value), e.g. gpu=h100,rack=r12; resolved once, when submitted
   --frequency TEXT      a schedule: six-field cron (seconds first), rate(5m) or at(...)
-  --repeat-mode MODE    Once, Period, NextRebootOnly or EveryReboot
+  --repeat-mode MODE    Once, Period, NextRebootOnly, EveryReboot, or DryRun (check the
+                        request and print how many nodes it reaches; runs nothing)
   --timeout SECONDS     kill the command after this long (default 60)
   --username NAME       run as this user (default: the agent's user)
   --working-dir PATH    working directory (default: the user's home)
@@ -28,6 +32,7 @@ export const RUN_OPTIONS_HELP = `  --nodes LIST          comma-separated node id
 export function runFields(
   values: {
     nodes?: string;
+    target?: string;
     timeout?: string;
     username?: string;
     'working-dir'?: string;
@@ -37,14 +42,14 @@ export function runFields(
   },
   usage: string,
 ): Body {
-  const nodes = nodeList(values.nodes, usage);
+  const targets = targetFields(values, usage);
   const mode = values['repeat-mode'];
   // A schedule or a boot mode never ends by itself, so there is nothing to wait for.
   if (values.wait && (values.frequency || (mode && mode !== 'Once'))) {
     throw new UsageError('--wait works with one-off runs only: a schedule does not end by itself');
   }
   return {
-    NodeIdList: nodes,
+    ...targets,
     ...given({
       Timeout: wholeNumber('timeout', values.timeout, 1, 86_400),
       Username: values.username,

@@ -198,6 +198,8 @@ export const SCRIPT_REPLIES = {
   evRelay: relayReply,
   /** The appended audit event's stream id. */
   auditAppend: text,
+  /** Tags the node carries after the change; -1: too many, nothing changed. */
+  nodeTags: integer,
   /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
   hashRead: cappedValues,
   listRead: cappedValues,

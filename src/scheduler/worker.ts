@@ -1,5 +1,6 @@
 import type { Job, Worker } from 'bullmq';
 import { settleWithin } from '../shared/settle.js';
+import { ANNOUNCE_REGISTERED } from '../store/agent-store.js';
 import { makeSchedulerWorker } from '../store/queues.js';
 import { SchedulerContext } from './context.js';
 import type { SchedulerDeps } from './deps.js';
@@ -47,12 +48,12 @@ export class Scheduler {
     // id) is from agents of earlier versions. Either way the registration is checked first.
     await deps.subscriber.psubscribe(deps.keys.nodeAnnouncePattern());
     await deps.subscriber.subscribe(deps.keys.legacyAnnounceChannel());
-    deps.subscriber.on('pmessage', (_pattern: string, channel: string) => {
+    deps.subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
       const nodeId = deps.keys.nodeIdOfAnnounce(channel);
-      if (nodeId !== undefined) this.remember(nodeId);
+      if (nodeId !== undefined) this.remember(nodeId, message === ANNOUNCE_REGISTERED);
     });
     deps.subscriber.on('message', (channel: string, nodeId: string) => {
-      if (channel === deps.keys.legacyAnnounceChannel()) this.remember(nodeId);
+      if (channel === deps.keys.legacyAnnounceChannel()) this.remember(nodeId, false);
     });
     void this.worker
       .run()
@@ -67,12 +68,20 @@ export class Scheduler {
     );
   }
 
-  /** Adds an announced node to the registry once it is known to have registered. */
-  private remember(nodeId: string): void {
-    if (this.knownNodes.has(nodeId)) return;
-    this.deps.nodes
+  /**
+   * Adds an announced node to the registry once it is known to have registered, and takes the
+   * tags its agent reported: when first heard of here, and after each registration.
+   */
+  private remember(nodeId: string, registered: boolean): void {
+    if (this.knownNodes.has(nodeId) && !registered) return;
+    const { nodes } = this.deps;
+    nodes
       .remember(nodeId)
-      .then((known) => known && this.knownNodes.add(nodeId))
+      .then(async (known) => {
+        if (!known) return;
+        await nodes.takeReportedTags(nodeId);
+        this.knownNodes.add(nodeId);
+      })
       .catch((err: unknown) =>
         this.deps.log.warn({ nodeId, err: String(err) }, 'could not record node'),
       );

@@ -213,6 +213,15 @@ const settingsSchema = z.object({
         'FLEETCMD_NODE_ID must be 1-64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit',
     })
     .optional(),
+  /**
+   * The agent's node tags, `key=value` pairs separated by commas (`--tag` flags are joined into
+   * it). Checked by the agent as it starts (workers/agent/main.ts): a bad one stops it with a
+   * message naming this variable. @default none
+   */
+  FLEETCMD_NODE_TAGS: z
+    .string()
+    .max(8192, { message: 'FLEETCMD_NODE_TAGS is too long' })
+    .default(''),
   /** @default 10 */
   FLEETCMD_HEARTBEAT_SECONDS: positiveInt('FLEETCMD_HEARTBEAT_SECONDS', 10),
   /**
@@ -352,6 +361,8 @@ export interface Config {
   /** OTEL_EXPORTER_OTLP_ENDPOINT: traces are on while it is set. */
   otlpEndpoint: string | undefined;
   bootId: string | undefined;
+  /** FLEETCMD_NODE_TAGS as given (`k=v,k2=v2`); the agent parses it. */
+  nodeTags: string;
   prefix: string;
   logLevel: string;
 }
@@ -437,6 +448,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     auditRetentionDays: s.FLEETCMD_AUDIT_RETENTION_DAYS,
     otlpEndpoint: s.OTEL_EXPORTER_OTLP_ENDPOINT,
     bootId: s.FLEETCMD_BOOT_ID,
+    nodeTags: s.FLEETCMD_NODE_TAGS,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,
   });

@@ -5,6 +5,12 @@ import type { Keys } from './keys.js';
 import { makeScripts, type Scripts } from './scripts.js';
 import { encodeOutput } from './output-codec.js';
 
+/**
+ * The announcement that follows a registration: servers then copy the tags it reported into
+ * the tag indexes (which the agent cannot write). Heartbeats announce with an empty message.
+ */
+export const ANNOUNCE_REGISTERED = 'registered';
+
 export interface RunOutcome {
   status: string;
   exitCode: number | undefined;
@@ -79,10 +85,12 @@ export class AgentStore {
 
   /**
    * Tells running servers this node exists, on the node's own channel (they take the id from
-   * the channel name and verify it against the registration).
+   * the channel name and verify it against the registration). `registered`: right after a
+   * registration, so they read its reported tags (see ANNOUNCE_REGISTERED).
    */
-  async announce(): Promise<void> {
-    await this.redis.publish(this.keys.nodeAnnounceChannel(this.nodeId), '');
+  async announce(registered = false): Promise<void> {
+    const message = registered ? ANNOUNCE_REGISTERED : '';
+    await this.redis.publish(this.keys.nodeAnnounceChannel(this.nodeId), message);
   }
 
   async markStopped(): Promise<void> {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type {
   ContentEncoding,
@@ -12,6 +13,18 @@ import { newestFirst, pageNewestFirst, type IndexEntry } from './index-page.js';
 import type { Keys } from './keys.js';
 import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
 
+/**
+ * The most target nodes kept in the invocation's hash (NodeIdList's cap); a longer list (a tag
+ * target, up to 100,000) is a list of its own (Keys.invocationNodes), written and read a chunk
+ * at a time, so no Redis argument or reply holds it whole.
+ */
+const HASH_NODE_LIST_MAX = 1000;
+const NODE_LIST_CHUNK = 1000;
+/** A draft node list outlives a creation attempt that died by this much at most. */
+const DRAFT_TTL_MS = 3600_000;
+
+const inHash = (inv: Invocation) => inv.nodeIds.length <= HASH_NODE_LIST_MAX;
+
 function toHash(inv: Invocation): Record<string, string | Buffer> {
   return {
     invokeId: inv.invokeId,
@@ -19,7 +32,9 @@ function toHash(inv: Invocation): Record<string, string | Buffer> {
     name: inv.name,
     description: inv.description,
     content: inv.content,
-    nodeIds: JSON.stringify(inv.nodeIds),
+    ...(inHash(inv)
+      ? { nodeIds: JSON.stringify(inv.nodeIds) }
+      : { nodeList: String(inv.nodeIds.length) }),
     frequency: inv.frequency,
     repeatMode: inv.repeatMode,
     timeoutSeconds: String(inv.timeoutSeconds),
@@ -141,8 +156,10 @@ export class InvocationStore {
     const args = Object.entries(toHash(inv)).flat();
     // A timed invocation is kept while it may fire; it expires `retentionMs` after it ends.
     const persist = inv.repeatMode === 'Once' ? '0' : '1';
+    const attempt = randomBytes(8).toString('hex');
+    if (!inHash(inv)) await this.writeDraft(inv, attempt);
     const { created, createdMs } = await this.scripts.invCreate(
-      [inv.invokeId],
+      [inv.invokeId, attempt],
       this.retentionMs,
       persist,
       ...args,
@@ -160,6 +177,25 @@ export class InvocationStore {
       createdMs,
       enqueued: marked !== null && marked !== undefined && listed !== null,
     };
+  }
+
+  /** A long node list, a chunk per command, under this attempt's draft key. */
+  private async writeDraft(inv: Invocation, attempt: string): Promise<void> {
+    const draft = this.keys.invocationNodesDraft(inv.invokeId, attempt);
+    for (let i = 0; i < inv.nodeIds.length; i += NODE_LIST_CHUNK) {
+      await this.redis.rpush(draft, ...inv.nodeIds.slice(i, i + NODE_LIST_CHUNK));
+      if (i === 0) await this.redis.pexpire(draft, DRAFT_TTL_MS);
+    }
+  }
+
+  /** An invocation's node list kept apart from its hash (see HASH_NODE_LIST_MAX). */
+  private async nodeList(invokeId: string, count: number): Promise<string[]> {
+    const key = this.keys.invocationNodes(invokeId);
+    const out: string[] = [];
+    for (let i = 0; i < count; i += NODE_LIST_CHUNK) {
+      out.push(...(await this.redis.lrange(key, i, i + NODE_LIST_CHUNK - 1)));
+    }
+    return out;
   }
 
   /**
@@ -263,13 +299,14 @@ export class InvocationStore {
   async markEnded(invokeId: string): Promise<void> {
     const key = this.keys.invocation(invokeId);
     await this.redis.pexpire(key, this.retentionMs);
+    await this.redis.pexpire(this.keys.invocationNodes(invokeId), this.retentionMs);
     await this.redis.srem(this.keys.timedInvocations(), invokeId);
   }
 
   /** Best-effort removal of an invocation whose creation failed half-way. */
   async discard(inv: Invocation): Promise<void> {
     const { invokeId } = inv;
-    await this.redis.del(this.keys.invocation(invokeId));
+    await this.redis.del(this.keys.invocation(invokeId), this.keys.invocationNodes(invokeId));
     await this.redis.zrem(this.keys.invocationIndex(), invokeId);
     await this.redis.zrem(this.keys.sendFileIndex(), invokeId);
     await this.redis.zrem(this.keys.undispatchedInvocations(), invokeId);
@@ -308,7 +345,10 @@ export class InvocationStore {
 
   async get(invokeId: string): Promise<Invocation | undefined> {
     const h = await this.redis.hgetallBuffer(this.keys.invocation(invokeId));
-    return fromHash(h);
+    const inv = fromHash(h);
+    const listed = h.nodeList?.toString();
+    if (inv && listed !== undefined) inv.nodeIds = await this.nodeList(invokeId, Number(listed));
+    return inv;
   }
 
   async getMany(invokeIds: readonly string[]): Promise<(Invocation | undefined)[]> {
@@ -328,11 +368,18 @@ export class InvocationStore {
   /** Each invocation's target nodes, in order, in one round trip (undefined once it expired). */
   async nodeIdsOf(invokeIds: readonly string[]): Promise<(string[] | undefined)[]> {
     const pipe = this.redis.pipeline();
-    for (const id of invokeIds) pipe.hget(this.keys.invocation(id), 'nodeIds');
-    return ((await pipe.exec()) ?? []).map(([err, raw]) => {
+    for (const id of invokeIds) pipe.hmget(this.keys.invocation(id), 'nodeIds', 'nodeList');
+    const rows = ((await pipe.exec()) ?? []).map(([err, raw]) => {
       if (err) throw err;
-      return typeof raw === 'string' ? (JSON.parse(raw) as string[]) : undefined;
+      return raw as (string | null)[];
     });
+    return Promise.all(
+      rows.map(async ([json, listed], i): Promise<string[] | undefined> => {
+        if (typeof json === 'string') return JSON.parse(json) as string[];
+        if (typeof listed === 'string') return this.nodeList(invokeIds[i] ?? '', Number(listed));
+        return undefined;
+      }),
+    );
   }
 
   /** Whether the per-node indexes hold every invocation (cached once true). */

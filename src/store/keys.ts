@@ -140,6 +140,22 @@ export class Keys {
     return `${this.prefix}:inv:{${invokeId}}`;
   }
 
+  /**
+   * List: the target nodes of an invocation with too many to keep in its hash (a tag target),
+   * in order; it expires with the hash.
+   */
+  invocationNodes(invokeId: string): string {
+    return `${this.invocation(invokeId)}:nodes`;
+  }
+
+  /**
+   * List: one creation attempt's node list while it is written, a chunk at a time; it becomes
+   * invocationNodes with the hash (inv-create-3.lua), or expires if the attempt dies.
+   */
+  invocationNodesDraft(invokeId: string, attempt: string): string {
+    return `${this.invocation(invokeId)}:nodes:${attempt}`;
+  }
+
   /** Sorted set: invocation ids scored by creation time (ms). */
   invocationIndex(): string {
     return `${this.prefix}:{global}:invocations`;
@@ -237,6 +253,43 @@ export class Keys {
    */
   auditLog(): string {
     return `${this.prefix}:{global}:audit`;
+  }
+
+  /**
+   * Hashes of a node's tags, key -> value: `api` (set through TagResources, kept across agent
+   * restarts), `agent` (reported at the agent's latest registration) and `node` (what the node
+   * carries: the API's, then the agent's of other keys). In `{global}`, out of the agent's ACL
+   * reach, beside the indexes they keep (node-tags-1.lua builds these names from
+   * nodeTagsPrefix()).
+   */
+  nodeTags(kind: 'api' | 'agent' | 'node', nodeId: string): string {
+    return `${this.nodeTagsPrefix()}${kind}:${nodeId}`;
+  }
+
+  nodeTagsPrefix(): string {
+    return `${this.prefix}:{global}:tags:`;
+  }
+
+  /**
+   * Sets of node ids by tag: `<tagIndexPrefix>k:<bytes of key>:<key>` (nodes with that key) and
+   * `<tagIndexPrefix>v:<bytes of key>:<key>:<value>` (nodes with that pair). The key's length
+   * makes the name unambiguous whatever the key holds. node-tags-1.lua builds the same names.
+   */
+  tagKeyIndex(key: string): string {
+    return `${this.tagIndexPrefix()}k:${Buffer.byteLength(key)}:${key}`;
+  }
+
+  tagPairIndex(key: string, value: string): string {
+    return `${this.tagIndexPrefix()}v:${Buffer.byteLength(key)}:${key}:${value}`;
+  }
+
+  tagIndexPrefix(): string {
+    return `${this.prefix}:{global}:tag`;
+  }
+
+  /** Sorted set (all scores 0, so ordered by id): nodes that carry at least one tag. */
+  taggedNodes(): string {
+    return `${this.prefix}:{global}:tagged`;
   }
 
   /** Set: node ids that have registered. */

@@ -9,9 +9,11 @@ import {
   type RawField,
 } from '../domain/records.js';
 import { FINAL_NODE_STATUSES } from '../domain/status.js';
+import { reportedTagsOf } from '../domain/tags.js';
 import type { Keys } from './keys.js';
 import { WarnOnce, type RecordWarnings } from './run-store.js';
 import { makeScripts, redisNowMs, type Scripts } from './scripts.js';
+import { TagStore } from './tag-store.js';
 
 const INFO_FIELDS = Object.keys(NODE_INFO_FIELDS);
 const STAT_FIELDS = [...FINAL_NODE_STATUSES];
@@ -23,12 +25,20 @@ const STAT_FIELDS = [...FINAL_NODE_STATUSES];
  */
 const KNOWN_LIMIT = 100_000;
 
+/** Most bytes of a node's reported tags read: 20 tags of 128 + 128 characters, as JSON. */
+const REPORTED_TAGS_LIMIT_BYTES = 48 * 1024;
+
+/** Node ids asked about per command by `missing`. */
+const MISSING_CHUNK = 1000;
+
 /** Server-side view of the node inventory. */
 export class NodeStore {
   /** Node ids found in the registry (see KNOWN_LIMIT). */
   private readonly known = new Set<string>();
   private readonly scripts: Scripts;
   private readonly warnings: WarnOnce;
+  /** The nodes' tags and their indexes. */
+  readonly tags: TagStore;
 
   constructor(
     private readonly redis: Redis,
@@ -38,14 +48,16 @@ export class NodeStore {
   ) {
     this.scripts = makeScripts(redis, keys);
     this.warnings = new WarnOnce(log);
+    this.tags = new TagStore(redis, keys);
   }
 
   /** The fields of a hash of the node's, through a capped read (see hash-read-1.lua). */
   private async readHash(
     key: string,
     fields: readonly string[],
+    limitBytes = FIELD_READ_LIMIT_BYTES,
   ): Promise<Record<string, RawField>> {
-    const values = await this.scripts.hashRead([key], FIELD_READ_LIMIT_BYTES, '', 0, ...fields);
+    const values = await this.scripts.hashRead([key], limitBytes, '', 0, ...fields);
     const raw: Record<string, RawField> = {};
     fields.forEach((name, i) => (raw[name] = values[i]));
     return raw;
@@ -60,17 +72,27 @@ export class NodeStore {
   async missing(nodeIds: readonly string[]): Promise<string[]> {
     const ask = nodeIds.filter((id) => !this.known.has(id));
     if (ask.length === 0) return [];
-    const found = await this.redis.smismember(this.keys.nodeRegistry(), ...ask);
+    // A chunk at a time: a tag target may name 100,000 nodes.
+    const found: number[] = [];
+    for (let i = 0; i < ask.length; i += MISSING_CHUNK) {
+      const chunk = ask.slice(i, i + MISSING_CHUNK);
+      found.push(...(await this.redis.smismember(this.keys.nodeRegistry(), ...chunk)));
+    }
     if (this.known.size + ask.length > KNOWN_LIMIT) this.known.clear();
     const unknown = ask.filter((id, i) => {
       if (found[i] !== 1) return true;
       this.known.add(id);
       return false;
     });
-    const exists = await Promise.all(
-      unknown.map((id) => this.redis.exists(this.keys.nodeInfo(id))),
-    );
-    return unknown.filter((_, i) => exists[i] === 0);
+    const missing: string[] = [];
+    for (let i = 0; i < unknown.length; i += MISSING_CHUNK) {
+      const chunk = unknown.slice(i, i + MISSING_CHUNK);
+      const exists = await Promise.all(
+        chunk.map((id) => this.redis.exists(this.keys.nodeInfo(id))),
+      );
+      missing.push(...chunk.filter((_, j) => exists[j] === 0));
+    }
+    return missing;
   }
 
   /**
@@ -100,6 +122,22 @@ export class NodeStore {
     if ((await this.redis.exists(this.keys.nodeInfo(nodeId))) === 0) return false;
     await this.redis.sadd(this.keys.nodeRegistry(), nodeId);
     return true;
+  }
+
+  /**
+   * Copies the tags the node's agent reported at its latest registration (the `tags` field of
+   * its info, which the agent writes and a server checks) into the tag indexes, replacing what
+   * it reported before. A report that is not valid tags counts as none (and is logged).
+   */
+  async takeReportedTags(nodeId: string): Promise<void> {
+    const key = this.keys.nodeInfo(nodeId);
+    const raw = (await this.readHash(key, ['tags'], REPORTED_TAGS_LIMIT_BYTES)).tags;
+    const text = Buffer.isBuffer(raw) ? raw.toString() : undefined;
+    const tags = reportedTagsOf(text);
+    if (tags === undefined) {
+      this.warnings.warn(key, { nodeId, fields: ['tags'] }, "a node's reported tags are invalid");
+    }
+    await this.tags.reportedByAgent(nodeId, tags ?? []);
   }
 
   /** Many nodes' registrations in one round trip, in order (undefined: not registered). */

@@ -95,8 +95,12 @@ export const SCRIPTS = {
     ],
   },
   invCreate: {
-    file: 'inv-create-1.lua',
-    keys: (k: Keys, invokeId: string) => [k.invocation(invokeId)],
+    file: 'inv-create-3.lua',
+    keys: (k: Keys, invokeId: string, attempt: string) => [
+      k.invocation(invokeId),
+      k.invocationNodesDraft(invokeId, attempt),
+      k.invocationNodes(invokeId),
+    ],
   },
   invPublish: {
     file: 'inv-publish-3.lua',
@@ -118,6 +122,7 @@ export const SCRIPTS = {
   nodeStopped: { file: 'node-stopped-2.lua', keys: nodeInfoEvents },
   nodeLost: { file: 'node-lost-2.lua', keys: nodeInfoEvents },
   auditAppend: { file: 'audit-append-1.lua', keys: (k: Keys) => [k.auditLog()] },
+  nodeTags: { file: 'node-tags-1.lua', keys: (k: Keys) => [k.taggedNodes()] },
   evCreated: {
     file: 'ev-created-2.lua',
     keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId)],

@@ -179,9 +179,9 @@ void describe('the fleetcmd CLI against a real stack', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /^NODE\s+ONLINE\s+HOSTNAME\s+OS\s+ZONE\s+AGENT\s+ACTIVE\s+LAST HEARTBEAT$/m,
+      /^NODE\s+ONLINE\s+HOSTNAME\s+OS\s+ZONE\s+AGENT\s+ACTIVE\s+LAST HEARTBEAT\s+TAGS$/m,
     );
-    assert.match(r.stdout, /^n1\s+yes\s+\S+\s+linux\s+\S+\s+\S+\s+\d+\s+\S+Z$/im);
+    assert.match(r.stdout, /^n1\s+yes\s+\S+\s+linux\s+\S+\s+\S+\s+\d+\s+\S+Z\s+-$/im);
     assert.match(r.stdout, /^n2\s+yes/m);
     const o = await cli(['nodes', '--online', '--json'], env);
     const [page] = jsonLines(o.stdout) as [{ Nodes: { Node: { NodeId: string }[] } }];

@@ -51,7 +51,8 @@ export interface Stack {
     body: unknown,
     opts?: { token?: string | null; raw?: string },
   ): Promise<ApiResponse>;
-  startAgent(nodeId: string, env?: Record<string, string>): Promise<AgentProcess>;
+  /** `args`: more flags for `fleetcmd agent` (e.g. `--tag k=v`). */
+  startAgent(nodeId: string, env?: Record<string, string>, args?: string[]): Promise<AgentProcess>;
   /** Polls until `fn` returns a value other than undefined/false, or fails after `timeoutMs`. */
   waitFor<T>(
     what: string,
@@ -122,10 +123,10 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
       const parsed = parseBody(await res.text());
       return { status: res.status, body: parsed };
     },
-    async startAgent(nodeId, extraEnv = {}) {
+    async startAgent(nodeId, extraEnv = {}, args = []) {
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', CLI, 'agent', '--node-id', nodeId],
+        ['--import', 'tsx', CLI, 'agent', '--node-id', nodeId, ...args],
         {
           env: { ...process.env, ...env, ...extraEnv },
           stdio: ['ignore', 'pipe', 'pipe'],

@@ -189,6 +189,26 @@ function fieldValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
     InvokeRecordStatus: statusText,
     InvocationStatus: statusText,
     NextToken: nextToken,
+    ResourceTag: mostly(
+      fc.constantFrom(
+        [{ Key: 'gpu' }],
+        [{ Key: 'gpu', Value: 'h100' }],
+        [],
+        [{ Key: '' }],
+        [{ Key: 'k'.repeat(129) }],
+        'gpu',
+      ),
+    ),
+    ResourceType: mostly(fc.constantFrom('node', 'instance', 'vm', '')),
+    ResourceId: nodeIdList,
+    Tag: mostly(
+      fc.oneof(
+        fc.constantFrom([], [{ Key: 'a', Value: 'b' }], [{ Key: '' }], [{ Key: 'a', Value: 1 }]),
+        fc.array(fc.record({ Key: str, Value: str }), { maxLength: 22 }),
+      ),
+    ),
+    TagKey: mostly(fc.oneof(fc.constantFrom([], ['a'], ['']), fc.array(str, { maxLength: 22 }))),
+    All: flag,
   };
 }
 
@@ -232,6 +252,13 @@ function validValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
     InvokeRecordStatus: status,
     InvocationStatus: status,
     NextToken: fc.constant(undefined),
+    // NodeIdList is given: a ResourceTag beside it would be refused.
+    ResourceTag: fc.constant(undefined),
+    ResourceType: fc.constantFrom('node', 'instance'),
+    ResourceId: fc.constant(['n1']),
+    Tag: fc.constantFrom([{ Key: 'fuzz', Value: 'v' }], [{ Key: 'fuzz' }]),
+    TagKey: fc.constant(['fuzz']),
+    All: fc.constant(undefined),
   };
 }
 
@@ -240,7 +267,9 @@ function requiredOf(action: string): string[] {
   const schema = ACTIONS[action]?.request;
   assert.ok(schema instanceof z.ZodObject);
   const shape = schema.shape as Record<string, z.ZodType>;
-  return Object.keys(shape).filter((f) => !shape[f]?.safeParse(undefined).success);
+  const required = Object.keys(shape).filter((f) => !shape[f]?.safeParse(undefined).success);
+  // NodeIdList or ResourceTag is required (the action checks): NodeIdList stands for the pair.
+  return 'ResourceTag' in shape && 'NodeIdList' in shape ? [...required, 'NodeIdList'] : required;
 }
 
 /** Sets `key` as an own, enumerable property (plain assignment of `__proto__` would not). */

@@ -120,6 +120,19 @@ void describe('documented answer schemas match real answers', () => {
     const audit = await call('DescribeAuditEvents', { MaxResults: 50 });
     await call('DescribeAuditEvents', { MaxResults: 1, NextToken: audit.NextToken });
     await call('DescribeAuditEvents', { Action: 'Nothing', StartTime: '2020-01-01T00:00:00Z' });
+    await call('ListTagResources', { ResourceType: 'node' });
+    const tag = { ResourceType: 'node', ResourceId: ['n1'] };
+    await call('TagResources', { ...tag, Tag: [{ Key: 'role', Value: 'web' }, { Key: 'b' }] });
+    const tags = await call('ListTagResources', { ResourceType: 'node', MaxResults: 1 });
+    await call('ListTagResources', { ResourceType: 'node', NextToken: tags.NextToken });
+    await call('ListTagResources', { ResourceType: 'node', Tag: [{ Key: 'role' }] });
+    await call('DescribeNodes', { Tag: [{ Key: 'role', Value: 'web' }] });
+    await call('RunCommand', {
+      ResourceTag: [{ Key: 'role' }],
+      CommandContent: 'true',
+      RepeatMode: 'DryRun',
+    });
+    await call('UntagResources', { ...tag, TagKey: ['role'] });
 
     assert.deepEqual([...checked.keys()].sort(), Object.keys(ACTIONS).sort());
   });

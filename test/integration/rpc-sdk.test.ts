@@ -332,4 +332,90 @@ void describe('RPC protocol, instance dialect, through @alicloud/ecs20140526', (
         err.code === 'InvalidParameter' && /Type: only RunShellScript/.test(err.message),
     );
   });
+
+  void it('TagResources, ListTagResources, RunCommand by ResourceTag and UntagResources', async () => {
+    const tagged = await ecs.tagResources(
+      new $Ecs.TagResourcesRequest({
+        regionId: 'local',
+        resourceType: 'instance',
+        resourceId: ['n1'],
+        tag: [
+          new $Ecs.TagResourcesRequestTag({ key: 'role', value: 'web' }),
+          new $Ecs.TagResourcesRequestTag({ key: 'tier', value: '' }),
+        ],
+      }),
+    );
+    assert.match(tagged.body?.requestId ?? '', /^[0-9A-F-]{36}$/);
+    const list = await ecs.listTagResources(
+      new $Ecs.ListTagResourcesRequest({
+        regionId: 'local',
+        resourceType: 'instance',
+        tag: [new $Ecs.ListTagResourcesRequestTag({ key: 'role', value: 'web' })],
+      }),
+    );
+    const rows = list.body?.tagResources?.tagResource ?? [];
+    assert.deepEqual(
+      rows.map((r) => [r.resourceId, r.resourceType, r.tagKey, r.tagValue]),
+      [
+        ['n1', 'instance', 'role', 'web'],
+        ['n1', 'instance', 'tier', ''],
+      ],
+    );
+    const byId = await ecs.listTagResources(
+      new $Ecs.ListTagResourcesRequest({
+        regionId: 'local',
+        resourceType: 'instance',
+        resourceId: ['n2', 'n1'],
+      }),
+    );
+    assert.deepEqual(
+      (byId.body?.tagResources?.tagResource ?? []).map((r) => r.resourceId),
+      ['n1', 'n1'],
+    );
+
+    const run = await ecs.runCommand(
+      new $Ecs.RunCommandRequest({
+        regionId: 'local',
+        type: 'RunShellScript',
+        resourceTag: [new $Ecs.RunCommandRequestResourceTag({ key: 'role', value: 'web' })],
+        commandContent: 'echo tagged',
+        timeout: 30,
+      }),
+    );
+    const inv = await waitFinal(run.body?.invokeId as string);
+    const nodes = inv.invokeInstances?.invokeInstance ?? [];
+    assert.deepEqual(
+      nodes.map((n) => [n.instanceId, n.invocationStatus]),
+      [['n1', 'Success']],
+    );
+
+    await ecs.untagResources(
+      new $Ecs.UntagResourcesRequest({
+        regionId: 'local',
+        resourceType: 'instance',
+        resourceId: ['n1'],
+        tagKey: ['role', 'tier'],
+      }),
+    );
+    const after_ = await ecs.listTagResources(
+      new $Ecs.ListTagResourcesRequest({ regionId: 'local', resourceType: 'instance' }),
+    );
+    assert.deepEqual(after_.body?.tagResources?.tagResource ?? [], []);
+    await assert.rejects(
+      ecs.runCommand(
+        new $Ecs.RunCommandRequest({
+          regionId: 'local',
+          type: 'RunShellScript',
+          resourceTag: [new $Ecs.RunCommandRequestResourceTag({ key: 'role', value: 'web' })],
+          commandContent: 'true',
+        }),
+      ),
+      (err: SdkError) => {
+        assert.equal(err.statusCode, 400);
+        assert.equal(err.code, 'InvalidParameter.ResourceTag');
+        assert.match(err.message, /ResourceTag: no node carries role=web/);
+        return true;
+      },
+    );
+  });
 });

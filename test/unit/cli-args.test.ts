@@ -17,6 +17,8 @@ import { parseSendFile } from '../../src/cli/commands/send-file.js';
 import { parseStop } from '../../src/cli/commands/stop.js';
 import type { Parsed } from '../../src/cli/client-args.js';
 import { UsageError } from '../../src/cli/usage-error.js';
+import { parseTag } from '../../src/cli/commands/tag.js';
+import { parseUntag } from '../../src/cli/commands/untag.js';
 import { MAX_FILE_BASE64_BYTES } from '../../src/domain/send-file.js';
 
 const ENV = { FLEETCMD_URL: 'http://api:1', FLEETCMD_API_TOKEN: 'tok' };
@@ -40,6 +42,8 @@ const PARSERS = {
   'command invoke': parseCommandInvoke,
   'send-file': parseSendFile,
   'send-file-results': parseSendFileResults,
+  tag: parseTag,
+  untag: parseUntag,
 };
 
 void describe('client subcommand arguments', () => {
@@ -98,7 +102,7 @@ void describe('client subcommand arguments', () => {
   });
 
   void it('run refuses what cannot work before calling the API', () => {
-    assert.throws(() => parseRun(['--', 'true'], ENV), /--nodes is required/);
+    assert.throws(() => parseRun(['--', 'true'], ENV), /--nodes .* or --target .* is required/);
     assert.throws(() => parseRun(['--nodes', 'n1'], ENV), /command is missing/);
     assert.throws(() => parseRun(['--nodes', 'n1', '--timeout', '1.5', 'x'], ENV), /--timeout/);
     assert.throws(
@@ -113,6 +117,60 @@ void describe('client subcommand arguments', () => {
     const p = parsed(parseDescribe(['t-1', '--node', 'n1', '--status', 'Failed'], ENV));
     assert.deepEqual([p.invokeId, p.node, p.status, p.max], ['t-1', 'n1', 'Failed', 1000]);
     assert.throws(() => parseDescribe(['--max', '0'], ENV), /--max/);
+  });
+
+  void it('run, command invoke and send-file take --target tags instead of --nodes', () => {
+    const run = parsed(parseRun(['--target', 'gpu=h100, rack=r12,ssd', '--', 'true'], ENV));
+    assert.deepEqual(run.request.ResourceTag, [
+      { Key: 'gpu', Value: 'h100' },
+      { Key: 'rack', Value: 'r12' },
+      { Key: 'ssd' },
+    ]);
+    assert.equal(run.request.NodeIdList, undefined);
+    assert.throws(
+      () => parseRun(['--nodes', 'n1', '--target', 'a=b', '--', 'true'], ENV),
+      /--nodes and --target: give one of them, not both/,
+    );
+    const inv = parsed(parseCommandInvoke(['c-1', '--target', 'rack=r1'], ENV));
+    assert.deepEqual(inv.request.ResourceTag, [{ Key: 'rack', Value: 'r1' }]);
+    const file = parsed(parseSendFile(['--target', 'rack=r1', '--target-dir', '/t', 'f'], ENV));
+    assert.deepEqual(file.request(Buffer.from('x')).ResourceTag, [{ Key: 'rack', Value: 'r1' }]);
+    const dry = parsed(parseRun(['--nodes', 'n1', '--repeat-mode', 'DryRun', '--', 'true'], ENV));
+    assert.equal(dry.request.RepeatMode, 'DryRun');
+  });
+
+  void it('nodes --tag filters; tag and untag build TagResources and UntagResources', () => {
+    assert.deepEqual(parsed(parseNodes(['--tag', 'gpu=h100', '--tag', 'rack'], ENV)).tags, [
+      { Key: 'gpu', Value: 'h100' },
+      { Key: 'rack' },
+    ]);
+    assert.equal(parsed(parseNodes([], ENV)).tags, undefined);
+    assert.deepEqual(parsed(parseTag(['n1', 'n2', 'rack=r12', 'empty='], ENV)).request, {
+      ResourceType: 'node',
+      ResourceId: ['n1', 'n2'],
+      Tag: [
+        { Key: 'rack', Value: 'r12' },
+        { Key: 'empty', Value: '' },
+      ],
+    });
+    assert.throws(() => parseTag(['n1'], ENV), /key=value/);
+    assert.throws(() => parseTag(['a=b'], ENV), /at least one node/);
+    assert.deepEqual(parsed(parseUntag(['n1', 'rack'], ENV)).request, {
+      ResourceType: 'node',
+      ResourceId: ['n1'],
+      TagKey: ['rack'],
+    });
+    assert.deepEqual(parsed(parseUntag(['--nodes', 'n1,n2', 'rack', 'gpu'], ENV)).request, {
+      ResourceType: 'node',
+      ResourceId: ['n1', 'n2'],
+      TagKey: ['rack', 'gpu'],
+    });
+    assert.deepEqual(parsed(parseUntag(['n1', 'n2', '--all'], ENV)).request, {
+      ResourceType: 'node',
+      ResourceId: ['n1', 'n2'],
+      All: true,
+    });
+    assert.throws(() => parseUntag(['n1'], ENV), /name a key, or --all/);
   });
 
   void it('logs needs an InvokeId; stop takes an optional node list', () => {

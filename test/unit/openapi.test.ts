@@ -199,9 +199,15 @@ void describe('OpenAPI document (GET /docs)', () => {
     assert.ok(props(items(responseOf(doc, 'DescribeNodes'), 'Nodes', 'Node')).includes('Online'));
     items(responseOf(doc, 'DescribeCommands'), 'Commands', 'Command');
     items(responseOf(doc, 'DescribeSendFileResults'), 'Invocations', 'Invocation');
+    // RunCommand and InvokeCommand answer a DryRun without an InvokeId.
+    for (const action of ['RunCommand', 'InvokeCommand']) {
+      assert.deepEqual(responseOf(doc, action).required, ['RequestId']);
+      const answer = obj(responseOf(doc, action).properties, 'properties');
+      for (const field of ['InvokeId', 'DryRun', 'NodeCount', 'OfflineNodeIds']) {
+        assert.ok(field in answer, `${action} documents ${field}`);
+      }
+    }
     for (const [action, field] of [
-      ['RunCommand', 'InvokeId'],
-      ['InvokeCommand', 'InvokeId'],
       ['SendFile', 'InvokeId'],
       ['CreateCommand', 'CommandId'],
     ] as const) {
@@ -213,10 +219,18 @@ void describe('OpenAPI document (GET /docs)', () => {
   void it('RunCommand: the request as the client sends it (defaults make fields optional)', () => {
     const req = requestOf(doc, 'RunCommand');
     const required = req.required as string[];
-    assert.deepEqual([...required].sort(), ['CommandContent', 'NodeIdList']);
+    // NodeIdList or ResourceTag: one of them, which the action checks.
+    assert.deepEqual([...required].sort(), ['CommandContent']);
     assert.equal(req.additionalProperties, false);
     const props = obj(req.properties, 'properties');
-    for (const field of ['CommandContent', 'ContentEncoding', 'Frequency', 'Timeout']) {
+    for (const field of [
+      'CommandContent',
+      'ContentEncoding',
+      'Frequency',
+      'Timeout',
+      'NodeIdList',
+      'ResourceTag',
+    ]) {
       assert.ok(field in props, `${field} documented`);
     }
     const nodeIdList = obj(props.NodeIdList, 'NodeIdList');

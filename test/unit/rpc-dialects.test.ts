@@ -25,10 +25,13 @@ void describe('dialect tables', () => {
       'DescribeInvocations',
       'DescribeSendFileResults',
       'InvokeCommand',
+      'ListTagResources',
       'ModifyCommand',
       'RunCommand',
       'SendFile',
       'StopInvocation',
+      'TagResources',
+      'UntagResources',
     ]);
     for (const dialect of Object.values(DIALECT_ACTIONS)) {
       for (const a of Object.values(dialect)) {

@@ -78,6 +78,8 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['nodeLost', '0', false],
   ['evRelay', '0 0', { copied: 0, finished: 0 }],
   ['evRelay', '12 3', { copied: 12, finished: 3 }],
+  ['nodeTags', 3, 3],
+  ['nodeTags', -1, -1],
   [
     'hashRead',
     [Buffer.from('Success'), null, 70_000_000],
@@ -144,6 +146,7 @@ const BAD: [ScriptName, unknown][] = [
   ['nodeRegister', 0],
   ['nodeHeartbeat', 'now'],
   ['nodeStopped', null],
+  ['nodeTags', '3'],
 ];
 
 void describe('run replies', () => {

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname, type as osType, uptime } from 'node:os';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { reportedTagsText, type Tag } from '../../src/domain/tags.js';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import {
   contentForNode,
@@ -38,6 +39,8 @@ export interface AgentDeps {
   graceSeconds: number;
   /** BullMQ lock duration for claimed jobs. @default 30 */
   lockSeconds?: number;
+  /** The tags the agent reports at registration (FLEETCMD_NODE_TAGS). @default none */
+  tags?: readonly Tag[];
   /** Boot id override (tests simulate reboots); default: the kernel's. */
   bootId?: string;
   /** Starts a command; replaceable so the loop's state machine can be tested alone. */
@@ -113,6 +116,8 @@ export class Agent {
       heartbeatSeconds: deps.heartbeatSeconds,
       agentInstance: this.instanceId,
       pid: process.pid,
+      // Always written, so tags dropped from the agent's settings are dropped from the node.
+      tags: reportedTagsText(deps.tags ?? []),
     });
     if (!deps.execute) {
       this.stopWatchingSpawner = sharedSpawner().onGone((why, pid) =>
@@ -164,7 +169,8 @@ export class Agent {
       .catch((err: unknown) => deps.log.error({ err: String(err) }, 'queue worker stopped'));
     await this.worker.waitUntilReady();
 
-    await deps.store.announce();
+    // Tells the servers to take this registration's tags (heartbeats announce without it).
+    await deps.store.announce(true);
     const announceEvery = announceEveryBeats(deps.heartbeatSeconds);
     let beats = 0;
     this.heartbeat = setInterval(() => {

@@ -9,6 +9,7 @@ import { AgentStore } from '../../src/store/agent-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
 import { closeRedis, makeRedis } from '../../src/store/redis.js';
+import { parseTagList, TagError, type Tag } from '../../src/domain/tags.js';
 import { Agent } from './agent.js';
 import { chooseScriptRoot } from './exec/script-dir.js';
 
@@ -47,6 +48,18 @@ async function refuseSharedCredentials(
   );
 }
 
+/** FLEETCMD_NODE_TAGS (or the --tag flags) as tags; a bad one stops the start, named. */
+function nodeTags(config: Readonly<Config>): Tag[] {
+  try {
+    return parseTagList(config.nodeTags);
+  } catch (err) {
+    if (err instanceof TagError) {
+      throw new ConfigError(`FLEETCMD_NODE_TAGS (--tag): ${err.message}`);
+    }
+    throw err;
+  }
+}
+
 /** Starts a node agent for `config.nodeId`. */
 export async function startAgent(
   config: Readonly<Config>,
@@ -57,6 +70,7 @@ export async function startAgent(
       'FLEETCMD_NODE_ID: the agent needs a node id (--node-id or FLEETCMD_NODE_ID)',
     );
   }
+  const tags = nodeTags(config);
   const scripts = chooseScriptRoot(config.scriptDir);
   if ('problem' in scripts) throw new ConfigError(scripts.problem);
   const logger = log ?? makeLogger(config.logLevel, 'fleetcmd-agent');
@@ -93,6 +107,7 @@ export async function startAgent(
     graceSeconds: config.agentGraceSeconds,
     lockSeconds: config.agentLockSeconds,
     scriptRoot: scripts.root,
+    tags,
     ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
   });
   try {

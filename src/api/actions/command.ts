@@ -12,19 +12,21 @@ import {
 import { newId } from '../../app/invocations.js';
 import type { Action, ActionDeps } from '../../app/deps.js';
 import { listPage, type Listing } from './listing.js';
+import { submitAnswer } from './submit-answer.js';
+import { targetNodes } from '../../app/targets.js';
 import { defineAction, type ActionEntry } from './define-action.js';
 import { renderCommand } from '../render.js';
 import {
   commandIdResponse,
   describeCommandsResponse,
   emptyResponse,
-  invokeIdResponse,
+  submitResponse,
   type CommandIdAnswer,
   type DescribeCommandsAnswer,
   type EmptyAnswer,
-  type InvokeIdAnswer,
+  type SubmitAnswer,
 } from '../schemas/response.js';
-import { parseBody } from '../schemas/common.js';
+import { parseBody, TARGET_FIELDS } from '../schemas/common.js';
 import {
   contentParameterNames,
   decodeCommandContent,
@@ -131,13 +133,14 @@ const deleteCommand: Action<EmptyAnswer> = async (body, deps) => {
 };
 
 /** Runs a saved command: its content and defaults, with this request's per-run overrides. */
-const invokeCommand: Action<InvokeIdAnswer> = async (body, deps) => {
-  const req = parseBody(invokeCommandSchema, body);
+const invokeCommand: Action<SubmitAnswer> = async (body, deps) => {
+  const req = parseBody(invokeCommandSchema, body, TARGET_FIELDS);
   const { ClientToken, ...request } = req;
-  const { invokeId, created } = await submitInvocation(
+  const submitted = await submitInvocation(
     {
       clientToken: ClientToken,
       request,
+      dryRun: req.RepeatMode === 'DryRun',
       // Only a first request reads the command: a retry is answered even once it is deleted.
       resolve: async () => {
         const cmd = await existingCommand(deps, req.CommandId);
@@ -146,9 +149,9 @@ const invokeCommand: Action<InvokeIdAnswer> = async (body, deps) => {
           name: cmd.name,
           description: cmd.description,
           content: cmd.content,
-          nodeIds: req.NodeIdList,
+          nodeIds: await targetNodes(req, deps),
           frequency: req.Frequency,
-          repeatMode: req.RepeatMode,
+          repeatMode: req.RepeatMode === 'DryRun' ? undefined : req.RepeatMode,
           timeoutSeconds: req.Timeout ?? cmd.timeoutSeconds,
           username: req.Username ?? cmd.username,
           workingDir: req.WorkingDir ?? cmd.workingDir,
@@ -161,8 +164,10 @@ const invokeCommand: Action<InvokeIdAnswer> = async (body, deps) => {
     },
     deps,
   );
-  if (created) await deps.commands.countInvocation(req.CommandId);
-  return { InvokeId: invokeId };
+  if ('created' in submitted && submitted.created) {
+    await deps.commands.countInvocation(req.CommandId);
+  }
+  return submitAnswer(submitted);
 };
 
 /** The saved-command actions. */
@@ -197,7 +202,7 @@ export const COMMAND_ACTIONS: Readonly<Record<string, ActionEntry>> = {
   InvokeCommand: defineAction({
     handler: invokeCommand,
     request: invokeCommandSchema,
-    response: invokeIdResponse,
+    response: submitResponse,
     summary: 'Runs a saved command on nodes, with per-run overrides and parameters',
   }),
 };

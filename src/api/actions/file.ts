@@ -9,10 +9,11 @@ import {
   statusIs,
 } from '../../app/invocations.js';
 import { decodeContent } from '../../app/content.js';
+import { targetNodes } from '../../app/targets.js';
 import type { Action } from '../../app/deps.js';
 import { renderSendFile } from '../render.js';
 import { describeSendFileResultsSchema, sendFileSchema } from '../schemas/file.js';
-import { parseBody } from '../schemas/common.js';
+import { parseBody, TARGET_FIELDS } from '../schemas/common.js';
 import {
   describeSendFileResultsResponse,
   invokeIdResponse,
@@ -36,20 +37,21 @@ const FILE_CONTENT = {
  * is listed in its own index, so DescribeInvocations never shows it.
  */
 const sendFile: Action<InvokeIdAnswer> = async (body, deps) => {
-  const req = parseBody(sendFileSchema, body);
+  const req = parseBody(sendFileSchema, body, TARGET_FIELDS);
   const modeProblem = deps.allowSetuidFiles
     ? undefined
     : setuidModeProblem(parseInt(req.FileMode, 8));
   if (modeProblem !== undefined) throw new AppError('InvalidParameter', `FileMode: ${modeProblem}`);
   const content = decodeContent(req.Content, req.ContentType, FILE_CONTENT);
-  await assertRegistered(deps, req.NodeIdList);
+  const nodeIds = await targetNodes(req, deps);
+  await assertRegistered(deps, nodeIds);
   const inv: Invocation = {
     invokeId: newId('f-'),
     commandId: '',
     name: req.Name,
     description: req.Description,
     content,
-    nodeIds: req.NodeIdList,
+    nodeIds,
     frequency: '',
     repeatMode: 'Once',
     timeoutSeconds: req.Timeout,

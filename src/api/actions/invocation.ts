@@ -4,6 +4,8 @@ import { stopInvocationNodes } from '../../app/stop-invocation.js';
 import { existingInvocation, statusIs } from '../../app/invocations.js';
 import type { Action } from '../../app/deps.js';
 import { decodeCommandContent, submitInvocation } from '../../app/submit-invocation.js';
+import { targetNodes } from '../../app/targets.js';
+import { submitAnswer } from './submit-answer.js';
 import { renderInvocation } from '../render.js';
 import {
   describeInvocationResultsSchema,
@@ -11,35 +13,37 @@ import {
   parseBody,
   runCommandSchema,
   stopInvocationSchema,
+  TARGET_FIELDS,
 } from '../schemas/common.js';
 import {
   describeInvocationResultsResponse,
   describeInvocationsResponse,
   emptyResponse,
-  invokeIdResponse,
+  submitResponse,
   type DescribeInvocationsAnswer,
   type EmptyAnswer,
-  type InvokeIdAnswer,
+  type SubmitAnswer,
 } from '../schemas/response.js';
 import { defineAction, type ActionEntry } from './define-action.js';
 import { describeInvocationResults } from './invocation-results.js';
 import { invocationListing, listPage } from './listing.js';
 
-const runCommand: Action<InvokeIdAnswer> = async (body, deps) => {
-  const req = parseBody(runCommandSchema, body);
+const runCommand: Action<SubmitAnswer> = async (body, deps) => {
+  const req = parseBody(runCommandSchema, body, TARGET_FIELDS);
   const { ClientToken, ...request } = req;
-  const { invokeId } = await submitInvocation(
+  const submitted = await submitInvocation(
     {
       clientToken: ClientToken,
       request,
-      resolve: () => ({
+      dryRun: req.RepeatMode === 'DryRun',
+      resolve: async () => ({
         commandId: '',
         name: req.Name,
         description: req.Description,
         content: decodeCommandContent(req.CommandContent, req.ContentEncoding),
-        nodeIds: req.NodeIdList,
+        nodeIds: await targetNodes(req, deps),
         frequency: req.Frequency,
-        repeatMode: req.RepeatMode,
+        repeatMode: req.RepeatMode === 'DryRun' ? undefined : req.RepeatMode,
         timeoutSeconds: req.Timeout,
         username: req.Username,
         workingDir: req.WorkingDir,
@@ -51,7 +55,7 @@ const runCommand: Action<InvokeIdAnswer> = async (body, deps) => {
     },
     deps,
   );
-  return { InvokeId: invokeId };
+  return submitAnswer(submitted);
 };
 
 /**
@@ -127,7 +131,7 @@ export const INVOCATION_ACTIONS: Readonly<Record<string, ActionEntry>> = {
   RunCommand: defineAction({
     handler: runCommand,
     request: runCommandSchema,
-    response: invokeIdResponse,
+    response: submitResponse,
     summary: 'Runs a command on nodes: once, on a schedule (Frequency) or at boot',
   }),
   DescribeInvocations: defineAction({

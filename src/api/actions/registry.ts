@@ -4,6 +4,7 @@ import type { ActionEntry } from './define-action.js';
 import { FILE_ACTIONS } from './file.js';
 import { INVOCATION_ACTIONS } from './invocation.js';
 import { NODE_ACTIONS } from './nodes.js';
+import { TAG_ACTIONS } from './tags.js';
 
 export type { ActionEntry };
 
@@ -14,6 +15,7 @@ export type { ActionEntry };
 export const ACTIONS: Readonly<Record<string, ActionEntry>> = {
   ...INVOCATION_ACTIONS,
   ...NODE_ACTIONS,
+  ...TAG_ACTIONS,
   ...FILE_ACTIONS,
   ...COMMAND_ACTIONS,
   ...AUDIT_ACTIONS,

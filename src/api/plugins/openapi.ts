@@ -55,7 +55,10 @@ function codesByStatus(): Map<number, ErrorCode[]> {
  */
 const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
   IdempotentParameterMismatch: ['ClientToken'],
-  'InvalidNodeId.NotFound': ['NodeIdList'],
+  'InvalidNodeId.NotFound': ['NodeIdList', 'ResourceTag', 'ResourceId'],
+  'InvalidParameter.ResourceTag': ['ResourceTag'],
+  // TagResources only (ListTagResources and DescribeNodes take a Tag filter, never refused so).
+  InvalidTagCount: ['Tag'],
   'InvalidParameter.Frequency': ['Frequency'],
   'InvalidCommandContent.Malformed': ['CommandContent'],
   // InvokeCommand's content can outgrow the limit once its Parameters are substituted.

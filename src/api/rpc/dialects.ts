@@ -46,6 +46,9 @@ const SHARED = [
   'SendFile',
   'DescribeSendFileResults',
   'DescribeCloudAssistantStatus',
+  'TagResources',
+  'UntagResources',
+  'ListTagResources',
 ] as const;
 
 const identity = (names: readonly string[]): Record<string, DialectAction> =>
@@ -72,6 +75,10 @@ export const DIALECT_ACTIONS: Readonly<Record<Dialect, Readonly<Record<string, D
     SendFile: { action: 'SendFile', rename: LIST },
     DescribeSendFileResults: { action: 'DescribeSendFileResults', rename: ONE },
     DescribeCloudAssistantStatus: { action: 'DescribeCloudAssistantStatus', rename: LIST },
+    // ResourceType "instance" means nodes (the schemas take it); answers say "instance".
+    TagResources: { action: 'TagResources' },
+    UntagResources: { action: 'UntagResources' },
+    ListTagResources: { action: 'ListTagResources' },
   },
 };
 
@@ -87,8 +94,8 @@ const INSTANCE_NAMES: Readonly<Record<string, string>> = {
 };
 
 /**
- * An answer in the instance dialect: names renamed throughout, `Timed` a boolean, and
- * SendFile's `Overwrite` a text (the SDK models type them so).
+ * An answer in the instance dialect: names renamed throughout, `Timed` a boolean, SendFile's
+ * `Overwrite` a text (the SDK models type them so), and a tag's ResourceType `instance`.
  */
 export function toInstanceDialect(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toInstanceDialect);
@@ -98,6 +105,7 @@ export function toInstanceDialect(value: unknown): unknown {
     const name = INSTANCE_NAMES[key] ?? key;
     if (key === 'Timed' && (v === 'true' || v === 'false')) out[name] = v === 'true';
     else if (key === 'Overwrite' && typeof v === 'boolean') out[name] = String(v);
+    else if (key === 'ResourceType' && v === 'node') out[name] = 'instance';
     else out[name] = toInstanceDialect(v);
   }
   return out;

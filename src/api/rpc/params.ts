@@ -20,19 +20,47 @@ export class RpcParamError extends Error {
 /** Most items a flattened list may hold (NodeIdList takes up to 1000). */
 export const MAX_LIST_ITEMS = 1000;
 
-const INDEX_RE = /^[1-9]\d{0,3}$/;
+/** `N` (an item) or `N.Name` (a field of an object item, as in `Tag.1.Key`). */
+const INDEX_RE = /^([1-9]\d{0,3})(?:\.([A-Za-z][A-Za-z0-9]{0,63}))?$/;
 const INTEGER_RE = /^-?\d{1,15}$/;
 
+/** A flattened list's items by N: texts, or objects built from `N.Name` fields. */
+type ListItems = Map<number, string | Record<string, string>>;
+
+/** Adds `Field.N` or `Field.N.Name` to its list; throws on a bad or mixed form. */
+function addItem(lists: Map<string, ListItems>, key: string, field: string, value: string) {
+  const m = INDEX_RE.exec(key.slice(field.length + 1));
+  const n = Number(m?.[1]);
+  if (!m || n > MAX_LIST_ITEMS) {
+    throw new RpcParamError(
+      `${key}: list items are numbered ${field}.1 to ${field}.${MAX_LIST_ITEMS} (or ${field}.N.Name)`,
+    );
+  }
+  const items: ListItems = lists.get(field) ?? new Map();
+  lists.set(field, items);
+  const name = m[2];
+  const item = items.get(n);
+  if (name === undefined) {
+    if (item !== undefined) throw new RpcParamError(`${key}: given both whole and by field`);
+    items.set(n, value);
+    return;
+  }
+  if (typeof item === 'string') throw new RpcParamError(`${key}: given both whole and by field`);
+  const obj = item ?? (Object.create(null) as Record<string, string>);
+  obj[name] = value;
+  items.set(n, obj);
+}
+
 /**
- * Groups flat parameters by field: `Name` and `Name.N` are the same field. Order within a list
- * follows N, which must run 1..count without gaps.
+ * Groups flat parameters by field: `Name` and `Name.N` are the same field, and `Name.N.Sub`
+ * makes item N an object. Order within a list follows N, which must run 1..count without gaps.
  */
 export function unflatten(
   params: ReadonlyMap<string, string>,
   kindOf: (field: string) => FieldKind,
 ): Record<string, unknown> {
   const scalars = new Map<string, string>();
-  const lists = new Map<string, Map<number, string>>();
+  const lists = new Map<string, ListItems>();
   for (const [key, value] of params) {
     const dot = key.indexOf('.');
     if (dot < 0) {
@@ -40,18 +68,10 @@ export function unflatten(
       continue;
     }
     const field = key.slice(0, dot);
-    const index = key.slice(dot + 1);
     if (kindOf(field) !== 'list') {
       throw new RpcParamError(`${key}: ${field} is not a list, so it takes no ".N" suffix`);
     }
-    if (!INDEX_RE.test(index) || Number(index) > MAX_LIST_ITEMS) {
-      throw new RpcParamError(
-        `${key}: list items are numbered ${field}.1 to ${field}.${MAX_LIST_ITEMS}`,
-      );
-    }
-    const items = lists.get(field) ?? new Map<number, string>();
-    items.set(Number(index), value);
-    lists.set(field, items);
+    addItem(lists, key, field, value);
   }
 
   const body: Record<string, unknown> = {};
@@ -72,7 +92,7 @@ export function unflatten(
     }
   }
   for (const [field, items] of lists) {
-    const list: string[] = [];
+    const list: unknown[] = [];
     for (let i = 1; i <= items.size; i++) {
       const item = items.get(i);
       if (item === undefined) {
@@ -80,7 +100,7 @@ export function unflatten(
           `${field}.${i}: is missing (list items are numbered from 1 without gaps)`,
         );
       }
-      list.push(item);
+      list.push(typeof item === 'string' ? item : { ...item });
     }
     body[field] = list;
   }

@@ -47,6 +47,7 @@ export const modifyCommandSchema = z.strictObject({
 export const invokeCommandSchema = z.strictObject({
   CommandId: commandId,
   NodeIdList: run.NodeIdList,
+  ResourceTag: run.ResourceTag,
   Timeout: run.Timeout.unwrap().optional(),
   WorkingDir: run.WorkingDir.unwrap().optional(),
   Username: run.Username.unwrap().optional(),

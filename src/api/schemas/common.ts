@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { NODE_ID_RE } from '../../shared/config.js';
 import { AppError } from '../../app/errors.js';
+import { resourceTag, tagMatchList } from './tag-fields.js';
 
 /** Booleans as JSON booleans, or the texts "true"/"false" the vendor's clients send. */
 export const flag = z
@@ -25,14 +26,22 @@ export const userName = z
 
 export const maxResults = z.number().int().min(1).max(50).default(10);
 
+/** The target fields of RunCommand, InvokeCommand and SendFile: exactly one is given. */
+export const TARGET_FIELDS = ['NodeIdList', 'ResourceTag'] as const;
+
+/** RunCommand's RepeatMode: DryRun checks the request and runs nothing. */
+export const runRepeatMode = z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot', 'DryRun']);
+
 export const runCommandSchema = z.strictObject({
-  NodeIdList: nodeIdList,
+  /** Exactly one of NodeIdList and ResourceTag (checked by the action: see app/targets.ts). */
+  NodeIdList: nodeIdList.optional(),
+  ResourceTag: resourceTag.optional(),
   CommandContent: z.string().min(1, { message: 'must not be empty' }),
   ContentEncoding: z.enum(['PlainText', 'Base64']).default('PlainText'),
   Name: z.string().max(128).default(''),
   Description: z.string().max(512).default(''),
   Frequency: z.string().max(256).default(''),
-  RepeatMode: z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot']).optional(),
+  RepeatMode: runRepeatMode.optional(),
   Timeout: z.number().int().min(1).max(86_400).default(60),
   Username: userName.default(''),
   WorkingDir: z
@@ -84,6 +93,8 @@ export const stopInvocationSchema = z.strictObject({
 
 export const describeNodesSchema = z.strictObject({
   NodeId: nodeId.optional(),
+  /** Only nodes whose tags match every pair. */
+  Tag: tagMatchList.optional(),
   Online: flag.optional(),
   MaxResults: maxResults,
   NextToken: z.string().max(512).optional(),
@@ -125,18 +136,30 @@ function checkKeys(body: unknown): void {
  * Parses a request body. The error names every field at fault (up to three): missing
  * fields first (code MissingParameter), then unknown ones, then wrong values.
  */
-export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+export function parseBody<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+  /** Two fields of which exactly one must be given (NodeIdList or ResourceTag). */
+  oneOf?: readonly [string, string],
+): z.output<S> {
   if (body === undefined || body === null) body = {};
   if (typeof body !== 'object' || Array.isArray(body)) {
     throw new AppError('InvalidParameter', 'the request body must be a JSON object');
   }
   checkKeys(body);
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
   const missing: string[] = [];
-  const unknown: string[] = [];
   const wrong: string[] = [];
-  for (const issue of r.error.issues) {
+  if (oneOf) {
+    const [a, b] = oneOf;
+    const given = oneOf.filter((f) => (body as Record<string, unknown>)[f] !== undefined);
+    if (given.length === 0) missing.push(`${a} is required (or ${b}: one of them)`);
+    if (given.length === 2) wrong.push(`${a}, ${b}: give one of them, not both`);
+  }
+  const r = schema.safeParse(body);
+  if (r.success && missing.length + wrong.length === 0) return r.data;
+  const unknown: string[] = [];
+  const issues = r.success ? [] : r.error.issues;
+  for (const issue of issues) {
     const field = issue.path.map(String).join('.') || 'body';
     if (issue.code === 'unrecognized_keys') {
       const where = issue.path.length > 0 ? ` in ${field}` : '';

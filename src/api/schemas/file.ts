@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { fileNameProblem } from '../../domain/send-file.js';
+import { resourceTag } from './tag-fields.js';
 import { flag, invokeId, maxResults, nodeId, nodeIdList, userName } from './common.js';
 
 /** A file name: one path component of at most 255 bytes (fileNameProblem). */
@@ -18,7 +19,8 @@ const targetDir = z
   .refine((d) => !d.split('/').includes('..'), { message: 'must not contain .. segments' });
 
 export const sendFileSchema = z.strictObject({
-  NodeIdList: nodeIdList,
+  NodeIdList: nodeIdList.optional(),
+  ResourceTag: resourceTag.optional(),
   Name: fileName,
   TargetDir: targetDir,
   Content: z.string().min(1, { message: 'must not be empty' }),

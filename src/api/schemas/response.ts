@@ -35,6 +35,17 @@ export const emptyResponse = answer({});
 export const invokeIdResponse = answer({ InvokeId: z.string() });
 export const commandIdResponse = answer({ CommandId: z.string() });
 
+/** RunCommand and InvokeCommand: the new InvokeId, or with RepeatMode DryRun what would run. */
+export const submitResponse = answer({
+  InvokeId: z.string().optional().describe('The new invocation; absent for a DryRun'),
+  DryRun: z.literal(true).optional().describe('RepeatMode DryRun: nothing was run or recorded'),
+  NodeCount: z.number().int().optional().describe('DryRun: the nodes the request targets'),
+  OfflineNodeIds: z
+    .array(z.string())
+    .optional()
+    .describe('DryRun: the targets that are registered but offline now'),
+});
+
 export const invokeNodeSchema = z.strictObject({
   CreationTime: time,
   UpdateTime: time,
@@ -102,6 +113,11 @@ export const describeInvocationResultsResponse = answer({
   }),
 });
 
+/** A node's tags, in key order. */
+const nodeTags = z.strictObject({
+  Tag: z.array(z.strictObject({ TagKey: z.string(), TagValue: z.string() })),
+});
+
 export const nodeSchema = z.strictObject({
   NodeId: z.string(),
   Online: z.boolean(),
@@ -114,6 +130,21 @@ export const nodeSchema = z.strictObject({
   ActiveTaskCount: z.number().int(),
   InvocationCount: z.number().int(),
   LastInvokedTime: time,
+  Tags: nodeTags,
+});
+
+export const listTagResourcesResponse = answer({
+  NextToken: nextToken,
+  TagResources: z.strictObject({
+    TagResource: z.array(
+      z.strictObject({
+        ResourceId: z.string(),
+        ResourceType: z.string(),
+        TagKey: z.string(),
+        TagValue: z.string(),
+      }),
+    ),
+  }),
 });
 
 export const describeNodesResponse = answer({
@@ -192,6 +223,8 @@ export type InvocationView = z.output<typeof invocationSchema>;
 export type InvokeNodeView = z.output<typeof invokeNodeSchema>;
 export type DescribeInvocationResultsAnswer = Answer<typeof describeInvocationResultsResponse>;
 export type InvocationResultView = z.output<typeof invocationResultSchema>;
+export type SubmitAnswer = Answer<typeof submitResponse>;
+export type ListTagResourcesAnswer = Answer<typeof listTagResourcesResponse>;
 export type DescribeNodesAnswer = Answer<typeof describeNodesResponse>;
 export type NodeView = z.output<typeof nodeSchema>;
 export type DescribeCommandsAnswer = Answer<typeof describeCommandsResponse>;

@@ -5,7 +5,7 @@ import {
   clientArgs,
   CLIENT_HELP,
   given,
-  nodeList,
+  targetFields,
   parseFlags,
   required,
   wholeNumber,
@@ -25,7 +25,8 @@ export const SEND_FILE_HELP = `Usage: fleetcmd send-file --nodes n1,n2 --target-
 
 Sends a local file (at most 24 KiB: 32 KiB once Base64-encoded) to the nodes and prints the
 InvokeId.
-  --nodes LIST          comma-separated node ids (required)
+  --nodes LIST          comma-separated node ids (this or --target)
+  --target TAGS         the nodes whose tags match every key=value pair, e.g. rack=r12
   --target-dir DIR      directory on the nodes (required)
   --name NAME           file name on the nodes (default: the local file's name)
   --mode MODE           permissions, octal (default 0644)
@@ -50,6 +51,7 @@ export interface SendFileArgs {
 export function parseSendFile(argv: string[], env: NodeJS.ProcessEnv): Parsed<SendFileArgs> {
   const { values, positionals } = parseFlags(argv, {
     nodes: { type: 'string' },
+    target: { type: 'string' },
     'target-dir': { type: 'string' },
     name: { type: 'string' },
     mode: { type: 'string', default: '0644' },
@@ -63,13 +65,13 @@ export function parseSendFile(argv: string[], env: NodeJS.ProcessEnv): Parsed<Se
   if (values.help) return { help: SEND_FILE_HELP };
   if (positionals.length !== 1) throw new UsageError('name one local file', SEND_FILE_HELP);
   const path = positionals[0] as string;
-  const nodes = nodeList(values.nodes, SEND_FILE_HELP);
+  const targets = targetFields(values, SEND_FILE_HELP);
   const targetDir = required(values['target-dir'], '--target-dir', SEND_FILE_HELP);
   if (!/^[0-7]{3,4}$/.test(values.mode)) {
     throw new UsageError('--mode must be octal permissions such as 0644');
   }
   const fixed = {
-    NodeIdList: nodes,
+    ...targets,
     Name: values.name ?? basename(path),
     TargetDir: targetDir,
     ContentType: 'Base64',
