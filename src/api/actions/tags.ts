@@ -134,6 +134,7 @@ export const TAG_ACTIONS: Readonly<Record<string, ActionEntry>> = {
     summary: 'Removes tags from nodes, by key (or All)',
   }),
   ListTagResources: defineAction({
+    readOnly: true,
     handler: listTagResources,
     request: listTagResourcesSchema,
     response: listTagResourcesResponse,

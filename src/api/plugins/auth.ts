@@ -55,7 +55,8 @@ export class TokenRing {
  */
 export const RUN_ROLE_READS: ReadonlySet<string> = new Set(['DescribeAuditEvents']);
 
-/** Whether a role may call an action: read-only tokens call Describe* actions only. */
+/** Whether a role may call an action: read-only tokens call Describe* and List* actions only. */
 export function mayCall(role: TokenRole, action: string): boolean {
-  return role === 'run' || (action.startsWith('Describe') && !RUN_ROLE_READS.has(action));
+  const reads = action.startsWith('Describe') || action.startsWith('List');
+  return role === 'run' || (reads && !RUN_ROLE_READS.has(action));
 }
