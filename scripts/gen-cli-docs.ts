@@ -23,6 +23,7 @@ import { STOP_HELP } from '../src/cli/commands/stop.js';
 import { HELP } from '../src/cli/help.js';
 import { KEY_HELP } from '../src/cli/commands/key.js';
 import { NODE_HELP } from '../src/cli/commands/node.js';
+import { AGENT_HELP } from '../src/cli/commands/agent.js';
 
 /** Where the generated reference lives. */
 export const CLI_DOCS_PATH = fileURLToPath(new URL('../docs/cli.md', import.meta.url));
@@ -45,6 +46,7 @@ const PAGES: readonly (readonly [string, string])[] = [
   ['fleetcmd send-file-results --help', SEND_FILE_RESULTS_HELP],
   ['fleetcmd key --help', KEY_HELP],
   ['fleetcmd node --help', NODE_HELP],
+  ['fleetcmd agent --help', AGENT_HELP],
 ];
 
 /** The whole of docs/cli.md. */

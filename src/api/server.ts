@@ -21,6 +21,7 @@ import { mayCall, TokenRing, type Principal } from './plugins/auth.js';
 import { Metrics, type FleetSource } from './plugins/metrics.js';
 import { buildOpenApi } from './plugins/openapi.js';
 import { registerRpc, type RpcDeps } from './rpc/route.js';
+import { registerEnrollRoute, type EnrollRouteDeps } from './enroll-route.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -35,6 +36,11 @@ export interface OpsDeps extends FleetSource {
   bodyLimitBytes?: number;
   /** Timeouts and the per-address connection cap (FLEETCMD_HTTP_*). @default DEFAULT_HTTP_LIMITS */
   http?: HttpLimits;
+  /**
+   * FLEETCMD_TRUST_PROXY: which proxies' X-Forwarded-For sets req.ip (fastify's trustProxy:
+   * true, or addresses/CIDRs). @default false: req.ip is the socket's peer
+   */
+  trustProxy?: boolean | string;
 }
 
 /** Requests allowed per token in each window, counted in Redis so replicas share them. */
@@ -57,6 +63,8 @@ export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
   rateLimit?: RateLimitSettings;
   /** The RPC protocol's access keys (`POST /`, `GET /`). @default no RPC routes */
   accessKeys?: RpcDeps['accessKeys'];
+  /** RegisterNode's settings. @default no RegisterNode route */
+  enroll?: Omit<EnrollRouteDeps, 'redis' | 'log' | 'metrics'>;
 }
 
 declare module 'fastify' {
@@ -166,6 +174,7 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
       connectionsCheckingInterval: Math.min(1000, requestTimeout),
     },
     clientErrorHandler: clientErrorAnswer,
+    trustProxy: deps.trustProxy ?? false,
     genReqId: () => randomUUID().toUpperCase(),
   });
   capConnectionsPerIp(app.server, limits.maxConnectionsPerIp);
@@ -335,7 +344,7 @@ async function runAction(
   if (req.principal !== undefined && !mayCall(req.principal.role, name)) {
     throw new AppError(
       'Forbidden.Role',
-      `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may call Describe* actions only`,
+      `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may not call ${name}${req.principal.role === 'read' ? ' (Describe* actions only)' : ' (admin tokens only)'}`,
     );
   }
   deps.log.debug({ requestId: req.id, action: name, tokenName: req.principal?.name }, 'request');
@@ -357,6 +366,18 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
 
   // The vendor's RPC protocol: signed by access keys, not by the bearer token.
   if (deps.accessKeys) registerRpc(app, { ...deps, accessKeys: deps.accessKeys });
+
+  const enroll = deps.enroll;
+  if (enroll) {
+    app.register(async (scope) =>
+      registerEnrollRoute(scope, {
+        ...enroll,
+        redis: deps.redis,
+        log: deps.log,
+        metrics: deps.metrics,
+      }),
+    );
+  }
 
   const ring = tokenRing(deps);
   // Inside a plugin so the rate limiter is loaded before the route that uses it.

@@ -8,6 +8,7 @@ Usage:
   fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)
   fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]
   fleetcmd agent --node-id ID [--allow-shared-credentials]
+  fleetcmd agent --register --url URL --activation-id ID --activation-code CODE   enrol, then run
   fleetcmd node add|remove ID [--rotate] [--json]   a node's own Redis user (ACL)
 
   fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'

@@ -13,6 +13,7 @@ import { stopCli } from './commands/stop.js';
 import type { Running } from '../shared/running.js';
 import { ApiError } from './api-client.js';
 import { HELP } from './help.js';
+import { AGENT_HELP } from './commands/agent.js';
 
 /** Flags that stand for configuration variables (the variable names are what errors cite). */
 const CONFIG_FLAGS = {
@@ -46,6 +47,11 @@ function settingsFrom(argv: string[], extra: Record<string, { type: 'string' | '
   return { settings, values };
 }
 
+function agentHelp(): number {
+  console.log(AGENT_HELP);
+  return 0;
+}
+
 /** Runs until SIGTERM/SIGINT, then closes gracefully; a second signal exits at once. */
 async function untilSignal(running: Running): Promise<number> {
   return new Promise((resolve) => {
@@ -57,6 +63,10 @@ async function untilSignal(running: Running): Promise<number> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    void running.ended?.then((code) => {
+      stopping = true;
+      resolve(code);
+    });
   });
 }
 
@@ -102,9 +112,10 @@ async function dispatch(cmd: string, rest: string[]): Promise<number | undefined
       return await untilSignal(await startServer(loadConfig(settings)));
     }
     case 'agent': {
-      const { settings } = settingsFrom(rest);
-      const { startAgent } = await import('../../workers/agent/main.js');
-      return await untilSignal(await startAgent(loadConfig(settings)));
+      const { AGENT_FLAGS, agentCli } = await import('../../workers/agent/cli.js');
+      const { settings, values } = settingsFrom(rest, AGENT_FLAGS);
+      if (values.help === true) return agentHelp();
+      return await untilSignal(await agentCli(settings, values));
     }
     case 'dev':
       return await devCli(rest);

@@ -7,6 +7,8 @@ import { buildOpsServer, buildServer } from '../api/server.js';
 import { makeLogger, type Logger } from '../shared/log.js';
 import { Scheduler } from '../scheduler/worker.js';
 import { AccessKeyStore } from '../store/access-key-store.js';
+import { ActivationStore } from '../store/activation-store.js';
+import { NodeCredentials } from '../store/node-acl.js';
 import { CommandStore } from '../store/command-store.js';
 import { InvocationStore } from '../store/invocation-store.js';
 import { Keys } from '../store/keys.js';
@@ -97,6 +99,33 @@ function makeOps(
 }
 
 /**
+ * Activations, RegisterNode and the nodes' Redis users, made with the API's own connection
+ * (REDIS_URL's user needs the ACL commands: docs/enrollment.md).
+ */
+function enrollment(config: Readonly<Config>, keys: Keys, nodes: NodeStore, producer: Redis) {
+  const activations = new ActivationStore(producer, keys);
+  const nodeCredentials = new NodeCredentials([producer], keys);
+  return {
+    activations,
+    nodeCredentials,
+    enroll: {
+      enroll: {
+        activations,
+        credentials: nodeCredentials,
+        nodes,
+        agentRedisUrl: config.agentRedisUrl,
+        prefix: config.prefix,
+      },
+      perAddress: {
+        max: config.registerRateLimit,
+        windowSeconds: config.rateLimitWindowSeconds,
+        nameSpace: keys.registerRateLimitNamespace(),
+      },
+    },
+  };
+}
+
+/**
  * Every role listens: a scheduler-only replica serves its own latencies (and health) on the
  * operational routes, without the API.
  */
@@ -129,6 +158,8 @@ function buildApp(
     accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
     log: logger,
     metrics,
+    trustProxy: config.trustProxy,
+    ...enrollment(config, keys, ops.nodes, producer),
   });
 }
 

@@ -25,6 +25,10 @@ const runActiveStats = (k: Keys, nodeId: string, invokeId: string) => [
 ];
 const nodeInfo = (k: Keys, nodeId: string) => [k.nodeInfo(nodeId)];
 const command = (k: Keys, commandId: string) => [k.command(commandId)];
+const activation = (k: Keys, activationId: string) => [
+  k.activation(activationId),
+  k.activationNodes(activationId),
+];
 
 /**
  * Every Lua script, by the name its reply parser has in domain/run-replies.ts. Each touches the
@@ -106,6 +110,13 @@ export const SCRIPTS = {
   nodeRegister: { file: 'node-register-1.lua', keys: nodeInfo },
   nodeHeartbeat: { file: 'node-heartbeat-1.lua', keys: nodeInfo },
   nodeStopped: { file: 'node-stopped-1.lua', keys: nodeInfo },
+  actReserve: { file: 'act-reserve-2.lua', keys: activation },
+  actRelease: { file: 'act-release-2.lua', keys: activation },
+  actDelete: { file: 'act-delete-2.lua', keys: activation },
+  actDisable: {
+    file: 'act-disable-1.lua',
+    keys: (k: Keys, activationId: string) => [k.activation(activationId)],
+  },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
   listRead: { file: 'list-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },

@@ -71,6 +71,12 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['nodeRegister', 'boot-1', 'boot-1'],
   ['nodeHeartbeat', '1700000000123', 1700000000123],
   ['nodeStopped', '1700000000123', 1700000000123],
+  ['actReserve', 'Reserved', 'Reserved'],
+  ['actReserve', 'Full', 'Full'],
+  ['actRelease', 1, true],
+  ['actRelease', 0, false],
+  ['actDelete', 'InUse', 'InUse'],
+  ['actDisable', 1, true],
   [
     'hashRead',
     [Buffer.from('Success'), null, 70_000_000],
@@ -131,6 +137,10 @@ const BAD: [ScriptName, unknown][] = [
   ['nodeRegister', 0],
   ['nodeHeartbeat', 'now'],
   ['nodeStopped', null],
+  ['actReserve', 'Registered'],
+  ['actRelease', '1'],
+  ['actDelete', 1],
+  ['actDisable', 'yes'],
 ];
 
 void describe('run replies', () => {

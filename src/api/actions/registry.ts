@@ -1,3 +1,4 @@
+import { ACTIVATION_ACTIONS } from './activation.js';
 import { COMMAND_ACTIONS } from './command.js';
 import type { ActionEntry } from './define-action.js';
 import { FILE_ACTIONS } from './file.js';
@@ -15,6 +16,7 @@ export const ACTIONS: Readonly<Record<string, ActionEntry>> = {
   ...NODE_ACTIONS,
   ...FILE_ACTIONS,
   ...COMMAND_ACTIONS,
+  ...ACTIVATION_ACTIONS,
 };
 
 /** The action of that name, or undefined (a name such as `toString` is no action). */

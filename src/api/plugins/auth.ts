@@ -49,7 +49,21 @@ export class TokenRing {
   }
 }
 
-/** Whether a role may call an action: read-only tokens call Describe* actions only. */
+/** Actions that enrol or remove nodes: for admin tokens only. */
+export const ADMIN_ACTIONS: ReadonlySet<string> = new Set([
+  'CreateActivation',
+  'DescribeActivations',
+  'DisableActivation',
+  'DeleteActivation',
+  'DeregisterNodes',
+]);
+
+/**
+ * Whether a role may call an action: admin tokens every action, run tokens every action but the
+ * admin ones, read-only tokens the other Describe* actions.
+ */
 export function mayCall(role: TokenRole, action: string): boolean {
+  if (role === 'admin') return true;
+  if (ADMIN_ACTIONS.has(action)) return false;
   return role === 'run' || action.startsWith('Describe');
 }

@@ -46,6 +46,10 @@ const SHARED = [
   'SendFile',
   'DescribeSendFileResults',
   'DescribeCloudAssistantStatus',
+  'CreateActivation',
+  'DescribeActivations',
+  'DisableActivation',
+  'DeleteActivation',
 ] as const;
 
 const identity = (names: readonly string[]): Record<string, DialectAction> =>
@@ -68,6 +72,12 @@ export const DIALECT_ACTIONS: Readonly<Record<Dialect, Readonly<Record<string, D
     SendFile: { action: 'SendFile', rename: LIST },
     DescribeSendFileResults: { action: 'DescribeSendFileResults', rename: ONE },
     DescribeCloudAssistantStatus: { action: 'DescribeCloudAssistantStatus', rename: LIST },
+    ...identity([
+      'CreateActivation',
+      'DescribeActivations',
+      'DisableActivation',
+      'DeleteActivation',
+    ]),
   },
 };
 

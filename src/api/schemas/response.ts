@@ -177,6 +177,43 @@ export const describeSendFileResultsResponse = answer({
   Invocations: z.strictObject({ Invocation: z.array(fileInvocationSchema) }),
 });
 
+export const createActivationResponse = answer({
+  ActivationId: z.string(),
+  ActivationCode: z.string().describe('Shown only here: fleetcmd keeps its SHA-256 only'),
+});
+
+export const activationSchema = z.strictObject({
+  ActivationId: z.string(),
+  Description: z.string(),
+  InstanceName: z.string(),
+  InstanceCount: z.number().int(),
+  RegisteredCount: z.number().int(),
+  DeregisteredCount: z.number().int(),
+  Disabled: z.boolean(),
+  CreationTime: time,
+  TimeToLiveInHours: z.number().int(),
+  IpAddressRange: z.string(),
+});
+
+export const describeActivationsResponse = answer({
+  NextToken: nextToken,
+  TotalCount: z.number().int(),
+  ActivationList: z.array(activationSchema),
+});
+
+export const activationResponse = answer({ Activation: activationSchema });
+
+export const deregisterNodesResponse = answer({
+  Nodes: z.array(
+    z.strictObject({
+      NodeId: z.string(),
+      Removed: z.boolean().describe('Whether the node had a Redis user to remove'),
+      CancelledRuns: z.number().int(),
+      ActivationId: z.string().describe('"" for a node not registered with an activation'),
+    }),
+  ),
+});
+
 /** The answers as the API sends them (the CLI and the tests read these). */
 export type InvokeIdAnswer = Answer<typeof invokeIdResponse>;
 export type CommandIdAnswer = Answer<typeof commandIdResponse>;
@@ -193,3 +230,7 @@ export type CommandView = z.output<typeof commandSchema>;
 export type DescribeSendFileResultsAnswer = Answer<typeof describeSendFileResultsResponse>;
 export type FileInvocationView = z.output<typeof fileInvocationSchema>;
 export type FileNodeView = z.output<typeof fileNodeSchema>;
+export type CreateActivationAnswer = Answer<typeof createActivationResponse>;
+export type DescribeActivationsAnswer = Answer<typeof describeActivationsResponse>;
+export type ActivationView = z.output<typeof activationSchema>;
+export type DeregisterNodesAnswer = Answer<typeof deregisterNodesResponse>;
