@@ -41,6 +41,8 @@ export interface OpsDeps extends FleetSource {
    * true, or addresses/CIDRs). @default false: req.ip is the socket's peer
    */
   trustProxy?: boolean | string;
+  /** PEM certificate chain and key: the server speaks HTTPS. @default plain HTTP */
+  https?: { cert: string; key: string };
 }
 
 /** Requests allowed per token in each window, counted in Redis so replicas share them. */
@@ -158,6 +160,7 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   const limits = deps.http ?? DEFAULT_HTTP_LIMITS;
   const requestTimeout = limits.requestTimeoutSeconds * 1000;
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
     // Whole request (headers and body) and socket inactivity: a client that trickles bytes

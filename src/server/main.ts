@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
@@ -98,6 +100,47 @@ function makeOps(
   };
 }
 
+interface TlsPair {
+  cert: string;
+  key: string;
+}
+
+async function readTls(files: { certFile: string; keyFile: string }): Promise<TlsPair> {
+  try {
+    const [cert, key] = await Promise.all([
+      readFile(files.certFile, 'utf8'),
+      readFile(files.keyFile, 'utf8'),
+    ]);
+    return { cert, key };
+  } catch (err) {
+    throw new ConfigError(`FLEETCMD_TLS_CERT / FLEETCMD_TLS_KEY: ${String(err)}`);
+  }
+}
+
+/**
+ * SIGHUP re-reads the certificate and key and gives them to the listening TLS server
+ * (setSecureContext): new connections get the new certificate, open ones and the listener
+ * stay. A pair that does not load is logged and the old one kept. Returns the unhook.
+ */
+function reloadTlsOnHup(
+  app: FastifyInstance,
+  files: { certFile: string; keyFile: string },
+  log: Logger,
+): () => Promise<void> {
+  const onHup = () => {
+    readTls(files)
+      .then((pair) => {
+        (app.server as unknown as TlsServer).setSecureContext(pair);
+        log.info({ certFile: files.certFile }, 'TLS certificate reloaded (SIGHUP)');
+      })
+      .catch((err: unknown) =>
+        log.error({ err: String(err) }, 'TLS certificate not reloaded; the old one is kept'),
+      );
+  };
+  process.on('SIGHUP', onHup);
+  return async () => void process.off('SIGHUP', onHup);
+}
+
 /**
  * Activations, RegisterNode and the nodes' Redis users, made with the API's own connection
  * (REDIS_URL's user needs the ACL commands: docs/enrollment.md).
@@ -134,11 +177,21 @@ function buildApp(
   { keys, logger, metrics }: Shared,
   ops: ReturnType<typeof makeOps>,
   producer: Redis,
+  https: TlsPair | undefined,
 ): FastifyInstance {
+  const secure = https ? { https } : {};
   if (config.role === 'scheduler') {
-    return buildOpsServer({ ...ops, redis: producer, log: logger, metrics, http: config.http });
+    return buildOpsServer({
+      ...ops,
+      ...secure,
+      redis: producer,
+      log: logger,
+      metrics,
+      http: config.http,
+    });
   }
   return buildServer({
+    ...secure,
     ...ops,
     commands: new CommandStore(producer, keys),
     deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
@@ -196,12 +249,14 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     );
     const ops = makeOps(shared, producer, enqueuer, closer);
     if (config.role !== 'api') await startScheduler(config, shared, workerConn, closer);
-    const app = buildApp(config, shared, ops, producer);
+    const tls = config.tls ? await readTls(config.tls) : undefined;
+    const app = buildApp(config, shared, ops, producer, tls);
     await app.listen({ port: config.port, host: config.host });
+    if (config.tls) closer.push(reloadTlsOnHup(app, config.tls, logger));
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    url = `http://${host}:${port}`;
+    url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
     closer.push(() => app.close());
     logger.info({ role: config.role, url }, 'server started');
   } catch (err) {
