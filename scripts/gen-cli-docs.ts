@@ -29,6 +29,7 @@ import { NODE_HELP } from '../src/cli/commands/node.js';
 import { AUDIT_HELP } from '../src/cli/commands/audit.js';
 import { CONTEXT_HELP } from '../src/cli/commands/context.js';
 import { COMPLETION_HELP } from '../src/cli/commands/completion.js';
+import { AGENT_HELP } from '../src/cli/commands/agent.js';
 
 /** Where the generated reference lives. */
 export const CLI_DOCS_PATH = fileURLToPath(new URL('../docs/cli.md', import.meta.url));
@@ -57,6 +58,7 @@ const PAGES: readonly (readonly [string, string])[] = [
   ['fleetcmd audit --help', AUDIT_HELP],
   ['fleetcmd context --help', CONTEXT_HELP],
   ['fleetcmd completion --help', COMPLETION_HELP],
+  ['fleetcmd agent --help', AGENT_HELP],
 ];
 
 /** The whole of docs/cli.md. */

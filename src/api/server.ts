@@ -29,6 +29,7 @@ import { registerRpc, type RpcDeps } from './rpc/route.js';
 import type { WhoamiAnswer } from './schemas/response.js';
 import { EventFeed } from './event-feed.js';
 import { registerEvents } from './events.js';
+import { registerEnrollRoute, type EnrollRouteDeps } from './enroll-route.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -45,6 +46,13 @@ export interface OpsDeps extends FleetSource {
   bodyLimitBytes?: number;
   /** Timeouts and the per-address connection cap (FLEETCMD_HTTP_*). @default DEFAULT_HTTP_LIMITS */
   http?: HttpLimits;
+  /**
+   * FLEETCMD_TRUST_PROXY: which proxies' X-Forwarded-For sets req.ip (fastify's trustProxy:
+   * true, or addresses/CIDRs). @default false: req.ip is the socket's peer
+   */
+  trustProxy?: boolean | string;
+  /** PEM certificate chain and key: the server speaks HTTPS. @default plain HTTP */
+  https?: { cert: string; key: string };
 }
 
 /** Requests allowed per token in each window, counted in Redis so replicas share them. */
@@ -74,6 +82,8 @@ export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
   eventsConnection?: () => Redis;
   /** How often an idle event stream gets a `: ping`. @default 15000 */
   eventsHeartbeatMs?: number;
+  /** RegisterNode's settings. @default no RegisterNode route */
+  enroll?: Omit<EnrollRouteDeps, 'redis' | 'log' | 'metrics'>;
 }
 
 declare module 'fastify' {
@@ -167,6 +177,7 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
   const limits = deps.http ?? DEFAULT_HTTP_LIMITS;
   const requestTimeout = limits.requestTimeoutSeconds * 1000;
   const app = Fastify({
+    ...(deps.https ? { https: deps.https } : {}),
     logger: false,
     bodyLimit: deps.bodyLimitBytes ?? 256 * 1024,
     // Whole request (headers and body) and socket inactivity: a client that trickles bytes
@@ -183,6 +194,7 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
       connectionsCheckingInterval: Math.min(1000, requestTimeout),
     },
     clientErrorHandler: clientErrorAnswer,
+    trustProxy: deps.trustProxy ?? false,
     genReqId: () => randomUUID().toUpperCase(),
   });
   capConnectionsPerIp(app.server, limits.maxConnectionsPerIp);
@@ -359,12 +371,7 @@ async function runAction(
   if (!action)
     throw new AppError('InvalidAction.NotFound', `unknown action ${JSON.stringify(name)}`);
   if (req.principal !== undefined && !mayCall(req.principal.role, name)) {
-    throw new AppError(
-      'Forbidden.Role',
-      RUN_ROLE_READS.has(name)
-        ? `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}; ${name} needs the role run`
-        : `the token ${JSON.stringify(req.principal.name)} has the role ${req.principal.role}, which may call Describe* actions only`,
-    );
+    throw new AppError('Forbidden.Role', forbiddenMessage(req.principal, name));
   }
   deps.log.debug({ requestId: req.id, action: name, tokenName: req.principal?.name }, 'request');
   const result = await action.handler(req.body, deps);
@@ -395,6 +402,18 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
 
   // The vendor's RPC protocol: signed by access keys, not by the bearer token.
   if (deps.accessKeys) registerRpc(app, { ...deps, accessKeys: deps.accessKeys });
+
+  const enroll = deps.enroll;
+  if (enroll) {
+    app.register(async (scope) =>
+      registerEnrollRoute(scope, {
+        ...enroll,
+        redis: deps.redis,
+        log: deps.log,
+        metrics: deps.metrics,
+      }),
+    );
+  }
 
   const ring = tokenRing(deps);
   // Inside a plugin so the rate limiter is loaded before the route that uses it.
@@ -436,4 +455,12 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
   });
 
   return app;
+}
+
+/** Why a token's role may not call an action, for Forbidden.Role. */
+function forbiddenMessage(principal: Principal, name: string): string {
+  const who = `the token ${JSON.stringify(principal.name)} has the role ${principal.role}`;
+  if (RUN_ROLE_READS.has(name)) return `${who}; ${name} needs the role run or admin`;
+  if (principal.role === 'read') return `${who}, which may call Describe* and List* actions only`;
+  return `${who}, which may not call ${name} (admin tokens only)`;
 }

@@ -6,6 +6,8 @@ import type { AuditStore } from '../store/audit-store.js';
 import type { CommandStore } from '../store/command-store.js';
 import type { RunStore } from '../store/run-store.js';
 import type { EventStore } from '../store/event-store.js';
+import type { ActivationStore } from '../store/activation-store.js';
+import type { NodeCredentials } from '../store/node-acl.js';
 
 /** What the actions (src/api/actions/) share. */
 
@@ -28,6 +30,10 @@ export interface ActionDeps {
   clock: () => number;
   /** SendFile may set setuid/setgid on a group- or world-writable file. @default false */
   allowSetuidFiles?: boolean;
+  /** Activations (CreateActivation, RegisterNode). @default none: those actions answer 500 */
+  activations?: ActivationStore;
+  /** The nodes' Redis ACL users (RegisterNode, DeregisterNodes, rotation). @default none */
+  nodeCredentials?: NodeCredentials;
   /** Counts the invocations this process creates. @default none */
   metrics?: {
     invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void;

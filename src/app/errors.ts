@@ -61,7 +61,7 @@ export const ERROR_CATALOGUE = {
   'Forbidden.Role': {
     status: 403,
     meaning:
-      'The token is valid but its role does not allow the action: a read token may call Describe* actions only.',
+      'The token is valid but its role does not allow the action: a read token may call Describe* actions only, and only an admin token the activation actions and DeregisterNodes.',
   },
   Throttling: {
     status: 429,
@@ -100,6 +100,41 @@ export const ERROR_CATALOGUE = {
     status: 400,
     meaning:
       'RPC protocol: the API version is not 2022-12-15 (node dialect) or 2014-05-26 (instance dialect).',
+  },
+  'InvalidActivationId.NotFound': {
+    status: 404,
+    meaning: 'No activation has that ActivationId (never created, or deleted).',
+  },
+  'InvalidActivationCode.Mismatch': {
+    status: 403,
+    meaning: 'RegisterNode: the ActivationCode is not the activation’s.',
+  },
+  'Activation.Expired': {
+    status: 403,
+    meaning: 'RegisterNode: the activation’s TimeToLiveInHours has passed.',
+  },
+  'Activation.Disabled': {
+    status: 403,
+    meaning: 'RegisterNode: DisableActivation was called on the activation.',
+  },
+  'Activation.InstanceCountExceeded': {
+    status: 403,
+    meaning:
+      'RegisterNode: InstanceCount nodes are registered with the activation and not deregistered.',
+  },
+  'Activation.IpAddressNotAllowed': {
+    status: 403,
+    meaning: 'RegisterNode: the caller’s address is outside the activation’s IpAddressRange.',
+  },
+  'InvalidNodeId.Taken': {
+    status: 409,
+    meaning:
+      'RegisterNode: the node id has a Redis user already (registered, or made by `fleetcmd node add`), or a live agent; deregister it first.',
+  },
+  'Activation.InUse': {
+    status: 409,
+    meaning:
+      'DeleteActivation: nodes registered with the activation remain; deregister them first.',
   },
   IdempotentParameterMismatch: {
     status: 409,

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { postJson } from '../shared/http-post.js';
 /** A small HTTP client for fleetcmd's API, used by the CLI's client subcommands. */
 export interface ApiClientOptions {
   url: string;
@@ -46,6 +48,11 @@ export class ApiClient {
     body: Record<string, unknown>,
   ): Promise<T> {
     const url = `${this.opts.url.replace(/\/$/, '')}/v1/${action}`;
+    // A private CA (FLEETCMD_CA): fetch cannot take one, node:https can.
+    const caFile = process.env.FLEETCMD_CA;
+    if (caFile !== undefined && caFile !== '' && url.startsWith('https:')) {
+      return this.callWithCa<T>(url, body, caFile);
+    }
     let res: Response;
     try {
       res = await fetch(url, {
@@ -70,6 +77,26 @@ export class ApiClient {
       );
     }
     return json as T;
+  }
+
+  private async callWithCa<T>(url: string, body: Record<string, unknown>, caFile: string) {
+    const ca = await readFile(caFile, 'utf8').catch((err: unknown) => {
+      throw new ApiError('Unreachable', `FLEETCMD_CA: cannot read ${caFile}: ${String(err)}`, 0);
+    });
+    const headers: Record<string, string> = this.opts.token
+      ? { authorization: `Bearer ${this.opts.token}` }
+      : {};
+    const res = await postJson(url, body, { headers, ca }).catch((err: unknown) => {
+      throw new ApiError('Unreachable', `${url}: ${String(err)}`, 0);
+    });
+    if (res.status < 200 || res.status >= 300) {
+      throw new ApiError(
+        String(res.body.Code ?? res.status),
+        String(res.body.Message ?? ''),
+        res.status,
+      );
+    }
+    return res.body as T;
   }
 }
 

@@ -22,18 +22,20 @@ export const COMMANDS: readonly CliCommand[] = [
   },
   {
     name: 'agent',
-    usage: `  fleetcmd agent --node-id ID [--tag k=v ...] [--allow-shared-credentials]`,
+    usage: `  fleetcmd agent --node-id ID [--tag k=v ...] [--allow-shared-credentials]
+  fleetcmd agent --register --url URL --activation-id ID --activation-code CODE   enrol, then run`,
     run: async (argv) => (await import('./roles.js')).agentCli(argv),
+    pages: async () => ({ '': (await import('./commands/agent.js')).AGENT_HELP }),
   },
   {
     name: 'node',
-    usage: `  fleetcmd node add|remove ID [--rotate] [--json]   a node's own Redis user (ACL)`,
+    usage: `  fleetcmd node add|rotate|remove ID [--json]  a node's own Redis user (ACL)`,
     run: async (argv) => (await import('./commands/node.js')).nodeCli(argv, process.env),
     pages: async () => {
       const { NODE_HELP } = await import('./commands/node.js');
-      return { '': NODE_HELP, add: NODE_HELP, remove: NODE_HELP };
+      return { '': NODE_HELP, add: NODE_HELP, rotate: NODE_HELP, remove: NODE_HELP };
     },
-    positional: { add: 'nodes', remove: 'nodes' },
+    positional: { add: 'nodes', rotate: 'nodes', remove: 'nodes' },
   },
   {
     name: 'run',

@@ -56,6 +56,11 @@ async function untilSignal(running: Running): Promise<number> {
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
+    // A process that ends by itself (an agent whose node was deregistered) says with what code.
+    void running.ended?.then((code) => {
+      stopping = true;
+      resolve(code);
+    });
   });
 }
 
@@ -100,7 +105,14 @@ export async function serverCli(rest: string[]): Promise<number> {
 
 /** `fleetcmd agent`: one node's agent (it loads none of the server's code). */
 export async function agentCli(rest: string[]): Promise<number> {
-  const { settings } = settingsFrom(rest, { tag: { type: 'string', multiple: true } });
-  const { startAgent } = await import('../../workers/agent/main.js');
-  return await untilSignal(await startAgent(loadConfig(settings)));
+  const agent = await import('../../workers/agent/cli.js');
+  const { settings, values } = settingsFrom(rest, {
+    ...agent.AGENT_FLAGS,
+    tag: { type: 'string', multiple: true },
+  });
+  if (values.help === true) {
+    console.log((await import('./commands/agent.js')).AGENT_HELP);
+    return 0;
+  }
+  return await untilSignal(await agent.agentCli(settings, values));
 }

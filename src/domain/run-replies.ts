@@ -62,6 +62,15 @@ function flag(yes: unknown, no: unknown): ReplyParser<boolean> {
   };
 }
 
+/** One of the script's own words. */
+function word<const W extends readonly string[]>(...words: W): ReplyParser<W[number]> {
+  const allowed: ReadonlySet<string> = new Set(words);
+  return (script, raw) => {
+    if (typeof raw === 'string' && allowed.has(raw)) return raw as W[number];
+    throw new ScriptReplyError(script, raw);
+  };
+}
+
 const FIRE_WORDS: ReadonlySet<string> = new Set([
   'Fired',
   'Already',
@@ -200,6 +209,12 @@ export const SCRIPT_REPLIES = {
   auditAppend: text,
   /** Tags the node carries after the change; -1: too many, nothing changed. */
   nodeTags: integer,
+  actReserve: word('Reserved', 'Missing', 'Disabled', 'Expired', 'Full', 'Already'),
+  /** Whether the node held a place on the activation. */
+  actRelease: flag(1, 0),
+  actDelete: word('Deleted', 'Missing', 'InUse'),
+  /** Whether the activation exists. */
+  actDisable: flag(1, 0),
   /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
   hashRead: cappedValues,
   listRead: cappedValues,

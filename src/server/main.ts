@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Config } from '../shared/config.js';
@@ -8,6 +10,8 @@ import { makeLogger, type Logger } from '../shared/log.js';
 import { Scheduler } from '../scheduler/worker.js';
 import { AccessKeyStore } from '../store/access-key-store.js';
 import { AuditStore } from '../store/audit-store.js';
+import { ActivationStore } from '../store/activation-store.js';
+import { NodeCredentials } from '../store/node-acl.js';
 import { CommandStore } from '../store/command-store.js';
 import { InvocationStore } from '../store/invocation-store.js';
 import { Keys } from '../store/keys.js';
@@ -123,6 +127,73 @@ function warnAboutRedis(producer: Redis, { keys, logger }: Shared): void {
     .catch((err: unknown) => logger.warn({ err: String(err) }, 'Redis settings not checked'));
 }
 const auditRetentionMs = (config: Readonly<Config>) => config.auditRetentionDays * 24 * 3600 * 1000;
+interface TlsPair {
+  cert: string;
+  key: string;
+}
+
+async function readTls(files: { certFile: string; keyFile: string }): Promise<TlsPair> {
+  try {
+    const [cert, key] = await Promise.all([
+      readFile(files.certFile, 'utf8'),
+      readFile(files.keyFile, 'utf8'),
+    ]);
+    return { cert, key };
+  } catch (err) {
+    throw new ConfigError(`FLEETCMD_TLS_CERT / FLEETCMD_TLS_KEY: ${String(err)}`);
+  }
+}
+
+/**
+ * SIGHUP re-reads the certificate and key and gives them to the listening TLS server
+ * (setSecureContext): new connections get the new certificate, open ones and the listener
+ * stay. A pair that does not load is logged and the old one kept. Returns the unhook.
+ */
+function reloadTlsOnHup(
+  app: FastifyInstance,
+  files: { certFile: string; keyFile: string },
+  log: Logger,
+): () => Promise<void> {
+  const onHup = () => {
+    readTls(files)
+      .then((pair) => {
+        (app.server as unknown as TlsServer).setSecureContext(pair);
+        log.info({ certFile: files.certFile }, 'TLS certificate reloaded (SIGHUP)');
+      })
+      .catch((err: unknown) =>
+        log.error({ err: String(err) }, 'TLS certificate not reloaded; the old one is kept'),
+      );
+  };
+  process.on('SIGHUP', onHup);
+  return async () => void process.off('SIGHUP', onHup);
+}
+
+/**
+ * Activations, RegisterNode and the nodes' Redis users, made with the API's own connection
+ * (REDIS_URL's user needs the ACL commands: docs/enrollment.md).
+ */
+function enrollment(config: Readonly<Config>, keys: Keys, nodes: NodeStore, producer: Redis) {
+  const activations = new ActivationStore(producer, keys);
+  const nodeCredentials = new NodeCredentials([producer], keys);
+  return {
+    activations,
+    nodeCredentials,
+    enroll: {
+      enroll: {
+        activations,
+        credentials: nodeCredentials,
+        nodes,
+        agentRedisUrl: config.agentRedisUrl,
+        prefix: config.prefix,
+      },
+      perAddress: {
+        max: config.registerRateLimit,
+        windowSeconds: config.rateLimitWindowSeconds,
+        nameSpace: keys.registerRateLimitNamespace(),
+      },
+    },
+  };
+}
 
 /**
  * Every role listens: a scheduler-only replica serves its own latencies (and health) on the
@@ -133,11 +204,14 @@ function buildApp(
   { keys, logger, metrics }: Shared,
   ops: ReturnType<typeof makeOps>,
   producer: Redis,
+  https: TlsPair | undefined,
 ): FastifyInstance {
   const fitness = async () => redisWarnings(await readRedisFacts(producer, keys));
+  const secure = https ? { https } : {};
   if (config.role === 'scheduler') {
     return buildOpsServer({
       ...ops,
+      ...secure,
       redis: producer,
       redisWarnings: fitness,
       log: logger,
@@ -146,6 +220,7 @@ function buildApp(
     });
   }
   return buildServer({
+    ...secure,
     ...ops,
     redisWarnings: fitness,
     commands: new CommandStore(producer, keys),
@@ -168,6 +243,8 @@ function buildApp(
     eventsConnection: () => makeRedis(config.redisUrl, 'worker', 'fleetcmd-events'),
     log: logger,
     metrics,
+    trustProxy: config.trustProxy,
+    ...enrollment(config, keys, ops.nodes, producer),
   });
 }
 
@@ -211,12 +288,14 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     const ops = makeOps(shared, producer, enqueuer, closer);
     warnAboutRedis(producer, shared);
     if (config.role !== 'api') await startScheduler(config, shared, workerConn, closer);
-    const app = buildApp(config, shared, ops, producer);
+    const tls = config.tls ? await readTls(config.tls) : undefined;
+    const app = buildApp(config, shared, ops, producer, tls);
     await app.listen({ port: config.port, host: config.host });
+    if (config.tls) closer.push(reloadTlsOnHup(app, config.tls, logger));
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : config.port;
     const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    url = `http://${host}:${port}`;
+    url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
     closer.push(() => app.close());
     logger.info({ role: config.role, url }, 'server started');
   } catch (err) {

@@ -26,8 +26,11 @@ const wholeNumber = (name: string, def: number, min: 0 | 1) =>
 
 const positiveInt = (name: string, def: number) => wholeNumber(name, def, 1);
 
-/** What an API token may do: `read` calls Describe* actions only, `run` calls every action. */
-export type TokenRole = 'read' | 'run';
+/**
+ * What an API token may do: `read` calls Describe* actions only, `run` every action but the
+ * admin ones (activations, DeregisterNodes), `admin` every action.
+ */
+export type TokenRole = 'read' | 'run' | 'admin';
 
 export interface ApiTokenConfig {
   /** Shown in logs and used as the rate limiter's key; never the token itself. */
@@ -64,7 +67,9 @@ const apiTokenList = z
       if (!TOKEN_NAME_RE.test(name)) {
         return fail('the name must be 1-64 letters, digits, ".", "_" or "-"');
       }
-      if (role !== 'read' && role !== 'run') return fail('the role must be read or run');
+      if (role !== 'read' && role !== 'run' && role !== 'admin') {
+        return fail('the role must be read, run or admin');
+      }
       if (token.length < MIN_LISTED_TOKEN_LENGTH) {
         return fail(`the token must be at least ${MIN_LISTED_TOKEN_LENGTH} characters`);
       }
@@ -310,6 +315,38 @@ const settingsSchema = z.object({
     .refine((p) => /^[A-Za-z0-9_-]{1,32}$/.test(p), {
       message: 'FLEETCMD_PREFIX must be 1-32 letters, digits, "_" or "-"',
     }),
+  /**
+   * The Redis URL RegisterNode hands to agents, with the node's own user and password put in
+   * (any credentials in it are replaced): where nodes reach Redis. @default REDIS_URL
+   */
+  FLEETCMD_AGENT_REDIS_URL: z
+    .string()
+    .refine((u) => /^rediss?:\/\//.test(u), {
+      message: 'FLEETCMD_AGENT_REDIS_URL must start with redis:// or rediss://',
+    })
+    .optional(),
+  /** RegisterNode calls per client address in each rate-limit window; 0: no limit. @default 20 */
+  FLEETCMD_REGISTER_RATE_LIMIT: wholeNumber('FLEETCMD_REGISTER_RATE_LIMIT', 20, 0),
+  /**
+   * Which proxies' X-Forwarded-For gives the client address (RegisterNode's IpAddressRange and
+   * rate limit): `true` (any: only behind a proxy that sets it), or addresses/CIDRs separated
+   * by commas. @default false (the connection's peer address)
+   */
+  FLEETCMD_TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | string => (v === 'true' ? true : v === 'false' ? false : v)),
+  /** Where the agent keeps what RegisterNode answered. @default /var/lib/fleetcmd */
+  FLEETCMD_STATE_DIR: z
+    .string()
+    .default('/var/lib/fleetcmd')
+    .refine((d) => isAbsolute(d), { message: 'FLEETCMD_STATE_DIR must be an absolute path' }),
+  /** PEM certificate chain: with FLEETCMD_TLS_KEY, the server serves HTTPS. */
+  FLEETCMD_TLS_CERT: z.string().optional(),
+  /** PEM private key of FLEETCMD_TLS_CERT. */
+  FLEETCMD_TLS_KEY: z.string().optional(),
+  /** PEM CA certificate(s) the agent and the CLI verify the server's certificate with. */
+  FLEETCMD_CA: z.string().optional(),
   /** @default info */
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -365,6 +402,15 @@ export interface Config {
   nodeTags: string;
   prefix: string;
   logLevel: string;
+  /** FLEETCMD_AGENT_REDIS_URL, else REDIS_URL. */
+  agentRedisUrl: string;
+  registerRateLimit: number;
+  trustProxy: boolean | string;
+  stateDir: string;
+  /** FLEETCMD_TLS_CERT and FLEETCMD_TLS_KEY (paths), both or neither. */
+  tls: { certFile: string; keyFile: string } | undefined;
+  /** FLEETCMD_CA (path). */
+  caFile: string | undefined;
 }
 
 /**
@@ -374,6 +420,42 @@ export interface Config {
 export const MIN_LOST_HEARTBEATS = 3;
 
 export { ConfigError };
+
+/** FLEETCMD_TLS_CERT and FLEETCMD_TLS_KEY: both (HTTPS) or neither. */
+function tlsFiles(certFile: string | undefined, keyFile: string | undefined): Config['tls'] {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    const [missing, given] =
+      certFile === undefined
+        ? ['FLEETCMD_TLS_CERT', 'FLEETCMD_TLS_KEY']
+        : ['FLEETCMD_TLS_KEY', 'FLEETCMD_TLS_CERT'];
+    throw new ConfigError(
+      `invalid configuration:\n  ${missing} is required with ${given} (HTTPS needs both)`,
+    );
+  }
+  return Object.freeze({ certFile, keyFile });
+}
+
+/** The checks that span several variables; each throws a ConfigError naming them. */
+function checkTogether(s: z.output<typeof settingsSchema>): void {
+  if (s.FLEETCMD_API_TOKENS.some((t) => t.token === s.FLEETCMD_API_TOKEN)) {
+    throw new ConfigError(
+      'invalid configuration:\n  FLEETCMD_API_TOKENS: an entry repeats the token of FLEETCMD_API_TOKEN',
+    );
+  }
+  if (s.FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS > s.FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS) {
+    throw new ConfigError(
+      'invalid configuration:\n  FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS must not be over FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)',
+    );
+  }
+  if (s.FLEETCMD_NODE_LOST_SECONDS < MIN_LOST_HEARTBEATS * s.FLEETCMD_HEARTBEAT_SECONDS) {
+    throw new ConfigError(
+      `invalid configuration:\n  FLEETCMD_NODE_LOST_SECONDS must be at least ${MIN_LOST_HEARTBEATS} heartbeats ` +
+        `(${MIN_LOST_HEARTBEATS} × FLEETCMD_HEARTBEAT_SECONDS = ${MIN_LOST_HEARTBEATS * s.FLEETCMD_HEARTBEAT_SECONDS}), ` +
+        `got ${s.FLEETCMD_NODE_LOST_SECONDS}`,
+    );
+  }
+}
 
 /** Parses settings once; a bad value throws a ConfigError naming the variable. */
 export function loadConfig(env: RawSettings): Readonly<Config> {
@@ -392,23 +474,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const s = parsed.data;
-  if (s.FLEETCMD_API_TOKENS.some((t) => t.token === s.FLEETCMD_API_TOKEN)) {
-    throw new ConfigError(
-      'invalid configuration:\n  FLEETCMD_API_TOKENS: an entry repeats the token of FLEETCMD_API_TOKEN',
-    );
-  }
-  if (s.FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS > s.FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS) {
-    throw new ConfigError(
-      'invalid configuration:\n  FLEETCMD_HTTP_HEADERS_TIMEOUT_SECONDS must not be over FLEETCMD_HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)',
-    );
-  }
-  if (s.FLEETCMD_NODE_LOST_SECONDS < MIN_LOST_HEARTBEATS * s.FLEETCMD_HEARTBEAT_SECONDS) {
-    throw new ConfigError(
-      `invalid configuration:\n  FLEETCMD_NODE_LOST_SECONDS must be at least ${MIN_LOST_HEARTBEATS} heartbeats ` +
-        `(${MIN_LOST_HEARTBEATS} × FLEETCMD_HEARTBEAT_SECONDS = ${MIN_LOST_HEARTBEATS * s.FLEETCMD_HEARTBEAT_SECONDS}), ` +
-        `got ${s.FLEETCMD_NODE_LOST_SECONDS}`,
-    );
-  }
+  checkTogether(s);
   return Object.freeze({
     redisUrl: s.REDIS_URL,
     port: s.PORT,
@@ -451,6 +517,12 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     nodeTags: s.FLEETCMD_NODE_TAGS,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,
+    agentRedisUrl: s.FLEETCMD_AGENT_REDIS_URL ?? s.REDIS_URL,
+    registerRateLimit: s.FLEETCMD_REGISTER_RATE_LIMIT,
+    trustProxy: s.FLEETCMD_TRUST_PROXY,
+    stateDir: s.FLEETCMD_STATE_DIR,
+    tls: tlsFiles(s.FLEETCMD_TLS_CERT, s.FLEETCMD_TLS_KEY),
+    caFile: s.FLEETCMD_CA,
   });
 }
 

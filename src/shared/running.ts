@@ -6,4 +6,6 @@ export interface Running {
    */
   url: string | undefined;
   close(): Promise<void>;
+  /** Settles with an exit code when the role stops by itself (an agent whose node was removed). */
+  ended?: Promise<number>;
 }

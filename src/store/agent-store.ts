@@ -93,6 +93,11 @@ export class AgentStore {
     await this.redis.publish(this.keys.nodeAnnounceChannel(this.nodeId), message);
   }
 
+  /** Acknowledges a rotation: the tag of the password every connection now reconnects with. */
+  async ackCredentials(tag: string): Promise<void> {
+    await this.redis.set(this.keys.nodeCredentialsAck(this.nodeId), tag, 'EX', 3600);
+  }
+
   async markStopped(): Promise<void> {
     await this.scripts.nodeStopped([this.nodeId]);
   }

@@ -73,6 +73,14 @@ export class Keys {
     return `${this.prefix}:node:{${nodeId}}:invocations`;
   }
 
+  /**
+   * String: the tag (a digest prefix) of the password the node's agent switched to last: its
+   * acknowledgement of a rotation (`fleetcmd node rotate`), read back by the server.
+   */
+  nodeCredentialsAck(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:creds-ack`;
+  }
+
   /** Pub/sub channel on which the server tells one agent to stop a run. */
   nodeControlChannel(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:ctl`;
@@ -133,6 +141,11 @@ export class Keys {
   /** Prefix of the API rate limiter's counters (one per token name or client address). */
   rateLimitNamespace(): string {
     return `${this.prefix}:rl:`;
+  }
+
+  /** Prefix of RegisterNode's per-address counters. */
+  registerRateLimitNamespace(): string {
+    return `${this.prefix}:rl-register:`;
   }
 
   /** Hash: an invocation's request and metadata. */
@@ -290,6 +303,32 @@ export class Keys {
   /** Sorted set (all scores 0, so ordered by id): nodes that carry at least one tag. */
   taggedNodes(): string {
     return `${this.prefix}:{global}:tagged`;
+  }
+
+  /**
+   * Hash: an activation (CreateActivation): its settings, the SHA-256 of its code, counts and
+   * whether it is disabled. Tagged by its own id, like its node set.
+   */
+  activation(activationId: string): string {
+    return `${this.prefix}:act:{${activationId}}`;
+  }
+
+  /** Set: the node ids registered with that activation and not deregistered. */
+  activationNodes(activationId: string): string {
+    return `${this.prefix}:act:{${activationId}}:nodes`;
+  }
+
+  /** Sorted set: activation ids scored by creation time (ms). */
+  activationIndex(): string {
+    return `${this.prefix}:{global}:activations`;
+  }
+
+  /**
+   * Hash: how a node registered (RegisterNode): its activation id and when. Outside the node's
+   * own keys (`node:{id}:*`), so its agent cannot rewrite which activation it counts against.
+   */
+  nodeEnrollment(nodeId: string): string {
+    return `${this.prefix}:enroll:{${nodeId}}`;
   }
 
   /** Set: node ids that have registered. */

@@ -90,15 +90,25 @@ export async function nodeUserExists(admin: Redis, keys: Keys, nodeId: string): 
   return (await admin.call('ACL', 'GETUSER', keys.nodeAclUser(nodeId))) !== null;
 }
 
+/** A new random password of 256 bits. */
+export const newNodePassword = (): string => randomBytes(32).toString('base64url');
+
+const passwordSha256 = (password: string): string =>
+  createHash('sha256').update(password).digest('hex');
+
 /**
  * Creates (or, when it exists, replaces) the ACL user of one node with a new random password
  * of 256 bits. Only its SHA-256 is sent to Redis, so the password itself never appears in
  * Redis's ACL file, slow log or MONITOR output. Connections already authenticated with an
  * older password stay open until they reconnect.
  */
-export async function setNodeUser(admin: Redis, keys: Keys, nodeId: string): Promise<NodeUser> {
-  const password = randomBytes(32).toString('base64url');
-  const sha = createHash('sha256').update(password).digest('hex');
+export async function setNodeUser(
+  admin: Redis,
+  keys: Keys,
+  nodeId: string,
+  password = newNodePassword(),
+): Promise<NodeUser> {
+  const sha = passwordSha256(password);
   const username = keys.nodeAclUser(nodeId);
   await admin.call('ACL', 'SETUSER', username, ...nodeAclRules(keys, nodeId, sha));
   return { username, password, saved: await aclSave(admin) };
@@ -123,6 +133,83 @@ export async function removeNodeUser(
 ): Promise<{ removed: boolean; saved: boolean }> {
   const n = Number(await admin.call('ACL', 'DELUSER', keys.nodeAclUser(nodeId)));
   return { removed: n > 0, saved: n > 0 ? await aclSave(admin) : false };
+}
+
+/**
+ * The node users of one deployment, on each Redis server that keeps ACL users: one today; every
+ * primary (and replica) of a cluster, whose ACL users are per server, would each be one admin
+ * connection here. A user is made on all of them with the same password, or on none.
+ */
+export class NodeCredentials {
+  constructor(
+    private readonly admins: readonly Redis[],
+    private readonly keys: Keys,
+  ) {}
+
+  async exists(nodeId: string): Promise<boolean> {
+    const found = await Promise.all(this.admins.map((a) => nodeUserExists(a, this.keys, nodeId)));
+    return found.some(Boolean);
+  }
+
+  /** A new user (or a replaced one) with a new password, on every server; undone on failure. */
+  async create(nodeId: string): Promise<NodeUser> {
+    const password = newNodePassword();
+    try {
+      const users = await Promise.all(
+        this.admins.map((a) => setNodeUser(a, this.keys, nodeId, password)),
+      );
+      return { ...users[0]!, saved: users.every((u) => u.saved) };
+    } catch (err) {
+      await this.remove(nodeId).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Deletes the user everywhere (Redis closes its connections); whether one was there. */
+  async remove(nodeId: string): Promise<boolean> {
+    const r = await Promise.all(this.admins.map((a) => removeNodeUser(a, this.keys, nodeId)));
+    return r.some((x) => x.removed);
+  }
+
+  /**
+   * Adds a new password to the existing user, the old ones still valid (an ACL user may hold
+   * several), so a rotation never leaves the agent with dead credentials.
+   */
+  async addPassword(nodeId: string): Promise<string> {
+    const password = newNodePassword();
+    const user = this.keys.nodeAclUser(nodeId);
+    if (!(await this.exists(nodeId))) throw new Error(`node ${nodeId} has no Redis user`);
+    for (const a of this.admins) {
+      await a.call('ACL', 'SETUSER', user, `#${passwordSha256(password)}`);
+      await aclSave(a);
+    }
+    return password;
+  }
+
+  /** Removes one password of the user (a rotation not taken up). */
+  async removePassword(nodeId: string, password: string): Promise<void> {
+    const user = this.keys.nodeAclUser(nodeId);
+    for (const a of this.admins) {
+      if (!(await nodeUserExists(a, this.keys, nodeId))) continue;
+      await a.call('ACL', 'SETUSER', user, `!${passwordSha256(password)}`);
+      await aclSave(a);
+    }
+  }
+
+  /** Removes every password of the user but `password`; connections already open stay. */
+  async keepOnly(nodeId: string, password: string): Promise<void> {
+    const keep = passwordSha256(password);
+    const user = this.keys.nodeAclUser(nodeId);
+    for (const a of this.admins) {
+      const info = (await a.call('ACL', 'GETUSER', user)) as unknown[] | null;
+      if (info === null) continue;
+      const i = info.findIndex((v) => String(v) === 'passwords');
+      const hashes = ((info[i + 1] as unknown[] | undefined) ?? []).map(String);
+      const drop = hashes.filter((h) => h !== keep).map((h) => `!${h}`);
+      if (drop.length > 0) await a.call('ACL', 'SETUSER', user, ...drop);
+      await aclSave(a);
+    }
+  }
 }
 
 /** An error that says the ACL refused a key or channel (not a command) to this user. */

@@ -117,6 +117,19 @@ export class NodeStore {
     return this.redis.scard(this.keys.nodeActive(nodeId));
   }
 
+  /**
+   * Sends a word on the node's control channel (its agent acts on `deregistered` and
+   * `rotate`); fire-and-forget, as every control message.
+   */
+  async tell(nodeId: string, message: string): Promise<void> {
+    await this.redis.publish(this.keys.nodeControlChannel(nodeId), message);
+  }
+
+  /** The agent's last rotation acknowledgement (at most 64 bytes are read: the agent wrote it). */
+  async credentialsAck(nodeId: string): Promise<string> {
+    return this.redis.getrange(this.keys.nodeCredentialsAck(nodeId), 0, 63);
+  }
+
   /** Adds a node to the registry after checking it really registered. */
   async remember(nodeId: string): Promise<boolean> {
     if ((await this.redis.exists(this.keys.nodeInfo(nodeId))) === 0) return false;

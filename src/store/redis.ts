@@ -81,3 +81,31 @@ export async function closeRedis(client: Redis, timeoutMs = 1_000): Promise<void
   if (client.status === 'ready') await settleWithin(client.quit(), timeoutMs);
   client.disconnect();
 }
+
+/**
+ * A connection and every connection duplicated from it (BullMQ makes its workers' blocking
+ * connections so), so that a new password reaches all of them: each reconnect authenticates
+ * with the password in its options at that moment (a credential rotation). Connections already
+ * open stay authenticated as they are.
+ */
+export class CredentialGroup {
+  private readonly clients = new Set<Redis>();
+
+  /** Adds the client, and from now on each duplicate made of it. */
+  add(client: Redis): Redis {
+    this.clients.add(client);
+    const duplicate = client.duplicate.bind(client);
+    client.duplicate = (override?: Partial<RedisOptions>) => this.add(duplicate(override));
+    return client;
+  }
+
+  /** The password every connection of the group reconnects with from now on. */
+  setPassword(password: string): void {
+    for (const c of this.clients) c.options.password = password;
+  }
+
+  /** Closes every connection of the group at once, with no reconnect (credentials gone). */
+  disconnect(): void {
+    for (const c of this.clients) c.disconnect();
+  }
+}

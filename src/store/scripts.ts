@@ -30,6 +30,10 @@ const runActiveStatsEvents = (k: Keys, nodeId: string, invokeId: string) => [
 const nodeInfo = (k: Keys, nodeId: string) => [k.nodeInfo(nodeId)];
 const nodeInfoEvents = (k: Keys, nodeId: string) => [k.nodeInfo(nodeId), k.nodeEvents(nodeId)];
 const command = (k: Keys, commandId: string) => [k.command(commandId)];
+const activation = (k: Keys, activationId: string) => [
+  k.activation(activationId),
+  k.activationNodes(activationId),
+];
 
 /**
  * Every Lua script, by the name its reply parser has in domain/run-replies.ts. Each touches the
@@ -130,6 +134,13 @@ export const SCRIPTS = {
   evRelay: {
     file: 'ev-relay-3.lua',
     keys: (k: Keys) => [k.events(), k.eventRelay(), k.invocationEvents('')],
+  },
+  actReserve: { file: 'act-reserve-2.lua', keys: activation },
+  actRelease: { file: 'act-release-2.lua', keys: activation },
+  actDelete: { file: 'act-delete-2.lua', keys: activation },
+  actDisable: {
+    file: 'act-disable-1.lua',
+    keys: (k: Keys, activationId: string) => [k.activation(activationId)],
   },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },

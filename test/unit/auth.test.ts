@@ -22,7 +22,7 @@ void describe('API tokens', () => {
     const secret = 'S3cret-token-value';
     const cases: [string, RegExp][] = [
       [`ci:${secret}`, /entry 1: expected name:role:token/],
-      [`ci:admin:${secret}`, /entry 1 \(ci\): the role must be read or run/],
+      [`ci:root:${secret}`, /entry 1 \(ci\): the role must be read, run or admin/],
       [`ci:read:short`, /entry 1 \(ci\): the token must be at least 16 characters/],
       [`ok:read:${READ} bad/name:read:${secret}`, /entry 2: the name must be/],
       [`a:read:${READ},a:run:${RUN}`, /entry 2 \(a\): the name is used twice/],

@@ -55,6 +55,7 @@ const RUNS: [string, string][] = [
 ];
 const NODES: [string][] = [['n1'], ['host.example.com']];
 const COMMANDS: [string][] = [['c-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']];
+const ACTIVATIONS: [string][] = [['4ECEEE12-56F1-4FBC-9AB1-890F12345678']];
 
 /** Ids every script's keys are built from in the test below, a few of each kind. */
 const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
@@ -87,6 +88,10 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   hashRead: [['fc:node:{n1}:run:inv-1'], ['fc:node:{n1}:info']],
   listRead: [['fc:node:{n1}:run:inv-1:hist']],
   auditAppend: [[]],
+  actReserve: ACTIVATIONS,
+  actRelease: ACTIVATIONS,
+  actDelete: ACTIVATIONS,
+  actDisable: ACTIVATIONS,
 };
 
 function keysOf(s: LoadedScript, keys: Keys, ids: unknown[]): string[] {

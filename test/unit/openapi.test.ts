@@ -140,7 +140,7 @@ void describe('OpenAPI document (GET /docs)', () => {
       return out;
     };
     const conflict = Object.keys(ACTIONS).filter((a) => errorsOf(a).has('409'));
-    assert.deepEqual(conflict.sort(), ['InvokeCommand', 'RunCommand']);
+    assert.deepEqual(conflict.sort(), ['DeleteActivation', 'InvokeCommand', 'RunCommand']);
     const notFound = Object.fromEntries(
       Object.keys(ACTIONS)
         .filter((a) => errorsOf(a).has('404'))
@@ -148,7 +148,10 @@ void describe('OpenAPI document (GET /docs)', () => {
     );
     const invoke = ['InvalidInvokeId.NotFound'];
     const command = ['InvalidCommandId.NotFound'];
+    const activation = ['InvalidActivationId.NotFound'];
     assert.deepEqual(notFound, {
+      DeleteActivation: activation,
+      DisableActivation: activation,
       DeleteCommand: command,
       DescribeInvocationResults: invoke,
       DescribeInvocations: invoke,

@@ -17,13 +17,17 @@ function modelNames(model: { names(): Record<string, string> }): Set<string> {
 void describe('dialect tables', () => {
   void it('the instance dialect has the actions the issue lists, each onto an engine action', () => {
     assert.deepEqual(Object.keys(DIALECT_ACTIONS.instance).sort(), [
+      'CreateActivation',
       'CreateCommand',
+      'DeleteActivation',
       'DeleteCommand',
+      'DescribeActivations',
       'DescribeCloudAssistantStatus',
       'DescribeCommands',
       'DescribeInvocationResults',
       'DescribeInvocations',
       'DescribeSendFileResults',
+      'DisableActivation',
       'InvokeCommand',
       'ListTagResources',
       'ModifyCommand',

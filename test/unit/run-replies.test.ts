@@ -80,6 +80,12 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['evRelay', '12 3', { copied: 12, finished: 3 }],
   ['nodeTags', 3, 3],
   ['nodeTags', -1, -1],
+  ['actReserve', 'Reserved', 'Reserved'],
+  ['actReserve', 'Full', 'Full'],
+  ['actRelease', 1, true],
+  ['actRelease', 0, false],
+  ['actDelete', 'InUse', 'InUse'],
+  ['actDisable', 1, true],
   [
     'hashRead',
     [Buffer.from('Success'), null, 70_000_000],
@@ -147,6 +153,10 @@ const BAD: [ScriptName, unknown][] = [
   ['nodeHeartbeat', 'now'],
   ['nodeStopped', null],
   ['nodeTags', '3'],
+  ['actReserve', 'Registered'],
+  ['actRelease', '1'],
+  ['actDelete', 1],
+  ['actDisable', 'yes'],
 ];
 
 void describe('run replies', () => {

@@ -21,7 +21,7 @@ export type {
 } from '../../src/api/schemas/response.js';
 
 /** A node as the console shows it: tags appear once the API returns them. */
-export type ConsoleNode = NodeView & { Tags?: { Key: string; Value?: string }[] };
+export type ConsoleNode = NodeView;
 
 const TOKEN_KEY = 'fleetcmd.apiToken';
 

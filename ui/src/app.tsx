@@ -29,7 +29,7 @@ function NavLink({ href, label }: { href: string; label: string }) {
 }
 
 function Shell({ who, signOut }: { who: WhoamiAnswer; signOut: () => void }) {
-  const nav = NAV.filter(([href]) => href !== '/run' || who.Role === 'run');
+  const nav = NAV.filter(([href]) => href !== '/run' || who.Role !== 'read');
   return (
     <RoleContext.Provider value={who.Role}>
       <header class="top">
@@ -40,7 +40,7 @@ function Shell({ who, signOut }: { who: WhoamiAnswer; signOut: () => void }) {
           ))}
         </nav>
         <span class="who">
-          {who.TokenName || 'no token'} · {who.Role === 'read' ? 'read-only' : 'run'}
+          {who.TokenName || 'no token'} · {who.Role === 'read' ? 'read-only' : who.Role}
           <button type="button" class="link" onClick={signOut}>
             Sign out
           </button>
@@ -49,7 +49,7 @@ function Shell({ who, signOut }: { who: WhoamiAnswer; signOut: () => void }) {
       <main>
         <Switch>
           <Route path="/nodes" component={NodesPage} />
-          <Route path="/run">{who.Role === 'run' ? <RunPage /> : <Redirect to="/nodes" />}</Route>
+          <Route path="/run">{who.Role !== 'read' ? <RunPage /> : <Redirect to="/nodes" />}</Route>
           <Route path="/invocations" component={InvocationsPage} />
           <Route path="/invocations/:id">
             {(p: { id: string }) => <InvocationPage id={p.id} />}

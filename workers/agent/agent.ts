@@ -450,25 +450,28 @@ export class Agent {
 
   /**
    * Drains: stops taking jobs, gives running commands `graceSeconds` to finish, then kills
-   * them (reported Error, interrupted), marks the node offline and closes Redis last.
+   * them (reported Error, interrupted), marks the node offline and closes Redis last. A node
+   * deregistered gives them no grace (0): nothing of theirs can be reported any more.
    */
-  async stop(): Promise<void> {
+  async stop(graceSeconds = this.deps.graceSeconds): Promise<void> {
     const { deps } = this;
     if (this.state === 'STOPPED' || this.state === 'DRAINING') return;
     this.state = 'DRAINING';
     deps.log.info(
-      { nodeId: deps.nodeId, running: this.running.size, graceSeconds: deps.graceSeconds },
+      { nodeId: deps.nodeId, running: this.running.size, graceSeconds },
       'agent draining',
     );
     clearInterval(this.heartbeat);
     const closing = this.worker?.close() ?? Promise.resolve();
     let graceTimer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((r) => {
-      graceTimer = setTimeout(r, deps.graceSeconds * 1000);
+      graceTimer = setTimeout(r, graceSeconds * 1000);
     });
     await Promise.race([closing, grace]);
     for (const handle of this.running.values()) handle.stop('shutdown');
     await settleWithin(closing, 5_000);
+    // A command whose start was under way when the grace ended is running now: it goes too.
+    for (const handle of this.running.values()) handle.stop('shutdown');
     clearTimeout(graceTimer);
     // Bounded: with Redis away these would wait for it forever.
     await settleWithin(deps.store.markStopped(), 2_000);

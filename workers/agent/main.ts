@@ -8,8 +8,9 @@ import type { Redis } from 'ioredis';
 import { AgentStore } from '../../src/store/agent-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
-import { closeRedis, makeRedis } from '../../src/store/redis.js';
 import { parseTagList, TagError, type Tag } from '../../src/domain/tags.js';
+import { closeRedis, CredentialGroup, makeRedis } from '../../src/store/redis.js';
+import { watchControl } from './control.js';
 import { Agent } from './agent.js';
 import { chooseScriptRoot } from './exec/script-dir.js';
 
@@ -60,10 +61,16 @@ function nodeTags(config: Readonly<Config>): Tag[] {
   }
 }
 
+export interface AgentStartOptions {
+  /** The state directory whose credentials the agent runs on (rotation rewrites its file). */
+  stateDir?: string;
+}
+
 /** Starts a node agent for `config.nodeId`. */
 export async function startAgent(
   config: Readonly<Config>,
   log?: Logger,
+  opts: AgentStartOptions = {},
 ): Promise<Running & { agent: Agent }> {
   if (config.nodeId === undefined) {
     throw new ConfigError(
@@ -78,11 +85,13 @@ export async function startAgent(
   const keys = new Keys(config.prefix);
   // Before the agent's worker is made: it takes BullMQ's telemetry option when made.
   if (config.otlpEndpoint !== undefined) await startTracing({ serviceName: 'fleetcmd-agent' });
-  const connection = makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`);
-  const subscriber = makeRedis(
-    config.redisUrl,
-    'subscriber',
-    `fleetcmd-agent-${config.nodeId}-ctl`,
+  // Every connection (BullMQ's duplicates too) in one group, so a rotation reaches them all.
+  const group = new CredentialGroup();
+  const connection = group.add(
+    makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`),
+  );
+  const subscriber = group.add(
+    makeRedis(config.redisUrl, 'subscriber', `fleetcmd-agent-${config.nodeId}-ctl`),
   );
   const closeConnections = async () => {
     await closeRedis(subscriber);
@@ -95,9 +104,10 @@ export async function startAgent(
     await closeConnections();
     throw err;
   }
+  const store = new AgentStore(connection, keys, config.nodeId);
   const agent = new Agent({
     nodeId: config.nodeId,
-    store: new AgentStore(connection, keys, config.nodeId),
+    store,
     keys,
     connection,
     subscriber,
@@ -117,12 +127,35 @@ export async function startAgent(
     await closeConnections();
     throw err;
   }
-  return {
-    url: undefined,
-    agent,
-    close: async () => {
-      await agent.stop();
-      await closeConnections();
-    },
+  const { close, ended, stop } = stoppable(async (fatal) => {
+    await agent.stop(fatal ? 0 : config.agentGraceSeconds);
+    await closeConnections();
+    // BullMQ's own connections too: with the user gone they would retry forever.
+    if (fatal) group.disconnect();
+  }, logger);
+  watchControl({
+    ...{ nodeId: config.nodeId, store, subscriber, connection, group, stop },
+    redisUrl: config.redisUrl,
+    stateDir: opts.stateDir,
+    log: logger,
+  });
+  return { url: undefined, agent, close, ended };
+}
+
+/**
+ * A close that runs once, and a stop for good (`fatal`: the node is gone) that logs why,
+ * closes and settles `ended`.
+ */
+function stoppable(closeOnce: (fatal: boolean) => Promise<void>, log: Logger) {
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= closeOnce(false));
+  let end: (code: number) => void = () => undefined;
+  const ended = new Promise<number>((resolve) => (end = resolve));
+  const stop = (code: number, why: string) => {
+    if (closing) return;
+    log.error(why);
+    closing = closeOnce(true);
+    void closing.then(() => end(code));
   };
+  return { close, ended, stop };
 }

@@ -1,4 +1,5 @@
 import { AUDIT_ACTIONS } from './audit.js';
+import { ACTIVATION_ACTIONS } from './activation.js';
 import { COMMAND_ACTIONS } from './command.js';
 import type { ActionEntry } from './define-action.js';
 import { FILE_ACTIONS } from './file.js';
@@ -19,6 +20,7 @@ export const ACTIONS: Readonly<Record<string, ActionEntry>> = {
   ...FILE_ACTIONS,
   ...COMMAND_ACTIONS,
   ...AUDIT_ACTIONS,
+  ...ACTIVATION_ACTIONS,
 };
 
 /** The action of that name, or undefined (a name such as `toString` is no action). */

@@ -51,12 +51,27 @@ export class TokenRing {
 
 /**
  * Describe* actions a `read` token may not call: the audit trail shows who did what from
- * where, which is for the role that may do anything (`run`), not for every dashboard.
+ * where, which is for the roles that may change things, not for every dashboard.
  */
 export const RUN_ROLE_READS: ReadonlySet<string> = new Set(['DescribeAuditEvents']);
 
-/** Whether a role may call an action: read-only tokens call Describe* and List* actions only. */
+/** Actions that enrol or remove nodes: for admin tokens only. */
+export const ADMIN_ACTIONS: ReadonlySet<string> = new Set([
+  'CreateActivation',
+  'DescribeActivations',
+  'DisableActivation',
+  'DeleteActivation',
+  'DeregisterNodes',
+]);
+
+/**
+ * Whether a role may call an action: admin tokens every action, run tokens every action but the
+ * admin ones, read-only tokens the other Describe* and List* actions (not the audit trail).
+ */
 export function mayCall(role: TokenRole, action: string): boolean {
+  if (role === 'admin') return true;
+  if (ADMIN_ACTIONS.has(action)) return false;
+  if (role === 'run') return true;
   const reads = action.startsWith('Describe') || action.startsWith('List');
-  return role === 'run' || (reads && !RUN_ROLE_READS.has(action));
+  return reads && !RUN_ROLE_READS.has(action);
 }

@@ -159,6 +159,12 @@ function processSeries(registers: Registry[]) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     }),
+    registrations: new Counter({
+      name: 'fleetcmd_node_registrations_total',
+      help: `RegisterNode answers, by outcome: Registered, or the error code of the refusal; ${PER_PROCESS}`,
+      labelNames: ['outcome'],
+      registers,
+    }),
     dispatchLatency: new Histogram({
       name: 'fleetcmd_dispatch_latency_seconds',
       help: `Seconds from a one-off invocation's creation to its per-node run jobs being queued, once per invocation; ${PER_PROCESS}`,
@@ -259,6 +265,10 @@ export class Metrics implements SchedulerMetrics {
   httpRequest(action: string, code: number, seconds: number): void {
     this.own.httpRequests.inc({ action, code: String(code) });
     this.own.httpDuration.observe({ action }, seconds);
+  }
+
+  registration(outcome: string): void {
+    this.own.registrations.inc({ outcome });
   }
 
   observeDispatchSeconds(seconds: number): void {

@@ -13,6 +13,8 @@ export interface ActionDoc {
    * @default those of InvokeId and CommandId the request has
    */
   notFoundFields?: readonly string[];
+  /** Codes of CODE_FIELDS this action answers whatever its fields (Activation.InUse). */
+  errors?: readonly ErrorCode[];
 }
 
 type JsonObject = Record<string, unknown>;
@@ -77,11 +79,21 @@ const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
   InvalidVersion: [],
   // Answered before any route: not an action's answer.
   RequestHeaderTooLarge: [],
+  // RegisterNode's (its own route, not an action of the registry).
+  'InvalidActivationCode.Mismatch': [],
+  'Activation.Expired': [],
+  'Activation.Disabled': [],
+  'Activation.InstanceCountExceeded': [],
+  'Activation.IpAddressNotAllowed': [],
+  'InvalidNodeId.Taken': [],
+  // DeleteActivation's (ActionDoc.errors).
+  'Activation.InUse': [],
 };
 
 const NOT_FOUND_CODES: Partial<Record<string, ErrorCode>> = {
   InvokeId: 'InvalidInvokeId.NotFound',
   CommandId: 'InvalidCommandId.NotFound',
+  ActivationId: 'InvalidActivationId.NotFound',
 };
 
 /** The error codes one action can answer, by HTTP status, derived from its request fields. */
@@ -92,6 +104,7 @@ function actionErrors(doc: ActionDoc, fields: readonly string[]): Map<number, Er
     const possible = codes.filter((code) => {
       if (Object.values(NOT_FOUND_CODES).includes(code)) return notFound.includes(code);
       const needs = CODE_FIELDS[code];
+      if (doc.errors?.includes(code)) return true;
       return needs === undefined || needs.some((f) => fields.includes(f));
     });
     if (possible.length > 0) out.set(status, possible);

@@ -49,6 +49,10 @@ const SHARED = [
   'TagResources',
   'UntagResources',
   'ListTagResources',
+  'CreateActivation',
+  'DescribeActivations',
+  'DisableActivation',
+  'DeleteActivation',
 ] as const;
 
 const identity = (names: readonly string[]): Record<string, DialectAction> =>
@@ -79,6 +83,12 @@ export const DIALECT_ACTIONS: Readonly<Record<Dialect, Readonly<Record<string, D
     TagResources: { action: 'TagResources' },
     UntagResources: { action: 'UntagResources' },
     ListTagResources: { action: 'ListTagResources' },
+    ...identity([
+      'CreateActivation',
+      'DescribeActivations',
+      'DisableActivation',
+      'DeleteActivation',
+    ]),
   },
 };
 

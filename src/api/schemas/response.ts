@@ -211,7 +211,44 @@ export const describeSendFileResultsResponse = answer({
 /** GET /v1/whoami: the calling token's name and role (the console hides what `read` may not do). */
 export const whoamiResponse = answer({
   TokenName: z.string().describe('"" while the API runs without tokens'),
-  Role: z.enum(['run', 'read']),
+  Role: z.enum(['admin', 'run', 'read']),
+});
+
+export const createActivationResponse = answer({
+  ActivationId: z.string(),
+  ActivationCode: z.string().describe('Shown only here: fleetcmd keeps its SHA-256 only'),
+});
+
+export const activationSchema = z.strictObject({
+  ActivationId: z.string(),
+  Description: z.string(),
+  InstanceName: z.string(),
+  InstanceCount: z.number().int(),
+  RegisteredCount: z.number().int(),
+  DeregisteredCount: z.number().int(),
+  Disabled: z.boolean(),
+  CreationTime: time,
+  TimeToLiveInHours: z.number().int(),
+  IpAddressRange: z.string(),
+});
+
+export const describeActivationsResponse = answer({
+  NextToken: nextToken,
+  TotalCount: z.number().int(),
+  ActivationList: z.array(activationSchema),
+});
+
+export const activationResponse = answer({ Activation: activationSchema });
+
+export const deregisterNodesResponse = answer({
+  Nodes: z.array(
+    z.strictObject({
+      NodeId: z.string(),
+      Removed: z.boolean().describe('Whether the node had a Redis user to remove'),
+      CancelledRuns: z.number().int(),
+      ActivationId: z.string().describe('"" for a node not registered with an activation'),
+    }),
+  ),
 });
 
 /** The answers as the API sends them (the CLI and the tests read these). */
@@ -233,3 +270,7 @@ export type DescribeSendFileResultsAnswer = Answer<typeof describeSendFileResult
 export type FileInvocationView = z.output<typeof fileInvocationSchema>;
 export type FileNodeView = z.output<typeof fileNodeSchema>;
 export type WhoamiAnswer = Answer<typeof whoamiResponse>;
+export type CreateActivationAnswer = Answer<typeof createActivationResponse>;
+export type DescribeActivationsAnswer = Answer<typeof describeActivationsResponse>;
+export type ActivationView = z.output<typeof activationSchema>;
+export type DeregisterNodesAnswer = Answer<typeof deregisterNodesResponse>;

@@ -5,7 +5,7 @@ import { ago } from '../time';
 import { useAllNodes } from '../use-all-nodes';
 
 const tagText = (n: ConsoleNode): string =>
-  (n.Tags ?? []).map((t) => (t.Value ? `${t.Key}=${t.Value}` : t.Key)).join(', ');
+  n.Tags.Tag.map((t) => (t.TagValue ? `${t.TagKey}=${t.TagValue}` : t.TagKey)).join(', ');
 
 const COLUMNS: Column<ConsoleNode>[] = [
   { header: 'Node', width: 'minmax(8rem, 1.2fr)', cell: (n) => n.NodeId },
