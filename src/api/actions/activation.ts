@@ -137,6 +137,7 @@ export const ACTIVATION_ACTIONS: Readonly<Record<string, ActionEntry>> = {
     summary: 'Creates an activation: an id and a code (shown once) that nodes register with',
   }),
   DescribeActivations: defineAction({
+    readOnly: true,
     handler: describeActivations,
     request: describeActivationsSchema,
     response: describeActivationsResponse,
