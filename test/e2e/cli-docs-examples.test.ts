@@ -29,6 +29,9 @@ export function examplesOf(markdown: string): string[] {
   return out;
 }
 
+/** Examples that follow a stream until interrupted (logs --follow ends with its run). */
+const FOLLOWS = /^fleetcmd (events|audit)\b.*\s--follow\b/;
+
 void describe('the examples of docs/cli.md', () => {
   let stack: Stack;
   let dir: string;
@@ -123,7 +126,27 @@ void describe('the examples of docs/cli.md', () => {
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-      const [code] = (await hangBound(example, once(child, 'exit'))) as [number | null];
+      const exited = once(child, 'exit') as Promise<[number | null]>;
+      if (FOLLOWS.test(example)) {
+        // It runs until interrupted: it must print what happens (a run made now) and keep going.
+        // Runs are made until one shows: the first may end before the stream is open.
+        let printed = false;
+        child.stdout.once('data', () => (printed = true));
+        const runUntilPrinted = async () => {
+          while (!printed && child.exitCode === null) {
+            await waitFinal(
+              stack,
+              await run(stack, { NodeIdList: ['n1'], CommandContent: 'true' }),
+            );
+          }
+        };
+        await hangBound(`${example}: its first line`, runUntilPrinted());
+        assert.equal(child.exitCode, null, `${example} ended by itself\n${output}`);
+        child.kill('SIGINT');
+        await hangBound(example, exited);
+        continue;
+      }
+      const [code] = await hangBound(example, exited);
       assert.equal(code, 0, `${example}\n  ran as: ${line}\n${output}`);
     }
   });
