@@ -328,8 +328,12 @@ export async function allResults(
   return rows;
 }
 
-/** BullMQ re-sets this key (with a TTL) on a timer: it comes and goes by itself. */
-const VOLATILE_KEY_RE = /:stalled-check$/;
+/**
+ * Keys that change without the request under test changing anything: BullMQ re-sets
+ * `stalled-check` (with a TTL) on a timer; the audit trail records every state-changing call,
+ * refused ones too (audit.test.ts checks it).
+ */
+export const VOLATILE_KEY_RE = /:stalled-check$|:\{global\}:audit$/;
 
 /** BullMQ keys that exist only while some job is waiting, delayed or running. */
 const IN_FLIGHT_KEY_RE =

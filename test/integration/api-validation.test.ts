@@ -15,6 +15,7 @@ import {
   makeStack,
   nodeOf,
   run,
+  VOLATILE_KEY_RE,
   waitFinal,
   type ApiResponse,
   type Stack,
@@ -24,8 +25,6 @@ import {
 const REQUEST_ID_RE = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$/i;
 const INVOKE_ID_RE = /^t-[a-z0-9]{17}$/;
 
-/** BullMQ re-sets this key (with a TTL) on a timer: it comes and goes by itself. */
-const VOLATILE_KEY_RE = /:stalled-check$/;
 /** Keys that exist only while some job or run is still in flight. */
 const IN_FLIGHT_KEY_RE =
   /:(?:delayed|active|wait|marker|prioritized|paused|waiting-children|lock)$/;

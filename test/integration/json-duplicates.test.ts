@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { keysUnder } from '../helpers/redis.js';
 import { send, signedRequest, testAccessKey } from '../helpers/rpc.js';
-import { makeStack, type Stack } from '../helpers/stack.js';
+import { makeStack, VOLATILE_KEY_RE, type Stack } from '../helpers/stack.js';
 
 void describe('duplicate keys', () => {
   let stack: Stack;
@@ -22,7 +22,7 @@ void describe('duplicate keys', () => {
 
   const stable = async () =>
     (await keysUnder(stack.redis, stack.prefix)).filter(
-      (k) => !k.endsWith(':stalled-check') && !k.includes(':nonce:'),
+      (k) => !VOLATILE_KEY_RE.test(k) && !k.includes(':nonce:'),
     );
 
   void it('/v1: a key twice, at the top or nested, is a 400 naming it', async () => {

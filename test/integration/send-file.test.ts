@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
 import { keysUnder } from '../helpers/redis.js';
-import { makeStack, run, type Stack } from '../helpers/stack.js';
+import { makeStack, run, VOLATILE_KEY_RE, type Stack } from '../helpers/stack.js';
 import type {
   DescribeSendFileResultsAnswer,
   FileInvocationView,
@@ -118,11 +118,11 @@ void describe('SendFile on a real agent', () => {
       assert.match(String(res.body.Message), message);
     }
     const afterwards = (await keysUnder(stack.redis, stack.prefix)).filter(
-      (k) => !k.endsWith(':stalled-check'),
+      (k) => !VOLATILE_KEY_RE.test(k),
     );
     assert.deepEqual(
       afterwards,
-      before.filter((k) => !k.endsWith(':stalled-check')),
+      before.filter((k) => !VOLATILE_KEY_RE.test(k)),
     );
     await assert.rejects(stat(target), { code: 'ENOENT' });
     // The largest content that fits is accepted: 24 KiB of bytes are 32 KiB once encoded.
