@@ -92,7 +92,8 @@ void describe('fault: agent SIGKILL mid-run', () => {
           const states = await Promise.all(ids.map((id) => q.getJobState(runJobId(id))));
           return states.every((s) => s === 'failed');
         },
-        LOCK_SECONDS * 1000 * NODE_STALLED_CHECK_LOCKS * 2 + 10_000,
+        // BullMQ fails a stalled job at the second check that finds its lock gone.
+        LOCK_SECONDS * 1000 * NODE_STALLED_CHECK_LOCKS * 3 + 30_000,
       ),
     );
     // A later command on the same agent runs: its queue is live, and nothing stale came first.

@@ -158,7 +158,8 @@ void describe('per-node agent credentials (Redis ACL)', () => {
     await stack.waitFor(
       'the stalled job to be failed',
       async () => (await stack.redis.zscore(failedSet, `r-${crashed}`)) !== null,
-      HANG_MS,
+      // Two stalled checks (10 lock durations apart) after the lock lapsed, on a busy machine.
+      2 * HANG_MS,
     );
     const bootRun = await stack.waitFor('the boot run', async () => {
       const n = nodeOf(await stack.describe(boot), 'acl-a');
