@@ -114,5 +114,13 @@ export async function agentCli(rest: string[]): Promise<number> {
     console.log((await import('./commands/agent.js')).AGENT_HELP);
     return 0;
   }
-  return await untilSignal(await agent.agentCli(settings, values));
+  const code = await untilSignal(await agent.agentCli(settings, values));
+  // Stopped and its connections closed: a report still retrying against a Redis that refuses
+  // the node (deregistered) must not keep the process alive. Its run is reported by the next
+  // start, as after any crash.
+  setTimeout(() => process.exit(code), AGENT_EXIT_GRACE_MS).unref();
+  return code;
 }
+
+/** How long a stopped agent's process may take to end by itself before it exits anyway (ms). */
+const AGENT_EXIT_GRACE_MS = 2_000;

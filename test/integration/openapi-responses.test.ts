@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,13 +11,16 @@ import { makeStack, waitFinal, type Stack } from '../helpers/stack.js';
  * Real answers of every action, from a real stack and agent, checked against the schemas GET
  * /docs documents them with (strict: an undocumented field fails too).
  */
+/** A token of the admin role, for the enrollment actions. */
+const ADMIN = randomBytes(16).toString('hex');
+
 void describe('documented answer schemas match real answers', () => {
   let stack: Stack;
   let dir: string;
   const checked = new Map<string, number>();
 
   before(async () => {
-    stack = await makeStack();
+    stack = await makeStack({ FLEETCMD_API_TOKENS: `ops:admin:${ADMIN}` });
     await stack.startAgent('n1');
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-docs-'));
   });
@@ -26,8 +30,12 @@ void describe('documented answer schemas match real answers', () => {
   });
 
   /** Calls an action that must succeed, and checks its answer against its documented schema. */
-  async function call(action: string, body: unknown): Promise<Record<string, unknown>> {
-    const res = await stack.call(action, body);
+  async function call(
+    action: string,
+    body: unknown,
+    token?: string,
+  ): Promise<Record<string, unknown>> {
+    const res = await stack.call(action, body, token === undefined ? undefined : { token });
     assert.equal(res.status, 200, `${action}: ${JSON.stringify(res.body)}`);
     const doc = ACTIONS[action];
     assert.ok(doc, action);
@@ -133,6 +141,17 @@ void describe('documented answer schemas match real answers', () => {
       RepeatMode: 'DryRun',
     });
     await call('UntagResources', { ...tag, TagKey: ['role'] });
+
+    // The admin actions (enrollment).
+    const act = await call('CreateActivation', { InstanceCount: 2, Description: 'docs' }, ADMIN);
+    const ActivationId = act.ActivationId as string;
+    await call('CreateActivation', { InstanceName: 'web', IpAddressRange: '10.0.0.0/8' }, ADMIN);
+    const acts = await call('DescribeActivations', { MaxResults: 1 }, ADMIN);
+    await call('DescribeActivations', { MaxResults: 1, NextToken: acts.NextToken }, ADMIN);
+    await call('DescribeActivations', { ActivationId }, ADMIN);
+    await call('DisableActivation', { ActivationId }, ADMIN);
+    await call('DeleteActivation', { ActivationId }, ADMIN);
+    await call('DeregisterNodes', { NodeId: ['n1'] }, ADMIN);
 
     assert.deepEqual([...checked.keys()].sort(), Object.keys(ACTIONS).sort());
   });
