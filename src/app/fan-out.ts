@@ -1,7 +1,7 @@
 import type { Invocation } from '../domain/invocation.js';
-import type { NodeQueues } from '../store/queues.js';
-import type { RunStore } from '../store/run-store.js';
+import { hasRollout } from '../domain/rollout.js';
 import { forNodes } from './for-nodes.js';
+import { startRollout, type RolloutDeps } from './rollout.js';
 import { listedOnNodes, toRunJob } from './run-job-data.js';
 
 /**
@@ -10,14 +10,19 @@ import { listedOnNodes, toRunJob } from './run-job-data.js';
  * before it answers (single hop), and the delivery deadline again for a creation a crash cut
  * short. Idempotent: a record that exists is left as it is, and the job has a fixed id
  * (`r-<InvokeId>`), so BullMQ ignores it while it is still queued; one added again after the
- * first was done finds a record no longer Pending, which the agent skips.
+ * first was done finds a record no longer Pending, which the agent skips. With MaxConcurrency
+ * or MaxErrors every record is written and the rollout releases the jobs (app/rollout.ts).
  */
-export async function fanOutOnce(
-  inv: Invocation,
-  deps: { runs: RunStore; nodeQueues: NodeQueues },
-): Promise<void> {
+export async function fanOutOnce(inv: Invocation, deps: RolloutDeps): Promise<void> {
   const data = toRunJob(inv);
   const listedMs = listedOnNodes(inv);
+  if (hasRollout(inv)) {
+    await forNodes(inv.nodeIds, async (nodeId) => {
+      await deps.runs.create(nodeId, inv.invokeId, listedMs);
+    });
+    await startRollout(inv, '', 'once', inv.nodeIds, deps);
+    return;
+  }
   await forNodes(inv.nodeIds, async (nodeId) => {
     await deps.runs.create(nodeId, inv.invokeId, listedMs);
     await deps.nodeQueues.addRun(nodeId, data);

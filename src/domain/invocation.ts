@@ -55,6 +55,9 @@ export interface Invocation {
   createdMs: number;
   /** Present on a SendFile invocation: `content` is then the file's bytes. */
   file?: FileSpec;
+  /** Rollout control as sent (`"50"`, `"10%"`); absent or '' = no limit (domain/rollout.ts). */
+  maxConcurrency?: string;
+  maxErrors?: string;
 }
 
 /** One node's run of an invocation, as the agent and the scheduler record it. */

@@ -1,5 +1,6 @@
 import type { Job, Worker } from 'bullmq';
 import { settleWithin } from '../shared/settle.js';
+import { rolloutTick, runEnded } from '../app/rollout.js';
 import { makeSchedulerWorker } from '../store/queues.js';
 import { SchedulerContext } from './context.js';
 import type { SchedulerDeps } from './deps.js';
@@ -47,9 +48,13 @@ export class Scheduler {
     // id) is from agents of earlier versions. Either way the registration is checked first.
     await deps.subscriber.psubscribe(deps.keys.nodeAnnouncePattern());
     await deps.subscriber.subscribe(deps.keys.legacyAnnounceChannel());
-    deps.subscriber.on('pmessage', (_pattern: string, channel: string) => {
+    // A run's end, published by the script that settled it: output groups and rollouts.
+    await deps.subscriber.psubscribe(deps.keys.runDonePattern());
+    deps.subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
       const nodeId = deps.keys.nodeIdOfAnnounce(channel);
       if (nodeId !== undefined) this.remember(nodeId);
+      const run = deps.keys.runOfDoneChannel(channel);
+      if (run) this.runEnded(run.nodeId, run.invokeId, message);
     });
     deps.subscriber.on('message', (channel: string, nodeId: string) => {
       if (channel === deps.keys.legacyAnnounceChannel()) this.remember(nodeId);
@@ -78,6 +83,13 @@ export class Scheduler {
       );
   }
 
+  /** Counts a run's end and steps its rollout; a failure is left to the rollout's tick. */
+  private runEnded(nodeId: string, invokeId: string, message: string): void {
+    runEnded(invokeId, nodeId, message, this.deps).catch((err: unknown) =>
+      this.deps.log.warn({ nodeId, invokeId, err: String(err) }, 'run end not counted yet'),
+    );
+  }
+
   /** Runs one scheduler job; a job of a kind this version does not know is dropped. */
   async process(job: Job): Promise<void> {
     const parsed = parseSchedulerJob(job);
@@ -92,6 +104,8 @@ export class Scheduler {
         return this.deliveryTimeout(parsed.invokeId);
       case 'fire':
         return fire(this.ctx, parsed);
+      case 'rolloutTick':
+        return rolloutTick(parsed.invokeId, parsed.fire, this.deps);
       case 'fireWatch':
         return abortUndelivered(
           this.ctx,
@@ -134,6 +148,7 @@ export class Scheduler {
     await settleWithin(
       Promise.all([
         subscriber.punsubscribe(keys.nodeAnnouncePattern()),
+        subscriber.punsubscribe(keys.runDonePattern()),
         subscriber.unsubscribe(keys.legacyAnnounceChannel()),
       ]),
       1_000,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { NodeStatus } from '../domain/status.js';
 import type { FireReply } from '../domain/run-replies.js';
@@ -173,6 +174,8 @@ export class AgentStore {
       o.output,
       o.dropped,
       o.started ? '1' : '0',
+      // The output groups' digest (SummarizeInvocation): of exactly the bytes stored.
+      createHash('sha256').update(o.output).digest('hex'),
     );
   }
 

@@ -31,6 +31,8 @@ function toHash(inv: Invocation): Record<string, string | Buffer> {
     launcher: inv.launcher,
     createdMs: String(inv.createdMs),
     ...(inv.file ? fileFields(inv.file) : {}),
+    ...(inv.maxConcurrency ? { maxConcurrency: inv.maxConcurrency } : {}),
+    ...(inv.maxErrors ? { maxErrors: inv.maxErrors } : {}),
   };
 }
 
@@ -79,6 +81,8 @@ function fromHash(h: Record<string, Buffer>): Invocation | undefined {
     launcher: s('launcher'),
     createdMs: Number(s('createdMs')),
     file: fileFromHash(s),
+    ...(s('maxConcurrency') ? { maxConcurrency: s('maxConcurrency') } : {}),
+    ...(s('maxErrors') ? { maxErrors: s('maxErrors') } : {}),
   };
 }
 

@@ -131,6 +131,53 @@ export class Keys {
     return `${this.prefix}:inv:{${invokeId}}`;
   }
 
+  /**
+   * Hash: the invocation's output groups, kept as its runs end (inv-fold-5.lua): `c <group>` ->
+   * runs in the group, `n <group>` -> up to 10 of its node ids (space-separated); a group is
+   * `<status> <exit code> <output digest>`, tab-separated.
+   */
+  invocationGroups(invokeId: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:groups`;
+  }
+
+  /** Set: node ids whose run of that fire ('' for a one-off run) is counted in the groups. */
+  invocationFolded(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:folded:${fire}`;
+  }
+
+  /**
+   * Hash: one fire's rollout (MaxConcurrency, MaxErrors): its limits as sent, node count `n`,
+   * nodes released `r`, errors, and whether the rest were cancelled. With rolloutQueue (its
+   * nodes in release order) and rolloutActive (released nodes not yet counted as ended).
+   */
+  rolloutState(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:ro:${fire}`;
+  }
+
+  rolloutQueue(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:ro:${fire}:q`;
+  }
+
+  rolloutActive(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:ro:${fire}:a`;
+  }
+
+  /**
+   * The channel a run record's end is published on (by the script that settles it, see
+   * prelude.lua): the run key plus `:done`, so it is the node's own channel (a per-node ACL
+   * user may publish it) and names the node and the invocation.
+   */
+  runDonePattern(): string {
+    return `${this.prefix}:node:{*}:run:*:done`;
+  }
+
+  /** The node and invocation a run's done channel names, or undefined for any other channel. */
+  runOfDoneChannel(channel: string): { nodeId: string; invokeId: string } | undefined {
+    const m = /^(.*):node:\{([^}]*)\}:run:([^:]+):done$/.exec(channel);
+    if (!m || m[1] !== this.prefix || m[2] === undefined || m[3] === undefined) return undefined;
+    return { nodeId: m[2], invokeId: m[3] };
+  }
+
   /** Sorted set: invocation ids scored by creation time (ms). */
   invocationIndex(): string {
     return `${this.prefix}:{global}:invocations`;

@@ -88,6 +88,32 @@ export const SCRIPTS = {
     file: 'inv-create-1.lua',
     keys: (k: Keys, invokeId: string) => [k.invocation(invokeId)],
   },
+  invFold: {
+    file: 'inv-fold-5.lua',
+    keys: (k: Keys, invokeId: string, fire: string) => [
+      k.invocation(invokeId),
+      k.invocationGroups(invokeId),
+      k.invocationFolded(invokeId, fire),
+      k.rolloutState(invokeId, fire),
+      k.rolloutActive(invokeId, fire),
+    ],
+  },
+  roInit: {
+    file: 'ro-init-2.lua',
+    keys: (k: Keys, invokeId: string, fire: string) => [
+      k.rolloutState(invokeId, fire),
+      k.rolloutQueue(invokeId, fire),
+    ],
+  },
+  roStep: {
+    file: 'ro-step-4.lua',
+    keys: (k: Keys, invokeId: string, fire: string) => [
+      k.rolloutState(invokeId, fire),
+      k.rolloutQueue(invokeId, fire),
+      k.rolloutActive(invokeId, fire),
+      k.invocationFolded(invokeId, fire),
+    ],
+  },
   invPublish: {
     file: 'inv-publish-3.lua',
     keys: (k: Keys, kind: InvocationKind) => [

@@ -156,6 +156,8 @@ const invokeCommand: Action<InvokeIdAnswer> = async (body, deps) => {
           enableParameter: cmd.enableParameter,
           terminationMode: req.TerminationMode ?? cmd.terminationMode,
           launcher: cmd.launcher,
+          maxConcurrency: req.MaxConcurrency ?? '',
+          maxErrors: req.MaxErrors ?? '',
         };
       },
     },

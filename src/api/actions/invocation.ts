@@ -47,6 +47,8 @@ const runCommand: Action<InvokeIdAnswer> = async (body, deps) => {
         enableParameter: req.EnableParameter,
         terminationMode: req.TerminationMode,
         launcher: req.Launcher,
+        maxConcurrency: req.MaxConcurrency ?? '',
+        maxErrors: req.MaxErrors ?? '',
       }),
     },
     deps,

@@ -25,6 +25,15 @@ export const userName = z
 
 export const maxResults = z.number().int().min(1).max(50).default(10);
 
+/**
+ * MaxConcurrency / MaxErrors: a number of nodes (`"50"`) or a percentage of the targets
+ * (`"10%"`), checked further where the invocation is submitted (domain/rollout.ts).
+ */
+const rolloutLimit = z
+  .union([z.string().max(16), z.number().int().min(0).max(1_000_000)])
+  .transform(String)
+  .meta({ description: 'A number of nodes ("50") or a percentage of the targets ("10%")' });
+
 export const runCommandSchema = z.strictObject({
   NodeIdList: nodeIdList,
   CommandContent: z.string().min(1, { message: 'must not be empty' }),
@@ -52,6 +61,8 @@ export const runCommandSchema = z.strictObject({
     .max(64)
     .regex(/^[\x20-\x7e]*$/, { message: 'must be printable ASCII' })
     .optional(),
+  MaxConcurrency: rolloutLimit.optional(),
+  MaxErrors: rolloutLimit.optional(),
 });
 
 export const describeInvocationsSchema = z.strictObject({

@@ -15,6 +15,7 @@
       ARGV[7] output
       ARGV[8] dropped bytes
       ARGV[9] started: '1' = the command was started
+      ARGV[10] output digest (sha256 hex of ARGV[7], computed by the agent; '' = none)
 
     Output:
       <status>    the final status written ('Terminated' for a run stopped while running), or
@@ -26,7 +27,8 @@ if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] or (st ~= 'Running' and st ~=
   return st or 'Missing'
 end
 redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
-  'errorCode', ARGV[5], 'errorInfo', ARGV[6], 'output', ARGV[7], 'dropped', ARGV[8])
+  'errorCode', ARGV[5], 'errorInfo', ARGV[6], 'output', ARGV[7], 'dropped', ARGV[8],
+  'digest', ARGV[10] or '')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'exitCode', ARGV[4]) end
 if ARGV[9] ~= '1' then
   redis.call('HDEL', KEYS[1], 'startedMs')

@@ -30,7 +30,7 @@ local RUN_FIELDS = {'fire', 'fireMs', 'firedMs', 'startedMs', 'finishedMs', 'sto
 -- record keeps the run in its history (bounded by histMax entries and histAgeMs; not when ran
 -- is false: the record is between runs, its last run already counted) and, while its schedule
 -- may still fire, goes back to Scheduled; any other record keeps the status and expires after
--- its retention.
+-- its retention. A run that ended is published on `<key>:done` (see Keys.runDonePattern).
 local function settle(key, status, ran, stats)
   if ran then redis.call('HINCRBY', stats, status, 1) end
   if ran and redis.call('HGET', key, 'periodic') == '1' and
@@ -52,8 +52,15 @@ local function settle(key, status, ran, stats)
     end
     redis.call('PEXPIRE', list, ageMs)
   end
+  if ran then
+    -- Told to the schedulers (output groups, rollout control): on the node's own channel, in
+    -- the same script as the state change. Payload: status, exit code, output digest, fire.
+    local f = redis.call('HMGET', key, 'exitCode', 'digest', 'fire')
+    redis.call('PUBLISH', key .. ':done',
+      status .. '\t' .. (f[1] or '') .. '\t' .. (f[2] or '') .. '\t' .. (f[3] or ''))
+  end
   if redis.call('HGET', key, 'timed') == '1' then
-    redis.call('HSET', key, 'status', 'Scheduled')
+    redis.call('HSET', key, 'status', 'Scheduled', 'endStatus', status)
   else
     redis.call('HSET', key, 'status', status)
     local retentionMs = redis.call('HGET', key, 'retentionMs')
