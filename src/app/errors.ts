@@ -24,6 +24,11 @@ export const ERROR_CATALOGUE = {
     meaning:
       'MaxErrors is not a whole number of nodes (0 and up) or a percentage (0%–100%), or was given on a boot invocation.',
   },
+  'InvalidParameter.Status': {
+    status: 400,
+    meaning:
+      'RerunInvocation: no node of the invocation last ended with one of the statuses in Status.',
+  },
   'InvalidCommandContent.Malformed': {
     status: 400,
     meaning: 'CommandContent is not valid Base64 although ContentEncoding is Base64.',

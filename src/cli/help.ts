@@ -11,7 +11,8 @@ Usage:
   fleetcmd node add|remove ID [--rotate] [--json]   a node's own Redis user (ACL)
 
   fleetcmd run --nodes n1,n2 [--timeout S] [--frequency F] [--wait] -- 'command'
-  fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
+  fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N] [--by-node]
+  fleetcmd rerun <InvokeId> [--status Failed,Timeout,Error] [--wait]
   fleetcmd logs <InvokeId> [--node N] [--follow]
   fleetcmd stop <InvokeId> [--nodes n1,n2]
   fleetcmd nodes [--online]
@@ -24,7 +25,7 @@ Each command has --help (with examples); the client commands take --json, --url 
 (default $FLEETCMD_URL and $FLEETCMD_API_TOKEN). Configuration: flags or environment variables
 (see docs/configuration.md).
 
-Exit codes of run --wait, command invoke --wait, send-file --wait and logs --follow:
+Exit codes of run --wait, command invoke --wait, rerun --wait, send-file --wait and logs --follow:
   0 Success   1 a node failed (exit code not 0)   3 a node timed out
   4 a node could not run (Error, Invalid, Aborted)   5 every node was stopped
   2 (any command) bad arguments or an API error`;

@@ -6,6 +6,7 @@ import { commandCli } from './commands/command.js';
 import { describeCli } from './commands/describe.js';
 import { logsCli } from './commands/logs.js';
 import { nodesCli } from './commands/nodes.js';
+import { rerunCli } from './commands/rerun.js';
 import { runCommandCli } from './commands/run.js';
 import { sendFileCli } from './commands/send-file.js';
 import { sendFileResultsCli } from './commands/send-file-results.js';
@@ -112,6 +113,8 @@ async function dispatch(cmd: string, rest: string[]): Promise<number | undefined
       return await runCommandCli(rest);
     case 'describe':
       return await describeCli(rest);
+    case 'rerun':
+      return await rerunCli(rest);
     case 'stop':
       return await stopCli(rest);
     case 'nodes':

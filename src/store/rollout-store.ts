@@ -89,6 +89,16 @@ export class RolloutStore {
     return this.redis.scard(this.keys.invocationFolded(invokeId, fire));
   }
 
+  /** Of these nodes, those whose run of `fire` is not counted yet (one SMISMEMBER). */
+  async notCounted(invokeId: string, fire: string, nodeIds: readonly string[]): Promise<string[]> {
+    if (nodeIds.length === 0) return [];
+    const flags = await this.redis.smismember(
+      this.keys.invocationFolded(invokeId, fire),
+      ...nodeIds,
+    );
+    return nodeIds.filter((_, i) => flags[i] !== 1);
+  }
+
   /** The invocation's output groups, as stored (one HGETALL: O(groups)). */
   async groups(invokeId: string): Promise<StoredGroup[]> {
     const h = await this.redis.hgetall(this.keys.invocationGroups(invokeId));
@@ -118,16 +128,20 @@ export class RolloutStore {
   /**
    * A node's run of `fire` as its record holds it: status (a periodic record back to Scheduled
    * keeps the run's as `endStatus`), exit code, output digest; undefined when the record is on
-   * another fire or gone.
+   * another fire (`fire` undefined: any fire, the latest run) or gone.
    */
-  async runOf(nodeId: string, invokeId: string, fire: string): Promise<EndedRun | undefined> {
+  async runOf(
+    nodeId: string,
+    invokeId: string,
+    fire: string | undefined,
+  ): Promise<EndedRun | undefined> {
     const key = this.keys.nodeRun(nodeId, invokeId);
     const fields = ['status', 'exitCode', 'digest', 'fire', 'endStatus'];
     const values = await this.scripts.hashRead([key], 256, '', 0, ...fields);
     const [status, exitCode, digest, recFire, endStatus] = values.map((v) =>
       Buffer.isBuffer(v) ? v.toString() : '',
     );
-    if (status === '' || (recFire ?? '') !== fire) return undefined;
+    if (status === '' || (fire !== undefined && (recFire ?? '') !== fire)) return undefined;
     return {
       status: status === 'Scheduled' ? (endStatus ?? '') : (status ?? ''),
       exitCode: exitCode ?? '',

@@ -3,6 +3,7 @@ import type { ActionEntry } from './define-action.js';
 import { FILE_ACTIONS } from './file.js';
 import { INVOCATION_ACTIONS } from './invocation.js';
 import { NODE_ACTIONS } from './nodes.js';
+import { SUMMARY_ACTIONS } from './summary.js';
 
 export type { ActionEntry };
 
@@ -15,6 +16,7 @@ export const ACTIONS: Readonly<Record<string, ActionEntry>> = {
   ...NODE_ACTIONS,
   ...FILE_ACTIONS,
   ...COMMAND_ACTIONS,
+  ...SUMMARY_ACTIONS,
 };
 
 /** The action of that name, or undefined (a name such as `toString` is no action). */

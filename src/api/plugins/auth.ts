@@ -49,7 +49,7 @@ export class TokenRing {
   }
 }
 
-/** Whether a role may call an action: read-only tokens call Describe* actions only. */
+/** Whether a role may call an action: read-only tokens call Describe* (and Summarize) only. */
 export function mayCall(role: TokenRole, action: string): boolean {
-  return role === 'run' || action.startsWith('Describe');
+  return role === 'run' || action.startsWith('Describe') || action === 'SummarizeInvocation';
 }

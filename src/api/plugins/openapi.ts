@@ -57,6 +57,9 @@ const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
   IdempotentParameterMismatch: ['ClientToken'],
   'InvalidNodeId.NotFound': ['NodeIdList'],
   'InvalidParameter.Frequency': ['Frequency'],
+  'InvalidParameter.MaxConcurrency': ['MaxConcurrency'],
+  'InvalidParameter.MaxErrors': ['MaxErrors'],
+  'InvalidParameter.Status': ['Status'],
   'InvalidCommandContent.Malformed': ['CommandContent'],
   // InvokeCommand's content can outgrow the limit once its Parameters are substituted.
   'InvalidCommandContent.LengthLimitExceeded': ['CommandContent', 'Parameters'],
