@@ -3,6 +3,8 @@ import { ERROR_STATUSES } from '../domain/rollout.js';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../domain/status.js';
 import type { StoredGroup } from '../store/rollout-store.js';
 import type { ActionDeps } from './deps.js';
+import { AppError } from './errors.js';
+import { existingInvocation } from './invocations.js';
 import { forNodes } from './for-nodes.js';
 
 /**
@@ -14,13 +16,21 @@ import { forNodes } from './for-nodes.js';
  * that ended is counted now: the answer never misses an ended run. A timed invocation's groups
  * count runs (every fire of every node), not nodes.
  */
-export async function outputGroups(inv: Invocation, deps: ActionDeps): Promise<StoredGroup[]> {
+export async function outputGroups(invokeId: string, deps: ActionDeps): Promise<StoredGroup[]> {
   const { rollouts } = deps.runs;
-  if (inv.repeatMode === 'Once') {
-    const counted = await rollouts.foldedCount(inv.invokeId, '');
-    if (counted < inv.nodeIds.length) await countEnded(inv, deps);
+  const outline = await deps.invocations.outline(invokeId);
+  if (!outline || outline.kind !== 'command') {
+    throw new AppError(
+      'InvalidInvokeId.NotFound',
+      `InvokeId: no invocation ${JSON.stringify(invokeId)}`,
+    );
   }
-  const groups = await rollouts.groups(inv.invokeId);
+  if (outline.repeatMode === 'Once') {
+    const counted = await rollouts.foldedCount(invokeId, '');
+    if (counted < outline.nodeCount)
+      await countEnded(await existingInvocation(deps, invokeId), deps);
+  }
+  const groups = await rollouts.groups(invokeId);
   return groups.sort(
     (a, b) =>
       b.count - a.count ||

@@ -31,6 +31,7 @@ function toHash(inv: Invocation): Record<string, string | Buffer> {
     launcher: inv.launcher,
     createdMs: String(inv.createdMs),
     ...(inv.file ? fileFields(inv.file) : {}),
+    nodeCount: String(inv.nodeIds.length),
     ...(inv.maxConcurrency ? { maxConcurrency: inv.maxConcurrency } : {}),
     ...(inv.maxErrors ? { maxErrors: inv.maxErrors } : {}),
   };
@@ -313,6 +314,45 @@ export class InvocationStore {
   async get(invokeId: string): Promise<Invocation | undefined> {
     const h = await this.redis.hgetallBuffer(this.keys.invocation(invokeId));
     return fromHash(h);
+  }
+
+  /**
+   * What an answer about an invocation's groups needs, without reading its node list (O(1)
+   * whatever its size): its kind, mode and node count; undefined when it does not exist. An
+   * invocation written before `nodeCount` was stored is read whole.
+   */
+  async outline(
+    invokeId: string,
+  ): Promise<
+    | { invokeId: string; kind: InvocationKind; repeatMode: RepeatMode; nodeCount: number }
+    | undefined
+  > {
+    const key = this.keys.invocation(invokeId);
+    const [id, kind, mode, count] = await this.redis.hmget(
+      key,
+      'invokeId',
+      'kind',
+      'repeatMode',
+      'nodeCount',
+    );
+    if (id === null) return undefined;
+    if (count === null) {
+      const inv = await this.get(invokeId);
+      return (
+        inv && {
+          invokeId,
+          kind: invocationKind(inv),
+          repeatMode: inv.repeatMode,
+          nodeCount: inv.nodeIds.length,
+        }
+      );
+    }
+    return {
+      invokeId,
+      kind: kind === 'file' ? 'file' : 'command',
+      repeatMode: (mode || 'Once') as RepeatMode,
+      nodeCount: Number(count),
+    };
   }
 
   async getMany(invokeIds: readonly string[]): Promise<(Invocation | undefined)[]> {

@@ -60,12 +60,11 @@ const rerunInvocation: Action<InvokeIdAnswer> = async (body, deps) => {
 
 const summarizeInvocation: Action<SummarizeInvocationAnswer> = async (body, deps) => {
   const req = parseBody(summarizeInvocationSchema, body);
-  const inv = await existingInvocation(deps, req.InvokeId);
-  const groups = (await outputGroups(inv, deps)).filter(
+  const groups = (await outputGroups(req.InvokeId, deps)).filter(
     (g): g is StoredGroup & { status: NodeStatus } => isStatus(g.status),
   );
   const output = req.IncludeOutput ? { encoding: req.ContentEncoding } : undefined;
-  const Group = await Promise.all(groups.map((g) => renderGroup(inv.invokeId, g, output, deps)));
+  const Group = await Promise.all(groups.map((g) => renderGroup(req.InvokeId, g, output, deps)));
   return { Groups: { Group } };
 };
 
