@@ -266,6 +266,13 @@ void describe('a hostile node cannot break the fleet', () => {
     }
   }
 
+  /** Node A's row of the one-off invocation's results, as readAll() answered it. */
+  function onceRowOfA(answers: Awaited<ReturnType<typeof readAll>>) {
+    const rows = (answers['res-once']?.body as DescribeInvocationResultsAnswer).Invocation
+      .InvocationResults.InvocationResult;
+    return rows.find((r) => r.NodeId === A);
+  }
+
   void it('the review’s case: finishedMs 1e20 and bootTimeMs 1e20 show as node A’s error', async () => {
     await restoreA();
     await asA.hset(keyOf('run'), 'finishedMs', '1e20');
@@ -273,9 +280,7 @@ void describe('a hostile node cannot break the fleet', () => {
     const answers = await readAll();
     assertNo5xx(answers, 'finishedMs/bootTimeMs 1e20');
     assert.deepEqual(partOfB(answers), baseline);
-    const rows = (answers['res-once']?.body as DescribeInvocationResultsAnswer).Invocation
-      .InvocationResults.InvocationResult;
-    const rowA = rows.find((r) => r.NodeId === A);
+    const rowA = onceRowOfA(answers);
     assert.equal(rowA?.InvocationStatus, 'Error');
     assert.equal(rowA?.ErrorCode, 'InvalidRunRecord');
     assert.match(rowA?.ErrorInfo ?? '', /finishedMs/);
@@ -330,9 +335,7 @@ void describe('a hostile node cannot break the fleet', () => {
       const answers = await readAll();
       assertNo5xx(answers, 'compressed output');
       assert.deepEqual(partOfB(answers), baseline);
-      const rows = (answers['res-once']?.body as DescribeInvocationResultsAnswer).Invocation
-        .InvocationResults.InvocationResult;
-      const rowA = rows.find((r) => r.NodeId === A);
+      const rowA = onceRowOfA(answers);
       assert.equal(rowA?.InvocationStatus, 'Error');
       assert.equal(rowA?.ErrorCode, 'InvalidRunRecord');
       assert.match(
