@@ -8,6 +8,7 @@
  *   node --import tsx bench/idle-cost.ts [--quick] [--nodes 1000] [--seconds 120]
  */
 import { Redis } from 'ioredis';
+import { infoField } from '../src/store/redis-facts.js';
 import { option, publish, quick, reportOnly, score, table, wholeNumber } from './harness.js';
 import { startBenchStack, waitRegistered } from './local-stack.js';
 import { Cleanup, killGroup, sleep, spawnLogged } from './processes.js';
@@ -29,8 +30,7 @@ interface RedisSample {
 }
 
 function field(info: string, name: string): number {
-  const m = new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info);
-  return Number(m?.[1] ?? NaN);
+  return Number(infoField(info, name) ?? NaN);
 }
 
 async function sample(redis: Redis): Promise<RedisSample> {

@@ -3,7 +3,7 @@ import type { RedisFacts } from '../domain/redis-fitness.js';
 import type { Keys } from './keys.js';
 
 /** One `name:value` line of an INFO reply. */
-function infoField(info: string, name: string): string | undefined {
+export function infoField(info: string, name: string): string | undefined {
   return new RegExp(`^${name}:(.*?)\\r?$`, 'm').exec(info)?.[1];
 }
 
