@@ -135,6 +135,24 @@ void describe('the web console in chromium', () => {
     }
   });
 
+  void it('keeps the token when the server does not answer, and signs out only on a refusal', async () => {
+    const page = await newPage();
+    await signIn(page, stack.token);
+    // A network failure (server restarting, or a fetch cut short by a reload) is not a refusal.
+    await page.route('**/v1/whoami', (r) => r.abort('connectionrefused'));
+    await page.reload();
+    await page.getByRole('button', { name: 'Retry' }).waitFor();
+    assert.equal(await page.evaluate("sessionStorage.getItem('fleetcmd.apiToken')"), stack.token);
+    await page.unroute('**/v1/whoami');
+    await page.getByRole('button', { name: 'Retry' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+    // A 401 does sign out and forgets the token.
+    await page.evaluate("sessionStorage.setItem('fleetcmd.apiToken', 'not-a-token')");
+    await page.reload();
+    await page.getByLabel('API token').waitFor();
+    assert.equal(await page.evaluate("sessionStorage.getItem('fleetcmd.apiToken')"), null);
+  });
+
   void it('shows hostile output as text: no element is made and no dialog is raised', async () => {
     const page = await newPage();
     const run = await stack.call('RunCommand', {

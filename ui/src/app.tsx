@@ -1,7 +1,14 @@
 import { useEffect, useState } from 'preact/hooks';
 import { SWRConfig } from 'swr';
 import { Link, Redirect, Route, Router, Switch, useRoute } from 'wouter-preact';
-import { fetchAction, session, setUnauthorizedHandler, whoami, type WhoamiAnswer } from './api';
+import {
+  ApiError,
+  fetchAction,
+  session,
+  setUnauthorizedHandler,
+  whoami,
+  type WhoamiAnswer,
+} from './api';
 import { RoleContext } from './role';
 import { SignIn } from './sign-in';
 import { NodesPage } from './pages/nodes';
@@ -68,20 +75,40 @@ function Shell({ who, signOut }: { who: WhoamiAnswer; signOut: () => void }) {
 export function App() {
   const [who, setWho] = useState<WhoamiAnswer | undefined>();
   const [checking, setChecking] = useState(session.token() !== null);
+  const [unreachable, setUnreachable] = useState('');
   const signOut = () => {
     session.clear();
     setWho(undefined);
   };
-  useEffect(() => {
-    setUnauthorizedHandler(signOut);
+  const check = () => {
     const token = session.token();
     if (token === null) return;
+    setChecking(true);
+    setUnreachable('');
     whoami(token)
       .then(setWho)
-      .catch(signOut)
+      .catch((err: unknown) => {
+        // Only a refused token signs out. A network error (the server restarting, or this fetch
+        // cut short by a reload) keeps the token and offers a retry.
+        if (err instanceof ApiError && err.status === 401) signOut();
+        else setUnreachable(String(err));
+      })
       .finally(() => setChecking(false));
+  };
+  useEffect(() => {
+    setUnauthorizedHandler(signOut);
+    check();
   }, []);
   if (checking) return <p class="loading">Loading…</p>;
+  if (unreachable)
+    return (
+      <main class="sign-in">
+        <p role="alert">The server did not answer: {unreachable}</p>
+        <button type="button" onClick={check}>
+          Retry
+        </button>
+      </main>
+    );
   return (
     <Router base="/ui">
       {who ? (
