@@ -4,7 +4,7 @@
  * says "something changed", and the caller re-reads through the API.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { ApiError, type ApiClient } from './api-client.js';
+import { ApiClient, ApiError, type ApiClientOptions } from './api-client.js';
 
 export interface EventStream {
   /** Settles when the stream ends (the server closed it, the connection broke, or close()). */
@@ -30,10 +30,7 @@ export async function openEventStream(
     { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
     abort.signal,
   );
-  if (res.status === 401 || res.status === 403) {
-    const body = (await res.json().catch(() => ({}))) as { Code?: string; Message?: string };
-    throw new ApiError(String(body.Code ?? res.status), String(body.Message ?? ''), res.status);
-  }
+  if (res.status === 401 || res.status === 403) throw await refusal(res);
   const type = res.headers.get('content-type') ?? '';
   if (!res.ok || !type.startsWith('text/event-stream') || res.body === null) {
     await res.body?.cancel().catch(() => undefined);
@@ -60,4 +57,32 @@ export async function openEventStream(
     lastEventId: () => last,
     close: () => abort.abort(),
   };
+}
+
+/** An error answer as the ApiError the CLI's exit codes read. */
+async function refusal(res: Response): Promise<ApiError> {
+  const body = (await res.json().catch(() => ({}))) as { Code?: string; Message?: string };
+  return new ApiError(
+    String(body.Code ?? res.status),
+    String(body.Message ?? res.statusText),
+    res.status,
+  );
+}
+
+/** GET /v1/events with `query`: each event as it arrives, until the server ends the stream. */
+export async function* streamEvents(
+  opts: ApiClientOptions,
+  query: URLSearchParams,
+): AsyncGenerator<EventSourceMessage> {
+  const res = await new ApiClient(opts).get(`events?${query.toString()}`, {
+    accept: 'text/event-stream',
+  });
+  if (!res.ok || res.body === null) throw await refusal(res);
+  const arrived: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (event) => arrived.push(event) });
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body) {
+    parser.feed(decoder.decode(chunk, { stream: true }));
+    yield* arrived.splice(0);
+  }
 }

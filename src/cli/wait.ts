@@ -78,13 +78,17 @@ export class Wakeups {
     const onEvent = () => this.notify();
     // Loaded only by a command that waits.
     const { openEventStream } = await import('./event-stream.js');
-    this.#stream = await openEventStream(api, query, onEvent);
+    const stream = await openEventStream(api, query, onEvent);
+    // The wait may have ended while the stream was opening.
+    if (this.#closed) return stream?.close();
+    this.#stream = stream;
     void (async () => {
       while (this.#stream && !this.#closed) {
         await this.#stream.ended;
         if (this.#closed) return;
         const last = this.#stream.lastEventId();
         this.#stream = await openEventStream(api, query, onEvent, last).catch(() => undefined);
+        if (this.#closed) return this.#stream?.close();
         // Back to polling until then: the read after a reconnect catches what was missed.
         this.notify();
       }
@@ -143,11 +147,22 @@ export async function untilFinal<T>(
 ): Promise<T> {
   const wakeups = new Wakeups(opts.poll === true);
   try {
-    // Listening starts before the first read, so no event after that read is missed.
-    if (invokeId !== undefined) {
-      await wakeups.listen(new ApiClient({ url: client.url, token: client.token }), invokeId);
-    }
+    // The stream opens while the first read runs, not before it: once it is open, one more
+    // read follows (notify), so nothing that changed before the stream opened is missed.
+    const listening =
+      invokeId === undefined
+        ? Promise.resolve()
+        : wakeups
+            .listen(new ApiClient({ url: client.url, token: client.token }), invokeId)
+            .then(() => wakeups.notify());
+    // A refused token on the stream fails the wait as it did when the stream opened first.
+    let refused: unknown;
+    listening.catch((err: unknown) => {
+      refused = err;
+      wakeups.notify();
+    });
     for (;;) {
+      if (refused !== undefined) throw refused;
       const value = await read();
       if (final(value)) return value;
       if (opts.changed?.(value) === true) wakeups.reset();

@@ -116,9 +116,11 @@ void describe('the CLI waiting for an invocation', () => {
     api.subscriptions = [];
     const client = clientOf(url);
     const done = waitFinal(client, statuses(client), 't-1');
+    // The stream opens while the first read runs; once it is open, one more read follows, so a
+    // change between the first read and the stream's start is not missed.
     await hangBound(
-      'the first read',
-      api.until(() => api.reads === 1 && api.open.length === 1),
+      'the first read and the read once the stream is open',
+      api.until(() => api.reads === 2 && api.open.length === 1),
     );
     const first = api.subscriptions[0]!;
     assert.equal(first.query.get('InvokeId'), 't-1');
@@ -128,7 +130,7 @@ void describe('the CLI waiting for an invocation', () => {
     api.send(7, 'RunFinished');
     await hangBound(
       'a read after the event',
-      api.until(() => api.reads >= 2),
+      api.until(() => api.reads >= 3),
     );
     // The server drops the connection: the client comes back with the last id it saw.
     for (const r of api.open) r.end();

@@ -1,5 +1,5 @@
 /** `fleetcmd events`: the lifecycle events (GET /v1/events), held ones or followed. */
-import { streamEvents } from '../api-client.js';
+import { streamEvents } from '../event-stream.js';
 import { clientArgs, CLIENT_HELP, noPositionals, parseFlags, type Parsed } from '../client-args.js';
 import { line } from '../print.js';
 import { UsageError } from '../usage-error.js';
@@ -73,7 +73,9 @@ export function eventsCli(argv: string[]): Promise<number> {
         continue;
       }
       const ev = JSON.parse(e.data) as { Time?: string; Data?: unknown };
-      line(`${ev.Time ?? ''}  ${e.event.padEnd(18)}  ${e.id}  ${fieldsText(ev.Data)}`);
+      line(
+        `${ev.Time ?? ''}  ${(e.event ?? '').padEnd(18)}  ${e.id ?? ''}  ${fieldsText(ev.Data)}`,
+      );
     }
     return 0;
   });
