@@ -9,34 +9,65 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
 import { OutputCapture } from '../src/domain/output.js';
+import type { Tag } from '../src/domain/tags.js';
 import { makeLogger } from '../src/shared/log.js';
 import { AgentStore } from '../src/store/agent-store.js';
 import { Keys } from '../src/store/keys.js';
 import { makeRedis } from '../src/store/redis.js';
 import { Agent } from '../workers/agent/agent.js';
+import type { ExecOutcome } from '../workers/agent/exec/outcome.js';
 import type { CommandHandle } from '../workers/agent/exec/start-command.js';
 
 /** What the output of the section "which agents" says. */
 export const SIM_AGENTS_NOTE =
   'simulated agents: real Agent, BullMQ Worker per node queue, real claim/finish scripts; no spawn';
 
-/** A command that ran and exited 0 at once, having printed `ok\n`. */
-function instantSuccess(): Promise<CommandHandle> {
-  const capture = new OutputCapture();
-  capture.push(Buffer.from('ok\n'));
-  return Promise.resolve({
-    capture,
-    pid: undefined,
-    scriptDir: '',
-    stop: () => undefined,
-    done: Promise.resolve({ status: 'Success', exitCode: 0, errorCode: '', started: true }),
-  });
+/** What a simulated run does beyond succeeding: how long it lasts, and the in-flight count. */
+export interface SimRunOptions {
+  /** Each run lasts this long before it exits 0. @default 0 (at once) */
+  runMs?: number;
+  /**
+   * A Redis key counting the runs in flight across every simulated agent (INCR at start, DECR at
+   * the end); each process keeps the highest count it saw, which stop() answers.
+   */
+  inFlightKey?: string;
+  /** Each node's tags, reported at registration as FLEETCMD_NODE_TAGS would. */
+  tagsOf?: (nodeId: string) => Tag[];
+}
+
+/** A command that exits 0 after `runMs`, having printed `ok\n`; counted while in flight. */
+function simulatedRun(
+  redis: Redis,
+  opts: SimRunOptions,
+  peak: { max: number },
+): () => Promise<CommandHandle> {
+  const runMs = opts.runMs ?? 0;
+  const key = opts.inFlightKey;
+  return async (): Promise<CommandHandle> => {
+    const capture = new OutputCapture();
+    capture.push(Buffer.from('ok\n'));
+    if (key !== undefined) peak.max = Math.max(peak.max, await redis.incr(key));
+    const done = (async (): Promise<ExecOutcome> => {
+      if (runMs > 0) await new Promise((r) => setTimeout(r, runMs));
+      if (key !== undefined) await redis.decr(key);
+      return { status: 'Success', exitCode: 0, errorCode: '', started: true };
+    })();
+    return { capture, pid: undefined, scriptDir: '', stop: () => undefined, done };
+  };
 }
 
 async function runChild(redisUrl: string, prefix: string, nodeIds: string[]): Promise<void> {
   const keys = new Keys(prefix);
+  const opts = JSON.parse(process.env.SIM_AGENT_OPTIONS ?? '{}') as {
+    runMs?: number;
+    inFlightKey?: string;
+    tags?: Record<string, Tag[]>;
+  };
+  const peak = { max: 0 };
   const connection = makeRedis(redisUrl, 'worker', 'bench-sim-agents');
+  const execute = simulatedRun(connection, opts, peak);
   const subscriber = makeRedis(redisUrl, 'subscriber', 'bench-sim-ctl');
   subscriber.setMaxListeners(0);
   const log = makeLogger('error', 'sim-agent');
@@ -53,7 +84,8 @@ async function runChild(redisUrl: string, prefix: string, nodeIds: string[]): Pr
         concurrency: 1,
         graceSeconds: 1,
         bootId: 'bench-boot',
-        execute: instantSuccess,
+        execute,
+        ...(opts.tags?.[nodeId] ? { tags: opts.tags[nodeId] } : {}),
       }),
   );
   const stop = async () => {
@@ -65,6 +97,12 @@ async function runChild(redisUrl: string, prefix: string, nodeIds: string[]): Pr
   // The parent holds the IPC channel: when it is gone, so is its Redis; nothing to drain.
   process.on('disconnect', () => process.exit(0));
   process.on('SIGTERM', () => void stop());
+  // The parent asks for the highest in-flight count this process saw.
+  process.on('message', (m) => {
+    if (m !== 'peak?') return;
+    process.send?.({ peak: peak.max });
+    peak.max = 0;
+  });
   for (let i = 0; i < agents.length; i += 50) {
     await Promise.all(agents.slice(i, i + 50).map((a) => a.start()));
   }
@@ -73,6 +111,8 @@ async function runChild(redisUrl: string, prefix: string, nodeIds: string[]): Pr
 
 export interface SimAgents {
   children: ChildProcess[];
+  /** The highest count of runs in flight any run saw at its start since the last ask (SimRunOptions.inFlightKey). */
+  peakInFlight(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -82,6 +122,7 @@ export async function startSimAgents(
   prefix: string,
   nodeIds: readonly string[],
   processes: number,
+  run: SimRunOptions = {},
 ): Promise<SimAgents> {
   const self = fileURLToPath(import.meta.url);
   const per = Math.ceil(nodeIds.length / processes);
@@ -89,8 +130,15 @@ export async function startSimAgents(
   const ready: Promise<void>[] = [];
   for (let p = 0; p * per < nodeIds.length; p++) {
     const ids = nodeIds.slice(p * per, (p + 1) * per);
+    const tagsOf = run.tagsOf;
+    const options = {
+      runMs: run.runMs,
+      inFlightKey: run.inFlightKey,
+      tags: tagsOf ? Object.fromEntries(ids.map((id) => [id, tagsOf(id)])) : undefined,
+    };
     const child = spawn(process.execPath, ['--import', 'tsx', self, redisUrl, prefix, ...ids], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, SIM_AGENT_OPTIONS: JSON.stringify(options) },
     });
     children.push(child);
     ready.push(
@@ -116,13 +164,25 @@ export async function startSimAgents(
       ),
     );
   };
+  const peakInFlight = async () => {
+    const peaks = await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<number>((resolve) => {
+            c.once('message', (m: { peak?: number }) => resolve(m.peak ?? 0));
+            c.send('peak?');
+          }),
+      ),
+    );
+    return Math.max(0, ...peaks);
+  };
   try {
     await Promise.all(ready);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { children, stop };
+  return { children, peakInFlight, stop };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
