@@ -4,7 +4,7 @@
  * says "something changed", and the caller re-reads through the API.
  */
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { ApiClient, ApiError, type ApiClientOptions } from './api-client.js';
+import { ApiClient, errorOf, type ApiClientOptions } from './api-client.js';
 
 export interface EventStream {
   /** Settles when the stream ends (the server closed it, the connection broke, or close()). */
@@ -24,16 +24,13 @@ export async function openEventStream(
   onEvent: (event: EventSourceMessage) => void,
   lastEventId?: string,
 ): Promise<EventStream | undefined> {
-  const abort = new AbortController();
-  const res = await api.get(
-    `events?${new URLSearchParams(query).toString()}`,
-    { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
-    abort.signal,
-  );
-  if (res.status === 401 || res.status === 403) throw await refusal(res);
-  const type = res.headers.get('content-type') ?? '';
-  if (!res.ok || !type.startsWith('text/event-stream') || res.body === null) {
-    await res.body?.cancel().catch(() => undefined);
+  const res = await api.get(`events?${new URLSearchParams(query).toString()}`, {
+    accept: 'text/event-stream',
+    ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+  });
+  if (res.status === 401 || res.status === 403) throw errorOf(res.status, await res.json());
+  if (res.status !== 200 || !res.contentType.startsWith('text/event-stream')) {
+    res.close();
     return undefined;
   }
   let last = lastEventId;
@@ -55,18 +52,8 @@ export async function openEventStream(
   return {
     ended,
     lastEventId: () => last,
-    close: () => abort.abort(),
+    close: () => res.close(),
   };
-}
-
-/** An error answer as the ApiError the CLI's exit codes read. */
-async function refusal(res: Response): Promise<ApiError> {
-  const body = (await res.json().catch(() => ({}))) as { Code?: string; Message?: string };
-  return new ApiError(
-    String(body.Code ?? res.status),
-    String(body.Message ?? res.statusText),
-    res.status,
-  );
 }
 
 /** GET /v1/events with `query`: each event as it arrives, until the server ends the stream. */
@@ -77,7 +64,7 @@ export async function* streamEvents(
   const res = await new ApiClient(opts).get(`events?${query.toString()}`, {
     accept: 'text/event-stream',
   });
-  if (!res.ok || res.body === null) throw await refusal(res);
+  if (res.status !== 200) throw errorOf(res.status, await res.json());
   const arrived: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (event) => arrived.push(event) });
   const decoder = new TextDecoder();

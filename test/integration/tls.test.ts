@@ -91,6 +91,9 @@ void describe('HTTPS on the API', () => {
     const env = { FLEETCMD_URL: stack.url, FLEETCMD_API_TOKEN: stack.token };
     const good = await runCli(['nodes', '--json'], { ...env, FLEETCMD_CA: certFile() });
     assert.equal(good.code, 0, good.stderr);
+    // The event stream (what run --wait listens to) trusts the same CA.
+    const events = await runCli(['events', '--json'], { ...env, FLEETCMD_CA: certFile() });
+    assert.equal(events.code, 0, events.stderr);
     const bad = await runCli(['nodes', '--json'], env);
     // No answer the CLI can trust: exit 8, unreachable (docs/cli.md, exit codes).
     assert.equal(bad.code, 8);
