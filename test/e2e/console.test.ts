@@ -113,6 +113,46 @@ void describe('the web console in chromium', () => {
     assert.equal(await page.getByRole('button', { name: 'Stop invocation' }).count(), 0);
   });
 
+  void it('follows a run by the event stream, its token in a header and never in the URL', async () => {
+    const page = await newPage();
+    const streams: { url: string; auth: string | undefined }[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/v1/events')
+        streams.push({ url: r.url(), auth: r.headers().authorization });
+    });
+    const run = await stack.call('RunCommand', { NodeIdList: ['n1'], CommandContent: 'sleep 60' });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    await signIn(page, stack.token, `/ui/invocations/${id}`);
+    await nodeRow(page, 'n1').filter({ hasText: 'Running' }).waitFor();
+    await page.getByText('live, by the event stream').waitFor();
+    // The page does not poll while its stream is open: the stop, made outside the page, shows
+    // because its events (RunFinished, InvocationFinished) arrived.
+    await stack.call('StopInvocation', { InvokeId: id });
+    await nodeRow(page, 'n1').filter({ hasText: 'Terminated' }).waitFor();
+    await page.getByRole('heading').locator('.badge', { hasText: 'Stopped' }).waitFor();
+    assert.ok(streams.length > 0, 'no request to /v1/events');
+    for (const s of streams) {
+      assert.equal(s.auth, `Bearer ${stack.token}`);
+      assert.ok(!s.url.includes(stack.token), `token in ${s.url}`);
+      assert.equal(new URL(s.url).searchParams.get('InvokeId'), id);
+    }
+  });
+
+  void it('polls instead when the server offers no event stream', async () => {
+    const page = await newPage();
+    await page.route(
+      (url) => url.pathname === '/v1/events',
+      (r) => r.fulfill({ status: 404, contentType: 'application/json', body: '{}' }),
+    );
+    const run = await stack.call('RunCommand', { NodeIdList: ['n2'], CommandContent: 'sleep 60' });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    await signIn(page, stack.token, `/ui/invocations/${id}`);
+    await nodeRow(page, 'n2').filter({ hasText: 'Running' }).waitFor();
+    await page.getByText('polled every 1 s (no event stream)').waitFor();
+    await stack.call('StopInvocation', { InvokeId: id });
+    await nodeRow(page, 'n2').filter({ hasText: 'Terminated' }).waitFor();
+  });
+
   void it('survives a reload on every deep link', async () => {
     const page = await newPage();
     const run = await stack.call('RunCommand', { NodeIdList: ['n2'], CommandContent: 'echo deep' });
