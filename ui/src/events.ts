@@ -69,28 +69,38 @@ async function readStream(
   }
 }
 
+/** Where a page's stream is: not answered yet, open, or not open (the page polls). */
+export type StreamState = 'connecting' | 'live' | 'down';
+
+/** How long a first stream may take to answer before the page starts polling meanwhile. */
+const CONNECT_MS = 3_000;
+
 /**
  * Follows the events matching `query` (`InvokeId`, `type`) while `enabled`, reopening a
  * stream that ends with its Last-Event-ID (so nothing in between is missed). `onEvent` is
  * called for each event, and once with no event each time a stream (re)opens: changes made
- * while no stream was open are caught up by reading again then. Answers whether a stream is
- * open now: while it is not, a page polls instead.
+ * while no stream was open are caught up by reading again then. A page reads its data first
+ * once the state has left `connecting` (its read then misses nothing), and polls while `down`.
  */
 export function useEvents(
   query: Record<string, string>,
   enabled: boolean,
   onEvent: (event?: FleetEvent) => void,
-): boolean {
-  const [live, setLive] = useState(false);
+): StreamState {
+  const [state, setState] = useState<StreamState>(enabled ? 'connecting' : 'down');
   const handler = useRef(onEvent);
   handler.current = onEvent;
   const text = new URLSearchParams(query).toString();
   useEffect(() => {
-    if (!enabled) return;
+    if (!enabled) {
+      setState('down');
+      return;
+    }
     const abort = new AbortController();
     let last: string | undefined;
     let failures = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const slow = setTimeout(() => setState((s) => (s === 'connecting' ? 'down' : s)), CONNECT_MS);
     const open = () => {
       readStream(
         new URLSearchParams(text),
@@ -98,7 +108,7 @@ export function useEvents(
         abort.signal,
         () => {
           failures = 0;
-          setLive(true);
+          setState('live');
           handler.current();
         },
         (event) => {
@@ -108,8 +118,8 @@ export function useEvents(
       )
         .catch(() => undefined)
         .finally(() => {
-          setLive(false);
           if (abort.signal.aborted) return;
+          setState('down');
           timer = setTimeout(open, RETRY_MS[Math.min(failures++, RETRY_MS.length - 1)]);
         });
     };
@@ -117,10 +127,10 @@ export function useEvents(
     return () => {
       abort.abort();
       clearTimeout(timer);
-      setLive(false);
+      clearTimeout(slow);
     };
   }, [text, enabled]);
-  return live;
+  return state;
 }
 
 /**

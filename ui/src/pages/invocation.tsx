@@ -132,21 +132,27 @@ export function InvocationPage({ id }: { id: string }) {
   const canRun = useCanRun();
   const [selected, setSelected] = useState<string | undefined>();
   const { mutate } = useSWRConfig();
-  const live = useRef(false);
+  const [finished, setFinished] = useState(false);
+  const wake = useMemo(() => throttle(() => void mutate(ofInvocation(id)), WAKE_MS), [id]);
+  useEffect(() => wake.cancel, [wake]);
+  const stream = useEvents({ InvokeId: id }, !finished, wake);
+  const live = stream === 'live';
+  // The first read waits for the stream to answer (or a few seconds), so no change falls
+  // between the read and the stream.
+  const ready = useRef(false);
+  if (stream !== 'connecting') ready.current = true;
   const { data, error } = useSWR<DescribeInvocationsAnswer>(
-    ['DescribeInvocations', { InvokeId: id }],
+    ready.current ? ['DescribeInvocations', { InvokeId: id }] : null,
     {
       refreshInterval: (d?: DescribeInvocationsAnswer) => {
         const inv = d?.Invocations.Invocation[0];
-        return live.current || (inv && SETTLED.has(inv.InvocationStatus)) ? 0 : POLL_MS;
+        return live || (inv && SETTLED.has(inv.InvocationStatus)) ? 0 : POLL_MS;
       },
     },
   );
   const inv = data?.Invocations.Invocation[0];
-  const wake = useMemo(() => throttle(() => void mutate(ofInvocation(id)), WAKE_MS), [id]);
-  useEffect(() => wake.cancel, [wake]);
   const settled = inv !== undefined && SETTLED.has(inv.InvocationStatus);
-  live.current = useEvents({ InvokeId: id }, !settled, wake);
+  useEffect(() => setFinished(settled), [settled]);
   // Rows keep their objects while unchanged, so a new answer renders only the rows it changed.
   const nodes = useStableRows(inv?.InvokeNodes.InvokeNode ?? NO_NODES, nodeKey);
   const columns = useMemo(() => nodeColumns(id, canRun, setSelected), [id, canRun]);
@@ -196,7 +202,7 @@ export function InvocationPage({ id }: { id: string }) {
         <dd>
           {!open
             ? 'settled'
-            : live.current
+            : live
               ? 'live, by the event stream'
               : `polled every ${POLL_MS / 1000} s (no event stream)`}
         </dd>
@@ -212,7 +218,7 @@ export function InvocationPage({ id }: { id: string }) {
         rowKey={nodeKey}
         label="Nodes of this invocation"
       />
-      {shown && <NodeOutput key={shown} id={inv.InvokeId} node={shown} live={live.current} />}
+      {shown && <NodeOutput key={shown} id={inv.InvokeId} node={shown} live={live} />}
     </section>
   );
 }
