@@ -100,6 +100,24 @@ void describe('the web console in chromium', () => {
     await assertAccessible(page, 'invocation');
   });
 
+  void it('runs a command on the nodes a tag picks', async () => {
+    const tagged = await stack.call('TagResources', {
+      ResourceType: 'node',
+      ResourceId: ['n2'],
+      Tag: [{ Key: 'team', Value: 'console-e2e' }],
+    });
+    assert.equal(tagged.status, 200);
+    const page = await newPage();
+    await signIn(page, stack.token, '/ui/run');
+    await page.getByLabel('Or tags').fill('team=console-e2e');
+    await page.getByLabel('Command', { exact: true }).fill('echo "picked by tag"');
+    await page.getByRole('button', { name: 'Run', exact: true }).click();
+    await page.waitForURL(/\/ui\/invocations\/t-[a-z0-9]+$/);
+    await nodeRow(page, 'n2').filter({ hasText: 'Success' }).waitFor();
+    await page.getByTestId('output').filter({ hasText: 'picked by tag' }).waitFor();
+    assert.equal(await nodeRow(page, 'n1').count(), 0);
+  });
+
   void it('stops a sleep 60 run by keyboard', async () => {
     const page = await newPage();
     const run = await stack.call('RunCommand', { NodeIdList: ['n1'], CommandContent: 'sleep 60' });
@@ -111,6 +129,68 @@ void describe('the web console in chromium', () => {
     await page.getByRole('heading').locator('.badge', { hasText: 'Stopped' }).waitFor();
     await nodeRow(page, 'n1').filter({ hasText: 'Terminated' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Stop invocation' }).count(), 0);
+  });
+
+  void it('follows a run by the event stream, its token in a header and never in the URL', async () => {
+    const page = await newPage();
+    const streams: { url: string; auth: string | undefined }[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/v1/events')
+        streams.push({ url: r.url(), auth: r.headers().authorization });
+    });
+    const run = await stack.call('RunCommand', { NodeIdList: ['n1'], CommandContent: 'sleep 60' });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    await signIn(page, stack.token, `/ui/invocations/${id}`);
+    await nodeRow(page, 'n1').filter({ hasText: 'Running' }).waitFor();
+    await page.getByText('live, by the event stream').waitFor();
+    // The page does not poll while its stream is open: the stop, made outside the page, shows
+    // because its events (RunFinished, InvocationFinished) arrived.
+    await stack.call('StopInvocation', { InvokeId: id });
+    await nodeRow(page, 'n1').filter({ hasText: 'Terminated' }).waitFor();
+    await page.getByRole('heading').locator('.badge', { hasText: 'Stopped' }).waitFor();
+    assert.ok(streams.length > 0, 'no request to /v1/events');
+    for (const s of streams) {
+      assert.equal(s.auth, `Bearer ${stack.token}`);
+      assert.ok(!s.url.includes(stack.token), `token in ${s.url}`);
+      assert.equal(new URL(s.url).searchParams.get('InvokeId'), id);
+    }
+  });
+
+  void it('polls instead when the server offers no event stream', async () => {
+    const page = await newPage();
+    await page.route(
+      (url) => url.pathname === '/v1/events',
+      (r) => r.fulfill({ status: 404, contentType: 'application/json', body: '{}' }),
+    );
+    const run = await stack.call('RunCommand', { NodeIdList: ['n2'], CommandContent: 'sleep 60' });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    await signIn(page, stack.token, `/ui/invocations/${id}`);
+    await nodeRow(page, 'n2').filter({ hasText: 'Running' }).waitFor();
+    await page.getByText('polled every 1 s (no event stream)').waitFor();
+    await stack.call('StopInvocation', { InvokeId: id });
+    await nodeRow(page, 'n2').filter({ hasText: 'Terminated' }).waitFor();
+  });
+
+  void it('shows the next fire of a schedule, worked out from its Frequency', async () => {
+    const run = await stack.call('RunCommand', {
+      NodeIdList: ['n1'],
+      CommandContent: 'true',
+      Name: 'far-future',
+      Frequency: '0 0 9 * * * 2099 UTC',
+    });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    const page = await newPage();
+    await signIn(page, stack.token, '/ui/schedules');
+    // The browser's own rendering of 2099-01-01 09:00 UTC, as the page formats times.
+    const expected = (await page.evaluate(
+      `new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'medium' }).format(new Date('2099-01-01T09:00:00Z'))`,
+    )) as string;
+    const row = page
+      .getByRole('region', { name: 'Period' })
+      .getByRole('row')
+      .filter({ has: page.getByRole('link', { name: id }) });
+    await row.getByRole('cell', { name: expected, exact: true }).waitFor();
+    await stack.call('StopInvocation', { InvokeId: id });
   });
 
   void it('survives a reload on every deep link', async () => {

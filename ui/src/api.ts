@@ -48,13 +48,16 @@ export function setUnauthorizedHandler(fn: () => void): void {
   onUnauthorized = fn;
 }
 
+/** The API refused the token: back to the sign-in form. */
+export const unauthorized = (): void => onUnauthorized();
+
 async function send<T>(path: string, init: RequestInit, token = session.token()): Promise<T> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(path, { ...init, headers, credentials: 'omit', cache: 'no-store' });
   const body = (await res.json().catch(() => ({}))) as { Code?: string; Message?: string };
   if (!res.ok) {
-    if (res.status === 401) onUnauthorized();
+    if (res.status === 401) unauthorized();
     throw new ApiError(res.status, body.Code ?? 'Error', body.Message ?? res.statusText);
   }
   return body as T;

@@ -1,3 +1,4 @@
+import { lazy, Suspense } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
 import { SWRConfig } from 'swr';
 import { Link, Redirect, Route, Router, Switch, useRoute } from 'wouter-preact';
@@ -15,8 +16,10 @@ import { NodesPage } from './pages/nodes';
 import { RunPage } from './pages/run';
 import { InvocationPage } from './pages/invocation';
 import { InvocationsPage } from './pages/invocations';
-import { SchedulesPage } from './pages/schedules';
 import { CommandsPage } from './pages/commands';
+
+/** Loaded when first opened: its next-fire times bring the cron parser, which no other page needs. */
+const SchedulesPage = lazy(() => import('./pages/schedules').then((m) => m.SchedulesPage));
 
 const NAV: [string, string][] = [
   ['/nodes', 'Nodes'],
@@ -61,7 +64,11 @@ function Shell({ who, signOut }: { who: WhoamiAnswer; signOut: () => void }) {
           <Route path="/invocations/:id">
             {(p: { id: string }) => <InvocationPage id={p.id} />}
           </Route>
-          <Route path="/schedules" component={SchedulesPage} />
+          <Route path="/schedules">
+            <Suspense fallback={<p class="loading">Loading…</p>}>
+              <SchedulesPage />
+            </Suspense>
+          </Route>
           <Route path="/commands" component={CommandsPage} />
           <Route>
             <Redirect to="/nodes" />

@@ -7,6 +7,18 @@ export const splitIds = (text: string): string[] =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+/**
+ * A tag target typed as `key=value` or `key` (any value) pairs separated by commas or spaces,
+ * as RunCommand's ResourceTag.
+ */
+export function parseTags(text: string): { Key: string; Value?: string }[] {
+  return splitIds(text).map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq === 0) throw new Error(`tag "${pair}" has no key`);
+    return eq < 0 ? { Key: pair } : { Key: pair.slice(0, eq), Value: pair.slice(eq + 1) };
+  });
+}
+
 /** `key=value` lines into RunCommand's Parameters; blank lines are skipped. */
 export function parseParameters(text: string): Record<string, string> {
   const out: Record<string, string> = {};

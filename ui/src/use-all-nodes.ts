@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import { call, type ConsoleNode, type DescribeNodesAnswer } from './api';
+import { shareRows } from './stable-rows';
 
 export interface NodesState {
-  nodes: ConsoleNode[];
+  nodes: readonly ConsoleNode[];
   /** True until the last page of the current pass has arrived. */
   loading: boolean;
   error?: string;
@@ -32,7 +33,14 @@ export function useAllNodes(refreshMs = 10_000): NodesState {
           // The first pass shows pages as they come; later passes swap the list in once whole.
           setState((s) => (s.loading ? { nodes: [...seen], loading: token !== undefined } : s));
         } while (token !== undefined);
-        setState({ nodes: seen, loading: false });
+        // Unchanged nodes keep their objects (and the list its identity when none changed), so
+        // the table renders again only the rows that changed.
+        setState((s) => {
+          const nodes = shareRows(s.nodes, seen, (n) => n.NodeId);
+          return nodes === s.nodes && !s.loading && s.error === undefined
+            ? s
+            : { nodes, loading: false };
+        });
       } catch (err) {
         if (!stopped) setState((s) => ({ ...s, loading: false, error: String(err) }));
       }

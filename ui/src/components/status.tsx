@@ -1,3 +1,4 @@
+import { memo } from 'preact/compat';
 import type { InvokeNodeView } from '../api';
 import { NODE_STATUSES, tone } from '../status';
 
@@ -8,7 +9,7 @@ export function Badge({ status }: { status: string }) {
 }
 
 /** Nodes by status as one bar (a segment per status, widths set through the CSSOM) and counts. */
-export function Progress({ nodes }: { nodes: readonly InvokeNodeView[] }) {
+function ProgressView({ nodes }: { nodes: readonly InvokeNodeView[] }) {
   const counts = new Map<string, number>();
   for (const n of nodes) counts.set(n.InvocationStatus, (counts.get(n.InvocationStatus) ?? 0) + 1);
   const present = NODE_STATUSES.filter((s) => counts.has(s));
@@ -44,3 +45,6 @@ export function Progress({ nodes }: { nodes: readonly InvokeNodeView[] }) {
     </div>
   );
 }
+
+/** Counted again only when the node list changes (useStableRows keeps it while unchanged). */
+export const Progress = memo(ProgressView);

@@ -1,5 +1,5 @@
-import { useState } from 'preact/hooks';
-import useSWR from 'swr';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import useSWR, { useSWRConfig } from 'swr';
 import { Link } from 'wouter-preact';
 import {
   base64Bytes,
@@ -11,19 +11,39 @@ import {
 import { Output } from '../components/ansi-text';
 import { Badge, Progress } from '../components/status';
 import { VirtualTable, type Column } from '../components/virtual-table';
+import { throttle, useEvents } from '../events';
 import { useCanRun } from '../role';
 import { FINAL_NODE_STATUSES, SETTLED } from '../status';
+import { useStableRows } from '../stable-rows';
 import { formatTime } from '../time';
 
-/** Live progress is polled: once a second until the invocation is settled. */
+/**
+ * Live progress comes by the event stream: each event of this invocation makes the page read it
+ * again, at most once every WAKE_MS. While no stream is open (the server has none, or it broke
+ * and is being reopened) the page polls every POLL_MS instead, until the invocation is settled.
+ */
 export const POLL_MS = 1000;
+const WAKE_MS = 1000;
+
+/** Whether an SWR key is a DescribeInvocations read of invocation `id` (table or output). */
+const ofInvocation =
+  (id: string) =>
+  (key: unknown): boolean =>
+    Array.isArray(key) &&
+    key[0] === 'DescribeInvocations' &&
+    (key[1] as { InvokeId?: string } | undefined)?.InvokeId === id;
 
 function StopButton({ id, nodes, label }: { id: string; nodes?: string[]; label: string }) {
   const [state, setState] = useState<'idle' | 'busy' | string>('idle');
+  const { mutate } = useSWRConfig();
   const stop = () => {
     setState('busy');
     call('StopInvocation', { InvokeId: id, ...(nodes ? { NodeIdList: nodes } : {}) })
-      .then(() => setState('idle'))
+      .then(() => {
+        setState('idle');
+        // Stopping has no event of its own: read the invocation again now.
+        void mutate(ofInvocation(id));
+      })
       .catch((err: unknown) => setState(String(err)));
   };
   return (
@@ -40,13 +60,13 @@ function StopButton({ id, nodes, label }: { id: string; nodes?: string[]; label:
   );
 }
 
-function NodeOutput({ id, node }: { id: string; node: string }) {
+function NodeOutput({ id, node, live }: { id: string; node: string; live: boolean }) {
   const { data, error } = useSWR<DescribeInvocationsAnswer>(
     ['DescribeInvocations', { InvokeId: id, NodeId: node, IncludeOutput: true }],
     {
       refreshInterval: (d?: DescribeInvocationsAnswer) => {
         const n = d?.Invocations.Invocation[0]?.InvokeNodes.InvokeNode[0];
-        return n && FINAL_NODE_STATUSES.has(n.InvocationStatus) ? 0 : POLL_MS;
+        return live || (n && FINAL_NODE_STATUSES.has(n.InvocationStatus)) ? 0 : POLL_MS;
       },
     },
   );
@@ -69,30 +89,16 @@ function NodeOutput({ id, node }: { id: string; node: string }) {
   );
 }
 
-export function InvocationPage({ id }: { id: string }) {
-  const canRun = useCanRun();
-  const [selected, setSelected] = useState<string | undefined>();
-  const { data, error } = useSWR<DescribeInvocationsAnswer>(
-    ['DescribeInvocations', { InvokeId: id }],
-    {
-      refreshInterval: (d?: DescribeInvocationsAnswer) => {
-        const inv = d?.Invocations.Invocation[0];
-        return inv && SETTLED.has(inv.InvocationStatus) ? 0 : POLL_MS;
-      },
-    },
-  );
-  const inv = data?.Invocations.Invocation[0];
-  if (error)
-    return (
-      <p role="alert" class="error">
-        {String(error)}
-      </p>
-    );
-  if (!inv) return <p class="loading">Loading {id}…</p>;
-  const nodes = inv.InvokeNodes.InvokeNode;
-  const shown = selected ?? nodes[0]?.NodeId;
-  const open = !SETTLED.has(inv.InvocationStatus);
-  const columns: Column<InvokeNodeView>[] = [
+const nodeKey = (n: InvokeNodeView): string => n.NodeId;
+const NO_NODES: readonly InvokeNodeView[] = [];
+
+/** The per-node table's columns; made once per invocation and role, not per render. */
+function nodeColumns(
+  invokeId: string,
+  canRun: boolean,
+  select: (node: string) => void,
+): Column<InvokeNodeView>[] {
+  return [
     { header: 'Node', width: 'minmax(7rem, 1fr)', cell: (n) => n.NodeId },
     { header: 'Status', width: '7rem', cell: (n) => <Badge status={n.InvocationStatus} /> },
     { header: 'Exit', width: '3.5rem', cell: (n) => n.ExitCode ?? '' },
@@ -109,17 +115,56 @@ export function InvocationPage({ id }: { id: string }) {
             type="button"
             class="link"
             aria-label={`Show output of ${n.NodeId}`}
-            onClick={() => setSelected(n.NodeId)}
+            onClick={() => select(n.NodeId)}
           >
             Output
           </button>
           {canRun && !FINAL_NODE_STATUSES.has(n.InvocationStatus) && (
-            <StopButton id={inv.InvokeId} nodes={[n.NodeId]} label={`Stop ${n.NodeId}`} />
+            <StopButton id={invokeId} nodes={[n.NodeId]} label={`Stop ${n.NodeId}`} />
           )}
         </>
       ),
     },
   ];
+}
+
+export function InvocationPage({ id }: { id: string }) {
+  const canRun = useCanRun();
+  const [selected, setSelected] = useState<string | undefined>();
+  const { mutate } = useSWRConfig();
+  const [finished, setFinished] = useState(false);
+  const wake = useMemo(() => throttle(() => void mutate(ofInvocation(id)), WAKE_MS), [id]);
+  useEffect(() => wake.cancel, [wake]);
+  const stream = useEvents({ InvokeId: id }, !finished, wake);
+  const live = stream === 'live';
+  // The first read waits for the stream to answer (or a few seconds), so no change falls
+  // between the read and the stream.
+  const ready = useRef(false);
+  if (stream !== 'connecting') ready.current = true;
+  const { data, error } = useSWR<DescribeInvocationsAnswer>(
+    ready.current ? ['DescribeInvocations', { InvokeId: id }] : null,
+    {
+      refreshInterval: (d?: DescribeInvocationsAnswer) => {
+        const inv = d?.Invocations.Invocation[0];
+        return live || (inv && SETTLED.has(inv.InvocationStatus)) ? 0 : POLL_MS;
+      },
+    },
+  );
+  const inv = data?.Invocations.Invocation[0];
+  const settled = inv !== undefined && SETTLED.has(inv.InvocationStatus);
+  useEffect(() => setFinished(settled), [settled]);
+  // Rows keep their objects while unchanged, so a new answer renders only the rows it changed.
+  const nodes = useStableRows(inv?.InvokeNodes.InvokeNode ?? NO_NODES, nodeKey);
+  const columns = useMemo(() => nodeColumns(id, canRun, setSelected), [id, canRun]);
+  if (error)
+    return (
+      <p role="alert" class="error">
+        {String(error)}
+      </p>
+    );
+  if (!inv) return <p class="loading">Loading {id}…</p>;
+  const shown = selected ?? nodes[0]?.NodeId;
+  const open = !SETTLED.has(inv.InvocationStatus);
   return (
     <section>
       <p class="crumbs">
@@ -154,7 +199,13 @@ export function InvocationPage({ id }: { id: string }) {
           </>
         )}
         <dt>Updates</dt>
-        <dd>{open ? `live, polled every ${POLL_MS / 1000} s` : 'settled'}</dd>
+        <dd>
+          {!open
+            ? 'settled'
+            : live
+              ? 'live, by the event stream'
+              : `polled every ${POLL_MS / 1000} s (no event stream)`}
+        </dd>
       </dl>
       <pre class="code content" aria-label="Command">
         {utf8(base64Bytes(inv.CommandContent))}
@@ -164,10 +215,10 @@ export function InvocationPage({ id }: { id: string }) {
       <VirtualTable
         rows={nodes}
         columns={columns}
-        rowKey={(n) => n.NodeId}
+        rowKey={nodeKey}
         label="Nodes of this invocation"
       />
-      {shown && <NodeOutput key={shown} id={inv.InvokeId} node={shown} />}
+      {shown && <NodeOutput key={shown} id={inv.InvokeId} node={shown} live={live} />}
     </section>
   );
 }

@@ -16,7 +16,8 @@ export function InvocationTable({
   extra,
 }: {
   rows: readonly InvocationView[];
-  extra?: (i: InvocationView) => string;
+  /** Columns after the usual ones (the Schedules page adds next fire and skipped fires). */
+  extra?: readonly { header: string; cell: (i: InvocationView) => string }[];
 }) {
   return (
     <table class="list">
@@ -30,7 +31,7 @@ export function InvocationTable({
           'Nodes',
           'Runs',
           'Created',
-          extra !== undefined && 'Skipped',
+          ...(extra ?? []).map((c) => c.header),
         ]}
       />
       <tbody>
@@ -48,7 +49,9 @@ export function InvocationTable({
             <td>{i.InvokeNodes.InvokeNode.length}</td>
             <td>{i.InvokeNodes.InvokeNode.reduce((sum, n) => sum + n.Repeats, 0)}</td>
             <td>{formatTime(i.CreationTime)}</td>
-            {extra && <td>{extra(i)}</td>}
+            {extra?.map((c) => (
+              <td key={c.header}>{c.cell(i)}</td>
+            ))}
           </tr>
         ))}
       </tbody>

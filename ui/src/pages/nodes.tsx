@@ -7,6 +7,8 @@ import { useAllNodes } from '../use-all-nodes';
 const tagText = (n: ConsoleNode): string =>
   n.Tags.Tag.map((t) => (t.TagValue ? `${t.TagKey}=${t.TagValue}` : t.TagKey)).join(', ');
 
+const nodeKey = (n: ConsoleNode): string => n.NodeId;
+
 const COLUMNS: Column<ConsoleNode>[] = [
   { header: 'Node', width: 'minmax(8rem, 1.2fr)', cell: (n) => n.NodeId },
   {
@@ -65,7 +67,7 @@ export function NodesPage() {
           {error}
         </p>
       )}
-      <VirtualTable rows={shown} columns={COLUMNS} rowKey={(n) => n.NodeId} label="Nodes" />
+      <VirtualTable rows={shown} columns={COLUMNS} rowKey={nodeKey} label="Nodes" />
     </section>
   );
 }

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { useLocation } from 'wouter-preact';
 import { call, type InvokeIdAnswer } from '../api';
 import { ErrorLine, ScheduleFields } from '../components/bits';
-import { runFields, splitIds, type RepeatModeChoice } from '../form';
+import { parseTags, runFields, splitIds, type RepeatModeChoice } from '../form';
 import { useAllNodes } from '../use-all-nodes';
 
 /** Online nodes offered as checkboxes up to this many; beyond it, ids are typed. */
@@ -12,6 +12,7 @@ export function RunPage() {
   const [, navigate] = useLocation();
   const { nodes } = useAllNodes(30_000);
   const [ids, setIds] = useState('');
+  const [tags, setTags] = useState('');
   const [content, setContent] = useState('');
   const [name, setName] = useState('');
   const [timeout, setTimeoutText] = useState('60');
@@ -41,8 +42,10 @@ export function RunPage() {
         repeatMode,
         parameters,
       });
+      const byTag = tags.trim() !== '';
+      if (byTag === (ids.trim() !== '')) throw new Error('give node ids or tags (one of the two)');
       const answer = await call<InvokeIdAnswer>('RunCommand', {
-        NodeIdList: splitIds(ids),
+        ...(byTag ? { ResourceTag: parseTags(tags) } : { NodeIdList: splitIds(ids) }),
         CommandContent: content,
         ...(name.trim() ? { Name: name.trim() } : {}),
         ...fields,
@@ -59,10 +62,16 @@ export function RunPage() {
     <section>
       <h1>Run a command</h1>
       <form class="run-form" onSubmit={(e) => void submit(e)}>
-        <label>
-          Node ids (comma separated)
-          <input required value={ids} onInput={(e) => setIds(e.currentTarget.value)} />
-        </label>
+        <div class="grid">
+          <label>
+            Node ids (comma separated)
+            <input value={ids} onInput={(e) => setIds(e.currentTarget.value)} />
+          </label>
+          <label>
+            Or tags (key=value or key, comma separated)
+            <input value={tags} onInput={(e) => setTags(e.currentTarget.value)} />
+          </label>
+        </div>
         {online.length > 0 && online.length <= PICK_LIMIT && (
           <fieldset class="pick">
             <legend>Online nodes</legend>

@@ -5,6 +5,7 @@ import {
   type DescribeInvocationsAnswer,
   type InvocationView,
 } from '../api';
+import { nextFireText } from '../next-fire';
 import { InvocationTable } from './invocations';
 
 const MODES = ['Period', 'EveryReboot', 'NextRebootOnly'] as const;
@@ -53,15 +54,21 @@ function ModeList({ mode }: { mode: (typeof MODES)[number] }) {
       {data && rows.length === 0 ? (
         <p class="muted">None.</p>
       ) : (
-        <InvocationTable rows={rows} extra={(i) => String(skipped.get(i.InvokeId) ?? '…')} />
+        <InvocationTable
+          rows={rows}
+          extra={[
+            { header: 'Next fire', cell: (i) => nextFireText(i) },
+            { header: 'Skipped', cell: (i) => String(skipped.get(i.InvokeId) ?? '…') },
+          ]}
+        />
       )}
     </section>
   );
 }
 
 /**
- * Period and boot invocations, newest 50 of each. The API does not report next fire times yet
- * (docs/console.md): the Frequency is shown as written, with runs so far and skipped fires.
+ * Period and boot invocations, newest 50 of each: the Frequency as written, the next fire
+ * (worked out here from it, next-fire.ts), runs so far and skipped fires.
  */
 export function SchedulesPage() {
   return (
