@@ -13,6 +13,7 @@ import * as $Ecs from '@alicloud/ecs20140526';
 import { Redis } from 'ioredis';
 import { registerNodeResponse } from '../../src/api/schemas/response.js';
 import { ActivationStore } from '../../src/store/activation-store.js';
+import { postRegisterNode } from '../helpers/enroll.js';
 import { ecsClient, testAccessKey, type SdkError } from '../helpers/rpc.js';
 import { makeStack, type ApiResponse, type Stack } from '../helpers/stack.js';
 
@@ -22,14 +23,7 @@ void describe('activations and RegisterNode', () => {
   let stack: Stack;
   const key = testAccessKey();
   const admin = (action: string, body: unknown) => stack.call(action, body, { token: ADMIN });
-  const register = async (body: Record<string, unknown>): Promise<ApiResponse> => {
-    const res = await fetch(`${stack.url}/v1/RegisterNode`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const register = (body: Record<string, unknown>) => postRegisterNode(stack.url, body);
   const create = async (body: Record<string, unknown> = {}) => {
     const r = await admin('CreateActivation', body);
     assert.equal(r.status, 200, JSON.stringify(r.body));

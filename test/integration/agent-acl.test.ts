@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AgentStore } from '../../src/store/agent-store.js';
+import { enrollNode } from '../helpers/enroll.js';
 import { HANG_MS } from '../helpers/hang.js';
 import { CLI, makeStack, nodeOf, run, runCli, waitFinal, type Stack } from '../helpers/stack.js';
 
@@ -62,19 +63,7 @@ const ADMIN = randomBytes(16).toString('hex');
 
 /** Node A's settings as RegisterNode answers them, for an activation made for it. */
 async function registerNode(stack: Stack, nodeId: string): Promise<NodeSettings> {
-  const made = await stack.call('CreateActivation', { InstanceCount: 1 }, { token: ADMIN });
-  assert.equal(made.status, 200, JSON.stringify(made.body));
-  const res = await fetch(`${stack.url}/v1/RegisterNode`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      ActivationId: made.body.ActivationId,
-      ActivationCode: made.body.ActivationCode,
-      NodeId: nodeId,
-    }),
-  });
-  const r = (await res.json()) as { NodeId: string; RedisUrl: string; Prefix: string };
-  assert.equal(res.status, 200, JSON.stringify(r));
+  const r = await enrollNode(stack, ADMIN, nodeId);
   return {
     NodeId: r.NodeId,
     Username: decodeURIComponent(new URL(r.RedisUrl).username),

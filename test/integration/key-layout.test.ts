@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { HISTORY_SUFFIXES, Keys } from '../../src/store/keys.js';
 import { removeNodeUser, setNodeUser } from '../../src/store/node-acl.js';
+import { enrollNode } from '../helpers/enroll.js';
 import { upkeepOnce } from '../helpers/promises.js';
 import { keysUnder } from '../helpers/redis.js';
 import { send, signedRequest, testAccessKey } from '../helpers/rpc.js';
@@ -278,19 +279,7 @@ void describe('key layout: every key the system writes', () => {
     // The scheduler's upkeep (the node-index upgrade marker).
     await upkeepOnce(stack);
     // An activation and a node registered with it (its own Redis user, made by RegisterNode).
-    const activation = await stack.call('CreateActivation', { InstanceCount: 2 }, { token: ADMIN });
-    assert.equal(activation.status, 200, JSON.stringify(activation.body));
-    const registered = await fetch(`${stack.url}/v1/RegisterNode`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        ActivationId: activation.body.ActivationId,
-        ActivationCode: activation.body.ActivationCode,
-        NodeId: ENROLLED,
-      }),
-    });
-    const enrolled = (await registered.json()) as { RedisUrl: string };
-    assert.equal(registered.status, 200, JSON.stringify(enrolled));
+    const enrolled = await enrollNode(stack, ADMIN, ENROLLED, { InstanceCount: 2 });
 
     const p = stack.prefix;
     const all = await keysUnder(stack.redis, p);
@@ -326,7 +315,7 @@ void describe('key layout: every key the system writes', () => {
       // The enrolled node's own connection reads none of the enrollment keys, its own included.
       const asNode = new Redis(enrolled.RedisUrl, { maxRetriesPerRequest: 1 });
       try {
-        const id = String(activation.body.ActivationId);
+        const id = enrolled.activationId;
         await assert.rejects(asNode.hgetall(stack.keys.activation(id)), /NOPERM/);
         await assert.rejects(asNode.smembers(stack.keys.activationNodes(id)), /NOPERM/);
         await assert.rejects(asNode.zrange(stack.keys.activationIndex(), 0, -1), /NOPERM/);
