@@ -166,6 +166,21 @@ void describe('activations and RegisterNode', () => {
     assert.equal(del.body.Code, 'Activation.InUse');
   });
 
+  void it("without NodeId or InstanceName the node is named after the agent's host", async () => {
+    const a = await create();
+    const r = await register({
+      ActivationId: a.id,
+      ActivationCode: a.code,
+      Hostname: 'host-7.example.com',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.NodeId, 'host-7');
+    // A host name that is no node id, and no NodeId: refused, naming the field.
+    const bad = await register({ ActivationId: a.id, ActivationCode: a.code, Hostname: '-x' });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(String(bad.body.Message), /NodeId/);
+  });
+
   void it('RegisterNode is in the OpenAPI document and its success is audited with the node', async () => {
     const doc = (await (await fetch(`${stack.url}/docs/openapi.json`)).json()) as {
       paths: Record<string, { post?: Record<string, unknown> }>;
