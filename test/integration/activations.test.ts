@@ -164,6 +164,12 @@ void describe('activations and RegisterNode', () => {
     const del = await admin('DeleteActivation', { ActivationId: a.id });
     assert.equal(del.status, 409);
     assert.equal(del.body.Code, 'Activation.InUse');
+    // Once its node is deregistered, it can be deleted.
+    const gone = await admin('DeregisterNodes', { NodeId: [nodeId] });
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
+    const deleted = await admin('DeleteActivation', { ActivationId: a.id });
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    assert.equal(await stack.redis.exists(stack.keys.activation(a.id)), 0);
   });
 
   void it("without NodeId or InstanceName the node is named after the agent's host", async () => {
