@@ -5,8 +5,30 @@ import { registerNode, type EnrollDeps } from '../app/enrollment.js';
 import { AppError } from '../app/errors.js';
 import type { Logger } from '../shared/log.js';
 import type { Metrics } from './plugins/metrics.js';
+import type { ActionDoc } from './plugins/openapi.js';
 import { parseBody } from './schemas/common.js';
 import { registerNodeSchema } from './schemas/activation.js';
+import { registerNodeResponse, type RegisterNodeAnswer } from './schemas/response.js';
+
+/** The route's name in the OpenAPI document and the audit trail. */
+export const REGISTER_NODE = 'RegisterNode';
+
+/** `POST /v1/RegisterNode` in the OpenAPI document (it is not an action of the registry). */
+export const REGISTER_NODE_DOC: ActionDoc = {
+  request: registerNodeSchema,
+  response: registerNodeResponse,
+  summary:
+    "Trades an activation's id and code for a node id and that node's own Redis user (no bearer token: the activation is the credential; rate-limited per client address)",
+  public: true,
+  errors: [
+    'InvalidActivationCode.Mismatch',
+    'Activation.Expired',
+    'Activation.Disabled',
+    'Activation.InstanceCountExceeded',
+    'Activation.IpAddressNotAllowed',
+    'InvalidNodeId.Taken',
+  ],
+};
 
 export interface EnrollRouteDeps {
   enroll: EnrollDeps;
@@ -21,7 +43,10 @@ export interface EnrollRouteDeps {
  * `POST /v1/RegisterNode`: no bearer token, the activation's id and code are the credentials.
  * Rate-limited per client address (req.ip: the socket's address, or with FLEETCMD_TRUST_PROXY
  * the X-Forwarded-For hop it trusts), counted in Redis so replicas share the counts. Every
- * answer is counted in fleetcmd_node_registrations_total by outcome (Registered, or the code).
+ * answer is counted in fleetcmd_node_registrations_total by outcome (Registered, or the code),
+ * and audited by the server's audit hook (src/api/plugins/audit.ts) as a call of RegisterNode:
+ * none of the request body is looked at (the code stays out); a success names its node from
+ * the answer.
  */
 export async function registerEnrollRoute(
   app: FastifyInstance,
@@ -45,6 +70,9 @@ export async function registerEnrollRoute(
     scope.post(
       '/v1/RegisterNode',
       {
+        onRequest: async (req) => {
+          req.audit = { action: REGISTER_NODE, via: 'api', body: {} };
+        },
         config: {
           rateLimit:
             max > 0
@@ -70,13 +98,13 @@ export async function registerEnrollRoute(
             { requestId: req.id, nodeId: r.nodeId, activationId: r.activationId, ip: req.ip },
             'node registered',
           );
-          return await reply.send({
-            RequestId: req.id,
+          const answer: RegisterNodeAnswer = {
             NodeId: r.nodeId,
             RedisUrl: r.redisUrl,
             Prefix: r.prefix,
             ActivationId: r.activationId,
-          });
+          };
+          return await reply.send({ RequestId: req.id, ...answer });
         } catch (err) {
           const code = err instanceof AppError ? err.code : 'InternalError';
           deps.metrics.registration(code);

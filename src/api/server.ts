@@ -29,7 +29,12 @@ import { registerRpc, type RpcDeps } from './rpc/route.js';
 import type { WhoamiAnswer } from './schemas/response.js';
 import { EventFeed } from './event-feed.js';
 import { registerEvents } from './events.js';
-import { registerEnrollRoute, type EnrollRouteDeps } from './enroll-route.js';
+import {
+  REGISTER_NODE,
+  REGISTER_NODE_DOC,
+  registerEnrollRoute,
+  type EnrollRouteDeps,
+} from './enroll-route.js';
 
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
@@ -384,10 +389,12 @@ export function buildServer(serverDeps: ServerDeps): FastifyInstance {
   const app = buildOpsServer(deps);
   parseJsonBodies(app);
   // Every state-changing call, /v1 and RPC, in one place (src/api/plugins/audit.ts).
-  auditWrites(app, deps.audit, deps.log, writesState);
+  auditWrites(app, deps.audit, deps.log, (a) => a === REGISTER_NODE || writesState(a));
 
   // Public: the request schemas are no secret (the README has them too).
-  const openApi = JSON.stringify(buildOpenApi(ACTIONS, VERSION));
+  const openApi = JSON.stringify(
+    buildOpenApi(ACTIONS, VERSION, { [REGISTER_NODE]: REGISTER_NODE_DOC }),
+  );
   app.get('/docs/openapi.json', async (_req, reply) =>
     reply.type('application/json').send(openApi),
   );

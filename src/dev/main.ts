@@ -1,11 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { loadConfig, type RawSettings } from '../shared/config.js';
+import { loadConfig, type Config, type RawSettings } from '../shared/config.js';
 import { startServer } from '../server/main.js';
 import type { Running } from '../shared/running.js';
 import { Keys } from '../store/keys.js';
-import { nodeUserUrl, setNodeUser } from '../store/node-acl.js';
+import { ActivationStore } from '../store/activation-store.js';
 import { findOnPath } from '../shared/on-path.js';
 import { startPrivateRedis, type PrivateRedis } from './private-redis.js';
 import { agentEnv } from './agent-env.js';
@@ -52,9 +55,15 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
     FLEETCMD_API_TOKEN: token,
   };
   if (settings.FLEETCMD_HOST === undefined) settings.FLEETCMD_HOST = '127.0.0.1';
+  // The agents all register from this machine's address: room for them within the limit.
+  if (settings.FLEETCMD_REGISTER_RATE_LIMIT === undefined) {
+    settings.FLEETCMD_REGISTER_RATE_LIMIT = String(opts.nodes + 20);
+  }
   const config = loadConfig(settings);
   const log = makeLogger(config.logLevel, 'fleetcmd-dev');
   let server: Running | undefined;
+  /** The agents' state directories (0700 each, made by the agents), removed by close. */
+  let stateRoot: string | undefined;
   const agents: ChildProcess[] = [];
   const close = async () => {
     await Promise.all(
@@ -69,62 +78,92 @@ export async function startDev(opts: DevOptions): Promise<DevStack> {
     );
     await server?.close();
     await redis?.stop();
+    if (stateRoot !== undefined) await rm(stateRoot, { recursive: true, force: true });
   };
   try {
     server = await startServer(config, log);
+    const url = server.url ?? '';
     const nodeIds = Array.from({ length: opts.nodes }, (_, i) => `n${i + 1}`);
-    const agentUrls = await agentRedisUrls(redisUrl, new Keys(config.prefix), nodeIds, !!redis);
+    const keys = new Keys(config.prefix);
+    // On dev's own redis-server the agents enroll as a real fleet does: one activation, traded
+    // by each agent for its own node's ACL user (RegisterNode). On a Redis of the user's, dev
+    // creates no users: the agents share dev's connection settings.
+    const enroll = redis ? await devActivation(redisUrl, keys, opts.nodes) : undefined;
+    if (enroll) stateRoot = await mkdtemp(join(tmpdir(), 'fleetcmd-dev-'));
     for (const id of nodeIds) {
-      const agentUrl = agentUrls.get(id);
-      const child = spawn(
-        opts.self.execPath,
-        [...opts.self.execArgv, opts.self.script, 'agent', '--node-id', id],
-        {
-          // Built, not inherited: an agent holds no API token, access key or admin Redis password.
-          env: agentEnv(process.env, opts.settings, {
-            REDIS_URL: agentUrl ?? redisUrl,
-            FLEETCMD_PREFIX: config.prefix,
-            FLEETCMD_HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
-            LOG_LEVEL: config.logLevel,
-            // On a Redis of the user's, the agents share dev's connection settings.
-            ...(agentUrl === undefined ? { FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true' } : {}),
-          }),
-          stdio: ['ignore', 'inherit', 'inherit'],
-          // Own process group: on Ctrl-C, dev stops the agents itself, before the server and Redis.
-          detached: true,
-        },
-      );
+      const how =
+        enroll && stateRoot !== undefined
+          ? { url, ...enroll, stateDir: join(stateRoot, id) }
+          : { redisUrl };
+      const { args, own } = agentCommand(id, config, how);
+      const child = spawn(opts.self.execPath, [...opts.self.execArgv, opts.self.script, ...args], {
+        // Built, not inherited: an agent holds no API token, access key or admin Redis password.
+        env: agentEnv(process.env, opts.settings, own),
+        stdio: ['ignore', 'inherit', 'inherit'],
+        // Own process group: on Ctrl-C, dev stops the agents itself, before the server and Redis.
+        detached: true,
+      });
       agents.push(child);
     }
-    await waitForNodes(redisUrl, new Keys(config.prefix), nodeIds, 30_000);
-    return { url: server.url ?? '', token, redisUrl, nodeIds, close };
+    await waitForNodes(redisUrl, keys, nodeIds, 30_000);
+    return { url, token, redisUrl, nodeIds, close };
   } catch (err) {
     await close();
     throw err;
   }
 }
 
+/** How a dev agent reaches Redis: registering with dev's activation, or dev's own URL. */
+type AgentAccess =
+  { url: string; activationId: string; code: string; stateDir: string } | { redisUrl: string };
+
+/** A dev agent's arguments (after the CLI's script) and its own settings. */
+function agentCommand(
+  id: string,
+  config: Readonly<Config>,
+  how: AgentAccess,
+): { args: string[]; own: Record<string, string> } {
+  const args = ['agent', '--node-id', id];
+  const own: Record<string, string> = {
+    FLEETCMD_PREFIX: config.prefix,
+    FLEETCMD_HEARTBEAT_SECONDS: String(config.heartbeatSeconds),
+    LOG_LEVEL: config.logLevel,
+  };
+  if ('redisUrl' in how) {
+    return {
+      args,
+      own: { ...own, REDIS_URL: how.redisUrl, FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true' },
+    };
+  }
+  args.push('--register', '--url', how.url, '--activation-id', how.activationId);
+  args.push('--state-dir', how.stateDir);
+  // The agents run on this machine: plain HTTP to the server's address stays on it.
+  if (how.url.startsWith('http:')) args.push('--insecure-http');
+  // In the environment (readable by dev's user only), not on the command line.
+  return { args, own: { ...own, FLEETCMD_ACTIVATION_CODE: how.code } };
+}
+
 /**
- * On dev's own redis-server each agent gets its own ACL user, as a real fleet should (see
- * `fleetcmd node add`); on a Redis of the user's, dev creates no users and returns none.
+ * The activation dev's agents register with: one place per agent, from this machine only,
+ * for an hour (an agent that comes back later starts from its state file).
  */
-async function agentRedisUrls(
+async function devActivation(
   redisUrl: string,
   keys: Keys,
-  nodeIds: string[],
-  ownRedis: boolean,
-): Promise<Map<string, string>> {
-  const urls = new Map<string, string>();
-  if (!ownRedis) return urls;
+  nodes: number,
+): Promise<{ activationId: string; code: string }> {
   const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   try {
-    for (const id of nodeIds) {
-      urls.set(id, nodeUserUrl(redisUrl, await setNodeUser(admin, keys, id)));
-    }
+    return await new ActivationStore(admin, keys).create({
+      description: 'fleetcmd dev agents',
+      instanceCount: nodes,
+      instanceName: '',
+      ttlHours: 1,
+      ipAddressRange: '127.0.0.0/8',
+    });
   } finally {
     admin.disconnect();
   }
-  return urls;
 }
 
 async function waitForNodes(

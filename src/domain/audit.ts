@@ -26,7 +26,7 @@ export interface TagTarget {
 
 /** What the request acted on and what it sent, hashed: present only on accepted requests. */
 export interface AuditDetails {
-  /** The first MAX_AUDIT_NODE_IDS node ids of the request's NodeIdList. */
+  /** The first MAX_AUDIT_NODE_IDS node ids of the request's NodeIdList (or NodeId list; RegisterNode: its node). */
   NodeIds?: string[];
   NodeCount?: number;
   ResourceTag?: TagTarget[];
@@ -102,6 +102,16 @@ function parametersOf(v: unknown): ParameterDigest[] | undefined {
 }
 
 /**
+ * The nodes a request acted on: its NodeIdList, DeregisterNodes' NodeId list, or the node a
+ * RegisterNode answer made.
+ */
+function nodeIdsOf(body: Record<string, unknown>, answer: Record<string, unknown>): string[] {
+  const list = Array.isArray(body.NodeIdList) ? body.NodeIdList : body.NodeId;
+  if (Array.isArray(list)) return list.filter((n) => typeof n === 'string');
+  return typeof answer.NodeId === 'string' && answer.NodeId !== '' ? [answer.NodeId] : [];
+}
+
+/**
  * The target and digests of an accepted request, read from its body (as the action took it)
  * and its answer: only the fields listed in AuditDetails, so a field an action adds later is
  * left out rather than stored in the clear.
@@ -110,9 +120,7 @@ export function auditDetails(body: unknown, answer: unknown): AuditDetails {
   const b = isRecord(body) ? body : {};
   const a = isRecord(answer) ? answer : {};
   const out: AuditDetails = {};
-  const nodes = Array.isArray(b.NodeIdList)
-    ? b.NodeIdList.filter((n) => typeof n === 'string')
-    : [];
+  const nodes = nodeIdsOf(b, a);
   if (nodes.length > 0) {
     out.NodeIds = nodes.slice(0, MAX_AUDIT_NODE_IDS).map((n) => n.slice(0, MAX_TEXT));
     out.NodeCount = nodes.length;

@@ -7,10 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as $Ecs from '@alicloud/ecs20140526';
 import { Redis } from 'ioredis';
+import { registerNodeResponse } from '../../src/api/schemas/response.js';
 import { ActivationStore } from '../../src/store/activation-store.js';
+import { postRegisterNode } from '../helpers/enroll.js';
 import { ecsClient, testAccessKey, type SdkError } from '../helpers/rpc.js';
 import { makeStack, type ApiResponse, type Stack } from '../helpers/stack.js';
 
@@ -20,14 +23,7 @@ void describe('activations and RegisterNode', () => {
   let stack: Stack;
   const key = testAccessKey();
   const admin = (action: string, body: unknown) => stack.call(action, body, { token: ADMIN });
-  const register = async (body: Record<string, unknown>): Promise<ApiResponse> => {
-    const res = await fetch(`${stack.url}/v1/RegisterNode`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const register = (body: Record<string, unknown>) => postRegisterNode(stack.url, body);
   const create = async (body: Record<string, unknown> = {}) => {
     const r = await admin('CreateActivation', body);
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -47,6 +43,22 @@ void describe('activations and RegisterNode', () => {
       text,
     );
     return Number(m?.[1] ?? 0);
+  };
+
+  /** The raw audit stream, every field of every entry. */
+  const rawAudit = async () =>
+    (await stack.redis.xrange(stack.keys.auditLog(), '-', '+')).flat(2).join(' ');
+  /** The one audit event of a request, as stored (without its id and time). */
+  const auditEventOf = async (requestId: unknown) => {
+    const rows = await stack.redis.xrange(stack.keys.auditLog(), '-', '+');
+    const found = rows
+      .map(([, fields]) => JSON.parse(fields[1] ?? '{}') as Record<string, unknown>)
+      .filter((e) => e.RequestId === requestId);
+    assert.equal(found.length, 1, `one audit event for ${String(requestId)}`);
+    const event = { ...found[0] };
+    delete event.EventId;
+    delete event.Time;
+    return event;
   };
 
   before(async () => {
@@ -152,6 +164,70 @@ void describe('activations and RegisterNode', () => {
     const del = await admin('DeleteActivation', { ActivationId: a.id });
     assert.equal(del.status, 409);
     assert.equal(del.body.Code, 'Activation.InUse');
+    // Once its node is deregistered, it can be deleted.
+    const gone = await admin('DeregisterNodes', { NodeId: [nodeId] });
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
+    const deleted = await admin('DeleteActivation', { ActivationId: a.id });
+    assert.equal(deleted.status, 200, JSON.stringify(deleted.body));
+    assert.equal(await stack.redis.exists(stack.keys.activation(a.id)), 0);
+  });
+
+  void it("without NodeId or InstanceName the node is named after the agent's host", async () => {
+    const a = await create();
+    const r = await register({
+      ActivationId: a.id,
+      ActivationCode: a.code,
+      Hostname: 'host-7.example.com',
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.NodeId, 'host-7');
+    // A host name that is no node id, and no NodeId: refused, naming the field.
+    const bad = await register({ ActivationId: a.id, ActivationCode: a.code, Hostname: '-x' });
+    assert.equal(bad.status, 400, JSON.stringify(bad.body));
+    assert.match(String(bad.body.Message), /NodeId/);
+  });
+
+  void it('RegisterNode is in the OpenAPI document and its success is audited with the node', async () => {
+    const doc = (await (await fetch(`${stack.url}/docs/openapi.json`)).json()) as {
+      paths: Record<string, { post?: Record<string, unknown> }>;
+      components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+    };
+    const post = doc.paths['/v1/RegisterNode']?.post;
+    assert.ok(post, 'documented');
+    assert.deepEqual(post.security, [], 'no bearer token');
+    const responses = post.responses as Record<string, unknown>;
+    assert.ok(!('401' in responses), 'no token error');
+    assert.ok(JSON.stringify(responses['403']).includes('InvalidActivationCode.Mismatch'));
+    assert.ok(JSON.stringify(responses['409']).includes('InvalidNodeId.Taken'));
+    assert.deepEqual(
+      Object.keys(doc.components.schemas.RegisterNodeRequest?.properties ?? {}).sort(),
+      ['ActivationCode', 'ActivationId', 'Hostname', 'NodeId'],
+    );
+
+    const a = await create({ InstanceCount: 1 });
+    const r = await register({ ActivationId: a.id, ActivationCode: a.code, NodeId: 'aud-reg' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    // The answer is the documented one (strict: an undocumented field fails).
+    registerNodeResponse.parse(r.body);
+    assert.deepEqual(await auditEventOf(r.body.RequestId), {
+      Action: 'RegisterNode',
+      Interface: 'api',
+      SourceIp: '127.0.0.1',
+      RequestId: r.body.RequestId,
+      HttpStatus: 200,
+      ResultCode: 'Success',
+      NodeIds: ['aud-reg'],
+      NodeCount: 1,
+    });
+    const raw = await rawAudit();
+    assert.ok(!raw.includes(a.code), 'no activation code in the audit trail');
+    const password = decodeURIComponent(new URL(String(r.body.RedisUrl)).password);
+    assert.ok(password.length > 0 && !raw.includes(password), "no node's password either");
+    // DeregisterNodes names its nodes too.
+    const gone = await admin('DeregisterNodes', { NodeId: ['aud-reg'] });
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
+    const dereg = await auditEventOf(gone.body.RequestId);
+    assert.deepEqual([dereg.Action, dereg.NodeIds], ['DeregisterNodes', ['aud-reg']]);
   });
 
   void it('each refusal has its own code, is counted, and creates nothing', async () => {
@@ -232,6 +308,23 @@ void describe('activations and RegisterNode', () => {
       assert.deepEqual(await keysNow(), keys, `${what}: no key written`);
       assert.deepEqual(await aclUsers(), users, `${what}: no user made`);
       assert.equal(await refusalsCounted(code), counted + 1, `${what}: counted`);
+      const event = await auditEventOf(r.body.RequestId);
+      assert.deepEqual(
+        event,
+        {
+          Action: 'RegisterNode',
+          Interface: 'api',
+          SourceIp: '127.0.0.1',
+          RequestId: r.body.RequestId,
+          HttpStatus: status,
+          ResultCode: code,
+        },
+        `${what}: audited without the body`,
+      );
+    }
+    const raw = await rawAudit();
+    for (const a of [good, disabled, expired, ranged, deleted]) {
+      assert.ok(!raw.includes(a.code), 'no activation code in the audit trail');
     }
     assert.equal((await describeOne(good.id)).RegisteredCount, 1);
   });
@@ -275,5 +368,94 @@ void describe('activations and RegisterNode', () => {
         return true;
       },
     );
+  });
+});
+
+/** POSTs RegisterNode from a given local address (any 127.x.y.z reaches the loopback server). */
+async function registerFrom(
+  apiUrl: string,
+  localAddress: string,
+  body: Record<string, unknown>,
+): Promise<ApiResponse> {
+  const u = new URL('/v1/RegisterNode', apiUrl);
+  const payload = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        localAddress,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(text) as Record<string, unknown>,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+void describe('RegisterNode rate limit per source address', () => {
+  let stack: Stack;
+  const LIMIT = 3;
+
+  before(async () => {
+    stack = await makeStack({
+      FLEETCMD_API_TOKENS: `ops:admin:${ADMIN}`,
+      FLEETCMD_REGISTER_RATE_LIMIT: String(LIMIT),
+      // A window far longer than the test: no count is reset while it runs.
+      FLEETCMD_RATE_LIMIT_WINDOW_SECONDS: '3600',
+    });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  void it('many wrong codes from one address get 429; a right code from another address registers', async () => {
+    const made = await stack.call('CreateActivation', { InstanceCount: 2 }, { token: ADMIN });
+    assert.equal(made.status, 200, JSON.stringify(made.body));
+    const id = String(made.body.ActivationId);
+    const code = String(made.body.ActivationCode);
+    const wrong = { ActivationId: id, ActivationCode: 'guess' };
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await registerFrom(stack.url, '127.0.0.2', wrong);
+      statuses.push(r.status);
+      if (r.status === 429) assert.equal(r.body.Code, 'Throttling');
+    }
+    assert.deepEqual(statuses, [
+      ...Array<number>(LIMIT).fill(403),
+      ...Array<number>(10 - LIMIT).fill(429),
+    ]);
+    // The flooding address is refused even with the right code ...
+    const blocked = await registerFrom(stack.url, '127.0.0.2', {
+      ActivationId: id,
+      ActivationCode: code,
+    });
+    assert.equal(blocked.status, 429);
+    // ... while another address registers with it.
+    const ok = await registerFrom(stack.url, '127.0.0.3', {
+      ActivationId: id,
+      ActivationCode: code,
+      NodeId: 'rl-node',
+    });
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.NodeId, 'rl-node');
+    const row = await stack.call('DescribeActivations', { ActivationId: id }, { token: ADMIN });
+    assert.equal((row.body.ActivationList as { RegisteredCount: number }[])[0]?.RegisteredCount, 1);
   });
 });

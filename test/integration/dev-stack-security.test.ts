@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import { after, before, describe, it } from 'node:test';
 import { findOnPath } from '../../src/shared/on-path.js';
+import { Keys } from '../../src/store/keys.js';
 import { idsOf, userAdmin } from '../helpers/local-user.js';
 import { CLI, ROOT } from '../helpers/stack.js';
 
@@ -200,8 +201,44 @@ void describe('fleetcmd dev against a hostile local user', { skip: SKIP }, () =>
         assert.ok(!all.includes(secret), `a secret in /proc/${pid}/environ`);
       }
       if (password) assert.ok(!all.includes(password), `the admin password in ${pid}'s env`);
-      // Each agent logs in as its own node's ACL user (fleetcmd node add), not as default.
-      assert.match(new URL(env.get('REDIS_URL') ?? '').username, /node/, `agent ${pid}`);
+      assert.equal(env.get('REDIS_URL'), undefined, 'no Redis URL handed over');
+    }
+  });
+
+  void it('enrolls its agents with an activation: each logs in as its own node user', async () => {
+    const keys = new Keys('fc');
+    const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const activationIds = new Set<string>();
+      const codes = new Set<string>();
+      for (const pid of await childrenOf(dev.pid ?? 0)) {
+        const argv = await cmdline(pid);
+        if (!argv.includes('agent')) continue;
+        assert.ok(argv.includes('--register'), argv.join(' '));
+        activationIds.add(argv[argv.indexOf('--activation-id') + 1] ?? '');
+        // The code is in the agent's environment (its user's only), never on a command line.
+        const code = (await environ(pid)).get('FLEETCMD_ACTIVATION_CODE') ?? '';
+        assert.ok(code.length >= 43, 'the activation code in the environment');
+        codes.add(code);
+        for (const other of [dev.pid ?? 0, ...(await childrenOf(dev.pid ?? 0))]) {
+          assert.ok(!(await cmdline(other)).join(' ').includes(code), `code on ${other}'s argv`);
+        }
+      }
+      assert.equal(activationIds.size, 1, 'one activation for the agents');
+      const [activationId] = [...activationIds] as [string];
+      const activation = await admin.hgetall(keys.activation(activationId));
+      assert.equal(activation.registeredCount, '2', JSON.stringify(activation));
+      assert.equal(codes.size, 1);
+      const [code] = [...codes] as [string];
+      assert.equal(activation.codeSha256, createHash('sha256').update(code).digest('hex'));
+      // Each node's agent is connected as that node's ACL user (RegisterNode made it).
+      const clients = String(await admin.call('CLIENT', 'LIST'));
+      for (const n of ['n1', 'n2']) {
+        assert.ok(clients.includes(` user=${keys.nodeAclUser(n)} `), `${n}'s user connected`);
+        assert.equal(await admin.hget(keys.nodeEnrollment(n), 'activationId'), activationId);
+      }
+    } finally {
+      admin.disconnect();
     }
   });
 

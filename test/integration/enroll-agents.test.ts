@@ -1,7 +1,7 @@
 /**
  * Enrolment with real agent processes: `fleetcmd agent --register` trades an activation for
  * the node's own Redis user and keeps it in its state directory; an activation for 2 nodes
- * takes 2 agents and refuses the third; a plain `fleetcmd agent` restarts from the state file;
+ * takes 2 agents and refuses the third; an expired or disabled one refuses an agent; a plain `fleetcmd agent` restarts from the state file;
  * a registered node's credentials reach nothing of other nodes (NOPERM); `fleetcmd node rotate`
  * gives a running agent a new password without a restart or a lost run; DeregisterNodes
  * cancels the node's unstarted runs, frees its place and stops its agent naming why.
@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { ActivationStore } from '../../src/store/activation-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
 import { hangBound } from '../helpers/hang.js';
 import {
@@ -147,6 +148,46 @@ void describe('agents enrolled with an activation', () => {
     assert.match(refused.stderr, /registration refused \(403 Activation\.InstanceCountExceeded\)/);
     assert.throws(() => statSync(third), /ENOENT/, 'no state written');
     assert.equal((await describeActivation()).RegisteredCount, 2);
+  });
+
+  void it('an agent is refused by an expired and by a disabled activation, and writes no state', async () => {
+    const made = async () => {
+      const r = await stack.call('CreateActivation', { InstanceCount: 1 }, { token: ADMIN });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return { id: String(r.body.ActivationId), code: String(r.body.ActivationCode) };
+    };
+    const disabled = await made();
+    const off = await stack.call(
+      'DisableActivation',
+      { ActivationId: disabled.id },
+      { token: ADMIN },
+    );
+    assert.equal(off.status, 200, JSON.stringify(off.body));
+    const expired = await made();
+    await new ActivationStore(stack.redis, stack.keys).setExpiresMs(expired.id, Date.now() - 1000);
+    for (const [a, code] of [
+      [disabled, 'Activation.Disabled'],
+      [expired, 'Activation.Expired'],
+    ] as const) {
+      const dir = stateDir();
+      // The code from the environment (as the systemd unit passes it), not the command line.
+      const args = registerArgs(dir, a).filter((x) => x !== '--activation-code' && x !== a.code);
+      const refused = await hangBound(
+        `the agent with a ${code} activation`,
+        runCli(['agent', ...args, '--node-id', `refused-${code.length}`], {
+          ...agentEnv(),
+          FLEETCMD_ACTIVATION_CODE: a.code,
+        }),
+      );
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        refused.stderr,
+        new RegExp(`registration refused \\(403 ${code.replace('.', '\\.')}\\)`),
+      );
+      assert.throws(() => statSync(dir), /ENOENT/, 'no state written');
+    }
+    const users = (await stack.redis.call('ACL', 'USERS')) as string[];
+    assert.ok(!users.some((u) => u.includes('refused-')), users.join(' '));
   });
 
   void it("a registered node's credentials reach nothing of other nodes' (NOPERM)", async () => {

@@ -4,8 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { HISTORY_SUFFIXES, Keys } from '../../src/store/keys.js';
 import { removeNodeUser, setNodeUser } from '../../src/store/node-acl.js';
+import { enrollNode } from '../helpers/enroll.js';
 import { upkeepOnce } from '../helpers/promises.js';
 import { keysUnder } from '../helpers/redis.js';
 import { send, signedRequest, testAccessKey } from '../helpers/rpc.js';
@@ -53,6 +55,7 @@ interface KeyKind {
 }
 
 const ID = '[A-Za-z0-9_.-]+';
+const ADMIN = randomBytes(16).toString('hex');
 const INV = '[tf]-[a-z0-9]+';
 const HIST_LIST = HISTORY_SUFFIXES.list;
 const HIST_ENTRY = HISTORY_SUFFIXES.entry;
@@ -117,7 +120,7 @@ const KEY_KINDS: readonly KeyKind[] = [
   {
     kind: 'global index',
     shape:
-      /^\{(global)\}:(invocations|nodes|sendfiles|commands|timed|node-index-ready|access-keys|events|event-relay|audit)$/,
+      /^\{(global)\}:(invocations|nodes|sendfiles|commands|timed|node-index-ready|access-keys|events|event-relay|audit|activations)$/,
     owner: 'server',
     slotWith: 'global',
   },
@@ -135,6 +138,17 @@ const KEY_KINDS: readonly KeyKind[] = [
     slotWith: 'global',
   },
   { kind: 'rate-limit counter', shape: /^rl:[ta]:()/, owner: 'server', slotWith: 'none' },
+  // Enrollment: an activation and its registered nodes (one tag, for act-*.lua), and how each
+  // node registered (outside the node's own keys: its agent may not rewrite it).
+  { kind: 'activation', shape: /^act:\{([^}]+)\}$/, owner: 'server', slotWith: 'own' },
+  { kind: 'activation nodes', shape: /^act:\{([^}]+)\}:nodes$/, owner: 'server', slotWith: 'own' },
+  { kind: 'node enrollment', shape: /^enroll:\{([^}]+)\}$/, owner: 'server', slotWith: 'own' },
+  {
+    kind: 'RegisterNode rate-limit counter',
+    shape: /^rl-register:POST\/v1\/RegisterNode-()[0-9a-f.:]+$/,
+    owner: 'server',
+    slotWith: 'none',
+  },
 ];
 
 /** The global indexes each expected at least once (one row above covers them all). */
@@ -149,6 +163,7 @@ const GLOBAL_INDEXES = [
   'events',
   'event-relay',
   'audit',
+  'activations',
 ];
 
 function kindsOf(prefix: string, key: string): { kind: KeyKind; tag: string }[] {
@@ -165,10 +180,13 @@ void describe('key layout: every key the system writes', () => {
   let dir: string;
   const key = testAccessKey();
   const NODES = ['lay1', 'lay2'];
+  /** A node registered with an activation (its Redis user made by RegisterNode; no agent). */
+  const ENROLLED = 'lay-reg';
 
   before(async () => {
     stack = await makeStack({
       ...key.settings,
+      FLEETCMD_API_TOKENS: `ops:admin:${ADMIN}`,
       FLEETCMD_MIN_INTERVAL_SECONDS: '1',
       FLEETCMD_RATE_LIMIT: '100000',
     });
@@ -260,6 +278,8 @@ void describe('key layout: every key the system writes', () => {
     assert.equal(added.code, 0, added.stderr);
     // The scheduler's upkeep (the node-index upgrade marker).
     await upkeepOnce(stack);
+    // An activation and a node registered with it (its own Redis user, made by RegisterNode).
+    const enrolled = await enrollNode(stack, ADMIN, ENROLLED, { InstanceCount: 2 });
 
     const p = stack.prefix;
     const all = await keysUnder(stack.redis, p);
@@ -284,7 +304,7 @@ void describe('key layout: every key the system writes', () => {
         assert.equal(slot(k), want, `${k} (${kind.kind}): slot`);
         if (kind.slotWith === 'own') assert.ok(tag !== '', `${k}: a hash tag of its own`);
         // What each node's ACL user may touch, as Redis itself answers (ACL DRYRUN).
-        for (const n of NODES) {
+        for (const n of [...NODES, ENROLLED]) {
           const reply = String(
             await admin.call('ACL', 'DRYRUN', stack.keys.nodeAclUser(n), 'PTTL', k),
           );
@@ -292,8 +312,23 @@ void describe('key layout: every key the system writes', () => {
           assert.equal(reply === 'OK', mayTouch, `${k} (${kind.kind}) for ${n}: ${reply}`);
         }
       }
+      // The enrolled node's own connection reads none of the enrollment keys, its own included.
+      const asNode = new Redis(enrolled.RedisUrl, { maxRetriesPerRequest: 1 });
+      try {
+        const id = enrolled.activationId;
+        await assert.rejects(asNode.hgetall(stack.keys.activation(id)), /NOPERM/);
+        await assert.rejects(asNode.smembers(stack.keys.activationNodes(id)), /NOPERM/);
+        await assert.rejects(asNode.zrange(stack.keys.activationIndex(), 0, -1), /NOPERM/);
+        await assert.rejects(asNode.hgetall(stack.keys.nodeEnrollment(ENROLLED)), /NOPERM/);
+        await assert.rejects(
+          asNode.hset(stack.keys.nodeEnrollment(ENROLLED), 'activationId', 'other'),
+          /NOPERM/,
+        );
+      } finally {
+        asNode.disconnect();
+      }
     } finally {
-      for (const n of NODES) await removeNodeUser(admin, stack.keys, n);
+      for (const n of [...NODES, ENROLLED]) await removeNodeUser(admin, stack.keys, n);
       await stack.call('StopInvocation', { InvokeId: period });
     }
     const missing = KEY_KINDS.filter((k) => !k.transient && !seen.has(k.kind)).map((k) => k.kind);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ACTIONS } from '../../src/api/actions/registry.js';
+import { REGISTER_NODE, REGISTER_NODE_DOC } from '../../src/api/enroll-route.js';
 import { buildOpenApi } from '../../src/api/plugins/openapi.js';
 import { buildServer, type ServerDeps } from '../../src/api/server.js';
 import { renderInvocation } from '../../src/api/render.js';
@@ -80,7 +81,7 @@ function docsServer() {
 }
 
 void describe('OpenAPI document (GET /docs)', () => {
-  const doc = buildOpenApi(ACTIONS, VERSION) as Json;
+  const doc = buildOpenApi(ACTIONS, VERSION, { [REGISTER_NODE]: REGISTER_NODE_DOC }) as Json;
 
   void it('every registered action has a summary', () => {
     assert.ok(Object.keys(ACTIONS).length > 0);
@@ -169,6 +170,13 @@ void describe('OpenAPI document (GET /docs)', () => {
       assert.ok(errors.get('400')?.includes('InvalidParameter'));
     }
     assert.ok(!errorsOf('DescribeNodes').get('400')?.includes('InvalidNodeId.NotFound'));
+    // RegisterNode needs no token: none of the token's errors, and its own refusals.
+    const register = errorsOf(REGISTER_NODE);
+    assert.ok(!register.has('401'));
+    assert.ok(!register.get('403')?.includes('Forbidden.Role'));
+    assert.ok(register.get('403')?.includes('Activation.IpAddressNotAllowed'));
+    assert.deepEqual(register.get('409'), ['InvalidNodeId.Taken']);
+    assert.deepEqual(register.get('404'), ['InvalidActivationId.NotFound']);
     assert.ok(errorsOf('SendFile').get('400')?.includes('InvalidFileContent.Malformed'));
   });
 

@@ -67,10 +67,11 @@ export async function agentCli(settings: RawSettings, flags: AgentFlags): Promis
   if (flags.register === true) {
     const url = text(flags.url);
     const activationId = text(flags['activation-id']);
-    const activationCode = text(flags['activation-code']);
+    // The environment's FLEETCMD_ACTIVATION_CODE keeps the code off the command line (ps).
+    const activationCode = text(flags['activation-code']) ?? text(s.FLEETCMD_ACTIVATION_CODE);
     if (url === undefined || activationId === undefined || activationCode === undefined) {
       throw new ConfigError(
-        '--register needs --url, --activation-id and --activation-code (fleetcmd agent --help)',
+        '--register needs --url, --activation-id and --activation-code or FLEETCMD_ACTIVATION_CODE (fleetcmd agent --help)',
       );
     }
     state = await registerNode(

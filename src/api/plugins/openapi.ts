@@ -15,7 +15,15 @@ export interface ActionDoc {
   notFoundFields?: readonly string[];
   /** Codes of CODE_FIELDS this action answers whatever its fields (Activation.InUse). */
   errors?: readonly ErrorCode[];
+  /**
+   * Called without a bearer token (RegisterNode: the activation is the credential): documented
+   * with no security requirement and without the token's errors.
+   */
+  public?: true;
 }
+
+/** The errors of the bearer token, which a public route never answers. */
+const TOKEN_CODES: readonly ErrorCode[] = ['InvalidToken', 'Forbidden.Role'];
 
 type JsonObject = Record<string, unknown>;
 
@@ -79,7 +87,7 @@ const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
   InvalidVersion: [],
   // Answered before any route: not an action's answer.
   RequestHeaderTooLarge: [],
-  // RegisterNode's (its own route, not an action of the registry).
+  // RegisterNode's (its own route, listed in its ActionDoc.errors).
   'InvalidActivationCode.Mismatch': [],
   'Activation.Expired': [],
   'Activation.Disabled': [],
@@ -102,6 +110,7 @@ function actionErrors(doc: ActionDoc, fields: readonly string[]): Map<number, Er
   const out = new Map<number, ErrorCode[]>();
   for (const [status, codes] of codesByStatus()) {
     const possible = codes.filter((code) => {
+      if (doc.public === true && TOKEN_CODES.includes(code)) return false;
       if (Object.values(NOT_FOUND_CODES).includes(code)) return notFound.includes(code);
       const needs = CODE_FIELDS[code];
       if (doc.errors?.includes(code)) return true;
@@ -180,11 +189,17 @@ function eventsPath(): JsonObject {
 }
 
 /**
- * The OpenAPI 3.1 document of the API: one `POST /v1/{Action}` per entry of `actions`, with its
- * request body and 200 answer schemas generated from zod schemas, and the error answers it can
- * give. `components.responses` holds the whole error catalogue by HTTP status.
+ * The OpenAPI 3.1 document of the API: one `POST /v1/{Action}` per entry of `actions` and of
+ * `routes` (the /v1 routes outside the action registry, such as RegisterNode), with its request
+ * body and 200 answer schemas generated from zod schemas, and the error answers it can give.
+ * `components.responses` holds the whole error catalogue by HTTP status.
  */
-export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, version: string) {
+export function buildOpenApi(
+  registry: Readonly<Record<string, ActionDoc>>,
+  version: string,
+  routes: Readonly<Record<string, ActionDoc>> = {},
+) {
+  const actions = { ...registry, ...routes };
   const responses: JsonObject = {};
   for (const [status, codes] of codesByStatus()) {
     responses[`Error${status}`] = errorResponse(codes);
@@ -206,6 +221,7 @@ export function buildOpenApi(actions: Readonly<Record<string, ActionDoc>>, versi
       post: {
         operationId: name,
         summary: doc.summary,
+        ...(doc.public === true ? { security: [] } : {}),
         requestBody: {
           required,
           content: {

@@ -240,6 +240,18 @@ export const describeActivationsResponse = answer({
 
 export const activationResponse = answer({ Activation: activationSchema });
 
+/** POST /v1/RegisterNode: the node's identity and its Redis settings (shown once). */
+export const registerNodeResponse = answer({
+  NodeId: z.string(),
+  RedisUrl: z
+    .string()
+    .describe(
+      "redis:// (or rediss://) URL with the node's own ACL user and password: shown only here",
+    ),
+  Prefix: z.string().describe('FLEETCMD_PREFIX the agent must use'),
+  ActivationId: z.string(),
+});
+
 export const deregisterNodesResponse = answer({
   Nodes: z.array(
     z.strictObject({
@@ -274,3 +286,4 @@ export type CreateActivationAnswer = Answer<typeof createActivationResponse>;
 export type DescribeActivationsAnswer = Answer<typeof describeActivationsResponse>;
 export type ActivationView = z.output<typeof activationSchema>;
 export type DeregisterNodesAnswer = Answer<typeof deregisterNodesResponse>;
+export type RegisterNodeAnswer = Answer<typeof registerNodeResponse>;

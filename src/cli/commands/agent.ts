@@ -19,7 +19,8 @@ Options:
   --url URL               the API; https:// (plain http:// only to this machine, or with
                           --insecure-http)
   --activation-id ID      from CreateActivation
-  --activation-code CODE  from CreateActivation (shown once there)
+  --activation-code CODE  from CreateActivation (shown once there; default
+                          $FLEETCMD_ACTIVATION_CODE, which keeps it off the command line)
   --node-id ID            this node's id (default: the activation's InstanceName with a short
                           unique suffix, else this host's name)
   --ca FILE               PEM CA certificate the server's certificate must chain to

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import type { ApiResponse, Stack } from './stack.js';
+
+/** `POST /v1/RegisterNode` (no token: the activation is the credential). */
+export async function postRegisterNode(
+  apiUrl: string,
+  body: Record<string, unknown>,
+): Promise<ApiResponse> {
+  const res = await fetch(`${apiUrl}/v1/RegisterNode`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** A node registered the way an agent does it: an activation made for it, then RegisterNode. */
+export interface Enrolled {
+  activationId: string;
+  NodeId: string;
+  RedisUrl: string;
+  Prefix: string;
+}
+
+/** CreateActivation (with an admin token) and RegisterNode of `nodeId` with it; both must pass. */
+export async function enrollNode(
+  stack: Stack,
+  adminToken: string,
+  nodeId: string,
+  activation: Record<string, unknown> = { InstanceCount: 1 },
+): Promise<Enrolled> {
+  const made = await stack.call('CreateActivation', activation, { token: adminToken });
+  assert.equal(made.status, 200, JSON.stringify(made.body));
+  const activationId = String(made.body.ActivationId);
+  const r = await postRegisterNode(stack.url, {
+    ActivationId: activationId,
+    ActivationCode: made.body.ActivationCode,
+    NodeId: nodeId,
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return {
+    activationId,
+    NodeId: String(r.body.NodeId),
+    RedisUrl: String(r.body.RedisUrl),
+    Prefix: String(r.body.Prefix),
+  };
+}
