@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startServer } from '../../src/server/main.js';
 import { makeLogger } from '../../src/shared/log.js';
+import { hangBound } from '../helpers/hang.js';
+import { startReplica } from '../helpers/promises.js';
 import { makeStack, run, type Stack } from '../helpers/stack.js';
 
 const ADMIN = randomBytes(16).toString('hex');
@@ -63,15 +65,24 @@ class Receiver extends EventEmitter {
     return `http://127.0.0.1:${this.port}/hook`;
   }
 
-  /** Waits until a request matching `pred` has arrived (or has already). */
-  async next(pred: (r: Received) => boolean): Promise<Received> {
-    for (;;) {
-      const found = this.got.find(pred);
-      if (found) return found;
-      await once(this, 'request');
-    }
+  /** Waits until a request matching `pred` has arrived (or has already); HANG_MS bounds it. */
+  next(pred: (r: Received) => boolean): Promise<Received> {
+    const wait = async () => {
+      for (;;) {
+        const found = this.got.find(pred);
+        if (found) return found;
+        await once(this, 'request');
+      }
+    };
+    return hangBound('a webhook delivery', wait());
   }
 }
+
+const compareIds = (a: string, b: string) => {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+};
 
 const of = (invokeId: string, type: string) => (r: Received) =>
   r.body.EventType === type && r.body.Data.InvokeId === invokeId;
@@ -281,6 +292,29 @@ void describe('webhooks', () => {
     } finally {
       await admin('DeleteWebhook', { WebhookId: hook.id });
       await rx.down();
+    }
+  });
+
+  void it('with two replicas, each event is delivered once', async () => {
+    const replica = await startReplica(stack);
+    const rx = new Receiver();
+    await rx.up();
+    const hook = await create(rx.url, ['RunStarted', 'RunFinished', 'InvocationFinished']);
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        ids.push(await run(stack, { NodeIdList: ['wh1'], CommandContent: 'true' }));
+      }
+      for (const id of ids) await rx.next(of(id, 'InvocationFinished'));
+      const mine = rx.got.filter((r) => ids.includes(String(r.body.Data.InvokeId)));
+      assert.equal(mine.length, 12);
+      assert.equal(new Set(mine.map((r) => r.body.EventId)).size, 12);
+      const eventIds = mine.map((r) => r.body.EventId);
+      assert.deepEqual([...eventIds].sort(compareIds), eventIds, 'in the stream order');
+    } finally {
+      await admin('DeleteWebhook', { WebhookId: hook.id });
+      await rx.down();
+      await replica.server.close();
     }
   });
 
