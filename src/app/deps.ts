@@ -8,6 +8,7 @@ import type { RunStore } from '../store/run-store.js';
 import type { EventStore } from '../store/event-store.js';
 import type { ActivationStore } from '../store/activation-store.js';
 import type { NodeCredentials } from '../store/node-acl.js';
+import type { WebhookStore } from '../store/webhook-store.js';
 
 /** What the actions (src/api/actions/) share. */
 
@@ -34,6 +35,11 @@ export interface ActionDeps {
   activations?: ActivationStore;
   /** The nodes' Redis ACL users (RegisterNode, DeregisterNodes, rotation). @default none */
   nodeCredentials?: NodeCredentials;
+  /**
+   * Webhooks (CreateWebhook, ...): their store, FLEETCMD_WEBHOOKS_MAX and
+   * FLEETCMD_WEBHOOK_ALLOW_PRIVATE. @default none: those actions answer 500
+   */
+  webhooks?: { store: WebhookStore; max: number; allowPrivate: boolean };
   /** Counts the invocations this process creates. @default none */
   metrics?: {
     invocationCreated(kind: InvocationKind, repeatMode: RepeatMode): void;

@@ -131,6 +131,14 @@ export const ERROR_CATALOGUE = {
     meaning:
       'RegisterNode: the node id has a Redis user already (registered, or made by `fleetcmd node add`), or a live agent; deregister it first.',
   },
+  'InvalidWebhookId.NotFound': {
+    status: 404,
+    meaning: 'No webhook has that WebhookId (never created, or deleted).',
+  },
+  'Webhook.LimitExceeded': {
+    status: 400,
+    meaning: 'CreateWebhook: FLEETCMD_WEBHOOKS_MAX webhooks exist already; delete one first.',
+  },
   'Activation.InUse': {
     status: 409,
     meaning:

@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 
 /** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) as the IPv4 address it maps. */
-function unmapped(address: string): string {
+export function unmapped(address: string): string {
   const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
   return m?.[1] ?? address;
 }

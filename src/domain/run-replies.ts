@@ -209,6 +209,11 @@ export const SCRIPT_REPLIES = {
   auditAppend: text,
   /** Tags the node carries after the change; -1: too many, nothing changed. */
   nodeTags: integer,
+  whCreate: word('Created', 'Full'),
+  /** Whether the webhook existed. */
+  whDelete: flag(1, 0),
+  /** '!' when another replica copied the batch; else the webhooks that got events, comma-separated. */
+  whFanout: text,
   actReserve: word('Reserved', 'Missing', 'Disabled', 'Expired', 'Full', 'Already'),
   /** Whether the node held a place on the activation. */
   actRelease: flag(1, 0),

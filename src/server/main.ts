@@ -27,6 +27,9 @@ import { readRedisFacts } from '../store/redis-facts.js';
 import { redisWarnings } from '../domain/redis-fitness.js';
 import { EventStore } from '../store/event-store.js';
 import { EventRelay } from '../scheduler/event-relay.js';
+import { Webhooks } from '../scheduler/webhooks.js';
+import { WebhookStore } from '../store/webhook-store.js';
+import { WebhookQueue } from '../store/queues.js';
 
 /** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
 class Closer {
@@ -69,8 +72,9 @@ async function startScheduler(
   closer.push(() => schedNodeQueues.close());
   const schedQueue = new SchedulerQueue(workerConn, keys);
   closer.push(() => schedQueue.close());
+  const events = new EventStore(writer, keys, config.eventsMaxLen, retentionMs);
   const relay = new EventRelay({
-    events: new EventStore(writer, keys, config.eventsMaxLen, retentionMs),
+    events,
     nodes: new NodeStore(writer, keys, logger),
     conn: makeRedis(config.redisUrl, 'worker', 'fleetcmd-event-relay'),
     log: logger,
@@ -95,6 +99,21 @@ async function startScheduler(
   closer.push(() => scheduler.close());
   relay.start();
   closer.push(() => relay.close());
+  const webhookQueue = new WebhookQueue(writer, keys);
+  closer.push(() => webhookQueue.close());
+  const webhooks = new Webhooks({
+    store: new WebhookStore(writer, keys),
+    events,
+    invocations: new InvocationStore(writer, keys, retentionMs),
+    queue: webhookQueue,
+    keys,
+    workerConnection: workerConn,
+    conn: makeRedis(config.redisUrl, 'worker', 'fleetcmd-webhooks'),
+    settings: { ...config.webhooks, concurrency: 8 },
+    log: logger,
+  });
+  await webhooks.start();
+  closer.push(() => webhooks.close());
 }
 
 /** The API's stores and queues, over its own connections (also what /readyz and /metrics read). */
@@ -245,6 +264,11 @@ function buildApp(
     metrics,
     trustProxy: config.trustProxy,
     ...enrollment(config, keys, ops.nodes, producer),
+    webhooks: {
+      store: new WebhookStore(producer, keys),
+      max: config.webhooks.max,
+      allowPrivate: config.webhooks.allowPrivate,
+    },
   });
 }
 

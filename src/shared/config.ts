@@ -218,6 +218,23 @@ const settingsSchema = z.object({
     (d) => d <= 36_500,
     { message: 'FLEETCMD_AUDIT_RETENTION_DAYS must be at most 36500 (100 years)' },
   ),
+  /**
+   * Webhooks may reach loopback, link-local (metadata), private and reserved addresses
+   * (docs/webhooks.md#ssrf-guard). @default false
+   */
+  FLEETCMD_WEBHOOK_ALLOW_PRIVATE: bool,
+  /** The most webhooks that may exist. @default 20 */
+  FLEETCMD_WEBHOOKS_MAX: positiveInt('FLEETCMD_WEBHOOKS_MAX', 20),
+  /** How long one delivery attempt may take before it counts as no answer. @default 10000 */
+  FLEETCMD_WEBHOOK_TIMEOUT_MS: positiveInt('FLEETCMD_WEBHOOK_TIMEOUT_MS', 10_000),
+  /** The wait before a delivery's first retry, doubled at each next one. @default 5000 */
+  FLEETCMD_WEBHOOK_RETRY_BASE_MS: positiveInt('FLEETCMD_WEBHOOK_RETRY_BASE_MS', 5_000),
+  /** The longest wait between two attempts. @default 900000 (15 minutes) */
+  FLEETCMD_WEBHOOK_RETRY_MAX_MS: positiveInt('FLEETCMD_WEBHOOK_RETRY_MAX_MS', 900_000),
+  /** A delivery is given up (Failed) this long after its first attempt. @default 86400 (24 h) */
+  FLEETCMD_WEBHOOK_RETRY_SECONDS: positiveInt('FLEETCMD_WEBHOOK_RETRY_SECONDS', 86_400),
+  /** Events a webhook's backlog keeps while its receiver is away (oldest dropped). @default 10000 */
+  FLEETCMD_WEBHOOK_BACKLOG: positiveInt('FLEETCMD_WEBHOOK_BACKLOG', 10_000),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
   /**
    * Where OpenTelemetry traces go (OTLP/HTTP); set, tracing is on (the exporter reads the other
@@ -316,6 +333,16 @@ export interface Config {
   historySeconds: number;
   /** FLEETCMD_AUDIT_RETENTION_DAYS: how long audit events are kept. */
   auditRetentionDays: number;
+  /** FLEETCMD_WEBHOOK_* and FLEETCMD_WEBHOOKS_MAX (docs/webhooks.md). */
+  webhooks: {
+    allowPrivate: boolean;
+    max: number;
+    timeoutMs: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    retrySeconds: number;
+    backlogMax: number;
+  };
   /** OTEL_EXPORTER_OTLP_ENDPOINT: traces are on while it is set. */
   otlpEndpoint: string | undefined;
   bootId: string | undefined;
@@ -433,6 +460,15 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     historyRuns: s.FLEETCMD_HISTORY_RUNS,
     historySeconds: s.FLEETCMD_HISTORY_SECONDS,
     auditRetentionDays: s.FLEETCMD_AUDIT_RETENTION_DAYS,
+    webhooks: {
+      allowPrivate: s.FLEETCMD_WEBHOOK_ALLOW_PRIVATE,
+      max: s.FLEETCMD_WEBHOOKS_MAX,
+      timeoutMs: s.FLEETCMD_WEBHOOK_TIMEOUT_MS,
+      retryBaseMs: s.FLEETCMD_WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: s.FLEETCMD_WEBHOOK_RETRY_MAX_MS,
+      retrySeconds: s.FLEETCMD_WEBHOOK_RETRY_SECONDS,
+      backlogMax: s.FLEETCMD_WEBHOOK_BACKLOG,
+    },
     otlpEndpoint: s.OTEL_EXPORTER_OTLP_ENDPOINT,
     bootId: s.FLEETCMD_BOOT_ID,
     nodeTags: s.FLEETCMD_NODE_TAGS,

@@ -346,6 +346,52 @@ export class Keys {
   }
 
   /** BullMQ prefix and queue name of the scheduler's own queue (dispatch, delivery timeouts). */
+  /** Sorted set: the webhooks' ids by creation time (docs/webhooks.md). */
+  webhooks(): string {
+    return `${this.prefix}:{global}:webhooks`;
+  }
+
+  /** Hash: one webhook (url, types, secret, createdMs, fromId). */
+  webhook(webhookId: string): string {
+    return `${this.webhookPrefix()}${webhookId}`;
+  }
+
+  /** The name of a webhook's hash without its id (wh-fanout-2.lua appends the id). */
+  webhookPrefix(): string {
+    return `${this.prefix}:{global}:wh:`;
+  }
+
+  /** String: the last event id the webhook fan-out copied into the webhooks' backlogs. */
+  webhookCursor(): string {
+    return `${this.prefix}:{global}:wh-cursor`;
+  }
+
+  /**
+   * Stream: a webhook's events not yet delivered, oldest first (entry id = EventId, field `e`:
+   * the event's JSON as delivered).
+   */
+  webhookBacklog(webhookId: string): string {
+    return `${this.webhookBacklogPrefix()}${webhookId}`;
+  }
+
+  webhookBacklogPrefix(): string {
+    return `${this.prefix}:{global}:whq:`;
+  }
+
+  /** Stream: a webhook's delivery attempts (field `e`: JSON), the last ~1000 kept. */
+  webhookLog(webhookId: string): string {
+    return `${this.prefix}:{global}:whlog:${webhookId}`;
+  }
+
+  /** BullMQ prefix and name of the webhook delivery queue. */
+  webhookQueuePrefix(): string {
+    return `${this.prefix}:wq`;
+  }
+
+  webhookQueueName(): string {
+    return '{webhooks}';
+  }
+
   schedulerQueuePrefix(): string {
     return `${this.prefix}:sq`;
   }

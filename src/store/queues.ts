@@ -314,3 +314,76 @@ export function makeNodeWorker(
     autorun: false,
   });
 }
+
+/** What a webhook delivery job carries: the webhook and the backlog entry it is for. */
+export interface WebhookJobData {
+  webhookId: string;
+  eventId: string;
+}
+
+/**
+ * Id of the delivery job of one backlog entry: one job per webhook and event, so adding it
+ * again (the fan-out and the worker both do) is a no-op while it waits, runs or is delayed
+ * for a retry. (No `:`, not all digits, as BullMQ requires.)
+ */
+export function webhookJobId(webhookId: string, eventId: string): string {
+  return `d-${webhookId}-${eventId}`;
+}
+
+/**
+ * A delivery job's attempts are bounded by time (FLEETCMD_WEBHOOK_RETRY_SECONDS, checked by
+ * the worker), not by BullMQ's count: this only stops a job that somehow outlives that.
+ */
+const WEBHOOK_JOB_OPTS = {
+  attempts: 100_000,
+  backoff: { type: 'webhook' },
+  removeOnComplete: true,
+  removeOnFail: true,
+} as const;
+
+/** Producer side of the webhook delivery queue (`{webhooks}`, docs/webhooks.md). */
+export class WebhookQueue {
+  private readonly queue: Queue<WebhookJobData>;
+
+  constructor(connection: Redis, keys: Keys) {
+    this.queue = new Queue<WebhookJobData>(keys.webhookQueueName(), {
+      connection,
+      prefix: keys.webhookQueuePrefix(),
+    });
+    this.queue.on('error', () => undefined);
+  }
+
+  /** Makes sure the delivery of this backlog entry has a job. */
+  async ensure(webhookId: string, eventId: string): Promise<void> {
+    await this.queue.add(
+      'deliver',
+      { webhookId, eventId },
+      { ...WEBHOOK_JOB_OPTS, jobId: webhookJobId(webhookId, eventId) },
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
+
+/**
+ * The webhook delivery worker: `retryDelayMs(attemptsMade)` is the wait before each retry
+ * (BullMQ's custom backoff). A delivery that was under way when its server died is handed to
+ * another worker by the stalled check and sent again: at least once.
+ */
+export function makeWebhookWorker(
+  connection: Redis,
+  keys: Keys,
+  processor: Processor<WebhookJobData>,
+  opts: { concurrency: number; retryDelayMs: (attemptsMade: number) => number },
+): Worker<WebhookJobData> {
+  return new Worker<WebhookJobData>(keys.webhookQueueName(), processor, {
+    connection,
+    prefix: keys.webhookQueuePrefix(),
+    concurrency: opts.concurrency,
+    maxStalledCount: 1_000,
+    settings: { backoffStrategy: (attemptsMade: number) => opts.retryDelayMs(attemptsMade) },
+    autorun: false,
+  });
+}

@@ -135,6 +135,29 @@ export const SCRIPTS = {
     file: 'ev-relay-3.lua',
     keys: (k: Keys) => [k.events(), k.eventRelay(), k.invocationEvents('')],
   },
+  whCreate: {
+    file: 'wh-create-4.lua',
+    keys: (k: Keys, webhookId: string) => [
+      k.webhooks(),
+      k.webhook(webhookId),
+      k.webhookCursor(),
+      k.events(),
+    ],
+  },
+  whDelete: {
+    file: 'wh-delete-5.lua',
+    keys: (k: Keys, webhookId: string) => [
+      k.webhooks(),
+      k.webhook(webhookId),
+      k.webhookCursor(),
+      k.webhookBacklog(webhookId),
+      k.webhookLog(webhookId),
+    ],
+  },
+  whFanout: {
+    file: 'wh-fanout-2.lua',
+    keys: (k: Keys) => [k.webhooks(), k.webhookCursor()],
+  },
   actReserve: { file: 'act-reserve-2.lua', keys: activation },
   actRelease: { file: 'act-release-2.lua', keys: activation },
   actDelete: { file: 'act-delete-2.lua', keys: activation },

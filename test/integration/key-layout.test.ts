@@ -149,6 +149,20 @@ const KEY_KINDS: readonly KeyKind[] = [
     owner: 'server',
     slotWith: 'none',
   },
+  {
+    kind: 'webhook delivery queue',
+    shape: /^wq:\{(webhooks)\}:/,
+    owner: 'server',
+    slotWith: 'own',
+  },
+  {
+    // Only while a webhook exists (test/integration/webhooks.test.ts makes them).
+    kind: 'webhook',
+    shape: /^\{(global)\}:(webhooks|wh-cursor|(wh|whq|whlog):wh-[0-9a-f]{16})$/,
+    owner: 'server',
+    slotWith: 'global',
+    transient: true,
+  },
 ];
 
 /** The global indexes each expected at least once (one row above covers them all). */

@@ -153,6 +153,17 @@ void describe('documented answer schemas match real answers', () => {
     await call('DeleteActivation', { ActivationId }, ADMIN);
     await call('DeregisterNodes', { NodeId: ['n1'] }, ADMIN);
 
+    // Webhooks (admin too).
+    const hook = await call(
+      'CreateWebhook',
+      { Url: 'https://example.com/hook', EventTypes: ['RunFinished'] },
+      ADMIN,
+    );
+    const WebhookId = hook.WebhookId as string;
+    await call('DescribeWebhooks', {}, ADMIN);
+    await call('DescribeWebhookDeliveries', { WebhookId, MaxResults: 1 }, ADMIN);
+    await call('DeleteWebhook', { WebhookId }, ADMIN);
+
     assert.deepEqual([...checked.keys()].sort(), Object.keys(ACTIONS).sort());
   });
 });

@@ -92,6 +92,9 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   actRelease: ACTIVATIONS,
   actDelete: ACTIVATIONS,
   actDisable: ACTIVATIONS,
+  whCreate: [['wh-0123456789abcdef']],
+  whDelete: [['wh-0123456789abcdef']],
+  whFanout: [[]],
 };
 
 function keysOf(s: LoadedScript, keys: Keys, ids: unknown[]): string[] {

@@ -150,6 +150,7 @@ void describe('OpenAPI document (GET /docs)', () => {
     const invoke = ['InvalidInvokeId.NotFound'];
     const command = ['InvalidCommandId.NotFound'];
     const activation = ['InvalidActivationId.NotFound'];
+    const webhook = ['InvalidWebhookId.NotFound'];
     assert.deepEqual(notFound, {
       DeleteActivation: activation,
       DisableActivation: activation,
@@ -160,6 +161,8 @@ void describe('OpenAPI document (GET /docs)', () => {
       InvokeCommand: command,
       ModifyCommand: command,
       StopInvocation: invoke,
+      DeleteWebhook: webhook,
+      DescribeWebhookDeliveries: webhook,
     });
     // Every action can meet bad input, a wrong token, a too large body and Redis being away.
     for (const action of Object.keys(ACTIONS)) {

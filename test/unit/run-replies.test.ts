@@ -86,6 +86,9 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['actRelease', 0, false],
   ['actDelete', 'InUse', 'InUse'],
   ['actDisable', 1, true],
+  ['whCreate', 'Full', 'Full'],
+  ['whDelete', 0, false],
+  ['whFanout', 'wh-1,wh-2', 'wh-1,wh-2'],
   [
     'hashRead',
     [Buffer.from('Success'), null, 70_000_000],
@@ -157,6 +160,9 @@ const BAD: [ScriptName, unknown][] = [
   ['actRelease', '1'],
   ['actDelete', 1],
   ['actDisable', 'yes'],
+  ['whCreate', 'Made'],
+  ['whDelete', '1'],
+  ['whFanout', null],
 ];
 
 void describe('run replies', () => {

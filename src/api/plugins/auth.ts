@@ -55,13 +55,20 @@ export class TokenRing {
  */
 export const RUN_ROLE_READS: ReadonlySet<string> = new Set(['DescribeAuditEvents']);
 
-/** Actions that enrol or remove nodes: for admin tokens only. */
+/**
+ * Actions that enrol or remove nodes, and webhooks (which send the fleet's events to any URL
+ * the caller names, signed as fleetcmd's): for admin tokens only.
+ */
 export const ADMIN_ACTIONS: ReadonlySet<string> = new Set([
   'CreateActivation',
   'DescribeActivations',
   'DisableActivation',
   'DeleteActivation',
   'DeregisterNodes',
+  'CreateWebhook',
+  'DescribeWebhooks',
+  'DeleteWebhook',
+  'DescribeWebhookDeliveries',
 ]);
 
 /**

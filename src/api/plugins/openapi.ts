@@ -96,12 +96,15 @@ const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
   'InvalidNodeId.Taken': [],
   // DeleteActivation's (ActionDoc.errors).
   'Activation.InUse': [],
+  // CreateWebhook's (ActionDoc.errors).
+  'Webhook.LimitExceeded': [],
 };
 
 const NOT_FOUND_CODES: Partial<Record<string, ErrorCode>> = {
   InvokeId: 'InvalidInvokeId.NotFound',
   CommandId: 'InvalidCommandId.NotFound',
   ActivationId: 'InvalidActivationId.NotFound',
+  WebhookId: 'InvalidWebhookId.NotFound',
 };
 
 /** The error codes one action can answer, by HTTP status, derived from its request fields. */
