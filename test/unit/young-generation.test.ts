@@ -1,0 +1,70 @@
+/**
+ * `fleetcmd agent` holds V8's young generation at its starting size while it starts and lets it
+ * grow once the agent runs (workers/agent/young-generation.ts). Each case runs in a fresh Node
+ * process, whose young generation has not grown yet: it keeps many young objects alive through
+ * several collections (what loading modules does) and reports the young generation's size.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+
+const MODULE = new URL('../../workers/agent/young-generation.ts', import.meta.url).href;
+
+/** Runs `steps` (a script body with `hold`, `grow`, `churn` and `youngMiB` in scope). */
+function inFreshNode(steps: string, env: Record<string, string> = {}): unknown {
+  const script = `
+    import { getHeapSpaceStatistics } from 'node:v8';
+    import { holdYoungGenerationSmall as hold, youngGenerationMayGrow as grow } from ${JSON.stringify(MODULE)};
+    const kept = [];
+    // Objects that survive: each young collection finds most of what it holds still alive.
+    const churn = () => { for (let i = 0; i < 400_000; i++) kept.push({ i, s: 'x' + i }); };
+    const youngMiB = () =>
+      getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 2 ** 20;
+    const out = await (async () => { ${steps} })();
+    console.log(JSON.stringify(out));
+  `;
+  const text = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '--eval', script],
+    { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', ...env } },
+  );
+  return JSON.parse(text.trim().split('\n').at(-1) ?? 'null');
+}
+
+void describe('young generation while the agent starts', () => {
+  void it('stays at its starting size while held, and grows again once let go', () => {
+    const r = inFreshNode(`
+      const held = hold();
+      const start = youngMiB();
+      churn();
+      const whileHeld = youngMiB();
+      grow();
+      churn();
+      return { held, start, whileHeld, after: youngMiB() };
+    `) as { held: boolean; start: number; whileHeld: number; after: number };
+    assert.equal(r.held, true);
+    assert.equal(r.whileHeld, r.start, `held: ${JSON.stringify(r)}`);
+    assert.ok(r.after > r.start, `let go: ${JSON.stringify(r)}`);
+  });
+
+  void it('without it, the same work grows the young generation', () => {
+    const r = inFreshNode(
+      `const start = youngMiB(); churn(); return { start, after: youngMiB() };`,
+    ) as {
+      start: number;
+      after: number;
+    };
+    assert.ok(r.after > r.start, JSON.stringify(r));
+  });
+
+  void it("leaves an operator's --max-semi-space-size alone", () => {
+    const r = inFreshNode(
+      `const held = hold(); const start = youngMiB(); churn(); return { held, start, after: youngMiB() };`,
+      {
+        NODE_OPTIONS: '--max-semi-space-size=8',
+      },
+    ) as { held: boolean; start: number; after: number };
+    assert.equal(r.held, false);
+    assert.ok(r.after > r.start, JSON.stringify(r));
+  });
+});
