@@ -24,11 +24,7 @@ export const COMMANDS: readonly CliCommand[] = [
     name: 'agent',
     usage: `  fleetcmd agent --node-id ID [--tag k=v ...] [--allow-shared-credentials]
   fleetcmd agent --register --url URL --activation-id ID --activation-code CODE   enrol, then run`,
-    run: async (argv) => {
-      // Before the agent's modules load (workers/agent/young-generation.ts says why).
-      (await import('../../workers/agent/young-generation.js')).holdYoungGenerationSmall();
-      return (await import('./roles.js')).agentCli(argv);
-    },
+    run: async (argv) => (await import('./roles.js')).agentCli(argv),
     pages: async () => ({ '': (await import('./commands/agent.js')).AGENT_HELP }),
   },
   {

@@ -13,7 +13,6 @@ import { closeRedis, CredentialGroup, makeRedis } from '../../src/store/redis.js
 import { watchControl } from './control.js';
 import { Agent } from './agent.js';
 import { chooseScriptRoot } from './exec/script-dir.js';
-import { youngGenerationMayGrow } from './young-generation.js';
 
 /**
  * The agent's composition root, apart from the server's (main.ts) so that an agent loads none
@@ -128,8 +127,6 @@ export async function startAgent(
     await closeConnections();
     throw err;
   }
-  // Started: from here on, work may grow the young generation (see young-generation.ts).
-  youngGenerationMayGrow();
   const { close, ended, stop } = stoppable(async (fatal) => {
     await agent.stop(fatal ? 0 : config.agentGraceSeconds);
     await closeConnections();
