@@ -24,15 +24,7 @@ export const COMMANDS: readonly CliCommand[] = [
     name: 'agent',
     usage: `  fleetcmd agent --node-id ID [--tag k=v ...] [--allow-shared-credentials]
   fleetcmd agent --register --url URL --activation-id ID --activation-code CODE   enrol, then run`,
-    run: async (argv) => {
-      // The agent's modules load with V8's young generation held small (young-generation.ts).
-      const young = await import('../../workers/agent/young-generation.js');
-      young.holdYoungGenerationSmall();
-      const roles = await import('./roles.js');
-      await import('../../workers/agent/cli.js');
-      young.youngGenerationMayGrow();
-      return roles.agentCli(argv);
-    },
+    run: async (argv) => (await import('./roles.js')).agentCli(argv),
     pages: async () => ({ '': (await import('./commands/agent.js')).AGENT_HELP }),
   },
   {
