@@ -28,11 +28,6 @@ export class OutputCapture {
   /** Position of the next write into the ring. */
   #ringEnd = 0;
   #total = 0;
-  /**
-   * A chunk given to pushOwned, at least the ring's size, that came last: the ring's content is
-   * its end, not copied yet (#settle copies it).
-   */
-  #last: Uint8Array | undefined;
 
   constructor(limitBytes: number = OUTPUT_LIMIT_BYTES) {
     if (!Number.isSafeInteger(limitBytes) || limitBytes < 1) {
@@ -44,19 +39,6 @@ export class OutputCapture {
   }
 
   push(chunk: Uint8Array): void {
-    this.#push(chunk, false);
-  }
-
-  /**
-   * push() for a chunk nobody changes afterwards (a socket's data): one at least the limit
-   * long is kept by reference until the next push or snapshot instead of copied. At 64 KiB
-   * reads that is every chunk of a large output, whose copy cost 20-35 ms of CPU per GiB.
-   */
-  pushOwned(chunk: Uint8Array): void {
-    this.#push(chunk, true);
-  }
-
-  #push(chunk: Uint8Array, owned: boolean): void {
     if (chunk.length === 0) return;
 
     if (this.#headLength < this.#head.length) {
@@ -66,16 +48,11 @@ export class OutputCapture {
     }
 
     const capacity = this.#ring.length;
-    if (chunk.length >= capacity && owned) {
-      this.#last = chunk;
-      this.#ringEnd = 0;
-    } else if (chunk.length >= capacity) {
+    if (chunk.length >= capacity) {
       // The chunk alone fills the ring: keep its end, laid out in order from position 0.
-      this.#last = undefined;
       this.#ring.set(chunk.subarray(chunk.length - capacity));
       this.#ringEnd = 0;
     } else {
-      this.#settle();
       const first = Math.min(capacity - this.#ringEnd, chunk.length);
       this.#ring.set(chunk.subarray(0, first), this.#ringEnd);
       this.#ring.set(chunk.subarray(first), 0);
@@ -90,17 +67,7 @@ export class OutputCapture {
     return this.#total;
   }
 
-  /** Copies the end of a chunk kept by reference into the ring, laid out from position 0. */
-  #settle(): void {
-    const last = this.#last;
-    if (last === undefined) return;
-    this.#last = undefined;
-    this.#ring.set(last.subarray(last.length - this.#ring.length));
-    this.#ringEnd = 0;
-  }
-
   snapshot(): OutputSnapshot {
-    this.#settle();
     const totalBytes = this.#total;
     if (totalBytes <= this.#limit) {
       // Nothing has wrapped yet, so the ring holds every byte in order from position 0.

@@ -179,7 +179,7 @@ function watch(
     kill();
   }, req.timeoutSeconds * 1000);
 
-  output?.on('data', (chunk: Buffer) => capture.pushOwned(chunk));
+  output?.on('data', (chunk: Buffer) => capture.push(chunk));
   output?.resume();
 
   const done = (async (): Promise<ExecOutcome> => {
