@@ -27,6 +27,7 @@ import { readRedisFacts } from '../store/redis-facts.js';
 import { redisWarnings } from '../domain/redis-fitness.js';
 import { EventStore } from '../store/event-store.js';
 import { EventRelay } from '../scheduler/event-relay.js';
+import { InvocationHeads, runsEnded } from '../app/rollout.js';
 
 /** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
 class Closer {
@@ -69,15 +70,28 @@ async function startScheduler(
   closer.push(() => schedNodeQueues.close());
   const schedQueue = new SchedulerQueue(workerConn, keys);
   closer.push(() => schedQueue.close());
+  const invocations = new InvocationStore(writer, keys, retentionMs);
+  const runs = new RunStore(writer, keys, retentionMs, history, logger);
+  const rolloutDeps = {
+    runs,
+    invocations,
+    nodeQueues: schedNodeQueues,
+    schedulerQueue: schedQueue,
+    deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+    log: logger,
+    heads: new InvocationHeads(invocations),
+  };
   const relay = new EventRelay({
     events: new EventStore(writer, keys, config.eventsMaxLen, retentionMs),
     nodes: new NodeStore(writer, keys, logger),
     conn: makeRedis(config.redisUrl, 'worker', 'fleetcmd-event-relay'),
     log: logger,
+    // Output groups and rollouts learn each run's end from its RunFinished (app/rollout.ts).
+    onRunsEnded: (nodeId, ends) => runsEnded(nodeId, ends, rolloutDeps),
   });
   const scheduler = new Scheduler({
-    invocations: new InvocationStore(writer, keys, retentionMs),
-    runs: new RunStore(writer, keys, retentionMs, history, logger),
+    invocations,
+    runs,
     nodes: new NodeStore(writer, keys, logger),
     nodeQueues: schedNodeQueues,
     schedulerQueue: schedQueue,

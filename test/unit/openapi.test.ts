@@ -140,7 +140,12 @@ void describe('OpenAPI document (GET /docs)', () => {
       return out;
     };
     const conflict = Object.keys(ACTIONS).filter((a) => errorsOf(a).has('409'));
-    assert.deepEqual(conflict.sort(), ['DeleteActivation', 'InvokeCommand', 'RunCommand']);
+    assert.deepEqual(conflict.sort(), [
+      'DeleteActivation',
+      'InvokeCommand',
+      'RerunInvocation',
+      'RunCommand',
+    ]);
     const notFound = Object.fromEntries(
       Object.keys(ACTIONS)
         .filter((a) => errorsOf(a).has('404'))
@@ -158,7 +163,9 @@ void describe('OpenAPI document (GET /docs)', () => {
       DescribeSendFileResults: invoke,
       InvokeCommand: command,
       ModifyCommand: command,
+      RerunInvocation: invoke,
       StopInvocation: invoke,
+      SummarizeInvocation: invoke,
     });
     // Every action can meet bad input, a wrong token, a too large body and Redis being away.
     for (const action of Object.keys(ACTIONS)) {

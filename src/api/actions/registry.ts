@@ -6,6 +6,7 @@ import { FILE_ACTIONS } from './file.js';
 import { INVOCATION_ACTIONS } from './invocation.js';
 import { NODE_ACTIONS } from './nodes.js';
 import { TAG_ACTIONS } from './tags.js';
+import { SUMMARY_ACTIONS } from './summary.js';
 
 export type { ActionEntry };
 
@@ -21,6 +22,7 @@ export const ACTIONS: Readonly<Record<string, ActionEntry>> = {
   ...COMMAND_ACTIONS,
   ...AUDIT_ACTIONS,
   ...ACTIVATION_ACTIONS,
+  ...SUMMARY_ACTIONS,
 };
 
 /** The action of that name, or undefined (a name such as `toString` is no action). */
