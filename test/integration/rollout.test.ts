@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HANG_MS } from '../helpers/hang.js';
 import { makeStack, quietKeys, run, waitFinal, type Stack } from '../helpers/stack.js';
+import type { SummarizeInvocationAnswer } from '../../src/api/schemas/summary.js';
 
 /** Most intervals that overlap at any one moment. */
 function maxOverlap(intervals: readonly [number, number][]): number {
@@ -147,6 +148,54 @@ void describe('rollout control (MaxConcurrency, MaxErrors) on real agents', () =
     const byFire = new Map<string, [number, number][]>();
     for (const r of runs) byFire.set(r.fire, [...(byFire.get(r.fire) ?? []), r.at]);
     for (const [fire, at] of byFire) assert.equal(maxOverlap(at), 1, `fire ${fire}`);
+  });
+
+  void it("a node's forged RunFinished cannot cancel a rollout it was not released in", async () => {
+    // An outbox is writable by its node's agent: n3 announces a failure of a run it was never
+    // given (MaxConcurrency 1: n1 runs first). It must not count as an error under MaxErrors 0.
+    const id = await run(stack, {
+      NodeIdList: ['n1', 'n2', 'n3'],
+      CommandContent: 'sleep 1',
+      MaxConcurrency: '1',
+      MaxErrors: '0',
+    });
+    await stack.waitFor('n1 running', async () => {
+      const inv = await stack.describe(id);
+      return inv.InvokeNodes.InvokeNode.some(
+        (n) => n.NodeId === 'n1' && n.InvocationStatus === 'Running',
+      );
+    });
+    // n4, not a target at all, announces one too: it is not counted anywhere.
+    const forged = { InvokeId: id, InvocationStatus: 'Failed', ExitCode: 1, Fire: '' };
+    for (const n of ['n4', 'n3']) {
+      await stack.redis.xadd(
+        stack.keys.nodeEvents(n),
+        '*',
+        'type',
+        'RunFinished',
+        'data',
+        JSON.stringify(forged),
+      );
+    }
+    const nodes = await stack.waitFor(
+      'n1 and n2 ended',
+      async () => {
+        const all = (await stack.describe(id)).InvokeNodes.InvokeNode;
+        const ended = all.filter((n) => n.NodeId !== 'n3' && n.InvocationStatus !== 'Pending');
+        return ended.length === 2 && ended.every((n) => n.InvocationStatus !== 'Running')
+          ? all
+          : undefined;
+      },
+      HANG_MS,
+    );
+    for (const n of nodes.filter((x) => x.NodeId !== 'n3')) {
+      assert.equal(n.InvocationStatus, 'Success', JSON.stringify(nodes));
+    }
+    const sum = await stack.call('SummarizeInvocation', { InvokeId: id });
+    const groups = (sum.body as unknown as SummarizeInvocationAnswer).Groups.Group;
+    assert.ok(!groups.some((g) => g.NodeIds.NodeId.includes('n4')), JSON.stringify(groups));
+    // n3 passed itself over (its own record is its own to lie about); stop what is left.
+    assert.equal((await stack.call('StopInvocation', { InvokeId: id })).status, 200);
   });
 
   void it('refuses a bad limit with a 400 naming the field, creating nothing', async () => {
