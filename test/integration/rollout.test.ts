@@ -75,6 +75,9 @@ void describe('rollout control (MaxConcurrency, MaxErrors) on real agents', () =
     });
     const inv = await waitFinal(stack, id, HANG_MS);
     assert.equal(inv.InvocationStatus, 'Success');
+    // DescribeInvocations shows the limits as sent (and none on an invocation without them).
+    assert.equal(inv.MaxConcurrency, '2');
+    assert.equal('MaxErrors' in inv, false);
     const runs = await intervalsIn(dir);
     assert.deepEqual(runs.map((r) => r.node).sort(), NODES);
     assert.ok(maxOverlap(runs.map((r) => r.at)) <= 2, JSON.stringify(runs));

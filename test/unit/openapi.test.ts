@@ -190,7 +190,7 @@ void describe('OpenAPI document (GET /docs)', () => {
     // The renderer's fields, with every optional one present (test/unit/seed-shape.test.ts
     // holds the renderer to the seed's field list).
     const rendered = renderInvocation(
-      { ...INVOCATION, nodeIds: ['n1'] },
+      { ...INVOCATION, nodeIds: ['n1'], maxConcurrency: '10%', maxErrors: '1' },
       new Map([['n1', { ...pendingRun(0), status: 'Failed', exitCode: 3 }]]),
       { includeOutput: true, contentEncoding: 'PlainText' },
     );
