@@ -12,7 +12,7 @@ import { forNodes } from './for-nodes.js';
  * digest (the agent's sha256 of the stored output), largest first. The counts are kept as runs
  * end (see app/rollout.ts), so once every node of a one-off invocation is counted an answer
  * reads O(groups), whatever the number of nodes. While some are not counted (still running, or
- * their end's notice was missed while no scheduler ran) each node not counted is read and any
+ * their RunFinished not relayed yet: no scheduler running) each node not counted is read and any
  * that ended is counted now: the answer never misses an ended run. A timed invocation's groups
  * count runs (every fire of every node), not nodes.
  */

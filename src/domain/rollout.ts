@@ -3,9 +3,9 @@ import type { NodeStatus } from './status.js';
 /**
  * Rollout control of an invocation (MaxConcurrency, MaxErrors, as the vendor's and AWS Run
  * Command's fields): how many of its nodes may be delivered or running at once, and how many
- * may end in error before the nodes not yet started are Cancelled. The scheduler applies them
- * (src/store/lua/ro-step-4.lua computes the same counts; test/unit/rollout.test.ts checks both
- * agree).
+ * may end in error before the nodes not yet started are Cancelled. The scheduler applies them:
+ * src/store/lua/ro-step-4.lua computes the same counts as limitCount (test/unit/rollout-limits
+ * tests limitCount, test/integration/rollout.test.ts the script's rounding on real agents).
  */
 
 /** A limit as sent: a whole number of nodes, or a percentage of the invocation's nodes. */

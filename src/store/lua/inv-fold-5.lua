@@ -2,7 +2,7 @@
   Counts one node's ended run of an invocation, once: in the invocation's output groups (by
   status, exit code and output digest, with up to 10 node ids a group) and, when that fire has
   a rollout, in its errors and active nodes. Idempotent: a node is counted once per fire, so
-  every scheduler replica may fold the same notice.
+  every scheduler replica's event relay may fold the same RunFinished.
 
     Input:
       KEYS[1] invocation (hash)
