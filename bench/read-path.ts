@@ -18,7 +18,7 @@
  */
 import { Redis } from 'ioredis';
 import { outputCorpus } from './output-corpus.js';
-import { newId } from '../src/app/invocations.js';
+import { benchInvocation } from './bench-invocation.js';
 import type { Invocation } from '../src/domain/invocation.js';
 import { AgentStore } from '../src/store/agent-store.js';
 import { InvocationStore } from '../src/store/invocation-store.js';
@@ -67,24 +67,7 @@ function side(stack: BenchStack): Side {
 }
 
 function invocation(nodeId: string): Invocation {
-  return {
-    invokeId: newId('t-'),
-    commandId: '',
-    name: 'bench',
-    description: '',
-    content: Buffer.from('echo hello from $(hostname)'),
-    nodeIds: [nodeId],
-    frequency: '',
-    repeatMode: 'Once',
-    timeoutSeconds: 60,
-    username: '',
-    workingDir: '',
-    parameters: {},
-    enableParameter: false,
-    terminationMode: 'ProcessTree',
-    launcher: '',
-    createdMs: Date.now(),
-  };
+  return benchInvocation([nodeId], 'echo hello from $(hostname)');
 }
 
 /** A few different outputs of 2 KiB of typical text (bench/output-corpus.ts). */

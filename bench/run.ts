@@ -23,6 +23,7 @@ export const BENCHMARKS = [
   'fanout',
   'schedule',
   'read-path',
+  'summarize',
   'output',
   'footprint',
   'idle-cost',

@@ -17,6 +17,7 @@ import { DESCRIBE_HELP } from '../src/cli/commands/describe.js';
 import { LOGS_HELP } from '../src/cli/commands/logs.js';
 import { NODES_HELP } from '../src/cli/commands/nodes.js';
 import { EVENTS_HELP } from '../src/cli/commands/events.js';
+import { RERUN_HELP } from '../src/cli/commands/rerun.js';
 import { RUN_HELP } from '../src/cli/commands/run.js';
 import { SEND_FILE_RESULTS_HELP } from '../src/cli/commands/send-file-results.js';
 import { SEND_FILE_HELP } from '../src/cli/commands/send-file.js';
@@ -39,6 +40,7 @@ const PAGES: readonly (readonly [string, string])[] = [
   ['fleetcmd --help', HELP],
   ['fleetcmd run --help', RUN_HELP],
   ['fleetcmd describe --help', DESCRIBE_HELP],
+  ['fleetcmd rerun --help', RERUN_HELP],
   ['fleetcmd logs --help', LOGS_HELP],
   ['fleetcmd stop --help', STOP_HELP],
   ['fleetcmd nodes --help', NODES_HELP],

@@ -55,6 +55,8 @@ export function renderInvocation(
     Username: inv.username,
     WorkingDir: inv.workingDir,
     Timeout: inv.timeoutSeconds,
+    ...(inv.maxConcurrency ? { MaxConcurrency: inv.maxConcurrency } : {}),
+    ...(inv.maxErrors ? { MaxErrors: inv.maxErrors } : {}),
     InvokeNodes: {
       InvokeNode: records.map(([nodeId, r]) => renderRun(nodeId, r, opts)),
     },

@@ -14,6 +14,21 @@ export const ERROR_CATALOGUE = {
     meaning:
       'Frequency is malformed, out of range, in an unknown time zone, fires more often than FLEETCMD_MIN_INTERVAL_SECONDS, or never fires again; the message names the field.',
   },
+  'InvalidParameter.MaxConcurrency': {
+    status: 400,
+    meaning:
+      'MaxConcurrency is not a whole number of nodes (1 and up) or a percentage (1%–100%), or was given on a boot invocation (NextRebootOnly, EveryReboot).',
+  },
+  'InvalidParameter.MaxErrors': {
+    status: 400,
+    meaning:
+      'MaxErrors is not a whole number of nodes (0 and up) or a percentage (0%–100%), or was given on a boot invocation.',
+  },
+  'InvalidParameter.Status': {
+    status: 400,
+    meaning:
+      'RerunInvocation: no node of the invocation last ended with one of the statuses in Status.',
+  },
   'InvalidCommandContent.Malformed': {
     status: 400,
     meaning: 'CommandContent is not valid Base64 although ContentEncoding is Base64.',

@@ -1,8 +1,8 @@
 import type { Invocation } from '../domain/invocation.js';
-import type { NodeQueues } from '../store/queues.js';
-import type { RunStore } from '../store/run-store.js';
+import { hasRollout } from '../domain/rollout.js';
 import { withSpan } from '../shared/telemetry.js';
 import { forNodes } from './for-nodes.js';
+import { startRollout, type RolloutDeps } from './rollout.js';
 import { listedOnNodes, toRunJob } from './run-job-data.js';
 
 /**
@@ -11,22 +11,28 @@ import { listedOnNodes, toRunJob } from './run-job-data.js';
  * before it answers (single hop), and the delivery deadline again for a creation a crash cut
  * short. Idempotent: a record that exists is left as it is, and the job has a fixed id
  * (`r-<InvokeId>`), so BullMQ ignores it while it is still queued; one added again after the
- * first was done finds a record no longer Pending, which the agent skips.
+ * first was done finds a record no longer Pending, which the agent skips. With MaxConcurrency
+ * or MaxErrors every record is written and the rollout releases the jobs (app/rollout.ts).
  */
-export async function fanOutOnce(
-  inv: Invocation,
-  deps: { runs: RunStore; nodeQueues: NodeQueues },
-): Promise<void> {
+export async function fanOutOnce(inv: Invocation, deps: RolloutDeps): Promise<void> {
   const data = toRunJob(inv);
   const listedMs = listedOnNodes(inv);
   // While tracing is on, each node's job add (bullmq-otel) is a child of this span.
   await withSpan(
     'dispatch',
     { 'fleetcmd.invoke_id': inv.invokeId, 'fleetcmd.node_count': inv.nodeIds.length },
-    () =>
-      forNodes(inv.nodeIds, async (nodeId) => {
+    async () => {
+      if (!hasRollout(inv)) {
+        await forNodes(inv.nodeIds, async (nodeId) => {
+          await deps.runs.create(nodeId, inv.invokeId, listedMs);
+          await deps.nodeQueues.addRun(nodeId, data);
+        });
+        return;
+      }
+      await forNodes(inv.nodeIds, async (nodeId) => {
         await deps.runs.create(nodeId, inv.invokeId, listedMs);
-        await deps.nodeQueues.addRun(nodeId, data);
-      }),
+      });
+      await startRollout(inv, '', 'once', inv.nodeIds, deps);
+    },
   );
 }

@@ -1,8 +1,8 @@
-import { invocationKind, type Invocation } from '../domain/invocation.js';
+import { invocationKind, type Invocation, type InvocationHead } from '../domain/invocation.js';
 import type { RunJob } from '../domain/run-job.js';
 
 /** The run job a node gets for an invocation (of fire `fire`; '' for a one-off run). */
-export function toRunJob(inv: Invocation, fire = ''): RunJob {
+export function toRunJob(inv: InvocationHead, fire = ''): RunJob {
   return {
     invokeId: inv.invokeId,
     fire,

@@ -4,6 +4,7 @@ import type { Invocation, RepeatMode } from '../domain/invocation.js';
 import { MAX_CONTENT_BASE64_BYTES } from '../domain/invocation.js';
 import { checkValues, ParameterError, parameterNames, substitute } from '../domain/params.js';
 import { AppError } from './errors.js';
+import { LimitError, parseLimit } from '../domain/rollout.js';
 import { assertRegistered, createInvocation, createOrDiscard, newId } from './invocations.js';
 import { checkContentLength, decodeContent, type ContentRules } from './content.js';
 import type { ActionDeps } from './deps.js';
@@ -180,6 +181,7 @@ export async function submitInvocation(
   );
   const invokeId = newId('t-');
   if (req.enableParameter) checkSubstitution(req, parameters, invokeId);
+  const limits = rolloutLimits(req, repeatMode);
   await assertRegistered(deps, req.nodeIds);
   const inv: Invocation = {
     invokeId,
@@ -198,6 +200,7 @@ export async function submitInvocation(
     terminationMode: req.terminationMode,
     launcher: req.launcher,
     createdMs: deps.clock(),
+    ...limits,
   };
   if (sub.dryRun === true) {
     const offlineNodeIds = await offlineNodes(inv.nodeIds, deps);
@@ -219,6 +222,40 @@ export async function submitInvocation(
   const id = first?.invokeId ?? inv.invokeId;
   const created = await createInvocation({ ...inv, invokeId: id }, deps);
   return { invokeId: id, created };
+}
+
+/**
+ * MaxConcurrency and MaxErrors, checked (400 naming the field): only on a one-off or Period
+ * invocation; absent when not given, so an invocation without them is stored as before.
+ */
+function rolloutLimits(
+  req: InvocationRequest,
+  repeatMode: RepeatMode,
+): { maxConcurrency?: string; maxErrors?: string } {
+  const out: { maxConcurrency?: string; maxErrors?: string } = {};
+  const fields = [
+    ['MaxConcurrency', 'maxConcurrency', req.maxConcurrency ?? '', 1],
+    ['MaxErrors', 'maxErrors', req.maxErrors ?? '', 0],
+  ] as const;
+  for (const [field, key, text, min] of fields) {
+    if (text === '') continue;
+    if (repeatMode !== 'Once' && repeatMode !== 'Period') {
+      throw new AppError(
+        `InvalidParameter.${field}`,
+        `${field}: applies to Once and Period invocations only, not ${repeatMode}`,
+      );
+    }
+    try {
+      parseLimit(text, min);
+    } catch (err) {
+      if (err instanceof LimitError) {
+        throw new AppError(`InvalidParameter.${field}`, `${field}: ${err.message}`);
+      }
+      throw err;
+    }
+    out[key] = text;
+  }
+  return out;
 }
 
 /**

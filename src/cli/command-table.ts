@@ -45,9 +45,16 @@ export const COMMANDS: readonly CliCommand[] = [
   },
   {
     name: 'describe',
-    usage: `  fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]`,
+    usage: `  fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N] [--by-node]`,
     run: async (argv) => (await import('./commands/describe.js')).describeCli(argv),
     pages: async () => ({ '': (await import('./commands/describe.js')).DESCRIBE_HELP }),
+    positional: 'invocations',
+  },
+  {
+    name: 'rerun',
+    usage: `  fleetcmd rerun <InvokeId> [--status Failed,Timeout,Error] [--wait]   again where it did not succeed`,
+    run: async (argv) => (await import('./commands/rerun.js')).rerunCli(argv),
+    pages: async () => ({ '': (await import('./commands/rerun.js')).RERUN_HELP }),
     positional: 'invocations',
   },
   {

@@ -19,5 +19,5 @@ Each command has --help (with examples). The client commands take --url, --token
 agents: flags or environment variables (see docs/configuration.md).
 
 Exit codes (the first line that matches wins; the statuses are those of run --wait,
-command invoke --wait, send-file --wait and logs --follow):
+command invoke --wait, rerun --wait, send-file --wait and logs --follow):
 ${exitCodesText()}`;

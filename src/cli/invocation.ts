@@ -5,6 +5,7 @@
 import type { ApiClient } from './api-client.js';
 import type { Body, ClientArgs } from './client-args.js';
 import { exitCodeFor } from './format.js';
+import { GROUPS_FROM_NODES, printGroups } from './groups.js';
 import { pages } from './pages.js';
 import { json, line, printOutputs } from './print.js';
 import { UsageError } from './usage-error.js';
@@ -61,6 +62,7 @@ export async function afterInvoke(
   client: ClientArgs,
   answer: InvokeIdAnswer | SubmitAnswer,
   wait: boolean,
+  byNode = false,
 ): Promise<number> {
   if ('DryRun' in answer && answer.DryRun === true) {
     if (client.json) json(answer);
@@ -82,6 +84,9 @@ export async function afterInvoke(
   if (client.json) {
     const final = { InvokeId: id, IncludeOutput: true, ContentEncoding: 'PlainText' };
     json((await describeInvocation(api, final)).answer);
+  } else if (!byNode && statuses.length > GROUPS_FROM_NODES) {
+    await printGroups(api, id, statuses.length);
+    line(`${id}: ${aggregateStatus(statuses)}`);
   } else {
     const rows = await invocationResults(api, client, { InvokeId: id, ContentEncoding: 'Base64' });
     printOutputs(client, rows, true);

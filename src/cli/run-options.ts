@@ -13,7 +13,10 @@ export const RUN_OPTIONS = {
   'working-dir': { type: 'string' },
   frequency: { type: 'string' },
   'repeat-mode': { type: 'string' },
+  'max-concurrency': { type: 'string' },
+  'max-errors': { type: 'string' },
   wait: { type: 'boolean', default: false },
+  'by-node': { type: 'boolean', default: false },
 } as const;
 
 export const RUN_OPTIONS_HELP = `  --nodes LIST          comma-separated node ids (this or --target)
@@ -25,8 +28,13 @@ export const RUN_OPTIONS_HELP = `  --nodes LIST          comma-separated node id
   --timeout SECONDS     kill the command after this long (default 60)
   --username NAME       run as this user (default: the agent's user)
   --working-dir PATH    working directory (default: the user's home)
-  --wait                show progress while the nodes run, then each node's output; the exit
-                        code tells how it ended (see fleetcmd --help); one-off runs only`;
+  --max-concurrency N   at most N nodes (or N% of them) run at once; the next starts as one ends
+  --max-errors N        once more than N nodes (or N%) failed, the nodes not started are
+                        Cancelled (MaxErrorsExceeded); see docs/rollout.md
+  --wait                show progress while the nodes run, then each node's output (over 5
+                        nodes: groups of identical answers, largest first); the exit code tells
+                        how it ended (see fleetcmd --help); one-off runs only
+  --by-node             with --wait, every node's output even over 5 nodes`;
 
 /** The per-run fields of RunCommand and InvokeCommand, from RUN_OPTIONS. */
 export function runFields(
@@ -38,6 +46,8 @@ export function runFields(
     'working-dir'?: string;
     frequency?: string;
     'repeat-mode'?: string;
+    'max-concurrency'?: string;
+    'max-errors'?: string;
     wait: boolean;
   },
   usage: string,
@@ -56,6 +66,8 @@ export function runFields(
       WorkingDir: values['working-dir'],
       Frequency: values.frequency,
       RepeatMode: mode,
+      MaxConcurrency: values['max-concurrency'],
+      MaxErrors: values['max-errors'],
     }),
   };
 }

@@ -70,6 +70,20 @@ export const STATUS_CLASSES: string = [...FINAL_NODE_STATUSES]
 /** The most bytes of an outbox event's Data relayed; a larger one is dropped. */
 export const MAX_OUTBOX_DATA_BYTES = 4096;
 
+/**
+ * A run's end as its RunFinished event tells it: what the output groups and the rollouts count
+ * (src/app/rollout.ts). Texts as stored ('' when the run has none).
+ */
+export interface RunEnd {
+  invokeId: string;
+  /** The fire it was the run of ('' for a one-off run). */
+  fire: string;
+  status: NodeStatus;
+  exitCode: string;
+  /** sha256 (hex) of the output, computed by the agent ('' when the command never ran). */
+  digest: string;
+}
+
 /** An outbox event fit to relay. */
 export interface RelayedEvent {
   type: EventType;
@@ -78,6 +92,8 @@ export interface RelayedEvent {
   invokeId: string;
   /** The final status of a run that ended ('' for other events). */
   finalStatus: string;
+  /** A RunFinished's run, for the output groups and rollouts. */
+  runEnd?: RunEnd;
 }
 
 function str(v: unknown): string {
@@ -103,14 +119,35 @@ export function outboxEvent(nodeId: string, type: string, raw: string): RelayedE
   const fields = parsed as Record<string, unknown>;
   const invokeId = str(fields.InvokeId);
   let finalStatus = '';
+  let runEnd: RunEnd | undefined;
   const data: Record<string, unknown> = { NodeId: nodeId, ...fields };
   data.NodeId = nodeId;
   if (type === 'RunFinished') {
     finalStatus = str(fields.InvocationStatus);
     if (!FINAL_NODE_STATUSES.has(finalStatus as NodeStatus) || invokeId === '') return undefined;
-    data.ExitCode = typeof fields.ExitCode === 'number' ? fields.ExitCode : null;
+    const exitCode = Number.isInteger(fields.ExitCode) ? (fields.ExitCode as number) : null;
+    data.ExitCode = exitCode;
+    data.OutputDigest = digestOf(fields.OutputDigest);
+    runEnd = {
+      invokeId,
+      fire: str(fields.Fire),
+      status: finalStatus as NodeStatus,
+      exitCode: exitCode === null ? '' : String(exitCode),
+      digest: digestOf(fields.OutputDigest),
+    };
   }
-  return { type: type as EventType, data: JSON.stringify(data), invokeId, finalStatus };
+  return {
+    type: type as EventType,
+    data: JSON.stringify(data),
+    invokeId,
+    finalStatus,
+    ...(runEnd ? { runEnd } : {}),
+  };
+}
+
+/** An output digest as a RunFinished carries it: 64 hex digits, or '' for anything else. */
+function digestOf(v: unknown): string {
+  return typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? v : '';
 }
 
 /** What a reader of the stream asked for: some types only, one invocation only. */

@@ -55,7 +55,16 @@ export interface Invocation {
   createdMs: number;
   /** Present on a SendFile invocation: `content` is then the file's bytes. */
   file?: FileSpec;
+  /** Rollout control as sent (`"50"`, `"10%"`); absent or '' = no limit (domain/rollout.ts). */
+  maxConcurrency?: string;
+  maxErrors?: string;
 }
+
+/**
+ * An invocation without its target list: what a run job and a rollout step need (a tag target's
+ * list may hold 100,000 ids, kept beside the hash).
+ */
+export type InvocationHead = Omit<Invocation, 'nodeIds'>;
 
 /** One node's run of an invocation, as the agent and the scheduler record it. */
 export interface RunRecord {

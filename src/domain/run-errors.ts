@@ -29,6 +29,8 @@ export const RUN_ERRORS = {
   // Not in the seed: the node's own record holds a field its agent never writes (the text is
   // followed by the bad fields, see src/domain/records.ts).
   InvalidRunRecord: "the node's run record is invalid",
+  // Not in the seed: the invocation's MaxErrors was exceeded before this node started.
+  MaxErrorsExceeded: 'the invocation exceeded its MaxErrors; this node was not started',
 } as const;
 
 export type RunErrorCode = keyof typeof RUN_ERRORS;

@@ -167,6 +167,33 @@ function cappedValues(script: string, raw: unknown): CappedValues {
   });
 }
 
+/** One step of a fire's rollout (ro-step-4.lua). */
+export type RolloutStepReply =
+  { kind: 'None' } | { kind: 'Release' | 'Cancel'; from: number; done: boolean; nodeIds: string[] };
+
+function rolloutStepReply(script: string, raw: unknown): RolloutStepReply {
+  if (!Array.isArray(raw) || raw.length === 0) throw new ScriptReplyError(script, raw);
+  const [kind, from, done, ...ids] = raw as unknown[];
+  if (kind === 'None' && raw.length === 1) return { kind };
+  if (
+    (kind !== 'Release' && kind !== 'Cancel') ||
+    typeof from !== 'number' ||
+    (done !== 0 && done !== 1) ||
+    !ids.every((id) => typeof id === 'string')
+  ) {
+    throw new ScriptReplyError(script, raw);
+  }
+  return { kind, from, done: done === 1, nodeIds: ids as string[] };
+}
+
+function oneOf<const W extends readonly string[]>(...words: W): ReplyParser<W[number]> {
+  const allowed: ReadonlySet<string> = new Set(words);
+  return (script, raw) => {
+    if (typeof raw === 'string' && allowed.has(raw)) return raw as W[number];
+    throw new ScriptReplyError(script, raw);
+  };
+}
+
 /**
  * The parser of each script's reply, by script name (the registry in src/store/scripts.ts maps
  * the same names to their files and keys).
@@ -186,6 +213,10 @@ export const SCRIPT_REPLIES = {
   runInterrupt: statusOr('Mine', 'Missing'),
   runLost: lostReply,
   invCreate: createInvocationReply,
+  invFold: oneOf('Unknown', 'Already', 'Folded', 'Rollout'),
+  /** Whether the group was added now (false: a retry found it added). */
+  roInit: flag(1, 0),
+  roStep: rolloutStepReply,
   /** How many old index entries were checked. */
   invPublish: integer,
   nodeIndexAdd: integer,

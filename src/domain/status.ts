@@ -16,7 +16,7 @@ export const NODE_STATUSES = [
 export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 /** Statuses a node never leaves: its result is settled and the node can be forgotten by workers. */
-export const FINAL_NODE_STATUSES: ReadonlySet<NodeStatus> = new Set<NodeStatus>([
+export const FINAL_STATUS_NAMES = [
   'Success',
   'Failed',
   'Timeout',
@@ -25,7 +25,9 @@ export const FINAL_NODE_STATUSES: ReadonlySet<NodeStatus> = new Set<NodeStatus>(
   'Aborted',
   'Cancelled',
   'Terminated',
-]);
+] as const satisfies readonly NodeStatus[];
+
+export const FINAL_NODE_STATUSES: ReadonlySet<NodeStatus> = new Set<NodeStatus>(FINAL_STATUS_NAMES);
 
 export function isFinalNodeStatus(s: NodeStatus): boolean {
   return FINAL_NODE_STATUSES.has(s);

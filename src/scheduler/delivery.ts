@@ -1,3 +1,4 @@
+import { hasRollout } from '../domain/rollout.js';
 import { RUN_ERRORS } from '../domain/run-errors.js';
 import { undeliveredCode, undeliveredNodes } from '../domain/schedule-plan.js';
 import type { SchedulerContext } from './context.js';
@@ -25,8 +26,11 @@ export async function abortUndelivered(
   }
 }
 
-/** Nodes that never took a one-off run's job by the deadline become Aborted. */
+/**
+ * Nodes that never took a one-off run's job by the deadline become Aborted (with a rollout,
+ * each release has a delivery check of its own instead: see app/rollout.ts).
+ */
 export async function deliveryTimeout(ctx: SchedulerContext, invokeId: string): Promise<void> {
   const inv = await ctx.deps.invocations.get(invokeId);
-  if (inv) await abortUndelivered(ctx, invokeId, inv.nodeIds, '');
+  if (inv && !hasRollout(inv)) await abortUndelivered(ctx, invokeId, inv.nodeIds, '');
 }

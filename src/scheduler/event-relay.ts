@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { outboxEvent } from '../domain/events.js';
+import { outboxEvent, type RunEnd } from '../domain/events.js';
 import type { Logger } from '../shared/log.js';
 import type { EventStore } from '../store/event-store.js';
 import type { NodeStore } from '../store/node-store.js';
@@ -10,6 +10,13 @@ export interface EventRelayDeps {
   /** A connection of its own: XREAD BLOCK holds it while it waits. */
   conn: Redis;
   log: Logger;
+  /**
+   * Told each run's end (RunFinished) read from a node's outbox before the relay's cursor moves
+   * past it, so an end is told again after a failure or a crash (and to every replica that
+   * reads it): it must be idempotent. A rejection makes the batch retried. The output groups
+   * and rollouts (app/rollout.ts runsEnded).
+   */
+  onRunsEnded?: (nodeId: string, ends: readonly RunEnd[]) => Promise<void>;
 }
 
 /** How long one XREAD waits for node events (also how late a new node's first events may be). */
@@ -27,7 +34,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Copies every node's event outbox into the event stream (see EventStore): one XREAD BLOCK over
  * all registered nodes' outboxes, then one ev-relay script per node's batch, which copies each once
  * whatever the number of relays (any scheduler replica runs one) or retries. Node events thus
- * reach GET /v1/events within about a round trip of their change, and never before it.
+ * reach GET /v1/events within about a round trip of their change, and never before it. Each
+ * run's end is also handed to onRunsEnded (output groups, rollouts) before it is copied.
  */
 export class EventRelay {
   private stopped = false;
@@ -66,6 +74,8 @@ export class EventRelay {
       if (ev) batch.push({ sourceId: e.id, ev });
       else log.warn({ nodeId, type: e.type.slice(0, 64) }, 'malformed node event dropped');
     }
+    const ends = batch.flatMap(({ ev }) => (ev.runEnd ? [ev.runEnd] : []));
+    if (ends.length > 0) await this.deps.onRunsEnded?.(nodeId, ends);
     if (batch.length > 0) await events.relay(nodeId, batch);
     const last = entries.at(-1);
     if (last) this.cursors.set(nodeId, last.id);

@@ -9,6 +9,8 @@ import {
   type FireTiming,
   type NodeFireAction,
 } from '../domain/schedule-plan.js';
+import { hasRollout } from '../domain/rollout.js';
+import { startRollout } from '../app/rollout.js';
 import type { SchedulerContext } from './context.js';
 import { endIfOver } from './end-if-over.js';
 import { forNodes } from './for-nodes.js';
@@ -29,13 +31,19 @@ async function fanOut(
 ): Promise<NodeFireAction[]> {
   const { deps } = ctx;
   const fireId = `f${plan.fireMs}`;
+  // With MaxConcurrency or MaxErrors, the rollout releases this fire's jobs, each release with
+  // its own delivery check (app/rollout.ts).
+  const rollout = hasRollout(inv);
   // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
-  await deps.schedulerQueue.addFireWatch(
-    `x-${job.groupId}-${fireId}`,
-    deps.deliveryTimeoutSeconds * 1000,
-    { invokeId: inv.invokeId, nodeIds, fire: fireId },
-  );
+  if (!rollout) {
+    await deps.schedulerQueue.addFireWatch(
+      `x-${job.groupId}-${fireId}`,
+      deps.deliveryTimeoutSeconds * 1000,
+      { invokeId: inv.invokeId, nodeIds, fire: fireId },
+    );
+  }
   const actions: NodeFireAction[] = [];
+  const took = new Set<string>();
   await forNodes(nodeIds, async (nodeId) => {
     const reply = await deps.runs.fire(
       nodeId,
@@ -47,13 +55,20 @@ async function fanOut(
     );
     const action = planNodeFire(reply, fireId);
     actions.push(action);
-    if (action.enqueueFire !== undefined) {
+    if (rollout) {
+      // An older fire's job is its own rollout's to queue again (its tick does).
+      if (action.enqueueFire === fireId) took.add(nodeId);
+    } else if (action.enqueueFire !== undefined) {
       await deps.nodeQueues.addRun(nodeId, toRunJob(inv, action.enqueueFire));
     }
     if (action.skipped !== undefined) {
       deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, `fire skipped: ${action.skipped}`);
     }
   });
+  if (rollout) {
+    const order = nodeIds.filter((n) => took.has(n));
+    await startRollout(inv, fireId, job.groupId, order, deps);
+  }
   return actions;
 }
 

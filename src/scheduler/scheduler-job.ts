@@ -18,7 +18,8 @@ export type SchedulerJob =
   | { kind: 'dispatch'; invokeId: string }
   | { kind: 'deliveryTimeout'; invokeId: string }
   | FireJob
-  | { kind: 'fireWatch'; data: FireWatchData };
+  | { kind: 'fireWatch'; data: FireWatchData }
+  | { kind: 'rolloutTick'; invokeId: string; fire: string };
 
 export function fireJobOf(job: Job): FireJob {
   return {
@@ -43,6 +44,14 @@ export function parseSchedulerJob(job: Job): SchedulerJob | undefined {
       return fireJobOf(job);
     case 'fireWatch':
       return { kind: 'fireWatch', data: job.data as FireWatchData };
+    case 'rolloutTick': {
+      const fire = (job.data as { fire?: unknown }).fire;
+      return {
+        kind: 'rolloutTick',
+        invokeId: data.invokeId,
+        fire: typeof fire === 'string' ? fire : '',
+      };
+    }
     default:
       return undefined;
   }

@@ -1,6 +1,7 @@
 import type { Job, Worker } from 'bullmq';
 import { settleWithin } from '../shared/settle.js';
 import { ANNOUNCE_REGISTERED } from '../store/agent-store.js';
+import { rolloutTick } from '../app/rollout.js';
 import { makeSchedulerWorker } from '../store/queues.js';
 import { SchedulerContext } from './context.js';
 import type { SchedulerDeps } from './deps.js';
@@ -101,6 +102,8 @@ export class Scheduler {
         return this.deliveryTimeout(parsed.invokeId);
       case 'fire':
         return fire(this.ctx, parsed);
+      case 'rolloutTick':
+        return rolloutTick(parsed.invokeId, parsed.fire, this.deps);
       case 'fireWatch':
         return abortUndelivered(
           this.ctx,

@@ -30,6 +30,7 @@ import { EventRelay } from '../scheduler/event-relay.js';
 import { Webhooks } from '../scheduler/webhooks.js';
 import { WebhookStore } from '../store/webhook-store.js';
 import { WebhookQueue } from '../store/queues.js';
+import { InvocationHeads, runsEnded } from '../app/rollout.js';
 
 /** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
 class Closer {
@@ -73,15 +74,28 @@ async function startScheduler(
   const schedQueue = new SchedulerQueue(workerConn, keys);
   closer.push(() => schedQueue.close());
   const events = new EventStore(writer, keys, config.eventsMaxLen, retentionMs);
+  const invocations = new InvocationStore(writer, keys, retentionMs);
+  const runs = new RunStore(writer, keys, retentionMs, history, logger);
+  const rolloutDeps = {
+    runs,
+    invocations,
+    nodeQueues: schedNodeQueues,
+    schedulerQueue: schedQueue,
+    deliveryTimeoutSeconds: config.deliveryTimeoutSeconds,
+    log: logger,
+    heads: new InvocationHeads(invocations),
+  };
   const relay = new EventRelay({
     events,
     nodes: new NodeStore(writer, keys, logger),
     conn: makeRedis(config.redisUrl, 'worker', 'fleetcmd-event-relay'),
     log: logger,
+    // Output groups and rollouts learn each run's end from its RunFinished (app/rollout.ts).
+    onRunsEnded: (nodeId, ends) => runsEnded(nodeId, ends, rolloutDeps),
   });
   const scheduler = new Scheduler({
-    invocations: new InvocationStore(writer, keys, retentionMs),
-    runs: new RunStore(writer, keys, retentionMs, history, logger),
+    invocations,
+    runs,
     nodes: new NodeStore(writer, keys, logger),
     nodeQueues: schedNodeQueues,
     schedulerQueue: schedQueue,
@@ -104,7 +118,7 @@ async function startScheduler(
   const webhooks = new Webhooks({
     store: new WebhookStore(writer, keys),
     events,
-    invocations: new InvocationStore(writer, keys, retentionMs),
+    invocations,
     queue: webhookQueue,
     keys,
     workerConnection: workerConn,

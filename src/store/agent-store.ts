@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { NodeStatus } from '../domain/status.js';
 import type { FireReply } from '../domain/run-replies.js';
@@ -191,6 +192,9 @@ export class AgentStore {
       o.dropped,
       o.started ? '1' : '0',
       output.codec,
+      // The output groups' digest (SummarizeInvocation): of the output's bytes as captured
+      // (before any codec), so one output groups alike whether it was compressed or not.
+      createHash('sha256').update(o.output).digest('hex'),
     );
   }
 

@@ -4,6 +4,7 @@ import type {
   ContentEncoding,
   FileSpec,
   Invocation,
+  InvocationHead,
   InvocationKind,
   RepeatMode,
   TerminationMode,
@@ -46,6 +47,9 @@ function toHash(inv: Invocation): Record<string, string | Buffer> {
     launcher: inv.launcher,
     createdMs: String(inv.createdMs),
     ...(inv.file ? fileFields(inv.file) : {}),
+    nodeCount: String(inv.nodeIds.length),
+    ...(inv.maxConcurrency ? { maxConcurrency: inv.maxConcurrency } : {}),
+    ...(inv.maxErrors ? { maxErrors: inv.maxErrors } : {}),
   };
 }
 
@@ -94,6 +98,8 @@ function fromHash(h: Record<string, Buffer>): Invocation | undefined {
     launcher: s('launcher'),
     createdMs: Number(s('createdMs')),
     file: fileFromHash(s),
+    ...(s('maxConcurrency') ? { maxConcurrency: s('maxConcurrency') } : {}),
+    ...(s('maxErrors') ? { maxErrors: s('maxErrors') } : {}),
   };
 }
 
@@ -349,6 +355,58 @@ export class InvocationStore {
     const listed = h.nodeList?.toString();
     if (inv && listed !== undefined) inv.nodeIds = await this.nodeList(invokeId, Number(listed));
     return inv;
+  }
+
+  /**
+   * The invocation without its target list (the hash only: O(1) whatever its node count);
+   * undefined when it does not exist.
+   */
+  async head(invokeId: string): Promise<InvocationHead | undefined> {
+    const h = await this.redis.hgetallBuffer(this.keys.invocation(invokeId));
+    delete h.nodeIds;
+    const inv: Partial<Invocation> | undefined = fromHash(h);
+    if (!inv) return undefined;
+    delete inv.nodeIds;
+    return inv as InvocationHead;
+  }
+
+  /**
+   * What an answer about an invocation's groups needs, without reading its node list (O(1)
+   * whatever its size): its kind, mode and node count; undefined when it does not exist. An
+   * invocation written before `nodeCount` was stored is read whole.
+   */
+  async outline(
+    invokeId: string,
+  ): Promise<
+    | { invokeId: string; kind: InvocationKind; repeatMode: RepeatMode; nodeCount: number }
+    | undefined
+  > {
+    const key = this.keys.invocation(invokeId);
+    const [id, kind, mode, count] = await this.redis.hmget(
+      key,
+      'invokeId',
+      'kind',
+      'repeatMode',
+      'nodeCount',
+    );
+    if (id === null) return undefined;
+    if (count === null) {
+      const inv = await this.get(invokeId);
+      return (
+        inv && {
+          invokeId,
+          kind: invocationKind(inv),
+          repeatMode: inv.repeatMode,
+          nodeCount: inv.nodeIds.length,
+        }
+      );
+    }
+    return {
+      invokeId,
+      kind: kind === 'file' ? 'file' : 'command',
+      repeatMode: (mode || 'Once') as RepeatMode,
+      nodeCount: Number(count),
+    };
   }
 
   async getMany(invokeIds: readonly string[]): Promise<(Invocation | undefined)[]> {

@@ -169,6 +169,37 @@ export class Keys {
     return `${this.invocation(invokeId)}:nodes:${attempt}`;
   }
 
+  /**
+   * Hash: the invocation's output groups, kept as its runs end (inv-fold-5.lua): `c <group>` ->
+   * runs in the group, `n <group>` -> up to 10 of its node ids (space-separated); a group is
+   * `<status> <exit code> <output digest>`, tab-separated.
+   */
+  invocationGroups(invokeId: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:groups`;
+  }
+
+  /** Set: node ids whose run of that fire ('' for a one-off run) is counted in the groups. */
+  invocationFolded(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:folded:${fire}`;
+  }
+
+  /**
+   * Hash: one fire's rollout (MaxConcurrency, MaxErrors): its limits as sent, node count `n`,
+   * nodes released `r`, errors, and whether the rest were cancelled. With rolloutQueue (its
+   * nodes in release order) and rolloutActive (released nodes not yet counted as ended).
+   */
+  rolloutState(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:ro:${fire}`;
+  }
+
+  rolloutQueue(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:ro:${fire}:q`;
+  }
+
+  rolloutActive(invokeId: string, fire: string): string {
+    return `${this.prefix}:inv:{${invokeId}}:ro:${fire}:a`;
+  }
+
   /** Sorted set: invocation ids scored by creation time (ms). */
   invocationIndex(): string {
     return `${this.prefix}:{global}:invocations`;

@@ -97,6 +97,24 @@ export function scheduleId(invokeId: string, index: number): string {
   return `s-${invokeId}-${index}`;
 }
 
+/** Id of the job scheduler of one fire's rollout ('' for a one-off run). */
+export function rolloutTickId(invokeId: string, fire: string): string {
+  return fire === '' ? `o-${invokeId}` : `o-${invokeId}-${fire}`;
+}
+
+/** Id of the delivery check of the nodes a rollout released from queue position `from`. */
+export function rolloutWatchId(invokeId: string, fire: string, from: number): string {
+  return fire === '' ? `x-o${from}-${invokeId}` : `x-o${from}-${invokeId}-${fire}`;
+}
+
+/**
+ * Id of the delivery check a rollout's tick adds for a released node it finds still Pending
+ * (its release's own check may have been lost with a crash).
+ */
+export function rolloutNodeWatchId(invokeId: string, fire: string, nodeId: string): string {
+  return fire === '' ? `x-on-${nodeId}-${invokeId}` : `x-on-${nodeId}-${invokeId}-${fire}`;
+}
+
 /** Id of the single delayed fire job of an `at()` invocation. */
 export function oneFireId(invokeId: string): string {
   return `a-${invokeId}`;
@@ -231,6 +249,24 @@ export class SchedulerQueue {
       if (isOneFireId(id)) await this.queue.remove(id);
       else await this.queue.removeJobScheduler(id);
     }
+  }
+
+  /**
+   * The tick of one fire's rollout (MaxConcurrency, MaxErrors): a job scheduler, so a replica
+   * that dies leaves it to another. It catches up on run ends whose notice no scheduler heard
+   * and re-queues released jobs a crash lost (see app/rollout.ts); removed once the rollout is
+   * done.
+   */
+  async upsertRolloutTick(invokeId: string, fire: string, everyMs: number): Promise<void> {
+    await this.queue.upsertJobScheduler(
+      rolloutTickId(invokeId, fire),
+      { every: everyMs },
+      { name: 'rolloutTick', data: { invokeId, fire }, opts: SCHEDULER_JOB_OPTS },
+    );
+  }
+
+  async removeRolloutTick(invokeId: string, fire: string): Promise<void> {
+    await this.queue.removeJobScheduler(rolloutTickId(invokeId, fire));
   }
 
   /** The delivery check of one fire, due `delayMs` from now. */

@@ -16,6 +16,7 @@ import type { NodeStatus } from '../domain/status.js';
 import type { Keys } from './keys.js';
 import type { FireReply, LostReply } from '../domain/run-replies.js';
 import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
+import { RolloutStore } from './rollout-store.js';
 
 const FIELD_NAMES = Object.keys(RUN_FIELDS);
 
@@ -71,6 +72,8 @@ export interface HistoryEntry extends RunRecord {
 export class RunStore {
   private readonly scripts: Scripts;
   private readonly warnings: WarnOnce;
+  /** The invocations' output groups and rollouts, kept as runs end. */
+  readonly rollouts: RolloutStore;
 
   constructor(
     private readonly redis: Redis,
@@ -83,6 +86,7 @@ export class RunStore {
   ) {
     this.scripts = makeScripts(redis, keys);
     this.warnings = new WarnOnce(log);
+    this.rollouts = new RolloutStore(redis, keys, retentionMs);
   }
 
   /**
@@ -235,13 +239,17 @@ export class RunStore {
     return this.scripts.runStop([nodeId, invokeId], this.retentionMs, invokeId);
   }
 
-  /** Pending for `fire` (or absent) -> Aborted; returns the status after the call. */
+  /**
+   * Pending for `fire` (or absent) -> Aborted (or `final` Cancelled, for a rollout's node not
+   * started); returns the status after the call.
+   */
   async abort(
     nodeId: string,
     invokeId: string,
     errorCode: string,
     errorInfo: string,
     fire = '',
+    final: 'Aborted' | 'Cancelled' = 'Aborted',
   ): Promise<NodeStatus | 'Superseded'> {
     return this.scripts.runAbort(
       [nodeId, invokeId],
@@ -250,6 +258,7 @@ export class RunStore {
       errorInfo,
       fire,
       invokeId,
+      final,
     );
   }
 

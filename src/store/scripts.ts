@@ -106,6 +106,32 @@ export const SCRIPTS = {
       k.invocationNodes(invokeId),
     ],
   },
+  invFold: {
+    file: 'inv-fold-5.lua',
+    keys: (k: Keys, invokeId: string, fire: string) => [
+      k.invocation(invokeId),
+      k.invocationGroups(invokeId),
+      k.invocationFolded(invokeId, fire),
+      k.rolloutState(invokeId, fire),
+      k.rolloutActive(invokeId, fire),
+    ],
+  },
+  roInit: {
+    file: 'ro-init-2.lua',
+    keys: (k: Keys, invokeId: string, fire: string) => [
+      k.rolloutState(invokeId, fire),
+      k.rolloutQueue(invokeId, fire),
+    ],
+  },
+  roStep: {
+    file: 'ro-step-4.lua',
+    keys: (k: Keys, invokeId: string, fire: string) => [
+      k.rolloutState(invokeId, fire),
+      k.rolloutQueue(invokeId, fire),
+      k.rolloutActive(invokeId, fire),
+      k.invocationFolded(invokeId, fire),
+    ],
+  },
   invPublish: {
     file: 'inv-publish-3.lua',
     keys: (k: Keys, kind: InvocationKind) => [

@@ -109,6 +109,24 @@ const KEY_KINDS: readonly KeyKind[] = [
     owner: 'server',
     slotWith: 'own',
   },
+  {
+    kind: 'invocation output groups',
+    shape: new RegExp(`^inv:\\{(${INV})\\}:groups$`),
+    owner: 'server',
+    slotWith: 'own',
+  },
+  {
+    kind: 'runs counted per fire',
+    shape: new RegExp(`^inv:\\{(${INV})\\}:folded:(f\\d+)?$`),
+    owner: 'server',
+    slotWith: 'own',
+  },
+  {
+    kind: 'rollout state, queue and active nodes',
+    shape: new RegExp(`^inv:\\{(${INV})\\}:ro:(f\\d+)?(:q|:a)?$`),
+    owner: 'server',
+    slotWith: 'own',
+  },
   { kind: 'saved command', shape: /^cmd:\{([^}]+)\}$/, owner: 'server', slotWith: 'own' },
   { kind: 'ClientToken', shape: /^ct:\{([0-9a-f]{64})\}$/, owner: 'server', slotWith: 'own' },
   {
@@ -225,6 +243,16 @@ void describe('key layout: every key the system writes', () => {
       assert.equal(slot(keys.nodeInvocations(node)), s);
       assert.equal(slot(`${keys.nodeQueuePrefix()}:${keys.nodeQueueName(node)}:wait`), s);
     }
+    // Output groups and rollouts: one slot with the invocation (inv-fold-5, ro-*.lua).
+    for (const k of [
+      keys.invocationGroups('t-abc'),
+      keys.invocationFolded('t-abc', 'f1'),
+      keys.rolloutState('t-abc', ''),
+      keys.rolloutQueue('t-abc', 'f1'),
+      keys.rolloutActive('t-abc', 'f1'),
+    ]) {
+      assert.equal(slot(k), slot(keys.invocation('t-abc')), k);
+    }
     assert.equal(slot(keys.invocationIndex()), slot(keys.nodeRegistry()));
     assert.equal(slot(keys.events()), slot(keys.nodeRegistry()));
     assert.equal(slot(keys.eventRelay()), slot(keys.events()));
@@ -236,11 +264,13 @@ void describe('key layout: every key the system writes', () => {
   });
 
   void it('every kind of record: each key in one row of the table, its slot, its node confinement', async () => {
-    // A one-off run with a ClientToken (its invocation, run record, token, indexes, stats).
+    // A one-off run with a ClientToken (its invocation, run record, token, indexes, stats,
+    // output groups) and a rollout (MaxConcurrency: its state, queue and active nodes).
     const once = await run(stack, {
       NodeIdList: NODES,
       CommandContent: 'true',
       ClientToken: `layout-${randomBytes(4).toString('hex')}`,
+      MaxConcurrency: '1',
     });
     await waitFinal(stack, once);
     // A Period invocation with past runs (history list and entries, the timed index, its

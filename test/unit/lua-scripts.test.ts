@@ -54,6 +54,10 @@ const RUNS: [string, string][] = [
   ['i-0123456789abcdef', '0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b'],
 ];
 const NODES: [string][] = [['n1'], ['host.example.com']];
+const FIRES: [string, string][] = [
+  ['inv-1', ''],
+  ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b', 'f1733475600000'],
+];
 const COMMANDS: [string][] = [['c-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']];
 const ACTIVATIONS: [string][] = [['4ECEEE12-56F1-4FBC-9AB1-890F12345678']];
 
@@ -74,6 +78,9 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
     ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b', '0123456789abcdef'],
   ],
   invPublish: [['command'], ['file']],
+  invFold: FIRES,
+  roInit: FIRES,
+  roStep: FIRES,
   nodeIndexAdd: NODES,
   cmdCreate: COMMANDS,
   cmdModify: COMMANDS,

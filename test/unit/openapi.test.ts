@@ -141,7 +141,12 @@ void describe('OpenAPI document (GET /docs)', () => {
       return out;
     };
     const conflict = Object.keys(ACTIONS).filter((a) => errorsOf(a).has('409'));
-    assert.deepEqual(conflict.sort(), ['DeleteActivation', 'InvokeCommand', 'RunCommand']);
+    assert.deepEqual(conflict.sort(), [
+      'DeleteActivation',
+      'InvokeCommand',
+      'RerunInvocation',
+      'RunCommand',
+    ]);
     const notFound = Object.fromEntries(
       Object.keys(ACTIONS)
         .filter((a) => errorsOf(a).has('404'))
@@ -160,9 +165,11 @@ void describe('OpenAPI document (GET /docs)', () => {
       DescribeSendFileResults: invoke,
       InvokeCommand: command,
       ModifyCommand: command,
+      RerunInvocation: invoke,
       StopInvocation: invoke,
       DeleteWebhook: webhook,
       DescribeWebhookDeliveries: webhook,
+      SummarizeInvocation: invoke,
     });
     // Every action can meet bad input, a wrong token, a too large body and Redis being away.
     for (const action of Object.keys(ACTIONS)) {
@@ -194,7 +201,7 @@ void describe('OpenAPI document (GET /docs)', () => {
     // The renderer's fields, with every optional one present (test/unit/seed-shape.test.ts
     // holds the renderer to the seed's field list).
     const rendered = renderInvocation(
-      { ...INVOCATION, nodeIds: ['n1'] },
+      { ...INVOCATION, nodeIds: ['n1'], maxConcurrency: '10%', maxErrors: '1' },
       new Map([['n1', { ...pendingRun(0), status: 'Failed', exitCode: 3 }]]),
       { includeOutput: true, contentEncoding: 'PlainText' },
     );

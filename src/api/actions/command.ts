@@ -159,6 +159,8 @@ const invokeCommand: Action<SubmitAnswer> = async (body, deps) => {
           enableParameter: cmd.enableParameter,
           terminationMode: req.TerminationMode ?? cmd.terminationMode,
           launcher: cmd.launcher,
+          maxConcurrency: req.MaxConcurrency ?? '',
+          maxErrors: req.MaxErrors ?? '',
         };
       },
     },

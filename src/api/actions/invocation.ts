@@ -51,6 +51,8 @@ const runCommand: Action<SubmitAnswer> = async (body, deps) => {
         enableParameter: req.EnableParameter,
         terminationMode: req.TerminationMode,
         launcher: req.Launcher,
+        maxConcurrency: req.MaxConcurrency ?? '',
+        maxErrors: req.MaxErrors ?? '',
       }),
     },
     deps,

@@ -7,6 +7,7 @@ import { INVOCATION_ACTIONS } from './invocation.js';
 import { NODE_ACTIONS } from './nodes.js';
 import { TAG_ACTIONS } from './tags.js';
 import { WEBHOOK_ACTIONS } from './webhook.js';
+import { SUMMARY_ACTIONS } from './summary.js';
 
 export type { ActionEntry };
 
@@ -23,6 +24,7 @@ export const ACTIONS: Readonly<Record<string, ActionEntry>> = {
   ...AUDIT_ACTIONS,
   ...ACTIVATION_ACTIONS,
   ...WEBHOOK_ACTIONS,
+  ...SUMMARY_ACTIONS,
 };
 
 /** The action of that name, or undefined (a name such as `toString` is no action). */

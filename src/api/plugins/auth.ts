@@ -71,14 +71,19 @@ export const ADMIN_ACTIONS: ReadonlySet<string> = new Set([
   'DescribeWebhookDeliveries',
 ]);
 
+/** Reads that are named neither Describe* nor List*: a `read` token may call them too. */
+const OTHER_READS: ReadonlySet<string> = new Set(['SummarizeInvocation']);
+
 /**
  * Whether a role may call an action: admin tokens every action, run tokens every action but the
- * admin ones, read-only tokens the other Describe* and List* actions (not the audit trail).
+ * admin ones, read-only tokens the other Describe* and List* actions (not the audit trail) and
+ * SummarizeInvocation.
  */
 export function mayCall(role: TokenRole, action: string): boolean {
   if (role === 'admin') return true;
   if (ADMIN_ACTIONS.has(action)) return false;
   if (role === 'run') return true;
-  const reads = action.startsWith('Describe') || action.startsWith('List');
+  const reads =
+    action.startsWith('Describe') || action.startsWith('List') || OTHER_READS.has(action);
   return reads && !RUN_ROLE_READS.has(action);
 }

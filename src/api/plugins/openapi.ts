@@ -70,6 +70,9 @@ const CODE_FIELDS: Partial<Record<ErrorCode, readonly string[]>> = {
   // TagResources only (ListTagResources and DescribeNodes take a Tag filter, never refused so).
   InvalidTagCount: ['Tag'],
   'InvalidParameter.Frequency': ['Frequency'],
+  'InvalidParameter.MaxConcurrency': ['MaxConcurrency'],
+  'InvalidParameter.MaxErrors': ['MaxErrors'],
+  'InvalidParameter.Status': ['Status'],
   'InvalidCommandContent.Malformed': ['CommandContent'],
   // InvokeCommand's content can outgrow the limit once its Parameters are substituted.
   'InvalidCommandContent.LengthLimitExceeded': ['CommandContent', 'Parameters'],

@@ -56,6 +56,8 @@ export const invokeCommandSchema = z.strictObject({
   Parameters: run.Parameters,
   TerminationMode: run.TerminationMode.unwrap().optional(),
   ClientToken: run.ClientToken,
+  MaxConcurrency: run.MaxConcurrency,
+  MaxErrors: run.MaxErrors,
 });
 
 export const deleteCommandSchema = z.strictObject({ CommandId: commandId });

@@ -32,6 +32,15 @@ export const TARGET_FIELDS = ['NodeIdList', 'ResourceTag'] as const;
 /** RunCommand's RepeatMode: DryRun checks the request and runs nothing. */
 export const runRepeatMode = z.enum(['Once', 'Period', 'NextRebootOnly', 'EveryReboot', 'DryRun']);
 
+/**
+ * MaxConcurrency / MaxErrors: a number of nodes (`"50"`) or a percentage of the targets
+ * (`"10%"`), checked further where the invocation is submitted (domain/rollout.ts).
+ */
+const rolloutLimit = z
+  .union([z.string().max(16), z.number().int().min(0).max(1_000_000)])
+  .transform(String)
+  .meta({ description: 'A number of nodes ("50") or a percentage of the targets ("10%")' });
+
 export const runCommandSchema = z.strictObject({
   /** Exactly one of NodeIdList and ResourceTag (checked by the action: see app/targets.ts). */
   NodeIdList: nodeIdList.optional(),
@@ -61,6 +70,8 @@ export const runCommandSchema = z.strictObject({
     .max(64)
     .regex(/^[\x20-\x7e]*$/, { message: 'must be printable ASCII' })
     .optional(),
+  MaxConcurrency: rolloutLimit.optional(),
+  MaxErrors: rolloutLimit.optional(),
 });
 
 export const describeInvocationsSchema = z.strictObject({

@@ -78,6 +78,11 @@ export const invocationSchema = z.strictObject({
   Username: z.string(),
   WorkingDir: z.string(),
   Timeout: z.number().int(),
+  MaxConcurrency: z
+    .string()
+    .optional()
+    .describe('As sent ("50", "10%"); absent when the invocation has no limit (rollout.md)'),
+  MaxErrors: z.string().optional().describe('As sent ("0", "5", "5%"); absent when none'),
   InvokeNodes: z.strictObject({ InvokeNode: z.array(invokeNodeSchema) }),
 });
 

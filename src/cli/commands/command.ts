@@ -205,7 +205,7 @@ Example: fleetcmd command invoke c-0123456789abcdef --nodes n1,n2 --param path=/
 export function parseCommandInvoke(
   argv: string[],
   env: NodeJS.ProcessEnv,
-): Parsed<{ wait: boolean; request: Body }> {
+): Parsed<{ wait: boolean; byNode: boolean; request: Body }> {
   const { values, positionals } = parseFlags(argv, {
     ...RUN_OPTIONS,
     param: { type: 'string', multiple: true },
@@ -217,6 +217,7 @@ export function parseCommandInvoke(
   return {
     client: clientArgs(values, env),
     wait: values.wait,
+    byNode: values['by-node'],
     request: {
       CommandId: commandId,
       ...run,
@@ -282,7 +283,7 @@ function deleteCli(argv: string[]): Promise<number> {
 
 function invokeCli(argv: string[]): Promise<number> {
   return withParsed(parseCommandInvoke(argv, process.env), async (p, api) =>
-    afterInvoke(api, p.client, await api.call('InvokeCommand', p.request), p.wait),
+    afterInvoke(api, p.client, await api.call('InvokeCommand', p.request), p.wait, p.byNode),
   );
 }
 

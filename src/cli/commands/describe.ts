@@ -12,6 +12,7 @@ import {
   type Parsed,
 } from '../client-args.js';
 import { nodesDone, orDash } from '../format.js';
+import { GROUPS_FROM_NODES, printGroups } from '../groups.js';
 import { printListing, type TableSpec } from '../output.js';
 import { describeInvocation, invocationResults } from '../invocation.js';
 import { pages } from '../pages.js';
@@ -25,10 +26,13 @@ import type {
   InvocationView,
 } from '../../api/schemas/response.js';
 
-export const DESCRIBE_HELP = `Usage: fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N]
+export const DESCRIBE_HELP = `Usage: fleetcmd describe [<InvokeId>] [--node N] [--status S] [--max N] [--by-node]
 
 Without an id: the latest invocations (id, name, status, mode, nodes done/total, created).
-With an id: one row per node (status, exit code, runs, start, finish, error).
+With an id: one row per node (status, exit code, runs, start, finish, error); over 5 nodes,
+the groups of identical answers instead, largest first (count, status, exit code, the first
+line of the output; the nodes of a small group), as SummarizeInvocation answers.
+  --by-node           with an id, one row per node even over 5 nodes
   --node N            only invocations of (or the row of) this node
   --status S          only this status: an invocation's (Running, Success, Failed, ...) or,
                       with an id, a node's
@@ -43,6 +47,7 @@ interface DescribeArgs {
   node?: string;
   status?: string;
   max: number;
+  byNode: boolean;
 }
 
 export function parseDescribe(argv: string[], env: NodeJS.ProcessEnv): Parsed<DescribeArgs> {
@@ -50,6 +55,7 @@ export function parseDescribe(argv: string[], env: NodeJS.ProcessEnv): Parsed<De
     node: { type: 'string' },
     status: { type: 'string' },
     max: { type: 'string' },
+    'by-node': { type: 'boolean', default: false },
   });
   if (values.help) return { help: DESCRIBE_HELP };
   if (positionals.length > 1) throw new UsageError('describe takes one InvokeId', DESCRIBE_HELP);
@@ -60,6 +66,7 @@ export function parseDescribe(argv: string[], env: NodeJS.ProcessEnv): Parsed<De
     node: values.node,
     status: values.status,
     max: wholeNumber('max', values.max, 1, 100_000) ?? (invokeId ? 1000 : 20),
+    byNode: values['by-node'],
   };
 }
 
@@ -120,9 +127,14 @@ async function describeList(p: DescribeArgs & { client: ClientArgs }, api: ApiCl
   await printListing(p.client.output, INVOCATIONS_TABLE, list);
 }
 
+function summaryLine(inv: InvocationView): string {
+  return `${inv.InvokeId}  ${inv.InvocationStatus}  ${inv.RepeatMode}  created ${inv.CreationTime}  ${inv.CommandName}`.trimEnd();
+}
+
 /**
- * With an id: the invocation's summary line, then one row per node; yaml and jsonpath read
- * the invocation with its rows as InvocationResults.
+ * With an id: the invocation's summary line, then one row per node (the table: its groups over
+ * GROUPS_FROM_NODES nodes, unless --by-node or a filter); yaml and jsonpath read the
+ * invocation with its rows as InvocationResults.
  */
 async function describeOne(
   p: DescribeArgs & { invokeId: string; client: ClientArgs },
@@ -130,6 +142,15 @@ async function describeOne(
 ) {
   const { answer, inv } = await describeInvocation(api, { InvokeId: p.invokeId });
   if (p.client.json) json(answer);
+  const total = inv.InvokeNodes.InvokeNode.length;
+  const table = p.client.output.kind === 'table';
+  if (table && !p.byNode && p.node === undefined && p.status === undefined) {
+    if (total > GROUPS_FROM_NODES) {
+      line(summaryLine(inv));
+      await printGroups(api, p.invokeId, total);
+      return;
+    }
+  }
   const rows = await invocationResults(
     api,
     p.client,
@@ -137,9 +158,7 @@ async function describeOne(
     p.max,
   );
   if (p.client.output.kind === 'table' || p.client.output.kind === 'wide') {
-    line(
-      `${inv.InvokeId}  ${inv.InvocationStatus}  ${inv.RepeatMode}  created ${inv.CreationTime}  ${inv.CommandName}`.trimEnd(),
-    );
+    line(summaryLine(inv));
   }
   await printListing(p.client.output, RESULTS_TABLE, rows, { ...inv, InvocationResults: rows });
 }

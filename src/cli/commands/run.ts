@@ -26,7 +26,7 @@ Example: fleetcmd run --nodes n1 --frequency '0 0 9 * * MON-FRI Europe/Berlin' -
 export function parseRun(
   argv: string[],
   env: NodeJS.ProcessEnv,
-): Parsed<{ wait: boolean; request: Body }> {
+): Parsed<{ wait: boolean; byNode: boolean; request: Body }> {
   const { values, positionals } = parseFlags(argv, {
     ...RUN_OPTIONS,
     user: { type: 'string' },
@@ -47,12 +47,13 @@ export function parseRun(
   return {
     client: clientArgs(values, env),
     wait: values.wait,
+    byNode: values['by-node'],
     request: { ...run, CommandContent: command, ...given({ Name: values.name }) },
   };
 }
 
 export function runCommandCli(argv: string[]): Promise<number> {
   return withParsed(parseRun(argv, process.env), async (p, api) =>
-    afterInvoke(api, p.client, await api.call('RunCommand', p.request), p.wait),
+    afterInvoke(api, p.client, await api.call('RunCommand', p.request), p.wait, p.byNode),
   );
 }

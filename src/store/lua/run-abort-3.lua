@@ -1,5 +1,6 @@
 --[[
-  A run of this fire not delivered in time: Pending (or no record) -> Aborted.
+  A run of this fire not delivered in time: Pending (or no record) -> Aborted (or Cancelled,
+  for a node a rollout stops before it starts).
 
     Input:
       KEYS[1] run record (hash)
@@ -11,9 +12,11 @@
       ARGV[3] errorInfo
       ARGV[4] fire
       ARGV[5] invokeId
+      ARGV[6] final status: 'Aborted' (default), or 'Cancelled' for a node a rollout does not
+              start (MaxErrors exceeded)
 
     Output:
-      'Aborted'      aborted now
+      'Aborted'      aborted now ('Cancelled' when ARGV[5] asked for it)
       'Superseded'   Pending for another fire; nothing changes
       <status>       any status but Pending, unchanged
 ]]
@@ -23,5 +26,7 @@ if st and (redis.call('HGET', KEYS[1], 'fire') or '') ~= ARGV[4] then return 'Su
 if not st then newRun(KEYS[1], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'updatedMs', NOW, 'finishedMs', NOW,
   'errorCode', ARGV[2], 'errorInfo', ARGV[3])
-settle(KEYS[1], 'Aborted', true, KEYS[2], KEYS[3], ARGV[5])
-return 'Aborted'
+local final = ARGV[6] or 'Aborted'
+if final ~= 'Cancelled' then final = 'Aborted' end
+settle(KEYS[1], final, true, KEYS[2], KEYS[3], ARGV[5])
+return final

@@ -18,6 +18,8 @@
       ARGV[8] dropped bytes
       ARGV[9] started: '1' = the command was started
       ARGV[10] the output's codec: '' = plain, 'br' = brotli (see output-codec.ts)
+      ARGV[11] output digest (sha256 hex of the output before any codec, computed by the agent;
+               '' = none)
 
     Output:
       <status>    the final status written ('Terminated' for a run stopped while running), or
@@ -30,7 +32,7 @@ if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] or (st ~= 'Running' and st ~=
 end
 redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
   'errorCode', ARGV[5], 'errorInfo', ARGV[6], 'output', ARGV[7], 'dropped', ARGV[8],
-  'outputCodec', ARGV[10])
+  'outputCodec', ARGV[10], 'digest', ARGV[11] or '')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'exitCode', ARGV[4]) end
 if ARGV[9] ~= '1' then
   redis.call('HDEL', KEYS[1], 'startedMs')

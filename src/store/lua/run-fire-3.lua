@@ -65,7 +65,7 @@ if st ~= 'Scheduled' then
 end
 redis.call('HDEL', KEYS[1], 'startedMs', 'finishedMs', 'stoppedMs', 'exitCode', 'errorCode',
   'errorInfo', 'output', 'outputCodec', 'claim', 'agent', 'pgid', 'scriptDir', 'bootId',
-  'fireMs')
+  'fireMs', 'digest')
 redis.call('HSET', KEYS[1], 'status', 'Pending', 'fire', ARGV[1], 'firedMs', NOW,
   'updatedMs', NOW, 'dropped', 0)
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'fireMs', ARGV[2]) end

@@ -37,14 +37,19 @@ local RUN_FIELDS = {'fire', 'fireMs', 'firedMs', 'startedMs', 'finishedMs', 'sto
 -- record keeps the run in its history (bounded by histMax entries and histAgeMs; not when ran
 -- is false: the record is between runs, its last run already counted) and, while its schedule
 -- may still fire, goes back to Scheduled; any other record keeps the status and expires after
--- its retention. A run that ended is announced (RunFinished) in the node's event outbox.
+-- its retention. A run that ended is announced (RunFinished) in the node's event outbox, with
+-- its output digest: the schedulers' event relay counts it in the invocation's output groups and
+-- steps the invocation's rollout from there (src/app/rollout.ts), so the change, the event and
+-- what the rollout learns are one step.
 local function settle(key, status, ran, stats, outbox, invokeId)
   if ran then
     redis.call('HINCRBY', stats, status, 1)
-    local r = redis.call('HMGET', key, 'exitCode', 'dropped', 'repeats', 'errorCode', 'fire')
+    local r = redis.call('HMGET', key, 'exitCode', 'dropped', 'repeats', 'errorCode', 'fire',
+      'digest')
     emit(outbox, 'RunFinished', {InvokeId = invokeId, InvocationStatus = status,
       ExitCode = tonumber(r[1] or ''), Dropped = tonumber(r[2] or '0') or 0,
-      Repeats = tonumber(r[3] or '0') or 0, ErrorCode = r[4] or '', Fire = r[5] or ''})
+      Repeats = tonumber(r[3] or '0') or 0, ErrorCode = r[4] or '', Fire = r[5] or '',
+      OutputDigest = r[6] or ''})
   end
   if ran and redis.call('HGET', key, 'periodic') == '1' and
       redis.call('HEXISTS', key, 'fire') == 1 then
@@ -66,7 +71,7 @@ local function settle(key, status, ran, stats, outbox, invokeId)
     redis.call('PEXPIRE', list, ageMs)
   end
   if redis.call('HGET', key, 'timed') == '1' then
-    redis.call('HSET', key, 'status', 'Scheduled')
+    redis.call('HSET', key, 'status', 'Scheduled', 'endStatus', status)
   else
     redis.call('HSET', key, 'status', status)
     local retentionMs = redis.call('HGET', key, 'retentionMs')
