@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { RelayReply } from '../domain/run-replies.js';
 import { STATUS_CLASSES, type RelayedEvent, type StoredEvent } from '../domain/events.js';
 import type { Keys } from './keys.js';
@@ -39,7 +39,7 @@ export class EventStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** FLEETCMD_EVENTS_MAXLEN */
     private readonly maxLen: number,
@@ -79,7 +79,7 @@ export class EventStore {
    * after each node's id in `from`; at most `count` per node.
    */
   async readOutboxes(
-    conn: Redis,
+    conn: RedisClient,
     from: ReadonlyMap<string, string>,
     blockMs: number,
     count: number,
@@ -153,7 +153,12 @@ export class EventStore {
   }
 
   /** Waits up to `blockMs` (XREAD BLOCK on `conn`, its own connection) for events after `afterId`. */
-  async tail(conn: Redis, afterId: string, blockMs: number, count: number): Promise<StoredEvent[]> {
+  async tail(
+    conn: RedisClient,
+    afterId: string,
+    blockMs: number,
+    count: number,
+  ): Promise<StoredEvent[]> {
     const reply = (await conn.xread(
       'COUNT',
       count,

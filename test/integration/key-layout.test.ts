@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HISTORY_SUFFIXES, Keys } from '../../src/store/keys.js';
-import { removeNodeUser, setNodeUser } from '../../src/store/node-acl.js';
+import { NodeCredentials } from '../../src/store/node-acl.js';
 import { upkeepOnce } from '../helpers/promises.js';
 import { keysUnder } from '../helpers/redis.js';
 import { send, signedRequest, testAccessKey } from '../helpers/rpc.js';
@@ -266,7 +266,8 @@ void describe('key layout: every key the system writes', () => {
     const seen = new Map<string, string[]>();
     const seenGlobal = new Set<string>();
     const admin = stack.redis;
-    for (const n of NODES) await setNodeUser(admin, stack.keys, n);
+    const users = new NodeCredentials(admin, stack.keys);
+    for (const n of NODES) await users.create(n);
     try {
       for (const k of all) {
         const matches = kindsOf(p, k);
@@ -293,7 +294,7 @@ void describe('key layout: every key the system writes', () => {
         }
       }
     } finally {
-      for (const n of NODES) await removeNodeUser(admin, stack.keys, n);
+      for (const n of NODES) await users.remove(n);
       await stack.call('StopInvocation', { InvokeId: period });
     }
     const missing = KEY_KINDS.filter((k) => !k.transient && !seen.has(k.kind)).map((k) => k.kind);
