@@ -1,8 +1,8 @@
-import { describeTarget, targetEnv, withCredentials } from '../../src/shared/redis-target.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/shared/config.js';
 import type { RawSettings } from '../../src/shared/config.js';
+import { describeTarget, targetEnv, withCredentials } from '../../src/shared/redis-target.js';
 
 /** Asserts `env` is rejected with a ConfigError whose message names every variable in `names`. */
 function assertRejects(env: RawSettings, names: readonly string[]): ConfigError {
