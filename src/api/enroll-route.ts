@@ -1,6 +1,6 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import { registerNode, type EnrollDeps } from '../app/enrollment.js';
 import { AppError } from '../app/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -32,7 +32,7 @@ export const REGISTER_NODE_DOC: ActionDoc = {
 
 export interface EnrollRouteDeps {
   enroll: EnrollDeps;
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
   metrics: Metrics;
   /** RegisterNode calls one client address may make per window (0: no limit). */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import type { StoredEvent } from '../domain/events.js';
 import type { Logger } from '../shared/log.js';
 import type { EventStore } from '../store/event-store.js';
@@ -22,13 +22,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class EventFeed {
   private readonly listeners = new Set<Listener>();
   private running: Promise<void> | undefined;
-  private conn: Redis | undefined;
+  private conn: RedisClient | undefined;
   private closed = false;
 
   constructor(
     private readonly events: EventStore,
     /** Opens the feed's own connection (blocking reads must not hold a shared one). */
-    private readonly connect: () => Redis,
+    private readonly connect: () => RedisClient,
     private readonly log: Logger,
   ) {}
 

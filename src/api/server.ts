@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import {
   DEFAULT_HTTP_LIMITS,
   DEFAULT_TOKEN_NAME,
@@ -39,7 +39,7 @@ import {
 /** What the operational routes (/healthz, /readyz, /metrics) need. */
 export interface OpsDeps extends FleetSource {
   /** The producer connection, pinged by /readyz. */
-  redis: Redis;
+  redis: RedisClient;
   /** Settings of Redis that do not fit the fleet, shown by /readyz. @default none checked */
   redisWarnings?: () => Promise<RedisWarning[]>;
   log: Logger;
@@ -84,7 +84,7 @@ export interface ServerDeps extends Omit<ActionDeps, 'metrics'>, OpsDeps {
    * Opens the connection GET /v1/events reads the event stream on (with `events`: the route
    * exists only with both). @default no GET /v1/events
    */
-  eventsConnection?: () => Redis;
+  eventsConnection?: () => RedisClient;
   /** How often an idle event stream gets a `: ping`. @default 15000 */
   eventsHeartbeatMs?: number;
   /** RegisterNode's settings. @default no RegisterNode route */
@@ -332,7 +332,7 @@ function authenticator(ring: TokenRing, log: Logger): OnRequest {
 async function rateLimiter(
   api: FastifyInstance,
   limits: RateLimitSettings,
-  redis: Redis,
+  redis: RedisClient,
   ring: TokenRing,
 ): Promise<OnRequest> {
   await api.register(rateLimit, {

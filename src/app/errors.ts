@@ -217,6 +217,11 @@ const REDIS_DOWN_PATTERNS = [
   /connect ETIMEDOUT/i,
   /LOADING/,
   /Command timed out/i,
+  // Redis Cluster: a slot's master is down (CLUSTERDOWN), or a slot is moving (TRYAGAIN).
+  /CLUSTERDOWN/,
+  /TRYAGAIN/,
+  /Failed to refresh slots cache/i,
+  /None of startup nodes is available/i,
 ];
 
 export function isRedisUnavailable(err: unknown): boolean {

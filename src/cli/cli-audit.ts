@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import type { AuditDetails } from '../domain/audit.js';
 import type { Config } from '../shared/config.js';
 import { AuditStore } from '../store/audit-store.js';
@@ -30,7 +30,7 @@ export type CliOutcome = AuditDetails & { ResultCode?: string };
  * on stderr and the command's exit code is left as it was.
  */
 export async function withCliAudit<T>(
-  redis: Redis,
+  redis: RedisClient,
   config: Readonly<Config>,
   action: string,
   write: () => Promise<T>,

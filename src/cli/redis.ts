@@ -3,24 +3,25 @@
  * settings from the environment plus `--redis-url` and `--prefix`, one ready connection,
  * closed when the command ends.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import { loadConfig, type Config, type RawSettings } from '../shared/config.js';
 import { UsageError } from './usage-error.js';
 import { redactText } from '../shared/log.js';
+import { describeTarget } from '../shared/redis-target.js';
 import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
 
 export async function withCliRedis<T>(
   env: RawSettings,
   flags: { 'redis-url'?: string | undefined; prefix?: string | undefined },
   clientName: string,
-  fn: (redis: Redis, config: Readonly<Config>) => Promise<T>,
+  fn: (redis: RedisClient, config: Readonly<Config>) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig({
     ...env,
     ...(flags['redis-url'] !== undefined ? { REDIS_URL: flags['redis-url'] } : {}),
     ...(flags.prefix !== undefined ? { FLEETCMD_PREFIX: flags.prefix } : {}),
   });
-  const redis = makeRedis(config.redisUrl, 'producer', clientName);
+  const redis = makeRedis(config.redis, 'producer', clientName);
   // Why the connection is not ready (NOAUTH, WRONGPASS, ECONNREFUSED), for the message.
   let lastError: unknown;
   redis.on('error', (err: unknown) => (lastError = err));
@@ -28,7 +29,9 @@ export async function withCliRedis<T>(
     await waitReady(redis, 5_000).catch(() => {
       const why = lastError instanceof Error ? `: ${lastError.message}` : '';
       // The URL may hold a password: never echo it.
-      throw new UsageError(redactText(`cannot reach Redis at ${config.redisUrl}${why}`));
+      throw new UsageError(
+        redactText(`cannot reach Redis at ${describeTarget(config.redis)}${why}`),
+      );
     });
     return await fn(redis, config);
   } finally {

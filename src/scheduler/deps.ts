@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import type { Logger } from '../shared/log.js';
 import type { InvocationStore } from '../store/invocation-store.js';
 import type { Keys } from '../store/keys.js';
@@ -26,9 +26,9 @@ export interface SchedulerDeps {
   /** For the jobs the scheduler adds itself (schedules, per-fire delivery checks). */
   schedulerQueue: SchedulerQueue;
   /** A worker-profile connection for the scheduler queue's consumer. */
-  workerConnection: Redis;
+  workerConnection: RedisClient;
   /** A subscriber connection for agents' announcements. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   keys: Keys;
   log: Logger;
   deliveryTimeoutSeconds: number;

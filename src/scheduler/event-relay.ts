@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import { outboxEvent, type RunEnd } from '../domain/events.js';
 import type { Logger } from '../shared/log.js';
 import type { EventStore } from '../store/event-store.js';
@@ -8,7 +8,7 @@ export interface EventRelayDeps {
   events: EventStore;
   nodes: NodeStore;
   /** A connection of its own: XREAD BLOCK holds it while it waits. */
-  conn: Redis;
+  conn: RedisClient;
   log: Logger;
   /**
    * Told each run's end (RunFinished) read from a node's outbox before the relay's cursor moves

@@ -1,5 +1,5 @@
 import type { Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import { eventJson } from '../domain/events.js';
 import {
   attemptVerdict,
@@ -35,9 +35,9 @@ export interface WebhookDeps {
   queue: WebhookQueue;
   keys: Keys;
   /** Commands (BullMQ's worker takes its own connections from this one's options). */
-  workerConnection: Redis;
+  workerConnection: RedisClient;
   /** A connection of its own: XREAD BLOCK holds it while it waits. */
-  conn: Redis;
+  conn: RedisClient;
   settings: WebhookSettings;
   log: Logger;
 }

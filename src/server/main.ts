@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../store/redis.js';
 import type { Config } from '../shared/config.js';
 import { ConfigError } from '../shared/config.js';
 import { Metrics } from '../api/plugins/metrics.js';
@@ -62,12 +62,12 @@ interface Shared {
 async function startScheduler(
   config: Readonly<Config>,
   { keys, retentionMs, history, logger, metrics }: Shared,
-  workerConn: Redis,
+  workerConn: RedisClient,
   closer: Closer,
 ): Promise<void> {
-  const subscriber = makeRedis(config.redisUrl, 'subscriber', 'fleetcmd-announce');
+  const subscriber = makeRedis(config.redis, 'subscriber', 'fleetcmd-announce');
   closer.push(() => closeRedis(subscriber));
-  const writer = makeRedis(config.redisUrl, 'writer', 'fleetcmd-scheduler-writer');
+  const writer = makeRedis(config.redis, 'writer', 'fleetcmd-scheduler-writer');
   closer.push(() => closeRedis(writer));
   const schedNodeQueues = new NodeQueues(workerConn, keys);
   closer.push(() => schedNodeQueues.close());
@@ -88,7 +88,7 @@ async function startScheduler(
   const relay = new EventRelay({
     events,
     nodes: new NodeStore(writer, keys, logger),
-    conn: makeRedis(config.redisUrl, 'worker', 'fleetcmd-event-relay'),
+    conn: makeRedis(config.redis, 'worker', 'fleetcmd-event-relay'),
     log: logger,
     // Output groups and rollouts learn each run's end from its RunFinished (app/rollout.ts).
     onRunsEnded: (nodeId, ends) => runsEnded(nodeId, ends, rolloutDeps),
@@ -122,7 +122,7 @@ async function startScheduler(
     queue: webhookQueue,
     keys,
     workerConnection: workerConn,
-    conn: makeRedis(config.redisUrl, 'worker', 'fleetcmd-webhooks'),
+    conn: makeRedis(config.redis, 'worker', 'fleetcmd-webhooks'),
     settings: { ...config.webhooks, concurrency: 8 },
     log: logger,
   });
@@ -133,8 +133,8 @@ async function startScheduler(
 /** The API's stores and queues, over its own connections (also what /readyz and /metrics read). */
 function makeOps(
   { keys, retentionMs, eventsMaxLen, history, logger }: Shared,
-  producer: Redis,
-  enqueuer: Redis,
+  producer: RedisClient,
+  enqueuer: RedisClient,
   closer: Closer,
 ) {
   const apiNodeQueues = new NodeQueues(enqueuer, keys);
@@ -152,7 +152,7 @@ function makeOps(
 }
 
 /** Logs each setting of Redis that does not fit the fleet (also shown by /readyz). */
-function warnAboutRedis(producer: Redis, { keys, logger }: Shared): void {
+function warnAboutRedis(producer: RedisClient, { keys, logger }: Shared): void {
   readRedisFacts(producer, keys)
     .then((facts) => {
       for (const w of redisWarnings(facts)) logger.warn({ check: w.check }, w.message);
@@ -205,9 +205,9 @@ function reloadTlsOnHup(
  * Activations, RegisterNode and the nodes' Redis users, made with the API's own connection
  * (REDIS_URL's user needs the ACL commands: docs/enrollment.md).
  */
-function enrollment(config: Readonly<Config>, keys: Keys, nodes: NodeStore, producer: Redis) {
+function enrollment(config: Readonly<Config>, keys: Keys, nodes: NodeStore, producer: RedisClient) {
   const activations = new ActivationStore(producer, keys);
-  const nodeCredentials = new NodeCredentials([producer], keys);
+  const nodeCredentials = new NodeCredentials(producer, keys);
   return {
     activations,
     nodeCredentials,
@@ -236,7 +236,7 @@ function buildApp(
   config: Readonly<Config>,
   { keys, logger, metrics }: Shared,
   ops: ReturnType<typeof makeOps>,
-  producer: Redis,
+  producer: RedisClient,
   https: TlsPair | undefined,
 ): FastifyInstance {
   const fitness = async () => redisWarnings(await readRedisFacts(producer, keys));
@@ -273,7 +273,7 @@ function buildApp(
       nameSpace: keys.rateLimitNamespace(),
     },
     accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
-    eventsConnection: () => makeRedis(config.redisUrl, 'worker', 'fleetcmd-events'),
+    eventsConnection: () => makeRedis(config.redis, 'worker', 'fleetcmd-events'),
     log: logger,
     metrics,
     trustProxy: config.trustProxy,
@@ -312,9 +312,9 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
   let url: string | undefined;
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
   try {
-    const producer = makeRedis(config.redisUrl, 'producer', 'fleetcmd-api');
-    const enqueuer = makeRedis(config.redisUrl, 'enqueuer', 'fleetcmd-api-queues');
-    const workerConn = makeRedis(config.redisUrl, 'worker', 'fleetcmd-scheduler');
+    const producer = makeRedis(config.redis, 'producer', 'fleetcmd-api');
+    const enqueuer = makeRedis(config.redis, 'enqueuer', 'fleetcmd-api-queues');
+    const workerConn = makeRedis(config.redis, 'worker', 'fleetcmd-scheduler');
     closer.push(() => closeRedis(producer));
     closer.push(() => closeRedis(enqueuer));
     closer.push(() => closeRedis(workerConn));

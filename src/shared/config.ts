@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { ConfigError } from './config-error.js';
 import { bool, positiveInt, wholeNumber } from './config-fields.js';
 import { apiTokenList, type ApiTokenConfig } from './api-tokens.js';
+import { clusterNodes, DEFAULT_REDIS_URL, type RedisTarget } from './redis-target.js';
 
+export type { ClusterTarget, RedisTarget } from './redis-target.js';
 export { DEFAULT_TOKEN_NAME, type ApiTokenConfig, type TokenRole } from './api-tokens.js';
 
 /** Where a setting came from: environment variable names are the canonical keys. */
@@ -39,13 +41,22 @@ export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
  * variable names before parsing, so a message always names the variable to fix).
  */
 const settingsSchema = z.object({
-  /** @default redis://127.0.0.1:6379 */
+  /** One Redis; not with REDIS_CLUSTER_NODES. @default redis://127.0.0.1:6379 */
   REDIS_URL: z
     .string()
-    .default('redis://127.0.0.1:6379')
     .refine((u) => /^rediss?:\/\//.test(u), {
       message: 'REDIS_URL must start with redis:// or rediss://',
-    }),
+    })
+    .optional(),
+  /**
+   * A Redis Cluster instead of one Redis: some of its nodes, `host:port` separated by commas
+   * (`rediss://host:port` for TLS), from which the client learns the others. @default unset
+   */
+  REDIS_CLUSTER_NODES: clusterNodes,
+  /** The ACL user of REDIS_CLUSTER_NODES (with REDIS_URL, put it in the URL). @default default */
+  REDIS_USERNAME: z.string().optional(),
+  /** The password of REDIS_CLUSTER_NODES (with REDIS_URL, put it in the URL). @default none */
+  REDIS_PASSWORD: z.string().optional(),
   /** 0: any free port, the bound one is logged (`"url"` of the "server started" line). @default 8080 */
   PORT: wholeNumber('PORT', 8080, 0).refine((p) => p <= 65535, {
     message: 'PORT must be 0..65535',
@@ -294,7 +305,8 @@ const settingsSchema = z.object({
 });
 
 export interface Config {
-  redisUrl: string;
+  /** Where Redis is: REDIS_URL, or REDIS_CLUSTER_NODES with REDIS_USERNAME and REDIS_PASSWORD. */
+  redis: RedisTarget;
   port: number;
   host: string;
   apiToken: string | undefined;
@@ -350,7 +362,7 @@ export interface Config {
   nodeTags: string;
   prefix: string;
   logLevel: string;
-  /** FLEETCMD_AGENT_REDIS_URL, else REDIS_URL. */
+  /** FLEETCMD_AGENT_REDIS_URL, else REDIS_URL (its default with REDIS_CLUSTER_NODES). */
   agentRedisUrl: string;
   registerRateLimit: number;
   trustProxy: boolean | string;
@@ -386,6 +398,20 @@ function tlsFiles(certFile: string | undefined, keyFile: string | undefined): Co
 
 /** The checks that span several variables; each throws a ConfigError naming them. */
 function checkTogether(s: z.output<typeof settingsSchema>): void {
+  if (s.REDIS_URL !== undefined && s.REDIS_CLUSTER_NODES !== undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one Redis or REDIS_CLUSTER_NODES for a Redis Cluster, not both',
+    );
+  }
+  const credential = s.REDIS_USERNAME !== undefined ? 'REDIS_USERNAME' : 'REDIS_PASSWORD';
+  if (
+    s.REDIS_CLUSTER_NODES === undefined &&
+    (s.REDIS_USERNAME !== undefined || s.REDIS_PASSWORD !== undefined)
+  ) {
+    throw new ConfigError(
+      `invalid configuration:\n  ${credential} goes with REDIS_CLUSTER_NODES; for one Redis put the user and password in REDIS_URL (redis://user:password@host:port)`,
+    );
+  }
   if (s.FLEETCMD_API_TOKENS.some((t) => t.token === s.FLEETCMD_API_TOKEN)) {
     throw new ConfigError(
       'invalid configuration:\n  FLEETCMD_API_TOKENS: an entry repeats the token of FLEETCMD_API_TOKEN',
@@ -403,6 +429,19 @@ function checkTogether(s: z.output<typeof settingsSchema>): void {
         `got ${s.FLEETCMD_NODE_LOST_SECONDS}`,
     );
   }
+}
+
+/** REDIS_CLUSTER_NODES with its credentials, else REDIS_URL (or its default). */
+function redisTarget(s: z.output<typeof settingsSchema>): RedisTarget {
+  if (s.REDIS_CLUSTER_NODES === undefined) {
+    return Object.freeze({ kind: 'url', url: s.REDIS_URL ?? DEFAULT_REDIS_URL });
+  }
+  return Object.freeze({
+    kind: 'cluster',
+    ...s.REDIS_CLUSTER_NODES,
+    ...(s.REDIS_USERNAME !== undefined ? { username: s.REDIS_USERNAME } : {}),
+    ...(s.REDIS_PASSWORD !== undefined ? { password: s.REDIS_PASSWORD } : {}),
+  });
 }
 
 /** Parses settings once; a bad value throws a ConfigError naming the variable. */
@@ -424,7 +463,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
   const s = parsed.data;
   checkTogether(s);
   return Object.freeze({
-    redisUrl: s.REDIS_URL,
+    redis: redisTarget(s),
     port: s.PORT,
     host: s.FLEETCMD_HOST,
     apiToken: s.FLEETCMD_API_TOKEN,
@@ -474,7 +513,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     nodeTags: s.FLEETCMD_NODE_TAGS,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,
-    agentRedisUrl: s.FLEETCMD_AGENT_REDIS_URL ?? s.REDIS_URL,
+    agentRedisUrl: s.FLEETCMD_AGENT_REDIS_URL ?? s.REDIS_URL ?? DEFAULT_REDIS_URL,
     registerRateLimit: s.FLEETCMD_REGISTER_RATE_LIMIT,
     trustProxy: s.FLEETCMD_TRUST_PROXY,
     stateDir: s.FLEETCMD_STATE_DIR,

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Keys } from './keys.js';
 
 /** An access key as `fleetcmd key list` shows it: never its secret. */
@@ -26,7 +26,7 @@ function newAccessKeyId(): string {
  */
 export class AccessKeyStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly staticKeys: ReadonlyMap<string, string> = new Map(),
   ) {}

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { NodeStatus } from '../domain/status.js';
 import type { FireReply } from '../domain/run-replies.js';
 import type { Keys } from './keys.js';
@@ -31,7 +31,7 @@ export class AgentStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     readonly nodeId: string,
   ) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { AuditRecord } from '../domain/audit.js';
 import type { Keys } from './keys.js';
 import { makeScripts, type Scripts } from './scripts.js';
@@ -39,7 +39,7 @@ export class AuditStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** How long events are kept. @default DEFAULT_AUDIT_RETENTION_MS */
     readonly retentionMs: number = DEFAULT_AUDIT_RETENTION_MS,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { TerminationMode } from '../domain/invocation.js';
 import { pageNewestFirst, type IndexEntry } from './index-page.js';
 import type { Keys } from './keys.js';
@@ -78,7 +78,7 @@ export class CommandStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     this.scripts = makeScripts(redis, keys);

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import { Cluster } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { RelayReply } from '../domain/run-replies.js';
 import { STATUS_CLASSES, type RelayedEvent, type StoredEvent } from '../domain/events.js';
 import type { Keys } from './keys.js';
@@ -39,7 +40,7 @@ export class EventStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** FLEETCMD_EVENTS_MAXLEN */
     private readonly maxLen: number,
@@ -79,7 +80,7 @@ export class EventStore {
    * after each node's id in `from`; at most `count` per node.
    */
   async readOutboxes(
-    conn: Redis,
+    conn: RedisClient,
     from: ReadonlyMap<string, string>,
     blockMs: number,
     count: number,
@@ -87,15 +88,18 @@ export class EventStore {
     const nodeIds = [...from.keys()];
     if (nodeIds.length === 0) return [];
     const byKey = new Map(nodeIds.map((id) => [this.keys.nodeEvents(id), id]));
-    const reply = (await conn.xread(
-      'COUNT',
-      count,
-      'BLOCK',
-      blockMs,
-      'STREAMS',
-      ...byKey.keys(),
-      ...nodeIds.map((id) => from.get(id) ?? '0-0'),
-    )) as XReadReply;
+    const reply =
+      conn instanceof Cluster
+        ? await readEachOutbox(conn, from, byKey, blockMs, count)
+        : ((await conn.xread(
+            'COUNT',
+            count,
+            'BLOCK',
+            blockMs,
+            'STREAMS',
+            ...byKey.keys(),
+            ...nodeIds.map((id) => from.get(id) ?? '0-0'),
+          )) as XReadReply);
     return (reply ?? []).map(([key, entries]) => ({
       nodeId: byKey.get(key) ?? '',
       entries: entries.map(([id, fields]) => ({
@@ -153,7 +157,12 @@ export class EventStore {
   }
 
   /** Waits up to `blockMs` (XREAD BLOCK on `conn`, its own connection) for events after `afterId`. */
-  async tail(conn: Redis, afterId: string, blockMs: number, count: number): Promise<StoredEvent[]> {
+  async tail(
+    conn: RedisClient,
+    afterId: string,
+    blockMs: number,
+    count: number,
+  ): Promise<StoredEvent[]> {
     const reply = (await conn.xread(
       'COUNT',
       count,
@@ -170,4 +179,32 @@ export class EventStore {
   async length(): Promise<number> {
     return this.redis.xlen(this.keys.events());
   }
+}
+
+/** How long the relay waits between polls of the outboxes on a cluster when all were empty. */
+const CLUSTER_POLL_MS = 250;
+
+/**
+ * readOutboxes on a Redis Cluster: each node's outbox is in its node's slot, and one XREAD may
+ * name keys of one slot only, so each is read on its own (sent together, without BLOCK); when
+ * none had anything, waits up to CLUSTER_POLL_MS before the caller polls again. Costs one
+ * command per node per poll (4 a second each while idle), where one Redis blocks on one XREAD.
+ */
+async function readEachOutbox(
+  conn: Cluster,
+  from: ReadonlyMap<string, string>,
+  byKey: ReadonlyMap<string, string>,
+  blockMs: number,
+  count: number,
+): Promise<XReadReply> {
+  const replies = await Promise.all(
+    [...byKey].map(
+      async ([key, nodeId]) =>
+        (await conn.xread('COUNT', count, 'STREAMS', key, from.get(nodeId) ?? '0-0')) as XReadReply,
+    ),
+  );
+  const found = replies.flatMap((r) => r ?? []);
+  if (found.length === 0)
+    await new Promise((r) => setTimeout(r, Math.min(blockMs, CLUSTER_POLL_MS)));
+  return found;
 }

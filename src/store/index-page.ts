@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 
 /** An entry of a sorted-set index scored by creation time (ms). */
 export interface IndexEntry {
@@ -20,7 +20,7 @@ export function newestFirst(a: IndexEntry, b: IndexEntry): number {
  * repeats an entry while newer ones are being added in front.
  */
 export async function pageNewestFirst(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   count: number,
   cursor: IndexEntry | undefined,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type {
   ContentEncoding,
   FileSpec,
@@ -142,7 +142,7 @@ export class InvocationStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** How long records are kept. @default 28 days */
     private readonly retentionMs: number = DEFAULT_RETENTION_MS,
@@ -423,14 +423,16 @@ export class InvocationStore {
     return this.redis.zrevrangebyscore(index, '+inf', sinceMs, 'LIMIT', 0, count);
   }
 
-  /** Each invocation's target nodes, in order, in one round trip (undefined once it expired). */
+  /**
+   * Each invocation's target nodes, in order (undefined once it expired). The reads are sent
+   * together, not as one explicit pipeline: each invocation has its own hash slot, and a
+   * cluster refuses a pipeline whose keys live on several servers (auto-pipelining groups
+   * them by server).
+   */
   async nodeIdsOf(invokeIds: readonly string[]): Promise<(string[] | undefined)[]> {
-    const pipe = this.redis.pipeline();
-    for (const id of invokeIds) pipe.hmget(this.keys.invocation(id), 'nodeIds', 'nodeList');
-    const rows = ((await pipe.exec()) ?? []).map(([err, raw]) => {
-      if (err) throw err;
-      return raw as (string | null)[];
-    });
+    const rows = await Promise.all(
+      invokeIds.map((id) => this.redis.hmget(this.keys.invocation(id), 'nodeIds', 'nodeList')),
+    );
     return Promise.all(
       rows.map(async ([json, listed], i): Promise<string[] | undefined> => {
         if (typeof json === 'string') return JSON.parse(json) as string[];

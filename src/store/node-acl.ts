@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { eachServer, type RedisClient } from './redis.js';
 import type { Keys } from './keys.js';
 
 /**
@@ -53,6 +54,10 @@ const NODE_COMMANDS = [
   '+client|getname',
   '+client|id',
   '+acl|whoami',
+  // A Redis Cluster client learns the slot map and checks the cluster's state: topology only
+  // (addresses and slot ranges), no key names or values.
+  '+cluster|slots',
+  '+cluster|info',
 ];
 
 /** The ACL SETUSER rules of one node's agent user, password given as its SHA-256 (hex). */
@@ -136,15 +141,20 @@ export async function removeNodeUser(
 }
 
 /**
- * The node users of one deployment, on each Redis server that keeps ACL users: one today; every
- * primary (and replica) of a cluster, whose ACL users are per server, would each be one admin
- * connection here. A user is made on all of them with the same password, or on none.
+ * The node users of one deployment, on each Redis server that keeps ACL users: the one Redis,
+ * or every server of a cluster (masters and replicas: ACL users are per server and a replica
+ * promoted by a failover must know them too). A user is made on all of them with the same
+ * password, or on none. The servers are looked up at each call (a cluster's may change).
  */
 export class NodeCredentials {
   constructor(
-    private readonly admins: readonly Redis[],
+    private readonly admin: RedisClient,
     private readonly keys: Keys,
   ) {}
+
+  private get admins(): Redis[] {
+    return eachServer(this.admin);
+  }
 
   async exists(nodeId: string): Promise<boolean> {
     const found = await Promise.all(this.admins.map((a) => nodeUserExists(a, this.keys, nodeId)));
@@ -167,8 +177,14 @@ export class NodeCredentials {
 
   /** Deletes the user everywhere (Redis closes its connections); whether one was there. */
   async remove(nodeId: string): Promise<boolean> {
+    return (await this.removeSaved(nodeId)).removed;
+  }
+
+  /** remove(), and whether every server that had the user saved its ACL file. */
+  async removeSaved(nodeId: string): Promise<{ removed: boolean; saved: boolean }> {
     const r = await Promise.all(this.admins.map((a) => removeNodeUser(a, this.keys, nodeId)));
-    return r.some((x) => x.removed);
+    const had = r.filter((x) => x.removed);
+    return { removed: had.length > 0, saved: had.length > 0 && had.every((x) => x.saved) };
   }
 
   /**
@@ -236,7 +252,7 @@ export interface CredentialScope {
  * succeeds) too. Any other error (Redis away, the command itself denied) is thrown.
  */
 export async function credentialScope(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   nodeId: string,
 ): Promise<CredentialScope> {

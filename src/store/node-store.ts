@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { NodeInfo } from '../domain/node.js';
 import {
   FIELD_READ_LIMIT_BYTES,
@@ -41,7 +41,7 @@ export class NodeStore {
   readonly tags: TagStore;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** Where bad node records are reported. @default nowhere */
     log?: RecordWarnings,

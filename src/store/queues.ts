@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job, type Processor } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { RunJob } from '../domain/run-job.js';
 import type { RepeatPlan } from '../domain/schedule-plan.js';
 import type { Keys } from './keys.js';
@@ -44,7 +44,7 @@ export class NodeQueues {
   private readonly queues = new Map<string, Queue>();
 
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisClient,
     private readonly keys: Keys,
   ) {}
 
@@ -169,7 +169,7 @@ export function fireDueMs(job: Job): number | undefined {
 export class SchedulerQueue {
   readonly queue: Queue;
 
-  constructor(connection: Redis, keys: Keys) {
+  constructor(connection: RedisClient, keys: Keys) {
     this.queue = new Queue(keys.schedulerQueueName(), {
       connection,
       prefix: keys.schedulerQueuePrefix(),
@@ -283,7 +283,7 @@ export class SchedulerQueue {
 const SCHEDULER_LOCK_MS = 10_000;
 
 export function makeSchedulerWorker(
-  connection: Redis,
+  connection: RedisClient,
   keys: Keys,
   processor: Processor,
   concurrency: number,
@@ -331,7 +331,7 @@ export const NODE_STALLED_CHECK_LOCKS = 10;
  * `maxStartedAttempts: 1`: a job whose agent died is failed, never handed to another run.
  */
 export function makeNodeWorker(
-  connection: Redis,
+  connection: RedisClient,
   keys: Keys,
   nodeId: string,
   processor: (job: Job<unknown>) => Promise<void>,
@@ -381,7 +381,7 @@ const WEBHOOK_JOB_OPTS = {
 export class WebhookQueue {
   private readonly queue: Queue<WebhookJobData>;
 
-  constructor(connection: Redis, keys: Keys) {
+  constructor(connection: RedisClient, keys: Keys) {
     this.queue = new Queue<WebhookJobData>(keys.webhookQueueName(), {
       connection,
       prefix: keys.webhookQueuePrefix(),
@@ -409,7 +409,7 @@ export class WebhookQueue {
  * another worker by the stalled check and sent again: at least once.
  */
 export function makeWebhookWorker(
-  connection: Redis,
+  connection: RedisClient,
   keys: Keys,
   processor: Processor<WebhookJobData>,
   opts: { concurrency: number; retryDelayMs: (attemptsMade: number) => number },

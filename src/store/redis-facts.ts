@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { RedisFacts } from '../domain/redis-fitness.js';
 import type { Keys } from './keys.js';
 
@@ -11,7 +11,7 @@ export function infoField(info: string, name: string): string | undefined {
  * The facts redisWarnings judges, in one round trip: INFO's clients and memory sections (no
  * CONFIG, which managed Redis services often refuse) and the node registry's size.
  */
-export async function readRedisFacts(redis: Redis, keys: Keys): Promise<RedisFacts> {
+export async function readRedisFacts(redis: RedisClient, keys: Keys): Promise<RedisFacts> {
   const replies = await redis
     .pipeline()
     .info('clients')

@@ -1,5 +1,13 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ClusterTarget, RedisTarget } from '../shared/redis-target.js';
 import { settleWithin } from '../shared/settle.js';
+
+/**
+ * A connection to one Redis or to a Redis Cluster: both take the same commands. On a cluster
+ * every command, script call, MULTI and explicit pipeline must touch one hash slot (keys.ts
+ * tags keys so); auto-pipelining groups commands by node by itself.
+ */
+export type RedisClient = Redis | Cluster;
 
 /**
  * Connection profiles.
@@ -39,22 +47,85 @@ const PROFILES: Record<ConnectionKind, RedisOptions> = {
   subscriber: { maxRetriesPerRequest: null },
 };
 
-export function makeRedis(url: string, kind: ConnectionKind, name?: string): Redis {
-  const client = new Redis(url, {
-    ...PROFILES[kind],
-    ...(name ? { connectionName: name } : {}),
-    // Back off up to 2 s between reconnect attempts; never give up.
-    retryStrategy: (times) => Math.min(100 * times, 2_000),
-    lazyConnect: false,
-  });
+/** Back off up to 2 s between reconnect attempts; never give up. */
+const retryStrategy = (times: number) => Math.min(100 * times, 2_000);
+
+/**
+ * The one place connections are made: to REDIS_URL (a string is a URL), or to the cluster of
+ * REDIS_CLUSTER_NODES. Every process (server, agent, CLI) connects through here.
+ */
+export function makeRedis(
+  target: string | { kind: 'url'; url: string },
+  kind: ConnectionKind,
+  name?: string,
+): Redis;
+export function makeRedis(target: ClusterTarget, kind: ConnectionKind, name?: string): Cluster;
+export function makeRedis(
+  target: RedisTarget | string,
+  kind: ConnectionKind,
+  name?: string,
+): RedisClient;
+export function makeRedis(
+  target: RedisTarget | string,
+  kind: ConnectionKind,
+  name?: string,
+): RedisClient {
+  const t: RedisTarget = typeof target === 'string' ? { kind: 'url', url: target } : target;
+  const client =
+    t.kind === 'url'
+      ? new Redis(t.url, {
+          ...PROFILES[kind],
+          ...(name ? { connectionName: name } : {}),
+          retryStrategy,
+          lazyConnect: false,
+        })
+      : makeCluster(t, kind, name);
   // An 'error' listener keeps ioredis from printing unhandled-error warnings on every retry;
   // callers see failures through the commands they issue.
   client.on('error', () => undefined);
   return client;
 }
 
+/**
+ * A Cluster client with the profile's behaviour: queueing and pipelining are the cluster's
+ * own options, the rest applies to each node's connection (BullMQ reads
+ * `redisOptions.maxRetriesPerRequest`).
+ */
+function makeCluster(t: ClusterTarget, kind: ConnectionKind, name?: string): Cluster {
+  const { enableOfflineQueue, enableAutoPipelining, ...perNode } = PROFILES[kind];
+  const options: ClusterOptions = {
+    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+    enableAutoPipelining: enableAutoPipelining ?? false,
+    clusterRetryStrategy: retryStrategy,
+    lazyConnect: false,
+    redisOptions: {
+      ...perNode,
+      ...(name ? { connectionName: name } : {}),
+      ...(t.username !== undefined ? { username: t.username } : {}),
+      ...(t.password !== undefined ? { password: t.password } : {}),
+      ...(t.tls ? { tls: {} } : {}),
+    },
+    // TLS certificates name the host as given, not the address the cluster reports.
+    ...(t.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+  };
+  return new Cluster(
+    t.nodes.map((n) => ({ host: n.host, port: n.port })),
+    options,
+  );
+}
+
+/**
+ * The connection to each server of a cluster, masters and replicas (what is per server, such
+ * as ACL users, is set on each), or the client itself for one Redis. They belong to the
+ * client: closing it closes them.
+ */
+export function eachServer(client: RedisClient): Redis[] {
+  if (!(client instanceof Cluster)) return [client];
+  return client.nodes('all');
+}
+
 /** Waits until the client is connected (or the timeout passes). */
-export async function waitReady(client: Redis, timeoutMs: number): Promise<void> {
+export async function waitReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -77,7 +148,7 @@ export async function waitReady(client: Redis, timeoutMs: number): Promise<void>
  * Closes a client whatever Redis is doing: QUIT when it answers (so pending replies arrive),
  * then disconnect, which also stops reconnecting when Redis is away.
  */
-export async function closeRedis(client: Redis, timeoutMs = 1_000): Promise<void> {
+export async function closeRedis(client: RedisClient, timeoutMs = 1_000): Promise<void> {
   if (client.status === 'ready') await settleWithin(client.quit(), timeoutMs);
   client.disconnect();
 }
@@ -89,19 +160,35 @@ export async function closeRedis(client: Redis, timeoutMs = 1_000): Promise<void
  * open stay authenticated as they are.
  */
 export class CredentialGroup {
-  private readonly clients = new Set<Redis>();
+  private readonly clients = new Set<RedisClient>();
 
   /** Adds the client, and from now on each duplicate made of it. */
-  add(client: Redis): Redis {
+  add<C extends RedisClient>(client: C): C {
     this.clients.add(client);
-    const duplicate = client.duplicate.bind(client);
-    client.duplicate = (override?: Partial<RedisOptions>) => this.add(duplicate(override));
+    if (client instanceof Cluster) {
+      const duplicate = client.duplicate.bind(client);
+      client.duplicate = (...args: Parameters<Cluster['duplicate']>) =>
+        this.add(duplicate(...args));
+    } else {
+      const duplicate = (client as Redis).duplicate.bind(client);
+      (client as Redis).duplicate = (override?: Partial<RedisOptions>) =>
+        this.add(duplicate(override));
+    }
     return client;
   }
 
-  /** The password every connection of the group reconnects with from now on. */
+  /**
+   * The password every connection of the group reconnects with from now on. A cluster's node
+   * connections share its `redisOptions` (and its duplicates do), but each open one keeps a
+   * copy of its own.
+   */
   setPassword(password: string): void {
-    for (const c of this.clients) c.options.password = password;
+    for (const c of this.clients) {
+      if (c instanceof Cluster) {
+        (c.options.redisOptions ??= {}).password = password;
+        for (const n of c.nodes()) n.options.password = password;
+      } else c.options.password = password;
+    }
   }
 
   /** Closes every connection of the group at once, with no reconnect (credentials gone). */

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { RolloutStepReply } from '../domain/run-replies.js';
 import type { Keys } from './keys.js';
 import { makeScripts, type Scripts } from './scripts.js';
@@ -38,7 +38,7 @@ export class RolloutStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     private readonly retentionMs: number,
   ) {

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { RunRecord } from '../domain/invocation.js';
 import { OUTPUT_LIMIT_BYTES } from '../domain/output.js';
 import { decodeOutput } from './output-codec.js';
@@ -76,7 +76,7 @@ export class RunStore {
   readonly rollouts: RolloutStore;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     /** How long records are kept. @default 28 days */
     private readonly retentionMs: number = DEFAULT_RETENTION_MS,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { InvocationKind } from '../domain/invocation.js';
 import { SCRIPT_REPLIES, type ScriptName, type ScriptReply } from '../domain/run-replies.js';
 import type { Keys } from './keys.js';
@@ -270,7 +270,7 @@ export function loadScripts(): readonly LoadedScript[] {
  * each pipeline it makes, which with auto-pipelining is once per tick (~10 µs without them,
  * ~80 µs with these, ~160 µs with BullMQ's too, measured here).
  */
-export function makeScripts(client: Redis, keys: Keys): Scripts {
+export function makeScripts(client: RedisClient, keys: Keys): Scripts {
   const out: Partial<Record<ScriptName, unknown>> = {};
   for (const s of loadScripts()) {
     const build = SCRIPTS[s.name].keys as (k: Keys, ...ids: unknown[]) => string[];
@@ -296,7 +296,7 @@ export function makeScripts(client: Redis, keys: Keys): Scripts {
 }
 
 /** Redis's clock in ms: what every stored time is measured against. */
-export async function redisNowMs(client: Redis): Promise<number> {
+export async function redisNowMs(client: RedisClient): Promise<number> {
   const [sec, usec] = await client.time();
   return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
 }

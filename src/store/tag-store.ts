@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { MAX_NODE_TAGS, sortTags, type Tag, type TagMatch } from '../domain/tags.js';
 import type { Keys } from './keys.js';
 import { makeScripts, type Scripts } from './scripts.js';
@@ -18,7 +18,7 @@ export class TagStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     this.scripts = makeScripts(redis, keys);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { DeliveryAttempt, Webhook } from '../domain/webhook.js';
 import type { Keys } from './keys.js';
 import { makeScripts, type Scripts } from './scripts.js';
@@ -28,7 +28,7 @@ export class WebhookStore {
   private readonly scripts: Scripts;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     this.scripts = makeScripts(redis, keys);

@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { CLI_DOCS_PATH } from '../../scripts/gen-cli-docs.js';
 import { hangBound } from '../helpers/hang.js';
 import { ROOT, makeStack, run, runCli, waitFinal, type Stack } from '../helpers/stack.js';
+import { targetEnv } from '../../src/shared/redis-target.js';
 
 /** Each example's command line: `Example: cmd`, or `Example:` with the command indented below. */
 export function examplesOf(markdown: string): string[] {
@@ -106,9 +107,16 @@ void describe('the examples of docs/cli.md', () => {
       const { AccessKeyId } = JSON.parse(k.stdout) as { AccessKeyId: string };
       text = text.replaceAll('FC0123456789ABCDEFGHIJKL', AccessKeyId);
     }
+    // The admin connection: REDIS_URL, or on the cluster its REDIS_CLUSTER_NODES and password.
+    const adminEnv = Object.entries(targetEnv(stack.redisTarget))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    text = text.replaceAll('REDIS_URL=redis://admin:secret@redis:6379', adminEnv);
+    if (text.includes('redis://admin:secret@redis:6379')) {
+      text = text.replaceAll('redis://admin:secret@redis:6379', stack.redisUrl);
+    }
     return text
       .replaceAll('/etc/myapp', join(dir, 'myapp'))
-      .replaceAll('redis://admin:secret@redis:6379', stack.redisUrl)
       .replaceAll('http://127.0.0.1:8080', stack.url);
   }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gateSh, openGate, startCli } from '../helpers/events.js';
 import { hangBound } from '../helpers/hang.js';
+import { ON_CLUSTER } from '../helpers/redis.js';
 import { ROOT, makeStack, nodeOf, runCli, waitFor, type Stack } from '../helpers/stack.js';
 
 /** --json output: one raw API answer per line. */
@@ -355,7 +356,8 @@ void describe('the fleetcmd CLI: saved commands and files', () => {
   });
 });
 
-void describe('fleetcmd dev', () => {
+// `fleetcmd dev` runs its own single redis-server: the test cluster has no part in it.
+void describe('fleetcmd dev', { skip: ON_CLUSTER && 'runs its own redis-server' }, () => {
   void it('starts a private redis-server, a server and two agents, prints URL and token, and stops cleanly', async () => {
     const env: Record<string, string | undefined> = {
       ...process.env,

@@ -1,18 +1,42 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { after } from 'node:test';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { findOnPath } from '../../src/shared/on-path.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
+import type { RedisTarget } from '../../src/shared/redis-target.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { startLocalCluster } from './redis-cluster.js';
 
 /**
- * Where tests get Redis, in this order: REDIS_URL if set; else a private redis-server child on
- * a free port (one per test file's process, stopped when the file ends); else a testcontainers
- * Redis where a Docker engine exists. Tests never touch the machine's shared 127.0.0.1:6379.
+ * Whether this run is against a local Redis Cluster (`npm run test:cluster`): every test file
+ * that takes its Redis from here then gets a 3-master cluster of its own instead.
  */
-let shared: Promise<{ url: string; stop: () => Promise<void> }> | undefined;
+export const ON_CLUSTER = process.env.FLEETCMD_TEST_CLUSTER === '1';
 
-async function provision(): Promise<{ url: string; stop: () => Promise<void> }> {
+/**
+ * Where tests get Redis, in this order: with FLEETCMD_TEST_CLUSTER=1 a private 3-master Redis
+ * Cluster (test/helpers/redis-cluster.ts); REDIS_URL if set; else a private redis-server child
+ * on a free port (one per test file's process, stopped when the file ends); else a
+ * testcontainers Redis where a Docker engine exists. Tests never touch the machine's shared
+ * 127.0.0.1:6379.
+ */
+let shared: Promise<{ target: RedisTarget; stop: () => Promise<void> }> | undefined;
+
+async function provision(): Promise<{ target: RedisTarget; stop: () => Promise<void> }> {
+  if (ON_CLUSTER) {
+    const c = await startLocalCluster(3);
+    process.once('exit', () => {
+      for (const s of c.servers) s.process.kill('SIGKILL');
+      for (const s of c.servers) rmSync(s.dir, { recursive: true, force: true });
+    });
+    return { target: c.target, stop: c.stop };
+  }
+  const single = await provisionSingle();
+  return { target: { kind: 'url', url: single.url }, stop: single.stop };
+}
+
+async function provisionSingle(): Promise<{ url: string; stop: () => Promise<void> }> {
   if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, stop: async () => undefined };
   if ((await findOnPath('redis-server')) !== undefined) {
     const r: PrivateRedis = await startPrivateRedis();
@@ -31,9 +55,45 @@ async function provision(): Promise<{ url: string; stop: () => Promise<void> }> 
   return { url: c.getConnectionUrl(), stop: async () => void (await c.stop()) };
 }
 
-export async function redisUrl(): Promise<string> {
+/** The test run's Redis: a URL, or the local cluster. */
+export async function redisTarget(): Promise<RedisTarget> {
   shared ??= provision();
-  return (await shared).url;
+  return (await shared).target;
+}
+
+/**
+ * The URL of the test run's single Redis. On the cluster there is none: a test that needs one
+ * (it restarts or reconfigures its Redis, or talks to one server) fails here, naming why.
+ */
+export async function redisUrl(): Promise<string> {
+  const target = await redisTarget();
+  if (target.kind === 'url') return target.url;
+  throw new Error(
+    'this test needs a single Redis (REDIS_URL); it cannot run on the cluster (FLEETCMD_TEST_CLUSTER=1)',
+  );
+}
+
+/** A client of the test run's Redis (a Cluster client on the cluster): for assertions. */
+export function clientOf(target: RedisTarget): RedisClient {
+  if (target.kind === 'url') return new Redis(target.url, { maxRetriesPerRequest: 2 });
+  return new Cluster(
+    target.nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      redisOptions: {
+        ...(target.username !== undefined ? { username: target.username } : {}),
+        ...(target.password !== undefined ? { password: target.password } : {}),
+        maxRetriesPerRequest: 2,
+      },
+    },
+  );
+}
+
+/**
+ * `fn` on each server of the client (every server of a cluster, masters and replicas): for
+ * what is per server, such as ACL LOG.
+ */
+export async function onEachServer<T>(r: RedisClient, fn: (server: Redis) => Promise<T>) {
+  return Promise.all((r instanceof Cluster ? r.nodes('all') : [r]).map(fn));
 }
 
 /** A key prefix no other test uses. */
@@ -42,20 +102,22 @@ export function freshPrefix(): string {
 }
 
 /** A plain client for assertions; closed by the caller (or `after`). */
-export async function rawRedis(): Promise<Redis> {
-  const r = new Redis(await redisUrl(), { maxRetriesPerRequest: 2 });
+export async function rawRedis(): Promise<RedisClient> {
+  const r = clientOf(await redisTarget());
   after(() => r.disconnect());
   return r;
 }
 
-/** Every key under a prefix (tests use small data sets). */
-export async function keysUnder(r: Redis, prefix: string): Promise<string[]> {
+/** Every key under a prefix (tests use small data sets); on a cluster, of every master. */
+export async function keysUnder(r: RedisClient, prefix: string): Promise<string[]> {
   const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    out.push(...batch);
-  } while (cursor !== '0');
+  for (const server of r instanceof Cluster ? r.nodes('master') : [r]) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await server.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      out.push(...batch);
+    } while (cursor !== '0');
+  }
   return out.sort();
 }

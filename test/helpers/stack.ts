@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config, type RawSettings } from '../../src/shared/config.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { startServer } from '../../src/server/main.js';
@@ -16,7 +15,9 @@ import type {
   InvocationView,
   InvokeNodeView,
 } from '../../src/api/schemas/response.js';
-import { freshPrefix, keysUnder, redisUrl } from './redis.js';
+import { targetEnv, type RedisTarget } from '../../src/shared/redis-target.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { clientOf, freshPrefix, keysUnder, redisTarget } from './redis.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -39,9 +40,12 @@ export interface Stack {
   url: string;
   token: string;
   prefix: string;
+  /** The single Redis's URL; reading it on the cluster fails the test (it needs one Redis). */
   redisUrl: string;
+  /** Where Redis is: the URL, or the local cluster (FLEETCMD_TEST_CLUSTER=1). */
+  redisTarget: RedisTarget;
   keys: Keys;
-  redis: Redis;
+  redis: RedisClient;
   config: Readonly<Config>;
   /** The in-process server; a test that restarts it assigns the new one here. */
   server: Running;
@@ -74,11 +78,11 @@ export type ResultRow = InvocationResultView;
  * fresh key prefix, and agents as real child processes (`node --import tsx src/cli/main.ts agent`).
  */
 export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
-  const url = await redisUrl();
+  const target = await redisTarget();
   const prefix = freshPrefix();
   const token = randomBytes(12).toString('hex');
   const env: Record<string, string> = {
-    REDIS_URL: url,
+    ...targetEnv(target),
     FLEETCMD_PREFIX: prefix,
     FLEETCMD_HEARTBEAT_SECONDS: '1',
     FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '3',
@@ -97,7 +101,7 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
     ...settings,
   });
   const server = await startServer(config, makeLogger('silent', 'test'));
-  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
+  const redis = clientOf(target);
   const agents: AgentProcess[] = [];
   const apiUrl = server.url ?? '';
 
@@ -105,7 +109,13 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
     url: apiUrl,
     token,
     prefix,
-    redisUrl: url,
+    get redisUrl(): string {
+      if (target.kind === 'url') return target.url;
+      throw new Error(
+        'this test needs a single Redis (stack.redisUrl); it cannot run on the cluster',
+      );
+    },
+    redisTarget: target,
     keys: new Keys(prefix),
     redis,
     config,

@@ -11,7 +11,7 @@ export async function withStores<T>(
   stack: Stack,
   fn: (src: FleetSource & { redis: ReturnType<typeof makeRedis> }) => Promise<T>,
 ): Promise<T> {
-  const redis = makeRedis(stack.redisUrl, 'worker', 'stores-test');
+  const redis = makeRedis(stack.redisTarget, 'worker', 'stores-test');
   const nodeQueues = new NodeQueues(redis, stack.keys);
   const schedulerQueue = new SchedulerQueue(redis, stack.keys);
   try {

@@ -11,6 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AgentStore } from '../../src/store/agent-store.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { waitReady } from '../../src/store/redis.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { clientOf, onEachServer } from '../helpers/redis.js';
 import { enrollNode } from '../helpers/enroll.js';
 import { HANG_MS } from '../helpers/hang.js';
 import { CLI, makeStack, nodeOf, run, runCli, waitFinal, type Stack } from '../helpers/stack.js';
@@ -20,7 +24,26 @@ const cli = runCli;
 interface NodeSettings {
   NodeId: string;
   Username: string;
-  settings: { REDIS_URL: string; FLEETCMD_NODE_ID: string; FLEETCMD_PREFIX: string };
+  /** REDIS_URL, or on a cluster REDIS_CLUSTER_NODES, REDIS_USERNAME and REDIS_PASSWORD. */
+  settings: Record<string, string> & { FLEETCMD_NODE_ID: string; FLEETCMD_PREFIX: string };
+}
+
+/** The URL of one server (the first of a cluster) with the node's credentials. */
+function serverUrl(s: NodeSettings): string {
+  const target = loadConfig(s.settings).redis;
+  if (target.kind === 'url') return target.url;
+  const url = new URL(`redis://${target.nodes[0]!.host}:${target.nodes[0]!.port}`);
+  url.username = target.username ?? '';
+  url.password = target.password ?? '';
+  return url.toString();
+}
+
+/** A client of the node's Redis (a Cluster client on a cluster) with its credentials. */
+async function connectAs(s: NodeSettings): Promise<RedisClient> {
+  const c = clientOf(loadConfig(s.settings).redis);
+  c.on('error', () => undefined);
+  await waitReady(c, 10_000);
+  return c;
 }
 
 async function nodeAdd(stack: Stack, nodeId: string, extra: string[] = []): Promise<NodeSettings> {
@@ -45,9 +68,10 @@ async function noperm(what: string, p: Promise<unknown>): Promise<void> {
 }
 
 /** ACL LOG entries (denials) of one user, as objects. */
-async function aclDenials(admin: Redis, username: string): Promise<Record<string, string>[]> {
-  const raw = (await admin.call('ACL', 'LOG', '1000')) as unknown[][];
-  return raw
+async function aclDenials(admin: RedisClient, username: string): Promise<Record<string, string>[]> {
+  const logs = await onEachServer(admin, (s) => s.call('ACL', 'LOG', '1000'));
+  return (logs as unknown[][][])
+    .flat()
     .map((entry) => {
       const o: Record<string, string> = {};
       for (let i = 0; i + 1 < entry.length; i += 2) o[String(entry[i])] = String(entry[i + 1]);
@@ -80,17 +104,15 @@ function aclSuite(enroll: Enrollment): void {
     let a: NodeSettings;
     let b: NodeSettings;
     /** A raw connection with node A's credentials: what a compromised node A could do. */
-    let asA: Redis;
+    let asA: RedisClient;
 
     before(async () => {
       stack = await makeStack({ FLEETCMD_API_TOKENS: `ops:admin:${ADMIN}` });
-      await stack.redis.call('ACL', 'LOG', 'RESET');
+      await onEachServer(stack.redis, (s) => s.call('ACL', 'LOG', 'RESET'));
       a =
         enroll === 'node add' ? await nodeAdd(stack, 'acl-a') : await registerNode(stack, 'acl-a');
       b = await nodeAdd(stack, 'acl-b');
-      asA = new Redis(a.settings.REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });
-      asA.on('error', () => undefined);
-      await asA.connect();
+      asA = await connectAs(a);
     });
 
     after(async () => {
@@ -110,12 +132,18 @@ function aclSuite(enroll: Enrollment): void {
       assert.equal(a.NodeId, 'acl-a');
       assert.equal(a.settings.FLEETCMD_NODE_ID, 'acl-a');
       assert.equal(a.settings.FLEETCMD_PREFIX, stack.prefix);
-      const url = new URL(a.settings.REDIS_URL);
+      const url = new URL(serverUrl(a));
       assert.equal(url.username, a.Username);
       assert.ok(url.password.length >= 40, 'a 256-bit password');
       assert.equal(String(await asA.call('ACL', 'WHOAMI')), a.Username);
       // Only the digest is stored: ACL GETUSER shows no password text.
-      const user = JSON.stringify(await stack.redis.call('ACL', 'GETUSER', a.Username));
+      // On every server (a cluster's ACL users are per server).
+      const users = await onEachServer(stack.redis, (s) => s.call('ACL', 'GETUSER', a.Username));
+      assert.ok(
+        users.every((u) => u !== null),
+        'the user is on every server',
+      );
+      const user = JSON.stringify(users);
       assert.ok(!user.includes(url.password), 'the password is not stored in Redis');
       // Without --rotate, a second add changes nothing.
       const again = await cli(['node', 'add', 'acl-a'], stack.env);
@@ -277,7 +305,7 @@ function aclSuite(enroll: Enrollment): void {
       await noperm('PUBLISH B ctl', asA.publish(k.nodeControlChannel('acl-b'), `stop ${bInv}`));
       await noperm('PUBLISH B announce', asA.publish(k.nodeAnnounceChannel('acl-b'), ''));
       await noperm('PUBLISH legacy announce', asA.publish(k.legacyAnnounceChannel(), 'acl-b'));
-      const sub = new Redis(a.settings.REDIS_URL, { maxRetriesPerRequest: 1 });
+      const sub = new Redis(serverUrl(a), { maxRetriesPerRequest: 1 });
       sub.on('error', () => undefined);
       try {
         await noperm('SUBSCRIBE B ctl', sub.subscribe(k.nodeControlChannel('acl-b')));
@@ -331,9 +359,9 @@ function aclSuite(enroll: Enrollment): void {
     });
 
     void it('rotation and removal cut the old credentials off', async () => {
-      const old = a.settings.REDIS_URL;
+      const old = serverUrl(a);
       const rotated = await nodeAdd(stack, 'acl-a', ['--rotate']);
-      assert.notEqual(rotated.settings.REDIS_URL, old);
+      assert.notEqual(serverUrl(rotated), old);
       /** PONG, or the error Redis answered the connection's AUTH with. */
       const tryAuth = async (url: string) => {
         const c = new Redis(url, {
@@ -353,12 +381,17 @@ function aclSuite(enroll: Enrollment): void {
         }
       };
       assert.match(await tryAuth(old), /WRONGPASS/);
-      assert.equal(await tryAuth(rotated.settings.REDIS_URL), 'PONG');
+      assert.equal(await tryAuth(serverUrl(rotated)), 'PONG');
 
       const removed = await cli(['node', 'remove', 'acl-a', '--json'], stack.env);
       assert.equal(removed.code, 0, removed.stderr);
       assert.equal((JSON.parse(removed.stdout) as { Removed: boolean }).Removed, true);
-      assert.match(await tryAuth(rotated.settings.REDIS_URL), /WRONGPASS/);
+      assert.match(await tryAuth(serverUrl(rotated)), /WRONGPASS/);
+      const gone = await onEachServer(stack.redis, (s) => s.call('ACL', 'GETUSER', a.Username));
+      assert.ok(
+        gone.every((u) => u === null),
+        'removed from every server',
+      );
       // Removal closed the connections the user had open.
       await stack.waitFor('the old connection to be closed', async () => asA.status !== 'ready');
     });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { HISTORY_SUFFIXES, Keys } from '../../src/store/keys.js';
-import { removeNodeUser, setNodeUser } from '../../src/store/node-acl.js';
+import { NodeCredentials } from '../../src/store/node-acl.js';
 import { enrollNode } from '../helpers/enroll.js';
 import { upkeepOnce } from '../helpers/promises.js';
 import { keysUnder } from '../helpers/redis.js';
@@ -330,7 +330,8 @@ void describe('key layout: every key the system writes', () => {
     const seen = new Map<string, string[]>();
     const seenGlobal = new Set<string>();
     const admin = stack.redis;
-    for (const n of NODES) await setNodeUser(admin, stack.keys, n);
+    const users = new NodeCredentials(admin, stack.keys);
+    for (const n of NODES) await users.create(n);
     try {
       for (const k of all) {
         const matches = kindsOf(p, k);
@@ -372,7 +373,7 @@ void describe('key layout: every key the system writes', () => {
         asNode.disconnect();
       }
     } finally {
-      for (const n of [...NODES, ENROLLED]) await removeNodeUser(admin, stack.keys, n);
+      for (const n of [...NODES, ENROLLED]) await users.remove(n);
       await stack.call('StopInvocation', { InvokeId: period });
     }
     const missing = KEY_KINDS.filter((k) => !k.transient && !seen.has(k.kind)).map((k) => k.kind);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/shared/config.js';
 import type { RawSettings } from '../../src/shared/config.js';
+import { describeTarget, targetEnv, withCredentials } from '../../src/shared/redis-target.js';
 
 /** Asserts `env` is rejected with a ConfigError whose message names every variable in `names`. */
 function assertRejects(env: RawSettings, names: readonly string[]): ConfigError {
@@ -82,7 +83,7 @@ void describe('loadConfig', () => {
 
   void it('gives the SPEC defaults for an empty environment, frozen', () => {
     const c = loadConfig({});
-    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.deepEqual(c.redis, { kind: 'url', url: 'redis://127.0.0.1:6379' });
     assert.equal(c.port, 8080);
     assert.equal(c.heartbeatSeconds, 10);
     assert.equal(c.deliveryTimeoutSeconds, 60);
@@ -110,7 +111,7 @@ void describe('loadConfig', () => {
       FLEETCMD_ROLE: 'scheduler',
       FLEETCMD_NODE_ID: 'node-1.example_a',
     });
-    assert.equal(c.redisUrl, 'rediss://cache.example:6380/2');
+    assert.deepEqual(c.redis, { kind: 'url', url: 'rediss://cache.example:6380/2' });
     assert.equal(c.port, 9090);
     assert.equal(c.heartbeatSeconds, 5);
     assert.equal(c.deliveryTimeoutSeconds, 120);
@@ -119,6 +120,49 @@ void describe('loadConfig', () => {
     assert.equal(c.logLevel, 'debug');
     assert.equal(c.role, 'scheduler');
     assert.equal(c.nodeId, 'node-1.example_a');
+  });
+
+  void it('takes a Redis Cluster from REDIS_CLUSTER_NODES with its credentials', () => {
+    const c = loadConfig({
+      REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b.example:7001,[::1]:7002 ',
+      REDIS_USERNAME: 'admin',
+      REDIS_PASSWORD: 'p@ss:word',
+    });
+    assert.deepEqual(c.redis, {
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-b.example', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      tls: false,
+      username: 'admin',
+      password: 'p@ss:word',
+    });
+    const tls = loadConfig({ REDIS_CLUSTER_NODES: 'rediss://a:7000,rediss://b:7000/' }).redis;
+    assert.equal(tls.kind === 'cluster' && tls.tls, true);
+    assert.deepEqual(targetEnv(tls), { REDIS_CLUSTER_NODES: 'rediss://a:7000,rediss://b:7000' });
+    assert.deepEqual(loadConfig(targetEnv(withCredentials(c.redis, 'fc.node.n1', 'pw'))).redis, {
+      ...c.redis,
+      username: 'fc.node.n1',
+      password: 'pw',
+    });
+    assert.equal(describeTarget(c.redis).includes('p@ss'), false);
+  });
+
+  void it('refuses REDIS_URL with REDIS_CLUSTER_NODES, and bad cluster settings', () => {
+    const both = assertRejects({ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'a:7000' }, [
+      'REDIS_URL',
+      'REDIS_CLUSTER_NODES',
+    ]);
+    assert.match(both.message, /both set/);
+    assertRejects({ REDIS_CLUSTER_NODES: 'a' }, ['REDIS_CLUSTER_NODES', '"a"']);
+    assertRejects({ REDIS_CLUSTER_NODES: 'a:70000' }, ['REDIS_CLUSTER_NODES']);
+    assertRejects({ REDIS_CLUSTER_NODES: 'redis://u:p@a:7000' }, ['REDIS_CLUSTER_NODES']);
+    assertRejects({ REDIS_CLUSTER_NODES: ' , ' }, ['REDIS_CLUSTER_NODES', 'no node']);
+    assertRejects({ REDIS_CLUSTER_NODES: 'rediss://a:1,b:2' }, ['REDIS_CLUSTER_NODES', 'TLS']);
+    assertRejects({ REDIS_PASSWORD: 'x' }, ['REDIS_PASSWORD', 'REDIS_URL']);
+    assertRejects({ REDIS_USERNAME: 'x', REDIS_URL: 'redis://a' }, ['REDIS_USERNAME']);
   });
 
   void it('treats an empty string as unset', () => {
@@ -132,7 +176,7 @@ void describe('loadConfig', () => {
     });
     assert.equal(c.deliveryTimeoutSeconds, 60);
     assert.equal(c.port, 8080);
-    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.deepEqual(c.redis, { kind: 'url', url: 'redis://127.0.0.1:6379' });
     assert.equal(c.prefix, 'fc');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.role, 'all');

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostname, type as osType, uptime } from 'node:os';
 import type { Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/redis.js';
 import { reportedTagsText, type Tag } from '../../src/domain/tags.js';
 import { RUN_ERRORS, type RunErrorCode } from '../../src/domain/run-errors.js';
 import {
@@ -30,9 +30,9 @@ export interface AgentDeps {
   store: AgentStore;
   keys: Keys;
   /** Connection for BullMQ and the store (worker profile: waits while Redis is away). */
-  connection: Redis;
+  connection: RedisClient;
   /** Connection for the control channel. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   log: Logger;
   heartbeatSeconds: number;
   concurrency: number;

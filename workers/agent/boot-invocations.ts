@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/redis.js';
 import { bootFireId, parseBootTrigger } from '../../src/domain/run-job.js';
 import type { Logger } from '../../src/shared/log.js';
 import type { AgentStore } from '../../src/store/agent-store.js';
@@ -9,7 +9,7 @@ import { NodeQueues } from '../../src/store/queues.js';
 export interface BootDeps {
   nodeId: string;
   store: AgentStore;
-  connection: Redis;
+  connection: RedisClient;
   keys: Keys;
   log: Logger;
 }

@@ -91,6 +91,8 @@ export async function agentCli(settings: RawSettings, flags: AgentFlags): Promis
   }
   const config = loadConfig(withState(s, state));
   // The state file is the agent's to rewrite (rotation) only when its credentials are in use.
-  const stateDir = state && config.redisUrl === state.RedisUrl ? base.stateDir : undefined;
+  const usesState =
+    state !== undefined && config.redis.kind === 'url' && config.redis.url === state.RedisUrl;
+  const stateDir = usesState ? base.stateDir : undefined;
   return startAgent(config, log, stateDir !== undefined ? { stateDir } : {});
 }

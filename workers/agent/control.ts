@@ -1,8 +1,14 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
 import type { Logger } from '../../src/shared/log.js';
+import type { RedisTarget } from '../../src/shared/redis-target.js';
 import type { AgentStore } from '../../src/store/agent-store.js';
-import type { CredentialGroup } from '../../src/store/redis.js';
+import {
+  closeRedis,
+  makeRedis,
+  waitReady,
+  type CredentialGroup,
+  type RedisClient,
+} from '../../src/store/redis.js';
 import { readState, writeState } from './state.js';
 
 /** Exit code of an agent stopped because its node was deregistered (EX_CONFIG: no restart). */
@@ -11,12 +17,12 @@ export const DEREGISTERED_EXIT_CODE = 78;
 export interface ControlDeps {
   nodeId: string;
   store: AgentStore;
-  subscriber: Redis;
+  subscriber: RedisClient;
   /** The queue connection, whose authentication failures are watched. */
-  connection: Redis;
+  connection: RedisClient;
   group: CredentialGroup;
-  /** The Redis URL the agent runs on (rotation changes its password). */
-  redisUrl: string;
+  /** The Redis (URL or cluster) the agent runs on (rotation changes its password). */
+  redis: RedisTarget;
   /** The state directory holding those credentials, when they came from it. */
   stateDir: string | undefined;
   log: Logger;
@@ -33,24 +39,23 @@ const tagOf = (password: string) =>
  * every connection reconnect with it, then acknowledges, so the server removes the old one
  * only once nothing of this agent depends on it. Runs and open connections are untouched.
  */
-async function takePassword(deps: ControlDeps, current: URL, password: string): Promise<URL> {
-  const next = new URL(current);
-  next.password = password;
-  const probe = new Redis(next.toString(), {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => undefined);
+async function takePassword(
+  deps: ControlDeps,
+  current: RedisTarget,
+  password: string,
+): Promise<RedisTarget> {
+  const next: RedisTarget =
+    current.kind === 'cluster' ? { ...current, password } : withUrlPassword(current.url, password);
+  const probe = makeRedis(next, 'producer', `fleetcmd-agent-${deps.nodeId}-probe`);
   try {
-    await probe.connect();
+    await waitReady(probe, 5_000);
     await probe.ping();
   } finally {
-    probe.disconnect();
+    await closeRedis(probe);
   }
-  if (deps.stateDir !== undefined) {
+  if (deps.stateDir !== undefined && next.kind === 'url') {
     const state = await readState(deps.stateDir);
-    if (state) await writeState(deps.stateDir, { ...state, RedisUrl: next.toString() });
+    if (state) await writeState(deps.stateDir, { ...state, RedisUrl: next.url });
   }
   deps.group.setPassword(password);
   await deps.store.ackCredentials(tagOf(password));
@@ -61,13 +66,23 @@ async function takePassword(deps: ControlDeps, current: URL, password: string): 
   return next;
 }
 
+function withUrlPassword(url: string, password: string): RedisTarget {
+  const next = new URL(url);
+  next.password = password;
+  return { kind: 'url', url: next.toString() };
+}
+
+/** The password a target connects with. */
+const passwordOf = (t: RedisTarget): string =>
+  t.kind === 'cluster' ? (t.password ?? '') : decodeURIComponent(new URL(t.url).password);
+
 /**
  * The node's control words besides `stop <InvokeId>` (agent.ts): `rotate <password>` and
  * `deregistered`. A refused authentication (WRONGPASS, the user deleted while the agent was
  * away from its channel) stops the agent too, naming the likely reason.
  */
 export function watchControl(deps: ControlDeps): void {
-  let current = new URL(deps.redisUrl);
+  let current = deps.redis;
   let taking: string | undefined;
   const channel = deps.store.controlChannel();
   deps.subscriber.on('message', (ch: string, message: string) => {
@@ -81,7 +96,7 @@ export function watchControl(deps: ControlDeps): void {
     }
     const password = message.startsWith('rotate ') ? message.slice('rotate '.length) : '';
     // The server repeats the word until acknowledged: take each password once.
-    if (password === '' || password === current.password || password === taking) return;
+    if (password === '' || password === passwordOf(current) || password === taking) return;
     taking = password;
     takePassword(deps, current, password).then(
       (next) => {

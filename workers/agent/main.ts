@@ -4,7 +4,7 @@ import { ConfigError } from '../../src/shared/config.js';
 import { makeLogger, type Logger } from '../../src/shared/log.js';
 import type { Running } from '../../src/shared/running.js';
 import { settleWithin } from '../../src/shared/settle.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/store/redis.js';
 import { AgentStore } from '../../src/store/agent-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
@@ -27,7 +27,7 @@ import { chooseScriptRoot } from './exec/script-dir.js';
 async function refuseSharedCredentials(
   config: Readonly<Config>,
   nodeId: string,
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   log: Logger,
 ): Promise<void> {
@@ -88,10 +88,10 @@ export async function startAgent(
   // Every connection (BullMQ's duplicates too) in one group, so a rotation reaches them all.
   const group = new CredentialGroup();
   const connection = group.add(
-    makeRedis(config.redisUrl, 'worker', `fleetcmd-agent-${config.nodeId}`),
+    makeRedis(config.redis, 'worker', `fleetcmd-agent-${config.nodeId}`),
   );
   const subscriber = group.add(
-    makeRedis(config.redisUrl, 'subscriber', `fleetcmd-agent-${config.nodeId}-ctl`),
+    makeRedis(config.redis, 'subscriber', `fleetcmd-agent-${config.nodeId}-ctl`),
   );
   const closeConnections = async () => {
     await closeRedis(subscriber);
@@ -135,7 +135,7 @@ export async function startAgent(
   }, logger);
   watchControl({
     ...{ nodeId: config.nodeId, store, subscriber, connection, group, stop },
-    redisUrl: config.redisUrl,
+    redis: config.redis,
     stateDir: opts.stateDir,
     log: logger,
   });

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../store/redis.js';
 import { ACCESS_KEY_ID_RE, type Config } from '../../shared/config.js';
 import { UsageError } from '../usage-error.js';
 import { renderTable } from '../format.js';
@@ -73,7 +73,7 @@ export async function keyCli(argv: string[]): Promise<number> {
 
 /** `key add`: issues a key and prints its secret, once. */
 async function addKey(
-  redis: Redis,
+  redis: RedisClient,
   config: Readonly<Config>,
   store: AccessKeyStore,
   json: boolean,
@@ -124,7 +124,7 @@ async function listKeys(store: AccessKeyStore, json: boolean): Promise<number> {
 
 /** `key remove`: revokes a key issued by key add. */
 async function removeKey(
-  redis: Redis,
+  redis: RedisClient,
   config: Readonly<Config>,
   store: AccessKeyStore,
   id: string,

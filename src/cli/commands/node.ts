@@ -4,19 +4,14 @@
  * CLI's user.
  */
 import { parseArgs } from 'node:util';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../store/redis.js';
 import { NODE_ID_RE, type Config } from '../../shared/config.js';
 import { UsageError } from '../usage-error.js';
 import { withCliRedis } from '../redis.js';
 import { withCliAudit } from '../cli-audit.js';
 import { Keys } from '../../store/keys.js';
-import {
-  NodeCredentials,
-  nodeUserExists,
-  nodeUserUrl,
-  removeNodeUser,
-  setNodeUser,
-} from '../../store/node-acl.js';
+import { NodeCredentials } from '../../store/node-acl.js';
+import { targetEnv, withCredentials } from '../../shared/redis-target.js';
 import { ActivationStore } from '../../store/activation-store.js';
 import { NodeStore } from '../../store/node-store.js';
 import { rotateNodeCredentials } from '../../app/rotate-node.js';
@@ -34,14 +29,19 @@ async function releaseActivation(activations: ActivationStore, nodeId: string): 
  * `node remove`: tells the agent why it must stop, deletes the user (closing its connections)
  * and gives the node's place on its activation back.
  */
-async function removeCli(admin: Redis, config: Readonly<Config>, nodeId: string, json: boolean) {
+async function removeCli(
+  admin: RedisClient,
+  config: Readonly<Config>,
+  nodeId: string,
+  json: boolean,
+) {
   const keys = new Keys(config.prefix);
   await new NodeStore(admin, keys).tell(nodeId, 'deregistered');
   const r = await withCliAudit(
     admin,
     config,
     'RemoveNode',
-    () => removeNodeUser(admin, keys, nodeId),
+    () => new NodeCredentials(admin, keys).removeSaved(nodeId),
     (done) => ({
       NodeIds: [nodeId],
       NodeCount: 1,
@@ -63,14 +63,14 @@ async function removeCli(admin: Redis, config: Readonly<Config>, nodeId: string,
 
 /** `node rotate`: 0 once the agent took the new password, 1 when it did not in time. */
 async function rotateCli(
-  admin: Redis,
+  admin: RedisClient,
   config: Readonly<Config>,
   nodeId: string,
   timeoutSeconds: number,
   json: boolean,
 ): Promise<number> {
   const keys = new Keys(config.prefix);
-  const credentials = new NodeCredentials([admin], keys);
+  const credentials = new NodeCredentials(admin, keys);
   if (!(await credentials.exists(nodeId))) {
     throw new UsageError(`node ${nodeId} has no Redis user (${keys.nodeAclUser(nodeId)})`);
   }
@@ -125,7 +125,8 @@ Options:
   --timeout S       node rotate: how long to wait for the agent (default 30)
   --json            print the result as JSON
 
-On Redis Cluster, ACL users are per server: run this against every primary and replica.
+On a Redis Cluster (REDIS_CLUSTER_NODES) each change is made on every server of the cluster,
+primaries and replicas (ACL users are per server); the agent's settings name the cluster.
 
 Example:
   REDIS_URL=redis://admin:secret@redis:6379 fleetcmd node add web-1`;
@@ -170,13 +171,14 @@ export async function nodeCli(argv: string[], env: NodeJS.ProcessEnv): Promise<n
 
 /** `node add`: makes (or with --rotate replaces) the node's user; prints the agent's settings. */
 async function addNode(
-  admin: Redis,
+  admin: RedisClient,
   config: Readonly<Config>,
   nodeId: string,
   flags: { rotate: boolean; json: boolean },
 ): Promise<number> {
   const keys = new Keys(config.prefix);
-  if (!flags.rotate && (await nodeUserExists(admin, keys, nodeId))) {
+  const credentials = new NodeCredentials(admin, keys);
+  if (!flags.rotate && (await credentials.exists(nodeId))) {
     throw new UsageError(
       `node ${nodeId} already has a Redis user (${keys.nodeAclUser(nodeId)}): pass --rotate to give it a new password`,
     );
@@ -185,11 +187,11 @@ async function addNode(
     admin,
     config,
     'AddNode',
-    () => setNodeUser(admin, keys, nodeId),
+    () => credentials.create(nodeId),
     () => ({ NodeIds: [nodeId], NodeCount: 1 }),
   );
   const settings = {
-    REDIS_URL: nodeUserUrl(config.redisUrl, user),
+    ...targetEnv(withCredentials(config.redis, user.username, user.password)),
     FLEETCMD_NODE_ID: nodeId,
     FLEETCMD_PREFIX: config.prefix,
   };
