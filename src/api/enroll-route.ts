@@ -9,6 +9,7 @@ import type { ActionDoc } from './plugins/openapi.js';
 import { parseBody } from './schemas/common.js';
 import { registerNodeSchema } from './schemas/activation.js';
 import { registerNodeResponse, type RegisterNodeAnswer } from './schemas/response.js';
+import { type RedisTarget, targetEnv } from '../shared/redis-target.js';
 
 /** The route's name in the OpenAPI document and the audit trail. */
 export const REGISTER_NODE = 'RegisterNode';
@@ -100,7 +101,7 @@ export async function registerEnrollRoute(
           );
           const answer: RegisterNodeAnswer = {
             NodeId: r.nodeId,
-            RedisUrl: r.redisUrl,
+            ...redisAnswer(r.redis),
             Prefix: r.prefix,
             ActivationId: r.activationId,
           };
@@ -114,4 +115,15 @@ export async function registerEnrollRoute(
       },
     );
   });
+}
+
+/** The node's Redis settings as RegisterNode answers them: a URL, or a cluster's three fields. */
+function redisAnswer(t: RedisTarget): Partial<RegisterNodeAnswer> {
+  if (t.kind === 'url') return { RedisUrl: t.url };
+  const env = targetEnv(t);
+  return {
+    RedisClusterNodes: env.REDIS_CLUSTER_NODES,
+    RedisUsername: env.REDIS_USERNAME,
+    RedisPassword: env.REDIS_PASSWORD,
+  };
 }

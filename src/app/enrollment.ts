@@ -3,13 +3,13 @@ import { isOnline } from '../domain/node.js';
 import { isFinalNodeStatus } from '../domain/status.js';
 import type { ActivationRecord, ActivationStore } from '../store/activation-store.js';
 import type { NodeCredentials } from '../store/node-acl.js';
-import { nodeUserUrl } from '../store/node-acl.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { ActionDeps } from './deps.js';
 import { AppError } from './errors.js';
 import { inCidr } from './ip-range.js';
 import { stopInvocationNodes } from './stop-invocation.js';
 import { NODE_ID_RE } from '../shared/config.js';
+import { type RedisTarget, withCredentials } from '../shared/redis-target.js';
 
 /** What RegisterNode needs besides the request. */
 export interface EnrollDeps {
@@ -17,7 +17,7 @@ export interface EnrollDeps {
   credentials: NodeCredentials;
   nodes: NodeStore;
   /** Where agents reach Redis (its credentials are replaced by the node's). */
-  agentRedisUrl: string;
+  agentRedis: RedisTarget;
   prefix: string;
 }
 
@@ -32,8 +32,8 @@ export interface RegisterRequest {
 
 export interface Registered {
   nodeId: string;
-  /** redis:// URL with the node's own user and password (shown once). */
-  redisUrl: string;
+  /** Where the node reaches Redis, with its own user and password (shown once). */
+  redis: RedisTarget;
   prefix: string;
   activationId: string;
 }
@@ -130,7 +130,7 @@ export async function registerNode(req: RegisterRequest, deps: EnrollDeps): Prom
     const user = await deps.credentials.create(nodeId);
     return {
       nodeId,
-      redisUrl: nodeUserUrl(deps.agentRedisUrl, user),
+      redis: withCredentials(deps.agentRedis, user.username, user.password),
       prefix: deps.prefix,
       activationId: a.activationId,
     };

@@ -216,7 +216,7 @@ function enrollment(config: Readonly<Config>, keys: Keys, nodes: NodeStore, prod
         activations,
         credentials: nodeCredentials,
         nodes,
-        agentRedisUrl: config.agentRedisUrl,
+        agentRedis: config.agentRedis,
         prefix: config.prefix,
       },
       perAddress: {

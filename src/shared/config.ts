@@ -362,8 +362,11 @@ export interface Config {
   nodeTags: string;
   prefix: string;
   logLevel: string;
-  /** FLEETCMD_AGENT_REDIS_URL, else REDIS_URL (its default with REDIS_CLUSTER_NODES). */
-  agentRedisUrl: string;
+  /**
+   * Where registered agents reach Redis: FLEETCMD_AGENT_REDIS_URL, else the server's own target
+   * (REDIS_URL, or REDIS_CLUSTER_NODES); RegisterNode puts the node's credentials in it.
+   */
+  agentRedis: RedisTarget;
   registerRateLimit: number;
   trustProxy: boolean | string;
   stateDir: string;
@@ -513,7 +516,10 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     nodeTags: s.FLEETCMD_NODE_TAGS,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,
-    agentRedisUrl: s.FLEETCMD_AGENT_REDIS_URL ?? s.REDIS_URL ?? DEFAULT_REDIS_URL,
+    agentRedis:
+      s.FLEETCMD_AGENT_REDIS_URL !== undefined
+        ? { kind: 'url' as const, url: s.FLEETCMD_AGENT_REDIS_URL }
+        : redisTarget(s),
     registerRateLimit: s.FLEETCMD_REGISTER_RATE_LIMIT,
     trustProxy: s.FLEETCMD_TRUST_PROXY,
     stateDir: s.FLEETCMD_STATE_DIR,

@@ -18,7 +18,11 @@ export async function postRegisterNode(
 export interface Enrolled {
   activationId: string;
   NodeId: string;
+  /** One Redis: the node's URL ('' on a cluster). */
   RedisUrl: string;
+  /** The node's ACL user, and its Redis settings as environment (REDIS_URL or the cluster's). */
+  Username: string;
+  redisEnv: Record<string, string>;
   Prefix: string;
 }
 
@@ -41,7 +45,20 @@ export async function enrollNode(
   return {
     activationId,
     NodeId: String(r.body.NodeId),
-    RedisUrl: String(r.body.RedisUrl),
+    RedisUrl: typeof r.body.RedisUrl === 'string' ? r.body.RedisUrl : '',
+    ...(typeof r.body.RedisClusterNodes === 'string'
+      ? {
+          Username: String(r.body.RedisUsername),
+          redisEnv: {
+            REDIS_CLUSTER_NODES: r.body.RedisClusterNodes,
+            REDIS_USERNAME: String(r.body.RedisUsername),
+            REDIS_PASSWORD: String(r.body.RedisPassword),
+          },
+        }
+      : {
+          Username: decodeURIComponent(new URL(String(r.body.RedisUrl)).username),
+          redisEnv: { REDIS_URL: String(r.body.RedisUrl) },
+        }),
     Prefix: String(r.body.Prefix),
   };
 }

@@ -90,8 +90,8 @@ async function registerNode(stack: Stack, nodeId: string): Promise<NodeSettings>
   const r = await enrollNode(stack, ADMIN, nodeId);
   return {
     NodeId: r.NodeId,
-    Username: decodeURIComponent(new URL(r.RedisUrl).username),
-    settings: { REDIS_URL: r.RedisUrl, FLEETCMD_NODE_ID: r.NodeId, FLEETCMD_PREFIX: r.Prefix },
+    Username: r.Username,
+    settings: { ...r.redisEnv, FLEETCMD_NODE_ID: r.NodeId, FLEETCMD_PREFIX: r.Prefix },
   };
 }
 

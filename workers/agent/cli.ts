@@ -4,7 +4,7 @@ import { makeLogger } from '../../src/shared/log.js';
 import type { Running } from '../../src/shared/running.js';
 import { startAgent } from './main.js';
 import { registerNode } from './register.js';
-import { readState, type AgentState } from './state.js';
+import { readState, stateIsTarget, stateRedisEnv, type AgentState } from './state.js';
 
 /** `fleetcmd agent`'s own flags (the configuration flags are the CLI's). */
 export const AGENT_FLAGS = {
@@ -44,8 +44,12 @@ async function readCa(file: string | undefined): Promise<string | undefined> {
  */
 function withState(settings: RawSettings, state: AgentState | undefined): RawSettings {
   if (!state) return settings;
+  // The state's Redis only when neither REDIS_URL nor REDIS_CLUSTER_NODES is given.
+  const ownRedis = [settings.REDIS_URL, settings.REDIS_CLUSTER_NODES].some(
+    (v) => v !== undefined && v !== '',
+  );
   const out: RawSettings = {
-    REDIS_URL: state.RedisUrl,
+    ...(ownRedis ? {} : stateRedisEnv(state)),
     FLEETCMD_NODE_ID: state.NodeId,
     FLEETCMD_PREFIX: state.Prefix,
   };
@@ -91,8 +95,7 @@ export async function agentCli(settings: RawSettings, flags: AgentFlags): Promis
   }
   const config = loadConfig(withState(s, state));
   // The state file is the agent's to rewrite (rotation) only when its credentials are in use.
-  const usesState =
-    state !== undefined && config.redis.kind === 'url' && config.redis.url === state.RedisUrl;
+  const usesState = state !== undefined && stateIsTarget(state, config.redis);
   const stateDir = usesState ? base.stateDir : undefined;
   return startAgent(config, log, stateDir !== undefined ? { stateDir } : {});
 }

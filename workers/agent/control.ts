@@ -9,7 +9,7 @@ import {
   type CredentialGroup,
   type RedisClient,
 } from '../../src/store/redis.js';
-import { readState, writeState } from './state.js';
+import { readState, withStatePassword, writeState } from './state.js';
 
 /** Exit code of an agent stopped because its node was deregistered (EX_CONFIG: no restart). */
 export const DEREGISTERED_EXIT_CODE = 78;
@@ -53,9 +53,9 @@ async function takePassword(
   } finally {
     await closeRedis(probe);
   }
-  if (deps.stateDir !== undefined && next.kind === 'url') {
+  if (deps.stateDir !== undefined) {
     const state = await readState(deps.stateDir);
-    if (state) await writeState(deps.stateDir, { ...state, RedisUrl: next.url });
+    if (state) await writeState(deps.stateDir, withStatePassword(state, next));
   }
   deps.group.setPassword(password);
   await deps.store.ackCredentials(tagOf(password));

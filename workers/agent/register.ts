@@ -84,7 +84,13 @@ export async function registerNode(opts: RegisterOptions, log: Logger): Promise<
   }
   const state: AgentState = {
     NodeId: String(b.NodeId),
-    RedisUrl: String(b.RedisUrl),
+    ...(typeof b.RedisClusterNodes === 'string'
+      ? {
+          RedisClusterNodes: b.RedisClusterNodes,
+          RedisUsername: String(b.RedisUsername ?? ''),
+          RedisPassword: String(b.RedisPassword ?? ''),
+        }
+      : { RedisUrl: String(b.RedisUrl) }),
     Prefix: String(b.Prefix),
     ActivationId: String(b.ActivationId),
     ServerUrl: u.origin,

@@ -2,20 +2,33 @@ import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../src/shared/config.js';
+import type { RedisTarget } from '../../src/shared/redis-target.js';
 
 /**
  * What RegisterNode answered, kept in FLEETCMD_STATE_DIR so every later start of the agent
  * needs no flags. It holds the node's Redis password: the directory is 0700 and the file 0600.
  */
-export const agentStateSchema = z.strictObject({
-  NodeId: z.string().min(1),
-  RedisUrl: z.string().regex(/^rediss?:\/\//),
-  Prefix: z.string().min(1),
-  ActivationId: z.string(),
-  /** The API the node registered with. */
-  ServerUrl: z.string(),
-  RegisteredAt: z.string(),
-});
+export const agentStateSchema = z
+  .strictObject({
+    NodeId: z.string().min(1),
+    /** One Redis: the URL with the node's user and password. */
+    RedisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//)
+      .optional(),
+    /** A Redis Cluster: REDIS_CLUSTER_NODES, and the node's user and password. */
+    RedisClusterNodes: z.string().min(1).optional(),
+    RedisUsername: z.string().optional(),
+    RedisPassword: z.string().optional(),
+    Prefix: z.string().min(1),
+    ActivationId: z.string(),
+    /** The API the node registered with. */
+    ServerUrl: z.string(),
+    RegisteredAt: z.string(),
+  })
+  .refine((s) => (s.RedisUrl === undefined) !== (s.RedisClusterNodes === undefined), {
+    message: 'exactly one of RedisUrl and RedisClusterNodes',
+  });
 
 export type AgentState = z.infer<typeof agentStateSchema>;
 
@@ -76,4 +89,31 @@ export async function writeState(stateDir: string, state: AgentState): Promise<v
   } finally {
     await dir.close();
   }
+}
+
+/** The Redis settings a state gives an agent: REDIS_URL, or the cluster's three. */
+export function stateRedisEnv(state: AgentState): Record<string, string> {
+  if (state.RedisUrl !== undefined) return { REDIS_URL: state.RedisUrl };
+  return {
+    REDIS_CLUSTER_NODES: state.RedisClusterNodes ?? '',
+    ...(state.RedisUsername !== undefined ? { REDIS_USERNAME: state.RedisUsername } : {}),
+    ...(state.RedisPassword !== undefined ? { REDIS_PASSWORD: state.RedisPassword } : {}),
+  };
+}
+
+/** Whether `target` is the state's own Redis settings (so rotation may rewrite the state). */
+export function stateIsTarget(state: AgentState, target: RedisTarget): boolean {
+  if (target.kind === 'url') return state.RedisUrl === target.url;
+  return (
+    state.RedisClusterNodes !== undefined &&
+    target.username === state.RedisUsername &&
+    target.password === state.RedisPassword
+  );
+}
+
+/** The state with a rotated password. */
+export function withStatePassword(state: AgentState, next: RedisTarget): AgentState {
+  return next.kind === 'url'
+    ? { ...state, RedisUrl: next.url }
+    : { ...state, RedisPassword: next.password ?? '' };
 }

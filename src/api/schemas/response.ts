@@ -251,8 +251,18 @@ export const registerNodeResponse = answer({
   RedisUrl: z
     .string()
     .describe(
-      "redis:// (or rediss://) URL with the node's own ACL user and password: shown only here",
-    ),
+      "One Redis: redis:// (or rediss://) URL with the node's own ACL user and password: shown only here",
+    )
+    .optional(),
+  RedisClusterNodes: z
+    .string()
+    .describe('A Redis Cluster: its nodes, as REDIS_CLUSTER_NODES (instead of RedisUrl)')
+    .optional(),
+  RedisUsername: z.string().describe("A Redis Cluster: the node's own ACL user").optional(),
+  RedisPassword: z
+    .string()
+    .describe("A Redis Cluster: the node's own password: shown only here")
+    .optional(),
   Prefix: z.string().describe('FLEETCMD_PREFIX the agent must use'),
   ActivationId: z.string(),
 });
