@@ -79,14 +79,28 @@ void describe('the examples of docs/cli.md', () => {
     return r.body.CommandId as string;
   }
 
+  /** An invocation whose run failed (exit 3) the first time; run again, it succeeds. */
+  async function failedOnce(): Promise<string> {
+    const mark = join(dir, `failed-once-${Date.now()}`);
+    const id = await run(stack, {
+      NodeIdList: ['n2'],
+      CommandContent: `if [ -e ${mark} ]; then echo ok; else touch ${mark}; exit 3; fi`,
+    });
+    await waitFinal(stack, id);
+    return id;
+  }
+
   /** The example with its placeholders replaced by real ids, addresses and paths. */
   async function substitute(example: string): Promise<string> {
     let text = example;
     if (text.includes('t-ind3k9ytvvduoe8')) {
-      // stop needs a run that is still going; the others read a finished one.
+      // stop needs a run that is still going; rerun one that failed on a node (and succeeds the
+      // second time); the others read a finished one.
       const id = text.startsWith('fleetcmd stop')
         ? await run(stack, { NodeIdList: ['n1'], CommandContent: 'sleep 300' })
-        : finished;
+        : text.startsWith('fleetcmd rerun')
+          ? await failedOnce()
+          : finished;
       text = text.replaceAll('t-ind3k9ytvvduoe8', id);
     }
     if (text.includes('c-0123456789abcdef')) {

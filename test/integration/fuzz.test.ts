@@ -226,6 +226,11 @@ function fieldValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
       fc.constantFrom('2090-01-01T00:00:00Z', '1970-01-01T00:00:00Z', '2020-13-01', ''),
     ),
     Action: mostly(fc.constantFrom('RunCommand', 'Nothing', '', 'x'.repeat(200))),
+    MaxConcurrency: mostly(fc.constantFrom('1', '10%', '0', '0%', '101%', 'x', '', 5, -1, 1.5)),
+    MaxErrors: mostly(fc.constantFrom('0', '5', '5%', '100%', '-1', 'many', 2_000_000)),
+    Status: mostly(
+      fc.constantFrom(['Failed'], ['Failed', 'Timeout'], [], ['Success'], ['Nope'], 'Failed'),
+    ),
     Actor: mostly(fc.oneof(fc.constantFrom('default', 'cli:root@host', ''), str)),
   };
 }
@@ -281,6 +286,10 @@ function validValues(dir: string): Record<string, fc.Arbitrary<unknown>> {
     EndTime: fc.constantFrom(undefined, '2090-01-01T00:00:00Z'),
     Action: fc.constantFrom(undefined, 'RunCommand'),
     Actor: fc.constantFrom(undefined, 'default'),
+    MaxConcurrency: fc.constantFrom(undefined, '1', '50%', 2),
+    MaxErrors: fc.constantFrom(undefined, '0', '10%', 3),
+    // RerunInvocation of the known invocation: only a status some node last ended with is valid.
+    Status: fc.constant(undefined),
   };
 }
 

@@ -58,6 +58,8 @@ void describe('documented answer schemas match real answers', () => {
       NodeIdList: ['n1'],
       CommandContent: 'echo out; exit 3',
       Name: 'docs',
+      MaxConcurrency: '1',
+      MaxErrors: '0',
     })) as { InvokeId: string };
     await waitFinal(stack, done.InvokeId);
     const sleeping = (await call('RunCommand', {
@@ -79,6 +81,12 @@ void describe('documented answer schemas match real answers', () => {
     assert.ok(page.NextToken);
     await call('DescribeInvocations', { MaxResults: 1, NextToken: page.NextToken });
     await call('DescribeInvocations', { InvokeId: done.InvokeId, IncludeOutput: true });
+    // done failed (exit 3): its output groups, and a rerun of its failed node.
+    await call('SummarizeInvocation', { InvokeId: done.InvokeId, IncludeOutput: true });
+    const rerun = (await call('RerunInvocation', { InvokeId: done.InvokeId })) as {
+      InvokeId: string;
+    };
+    await waitFinal(stack, rerun.InvokeId);
     const results = await call('DescribeInvocationResults', { MaxResults: 1 });
     await call('DescribeInvocationResults', {
       MaxResults: 1,

@@ -19,6 +19,9 @@
       ARGV[6] retentionMs (the groups)
       ARGV[7] how long the fire's set of counted nodes is kept (ms)
 
+    Neither the groups nor the counted set outlives the invocation's hash: while the hash has a
+    TTL (a one-off invocation, or a timed one that is over), both expire with it.
+
     A node's event outbox is writable by its agent, so a hostile agent could announce runs it
     never had: a node not among the invocation's targets (as its hash lists them, for up to
     1,000 nodes) is not counted, and an error counts under MaxErrors only for a node the
@@ -36,8 +39,14 @@ local targets = redis.call('HGET', KEYS[1], 'nodeIds')
 if targets and not string.find(targets, '"' .. ARGV[1] .. '"', 1, true) then
   return 'Unknown'
 end
+-- The hash's remaining life (-1: none yet) bounds the keys made here.
+local left = redis.call('PTTL', KEYS[1])
+local function keep(key, ms)
+  if left > 0 and left < tonumber(ms) then ms = left end
+  redis.call('PEXPIRE', key, ms)
+end
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return 'Already' end
-redis.call('PEXPIRE', KEYS[3], ARGV[7])
+keep(KEYS[3], ARGV[7])
 local group = ARGV[2] .. '\t' .. ARGV[3] .. '\t' .. ARGV[4]
 redis.call('HINCRBY', KEYS[2], 'c ' .. group, 1)
 local ids = redis.call('HGET', KEYS[2], 'n ' .. group)
@@ -47,7 +56,7 @@ else
   local _, spaces = string.gsub(ids, ' ', '')
   if spaces < 9 then redis.call('HSET', KEYS[2], 'n ' .. group, ids .. ' ' .. ARGV[1]) end
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+keep(KEYS[2], ARGV[6])
 if redis.call('EXISTS', KEYS[4]) == 0 then return 'Folded' end
 if redis.call('SREM', KEYS[5], ARGV[1]) == 1 and ARGV[5] == '1' then
   redis.call('HINCRBY', KEYS[4], 'errors', 1)
