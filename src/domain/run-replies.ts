@@ -236,6 +236,8 @@ export const SCRIPT_REPLIES = {
   /** The event's stream id; '' when announced before. */
   evCreated: text,
   evRelay: relayReply,
+  /** The InvocationFinished event's stream id; '' when announced before; 'wait': not yet. */
+  evFinished: text,
   /** The appended audit event's stream id. */
   auditAppend: text,
   /** Tags the node carries after the change; -1: too many, nothing changed. */

@@ -5,6 +5,7 @@ import type { Keys } from '../store/keys.js';
 import type { NodeStore } from '../store/node-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
+import type { EventStore } from '../store/event-store.js';
 import type { PauseInFire } from './test-pause.js';
 
 /**
@@ -43,6 +44,8 @@ export interface SchedulerDeps {
   clock?: () => number;
   /** @default none: latencies are not observed */
   metrics?: SchedulerMetrics;
+  /** InvocationFinished of timed invocations. @default none: not announced */
+  events?: EventStore;
   /** TEST ONLY (FLEETCMD_TEST_PAUSE_IN_FIRE, see test-pause.ts). @default none */
   pauseInFire?: PauseInFire;
 }

@@ -96,6 +96,7 @@ async function startScheduler(
   const scheduler = new Scheduler({
     invocations,
     runs,
+    events,
     nodes: new NodeStore(writer, keys, logger),
     nodeQueues: schedNodeQueues,
     schedulerQueue: schedQueue,

@@ -70,6 +70,39 @@ export class EventStore {
     );
   }
 
+  /**
+   * InvocationFinished of a timed invocation whose nodes' records are all final, once per
+   * invocation (ev-finished-3.lua), and only once the relay has copied every event the nodes'
+   * outboxes held (read here, after the records): so after each run's RunFinished. Answers
+   * 'announced' (now or before) or 'wait' (the relay is behind: ask again later).
+   */
+  async announceFinished(
+    invokeId: string,
+    nodeIds: readonly string[],
+    data: Record<string, unknown>,
+  ): Promise<'announced' | 'wait'> {
+    const heads = await Promise.all(
+      nodeIds.map(async (nodeId) => {
+        const rows = (await this.redis.xrevrange(
+          this.keys.nodeEvents(nodeId),
+          '+',
+          '-',
+          'COUNT',
+          1,
+        )) as StreamEntry[];
+        return [nodeId, rows[0]?.[0] ?? '0-0'];
+      }),
+    );
+    const reply = await this.scripts.evFinished(
+      [invokeId],
+      this.maxLen,
+      this.retentionMs,
+      JSON.stringify(data),
+      ...heads.flat(),
+    );
+    return reply === 'wait' ? 'wait' : 'announced';
+  }
+
   /** The relay's cursors: nodeId -> the last outbox id copied. */
   async relayCursors(): Promise<Map<string, string>> {
     return new Map(Object.entries(await this.redis.hgetall(this.keys.eventRelay())));

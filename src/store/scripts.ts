@@ -157,6 +157,10 @@ export const SCRIPTS = {
     file: 'ev-created-2.lua',
     keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId)],
   },
+  evFinished: {
+    file: 'ev-finished-3.lua',
+    keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId), k.eventRelay()],
+  },
   evRelay: {
     file: 'ev-relay-3.lua',
     keys: (k: Keys) => [k.events(), k.eventRelay(), k.invocationEvents('')],

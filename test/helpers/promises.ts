@@ -3,6 +3,7 @@ import { Scheduler } from '../../src/scheduler/worker.js';
 import { startServer } from '../../src/server/main.js';
 import { makeLogger } from '../../src/shared/log.js';
 import type { Running } from '../../src/shared/running.js';
+import { EventStore } from '../../src/store/event-store.js';
 import { InvocationStore } from '../../src/store/invocation-store.js';
 import { NodeStore } from '../../src/store/node-store.js';
 import { NodeQueues, SchedulerQueue } from '../../src/store/queues.js';
@@ -96,6 +97,7 @@ export async function upkeepOnce(stack: Stack): Promise<void> {
   try {
     const scheduler = new Scheduler({
       invocations: new InvocationStore(redis, stack.keys, retentionMs),
+      events: new EventStore(redis, stack.keys, stack.config.eventsMaxLen, retentionMs),
       runs: new RunStore(redis, stack.keys, retentionMs, {
         maxRuns: stack.config.historyRuns,
         maxAgeMs: stack.config.historySeconds * 1000,

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gateSh, openGate, startCli } from '../helpers/events.js';
 import { HANG_MS } from '../helpers/hang.js';
+import { upkeepOnce } from '../helpers/promises.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { NodeStore } from '../../src/store/node-store.js';
 import { openEvents, type SseClient, type SseEvent } from '../helpers/sse.js';
@@ -180,6 +181,74 @@ void describe('lifecycle events (GET /v1/events)', () => {
     await stack.call('StopInvocation', { InvokeId: id });
     await openGate(gate);
     await watcher.next('stopped run finished', typed('RunFinished', id));
+  });
+
+  void it('a stopped Period invocation announces one InvocationFinished (Stopped) once every node is final', async () => {
+    const id = await run(stack, {
+      NodeIdList: ['ev1'],
+      CommandContent: 'echo tick',
+      Frequency: 'rate(1s)',
+    });
+    await watcher.next('a fire ran', typed('RunFinished', id));
+    await stack.call('StopInvocation', { InvokeId: id });
+    const final = await stack.waitFor('the stop final on every node', async () => {
+      const inv = await stack.describe(id);
+      return inv.InvocationStatus === 'Stopped' ? inv : undefined;
+    });
+    // A run still Stopping when the stop answered ends later: the upkeep then announces it.
+    await upkeepOnce(stack);
+    const fin = await watcher.next('finished', typed('InvocationFinished', id));
+    const counts: Record<string, number> = {};
+    for (const n of final.InvokeNodes.InvokeNode)
+      counts[n.InvocationStatus] = (counts[n.InvocationStatus] ?? 0) + 1;
+    assert.deepEqual(fin.data.Data, {
+      InvokeId: id,
+      InvocationStatus: 'Stopped',
+      NodeCount: 1,
+      Counts: counts,
+    });
+    assert.ok(!(await stack.redis.sismember(stack.keys.timedInvocations(), id)), 'retired');
+    // Asked again (another upkeep, a repeated stop): nothing more.
+    await upkeepOnce(stack);
+    await stack.call('StopInvocation', { InvokeId: id });
+    const all = await held(stack, `?follow=false&after=0&InvokeId=${id}`);
+    assert.equal(all.filter((e) => e.event === 'InvocationFinished').length, 1);
+    assert.equal(all.at(-1)?.event, 'InvocationFinished', 'after every RunFinished');
+  });
+
+  void it('an at() invocation that ran is retired by the upkeep with one InvocationFinished', async () => {
+    const when = new Date(Date.now() + 2_000);
+    const text = when.toISOString().slice(0, 19).replace('T', ' ');
+    const id = await run(stack, {
+      NodeIdList: ['ev1'],
+      CommandContent: 'echo at-ran',
+      Frequency: `at(${text})`,
+    });
+    await watcher.next('its run ended', typed('RunFinished', id));
+    await stack.waitFor('the at() invocation over', async () => {
+      const inv = await stack.describe(id);
+      return inv.InvocationStatus === 'Success' ? inv : undefined;
+    });
+    await upkeepOnce(stack);
+    const fin = await watcher.next('finished', typed('InvocationFinished', id));
+    assert.deepEqual(fin.data.Data, {
+      InvokeId: id,
+      InvocationStatus: 'Success',
+      NodeCount: 1,
+      Counts: { Success: 1 },
+    });
+    assert.ok(!(await stack.redis.sismember(stack.keys.timedInvocations(), id)), 'retired');
+    // The upkeep again, even with the invocation put back among the timed ones (a crash
+    // between the announcement and its retirement): no second event.
+    await stack.redis.sadd(stack.keys.timedInvocations(), id);
+    await upkeepOnce(stack);
+    await upkeepOnce(stack);
+    assert.ok(!(await stack.redis.sismember(stack.keys.timedInvocations(), id)), 'retired again');
+    const all = await held(stack, `?follow=false&after=0&InvokeId=${id}`);
+    assert.deepEqual(
+      all.map((e) => e.event),
+      ['InvocationCreated', 'RunStarted', 'RunFinished', 'InvocationFinished'],
+    );
   });
 
   void it('fleetcmd events prints held events, --json and --follow', async () => {

@@ -90,6 +90,7 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   nodeStopped: NODES,
   nodeLost: NODES,
   evCreated: [['t-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']],
+  evFinished: [['t-1'], ['0193a5b2-7c1d-7e3f-9a4b-5c6d7e8f9a0b']],
   evRelay: [[]],
   nodeTags: [[]],
   hashRead: [['fc:node:{n1}:run:inv-1'], ['fc:node:{n1}:info']],

@@ -1,0 +1,40 @@
+import type { Invocation, RunRecord } from '../domain/invocation.js';
+import { aggregateStatus, isFinalNodeStatus, type NodeStatus } from '../domain/status.js';
+import type { EventStore } from '../store/event-store.js';
+import type { RunStore } from '../store/run-store.js';
+
+export interface TimedFinishedDeps {
+  runs: RunStore;
+  /** @default none: nothing is announced (the invocation may retire at once) */
+  events?: EventStore | undefined;
+}
+
+/**
+ * A timed invocation that fires no more (stopped, or its schedule over) announces
+ * InvocationFinished once every node's record is final: the aggregate status and the records
+ * by status, as DescribeInvocations shows them (a node whose record has expired is not
+ * counted), after every run's RunFinished. Answers whether the invocation may retire (leave
+ * the timed set): true once it was announced (now or before: ev-finished-3.lua's flag makes it
+ * once across replicas and restarts), false while a node's run has not ended or the relay has
+ * not copied its end yet (the upkeep asks again, and retires it then).
+ */
+export async function announceTimedFinished(
+  inv: Invocation,
+  deps: TimedFinishedDeps,
+  /** Its records, when just read. */
+  read?: ReadonlyMap<string, RunRecord>,
+): Promise<boolean> {
+  if (!deps.events) return true;
+  const runs = read ?? (await deps.runs.read(inv.invokeId, inv.nodeIds, false));
+  const statuses: NodeStatus[] = [...runs.values()].map((r) => r.status);
+  if (!statuses.every(isFinalNodeStatus)) return false;
+  const counts: Record<string, number> = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  const said = await deps.events.announceFinished(inv.invokeId, inv.nodeIds, {
+    InvokeId: inv.invokeId,
+    InvocationStatus: statuses.length > 0 ? aggregateStatus(statuses) : 'Stopped',
+    NodeCount: inv.nodeIds.length,
+    Counts: counts,
+  });
+  return said === 'announced';
+}
