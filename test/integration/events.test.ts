@@ -181,6 +181,12 @@ void describe('lifecycle events (GET /v1/events)', () => {
     await stack.call('StopInvocation', { InvokeId: id });
     await openGate(gate);
     await watcher.next('stopped run finished', typed('RunFinished', id));
+    // The stop found the run running: InvocationFinished waits for its end (the upkeep).
+    const fin = await watcher.next('finished', typed('InvocationFinished', id));
+    assert.equal(fin.data.Data.InvocationStatus, 'Stopped');
+    const mine = watcher.events.filter(of(id)).map((e) => e.event);
+    assert.equal(mine.indexOf('InvocationFinished'), mine.length - 1, mine.join(' '));
+    assert.equal(mine.filter((t) => t === 'InvocationFinished').length, 1);
   });
 
   void it('a stopped Period invocation announces one InvocationFinished (Stopped) once every node is final', async () => {
