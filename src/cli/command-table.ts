@@ -14,11 +14,13 @@ export const COMMANDS: readonly CliCommand[] = [
     name: 'dev',
     usage: `  fleetcmd dev [--nodes 2] [--port 8080]       a whole local stack (private redis-server, server, agents)`,
     run: async (argv) => (await import('./roles.js')).devCli(argv),
+    pages: async () => ({ '': (await import('./roles.js')).DEV_HELP }),
   },
   {
     name: 'server',
     usage: `  fleetcmd server [--role api|scheduler|all] [--port P] [--insecure-no-auth]`,
     run: async (argv) => (await import('./roles.js')).serverCli(argv),
+    pages: async () => ({ '': (await import('./roles.js')).SERVER_HELP }),
   },
   {
     name: 'agent',
