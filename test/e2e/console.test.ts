@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -334,24 +334,27 @@ void describe('the web console in chromium', () => {
   });
 
   void it('groups identical outputs and reruns only the failed node in a new invocation', async () => {
-    // One node at a time, in NodeIdList order: n1 makes the marker and fails, n2 finds it and
-    // succeeds, and so does n1's rerun.
+    // One node at a time, in NodeIdList order: n1 makes the marker and fails, n2 finds it,
+    // waits for the test's `go` file and succeeds, and so does n1's rerun. The page is open
+    // while n2 runs: the groups follow as runs end.
     const marker = join(tmpdir(), `fleetcmd-console-rerun-${randomBytes(6).toString('hex')}`);
     try {
       const run = await stack.call('RunCommand', {
         NodeIdList: ['n1', 'n2'],
         MaxConcurrency: '1',
-        CommandContent: `if mkdir ${marker}; then echo broken; exit 3; fi; echo fine`,
+        CommandContent: `if mkdir ${marker}; then echo broken; exit 3; fi; while [ ! -e ${marker}/go ]; do sleep 0.1; done; echo fine`,
       });
       assert.equal(run.status, 200);
       const id = (run.body as { InvokeId: string }).InvokeId;
       const page = await newPage();
       await signIn(page, stack.token, `/ui/invocations/${id}`);
-      await page.getByRole('heading').locator('.badge', { hasText: 'PartialFailed' }).waitFor();
       const groups = page.getByRole('region', { name: 'Identical outputs' }).getByRole('listitem');
       const failed = groups.filter({ hasText: /^1 node Failed exit 3 n1 / });
       const ok = groups.filter({ hasText: /^1 node Success exit 0 n2 / });
+      await nodeRow(page, 'n2').filter({ hasText: 'Running' }).waitFor();
       await failed.waitFor();
+      writeFileSync(join(marker, 'go'), '');
+      await page.getByRole('heading').locator('.badge', { hasText: 'PartialFailed' }).waitFor();
       await ok.waitFor();
       assert.equal(await groups.count(), 2);
       // A group's output is its first node's, shown as text in the output panel.
