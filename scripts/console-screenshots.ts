@@ -1,9 +1,14 @@
 /**
  * Screenshots of each console page for docs/console.md, taken from a running stack (`npm start`)
  * with FLEETCMD_URL and FLEETCMD_API_TOKEN set as for the CLI. It first creates a little to
- * show: a finished run on n1 and n2, a schedule, a saved command.
+ * show: a run on n1 and n2 that fails on n2 (so the invocation shows its output groups and
+ * Rerun failed), a schedule, a saved command.
  * Usage: npm run docs:screenshots
  */
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { launchChromium } from '../test/helpers/browser.js';
 
 const url = process.env.FLEETCMD_URL ?? 'http://127.0.0.1:8080';
@@ -21,11 +26,16 @@ async function call(action: string, body: object): Promise<Record<string, unknow
   return answer;
 }
 
+// One node at a time, n1 first: n1 makes the marker and reports ok, n2 finds it and fails.
+const marker = join(tmpdir(), `fleetcmd-screenshot-${randomBytes(6).toString('hex')}`);
 const run = await call('RunCommand', {
   NodeIdList: ['n1', 'n2'],
   Name: 'disk-report',
+  MaxConcurrency: '1',
   CommandContent:
-    'printf "\\033[1mdisk usage on $(hostname)\\033[0m\\n"; df -h / | tail -1; printf "\\033[32mok\\033[0m\\n"',
+    'printf "\\033[1mdisk usage\\033[0m\\n"; df -h / | tail -1; ' +
+    `if mkdir ${marker} 2>/dev/null; then printf "\\033[32mok\\033[0m\\n"; ` +
+    'else printf "\\033[31mreport already sent\\033[0m\\n"; exit 1; fi',
 });
 await call('RunCommand', {
   NodeIdList: ['n1'],
@@ -63,7 +73,10 @@ const shots: [string, string, string][] = [
 for (const [name, path, heading] of shots) {
   await page.goto(`${url}${path}`);
   await page.getByRole('heading', { name: heading }).first().waitFor();
-  if (name === 'invocation') await page.getByTestId('output').getByText('ok').waitFor();
+  if (name === 'invocation') {
+    await page.getByTestId('output').getByText('ok').waitFor();
+    await page.getByRole('region', { name: 'Identical outputs' }).getByText('n2').waitFor();
+  }
   if (name === 'nodes') await page.getByText('n2', { exact: true }).waitFor();
   if (name === 'invocations')
     await page.getByRole('link', { name: String(run.InvokeId) }).waitFor();
@@ -78,3 +91,4 @@ for (const [name, path, heading] of shots) {
   console.log(`docs/img/console-${name}.png`);
 }
 await browser.close();
+rmSync(marker, { recursive: true, force: true });

@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium, seriousViolations, tabTo } from '../helpers/browser.js';
@@ -129,6 +132,44 @@ void describe('the web console in chromium', () => {
     await page.getByRole('heading').locator('.badge', { hasText: 'Stopped' }).waitFor();
     await nodeRow(page, 'n1').filter({ hasText: 'Terminated' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Stop invocation' }).count(), 0);
+  });
+
+  void it('stops one node of a run with its own Stop button, leaving the other running', async () => {
+    const page = await newPage();
+    const run = await stack.call('RunCommand', {
+      NodeIdList: ['n1', 'n2'],
+      CommandContent: 'sleep 60',
+    });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    await signIn(page, stack.token, `/ui/invocations/${id}`);
+    for (const n of ['n1', 'n2']) await nodeRow(page, n).filter({ hasText: 'Running' }).waitFor();
+    await page.getByRole('button', { name: 'Stop n1', exact: true }).click();
+    await nodeRow(page, 'n1').filter({ hasText: 'Terminated' }).waitFor();
+    // The same answer that shows n1 Terminated shows n2: still running, the invocation too.
+    assert.equal(await nodeRow(page, 'n2').filter({ hasText: 'Running' }).count(), 1);
+    assert.equal(await page.getByRole('button', { name: 'Stop invocation' }).count(), 1);
+    const n2 = (await stack.describe(id)).InvokeNodes.InvokeNode.find((n) => n.NodeId === 'n2');
+    assert.equal(n2?.InvocationStatus, 'Running');
+    await stack.call('StopInvocation', { InvokeId: id });
+    await nodeRow(page, 'n2').filter({ hasText: 'Terminated' }).waitFor();
+  });
+
+  void it('marks the bytes dropped from an output over 24 KiB', async () => {
+    const page = await newPage();
+    const run = await stack.call('RunCommand', {
+      NodeIdList: ['n2'],
+      CommandContent: "echo the-start; head -c 30000 /dev/zero | tr '\\0' x; echo; echo the-end",
+    });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    await signIn(page, stack.token, `/ui/invocations/${id}`);
+    await nodeRow(page, 'n2').filter({ hasText: 'Success' }).waitFor();
+    const n2 = (await stack.describe(id)).InvokeNodes.InvokeNode[0];
+    assert.ok(n2 && n2.Dropped > 0, `nothing dropped: ${JSON.stringify(n2?.Dropped)}`);
+    const output = page.getByTestId('output');
+    await output.filter({ hasText: `… ${n2.Dropped} bytes dropped …` }).waitFor();
+    const text = (await output.textContent()) ?? '';
+    assert.match(text, /^the-start\n/);
+    assert.match(text, /the-end\n$/);
   });
 
   void it('follows a run by the event stream, its token in a header and never in the URL', async () => {
@@ -290,6 +331,69 @@ void describe('the web console in chromium', () => {
     const refused = await stack.call('StopInvocation', { InvokeId: id }, { token: readToken });
     assert.equal(refused.status, 403);
     await stack.call('StopInvocation', { InvokeId: id });
+  });
+
+  void it('groups identical outputs and reruns only the failed node in a new invocation', async () => {
+    // One node at a time, in NodeIdList order: n1 makes the marker and fails, n2 finds it,
+    // waits for the test's `go` file and succeeds, and so does n1's rerun. The page is open
+    // while n2 runs: the groups follow as runs end.
+    const marker = join(tmpdir(), `fleetcmd-console-rerun-${randomBytes(6).toString('hex')}`);
+    try {
+      const run = await stack.call('RunCommand', {
+        NodeIdList: ['n1', 'n2'],
+        MaxConcurrency: '1',
+        CommandContent: `if mkdir ${marker}; then echo broken; exit 3; fi; while [ ! -e ${marker}/go ]; do sleep 0.1; done; echo fine`,
+      });
+      assert.equal(run.status, 200);
+      const id = (run.body as { InvokeId: string }).InvokeId;
+      const page = await newPage();
+      await signIn(page, stack.token, `/ui/invocations/${id}`);
+      const groups = page.getByRole('region', { name: 'Identical outputs' }).getByRole('listitem');
+      const failed = groups.filter({ hasText: /^1 node Failed exit 3 n1 / });
+      const ok = groups.filter({ hasText: /^1 node Success exit 0 n2 / });
+      await nodeRow(page, 'n2').filter({ hasText: 'Running' }).waitFor();
+      await failed.waitFor();
+      writeFileSync(join(marker, 'go'), '');
+      await page.getByRole('heading').locator('.badge', { hasText: 'PartialFailed' }).waitFor();
+      await ok.waitFor();
+      assert.equal(await groups.count(), 2);
+      // A group's output is its first node's, shown as text in the output panel.
+      await failed.getByRole('button', { name: 'Show output of the group of n1' }).click();
+      await page.getByRole('region', { name: 'Output of n1' }).getByText('broken').waitFor();
+      await assertAccessible(page, 'invocation with groups');
+      await page.getByRole('button', { name: 'Rerun failed (1 node)' }).click();
+      await page.waitForURL(
+        (u) => /\/ui\/invocations\/t-[a-z0-9]+$/.test(u.pathname) && !u.pathname.endsWith(id),
+      );
+      const rerunId = new URL(page.url()).pathname.split('/').pop() ?? '';
+      await nodeRow(page, 'n1').filter({ hasText: 'Success' }).waitFor();
+      await page.getByTestId('output').filter({ hasText: 'fine' }).waitFor();
+      assert.equal(await nodeRow(page, 'n2').count(), 0);
+      const rerun = await stack.describe(rerunId);
+      assert.deepEqual(
+        rerun.InvokeNodes.InvokeNode.map((n) => n.NodeId),
+        ['n1'],
+      );
+      assert.equal(await page.getByRole('button', { name: /^Rerun/ }).count(), 0);
+    } finally {
+      rmSync(marker, { recursive: true, force: true });
+    }
+  });
+
+  void it('lets a read-only token see the output groups but not Rerun', async () => {
+    const run = await stack.call('RunCommand', { NodeIdList: ['n1'], CommandContent: 'exit 4' });
+    const id = (run.body as { InvokeId: string }).InvokeId;
+    const page = await newPage();
+    await signIn(page, readToken, `/ui/invocations/${id}`);
+    await nodeRow(page, 'n1').filter({ hasText: 'Failed' }).waitFor();
+    await page
+      .getByRole('region', { name: 'Identical outputs' })
+      .getByRole('listitem')
+      .filter({ hasText: /^1 node Failed exit 4 n1/ })
+      .waitFor();
+    assert.equal(await page.getByRole('button', { name: /^Rerun/ }).count(), 0);
+    const refused = await stack.call('RerunInvocation', { InvokeId: id }, { token: readToken });
+    assert.equal(refused.status, 403);
   });
 
   void it('serves /ui/ with strict headers and /docs/reference/ rendered locally', async () => {

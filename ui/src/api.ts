@@ -17,6 +17,8 @@ export type {
   InvokeIdAnswer,
   InvokeNodeView,
   NodeView,
+  OutputGroupView,
+  SummarizeInvocationAnswer,
   WhoamiAnswer,
 } from '../../src/api/schemas/response.js';
 

@@ -62,7 +62,7 @@ function Shell({ who, signOut }: { who: WhoamiAnswer; signOut: () => void }) {
           <Route path="/run">{who.Role !== 'read' ? <RunPage /> : <Redirect to="/nodes" />}</Route>
           <Route path="/invocations" component={InvocationsPage} />
           <Route path="/invocations/:id">
-            {(p: { id: string }) => <InvocationPage id={p.id} />}
+            {(p: { id: string }) => <InvocationPage key={p.id} id={p.id} />}
           </Route>
           <Route path="/schedules">
             <Suspense fallback={<p class="loading">Loading…</p>}>

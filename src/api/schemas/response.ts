@@ -214,6 +214,24 @@ export const describeSendFileResultsResponse = answer({
 });
 
 /** GET /v1/whoami: the calling token's name and role (the console hides what `read` may not do). */
+/** SummarizeInvocation: one group of identical answers (status, exit code, output digest). */
+export const outputGroupSchema = z.strictObject({
+  InvocationStatus: nodeStatus,
+  ExitCode: z.number().int().optional().describe('Absent when the runs have none'),
+  OutputDigest: z
+    .string()
+    .describe('sha256 (hex) of the stored output bytes, computed by the agent; "" when none ran'),
+  NodeCount: z.number().int().describe('Runs in the group (of a timed invocation: every fire)'),
+  NodeIds: z.strictObject({
+    NodeId: z.array(z.string()).describe('Up to 10 of the group’s nodes'),
+  }),
+  Output: z.string().optional().describe('With IncludeOutput: the output of the first node'),
+});
+
+export const summarizeInvocationResponse = answer({
+  Groups: z.strictObject({ Group: z.array(outputGroupSchema) }),
+});
+
 export const whoamiResponse = answer({
   TokenName: z.string().describe('"" while the API runs without tokens'),
   Role: z.enum(['admin', 'run', 'read']),
@@ -296,6 +314,8 @@ export type CommandView = z.output<typeof commandSchema>;
 export type DescribeSendFileResultsAnswer = Answer<typeof describeSendFileResultsResponse>;
 export type FileInvocationView = z.output<typeof fileInvocationSchema>;
 export type FileNodeView = z.output<typeof fileNodeSchema>;
+export type OutputGroupView = z.output<typeof outputGroupSchema>;
+export type SummarizeInvocationAnswer = Answer<typeof summarizeInvocationResponse>;
 export type WhoamiAnswer = Answer<typeof whoamiResponse>;
 export type CreateActivationAnswer = Answer<typeof createActivationResponse>;
 export type DescribeActivationsAnswer = Answer<typeof describeActivationsResponse>;

@@ -1,12 +1,15 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import useSWR, { useSWRConfig } from 'swr';
-import { Link } from 'wouter-preact';
+import { Link, useLocation } from 'wouter-preact';
 import {
   base64Bytes,
   call,
   utf8,
   type DescribeInvocationsAnswer,
+  type InvokeIdAnswer,
   type InvokeNodeView,
+  type OutputGroupView,
+  type SummarizeInvocationAnswer,
 } from '../api';
 import { Output } from '../components/ansi-text';
 import { Badge, Progress } from '../components/status';
@@ -33,22 +36,53 @@ const ofInvocation =
     key[0] === 'DescribeInvocations' &&
     (key[1] as { InvokeId?: string } | undefined)?.InvokeId === id;
 
-function StopButton({ id, nodes, label }: { id: string; nodes?: string[]; label: string }) {
+/** At most this many output groups are listed (a fleet of distinct outputs has one per node). */
+const GROUPS_SHOWN = 20;
+
+/** A node's last run ended and did not succeed: what RerunInvocation picks by default. */
+const rerunnable = (n: InvokeNodeView): boolean =>
+  n.InvocationStatus !== 'Success' && FINAL_NODE_STATUSES.has(n.InvocationStatus);
+
+/**
+ * Rerun on failed: RerunInvocation with its default statuses (every final status but Success)
+ * makes a new invocation on those nodes only, which the page then opens.
+ */
+function RerunButton({ id, count }: { id: string; count: number }) {
+  const [, navigate] = useLocation();
+  const rerun = async () => {
+    const answer = await call<InvokeIdAnswer>('RerunInvocation', { InvokeId: id });
+    navigate(`/invocations/${answer.InvokeId}`);
+  };
+  return (
+    <ActionButton label={`Rerun failed (${count} ${count === 1 ? 'node' : 'nodes'})`} act={rerun} />
+  );
+}
+
+/** A button for one API call: disabled while it runs, its error (if any) shown beside it. */
+function ActionButton({
+  label,
+  danger = false,
+  act,
+}: {
+  label: string;
+  danger?: boolean;
+  act: () => Promise<void>;
+}) {
   const [state, setState] = useState<'idle' | 'busy' | string>('idle');
-  const { mutate } = useSWRConfig();
-  const stop = () => {
+  const click = () => {
     setState('busy');
-    call('StopInvocation', { InvokeId: id, ...(nodes ? { NodeIdList: nodes } : {}) })
-      .then(() => {
-        setState('idle');
-        // Stopping has no event of its own: read the invocation again now.
-        void mutate(ofInvocation(id));
-      })
+    act()
+      .then(() => setState('idle'))
       .catch((err: unknown) => setState(String(err)));
   };
   return (
     <>
-      <button type="button" class="danger" disabled={state === 'busy'} onClick={stop}>
+      <button
+        type="button"
+        class={danger ? 'danger' : undefined}
+        disabled={state === 'busy'}
+        onClick={click}
+      >
         {label}
       </button>
       {state !== 'idle' && state !== 'busy' && (
@@ -58,6 +92,87 @@ function StopButton({ id, nodes, label }: { id: string; nodes?: string[]; label:
       )}
     </>
   );
+}
+
+/**
+ * The invocation's ended runs grouped by status, exit code and output digest
+ * (SummarizeInvocation), largest first. The answer is read again whenever a run ends (`ended`
+ * counts them), and without outputs: a group's output is its first node's, shown in the output
+ * panel below on demand, so a fleet of distinct outputs costs no read of each.
+ */
+function OutputGroups({
+  id,
+  ended,
+  select,
+}: {
+  id: string;
+  ended: number;
+  select: (node: string) => void;
+}) {
+  const { data, error } = useSWR<SummarizeInvocationAnswer>(
+    ended > 0 ? ['SummarizeInvocation', { InvokeId: id }, ended] : null,
+    { keepPreviousData: true },
+  );
+  if (error) return <p class="error">{String(error)}</p>;
+  const groups = data?.Groups.Group ?? [];
+  if (groups.length === 0) return null;
+  return (
+    <section class="groups" aria-labelledby="groups-title">
+      <h2 id="groups-title">Identical outputs</h2>
+      <ul>
+        {groups.slice(0, GROUPS_SHOWN).map((g) => (
+          <OutputGroup
+            key={`${g.InvocationStatus}/${g.ExitCode}/${g.OutputDigest}`}
+            g={g}
+            select={select}
+          />
+        ))}
+      </ul>
+      {groups.length > GROUPS_SHOWN && (
+        <p class="muted">
+          … and {groups.length - GROUPS_SHOWN} more groups (each node is in the table above)
+        </p>
+      )}
+    </section>
+  );
+}
+
+function OutputGroup({ g, select }: { g: OutputGroupView; select: (node: string) => void }) {
+  const ids = g.NodeIds.NodeId;
+  const first = ids[0];
+  return (
+    <li class="group">
+      <span class="count">
+        {g.NodeCount} {g.NodeCount === 1 ? 'node' : 'nodes'}
+      </span>{' '}
+      <Badge status={g.InvocationStatus} />
+      {g.ExitCode !== undefined && <span class="muted"> exit {g.ExitCode}</span>}{' '}
+      <span class="muted">
+        {ids.join(', ')}
+        {g.NodeCount > ids.length && ', …'}
+      </span>{' '}
+      {first !== undefined && g.OutputDigest !== '' && (
+        <button
+          type="button"
+          class="link"
+          aria-label={`Show output of the group of ${first}`}
+          onClick={() => select(first)}
+        >
+          Output
+        </button>
+      )}
+    </li>
+  );
+}
+
+function StopButton({ id, nodes, label }: { id: string; nodes?: string[]; label: string }) {
+  const { mutate } = useSWRConfig();
+  const stop = async () => {
+    await call('StopInvocation', { InvokeId: id, ...(nodes ? { NodeIdList: nodes } : {}) });
+    // Stopping has no event of its own: read the invocation again now.
+    void mutate(ofInvocation(id));
+  };
+  return <ActionButton label={label} danger act={stop} />;
 }
 
 function NodeOutput({ id, node, live }: { id: string; node: string; live: boolean }) {
@@ -156,6 +271,11 @@ export function InvocationPage({ id }: { id: string }) {
   // Rows keep their objects while unchanged, so a new answer renders only the rows it changed.
   const nodes = useStableRows(inv?.InvokeNodes.InvokeNode ?? NO_NODES, nodeKey);
   const columns = useMemo(() => nodeColumns(id, canRun, setSelected), [id, canRun]);
+  const ended = useMemo(
+    () => nodes.reduce((k, n) => k + (FINAL_NODE_STATUSES.has(n.InvocationStatus) ? 1 : 0), 0),
+    [nodes],
+  );
+  const failed = useMemo(() => nodes.filter(rerunnable).length, [nodes]);
   if (error)
     return (
       <p role="alert" class="error">
@@ -211,6 +331,7 @@ export function InvocationPage({ id }: { id: string }) {
         {utf8(base64Bytes(inv.CommandContent))}
       </pre>
       {canRun && open && <StopButton id={inv.InvokeId} label="Stop invocation" />}
+      {canRun && failed > 0 && <RerunButton id={inv.InvokeId} count={failed} />}
       <Progress nodes={nodes} />
       <VirtualTable
         rows={nodes}
@@ -218,6 +339,7 @@ export function InvocationPage({ id }: { id: string }) {
         rowKey={nodeKey}
         label="Nodes of this invocation"
       />
+      <OutputGroups id={inv.InvokeId} ended={ended} select={setSelected} />
       {shown && <NodeOutput key={shown} id={inv.InvokeId} node={shown} live={live} />}
     </section>
   );
