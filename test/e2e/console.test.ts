@@ -97,7 +97,10 @@ void describe('the web console in chromium', () => {
     await tabTo(page, 'Run');
     await page.keyboard.press('Enter');
     await page.waitForURL(/\/ui\/invocations\/t-[a-z0-9]+$/);
-    await page.getByRole('heading').locator('.badge', { hasText: 'Success' }).waitFor();
+    await page
+      .getByRole('heading', { level: 1 })
+      .locator('.badge', { hasText: 'Success' })
+      .waitFor();
     for (const n of ['n1', 'n2']) await nodeRow(page, n).filter({ hasText: 'Success' }).waitFor();
     await page.getByTestId('output').filter({ hasText: 'hello from the console' }).waitFor();
     await assertAccessible(page, 'invocation');
@@ -129,7 +132,10 @@ void describe('the web console in chromium', () => {
     await nodeRow(page, 'n1').filter({ hasText: 'Running' }).waitFor();
     await tabTo(page, 'Stop invocation');
     await page.keyboard.press('Enter');
-    await page.getByRole('heading').locator('.badge', { hasText: 'Stopped' }).waitFor();
+    await page
+      .getByRole('heading', { level: 1 })
+      .locator('.badge', { hasText: 'Stopped' })
+      .waitFor();
     await nodeRow(page, 'n1').filter({ hasText: 'Terminated' }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Stop invocation' }).count(), 0);
   });
@@ -188,7 +194,10 @@ void describe('the web console in chromium', () => {
     // because its events (RunFinished, InvocationFinished) arrived.
     await stack.call('StopInvocation', { InvokeId: id });
     await nodeRow(page, 'n1').filter({ hasText: 'Terminated' }).waitFor();
-    await page.getByRole('heading').locator('.badge', { hasText: 'Stopped' }).waitFor();
+    await page
+      .getByRole('heading', { level: 1 })
+      .locator('.badge', { hasText: 'Stopped' })
+      .waitFor();
     assert.ok(streams.length > 0, 'no request to /v1/events');
     for (const s of streams) {
       assert.equal(s.auth, `Bearer ${stack.token}`);
@@ -354,7 +363,10 @@ void describe('the web console in chromium', () => {
       await nodeRow(page, 'n2').filter({ hasText: 'Running' }).waitFor();
       await failed.waitFor();
       writeFileSync(join(marker, 'go'), '');
-      await page.getByRole('heading').locator('.badge', { hasText: 'PartialFailed' }).waitFor();
+      await page
+        .getByRole('heading', { level: 1 })
+        .locator('.badge', { hasText: 'PartialFailed' })
+        .waitFor();
       await ok.waitFor();
       assert.equal(await groups.count(), 2);
       // A group's output is its first node's, shown as text in the output panel.
