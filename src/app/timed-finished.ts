@@ -1,6 +1,7 @@
 import type { Invocation, RunRecord } from '../domain/invocation.js';
 import { aggregateStatus, isFinalNodeStatus, type NodeStatus } from '../domain/status.js';
 import type { EventStore } from '../store/event-store.js';
+import type { InvocationStore } from '../store/invocation-store.js';
 import type { RunStore } from '../store/run-store.js';
 
 export interface TimedFinishedDeps {
@@ -14,9 +15,10 @@ export interface TimedFinishedDeps {
  * InvocationFinished once every node's record is final: the aggregate status and the records
  * by status, as DescribeInvocations shows them (a node whose record has expired is not
  * counted), after every run's RunFinished. Answers whether the invocation may retire (leave
- * the timed set): true once it was announced (now or before: ev-finished-3.lua's flag makes it
+ * the timed set): true once it was announced (now or before: ev-finished-4.lua's flag makes it
  * once across replicas and restarts), false while a node's run has not ended or the relay has
- * not copied its end yet (the upkeep asks again, and retires it then).
+ * not copied its end yet: it is then listed as finishing, and the event relay asks again
+ * (retireWhenFinished) soon after its next run's end is copied; the upkeep also asks again.
  */
 export async function announceTimedFinished(
   inv: Invocation,
@@ -27,7 +29,10 @@ export async function announceTimedFinished(
   if (!deps.events) return true;
   const runs = read ?? (await deps.runs.read(inv.invokeId, inv.nodeIds, false));
   const statuses: NodeStatus[] = [...runs.values()].map((r) => r.status);
-  if (!statuses.every(isFinalNodeStatus)) return false;
+  if (!statuses.every(isFinalNodeStatus)) {
+    await deps.events.markFinishing(inv.invokeId);
+    return false;
+  }
   const counts: Record<string, number> = {};
   for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
   const said = await deps.events.announceFinished(inv.invokeId, inv.nodeIds, {
@@ -37,4 +42,25 @@ export async function announceTimedFinished(
     Counts: counts,
   });
   return said === 'announced';
+}
+
+export interface RetireDeps extends TimedFinishedDeps {
+  invocations: InvocationStore;
+}
+
+/**
+ * The relay's retry for a finishing invocation (one that fires no more, whose
+ * InvocationFinished waited for its runs' ends): announces it and retires it (it leaves the
+ * timed set and expires after the retention) once every run has ended and been relayed.
+ * Answers whether it is done with (announced and retired, or gone).
+ */
+export async function retireWhenFinished(invokeId: string, deps: RetireDeps): Promise<boolean> {
+  const inv = await deps.invocations.get(invokeId);
+  if (!inv) {
+    await deps.events?.unmarkFinishing(invokeId);
+    return true;
+  }
+  if (!(await announceTimedFinished(inv, deps))) return false;
+  await deps.invocations.markEnded(invokeId);
+  return true;
 }

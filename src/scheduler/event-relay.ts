@@ -17,12 +17,23 @@ export interface EventRelayDeps {
    * and rollouts (app/rollout.ts runsEnded).
    */
   onRunsEnded?: (nodeId: string, ends: readonly RunEnd[]) => Promise<void>;
+  /**
+   * Asked again for a finishing invocation (a timed one that fires no more, whose
+   * InvocationFinished waited for its runs' ends: app/timed-finished.ts retireWhenFinished)
+   * once one of its runs' ends has been copied, or when first seen on the list. Answers
+   * whether it is done with. Idempotent.
+   */
+  onFinishing?: (invokeId: string) => Promise<boolean>;
 }
 
 /** How long one XREAD waits for node events (also how late a new node's first events may be). */
 const BLOCK_MS = 1_000;
 /** How often the node registry is read again for new nodes. */
 const REFRESH_MS = 2_000;
+/** A finishing invocation is asked about at most this often (it reads every node's record). */
+const FINISHING_EVERY_MS = 1_000;
+/** ...and at least this often while listed, ends or not (a wait on an event that is no end). */
+const FINISHING_AGAIN_MS = 30_000;
 /** Outbox entries read per node per XREAD. */
 const BATCH = 100;
 /** A node's outbox is trimmed to what is not yet copied once this many were copied. */
@@ -35,7 +46,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * all registered nodes' outboxes, then one ev-relay script per node's batch, which copies each once
  * whatever the number of relays (any scheduler replica runs one) or retries. Node events thus
  * reach GET /v1/events within about a round trip of their change, and never before it. Each
- * run's end is also handed to onRunsEnded (output groups, rollouts) before it is copied.
+ * run's end is also handed to onRunsEnded (output groups, rollouts) before it is copied, and
+ * a finishing invocation is asked about again (onFinishing) once one of its ends is copied.
  */
 export class EventRelay {
   private stopped = false;
@@ -45,6 +57,13 @@ export class EventRelay {
   private readonly sinceTrim = new Map<string, number>();
   private refreshedAt = 0;
   private stored: Map<string, string> | undefined;
+  /** The finishing invocations (read with the registry) -> when last asked about (0: due). */
+  private finishing = new Map<string, number>();
+  /**
+   * Finishing invocations with an end copied since they were last asked, newly listed, or not
+   * asked for FINISHING_AGAIN_MS.
+   */
+  private readonly due = new Set<string>();
 
   constructor(private readonly deps: EventRelayDeps) {}
 
@@ -63,7 +82,33 @@ export class EventRelay {
     for (const id of await this.deps.nodes.list(undefined, Number.MAX_SAFE_INTEGER)) {
       if (!this.cursors.has(id)) this.cursors.set(id, this.stored.get(id) ?? '0-0');
     }
+    if (this.deps.onFinishing) {
+      const listed = new Map<string, number>();
+      for (const id of await this.deps.events.finishing()) {
+        const asked = this.finishing.get(id);
+        if (asked === undefined || Date.now() - asked >= FINISHING_AGAIN_MS) this.due.add(id);
+        listed.set(id, asked ?? 0);
+      }
+      this.finishing = listed;
+    }
     this.refreshedAt = Date.now();
+  }
+
+  /** Asks about each due finishing invocation not asked about within FINISHING_EVERY_MS. */
+  private async askFinishing(): Promise<void> {
+    const { onFinishing } = this.deps;
+    if (!onFinishing) return;
+    const now = Date.now();
+    for (const id of this.due) {
+      if (now - (this.finishing.get(id) ?? 0) < FINISHING_EVERY_MS) continue;
+      this.due.delete(id);
+      this.finishing.set(id, now);
+      const done = await onFinishing(id).catch((err: unknown) => {
+        this.deps.log.warn({ invokeId: id, err: String(err) }, 'finished invocation not retired');
+        return false;
+      });
+      if (done) this.finishing.delete(id);
+    }
   }
 
   private async relayBatch(nodeId: string, entries: { id: string; type: string; data: string }[]) {
@@ -77,6 +122,7 @@ export class EventRelay {
     const ends = batch.flatMap(({ ev }) => (ev.runEnd ? [ev.runEnd] : []));
     if (ends.length > 0) await this.deps.onRunsEnded?.(nodeId, ends);
     if (batch.length > 0) await events.relay(nodeId, batch);
+    for (const end of ends) if (this.finishing.has(end.invokeId)) this.due.add(end.invokeId);
     const last = entries.at(-1);
     if (last) this.cursors.set(nodeId, last.id);
     const n = (this.sinceTrim.get(nodeId) ?? 0) + entries.length;
@@ -91,6 +137,7 @@ export class EventRelay {
       try {
         await this.refresh();
         if (this.cursors.size === 0) {
+          await this.askFinishing();
           await sleep(BLOCK_MS);
           continue;
         }
@@ -101,6 +148,7 @@ export class EventRelay {
           BATCH,
         );
         for (const b of batches) await this.relayBatch(b.nodeId, b.entries);
+        await this.askFinishing();
       } catch (err) {
         if (this.stopped) return;
         this.deps.log.warn({ err: String(err) }, 'event relay failed; retrying');

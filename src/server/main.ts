@@ -27,6 +27,7 @@ import { readRedisFacts } from '../store/redis-facts.js';
 import { redisWarnings } from '../domain/redis-fitness.js';
 import { EventStore } from '../store/event-store.js';
 import { EventRelay } from '../scheduler/event-relay.js';
+import { retireWhenFinished } from '../app/timed-finished.js';
 import { Webhooks } from '../scheduler/webhooks.js';
 import { WebhookStore } from '../store/webhook-store.js';
 import { WebhookQueue } from '../store/queues.js';
@@ -92,6 +93,8 @@ async function startScheduler(
     log: logger,
     // Output groups and rollouts learn each run's end from its RunFinished (app/rollout.ts).
     onRunsEnded: (nodeId, ends) => runsEnded(nodeId, ends, rolloutDeps),
+    // A stopped or over timed invocation retires once its last run's end is relayed.
+    onFinishing: (invokeId) => retireWhenFinished(invokeId, { runs, events, invocations }),
   });
   const scheduler = new Scheduler({
     invocations,

@@ -72,9 +72,10 @@ export class EventStore {
 
   /**
    * InvocationFinished of a timed invocation whose nodes' records are all final, once per
-   * invocation (ev-finished-3.lua), and only once the relay has copied every event the nodes'
+   * invocation (ev-finished-4.lua), and only once the relay has copied every event the nodes'
    * outboxes held (read here, after the records): so after each run's RunFinished. Answers
-   * 'announced' (now or before) or 'wait' (the relay is behind: ask again later).
+   * 'announced' (now or before) or 'wait' (the relay is behind: it is listed as finishing, and
+   * the relay asks again).
    */
   async announceFinished(
     invokeId: string,
@@ -98,9 +99,28 @@ export class EventStore {
       this.maxLen,
       this.retentionMs,
       JSON.stringify(data),
+      invokeId,
       ...heads.flat(),
     );
     return reply === 'wait' ? 'wait' : 'announced';
+  }
+
+  /**
+   * Lists a timed invocation as finishing: it fires no more, but a node's run has not ended, so
+   * its InvocationFinished waits (the relay asks again as its runs' ends are copied).
+   */
+  async markFinishing(invokeId: string): Promise<void> {
+    await this.redis.sadd(this.keys.finishingInvocations(), invokeId);
+  }
+
+  /** Takes an invocation off the finishing list (it is gone: nothing will be announced). */
+  async unmarkFinishing(invokeId: string): Promise<void> {
+    await this.redis.srem(this.keys.finishingInvocations(), invokeId);
+  }
+
+  /** The invocations whose InvocationFinished waits for their runs' ends. */
+  async finishing(): Promise<string[]> {
+    return this.redis.smembers(this.keys.finishingInvocations());
   }
 
   /** The relay's cursors: nodeId -> the last outbox id copied. */

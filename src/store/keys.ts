@@ -283,6 +283,14 @@ export class Keys {
   }
 
   /**
+   * Set: timed invocations that fire no more but whose InvocationFinished waits for their runs'
+   * ends (ev-finished-4.lua); the event relay asks again as their ends are copied.
+   */
+  finishingInvocations(): string {
+    return `${this.prefix}:{global}:finishing`;
+  }
+
+  /**
    * Hash: an invocation's event progress (announced once; runs still to end and their counts by
    * status, for InvocationFinished); kept for the retention.
    */

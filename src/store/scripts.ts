@@ -158,8 +158,13 @@ export const SCRIPTS = {
     keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId)],
   },
   evFinished: {
-    file: 'ev-finished-3.lua',
-    keys: (k: Keys, invokeId: string) => [k.events(), k.invocationEvents(invokeId), k.eventRelay()],
+    file: 'ev-finished-4.lua',
+    keys: (k: Keys, invokeId: string) => [
+      k.events(),
+      k.invocationEvents(invokeId),
+      k.eventRelay(),
+      k.finishingInvocations(),
+    ],
   },
   evRelay: {
     file: 'ev-relay-3.lua',

@@ -8,6 +8,7 @@ import { HANG_MS } from '../helpers/hang.js';
 import { upkeepOnce } from '../helpers/promises.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { NodeStore } from '../../src/store/node-store.js';
+import { SchedulerQueue } from '../../src/store/queues.js';
 import { openEvents, type SseClient, type SseEvent } from '../helpers/sse.js';
 import { makeStack, run, runCli, type AgentProcess, type Stack } from '../helpers/stack.js';
 
@@ -309,6 +310,50 @@ void describe('lifecycle events (GET /v1/events)', () => {
     await stack.server.close();
     await open.ended;
     await watcher.ended;
+  });
+});
+
+void describe('a stopped timed invocation retires as its last run ends', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
+    await stack.startAgent('evfin');
+    // No upkeep pass from now on (it would also retire it): the event relay must.
+    const queue = new SchedulerQueue(stack.redis, stack.keys);
+    await queue.removeSchedules(['upkeep']);
+    await queue.close();
+  });
+  after(() => stack.close());
+
+  void it('a run still Stopping when StopInvocation answered: InvocationFinished and retirement follow its end', async () => {
+    const w = await openEvents(stack.url, stack.token);
+    try {
+      const id = await run(stack, {
+        NodeIdList: ['evfin'],
+        CommandContent: 'sleep 600',
+        Frequency: 'rate(1s)',
+      });
+      await w.next('the run started', typed('RunStarted', id));
+      const stop = await stack.call('StopInvocation', { InvokeId: id });
+      assert.equal(stop.status, 200, JSON.stringify(stop.body));
+      // The stop answered while the run was still being stopped: not retired yet, but listed.
+      assert.ok(await stack.redis.sismember(stack.keys.timedInvocations(), id), 'still timed');
+      const fin = await w.next('finished', typed('InvocationFinished', id));
+      assert.equal(fin.data.Data.InvocationStatus, 'Stopped');
+      await stack.waitFor(
+        'retired',
+        async () => !(await stack.redis.sismember(stack.keys.timedInvocations(), id)),
+        HANG_MS,
+      );
+      const ttl = await stack.redis.pttl(stack.keys.invocation(id));
+      assert.ok(ttl > 0, `expires (TTL ${ttl} ms)`);
+      assert.equal(await stack.redis.sismember(stack.keys.finishingInvocations(), id), 0);
+      const all = await held(stack, `?follow=false&after=0&InvokeId=${id}`);
+      assert.equal(all.filter((e) => e.event === 'InvocationFinished').length, 1);
+      assert.equal(all.at(-1)?.event, 'InvocationFinished', 'after every RunFinished');
+    } finally {
+      w.close();
+    }
   });
 });
 

@@ -150,6 +150,13 @@ const KEY_KINDS: readonly KeyKind[] = [
     transient: true,
   },
   {
+    kind: 'finishing index',
+    shape: /^\{(global)\}:finishing$/,
+    owner: 'server',
+    slotWith: 'global',
+    transient: true,
+  },
+  {
     kind: 'invocation event tally',
     shape: new RegExp(`^\\{(global)\\}:evinv:${INV}$`),
     owner: 'server',
