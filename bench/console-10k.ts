@@ -33,13 +33,12 @@ import { loadConfig } from '../src/shared/config.js';
 import { makeLogger } from '../src/shared/log.js';
 import { startServer } from '../src/server/main.js';
 import { freePort, startPrivateRedis } from '../src/dev/private-redis.js';
-import { AgentStore } from '../src/store/agent-store.js';
 import { Keys } from '../src/store/keys.js';
 import { makeRedis } from '../src/store/redis.js';
+import { registerNodes } from './seed-nodes.js';
 import type { DescribeInvocationsAnswer, InvokeNodeView } from '../src/api/schemas/response.js';
 
 const NODES = 10_000;
-const SEED_BATCH = 500;
 const prefix = 'c10k';
 const token = randomBytes(16).toString('hex');
 const compareDir = option('--compare');
@@ -63,19 +62,7 @@ const keys = new Keys(prefix);
 const ids = Array.from({ length: NODES }, (_, i) => `node-${String(i).padStart(5, '0')}`);
 
 async function seed(): Promise<void> {
-  for (let i = 0; i < NODES; i += SEED_BATCH) {
-    await Promise.all(
-      ids.slice(i, i + SEED_BATCH).map(async (id) => {
-        const agent = new AgentStore(redis, keys, id);
-        await agent.register(3_600_000, 'bench-boot', {
-          hostname: id,
-          osType: 'Linux',
-          agentVersion: '0.1.0',
-        });
-        await agent.announce();
-      }),
-    );
-  }
+  await registerNodes(redis, keys, ids, 3_600_000);
 }
 
 /** Scrolling speed: a fast, steady fling (about 80 rows of 36 px a second). */

@@ -1,10 +1,14 @@
 /**
- * Output groups: SummarizeInvocation on one invocation of NODES finished nodes. The invocation
- * and every run are seeded through the real store code and scripts (InvocationStore.create and
- * publish, RunStore.create, the agent's claim and finish, which computes the digest and
- * publishes the run's end), and the bench stack's own scheduler counts each end as it would in
- * production; seeding waits until all are counted. Outputs fall into GROUPS groups (most nodes
- * print the same line, a few fail, a few print their own line).
+ * Output groups: SummarizeInvocation on one invocation of NODES finished nodes. The nodes, the
+ * invocation and every run are seeded through the real store code and scripts (each node
+ * registers and announces itself as its agent does, then InvocationStore.create and publish,
+ * RunStore.create, the agent's claim and finish, which computes the digest and appends the run's
+ * end to the node's outbox), and the bench stack's own scheduler adds each node to its registry
+ * and its event relay counts each end as it would in production; seeding waits until all are
+ * counted. The relay reads only registered nodes' outboxes: without the registration nothing is
+ * ever counted. Each wait fails with what it saw after WAIT_STALL_MS without progress.
+ * Outputs fall into 3 groups (most nodes print the same line, a few fail, a few print their own
+ * line).
  *
  * Measured (p99 over CALLS calls through the HTTP API): SummarizeInvocation, and with
  * IncludeOutput (one output read per group). Target: p99 <= 20 ms at 10,000 nodes, reading
@@ -21,12 +25,18 @@ import { Keys } from '../src/store/keys.js';
 import { RunStore } from '../src/store/run-store.js';
 import { percentile, publish, quick, reportOnly, score } from './harness.js';
 import { startBenchStack } from './local-stack.js';
+import { Cleanup, sleep } from './processes.js';
+import { registerNodes } from './seed-nodes.js';
 
 const NODES = 10_000;
 const CALLS = quick ? 100 : 300;
 const SEED_BATCH = 500;
+/** A wait on the scheduler (registry, counted ends) fails after this long without progress. */
+const WAIT_STALL_MS = 60_000;
 
-const stack = await startBenchStack('sum', []);
+const cleanup = new Cleanup();
+cleanup.onSignals();
+const stack = await startBenchStack('sum', [], { cleanup });
 const redis = new Redis(stack.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
 const keys = new Keys(stack.prefix);
 const invocations = new InvocationStore(redis, keys);
@@ -40,7 +50,36 @@ function outcomeOf(i: number) {
   return { status: 'Success' as const, exitCode: 0, text: 'ok\n' };
 }
 
+/**
+ * Polls `progress` until it reaches `goal`; throws, naming `what`, once it has not moved for
+ * WAIT_STALL_MS (so a scheduler that never counts fails the run instead of hanging it).
+ */
+async function waitFor(what: string, goal: number, progress: () => Promise<number>) {
+  let last = -1;
+  let movedAt = Date.now();
+  for (;;) {
+    const n = await progress();
+    if (n >= goal) return;
+    if (n !== last) {
+      last = n;
+      movedAt = Date.now();
+    } else if (Date.now() - movedAt > WAIT_STALL_MS) {
+      throw new Error(
+        `summarize: ${what}: ${n} of ${goal}, no progress for ${WAIT_STALL_MS / 1000} s`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+/** Registers every node as its agent would, and waits until the scheduler has them all. */
+async function registerAll(): Promise<void> {
+  await registerNodes(redis, keys, nodeIds);
+  await waitFor("nodes in the scheduler's registry", NODES, () => redis.scard(keys.nodeRegistry()));
+}
+
 async function seed(): Promise<{ inv: Invocation; ms: number }> {
+  await registerAll();
   const t0 = performance.now();
   const inv: Invocation = benchInvocation(nodeIds, './check.sh');
   const { createdMs } = await invocations.create(inv);
@@ -65,10 +104,10 @@ async function seed(): Promise<{ inv: Invocation; ms: number }> {
     );
   }
   await invocations.markDispatched(inv.invokeId, Date.now());
-  // The scheduler counts each end from its notice; wait until it has counted them all.
-  for (let n = 0; n < NODES; n = await runs.rollouts.foldedCount(inv.invokeId, '')) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // The scheduler's event relay counts each end from the node's outbox; wait for them all.
+  await waitFor('run ends counted by the scheduler', NODES, () =>
+    runs.rollouts.foldedCount(inv.invokeId, ''),
+  );
   return { inv, ms: performance.now() - t0 };
 }
 
@@ -128,10 +167,11 @@ try {
       'summarize: seeding 10k finished nodes, until all counted',
       'ms',
       Math.round(ms),
-      'through the real store scripts; the scheduler counts each end from its notice',
+      'from the first run created (the nodes registered before) through the real store scripts; the scheduler counts each end from its outbox',
     ),
   ]);
 } finally {
   redis.disconnect();
   await stack.close();
+  await cleanup.runAll();
 }
