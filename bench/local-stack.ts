@@ -36,7 +36,12 @@ export interface BenchStackOptions {
   agentNodeArgs?: string[];
   /** Where agent logs go (`agent-<id>.log`); without it their output is dropped. */
   logDir?: string;
-  /** Registers the stack's shutdown, so a failure or Ctrl-C also stops it. */
+  /**
+   * Registers the stack's shutdown, so a failure or Ctrl-C also stops it. Without it the stack
+   * registers with this module's own Cleanup, which runs on SIGINT/SIGTERM (`npm run bench`
+   * stops an overdue benchmark with SIGTERM: its redis-server and agents, in process groups of
+   * their own, would outlive it otherwise).
+   */
   cleanup?: Cleanup;
   /**
    * Another stack's redis-server to use (with a prefix of its own) instead of starting one;
@@ -158,13 +163,24 @@ function post(c: Caller, path: string, body: string): Promise<Record<string, unk
   });
 }
 
+/** The Cleanup of stacks started without one (see BenchStackOptions.cleanup), made on first use. */
+let ownCleanup: Cleanup | undefined;
+
+function defaultCleanup(): Cleanup {
+  if (!ownCleanup) {
+    ownCleanup = new Cleanup();
+    ownCleanup.onSignals();
+  }
+  return ownCleanup;
+}
+
 export async function startBenchStack(
   prefix: string,
   nodeIds: string[],
   opts: BenchStackOptions = {},
 ): Promise<BenchStack> {
   if (opts.agents === 'dist') await ensureBuilt();
-  const cleanup = opts.cleanup ?? new Cleanup();
+  const cleanup = opts.cleanup ?? defaultCleanup();
   const shared = opts.redisOf?.redis;
   const own = shared ? undefined : await startPrivateRedis();
   const redis = shared ?? { url: own?.url ?? '', pid: own?.process.pid };

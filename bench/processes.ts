@@ -106,6 +106,44 @@ export function spawnLogged(
   }
 }
 
+/**
+ * `node <args>` with this process's stdout and stderr, answering its exit code (null when a
+ * signal ended it). Past `timeoutMs` it is sent SIGTERM, which makes a benchmark stop what it
+ * started (Cleanup.onSignals), and SIGKILL `graceMs` later if it is still there; a line on
+ * stderr says so, and `timedOut` is true.
+ */
+export function runBounded(
+  label: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+  graceMs: number,
+): Promise<{ code: number | null; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: REPO,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ...env },
+    });
+    let timedOut = false;
+    let kill: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      console.error(
+        `\n== ${label} did not finish within ${timeoutMs / 1000} s: SIGTERM (SIGKILL after ${graceMs / 1000} s)`,
+      );
+      child.kill('SIGTERM');
+      kill = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      clearTimeout(kill);
+      resolve({ code, timedOut });
+    });
+  });
+}
+
 export async function tail(file: string, lines = 5): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.trimEnd().split('\n').slice(-lines).join('\n');

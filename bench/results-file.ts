@@ -53,8 +53,11 @@ export function latestJson(m: Record<string, unknown>, results: BenchResult[]): 
   return JSON.stringify({ machine: m, results }, null, 2) + '\n';
 }
 
-/** The row run.ts adds for a benchmark whose process failed or reported nothing. */
-export function failedRow(name: string, code: number | null): BenchResult {
+/**
+ * The row run.ts adds for a benchmark whose process failed or reported nothing; `timedOutMin`
+ * when run.ts stopped it for running longer than that many minutes.
+ */
+export function failedRow(name: string, code: number | null, timedOutMin?: number): BenchResult {
   return {
     name: `${name}: completed`,
     unit: 'exit code',
@@ -63,7 +66,10 @@ export function failedRow(name: string, code: number | null): BenchResult {
     ratio: 0,
     target: 1,
     pass: false,
-    note: 'the benchmark process failed or reported nothing',
+    note:
+      timedOutMin === undefined
+        ? 'the benchmark process failed or reported nothing'
+        : `the benchmark did not finish within ${timedOutMin} min and was stopped`,
   };
 }
 

@@ -9,12 +9,12 @@
  *   npm run bench -- --quick       every benchmark but idle-cost, short (under 3 minutes in all)
  *   npm run bench -- --only fanout,read-path
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchResult, formatNumber, passLabel, quick, table } from './harness.js';
+import { runBounded } from './processes.js';
 import { failedRow, handWrittenNotes, latestJson, machine, markdown } from './results-file.js';
 
 /** The benchmarks in the order they run; each is bench/<name>.ts. */
@@ -40,19 +40,13 @@ const FULL_ONLY: readonly string[] = ['idle-cost', 'fleet-10k'];
 
 const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
 
-function runOne(name: string, out: string, timeoutMs: number): Promise<number | null> {
-  return new Promise((resolve) => {
-    const args = ['--import', 'tsx', join(BENCH_DIR, `${name}.ts`), ...(quick ? ['--quick'] : [])];
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, BENCH_OUT: out },
-    });
-    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code);
-    });
-  });
+/** How long a benchmark stopped for running too long has to clean up before it is killed. */
+const KILL_GRACE_MS = 30_000;
+
+/** Runs bench/<name>.ts (see runBounded: SIGTERM past `timeoutMs`, SIGKILL after a grace). */
+function runOne(name: string, out: string, timeoutMs: number) {
+  const args = ['--import', 'tsx', join(BENCH_DIR, `${name}.ts`), ...(quick ? ['--quick'] : [])];
+  return runBounded(name, args, { BENCH_OUT: out }, timeoutMs, KILL_GRACE_MS);
 }
 
 async function main(): Promise<void> {
@@ -73,11 +67,15 @@ async function main(): Promise<void> {
       const out = join(dir, `${name}.jsonl`);
       await writeFile(out, '');
       console.log(`\n== ${name}${quick ? ' (quick)' : ''}`);
-      const code = await runOne(name, out, (quick ? 5 : 30) * 60_000);
+      const timeoutMin = quick ? 5 : 30;
+      const started = performance.now();
+      const { code, timedOut } = await runOne(name, out, timeoutMin * 60_000);
+      const seconds = Math.round((performance.now() - started) / 1000);
+      console.log(`== ${name}: exit ${String(code)} after ${seconds} s`);
       const lines = (await readFile(out, 'utf8')).split('\n').filter((l) => l.trim() !== '');
       results.push(...lines.map((l) => JSON.parse(l) as BenchResult));
       if (code !== 0 || lines.length === 0) {
-        results.push(failedRow(name, code));
+        results.push(failedRow(name, code, timedOut ? timeoutMin : undefined));
       }
     }
   } finally {
