@@ -136,6 +136,7 @@ function masterShares(
   const total = counts.reduce((t, v) => t + v, 0);
   const shares = counts.map((c) => `${Math.round((c / Math.max(1, total)) * 1000) / 10}%`);
   const ratio = Math.max(...counts) / Math.max(1, Math.min(...counts));
+  console.error(`masters' commands ${what}: ${counts.join(', ')} (${shares.join(' / ')})`);
   return [
     score(
       `${F}: busiest / least busy master, commands ${what}`,

@@ -46,6 +46,8 @@ const FINISHING_AGAIN_MS = 30_000;
  * this long. Costs one command per node per sweep (1/30 a second each).
  */
 const SWEEP_MS = 30_000;
+/** How long new nodes' subscriptions are waited for before their outboxes are read anyway. */
+const SUBSCRIBE_WAIT_MS = 5_000;
 /** Outbox entries read per node per XREAD. */
 const BATCH = 100;
 /** A node's outbox is trimmed to what is not yet copied once this many were copied. */
@@ -141,14 +143,19 @@ export class EventRelay {
    */
   private async subscribe(conn: Cluster, nodeIds: readonly string[]): Promise<void> {
     const { events, log } = this.deps;
-    const refused = await Promise.all(
-      nodeIds.map((id) =>
-        conn.ssubscribe(events.noticeChannel(id)).then(
-          () => undefined,
-          (err: unknown) => String(err),
+    // Not waited for beyond SUBSCRIBE_WAIT_MS (a master away): those nodes are read at once and
+    // swept until their subscription is made (ioredis makes it when the master is back).
+    const refused = await Promise.race([
+      Promise.all(
+        nodeIds.map((id) =>
+          conn.ssubscribe(events.noticeChannel(id)).then(
+            () => undefined,
+            (err: unknown) => String(err),
+          ),
         ),
       ),
-    );
+      sleep(SUBSCRIBE_WAIT_MS).then(() => []),
+    ]);
     const first = refused.find((r) => r !== undefined);
     if (first !== undefined && !this.subscribeWarned) {
       this.subscribeWarned = true;
