@@ -17,10 +17,16 @@
  *   SummarizeInvocation's p99 over the finished fleet (target <= 20 ms).
  * Actions the server does not have yet are reported as skipped, not scored.
  *
- *   node --import tsx bench/fleet-10k.ts [--quick] [--nodes 10000] [--watch 300] [--processes 10]
+ * With --cluster the Redis is a private local 3-master Redis Cluster (started as the test harness
+ * starts one): the Redis figures are summed over the masters, and each master's share of the
+ * commands over the idle window and over the tag-targeted RunCommands is reported, with the
+ * busiest / least busy ratio (target <= 1.5). Rows are named `fleet-cluster: ...` then.
+ *
+ *   node --import tsx bench/fleet-10k.ts [--quick] [--cluster] [--nodes 10000] [--watch 300] [--processes 10]
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { infoField } from '../src/store/redis-facts.js';
+import { makeRedis, type RedisClient } from '../src/store/redis.js';
 import {
   type BenchResult,
   mustBeZero,
@@ -32,7 +38,7 @@ import {
   score,
   wholeNumber,
 } from './harness.js';
-import { startBenchStack } from './local-stack.js';
+import { eachMaster, startBenchStack } from './local-stack.js';
 import { Cleanup, sleep } from './processes.js';
 import { SIM_AGENTS_NOTE, startSimAgents } from './sim-agents.js';
 
@@ -45,15 +51,26 @@ const RUN_MS = 300;
 const TAG_CALLS = quick ? 3 : 10;
 const SUMMARY_CALLS = quick ? 20 : 100;
 const HALF = Math.floor(NODES / 2);
+const ON_CLUSTER = process.argv.includes('--cluster');
+/** The rows' name prefix. */
+const F = ON_CLUSTER ? 'fleet-cluster' : 'fleet';
 
 const cleanup = new Cleanup();
 cleanup.onSignals();
-const stack = await startBenchStack('flt', [], { cleanup });
-const probe = new Redis(stack.redisUrl);
-cleanup.defer('probe', async () => probe.disconnect());
+const stack = await startBenchStack('flt', [], { cleanup, cluster: ON_CLUSTER });
+/** Each master (the one Redis): INFO and CONFIG are per server. */
+const masters: Redis[] = await eachMaster(stack.target);
+cleanup.defer('probe', async () => masters.forEach((m) => m.disconnect()));
+/** For keys: a Cluster client on the cluster. */
+const probe: RedisClient = ON_CLUSTER
+  ? makeRedis(stack.target, 'worker', 'bench-probe')
+  : (masters[0] as Redis);
+if (ON_CLUSTER) cleanup.defer('cluster probe', async () => probe.disconnect());
 const inFlightKey = `${stack.prefix}:bench:in-flight`;
 const results: BenchResult[] = [];
-const fleet = `${NODES} nodes in ${PROCESSES} processes (${SIM_AGENTS_NOTE}), one private redis-server`;
+const fleet = `${NODES} nodes in ${PROCESSES} processes (${SIM_AGENTS_NOTE}), ${
+  ON_CLUSTER ? 'a private local 3-master Redis Cluster' : 'one private redis-server'
+}`;
 
 interface ApiAnswer {
   Code?: string;
@@ -89,15 +106,48 @@ async function listNodes(filter: object, firstPageOnly = false): Promise<string[
   return ids;
 }
 
+/** INFO of every master, summed; `each`: each master's total_commands_processed. */
 async function redisSample() {
-  const info = await probe.info('all');
-  const n = (name: string) => Number(infoField(info, name) ?? NaN);
+  const infos = await Promise.all(masters.map((m) => m.info('all')));
+  const each = infos.map((info) => Number(infoField(info, 'total_commands_processed') ?? NaN));
+  const n = (name: string) =>
+    infos.reduce((t, info) => t + Number(infoField(info, name) ?? NaN), 0);
   return {
     commands: n('total_commands_processed'),
     cpu: n('used_cpu_sys') + n('used_cpu_user'),
     memory: n('used_memory'),
     clients: n('connected_clients'),
+    each,
   };
+}
+
+/**
+ * On a cluster: each master's share of the commands between two samples, and the busiest /
+ * least busy ratio against 1.5 (the probe's own INFO, one a master a sample, taken off).
+ */
+function masterShares(
+  what: string,
+  a: { each: number[] },
+  b: { each: number[] },
+  note: string,
+): BenchResult[] {
+  if (!ON_CLUSTER) return [];
+  const counts = b.each.map((v, i) => v - (a.each[i] ?? 0) - 1);
+  const total = counts.reduce((t, v) => t + v, 0);
+  const shares = counts.map((c) => `${Math.round((c / Math.max(1, total)) * 1000) / 10}%`);
+  const ratio = Math.max(...counts) / Math.max(1, Math.min(...counts));
+  console.error(`masters' commands ${what}: ${counts.join(', ')} (${shares.join(' / ')})`);
+  return [
+    score(
+      `${F}: busiest / least busy master, commands ${what}`,
+      'ratio',
+      Math.round(ratio * 100) / 100,
+      1.5,
+      'lower',
+      1,
+      `target <= 1.5; masters' shares ${shares.join(' / ')} of ${total} commands; ${note}`,
+    ),
+  ];
 }
 
 /** Submits `body` to RunCommand; undefined when the server refuses one of its fields (400). */
@@ -144,14 +194,16 @@ function p99Within(name: string, ms: number[], limitMs: number, note: string): B
 try {
   // Up to three connections a node and the server's own; Redis caps maxclients by its open-file
   // limit, and simulated agents hold about one a node, so fall back to that.
-  await probe
-    .config('SET', 'maxclients', String(NODES * 3 + 500))
-    .catch(() => probe.config('SET', 'maxclients', String(NODES + 2_000)));
+  for (const m of masters) {
+    await m
+      .config('SET', 'maxclients', String(NODES * 3 + 500))
+      .catch(() => m.config('SET', 'maxclients', String(NODES + 2_000)));
+  }
   const nodeIds = Array.from({ length: NODES }, (_, i) => `fl-${String(i).padStart(6, '0')}`);
   const rackOf = (id: string) => (Number(id.slice(3)) < HALF ? 'r1' : 'r2');
   const memory0 = (await redisSample()).memory;
   const t0 = performance.now();
-  const sims = await startSimAgents(stack.redisUrl, stack.prefix, nodeIds, PROCESSES, {
+  const sims = await startSimAgents(stack.target, stack.prefix, nodeIds, PROCESSES, {
     runMs: RUN_MS,
     inFlightKey,
     tagsOf: (id) => [{ key: 'rack', value: rackOf(id) }],
@@ -171,9 +223,9 @@ try {
   }
   const onlineMs = performance.now() - started;
   results.push(
-    reportOnly('fleet: start every agent', 'ms', Math.round(startMs), fleet),
+    reportOnly(`${F}: start every agent`, 'ms', Math.round(startMs), fleet),
     score(
-      'fleet: all Online after the last start',
+      `${F}: all Online after the last start`,
       'ms',
       Math.round(onlineMs),
       HEARTBEAT_MS,
@@ -198,51 +250,55 @@ try {
   const seconds = WATCH_S;
   const idle = `over ${seconds} s idle (DescribeNodes polled every 10 s included); ${fleet}`;
   results.push(
-    mustBeZero('fleet: nodes seen offline while idle', offlineSeen, idle),
-    mustBeZero('fleet: NodeOffline events while idle', offlineEvents.length, idle),
+    mustBeZero(`${F}: nodes seen offline while idle`, offlineSeen, idle),
+    mustBeZero(`${F}: NodeOffline events while idle`, offlineEvents.length, idle),
     reportOnly(
-      'fleet: idle Redis commands/s per node',
+      `${F}: idle Redis commands/s per node`,
       'cmd/s',
       r1(((b.commands - a.commands) / seconds / NODES) * 1000) / 1000,
       idle,
     ),
     reportOnly(
-      'fleet: idle Redis CPU per 1,000 nodes',
+      `${F}: idle Redis CPU per 1,000 nodes`,
       '% core',
       r1((((b.cpu - a.cpu) / seconds) * 100 * 1000) / NODES),
       idle,
     ),
     reportOnly(
-      'fleet: Redis memory per node',
+      `${F}: Redis memory per node`,
       'bytes',
       Math.round((b.memory - memory0) / NODES),
       `used_memory growth after start-up, ${fleet}`,
     ),
-    reportOnly('fleet: Redis connections', 'count', b.clients, fleet),
+    reportOnly(`${F}: Redis connections`, 'count', b.clients, fleet),
+    ...masterShares('while idle', a, b, idle),
   );
 
   // A tag-targeted RunCommand to one rack, repeated.
   const answers: number[] = [];
   const toSuccess: number[] = [];
   await sims.peakInFlight();
+  const beforeTag = await redisSample();
   for (let i = 0; i < TAG_CALLS; i++) {
     const r = await run({ ResourceTag: [{ Key: 'rack', Value: 'r1' }] });
     if ('refused' in r) throw new Error(`tag-targeted RunCommand refused: ${r.refused}`);
     answers.push(r.ms);
     toSuccess.push(await untilSuccess(r.invokeId));
   }
+  const afterTag = await redisSample();
   const peakFree = await sims.peakInFlight();
   toSuccess.sort((x, y) => x - y);
   const tagNote = `${TAG_CALLS} calls, ResourceTag rack=r1 (${HALF} nodes), runs last ${RUN_MS} ms; ${fleet}`;
   results.push(
-    p99Within(`fleet: tag RunCommand to ${HALF} answer p99`, answers, 100, tagNote),
+    p99Within(`${F}: tag RunCommand to ${HALF} answer p99`, answers, 100, tagNote),
     reportOnly(
-      `fleet: tag RunCommand to ${HALF}, all Success via API, p50`,
+      `${F}: tag RunCommand to ${HALF}, all Success via API, p50`,
       'ms',
       Math.round(percentile(toSuccess, 0.5)),
       `answer to DescribeInvocations Success (polled every 250 ms); ${tagNote}`,
     ),
-    reportOnly(`fleet: runs in flight at once without MaxConcurrency`, 'count', peakFree, tagNote),
+    reportOnly(`${F}: runs in flight at once without MaxConcurrency`, 'count', peakFree, tagNote),
+    ...masterShares('over the tag RunCommands', beforeTag, afterTag, tagNote),
   );
 
   // The same with MaxConcurrency "10%".
@@ -258,7 +314,7 @@ try {
     const allowed = Math.ceil(HALF / 10);
     results.push(
       score(
-        `fleet: runs in flight at once with MaxConcurrency 10% of ${HALF}`,
+        `${F}: runs in flight at once with MaxConcurrency 10% of ${HALF}`,
         'count',
         peak,
         allowed,
@@ -266,7 +322,7 @@ try {
         1,
         `at most ${allowed}; every run's INCR of a shared counter at its start; ${tagNote}`,
       ),
-      reportOnly('fleet: MaxConcurrency 10% to all Success', 'ms', Math.round(ms), tagNote),
+      reportOnly(`${F}: MaxConcurrency 10% to all Success`, 'ms', Math.round(ms), tagNote),
     );
   }
 
@@ -276,9 +332,9 @@ try {
   const allMs = await untilSuccess(all.invokeId);
   const allNote = `ResourceTag key rack (all ${NODES} nodes); ${fleet}`;
   results.push(
-    reportOnly(`fleet: RunCommand to all ${NODES} answer`, 'ms', r1(all.ms), allNote),
+    reportOnly(`${F}: RunCommand to all ${NODES} answer`, 'ms', r1(all.ms), allNote),
     reportOnly(
-      `fleet: RunCommand to all ${NODES}, all Success via API`,
+      `${F}: RunCommand to all ${NODES}, all Success via API`,
       'ms',
       Math.round(allMs),
       allNote,
@@ -296,7 +352,7 @@ try {
   if (summary.length === SUMMARY_CALLS) {
     results.push(
       p99Within(
-        `fleet: SummarizeInvocation p99 at ${NODES} finished nodes`,
+        `${F}: SummarizeInvocation p99 at ${NODES} finished nodes`,
         summary,
         20,
         `${SUMMARY_CALLS} calls; ${allNote}`,

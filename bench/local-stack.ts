@@ -7,6 +7,8 @@
  * sources through tsx (`'tsx'`, the default: no build, but the tsx loader adds a thread and
  * memory to every agent, and memory slows spawning, SPEC §6).
  * With no node ids it starts no agents (bring your own, e.g. bench/sim-agents.ts).
+ * With `cluster: true` the Redis is a private 3-master Redis Cluster started as the test harness
+ * starts one (test/helpers/redis-cluster.ts), and everything connects with REDIS_CLUSTER_NODES.
  *
  * The API caller (`call`) is node:http with a keep-alive agent, in this process: its CPU is
  * counted with the server's by bench/cost.ts and competes with it for this event loop, yet it
@@ -25,6 +27,9 @@ import { makeLogger } from '../src/shared/log.js';
 import { startServer } from '../src/server/main.js';
 import { startPrivateRedis } from '../src/dev/private-redis.js';
 import { Keys } from '../src/store/keys.js';
+import { makeRedis, waitReady, type RedisClient } from '../src/store/redis.js';
+import type { RedisTarget } from '../src/shared/redis-target.js';
+import { startLocalCluster, type LocalCluster } from '../test/helpers/redis-cluster.js';
 import { Cleanup, exited, killGroup, REPO, sleep, spawnLogged, tail } from './processes.js';
 
 export interface BenchStackOptions {
@@ -48,10 +53,44 @@ export interface BenchStackOptions {
    * that stack's close() stops it.
    */
   redisOf?: BenchStack;
+  /** A private local 3-master Redis Cluster instead of one redis-server (not with redisOf). */
+  cluster?: boolean;
+}
+
+/** The environment that points fleetcmd (server, agent, CLI) at a Redis target. */
+export function redisEnv(target: RedisTarget): Record<string, string> {
+  if (target.kind === 'url') return { REDIS_URL: target.url };
+  return {
+    REDIS_CLUSTER_NODES: target.nodes.map((n) => `${n.host}:${n.port}`).join(','),
+    ...(target.username !== undefined ? { REDIS_USERNAME: target.username } : {}),
+    ...(target.password !== undefined ? { REDIS_PASSWORD: target.password } : {}),
+  };
+}
+
+/**
+ * A connection to each master of the target (one for a single Redis), for INFO: the caller
+ * disconnects them.
+ */
+export async function eachMaster(target: RedisTarget): Promise<Redis[]> {
+  if (target.kind === 'url') return [new Redis(target.url)];
+  const cluster = makeRedis(target, 'worker', 'bench-probe');
+  try {
+    await waitReady(cluster, 10_000);
+    return cluster
+      .nodes('master')
+      .map((m) => new Redis({ ...m.options, connectionName: 'bench-probe', lazyConnect: false }));
+  } finally {
+    cluster.disconnect();
+  }
 }
 
 export interface BenchStack {
+  /** The single Redis's URL ('' on a cluster: use `target`). */
   redisUrl: string;
+  /** Where this stack's Redis is (a URL or the cluster). */
+  target: RedisTarget;
+  /** The environment that points a fleetcmd process at it (REDIS_URL or REDIS_CLUSTER_NODES). */
+  env: Record<string, string>;
   /** The API's address and bearer token, for clients in other processes (the CLI). */
   url: string;
   token: string;
@@ -61,6 +100,8 @@ export interface BenchStack {
   agents: ChildProcess[];
   /** This stack's redis-server, for another stack to share (`redisOf`). */
   redis: { url: string; pid: number | undefined };
+  /** The local cluster's servers (with `cluster: true`). */
+  cluster?: LocalCluster;
   call(action: string, body: unknown): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -97,14 +138,17 @@ export async function ensureBuilt(): Promise<void> {
 
 /** Waits until every node id is in the server's node registry (agents join once ready). */
 export async function waitRegistered(
-  redisUrl: string,
+  redis: string | RedisTarget,
   prefix: string,
   nodeIds: readonly string[],
   agents: readonly ChildProcess[],
   logs: readonly string[] = [],
 ): Promise<void> {
   const keys = new Keys(prefix);
-  const probe = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const probe: RedisClient =
+    typeof redis === 'string'
+      ? new Redis(redis, { maxRetriesPerRequest: 1 })
+      : makeRedis(redis, 'worker', 'bench-probe');
   try {
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -182,12 +226,17 @@ export async function startBenchStack(
   if (opts.agents === 'dist') await ensureBuilt();
   const cleanup = opts.cleanup ?? defaultCleanup();
   const shared = opts.redisOf?.redis;
-  const own = shared ? undefined : await startPrivateRedis();
+  const cluster = opts.cluster ? await startLocalCluster(3) : undefined;
+  const own = shared || cluster ? undefined : await startPrivateRedis();
   const redis = shared ?? { url: own?.url ?? '', pid: own?.process.pid };
-  const releaseRedis = cleanup.defer(`redis ${prefix}`, async () => own?.stop());
+  const releaseRedis = cleanup.defer(`redis ${prefix}`, async () => {
+    await own?.stop();
+    await cluster?.stop();
+  });
+  const target: RedisTarget = cluster?.target ?? { kind: 'url', url: redis.url };
   const token = randomBytes(12).toString('hex');
   const env = {
-    REDIS_URL: redis.url,
+    ...redisEnv(target),
     FLEETCMD_PREFIX: prefix,
     LOG_LEVEL: 'warn',
     FLEETCMD_ALLOW_SHARED_CREDENTIALS: 'true',
@@ -220,7 +269,7 @@ export async function startBenchStack(
       ),
     );
   }
-  await waitRegistered(redis.url, prefix, nodeIds, agents, opts.logDir ? logs : []);
+  await waitRegistered(target, prefix, nodeIds, agents, opts.logDir ? logs : []);
   const url = new URL(String(server.url));
   const caller: Caller = {
     agent: new Agent({ keepAlive: true }),
@@ -230,10 +279,17 @@ export async function startBenchStack(
   };
   return {
     redisUrl: redis.url,
+    target,
+    env: redisEnv(target),
+    ...(cluster ? { cluster } : {}),
     url: String(server.url),
     token,
     pids: () =>
-      [redis.pid, ...agents.map((a) => a.pid)].filter((p): p is number => p !== undefined),
+      [
+        redis.pid,
+        ...(cluster?.servers.map((c) => c.process.pid) ?? []),
+        ...agents.map((a) => a.pid),
+      ].filter((p): p is number => p !== undefined),
     prefix,
     agents,
     redis,

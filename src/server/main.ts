@@ -89,7 +89,7 @@ async function startScheduler(
   const relay = new EventRelay({
     events,
     nodes: new NodeStore(writer, keys, logger),
-    conn: makeRedis(config.redis, 'worker', 'fleetcmd-event-relay'),
+    conn: makeRedis(config.redis, 'relay', 'fleetcmd-event-relay'),
     log: logger,
     // Output groups and rollouts learn each run's end from its RunFinished (app/rollout.ts).
     onRunsEnded: (nodeId, ends) => runsEnded(nodeId, ends, rolloutDeps),

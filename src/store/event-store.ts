@@ -129,8 +129,11 @@ export class EventStore {
   }
 
   /**
-   * Waits up to `blockMs` (XREAD BLOCK, on `conn`: a connection of its own) for outbox entries
-   * after each node's id in `from`; at most `count` per node.
+   * Reads outbox entries after each node's id in `from`, at most `count` per node. On one Redis,
+   * one XREAD BLOCK over them all (on `conn`: a connection of its own) that waits up to `blockMs`
+   * for any; on a cluster, where one XREAD may name keys of one slot only, one XREAD per node
+   * (sent together), which does not wait: the relay reads the outboxes it was told of
+   * (noticeChannel) and sweeps them all now and then.
    */
   async readOutboxes(
     conn: RedisClient,
@@ -143,7 +146,7 @@ export class EventStore {
     const byKey = new Map(nodeIds.map((id) => [this.keys.nodeEvents(id), id]));
     const reply =
       conn instanceof Cluster
-        ? await readEachOutbox(conn, from, byKey, blockMs, count)
+        ? await readEachOutbox(conn, from, byKey, count)
         : ((await conn.xread(
             'COUNT',
             count,
@@ -161,6 +164,16 @@ export class EventStore {
         data: field(fields, 'data'),
       })),
     }));
+  }
+
+  /** The sharded channel on which each append to a node's outbox is noticed (prelude.lua). */
+  noticeChannel(nodeId: string): string {
+    return this.keys.nodeEventsNotice(nodeId);
+  }
+
+  /** The node a notice channel names (undefined: not a notice channel). */
+  nodeOfNotice(channel: string): string | undefined {
+    return this.keys.nodeIdOfEventsNotice(channel);
   }
 
   /** Copies a node's outbox entries (in order) into the stream, once: see ev-relay-3.lua. */
@@ -234,20 +247,14 @@ export class EventStore {
   }
 }
 
-/** How long the relay waits between polls of the outboxes on a cluster when all were empty. */
-const CLUSTER_POLL_MS = 250;
-
 /**
  * readOutboxes on a Redis Cluster: each node's outbox is in its node's slot, and one XREAD may
- * name keys of one slot only, so each is read on its own (sent together, without BLOCK); when
- * none had anything, waits up to CLUSTER_POLL_MS before the caller polls again. Costs one
- * command per node per poll (4 a second each while idle), where one Redis blocks on one XREAD.
+ * name keys of one slot only, so each is read on its own (sent together, without BLOCK).
  */
 async function readEachOutbox(
   conn: Cluster,
   from: ReadonlyMap<string, string>,
   byKey: ReadonlyMap<string, string>,
-  blockMs: number,
   count: number,
 ): Promise<XReadReply> {
   const replies = await Promise.all(
@@ -256,8 +263,5 @@ async function readEachOutbox(
         (await conn.xread('COUNT', count, 'STREAMS', key, from.get(nodeId) ?? '0-0')) as XReadReply,
     ),
   );
-  const found = replies.flatMap((r) => r ?? []);
-  if (found.length === 0)
-    await new Promise((r) => setTimeout(r, Math.min(blockMs, CLUSTER_POLL_MS)));
-  return found;
+  return replies.flatMap((r) => r ?? []);
 }

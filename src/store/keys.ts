@@ -59,6 +59,24 @@ export class Keys {
     return `${this.prefix}:node:{${nodeId}}:events`;
   }
 
+  /**
+   * Sharded pub/sub channel (SPUBLISH, in the outbox's slot) on which each append to a node's
+   * outbox is noticed (prelude.lua emit: the outbox's key + ':new'), so that the relay on a
+   * cluster reads an outbox when it has something rather than polling every outbox. A node's
+   * own channel: its ACL (`&<prefix>:node:{id}:*`) lets an agent notice only its own outbox.
+   */
+  nodeEventsNotice(nodeId: string): string {
+    return `${this.nodeEvents(nodeId)}:new`;
+  }
+
+  /** The node id a notice channel names, or undefined for any other channel. */
+  nodeIdOfEventsNotice(channel: string): string | undefined {
+    const head = `${this.prefix}:node:{`;
+    const tail = '}:events:new';
+    if (!channel.startsWith(head) || !channel.endsWith(tail)) return undefined;
+    return channel.slice(head.length, channel.length - tail.length);
+  }
+
   /** Set: invocation ids running (or stopping) on that node. */
   nodeActive(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:active`;

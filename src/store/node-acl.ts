@@ -46,6 +46,8 @@ const NODE_COMMANDS = [
   '+subscribe',
   '+unsubscribe',
   '+publish',
+  // Within the node's channel pattern: the notice of its own outbox's appends (prelude.lua).
+  '+spublish',
   '+ping',
   '+echo',
   '+select',

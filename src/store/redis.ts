@@ -21,8 +21,11 @@ export type RedisClient = Redis | Cluster;
  *   tick as one pipeline, so a fan-out's thousands of scripts cost a few socket writes. Not for
  *   BullMQ (see `enqueuer`).
  * - `subscriber`: pub/sub only; reconnects and resubscribes by itself.
+ * - `relay` (the event relay): waits like `worker`; on a cluster it also subscribes to sharded
+ *   channels (SSUBSCRIBE), through one more connection to each master (ioredis
+ *   `shardedSubscribers`), which resubscribes by itself.
  */
-export type ConnectionKind = 'producer' | 'enqueuer' | 'worker' | 'writer' | 'subscriber';
+export type ConnectionKind = 'producer' | 'enqueuer' | 'worker' | 'writer' | 'subscriber' | 'relay';
 
 const PROFILES: Record<ConnectionKind, RedisOptions> = {
   producer: {
@@ -44,6 +47,7 @@ const PROFILES: Record<ConnectionKind, RedisOptions> = {
   },
   worker: { maxRetriesPerRequest: null, enableAutoPipelining: false },
   writer: { maxRetriesPerRequest: null, enableAutoPipelining: true },
+  relay: { maxRetriesPerRequest: null, enableAutoPipelining: false },
   subscriber: { maxRetriesPerRequest: null },
 };
 
@@ -96,6 +100,7 @@ function makeCluster(t: ClusterTarget, kind: ConnectionKind, name?: string): Clu
   const options: ClusterOptions = {
     ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
     enableAutoPipelining: enableAutoPipelining ?? false,
+    ...(kind === 'relay' ? { shardedSubscribers: true } : {}),
     clusterRetryStrategy: retryStrategy,
     lazyConnect: false,
     redisOptions: {

@@ -305,6 +305,9 @@ function aclSuite(enroll: Enrollment): void {
       await noperm('PUBLISH B ctl', asA.publish(k.nodeControlChannel('acl-b'), `stop ${bInv}`));
       await noperm('PUBLISH B announce', asA.publish(k.nodeAnnounceChannel('acl-b'), ''));
       await noperm('PUBLISH legacy announce', asA.publish(k.legacyAnnounceChannel(), 'acl-b'));
+      // B's outbox notice (wakes the relay on a cluster): A may send only its own.
+      await noperm('SPUBLISH B notice', asA.spublish(k.nodeEventsNotice('acl-b'), ''));
+      assert.equal(typeof (await asA.spublish(k.nodeEventsNotice('acl-a'), '')), 'number');
       const sub = new Redis(serverUrl(a), { maxRetriesPerRequest: 1 });
       sub.on('error', () => undefined);
       try {

@@ -20,8 +20,13 @@ local HISTORY_ENTRY = ':h:'
 -- servers' event relay copies into the global event stream, see src/store/event-store.ts):
 -- its type and its Data as JSON. Bounded: an outbox the relay does not drain (no scheduler
 -- running) keeps about its last 1000 events.
+-- Each append is noticed on the outbox's sharded channel (its key .. ':new', same slot) for
+-- the relay on a Redis Cluster, which reads an outbox when noticed (and sweeps them all now and
+-- then, so a notice lost is late, not lost). pcall: a Redis user that may not SPUBLISH there
+-- (an agent user made before it was granted) still makes its change, noticed by the sweep.
 local function emit(outbox, kind, data)
   redis.call('XADD', outbox, 'MAXLEN', '~', 1000, '*', 'type', kind, 'data', cjson.encode(data))
+  redis.pcall('SPUBLISH', outbox .. ':new', '')
 end
 -- A run record's first fields, kept for retentionMs; every script that creates one uses this.
 local function newRun(key, retentionMs)
