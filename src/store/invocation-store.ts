@@ -185,12 +185,31 @@ export class InvocationStore {
     };
   }
 
-  /** A long node list, a chunk per command, under this attempt's draft key. */
+  /**
+   * A long node list, a chunk per command, under this attempt's draft keys: the list (in order)
+   * and the same ids as a set (which node is a target, for inv-fold-6.lua). Each chunk is one
+   * transaction that also sets the drafts' expiry, so no draft key is ever left without one;
+   * the chunks are sent together (one round trip: a connection runs them in order).
+   */
   private async writeDraft(inv: Invocation, attempt: string): Promise<void> {
     const draft = this.keys.invocationNodesDraft(inv.invokeId, attempt);
+    const set = this.keys.invocationTargetsDraft(inv.invokeId, attempt);
+    const chunks: Promise<[Error | null, unknown][] | null>[] = [];
     for (let i = 0; i < inv.nodeIds.length; i += NODE_LIST_CHUNK) {
-      await this.redis.rpush(draft, ...inv.nodeIds.slice(i, i + NODE_LIST_CHUNK));
-      if (i === 0) await this.redis.pexpire(draft, DRAFT_TTL_MS);
+      const chunk = inv.nodeIds.slice(i, i + NODE_LIST_CHUNK);
+      chunks.push(
+        this.redis
+          .multi()
+          .rpush(draft, ...chunk)
+          .sadd(set, ...chunk)
+          .pexpire(draft, DRAFT_TTL_MS)
+          .pexpire(set, DRAFT_TTL_MS)
+          .exec(),
+      );
+    }
+    for (const replies of await Promise.all(chunks)) {
+      if (!replies) throw new Error('node list draft: transaction aborted');
+      for (const [err] of replies) if (err) throw err;
     }
   }
 
@@ -306,13 +325,18 @@ export class InvocationStore {
     const key = this.keys.invocation(invokeId);
     await this.redis.pexpire(key, this.retentionMs);
     await this.redis.pexpire(this.keys.invocationNodes(invokeId), this.retentionMs);
+    await this.redis.pexpire(this.keys.invocationTargets(invokeId), this.retentionMs);
     await this.redis.srem(this.keys.timedInvocations(), invokeId);
   }
 
   /** Best-effort removal of an invocation whose creation failed half-way. */
   async discard(inv: Invocation): Promise<void> {
     const { invokeId } = inv;
-    await this.redis.del(this.keys.invocation(invokeId), this.keys.invocationNodes(invokeId));
+    await this.redis.del(
+      this.keys.invocation(invokeId),
+      this.keys.invocationNodes(invokeId),
+      this.keys.invocationTargets(invokeId),
+    );
     await this.redis.zrem(this.keys.invocationIndex(), invokeId);
     await this.redis.zrem(this.keys.sendFileIndex(), invokeId);
     await this.redis.zrem(this.keys.undispatchedInvocations(), invokeId);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentStore } from '../../src/store/agent-store.js';
 import type { ListTagResourcesAnswer } from '../../src/api/schemas/response.js';
+import type { SummarizeInvocationAnswer } from '../../src/api/schemas/summary.js';
 import {
   makeStack,
   quietKeys,
@@ -321,6 +322,10 @@ void describe('a tag target of more than 1,000 nodes', () => {
         }),
       );
     }
+    // Registered without the tag: a node outside every tag target below.
+    const outsider = new AgentStore(stack.redis, stack.keys, 'outsider');
+    await outsider.register(1000, 'boot', { hostname: 'outsider', tags: '[]' });
+    await outsider.announce(true);
     await stack.waitFor('every node tagged', async () => {
       const res = await stack.call('RunCommand', {
         ResourceTag: [{ Key: 'fleet', Value: 'big' }],
@@ -344,8 +349,12 @@ void describe('a tag target of more than 1,000 nodes', () => {
     assert.equal(await stack.redis.hget(key, 'nodeList'), String(COUNT));
     assert.deepEqual(await stack.redis.lrange(stack.keys.invocationNodes(invokeId), 0, -1), ids);
     assert.ok((await stack.redis.pttl(stack.keys.invocationNodes(invokeId))) > 0);
-    const drafts = await stack.redis.keys(`${stack.keys.invocationNodes(invokeId)}:*`);
-    assert.deepEqual(drafts, []);
+    const targets = stack.keys.invocationTargets(invokeId);
+    assert.deepEqual((await stack.redis.smembers(targets)).sort(), ids);
+    assert.ok((await stack.redis.pttl(targets)) > 0);
+    for (const draft of [stack.keys.invocationNodes(invokeId), targets]) {
+      assert.deepEqual(await stack.redis.keys(`${draft}:*`), []);
+    }
     const inv = await stack.describe(invokeId, { IncludeOutput: false });
     assert.equal(inv.InvokeNodes.InvokeNode.length, COUNT);
     // The scheduler's fan-out job reads the list back: every node gets its run record.
@@ -356,5 +365,46 @@ void describe('a tag target of more than 1,000 nodes', () => {
       );
       return n.filter((x) => x === 1).length === COUNT;
     });
+  });
+  void it("a non-target node's forged RunFinished is not counted in a target of more than 1,000", async () => {
+    // An outbox is writable by its node's agent: `outsider`, not among the 1,200 targets,
+    // announces a failure of a run it never had, in a group of its own (exit code 77).
+    const invokeId = await run(stack, {
+      ResourceTag: [{ Key: 'fleet', Value: 'big' }],
+      CommandContent: 'true',
+      MaxConcurrency: '1',
+      MaxErrors: '0',
+    });
+    const forge = (id: string) =>
+      stack.redis.xadd(
+        stack.keys.nodeEvents('outsider'),
+        '*',
+        'type',
+        'RunFinished',
+        'data',
+        JSON.stringify({ InvokeId: id, InvocationStatus: 'Failed', ExitCode: 77, Fire: '' }),
+      );
+    await forge(invokeId);
+    // Then one of its own runs ends the same way: the relay reads an outbox in order, so once
+    // that end is counted, the forged one before it was read too.
+    const own = await run(stack, { NodeIdList: ['outsider'], CommandContent: 'true' });
+    await forge(own);
+    const groupsOf = async (id: string) => {
+      const sum = await stack.call('SummarizeInvocation', { InvokeId: id });
+      assert.equal(sum.status, 200, JSON.stringify(sum.body));
+      return (sum.body as unknown as SummarizeInvocationAnswer).Groups.Group;
+    };
+    await stack.waitFor('the outsider’s own end counted', async () =>
+      (await groupsOf(own)).some((g) => g.NodeIds.NodeId.includes('outsider')),
+    );
+    const groups = await groupsOf(invokeId);
+    assert.ok(!groups.some((g) => g.ExitCode === 77), JSON.stringify(groups));
+    assert.ok(!groups.some((g) => g.NodeIds.NodeId.includes('outsider')), JSON.stringify(groups));
+    assert.equal(await stack.redis.scard(stack.keys.invocationTargets(invokeId)), COUNT);
+    assert.equal(
+      await stack.redis.sismember(stack.keys.invocationTargets(invokeId), 'outsider'),
+      0,
+    );
+    assert.equal((await stack.call('StopInvocation', { InvokeId: invokeId })).status, 200);
   });
 });
