@@ -21,6 +21,11 @@ import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
  */
 const HASH_NODE_LIST_MAX = 1000;
 const NODE_LIST_CHUNK = 1000;
+/**
+ * The most nodes whose list goes with the hash in its creation script (one round trip, a
+ * chunk of ids an argument); a longer list is drafted first, a chunk per command.
+ */
+const INLINE_NODE_LIST_MAX = 10_000;
 /** A draft node list outlives a creation attempt that died by this much at most. */
 const DRAFT_TTL_MS = 3600_000;
 
@@ -163,11 +168,20 @@ export class InvocationStore {
     // A timed invocation is kept while it may fire; it expires `retentionMs` after it ends.
     const persist = inv.repeatMode === 'Once' ? '0' : '1';
     const attempt = randomBytes(8).toString('hex');
-    if (!inHash(inv)) await this.writeDraft(inv, attempt);
+    const n = inv.nodeIds.length;
+    const inline: string[] = [];
+    if (!inHash(inv) && n > INLINE_NODE_LIST_MAX) await this.writeDraft(inv, attempt);
+    else if (!inHash(inv)) {
+      for (let i = 0; i < n; i += NODE_LIST_CHUNK) {
+        inline.push(inv.nodeIds.slice(i, i + NODE_LIST_CHUNK).join(' '));
+      }
+    }
     const { created, createdMs } = await this.scripts.invCreate(
       [inv.invokeId, attempt],
       this.retentionMs,
       persist,
+      inline.length,
+      ...inline,
       ...args,
     );
     if (created) return { created, createdMs, enqueued: false };

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentStore } from '../../src/store/agent-store.js';
+import { benchInvocation } from '../../bench/bench-invocation.js';
+import { withStores } from '../helpers/stores.js';
 import type { ListTagResourcesAnswer } from '../../src/api/schemas/response.js';
 import type { SummarizeInvocationAnswer } from '../../src/api/schemas/summary.js';
 import {
@@ -406,5 +408,25 @@ void describe('a tag target of more than 1,000 nodes', () => {
       0,
     );
     assert.equal((await stack.call('StopInvocation', { InvokeId: invokeId })).status, 200);
+  });
+  void it('a list of more than 10,000 is drafted first, and checked by its set all the same', async () => {
+    // Straight to the store: no 12,345 registrations needed to see the long path.
+    const many = Array.from({ length: 12_345 }, (_, i) => `far-${String(i).padStart(5, '0')}`);
+    const inv = benchInvocation(many, 'true');
+    await withStores(stack, async ({ invocations, runs }) => {
+      assert.equal((await invocations.create(inv)).created, true);
+      // A retry finds it and leaves no draft of its own.
+      assert.equal((await invocations.create(inv)).created, false);
+      assert.deepEqual((await invocations.get(inv.invokeId))?.nodeIds, many);
+      const targets = stack.keys.invocationTargets(inv.invokeId);
+      assert.equal(await stack.redis.scard(targets), many.length);
+      assert.ok((await stack.redis.pttl(targets)) > 0);
+      for (const draft of [stack.keys.invocationNodes(inv.invokeId), targets]) {
+        assert.deepEqual(await stack.redis.keys(`${draft}:*`), []);
+      }
+      const end = { status: 'Failed' as const, exitCode: '77', digest: '', error: true };
+      assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'outsider', end), 'Unknown');
+      assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'far-12344', end), 'Folded');
+    });
   });
 });
