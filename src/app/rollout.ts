@@ -19,7 +19,7 @@ import { toRunJob } from './run-job-data.js';
  * Rollout control (MaxConcurrency, MaxErrors) and output groups, kept as runs end. Every run's
  * end is appended to its node's event outbox by the script that settles it (RunFinished, see
  * prelude.lua); the schedulers' event relay hands each one here before its cursor moves past
- * it (runsEnded): it is counted once (inv-fold-5.lua) and, when its fire has a rollout, the
+ * it (runsEnded): it is counted once (inv-fold-6.lua) and, when its fire has a rollout, the
  * next step is taken (ro-step-4.lua). Both scripts are atomic in the invocation's slot, so
  * replicas may race. A tick per rollout (a BullMQ job scheduler) reads the released nodes'
  * records, counting ends the relay could not tell (an outbox trimmed while no scheduler ran)

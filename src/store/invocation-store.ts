@@ -21,6 +21,11 @@ import { DEFAULT_RETENTION_MS, makeScripts, type Scripts } from './scripts.js';
  */
 const HASH_NODE_LIST_MAX = 1000;
 const NODE_LIST_CHUNK = 1000;
+/**
+ * The most nodes whose list goes with the hash in its creation script (one round trip, a
+ * chunk of ids an argument); a longer list is drafted first, a chunk per command.
+ */
+const INLINE_NODE_LIST_MAX = 10_000;
 /** A draft node list outlives a creation attempt that died by this much at most. */
 const DRAFT_TTL_MS = 3600_000;
 
@@ -163,11 +168,20 @@ export class InvocationStore {
     // A timed invocation is kept while it may fire; it expires `retentionMs` after it ends.
     const persist = inv.repeatMode === 'Once' ? '0' : '1';
     const attempt = randomBytes(8).toString('hex');
-    if (!inHash(inv)) await this.writeDraft(inv, attempt);
+    const n = inv.nodeIds.length;
+    const inline: string[] = [];
+    if (!inHash(inv) && n > INLINE_NODE_LIST_MAX) await this.writeDraft(inv, attempt);
+    else if (!inHash(inv)) {
+      for (let i = 0; i < n; i += NODE_LIST_CHUNK) {
+        inline.push(inv.nodeIds.slice(i, i + NODE_LIST_CHUNK).join(' '));
+      }
+    }
     const { created, createdMs } = await this.scripts.invCreate(
       [inv.invokeId, attempt],
       this.retentionMs,
       persist,
+      inline.length,
+      ...inline,
       ...args,
     );
     if (created) return { created, createdMs, enqueued: false };
@@ -185,12 +199,31 @@ export class InvocationStore {
     };
   }
 
-  /** A long node list, a chunk per command, under this attempt's draft key. */
+  /**
+   * A long node list, a chunk per command, under this attempt's draft keys: the list (in order)
+   * and the same ids as a set (which node is a target, for inv-fold-6.lua). Each chunk is one
+   * transaction that also sets the drafts' expiry, so no draft key is ever left without one;
+   * the chunks are sent together (one round trip: a connection runs them in order).
+   */
   private async writeDraft(inv: Invocation, attempt: string): Promise<void> {
     const draft = this.keys.invocationNodesDraft(inv.invokeId, attempt);
+    const set = this.keys.invocationTargetsDraft(inv.invokeId, attempt);
+    const chunks: Promise<[Error | null, unknown][] | null>[] = [];
     for (let i = 0; i < inv.nodeIds.length; i += NODE_LIST_CHUNK) {
-      await this.redis.rpush(draft, ...inv.nodeIds.slice(i, i + NODE_LIST_CHUNK));
-      if (i === 0) await this.redis.pexpire(draft, DRAFT_TTL_MS);
+      const chunk = inv.nodeIds.slice(i, i + NODE_LIST_CHUNK);
+      chunks.push(
+        this.redis
+          .multi()
+          .rpush(draft, ...chunk)
+          .sadd(set, ...chunk)
+          .pexpire(draft, DRAFT_TTL_MS)
+          .pexpire(set, DRAFT_TTL_MS)
+          .exec(),
+      );
+    }
+    for (const replies of await Promise.all(chunks)) {
+      if (!replies) throw new Error('node list draft: transaction aborted');
+      for (const [err] of replies) if (err) throw err;
     }
   }
 
@@ -306,13 +339,18 @@ export class InvocationStore {
     const key = this.keys.invocation(invokeId);
     await this.redis.pexpire(key, this.retentionMs);
     await this.redis.pexpire(this.keys.invocationNodes(invokeId), this.retentionMs);
+    await this.redis.pexpire(this.keys.invocationTargets(invokeId), this.retentionMs);
     await this.redis.srem(this.keys.timedInvocations(), invokeId);
   }
 
   /** Best-effort removal of an invocation whose creation failed half-way. */
   async discard(inv: Invocation): Promise<void> {
     const { invokeId } = inv;
-    await this.redis.del(this.keys.invocation(invokeId), this.keys.invocationNodes(invokeId));
+    await this.redis.del(
+      this.keys.invocation(invokeId),
+      this.keys.invocationNodes(invokeId),
+      this.keys.invocationTargets(invokeId),
+    );
     await this.redis.zrem(this.keys.invocationIndex(), invokeId);
     await this.redis.zrem(this.keys.sendFileIndex(), invokeId);
     await this.redis.zrem(this.keys.undispatchedInvocations(), invokeId);

@@ -181,14 +181,27 @@ export class Keys {
 
   /**
    * List: one creation attempt's node list while it is written, a chunk at a time; it becomes
-   * invocationNodes with the hash (inv-create-3.lua), or expires if the attempt dies.
+   * invocationNodes with the hash (inv-create-5.lua), or expires if the attempt dies.
    */
   invocationNodesDraft(invokeId: string, attempt: string): string {
     return `${this.invocation(invokeId)}:nodes:${attempt}`;
   }
 
   /**
-   * Hash: the invocation's output groups, kept as its runs end (inv-fold-5.lua): `c <group>` ->
+   * Set: the same target nodes as invocationNodes, beside it, so a script asks in O(1) whether
+   * a node is a target (inv-fold-6.lua); written, renamed and expired with the list.
+   */
+  invocationTargets(invokeId: string): string {
+    return `${this.invocation(invokeId)}:targets`;
+  }
+
+  /** Set: one creation attempt's draft of invocationTargets (see invocationNodesDraft). */
+  invocationTargetsDraft(invokeId: string, attempt: string): string {
+    return `${this.invocation(invokeId)}:targets:${attempt}`;
+  }
+
+  /**
+   * Hash: the invocation's output groups, kept as its runs end (inv-fold-6.lua): `c <group>` ->
    * runs in the group, `n <group>` -> up to 10 of its node ids (space-separated); a group is
    * `<status> <exit code> <output digest>`, tab-separated.
    */

@@ -72,12 +72,14 @@ export class NodeStore {
   async missing(nodeIds: readonly string[]): Promise<string[]> {
     const ask = nodeIds.filter((id) => !this.known.has(id));
     if (ask.length === 0) return [];
-    // A chunk at a time: a tag target may name 100,000 nodes.
-    const found: number[] = [];
+    // A chunk a command (a tag target may name 100,000 nodes), all sent at once.
+    const chunks: string[][] = [];
     for (let i = 0; i < ask.length; i += MISSING_CHUNK) {
-      const chunk = ask.slice(i, i + MISSING_CHUNK);
-      found.push(...(await this.redis.smismember(this.keys.nodeRegistry(), ...chunk)));
+      chunks.push(ask.slice(i, i + MISSING_CHUNK));
     }
+    const found = (
+      await Promise.all(chunks.map((c) => this.redis.smismember(this.keys.nodeRegistry(), ...c)))
+    ).flat();
     if (this.known.size + ask.length > KNOWN_LIMIT) this.known.clear();
     const unknown = ask.filter((id, i) => {
       if (found[i] !== 1) return true;

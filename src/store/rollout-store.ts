@@ -32,7 +32,7 @@ const FIRE_KEYS_MAX_MS = 24 * 3600_000;
 
 /**
  * An invocation's output groups and its rollouts (MaxConcurrency, MaxErrors): the keys of the
- * invocation's slot that the schedulers update as runs end (see inv-fold-5.lua, ro-*.lua).
+ * invocation's slot that the schedulers update as runs end (see inv-fold-6.lua, ro-*.lua).
  */
 export class RolloutStore {
   private readonly scripts: Scripts;
@@ -50,7 +50,7 @@ export class RolloutStore {
     return fire === '' ? this.retentionMs : Math.min(this.retentionMs, FIRE_KEYS_MAX_MS);
   }
 
-  /** Counts a node's ended run of `fire` once (see inv-fold-5.lua). */
+  /** Counts a node's ended run of `fire` once (see inv-fold-6.lua). */
   fold(
     invokeId: string,
     fire: string,

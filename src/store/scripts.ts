@@ -99,21 +99,24 @@ export const SCRIPTS = {
     ],
   },
   invCreate: {
-    file: 'inv-create-3.lua',
+    file: 'inv-create-5.lua',
     keys: (k: Keys, invokeId: string, attempt: string) => [
       k.invocation(invokeId),
       k.invocationNodesDraft(invokeId, attempt),
       k.invocationNodes(invokeId),
+      k.invocationTargetsDraft(invokeId, attempt),
+      k.invocationTargets(invokeId),
     ],
   },
   invFold: {
-    file: 'inv-fold-5.lua',
+    file: 'inv-fold-6.lua',
     keys: (k: Keys, invokeId: string, fire: string) => [
       k.invocation(invokeId),
       k.invocationGroups(invokeId),
       k.invocationFolded(invokeId, fire),
       k.rolloutState(invokeId, fire),
       k.rolloutActive(invokeId, fire),
+      k.invocationTargets(invokeId),
     ],
   },
   roInit: {

@@ -3,8 +3,11 @@ import { MAX_NODE_TAGS, sortTags, type Tag, type TagMatch } from '../domain/tags
 import type { Keys } from './keys.js';
 import { makeScripts, type Scripts } from './scripts.js';
 
-/** Set members read per SSCAN step and checked per SMISMEMBER while resolving a tag target. */
-const RESOLVE_CHUNK = 1000;
+/**
+ * Set members read per SSCAN step and checked per SMISMEMBER while resolving a tag target: a
+ * target of up to this many nodes takes one step (a round trip per step is most of the cost).
+ */
+const RESOLVE_CHUNK = 10_000;
 
 /** Nodes whose tags are read per pipeline. */
 const READ_CHUNK = 500;
@@ -103,12 +106,13 @@ export class TagStore {
 
   /**
    * The nodes that match every pair, sorted; undefined when more than `limit` do. Walks the
-   * smallest of the pairs' sets with SSCAN and checks the others with SMISMEMBER, a chunk at a
-   * time: no reply or argument holds more than RESOLVE_CHUNK ids, whatever the fleet's size.
+   * smallest of the pairs' sets with SSCAN and checks the others with SMISMEMBER (all at once),
+   * a chunk at a time: no reply or argument holds more than about RESOLVE_CHUNK ids, whatever
+   * the fleet's size. A single pair needs no sizes: its set is walked at once.
    */
   async resolve(matches: readonly TagMatch[], limit: number): Promise<string[] | undefined> {
     const sets = [...new Set(matches.map((m) => this.indexOf(m)))];
-    const sizes = await Promise.all(sets.map((s) => this.redis.scard(s)));
+    const sizes = sets.length === 1 ? [1] : await Promise.all(sets.map((s) => this.redis.scard(s)));
     const order = sets.map((s, i) => ({ s, n: sizes[i] ?? 0 })).sort((a, b) => a.n - b.n);
     const [smallest, ...others] = order;
     if (!smallest || smallest.n === 0) return [];
@@ -117,13 +121,14 @@ export class TagStore {
     do {
       const [next, members] = await this.redis.sscan(smallest.s, cursor, 'COUNT', RESOLVE_CHUNK);
       cursor = next;
-      let keep = members.filter((id) => !found.has(id));
-      for (const o of others) {
-        if (keep.length === 0) break;
-        const flags = await this.redis.smismember(o.s, ...keep);
-        keep = keep.filter((_, i) => flags[i] === 1);
-      }
-      for (const id of keep) found.add(id);
+      const fresh = members.filter((id) => !found.has(id));
+      const flags =
+        fresh.length === 0
+          ? []
+          : await Promise.all(others.map((o) => this.redis.smismember(o.s, ...fresh)));
+      fresh.forEach((id, i) => {
+        if (flags.every((f) => f[i] === 1)) found.add(id);
+      });
       if (found.size > limit) return undefined;
     } while (cursor !== '0');
     return [...found].sort();

@@ -110,6 +110,14 @@ const KEY_KINDS: readonly KeyKind[] = [
     slotWith: 'own',
   },
   {
+    kind: 'invocation node list and target set (more than 1,000 nodes)',
+    shape: new RegExp(`^inv:\\{(${INV})\\}:(nodes|targets)$`),
+    owner: 'server',
+    slotWith: 'own',
+    // Only a target of more than 1,000 nodes has them (tags.test.ts drives one).
+    transient: true,
+  },
+  {
     kind: 'invocation output groups',
     shape: new RegExp(`^inv:\\{(${INV})\\}:groups$`),
     owner: 'server',
@@ -250,8 +258,13 @@ void describe('key layout: every key the system writes', () => {
       assert.equal(slot(keys.nodeInvocations(node)), s);
       assert.equal(slot(`${keys.nodeQueuePrefix()}:${keys.nodeQueueName(node)}:wait`), s);
     }
-    // Output groups and rollouts: one slot with the invocation (inv-fold-5, ro-*.lua).
+    // Output groups, rollouts, long node lists and target sets (and their drafts): one slot
+    // with the invocation (inv-create-5, inv-fold-6, ro-*.lua).
     for (const k of [
+      keys.invocationNodes('t-abc'),
+      keys.invocationNodesDraft('t-abc', '0123abcd'),
+      keys.invocationTargets('t-abc'),
+      keys.invocationTargetsDraft('t-abc', '0123abcd'),
       keys.invocationGroups('t-abc'),
       keys.invocationFolded('t-abc', 'f1'),
       keys.rolloutState('t-abc', ''),

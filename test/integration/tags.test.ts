@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AgentStore } from '../../src/store/agent-store.js';
+import { benchInvocation } from '../../bench/bench-invocation.js';
+import { withStores } from '../helpers/stores.js';
 import type { ListTagResourcesAnswer } from '../../src/api/schemas/response.js';
+import type { SummarizeInvocationAnswer } from '../../src/api/schemas/summary.js';
 import {
   makeStack,
   quietKeys,
@@ -321,6 +324,10 @@ void describe('a tag target of more than 1,000 nodes', () => {
         }),
       );
     }
+    // Registered without the tag: a node outside every tag target below.
+    const outsider = new AgentStore(stack.redis, stack.keys, 'outsider');
+    await outsider.register(1000, 'boot', { hostname: 'outsider', tags: '[]' });
+    await outsider.announce(true);
     await stack.waitFor('every node tagged', async () => {
       const res = await stack.call('RunCommand', {
         ResourceTag: [{ Key: 'fleet', Value: 'big' }],
@@ -344,8 +351,12 @@ void describe('a tag target of more than 1,000 nodes', () => {
     assert.equal(await stack.redis.hget(key, 'nodeList'), String(COUNT));
     assert.deepEqual(await stack.redis.lrange(stack.keys.invocationNodes(invokeId), 0, -1), ids);
     assert.ok((await stack.redis.pttl(stack.keys.invocationNodes(invokeId))) > 0);
-    const drafts = await stack.redis.keys(`${stack.keys.invocationNodes(invokeId)}:*`);
-    assert.deepEqual(drafts, []);
+    const targets = stack.keys.invocationTargets(invokeId);
+    assert.deepEqual((await stack.redis.smembers(targets)).sort(), ids);
+    assert.ok((await stack.redis.pttl(targets)) > 0);
+    for (const draft of [stack.keys.invocationNodes(invokeId), targets]) {
+      assert.deepEqual(await stack.redis.keys(`${draft}:*`), []);
+    }
     const inv = await stack.describe(invokeId, { IncludeOutput: false });
     assert.equal(inv.InvokeNodes.InvokeNode.length, COUNT);
     // The scheduler's fan-out job reads the list back: every node gets its run record.
@@ -355,6 +366,67 @@ void describe('a tag target of more than 1,000 nodes', () => {
         ids.map((id) => stack.redis.exists(stack.keys.nodeRun(id, invokeId))),
       );
       return n.filter((x) => x === 1).length === COUNT;
+    });
+  });
+  void it("a non-target node's forged RunFinished is not counted in a target of more than 1,000", async () => {
+    // An outbox is writable by its node's agent: `outsider`, not among the 1,200 targets,
+    // announces a failure of a run it never had, in a group of its own (exit code 77).
+    const invokeId = await run(stack, {
+      ResourceTag: [{ Key: 'fleet', Value: 'big' }],
+      CommandContent: 'true',
+      MaxConcurrency: '1',
+      MaxErrors: '0',
+    });
+    const forge = (id: string) =>
+      stack.redis.xadd(
+        stack.keys.nodeEvents('outsider'),
+        '*',
+        'type',
+        'RunFinished',
+        'data',
+        JSON.stringify({ InvokeId: id, InvocationStatus: 'Failed', ExitCode: 77, Fire: '' }),
+      );
+    await forge(invokeId);
+    // Then one of its own runs ends the same way: the relay reads an outbox in order, so once
+    // that end is counted, the forged one before it was read too.
+    const own = await run(stack, { NodeIdList: ['outsider'], CommandContent: 'true' });
+    await forge(own);
+    const groupsOf = async (id: string) => {
+      const sum = await stack.call('SummarizeInvocation', { InvokeId: id });
+      assert.equal(sum.status, 200, JSON.stringify(sum.body));
+      return (sum.body as unknown as SummarizeInvocationAnswer).Groups.Group;
+    };
+    await stack.waitFor('the outsider’s own end counted', async () =>
+      (await groupsOf(own)).some((g) => g.NodeIds.NodeId.includes('outsider')),
+    );
+    const groups = await groupsOf(invokeId);
+    assert.ok(!groups.some((g) => g.ExitCode === 77), JSON.stringify(groups));
+    assert.ok(!groups.some((g) => g.NodeIds.NodeId.includes('outsider')), JSON.stringify(groups));
+    assert.equal(await stack.redis.scard(stack.keys.invocationTargets(invokeId)), COUNT);
+    assert.equal(
+      await stack.redis.sismember(stack.keys.invocationTargets(invokeId), 'outsider'),
+      0,
+    );
+    assert.equal((await stack.call('StopInvocation', { InvokeId: invokeId })).status, 200);
+  });
+  void it('a list of more than 10,000 is drafted first, and checked by its set all the same', async () => {
+    // Straight to the store: no 12,345 registrations needed to see the long path.
+    const many = Array.from({ length: 12_345 }, (_, i) => `far-${String(i).padStart(5, '0')}`);
+    const inv = benchInvocation(many, 'true');
+    await withStores(stack, async ({ invocations, runs }) => {
+      assert.equal((await invocations.create(inv)).created, true);
+      // A retry finds it and leaves no draft of its own.
+      assert.equal((await invocations.create(inv)).created, false);
+      assert.deepEqual((await invocations.get(inv.invokeId))?.nodeIds, many);
+      const targets = stack.keys.invocationTargets(inv.invokeId);
+      assert.equal(await stack.redis.scard(targets), many.length);
+      assert.ok((await stack.redis.pttl(targets)) > 0);
+      for (const draft of [stack.keys.invocationNodes(inv.invokeId), targets]) {
+        assert.deepEqual(await stack.redis.keys(`${draft}:*`), []);
+      }
+      const end = { status: 'Failed' as const, exitCode: '77', digest: '', error: true };
+      assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'outsider', end), 'Unknown');
+      assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'far-12344', end), 'Folded');
     });
   });
 });

@@ -3,7 +3,7 @@
   released is handed back to be Cancelled (and the released ones to be cancelled if still
   Pending; running ones finish); otherwise nodes are released in queue order while fewer than
   MaxConcurrency released nodes are active (released and not yet counted as ended by
-  inv-fold-5.lua). A node already counted (stopped before its release) is passed over. A
+  inv-fold-6.lua). A node already counted (stopped before its release) is passed over. A
   percentage rounds up, MaxConcurrency's to at least 1 node (as limitCount in
   src/domain/rollout.ts).
 

@@ -10,6 +10,7 @@
       KEYS[3] nodes counted for this fire (set)
       KEYS[4] the fire's rollout state (hash)
       KEYS[5] the fire's active released nodes (set)
+      KEYS[6] the invocation's target set (set; only for more targets than its hash lists)
 
       ARGV[1] nodeId
       ARGV[2] status
@@ -23,9 +24,9 @@
     TTL (a one-off invocation, or a timed one that is over), both expire with it.
 
     A node's event outbox is writable by its agent, so a hostile agent could announce runs it
-    never had: a node not among the invocation's targets (as its hash lists them, for up to
-    1,000 nodes) is not counted, and an error counts under MaxErrors only for a node the
-    rollout released and has not counted yet.
+    never had: a node not among the invocation's targets is not counted (the hash lists up to
+    1,000 of them; a longer target list has its set, KEYS[6]), and an error counts under
+    MaxErrors only for a node the rollout released and has not counted yet.
 
     Output:
       'Unknown'   no such invocation, or the node is not one of its targets; nothing changes
@@ -36,7 +37,9 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'Unknown' end
 -- Node ids never hold a '"' (NODE_ID_RE), so this finds exactly that id in the JSON list.
 local targets = redis.call('HGET', KEYS[1], 'nodeIds')
-if targets and not string.find(targets, '"' .. ARGV[1] .. '"', 1, true) then
+if targets then
+  if not string.find(targets, '"' .. ARGV[1] .. '"', 1, true) then return 'Unknown' end
+elseif redis.call('SISMEMBER', KEYS[6], ARGV[1]) == 0 then
   return 'Unknown'
 end
 -- The hash's remaining life (-1: none yet) bounds the keys made here.
