@@ -427,6 +427,9 @@ void describe('a tag target of more than 1,000 nodes', () => {
       const end = { status: 'Failed' as const, exitCode: '77', digest: '', error: true };
       assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'outsider', end), 'Unknown');
       assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'far-12344', end), 'Folded');
+      // An invocation made before target sets existed has none: its ends are counted as then.
+      await stack.redis.del(targets);
+      assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'far-00001', end), 'Folded');
     });
   });
 });

@@ -25,7 +25,8 @@
 
     A node's event outbox is writable by its agent, so a hostile agent could announce runs it
     never had: a node not among the invocation's targets is not counted (the hash lists up to
-    1,000 of them; a longer target list has its set, KEYS[6]), and an error counts under
+    1,000 of them; a longer target list has its set, KEYS[6], except an invocation made before
+    target sets existed, which is not checked), and an error counts under
     MaxErrors only for a node the rollout released and has not counted yet.
 
     Output:
@@ -39,7 +40,9 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 'Unknown' end
 local targets = redis.call('HGET', KEYS[1], 'nodeIds')
 if targets then
   if not string.find(targets, '"' .. ARGV[1] .. '"', 1, true) then return 'Unknown' end
-elseif redis.call('SISMEMBER', KEYS[6], ARGV[1]) == 0 then
+elseif redis.call('SISMEMBER', KEYS[6], ARGV[1]) == 0
+  and redis.call('EXISTS', KEYS[6]) == 1 then
+  -- An invocation made before target sets existed has none: counted as it was then.
   return 'Unknown'
 end
 -- The hash's remaining life (-1: none yet) bounds the keys made here.
