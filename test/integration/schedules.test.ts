@@ -558,12 +558,13 @@ async function drivenSchedule(
     Frequency: opts.frequency ?? `0 0 ${hour} * * *${opts.yearField ? ` ${opts.yearField}` : ''}`,
     CommandContent: 'true',
   });
-  // Its node record Scheduled and its schedule group recorded (the dispatch writes both).
-  const group = await stack.waitFor('the schedule dispatched', async () =>
-    nodeOf(await stack.describe(id), nodeId).InvocationStatus === 'Scheduled'
-      ? (await src.invocations.schedules(id))?.[0]
-      : undefined,
-  );
+  // Its node record Scheduled, its schedule group recorded and BullMQ's job scheduler made (the
+  // dispatch writes them in that order: a test reading between the last two found no scheduler).
+  const group = await stack.waitFor('the schedule dispatched', async () => {
+    if (nodeOf(await stack.describe(id), nodeId).InvocationStatus !== 'Scheduled') return undefined;
+    const g = (await src.invocations.schedules(id))?.[0];
+    return g && (await src.schedulerQueue.hasSchedule(g.id)) ? g : undefined;
+  });
   const schedule = group.id;
   const fire = async (dueMs: number, clockMs: number) => {
     const scheduler = new Scheduler({
