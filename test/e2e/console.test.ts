@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, seriousViolations, tabTo } from '../helpers/browser.js';
+import { closeBrowser, launchChromium, seriousViolations, tabTo } from '../helpers/browser.js';
 import { HANG_MS } from '../helpers/hang.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
 
@@ -32,7 +32,7 @@ void describe('the web console in chromium', () => {
     browser = await launchChromium();
   });
   after(async () => {
-    await browser?.close();
+    await closeBrowser(browser);
     await stack?.close();
   });
 

@@ -1,7 +1,8 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { HANG_MS, hangBound } from './hang.js';
 
 /**
  * Debian's chromium (`apt-get install chromium`; .ci/run installs it when missing), or the
@@ -29,7 +30,63 @@ export function chromiumPath(): string {
 }
 
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: chromiumPath(), args: ['--disable-gpu'] });
+  return chromium.launch({
+    executablePath: chromiumPath(),
+    args: ['--disable-gpu'],
+    timeout: HANG_MS,
+  });
+}
+
+/** This process's descendants (pids) whose command line holds `what`, from /proc. */
+export function descendantsRunning(what: string): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name in parentheses, which may hold spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(name), ppid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const mine = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === process.pid) return true;
+    }
+    return false;
+  };
+  return [...parent.keys()].filter((pid) => {
+    if (!mine(pid)) return false;
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(what);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Closes the browser; one that does not close within the hang bound (a wedged chromium) is
+ * killed, so a test file's teardown never outlives its tests (a file left running ends only at
+ * the runner's file timeout, with no word of which test passed). Says so on stderr.
+ */
+export async function closeBrowser(browser: Browser | undefined): Promise<void> {
+  if (!browser) return;
+  try {
+    await hangBound('closing chromium', browser.close());
+  } catch (err) {
+    const pids = descendantsRunning('chromium');
+    process.stderr.write(`${String(err)}: killing ${pids.length} chromium processes\n`);
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
 }
 
 const AXE_SOURCE = readFileSync(
