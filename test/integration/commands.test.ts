@@ -21,6 +21,12 @@ void describe('saved commands and parameters', () => {
     stack = await makeStack();
     await stack.startAgent('n1');
     await stack.startAgent('node-two');
+    // The event relay copies each new node's first events within a registry refresh (~2 s):
+    // wait for it, so it writes no key while a refused request's key set is compared.
+    await stack.waitFor(
+      'the relay past both agents’ first events',
+      async () => (await stack.redis.hlen(stack.keys.eventRelay())) >= 2,
+    );
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-cmds-'));
   });
   after(async () => {
