@@ -2,7 +2,7 @@ import type { Invocation } from '../domain/invocation.js';
 import type { InvocationStore } from '../store/invocation-store.js';
 import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
-import { announceTimedFinished } from './timed-finished.js';
+import { retireIfFinished } from './timed-finished.js';
 import type { EventStore } from '../store/event-store.js';
 
 export interface StopDeps {
@@ -21,7 +21,7 @@ export interface StopDeps {
  * one Stopping (its agent is told), and a timed record refuses every later fire from that
  * moment, so nothing fires after this answers whatever a schedule still holds. When no node
  * may fire any more, the schedules are removed, and once every node's run has ended too
- * (announceTimedFinished) the invocation is retired; until then it stays timed, and the
+ * (retireIfFinished) the invocation is retired; until then it stays timed, and the
  * upkeep's next pass (which finishes a whole stop again) retires it. Idempotent.
  */
 export async function stopInvocationNodes(
@@ -49,5 +49,5 @@ export async function stopInvocationNodes(
   }
   const groups = await deps.invocations.schedules(inv.invokeId);
   if (groups) await deps.schedulerQueue.removeSchedules(groups.map((g) => g.id));
-  if (await announceTimedFinished(inv, deps)) await deps.invocations.markEnded(inv.invokeId);
+  await retireIfFinished(inv, deps);
 }

@@ -49,10 +49,24 @@ export interface RetireDeps extends TimedFinishedDeps {
 }
 
 /**
+ * Retires a timed invocation that fires no more once it is announced (announceTimedFinished):
+ * it leaves the timed set and expires after the retention. Answers whether it retired.
+ */
+export async function retireIfFinished(
+  inv: Invocation,
+  deps: RetireDeps,
+  /** Its records, when just read. */
+  read?: ReadonlyMap<string, RunRecord>,
+): Promise<boolean> {
+  if (!(await announceTimedFinished(inv, deps, read))) return false;
+  await deps.invocations.markEnded(inv.invokeId);
+  return true;
+}
+
+/**
  * The relay's retry for a finishing invocation (one that fires no more, whose
- * InvocationFinished waited for its runs' ends): announces it and retires it (it leaves the
- * timed set and expires after the retention) once every run has ended and been relayed.
- * Answers whether it is done with (announced and retired, or gone).
+ * InvocationFinished waited for its runs' ends): retireIfFinished once every run has ended and
+ * been relayed. Answers whether it is done with (announced and retired, or gone).
  */
 export async function retireWhenFinished(invokeId: string, deps: RetireDeps): Promise<boolean> {
   const inv = await deps.invocations.get(invokeId);
@@ -60,7 +74,5 @@ export async function retireWhenFinished(invokeId: string, deps: RetireDeps): Pr
     await deps.events?.unmarkFinishing(invokeId);
     return true;
   }
-  if (!(await announceTimedFinished(inv, deps))) return false;
-  await deps.invocations.markEnded(invokeId);
-  return true;
+  return retireIfFinished(inv, deps);
 }
