@@ -179,7 +179,7 @@ export class AgentStore {
     agentInstance: string,
     o: RunOutcome,
   ): Promise<NodeStatus | 'Missing'> {
-    const output = encodeOutput(o.output);
+    const output = await encodeOutput(o.output);
     return this.scripts.runFinish(
       [this.nodeId, invokeId],
       invokeId,
