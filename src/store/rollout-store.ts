@@ -62,7 +62,7 @@ export class RolloutStore {
       nodeId,
       run.status,
       run.exitCode,
-      run.digest,
+      groupDigest(run.digest),
       run.error ? '1' : '0',
       this.retentionMs,
       this.fireTtlMs(fire),
@@ -112,23 +112,28 @@ export class RolloutStore {
     return nodeIds.filter((_, i) => flags[i] !== 1);
   }
 
-  /** The invocation's output groups, as stored (one HGETALL: O(groups)). */
+  /**
+   * The invocation's output groups, as stored (one HGETALL: O(groups)). Groups stored under
+   * the hex digest (before the short form) and under the short form of the same digest, as an
+   * invocation running across an upgrade has, are one group.
+   */
   async groups(invokeId: string): Promise<StoredGroup[]> {
     const h = await this.redis.hgetall(this.keys.invocationGroups(invokeId));
-    const out: StoredGroup[] = [];
+    const out = new Map<string, StoredGroup>();
     for (const [field, value] of Object.entries(h)) {
       if (!field.startsWith('c ')) continue;
-      const [status = '', exitCode = '', digest = ''] = field.slice(2).split('\t');
+      const [status = '', exitCode = '', stored = ''] = field.slice(2).split('\t');
+      const digest = hexDigest(stored);
       const ids = h[`n ${field.slice(2)}`] ?? '';
-      out.push({
-        status,
-        exitCode,
-        digest,
-        count: Number(value),
-        nodeIds: ids === '' ? [] : ids.split(' '),
-      });
+      const nodeIds = ids === '' ? [] : ids.split(' ');
+      const key = `${status}\t${exitCode}\t${digest}`;
+      const same = out.get(key);
+      if (same) {
+        same.count += Number(value);
+        same.nodeIds = [...same.nodeIds, ...nodeIds].slice(0, GROUP_NODE_IDS);
+      } else out.set(key, { status, exitCode, digest, count: Number(value), nodeIds });
     }
-    return out;
+    return [...out.values()];
   }
 
   /** Marks a cancelled rollout past its queue (every node not started was cancelled). */
@@ -161,4 +166,24 @@ export class RolloutStore {
       digest: digest ?? '',
     };
   }
+}
+
+/** Node ids a group keeps (inv-fold-6.lua keeps up to 10). */
+const GROUP_NODE_IDS = 10;
+
+/**
+ * An output digest as a group's field holds it: a sha256 in base64url (43 characters), not hex
+ * (64), so that `c <status>\t<exit code>\t<digest>` stays within Redis's 64-byte listpack
+ * value, and a small invocation's groups hash stays a listpack (~100 B) instead of a hash table
+ * (~400 B). Anything else (''; what a hostile node sent) is kept as it is.
+ */
+export function groupDigest(hex: string): string {
+  return /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, 'hex').toString('base64url') : hex;
+}
+
+/** The digest the API shows (hex) of one a group's field holds (either form). */
+export function hexDigest(stored: string): string {
+  return /^[A-Za-z0-9_-]{43}$/.test(stored)
+    ? Buffer.from(stored, 'base64url').toString('hex')
+    : stored;
 }

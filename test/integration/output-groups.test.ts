@@ -60,6 +60,38 @@ void describe('output groups (SummarizeInvocation), RerunInvocation and the CLI'
     assert.equal(unknown.status, 404);
   });
 
+  void it("keeps a small invocation's groups compact, and reads a group kept under the hex digest as the same group", async () => {
+    const key = stack.keys.invocationGroups(invokeId);
+    // Two groups, fields within Redis's 64-byte listpack value: the hash stays a listpack.
+    assert.equal(await stack.redis.object('ENCODING', key), 'listpack');
+    // As an invocation counted partly before the short digest form existed keeps it: the
+    // Success group's count and nodes split between the hex field and the short one.
+    const fields = await stack.redis.hgetall(key);
+    const short = Object.keys(fields).find((f) => f.startsWith('c Success\t'));
+    assert.ok(short, JSON.stringify(fields));
+    const group = short.slice(2);
+    const hexGroup = `Success\t0\t${sha('ok\n')}`;
+    assert.notEqual(group, hexGroup);
+    await stack.redis.hset(key, `c ${group}`, '3', `c ${hexGroup}`, '1', `n ${hexGroup}`, 'g9');
+    try {
+      const res = await stack.call('SummarizeInvocation', { InvokeId: invokeId });
+      const groups = (res.body as unknown as SummarizeInvocationAnswer).Groups.Group;
+      assert.equal(groups.length, 2, JSON.stringify(groups));
+      assert.equal(groups[0]?.OutputDigest, sha('ok\n'));
+      assert.equal(groups[0]?.NodeCount, 4);
+      assert.deepEqual([...(groups[0]?.NodeIds.NodeId ?? [])].sort(), [
+        'g1',
+        'g3',
+        'g4',
+        'g6',
+        'g9',
+      ]);
+    } finally {
+      await stack.redis.hdel(key, `c ${hexGroup}`, `n ${hexGroup}`);
+      await stack.redis.hset(key, `c ${group}`, '4');
+    }
+  });
+
   void it('fleetcmd describe prints the groups over 5 nodes, and every node with --by-node', async () => {
     const grouped = await runCli(['describe', invokeId], env);
     assert.equal(grouped.code, 0, grouped.stderr);
