@@ -39,6 +39,16 @@ export interface RunQueueDepth {
   active: number;
 }
 
+/**
+ * Most entries BullMQ keeps in a node queue's event stream (`streams.events.maxLen`, trimmed
+ * approximately: whole stream nodes of 100 entries). BullMQ writes ~4 events a run (added,
+ * active, completed, removed; ~80 bytes each) and keeps 10,000 by default: ~0.8 MB per node once
+ * a node has run 2,500 commands, ~8 GiB over 10,000 nodes, that nothing reads (fleetcmd keeps
+ * its own results and event stream and uses no QueueEvents on run queues). 100 keeps the last
+ * runs' events for whoever looks with BullMQ's tools: at most ~200 entries, ~16 KB a node.
+ */
+export const NODE_QUEUE_EVENTS_MAXLEN = 100;
+
 /** Producer side of the per-node run queues, one BullMQ Queue per node, created on demand. */
 export class NodeQueues {
   private readonly queues = new Map<string, Queue>();
@@ -54,6 +64,7 @@ export class NodeQueues {
       q = new Queue(this.keys.nodeQueueName(nodeId), {
         connection: this.connection,
         prefix: this.keys.nodeQueuePrefix(),
+        streams: { events: { maxLen: NODE_QUEUE_EVENTS_MAXLEN } },
         ...traced(),
       });
       q.on('error', () => undefined);
