@@ -12,6 +12,8 @@ export interface RedisFacts {
   evictionPolicy: string | undefined;
   /** Nodes in the registry. */
   nodes: number;
+  /** Which server of a cluster (`host:port`); absent for one Redis. */
+  server?: string;
 }
 
 export interface RedisWarning {
@@ -29,14 +31,20 @@ export function neededClients(nodes: number): number {
   return CONNECTIONS_PER_NODE * nodes + SPARE_CONNECTIONS;
 }
 
+/**
+ * What does not fit, for one server. On a cluster each server is judged against the whole
+ * fleet: an agent's clients connect to the master of each slot they use and to the one they
+ * first asked for the slot map, so one master may hold all 3 of every agent's connections.
+ */
 export function redisWarnings(facts: RedisFacts): RedisWarning[] {
+  const redis = facts.server === undefined ? 'Redis' : `Redis ${facts.server}`;
   const out: RedisWarning[] = [];
   const need = neededClients(facts.nodes);
   if (facts.maxClients !== undefined && facts.maxClients < need) {
     out.push({
       check: 'maxclients',
       message:
-        `Redis maxclients is ${facts.maxClients}, below the ${need} that ${facts.nodes} registered ` +
+        `${redis} maxclients is ${facts.maxClients}, below the ${need} that ${facts.nodes} registered ` +
         `nodes need (${CONNECTIONS_PER_NODE} per node + ${SPARE_CONNECTIONS}): agents past it are refused`,
     });
   }
@@ -44,7 +52,7 @@ export function redisWarnings(facts: RedisFacts): RedisWarning[] {
     out.push({
       check: 'maxmemory-policy',
       message:
-        `Redis maxmemory-policy is ${facts.evictionPolicy}, not noeviction: under memory ` +
+        `${redis} maxmemory-policy is ${facts.evictionPolicy}, not noeviction: under memory ` +
         'pressure Redis would delete queued jobs and run records (BullMQ requires noeviction)',
     });
   }

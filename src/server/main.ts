@@ -159,7 +159,7 @@ function makeOps(
 function warnAboutRedis(producer: RedisClient, { keys, logger }: Shared): void {
   readRedisFacts(producer, keys)
     .then((facts) => {
-      for (const w of redisWarnings(facts)) logger.warn({ check: w.check }, w.message);
+      for (const w of facts.flatMap(redisWarnings)) logger.warn({ check: w.check }, w.message);
     })
     .catch((err: unknown) => logger.warn({ err: String(err) }, 'Redis settings not checked'));
 }
@@ -243,7 +243,7 @@ function buildApp(
   producer: RedisClient,
   https: TlsPair | undefined,
 ): FastifyInstance {
-  const fitness = async () => redisWarnings(await readRedisFacts(producer, keys));
+  const fitness = async () => (await readRedisFacts(producer, keys)).flatMap(redisWarnings);
   const secure = https ? { https } : {};
   if (config.role === 'scheduler') {
     return buildOpsServer({

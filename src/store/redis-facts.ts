@@ -1,4 +1,4 @@
-import type { RedisClient } from './redis.js';
+import { eachServer, type RedisClient } from './redis.js';
 import type { RedisFacts } from '../domain/redis-fitness.js';
 import type { Keys } from './keys.js';
 
@@ -8,24 +8,31 @@ export function infoField(info: string, name: string): string | undefined {
 }
 
 /**
- * The facts redisWarnings judges, in one round trip: INFO's clients and memory sections (no
- * CONFIG, which managed Redis services often refuse) and the node registry's size.
+ * The facts redisWarnings judges, for each Redis server (every master and replica of a cluster:
+ * each one takes agents' connections and holds data, and a replica may be promoted): INFO's
+ * clients and memory sections (no CONFIG, which managed Redis services often refuse), and the
+ * node registry's size. One round trip per server, all at once.
  */
-export async function readRedisFacts(redis: RedisClient, keys: Keys): Promise<RedisFacts> {
-  const replies = await redis
-    .pipeline()
-    .info('clients')
-    .info('memory')
-    .scard(keys.nodeRegistry())
-    .exec();
-  const [clients, memory, nodes] = (replies ?? []).map(([err, value]) => {
-    if (err) throw err;
-    return value;
+export async function readRedisFacts(redis: RedisClient, keys: Keys): Promise<RedisFacts[]> {
+  const servers = eachServer(redis);
+  const [nodes, ...infos] = await Promise.all([
+    redis.scard(keys.nodeRegistry()),
+    ...servers.map(async (server) => {
+      const replies = await server.pipeline().info('clients').info('memory').exec();
+      return (replies ?? []).map(([err, value]) => {
+        if (err) throw err;
+        return String(value);
+      });
+    }),
+  ]);
+  return servers.map((server, i) => {
+    const [clients = '', memory = ''] = infos[i] ?? [];
+    const maxClients = Number(infoField(clients, 'maxclients'));
+    return {
+      ...(servers.length > 1 ? { server: `${server.options.host}:${server.options.port}` } : {}),
+      maxClients: Number.isFinite(maxClients) && maxClients > 0 ? maxClients : undefined,
+      evictionPolicy: infoField(memory, 'maxmemory_policy'),
+      nodes: Number(nodes),
+    };
   });
-  const maxClients = Number(infoField(String(clients), 'maxclients'));
-  return {
-    maxClients: Number.isFinite(maxClients) && maxClients > 0 ? maxClients : undefined,
-    evictionPolicy: infoField(String(memory), 'maxmemory_policy'),
-    nodes: Number(nodes),
-  };
 }

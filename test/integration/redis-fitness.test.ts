@@ -7,6 +7,12 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
+import { clientOf, freshPrefix } from '../helpers/redis.js';
+import { startLocalCluster, type LocalCluster } from '../helpers/redis-cluster.js';
+import { readRedisFacts } from '../../src/store/redis-facts.js';
+import { redisWarnings } from '../../src/domain/redis-fitness.js';
+import { eachServer, type RedisClient } from '../../src/store/redis.js';
+import { Keys } from '../../src/store/keys.js';
 
 interface Ready {
   status: string;
@@ -65,5 +71,52 @@ void describe('Redis settings against the fleet (/readyz)', () => {
     assert.match(body.warnings?.[0]?.message ?? '', /allkeys-lru, not noeviction/);
     await admin.config('SET', 'maxmemory-policy', 'noeviction');
     assert.deepEqual(await ready(), { status: 'ready' });
+  });
+});
+
+void describe('Redis settings on a cluster: every server is checked', () => {
+  let cluster: LocalCluster;
+  let client: RedisClient;
+  const keys = new Keys(freshPrefix());
+
+  before(async () => {
+    cluster = await startLocalCluster(3);
+    client = clientOf(cluster.target);
+  });
+  after(async () => {
+    client.disconnect();
+    await cluster.stop();
+  });
+
+  void it('names the master whose maxmemory-policy or maxclients does not fit', async () => {
+    await client.sadd(keys.nodeRegistry(), ...Array.from({ length: 40 }, (_, i) => `fit-${i}`));
+    assert.deepEqual((await readRedisFacts(client, keys)).flatMap(redisWarnings), []);
+    // A master that does not hold the registry's slot: a check of that one server alone
+    // (as before) would not see it.
+    const registryPort = Number(
+      (
+        (client as unknown as { slots: string[][] }).slots[
+          Number(await client.call('CLUSTER', 'KEYSLOT', keys.nodeRegistry()))
+        ]?.[0] ?? ''
+      )
+        .split(':')
+        .at(-1),
+    );
+    const servers = eachServer(client);
+    const other = servers.find((s) => s.options.port !== registryPort);
+    assert.ok(other, `a master other than the registry's (${registryPort})`);
+    await other.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await other.config('SET', 'maxclients', '200');
+    const warnings = (await readRedisFacts(client, keys)).flatMap(redisWarnings);
+    const where = `Redis ${other.options.host}:${other.options.port}`;
+    assert.deepEqual(
+      warnings.map((w) => [w.check, w.message.startsWith(`${where} `)]),
+      [
+        ['maxclients', true],
+        ['maxmemory-policy', true],
+      ],
+      JSON.stringify(warnings),
+    );
+    assert.match(warnings[0]?.message ?? '', /maxclients is 200, below the 220 that 40/);
   });
 });
