@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { RedisClient } from './redis.js';
+import { serverOf, type RedisClient } from './redis.js';
 import type { NodeStatus } from '../domain/status.js';
 import type { FireReply } from '../domain/run-replies.js';
 import type { Keys } from './keys.js';
@@ -91,7 +91,11 @@ export class AgentStore {
    */
   async announce(registered = false): Promise<void> {
     const message = registered ? ANNOUNCE_REGISTERED : '';
-    await this.redis.publish(this.keys.nodeAnnounceChannel(this.nodeId), message);
+    // On a cluster, through the master of the node's own keys (see serverOf).
+    await serverOf(this.redis, this.keys.nodeInfo(this.nodeId)).publish(
+      this.keys.nodeAnnounceChannel(this.nodeId),
+      message,
+    );
   }
 
   /** Acknowledges a rotation: the tag of the password every connection now reconnects with. */

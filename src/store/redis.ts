@@ -1,6 +1,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ClusterTarget, RedisTarget } from '../shared/redis-target.js';
 import { settleWithin } from '../shared/settle.js';
+import { keySlot } from './key-slot.js';
 
 /**
  * A connection to one Redis or to a Redis Cluster: both take the same commands. On a cluster
@@ -91,6 +92,16 @@ export function makeRedis(
 }
 
 /**
+ * Kinds whose Cluster client skips ioredis's ready check (`CLUSTER INFO` on a random master once
+ * connected): the check opens, and keeps for the client's life, a connection to whichever master
+ * it picked, which on an agent is a socket that carries nothing after start-up (an agent on a
+ * 3-master cluster held 8 connections, 2 of them from this). These clients wait for Redis anyway
+ * (they retry without limit), so a cluster not ready yet answers their first commands with
+ * CLUSTERDOWN, which ioredis retries, instead of the check doing it first.
+ */
+const NO_READY_CHECK = new Set<ConnectionKind>(['worker', 'subscriber']);
+
+/**
  * A Cluster client with the profile's behaviour: queueing and pipelining are the cluster's
  * own options, the rest applies to each node's connection (BullMQ reads
  * `redisOptions.maxRetriesPerRequest`).
@@ -101,6 +112,7 @@ function makeCluster(t: ClusterTarget, kind: ConnectionKind, name?: string): Clu
     ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
     enableAutoPipelining: enableAutoPipelining ?? false,
     ...(kind === 'relay' ? { shardedSubscribers: true } : {}),
+    ...(NO_READY_CHECK.has(kind) ? { enableReadyCheck: false } : {}),
     clusterRetryStrategy: retryStrategy,
     lazyConnect: false,
     redisOptions: {
@@ -127,6 +139,26 @@ function makeCluster(t: ClusterTarget, kind: ConnectionKind, name?: string): Clu
 export function eachServer(client: RedisClient): Redis[] {
   if (!(client instanceof Cluster)) return [client];
   return client.nodes('all');
+}
+
+/** Whether the client is a Redis Cluster client. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client instanceof Cluster;
+}
+
+/**
+ * Where to send a keyless command (PUBLISH) that belongs with `key`: for one Redis the client
+ * itself; on a cluster, the connection to the master that holds `key`'s slot, which a node's
+ * agent talks to anyway. ioredis sends keyless commands to a random master, so an agent
+ * announcing itself once a minute would hold a connection to every master within minutes. The
+ * cluster client itself while the slot map does not name a master for the slot yet.
+ */
+export function serverOf(client: RedisClient, key: string): RedisClient {
+  if (!(client instanceof Cluster)) return client;
+  const owner = client.slots[keySlot(key)]?.[0];
+  return (
+    client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner) ?? client
+  );
 }
 
 /** Waits until the client is connected (or the timeout passes). */

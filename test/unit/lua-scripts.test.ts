@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { SCRIPT_REPLIES, type ScriptName } from '../../src/domain/run-replies.js';
 import { HISTORY_SUFFIXES, Keys } from '../../src/store/keys.js';
+import { keySlot } from '../../src/store/key-slot.js';
 import {
   PRELUDE_FILE,
   SCRIPTS,
@@ -12,29 +13,6 @@ import {
 } from '../../src/store/scripts.js';
 
 const LUA_DIR = new URL('../../src/store/lua/', import.meta.url);
-
-/** CRC16-CCITT (XMODEM), the checksum Redis Cluster hashes keys with. */
-function crc16(data: Buffer): number {
-  let crc = 0;
-  for (const byte of data) {
-    crc ^= byte << 8;
-    for (let bit = 0; bit < 8; bit++) {
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-    }
-  }
-  return crc;
-}
-
-/**
- * A key's Redis Cluster hash slot: of the hash tag when the key has one (the bytes between the
- * first '{' and the first '}' after it, if not empty), else of the whole key.
- */
-function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  const close = open < 0 ? -1 : key.indexOf('}', open + 1);
-  const tagged = close > open + 1 ? key.slice(open + 1, close) : key;
-  return crc16(Buffer.from(tagged)) % 16384;
-}
 
 /** The first `--[[ ... ]]` block: the script's header. */
 function header(source: string): string {

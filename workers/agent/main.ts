@@ -9,7 +9,7 @@ import { AgentStore } from '../../src/store/agent-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
 import { parseTagList, TagError, type Tag } from '../../src/domain/tags.js';
-import { closeRedis, CredentialGroup, makeRedis } from '../../src/store/redis.js';
+import { closeRedis, CredentialGroup, isCluster, makeRedis } from '../../src/store/redis.js';
 import { watchControl } from './control.js';
 import { Agent } from './agent.js';
 import { chooseScriptRoot } from './exec/script-dir.js';
@@ -99,7 +99,17 @@ export async function startAgent(
     await stopTracing();
   };
   try {
-    await refuseSharedCredentials(config, config.nodeId, connection, keys, logger);
+    // On a cluster the scope probes reach other nodes' and the global keys, so other masters:
+    // through a client of their own, closed after, so the agent's connections stay on the
+    // master of its own keys (one Redis: the agent's connection, nothing more to open).
+    const probe = isCluster(connection)
+      ? makeRedis(config.redis, 'worker', `fleetcmd-agent-${config.nodeId}-scope`)
+      : connection;
+    try {
+      await refuseSharedCredentials(config, config.nodeId, probe, keys, logger);
+    } finally {
+      if (probe !== connection) await closeRedis(probe);
+    }
   } catch (err) {
     await closeConnections();
     throw err;
