@@ -37,6 +37,8 @@ export interface BenchStackOptions {
   agents?: 'dist' | 'tsx';
   /** Extra environment of the agents (FLEETCMD_AGENT_CONCURRENCY, LOG_LEVEL, NODE_OPTIONS). */
   agentEnv?: Record<string, string>;
+  /** Extra settings of the server (e.g. FLEETCMD_DELIVERY_TIMEOUT_SECONDS). */
+  serverEnv?: Record<string, string>;
   /** Node options before the agent's script, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
   agentNodeArgs?: string[];
   /** Where agent logs go (`agent-<id>.log`); without it their output is dropped. */
@@ -247,6 +249,7 @@ export async function startBenchStack(
       FLEETCMD_API_TOKEN: token,
       PORT: '0',
       FLEETCMD_HOST: '127.0.0.1',
+      ...opts.serverEnv,
     }),
     makeLogger('warn', 'bench'),
   );
