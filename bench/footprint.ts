@@ -27,8 +27,10 @@ const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const count = Number(positional[0] ?? (quick ? 50 : 200));
 const OUTPUT_BYTES = Number(positional[1] ?? 24 * 1024);
 const prefix = 'fp';
-// A short delivery deadline: its per-run keys are gone by the time memory is measured.
-const DEADLINE_SECONDS = 3;
+// A shorter delivery deadline than the default 60 s, so its per-run keys are gone by the time
+// memory is measured; long enough for one agent to claim every run on a loaded machine (3 s
+// was not: runs waiting in the node's queue were Aborted and the wait below never ended).
+const DEADLINE_SECONDS = 20;
 const stack = await startBenchStack(prefix, ['f1'], {
   serverEnv: { FLEETCMD_DELIVERY_TIMEOUT_SECONDS: String(DEADLINE_SECONDS) },
 });
@@ -200,7 +202,16 @@ try {
       const d = (await call('DescribeInvocations', { InvokeId: id })) as {
         Invocations?: { Invocation: { InvocationStatus: string }[] };
       };
-      if (d.Invocations?.Invocation[0]?.InvocationStatus === 'Success') break;
+      const status = d.Invocations?.Invocation[0]?.InvocationStatus;
+      if (status === 'Success') break;
+      if (
+        status !== undefined &&
+        !['Pending', 'Scheduled', 'Running', 'Stopping'].includes(status)
+      ) {
+        throw new Error(
+          `invocation ${id} ended ${status}, not Success: the figures would be wrong`,
+        );
+      }
       await sleep(50);
     }
   }
