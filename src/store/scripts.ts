@@ -203,6 +203,7 @@ export const SCRIPTS = {
     file: 'act-disable-1.lua',
     keys: (k: Keys, activationId: string) => [k.activation(activationId)],
   },
+  dlLease: { file: 'dl-lease-1.lua', keys: (k: Keys) => [k.deliveryDeadlines()] },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
   listRead: { file: 'list-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },

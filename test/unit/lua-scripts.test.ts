@@ -103,6 +103,7 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   whCreate: [['wh-0123456789abcdef']],
   whDelete: [['wh-0123456789abcdef']],
   whFanout: [[]],
+  dlLease: [[]],
 };
 
 function keysOf(s: LoadedScript, keys: Keys, ids: unknown[]): string[] {
