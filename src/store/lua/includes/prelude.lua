@@ -5,7 +5,9 @@
   Defines:
     t, NOW         Redis's own clock (TIME), NOW in ms as a string. Every stored time comes
                    from it, so an agent or server whose clock is off neither shows a node
-                   offline nor stamps a run before its invocation.
+                   offline nor stamps a run before its invocation. A script whose body uses
+                   neither (nor newRun, indexOnNode) is sent without the TIME call, both nil
+                   (preludeFor in src/store/scripts.ts).
     HISTORY_LIST, HISTORY_ENTRY
                    suffixes of a run key naming its history list and entries; they must match
                    HISTORY_SUFFIXES in src/store/keys.ts (test/unit/lua-scripts.test.ts checks).
