@@ -54,10 +54,13 @@ export async function createInvocation(inv: Invocation, deps: ActionDeps): Promi
   }
   // The deadline comes first: it also finishes a fan-out that a crash cut short, so an
   // answered run never waits out a dead replica's lock on a dispatch job.
-  // Announced alongside: the deadline job is delayed, so no run exists before both are done.
+  // Announced alongside (the deadline is one ZADD): no run exists before both are done.
   await Promise.all([
     announceCreated(inv, createdMs, deps),
-    deps.schedulerQueue.enqueueDeadline(inv.invokeId, deps.deliveryTimeoutSeconds * 1000),
+    deps.schedulerQueue.deadlines.add(
+      { kind: 'once', invokeId: inv.invokeId, again: false },
+      deps.deliveryTimeoutSeconds * 1000,
+    ),
   ]);
   if (inv.nodeIds.length > (deps.inlineFanOutNodes ?? DEFAULT_INLINE_FANOUT_NODES)) {
     // Many nodes: a scheduler job fans out, and the answer does not wait for it.

@@ -5,12 +5,7 @@ import { ERROR_STATUSES, hasRollout, MAX_ERRORS_EXCEEDED } from '../domain/rollo
 import { RUN_ERRORS } from '../domain/run-errors.js';
 import { isFinalNodeStatus, NODE_STATUSES, type NodeStatus } from '../domain/status.js';
 import type { InvocationStore } from '../store/invocation-store.js';
-import {
-  rolloutNodeWatchId,
-  rolloutWatchId,
-  type NodeQueues,
-  type SchedulerQueue,
-} from '../store/queues.js';
+import type { NodeQueues, SchedulerQueue } from '../store/queues.js';
 import type { RunStore } from '../store/run-store.js';
 import { forNodes } from './for-nodes.js';
 import { toRunJob } from './run-job-data.js';
@@ -64,10 +59,9 @@ export async function stepRollout(
     return;
   }
   if (step.kind === 'Release' && step.nodeIds.length > 0) {
-    await deps.schedulerQueue.addFireWatch(
-      rolloutWatchId(invokeId, fire, step.from),
+    await deps.schedulerQueue.deadlines.add(
+      { kind: 'nodes', invokeId, fire, nodeIds: step.nodeIds },
       deps.deliveryTimeoutSeconds * 1000,
-      { invokeId, nodeIds: step.nodeIds, fire },
     );
     const data = toRunJob(inv, fire);
     await forNodes(step.nodeIds, (nodeId) => deps.nodeQueues.addRun(nodeId, data));
@@ -191,12 +185,11 @@ export async function rolloutTick(
       const error = ERROR_STATUSES.has(run.status as NodeStatus);
       await rollouts.fold(invokeId, fire, nodeId, { ...run, error });
     } else if (run.status === 'Pending') {
-      // A check due a full deadline from now, so never earlier than the release's own; its id
-      // is fixed, so later ticks add none while it waits.
-      await deps.schedulerQueue.addFireWatch(
-        rolloutNodeWatchId(invokeId, fire, nodeId),
+      // A check due a full deadline from now, so never earlier than the release's own; the
+      // same deadline, so later ticks add none while it waits.
+      await deps.schedulerQueue.deadlines.add(
+        { kind: 'nodes', invokeId, fire, nodeIds: [nodeId] },
         deps.deliveryTimeoutSeconds * 1000,
-        { invokeId, nodeIds: [nodeId], fire },
       );
       await deps.nodeQueues.addRun(nodeId, data);
     }

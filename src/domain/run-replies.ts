@@ -167,6 +167,13 @@ function cappedValues(script: string, raw: unknown): CappedValues {
   });
 }
 
+function strings(script: string, raw: unknown): string[] {
+  if (!Array.isArray(raw) || !raw.every((v) => typeof v === 'string')) {
+    throw new ScriptReplyError(script, raw);
+  }
+  return raw as string[];
+}
+
 /** One step of a fire's rollout (ro-step-4.lua). */
 export type RolloutStepReply =
   { kind: 'None' } | { kind: 'Release' | 'Cancel'; from: number; done: boolean; nodeIds: string[] };
@@ -253,6 +260,8 @@ export const SCRIPT_REPLIES = {
   actDelete: word('Deleted', 'Missing', 'InUse'),
   /** Whether the activation exists. */
   actDisable: flag(1, 0),
+  /** The delivery deadlines leased (members of the deadline set). */
+  dlLease: strings,
   /** Binary replies (see BINARY_SCRIPTS in src/store/scripts.ts). */
   hashRead: cappedValues,
   listRead: cappedValues,

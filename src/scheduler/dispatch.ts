@@ -111,5 +111,8 @@ export async function deliveryDeadline(ctx: SchedulerContext, invokeId: string):
   if (!(await ctx.load(invokeId))) return;
   deps.log.warn({ invokeId }, 'finishing a one-off fan-out cut short');
   await dispatch(ctx, invokeId);
-  await deps.schedulerQueue.enqueueDeadline(invokeId, deps.deliveryTimeoutSeconds * 1000, true);
+  await deps.schedulerQueue.deadlines.add(
+    { kind: 'once', invokeId, again: true },
+    deps.deliveryTimeoutSeconds * 1000,
+  );
 }

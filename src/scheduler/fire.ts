@@ -36,10 +36,9 @@ async function fanOut(
   const rollout = hasRollout(inv);
   // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
   if (!rollout) {
-    await deps.schedulerQueue.addFireWatch(
-      `x-${job.groupId}-${fireId}`,
+    await deps.schedulerQueue.deadlines.add(
+      { kind: 'nodes', invokeId: inv.invokeId, fire: fireId, nodeIds },
       deps.deliveryTimeoutSeconds * 1000,
-      { invokeId: inv.invokeId, nodeIds, fire: fireId },
     );
   }
   const actions: NodeFireAction[] = [];

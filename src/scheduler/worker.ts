@@ -5,6 +5,7 @@ import { rolloutTick } from '../app/rollout.js';
 import { makeSchedulerWorker } from '../store/queues.js';
 import { SchedulerContext } from './context.js';
 import type { SchedulerDeps } from './deps.js';
+import { DeadlinePoller } from './deadline-poller.js';
 import { abortUndelivered } from './delivery.js';
 import { deliveryDeadline, dispatch } from './dispatch.js';
 import { fire } from './fire.js';
@@ -15,8 +16,8 @@ import { upkeep, upkeepPeriodMs } from './upkeep.js';
  * Scheduler workers. A new invocation is dispatched: a one-off run fans out into one job per
  * node at once; a timed one gets a Scheduled record per node and then fires through BullMQ job
  * schedulers (one per time zone), or at the node's boot (the agent fires those). Each fire fans
- * out into ordinary per-node run jobs, and the delivery deadline of every fan-out marks the
- * nodes that never took their job Aborted. Every step is idempotent and every fire is checked
+ * out into ordinary per-node run jobs, and the delivery deadline of every fan-out (checked by
+ * each replica's DeadlinePoller) marks the nodes that never took their job Aborted. Every step is idempotent and every fire is checked
  * against the node's record in one script, so any number of replicas may run them and a retried
  * or repeated job never runs a command twice. This class routes the queue's jobs by kind and
  * listens for agents; each kind's work is in its own module, its decisions in
@@ -27,9 +28,11 @@ export class Scheduler {
   /** Nodes already in the registry: agents announce about once a minute, one write is enough. */
   private readonly knownNodes = new Set<string>();
   private readonly ctx: SchedulerContext;
+  private readonly deadlines: DeadlinePoller;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.ctx = new SchedulerContext(deps);
+    this.deadlines = new DeadlinePoller(this.ctx);
   }
 
   async start(): Promise<void> {
@@ -60,6 +63,7 @@ export class Scheduler {
       .run()
       .catch((err: unknown) => deps.log.error({ err: String(err) }, 'scheduler worker stopped'));
     await this.worker.waitUntilReady();
+    this.deadlines.start();
     // Schedules live in Redis and need nothing from a starting server; upkeep only repairs and
     // retires (see upkeep()), so it runs in the background now and then every minute (less
     // with a short FLEETCMD_NODE_LOST_SECONDS) on whichever replica takes the job.
@@ -98,6 +102,8 @@ export class Scheduler {
         return this.upkeep();
       case 'dispatch':
         return this.dispatch(parsed.invokeId);
+      // Delivery deadlines are no jobs any more (DeadlinePoller); these two kinds are jobs an
+      // earlier version queued, still checked when they come due.
       case 'deliveryTimeout':
         return this.deliveryTimeout(parsed.invokeId);
       case 'fire':
@@ -138,6 +144,7 @@ export class Scheduler {
   }
 
   async close(): Promise<void> {
+    await this.deadlines.close();
     // With Redis away there is nothing to hand back cleanly: do not wait for it.
     await this.worker?.close(this.deps.workerConnection.status !== 'ready');
     // Named: ioredis never settles a bare punsubscribe()/unsubscribe() on a connection that

@@ -278,6 +278,15 @@ export class Keys {
     return `${this.prefix}:{global}:node-index-ready`;
   }
 
+  /**
+   * Sorted set: the delivery deadlines not yet checked, member = the deadline
+   * (domain/delivery-deadline.ts), score = when it is due (ms); the schedulers' poller leases
+   * and checks them (dl-lease-1.lua). Empty, and so absent, while no run waits on one.
+   */
+  deliveryDeadlines(): string {
+    return `${this.prefix}:{global}:deadlines`;
+  }
+
   /** Set: ids of invocations that may still fire (Period, NextRebootOnly, EveryReboot). */
   timedInvocations(): string {
     return `${this.prefix}:{global}:timed`;

@@ -3,6 +3,7 @@ import type { RedisClient } from './redis.js';
 import type { RunJob } from '../domain/run-job.js';
 import type { RepeatPlan } from '../domain/schedule-plan.js';
 import type { Keys } from './keys.js';
+import { DeadlineStore } from './deadline-store.js';
 import { bullTelemetry } from '../shared/telemetry.js';
 
 /**
@@ -113,19 +114,6 @@ export function rolloutTickId(invokeId: string, fire: string): string {
   return fire === '' ? `o-${invokeId}` : `o-${invokeId}-${fire}`;
 }
 
-/** Id of the delivery check of the nodes a rollout released from queue position `from`. */
-export function rolloutWatchId(invokeId: string, fire: string, from: number): string {
-  return fire === '' ? `x-o${from}-${invokeId}` : `x-o${from}-${invokeId}-${fire}`;
-}
-
-/**
- * Id of the delivery check a rollout's tick adds for a released node it finds still Pending
- * (its release's own check may have been lost with a crash).
- */
-export function rolloutNodeWatchId(invokeId: string, fire: string, nodeId: string): string {
-  return fire === '' ? `x-on-${nodeId}-${invokeId}` : `x-on-${nodeId}-${invokeId}-${fire}`;
-}
-
 /** Id of the single delayed fire job of an `at()` invocation. */
 export function oneFireId(invokeId: string): string {
   return `a-${invokeId}`;
@@ -145,7 +133,10 @@ export interface FireData {
   fireMs?: number;
 }
 
-/** What a per-fire delivery check carries. */
+/**
+ * What a per-fire delivery check job carries: jobs an earlier version queued (this one adds a
+ * DeliveryDeadline instead), still checked when they come due.
+ */
 export interface FireWatchData {
   invokeId: string;
   nodeIds: string[];
@@ -173,14 +164,19 @@ export function fireDueMs(job: Job): number | undefined {
 }
 
 /**
- * The scheduler's own queue: fan-out of new invocations, their delivery deadlines, and the
- * BullMQ job schedulers of timed invocations (one per invocation and time zone). A fire job
+ * The scheduler's own queue: fan-out of new invocations and the BullMQ job schedulers of timed invocations (one per invocation and time zone). A fire job
  * only fans out: commands run in ordinary per-node jobs, never inside scheduler-made jobs.
  */
 export class SchedulerQueue {
   readonly queue: Queue;
+  /**
+   * The delivery deadlines of one-off invocations, fires and rollout releases: a sorted set
+   * beside the queue, not jobs in it (see DeadlineStore).
+   */
+  readonly deadlines: DeadlineStore;
 
   constructor(connection: RedisClient, keys: Keys) {
+    this.deadlines = new DeadlineStore(connection, keys);
     this.queue = new Queue(keys.schedulerQueueName(), {
       connection,
       prefix: keys.schedulerQueuePrefix(),
@@ -195,20 +191,6 @@ export class SchedulerQueue {
       'dispatch',
       { invokeId },
       { ...SCHEDULER_JOB_OPTS, jobId: `d-${invokeId}` },
-    );
-  }
-
-  /**
-   * A one-off invocation's delivery deadline, due `delayMs` from now: it aborts the nodes that
-   * have not taken their job, and first finishes a fan-out that a crash cut short (see
-   * scheduler/dispatch.ts). `again`: the deadline a finished fan-out gets anew (another id).
-   */
-  async enqueueDeadline(invokeId: string, delayMs: number, again = false): Promise<void> {
-    const jobId = `${again ? 'w2' : 'w'}-${invokeId}`;
-    await this.queue.add(
-      'deliveryTimeout',
-      { invokeId },
-      { ...SCHEDULER_JOB_OPTS, jobId, delay: delayMs },
     );
   }
 
@@ -278,11 +260,6 @@ export class SchedulerQueue {
 
   async removeRolloutTick(invokeId: string, fire: string): Promise<void> {
     await this.queue.removeJobScheduler(rolloutTickId(invokeId, fire));
-  }
-
-  /** The delivery check of one fire, due `delayMs` from now. */
-  async addFireWatch(id: string, delayMs: number, data: FireWatchData): Promise<void> {
-    await this.queue.add('fireWatch', data, { ...SCHEDULER_JOB_OPTS, jobId: id, delay: delayMs });
   }
 
   async close(): Promise<void> {

@@ -203,6 +203,7 @@ export const SCRIPTS = {
     file: 'act-disable-1.lua',
     keys: (k: Keys, activationId: string) => [k.activation(activationId)],
   },
+  dlLease: { file: 'dl-lease-1.lua', keys: (k: Keys) => [k.deliveryDeadlines()] },
   // Capped reads of keys a node's agent may write (see RunStore, NodeStore): called with the key.
   hashRead: { file: 'hash-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
   listRead: { file: 'list-read-1.lua', keys: (_k: Keys, key: string) => [key], binary: true },
@@ -257,6 +258,28 @@ function luaDir(): URL {
 
 let loaded: readonly LoadedScript[] | undefined;
 
+/** The prelude's reading of Redis's clock: one TIME call, which every script call paid. */
+const CLOCK_LINES = /^local t = redis\.call\('TIME'\)\nlocal NOW = string\.format\([^\n]*\)\n/m;
+/**
+ * What in a script's body needs the clock: NOW, `t`, or the prelude helpers that read them
+ * (newRun, indexOnNode).
+ */
+const USES_CLOCK = /\bNOW\b|\bt\[|\bnewRun\(|\bindexOnNode\(/;
+
+/**
+ * The prelude as one script needs it: a script whose body never reads the clock is sent
+ * without the TIME call (one Redis command fewer per call: the event relay, output groups,
+ * listings, capped reads, deadline leases); `t` and `NOW` are then nil, so a helper that
+ * needs them fails loudly rather than stamping a wrong time.
+ */
+export function preludeFor(prelude: string, source: string): string {
+  if (!CLOCK_LINES.test(prelude)) throw new Error(`${PRELUDE_FILE}: its TIME lines moved`);
+  const body = source.slice(source.indexOf(']]') + 2);
+  return USES_CLOCK.test(body)
+    ? prelude
+    : prelude.replace(CLOCK_LINES, 'local t, NOW = nil, nil\n');
+}
+
 /** Reads every script once per process. */
 export function loadScripts(): readonly LoadedScript[] {
   if (loaded) return loaded;
@@ -268,7 +291,7 @@ export function loadScripts(): readonly LoadedScript[] {
     const count = /-(\d+)\.lua$/.exec(file)?.[1];
     if (count === undefined) throw new Error(`${file}: the name must end in -<keys>.lua`);
     const source = read(file);
-    const lua = prelude + source;
+    const lua = preludeFor(prelude, source) + source;
     const sha = createHash('sha1').update(lua).digest('hex');
     return { name, file, numberOfKeys: Number(count), source, lua, sha };
   });

@@ -345,13 +345,17 @@ export async function allResults(
  */
 export const VOLATILE_KEY_RE = /:stalled-check$|:\{global\}:audit$/;
 
-/** BullMQ keys that exist only while some job is waiting, delayed or running. */
+/**
+ * BullMQ keys that exist only while some job is waiting, delayed or running, and the delivery
+ * deadlines (a sorted set that exists while any deadline waits).
+ */
 const IN_FLIGHT_KEY_RE =
-  /:(?:delayed|active|wait|marker|prioritized|paused|waiting-children|lock|stalled)$/;
+  /:(?:delayed|active|wait|marker|prioritized|paused|waiting-children|lock|stalled)$|:\{global\}:deadlines$/;
 
 /**
  * Every key under the stack's prefix, once nothing is in flight: no job waits, runs or is
- * delayed (dispatch, runs, reports, delivery deadlines) but the job schedulers' next fires.
+ * delayed (dispatch, runs, reports) but the job schedulers' next fires, and no delivery
+ * deadline waits.
  * Then nothing changes keys until a new request does, so a test can compare the set before and
  * after a request that must change nothing.
  */

@@ -158,6 +158,13 @@ const KEY_KINDS: readonly KeyKind[] = [
     transient: true,
   },
   {
+    kind: 'delivery deadlines',
+    shape: /^\{(global)\}:deadlines$/,
+    owner: 'server',
+    slotWith: 'global',
+    transient: true,
+  },
+  {
     kind: 'finishing index',
     shape: /^\{(global)\}:finishing$/,
     owner: 'server',

@@ -110,6 +110,7 @@ void describe('GET /metrics', () => {
       'fleetcmd_scheduler_queue_jobs',
       'fleetcmd_run_queue_jobs',
       'fleetcmd_run_queue_max_node_jobs',
+      'fleetcmd_delivery_deadlines',
       'fleetcmd_agents_registered',
       'fleetcmd_agents_online',
       'fleetcmd_http_requests_total',

@@ -8,6 +8,7 @@ import {
   PRELUDE_FILE,
   SCRIPTS,
   loadScripts,
+  preludeFor,
   type LoadedScript,
   type ScriptKeyIds,
 } from '../../src/store/scripts.js';
@@ -81,6 +82,7 @@ const SAMPLES: { [K in ScriptName]: ScriptKeyIds<K>[] } = {
   whCreate: [['wh-0123456789abcdef']],
   whDelete: [['wh-0123456789abcdef']],
   whFanout: [[]],
+  dlLease: [[]],
 };
 
 function keysOf(s: LoadedScript, keys: Keys, ids: unknown[]): string[] {
@@ -194,6 +196,28 @@ void describe('Lua scripts', () => {
     const prelude = readFileSync(new URL(PRELUDE_FILE, LUA_DIR), 'utf8');
     assert.match(prelude, new RegExp(`\\nlocal HISTORY_LIST = '${HISTORY_SUFFIXES.list}'\\n`));
     assert.match(prelude, new RegExp(`\\nlocal HISTORY_ENTRY = '${HISTORY_SUFFIXES.entry}'\\n`));
-    for (const s of scripts) assert.ok(s.lua.startsWith(prelude), s.file);
+    for (const s of scripts) assert.ok(s.lua.startsWith(preludeFor(prelude, s.source)), s.file);
+  });
+
+  void it("reads Redis's clock (TIME) only in scripts that need it, and every helper that needs it counts", () => {
+    const prelude = readFileSync(new URL(PRELUDE_FILE, LUA_DIR), 'utf8');
+    const TIME = "redis.call('TIME')";
+    const script = (body: string) => `--[[ header ]]\n${body}\n`;
+    assert.ok(preludeFor(prelude, script('return NOW')).includes(TIME));
+    assert.ok(!preludeFor(prelude, script("return redis.call('GET', KEYS[1])")).includes(TIME));
+    // Each helper whose body reads the clock: a script calling it keeps the TIME call.
+    const helpers = [...prelude.matchAll(/^local function (\w+)\(([^]*?)^end$/gm)];
+    assert.ok(helpers.length >= 4, `${helpers.length} helpers found`);
+    for (const [, name = '', body = ''] of helpers) {
+      if (!/\bNOW\b|\bt\[/.test(body)) continue;
+      assert.ok(preludeFor(prelude, script(`${name}(KEYS[1])`)).includes(TIME), name);
+    }
+    const clockless = scripts.filter((s) => !s.lua.includes(TIME)).map((s) => s.file);
+    for (const f of ['ev-relay-3.lua', 'inv-fold-6.lua', 'hash-read-1.lua', 'dl-lease-1.lua']) {
+      assert.ok(clockless.includes(f), f);
+    }
+    for (const f of ['run-claim-3.lua', 'run-create-4.lua', 'node-tags-1.lua']) {
+      assert.ok(!clockless.includes(f), f);
+    }
   });
 });

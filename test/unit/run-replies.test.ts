@@ -104,6 +104,8 @@ const GOOD: [ScriptName, unknown, unknown][] = [
   ['whCreate', 'Full', 'Full'],
   ['whDelete', 0, false],
   ['whFanout', 'wh-1,wh-2', 'wh-1,wh-2'],
+  ['dlLease', [], []],
+  ['dlLease', ['o t-1', 'n t-2 f1 n1 n2'], ['o t-1', 'n t-2 f1 n1 n2']],
   [
     'hashRead',
     [Buffer.from('Success'), null, 70_000_000],
@@ -186,6 +188,8 @@ const BAD: [ScriptName, unknown][] = [
   ['whCreate', 'Made'],
   ['whDelete', '1'],
   ['whFanout', null],
+  ['dlLease', null],
+  ['dlLease', ['o t-1', 7]],
 ];
 
 void describe('run replies', () => {

@@ -46,15 +46,17 @@ interface FleetSnapshot {
   schedulerJobs: Record<string, number>;
   runJobs: { waiting: number; delayed: number; active: number };
   maxNodeJobs: number;
+  deadlines: number;
 }
 
 async function readFleet(src: FleetSource): Promise<FleetSnapshot> {
   const ids = await src.nodes.list(undefined, Number.MAX_SAFE_INTEGER);
-  const [now, infos, runs, schedulerJobs] = await Promise.all([
+  const [now, infos, runs, schedulerJobs, deadlines] = await Promise.all([
     src.nodes.nowMs(),
     src.nodes.getMany(ids),
     src.nodes.runTotals(ids),
     src.schedulerQueue.counts(),
+    src.schedulerQueue.deadlines.count(),
   ]);
   const runJobs = { waiting: 0, delayed: 0, active: 0 };
   let maxNodeJobs = 0;
@@ -76,6 +78,7 @@ async function readFleet(src: FleetSource): Promise<FleetSnapshot> {
     schedulerJobs,
     runJobs,
     maxNodeJobs,
+    deadlines,
   };
 }
 
@@ -222,6 +225,11 @@ function fleetSeries(registers: Registry[]) {
       labelNames: ['state'],
       registers,
     }),
+    deadlines: new Gauge({
+      name: 'fleetcmd_delivery_deadlines',
+      help: `Delivery deadlines not yet checked (one per one-off invocation, fire or rollout release still within FLEETCMD_DELIVERY_TIMEOUT_SECONDS); ${FLEET_WIDE}`,
+      registers,
+    }),
     maxNodeJobs: new Gauge({
       name: 'fleetcmd_run_queue_max_node_jobs',
       help: `Waiting, delayed and active run jobs of the node whose queue holds the most; ${FLEET_WIDE}`,
@@ -325,6 +333,7 @@ export class Metrics implements SchedulerMetrics {
     }
     for (const [state, n] of Object.entries(snap.runJobs)) this.fleet.runJobs.set({ state }, n);
     this.fleet.maxNodeJobs.set(snap.maxNodeJobs);
+    this.fleet.deadlines.set(snap.deadlines);
     return this.registry.metrics();
   }
 }

@@ -39,16 +39,26 @@ if chunks > 0 then
     redis.call('SADD', KEYS[5], unpack(ids))
   end
 end
-for i = 2, 4, 2 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    redis.call('RENAME', KEYS[i], KEYS[i + 1])
-    redis.call('PERSIST', KEYS[i + 1])
+-- A node list of its own (inline above, or drafted) goes with a 'nodeList' field; an
+-- invocation whose hash holds its nodes (most) touches no list or set key.
+local listed = chunks > 0
+for i = 4 + chunks, #ARGV, 2 do
+  if ARGV[i] == 'nodeList' then listed = true end
+end
+if listed and chunks == 0 then
+  for i = 2, 4, 2 do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      redis.call('RENAME', KEYS[i], KEYS[i + 1])
+      redis.call('PERSIST', KEYS[i + 1])
+    end
   end
 end
 if ARGV[2] ~= '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  for i = 3, 5, 2 do
-    if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+  if listed then
+    for i = 3, 5, 2 do
+      if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+    end
   end
 end
 return '1 ' .. NOW

@@ -35,11 +35,13 @@
       'Folded'    counted now
       'Rollout'   counted now, and the fire has a rollout (its next step may release nodes)
 ]]
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'Unknown' end
--- Node ids never hold a '"' (NODE_ID_RE), so this finds exactly that id in the JSON list.
+-- Node ids never hold a '"' (NODE_ID_RE), so this finds exactly that id in the JSON list. A
+-- hash that lists its targets exists; only one that does not is looked for.
 local targets = redis.call('HGET', KEYS[1], 'nodeIds')
 if targets then
   if not string.find(targets, '"' .. ARGV[1] .. '"', 1, true) then return 'Unknown' end
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  return 'Unknown'
 elseif redis.call('SISMEMBER', KEYS[6], ARGV[1]) == 0
   and redis.call('EXISTS', KEYS[6]) == 1 then
   -- An invocation made before target sets existed has none: counted as it was then.

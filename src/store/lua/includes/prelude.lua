@@ -5,7 +5,9 @@
   Defines:
     t, NOW         Redis's own clock (TIME), NOW in ms as a string. Every stored time comes
                    from it, so an agent or server whose clock is off neither shows a node
-                   offline nor stamps a run before its invocation.
+                   offline nor stamps a run before its invocation. A script whose body uses
+                   neither (nor newRun, indexOnNode) is sent without the TIME call, both nil
+                   (preludeFor in src/store/scripts.ts).
     HISTORY_LIST, HISTORY_ENTRY
                    suffixes of a run key naming its history list and entries; they must match
                    HISTORY_SUFFIXES in src/store/keys.ts (test/unit/lua-scripts.test.ts checks).
@@ -47,17 +49,17 @@ local RUN_FIELDS = {'fire', 'fireMs', 'firedMs', 'startedMs', 'finishedMs', 'sto
 -- steps the invocation's rollout from there (src/app/rollout.ts), so the change, the event and
 -- what the rollout learns are one step.
 local function settle(key, status, ran, stats, outbox, invokeId)
+  -- One read of what the steps below look at (none of them changes these fields).
+  local r = redis.call('HMGET', key, 'periodic', 'timed', 'retentionMs', 'fire', 'exitCode',
+    'dropped', 'repeats', 'errorCode', 'digest')
   if ran then
     redis.call('HINCRBY', stats, status, 1)
-    local r = redis.call('HMGET', key, 'exitCode', 'dropped', 'repeats', 'errorCode', 'fire',
-      'digest')
     emit(outbox, 'RunFinished', {InvokeId = invokeId, InvocationStatus = status,
-      ExitCode = tonumber(r[1] or ''), Dropped = tonumber(r[2] or '0') or 0,
-      Repeats = tonumber(r[3] or '0') or 0, ErrorCode = r[4] or '', Fire = r[5] or '',
-      OutputDigest = r[6] or ''})
+      ExitCode = tonumber(r[5] or ''), Dropped = tonumber(r[6] or '0') or 0,
+      Repeats = tonumber(r[7] or '0') or 0, ErrorCode = r[8] or '', Fire = r[4] or '',
+      OutputDigest = r[9] or ''})
   end
-  if ran and redis.call('HGET', key, 'periodic') == '1' and
-      redis.call('HEXISTS', key, 'fire') == 1 then
+  if ran and r[1] == '1' and r[4] then
     local seq = redis.call('HINCRBY', key, 'histSeq', 1)
     local entry = key .. HISTORY_ENTRY .. seq
     local values = redis.call('HMGET', key, unpack(RUN_FIELDS))
@@ -75,12 +77,11 @@ local function settle(key, status, ran, stats, outbox, invokeId)
     end
     redis.call('PEXPIRE', list, ageMs)
   end
-  if redis.call('HGET', key, 'timed') == '1' then
+  if r[2] == '1' then
     redis.call('HSET', key, 'status', 'Scheduled', 'endStatus', status)
   else
     redis.call('HSET', key, 'status', status)
-    local retentionMs = redis.call('HGET', key, 'retentionMs')
-    if retentionMs then redis.call('PEXPIRE', key, retentionMs) end
+    if r[3] then redis.call('PEXPIRE', key, r[3]) end
   end
 end
 -- Lists an invocation in a node's index and drops entries older than the cutoff whose run
