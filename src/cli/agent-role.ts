@@ -4,8 +4,11 @@
  */
 import { settingsFrom, untilSignal } from './role-settings.js';
 
-/** `fleetcmd agent [flags]`: starts the agent and runs until a signal or its node is removed. */
-export async function agentCli(rest: string[]): Promise<number> {
+/**
+ * `fleetcmd agent [flags]`: starts the agent and runs until a signal or its node is removed;
+ * `started` is called once it runs.
+ */
+export async function agentCli(rest: string[], started = (): void => undefined): Promise<number> {
   const agent = await import('../../workers/agent/cli.js');
   const { settings, values } = settingsFrom(rest, {
     ...agent.AGENT_FLAGS,
@@ -15,7 +18,9 @@ export async function agentCli(rest: string[]): Promise<number> {
     console.log((await import('./commands/agent.js')).AGENT_HELP);
     return 0;
   }
-  const code = await untilSignal(await agent.agentCli(settings, values));
+  const running = await agent.agentCli(settings, values);
+  started();
+  const code = await untilSignal(running);
   // Stopped and its connections closed: a report still retrying against a Redis that refuses
   // the node (deregistered) must not keep the process alive. Its run is reported by the next
   // start, as after any crash.
