@@ -2,12 +2,12 @@
 // Bundles the agent for `fleetcmd agent` (bin/fleetcmd.js runs it): part of `npm run build`,
 // after tsc. Writes dist/agent/:
 //   fleetcmd-agent.js   src/cli/agent-main.ts and all it imports, node_modules included, in one
-//                       file: an agent then loads one module instead of ~300 and holds ~20 MiB
+//                       file: an agent then loads one module instead of ~480 and holds ~20 MiB
 //                       less when idle (bench/RESULTS.md, notes of 2026-12-06)
 //   spawner-main.js     the spawner it forks (spawner.ts looks for it beside itself)
 //   lua/                the Redis scripts (src/store/scripts.ts looks for them beside itself)
 // Left out, loaded from dist/ and node_modules as before: the OpenTelemetry SDK (only when
-// tracing is on). Left out for good: msgpackr's optional native addon (~5 MiB resident; it
+// tracing is on). Left out for good: msgpackr's optional native addon (3.5-9 MiB resident; it
 // speeds up decoding long strings, which the agent does not do: BullMQ only packs with it).
 import { cpSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';

@@ -1,7 +1,7 @@
 /**
  * `fleetcmd agent` on its own: the entry scripts/bundle-agent.mjs bundles into
  * dist/agent/fleetcmd-agent.js, which bin/fleetcmd.js runs for `fleetcmd agent`. One file with
- * only the code an agent runs, in place of the ~300 modules it loads from dist/ and
+ * only the code an agent runs, in place of the ~480 modules it loads from dist/ and
  * node_modules: an idle agent holds ~20 MiB less (bench/RESULTS.md, 2026-12-06 notes).
  */
 // First: it holds the young generation small while the rest loads.
