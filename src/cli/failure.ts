@@ -1,4 +1,4 @@
-/** How `fleetcmd` ends on an error: shared by the CLI (main.ts) and the agent's bundle (agent-main.ts). */
+/** How `fleetcmd` ends on an error: for the CLI (main.ts) and the agent's bundle (agent-main.ts). */
 import { ConfigError } from '../shared/config-error.js';
 import { UsageError } from './usage-error.js';
 import { ApiError } from './api-client.js';
