@@ -23,8 +23,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
-# tsconfig.build.json compiles src/ and workers/ into dist/src and dist/workers.
+# tsconfig.build.json compiles src/ and workers/ into dist/src and dist/workers; the bundle
+# script writes the agent's one-file bundle, dist/agent/ (what `fleetcmd agent` runs).
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle-agent.mjs ./scripts/
 COPY src ./src
 COPY workers ./workers
 COPY ui ./ui

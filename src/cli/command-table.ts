@@ -26,7 +26,7 @@ export const COMMANDS: readonly CliCommand[] = [
     name: 'agent',
     usage: `  fleetcmd agent --node-id ID [--tag k=v ...] [--allow-shared-credentials]
   fleetcmd agent --register --url URL --activation-id ID --activation-code CODE   enrol, then run`,
-    run: async (argv) => (await import('./roles.js')).agentCli(argv),
+    run: async (argv) => (await import('./agent-role.js')).agentCli(argv),
     pages: async () => ({ '': (await import('./commands/agent.js')).AGENT_HELP }),
   },
   {

@@ -3,38 +3,10 @@
  * command's code (or zod, or the server) before that command runs: see command-table.ts.
  */
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../shared/config-error.js';
-import { UsageError } from './usage-error.js';
-import { ApiError } from './api-client.js';
 import { findCommand } from './command-table.js';
-import { EXIT, exitCodeForHttp } from './exit-codes.js';
+import { EXIT } from './exit-codes.js';
+import { usageFailure } from './failure.js';
 import { HELP } from './help.js';
-
-/** The exit code for an error the user can act on (printed without a stack); rethrows others. */
-function usageFailure(err: unknown): number {
-  if (err instanceof ApiError) {
-    console.error(err.message);
-    return exitCodeForHttp(err.status);
-  }
-  if (err instanceof ConfigError) {
-    console.error(err.message);
-    return EXIT.usage;
-  }
-  if (err instanceof UsageError) {
-    console.error(err.usage ? `${err.message}\n\n${err.usage}` : err.message);
-    return EXIT.usage;
-  }
-  if (
-    err instanceof TypeError &&
-    /parseArgs|Unknown option|ERR_PARSE_ARGS/.test(
-      String((err as { code?: string }).code ?? err.message),
-    )
-  ) {
-    console.error(err.message);
-    return EXIT.usage;
-  }
-  throw err;
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

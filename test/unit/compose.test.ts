@@ -339,6 +339,25 @@ void describe('Dockerfile', () => {
     assert.ok(runLines.some((r) => /npm prune\b.*--omit=dev/.test(r)));
   });
 
+  void it('copies into the build stage every script `npm run build` runs', () => {
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { scripts: Record<string, string> };
+    const scripts = [...(pkg.scripts.build ?? '').matchAll(/node (scripts\/\S+)/g)].map(
+      (m) => m[1],
+    );
+    assert.ok(scripts.length > 0, 'the build runs the agent bundle script');
+    const copied = parseInstructions(dockerfileText)
+      .filter((i) => i.keyword === 'COPY')
+      .map((i) => i.args.split(/\s+/)[0]);
+    for (const s of scripts) {
+      assert.ok(
+        copied.some((c) => c === s || c === 'scripts' || c === '.'),
+        `${s} is not copied`,
+      );
+    }
+  });
+
   void it('runs the server (default target) as a non-root user', () => {
     const last = stageNamed(undefined);
     assert.ok(!isRootUser(last.user), `final stage runs as ${last.user ?? 'root (default)'}`);

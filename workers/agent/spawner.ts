@@ -1,7 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-/** What the agent asks of the spawner (spawner-main.ts), over the fork's IPC channel. */
+/**
+ * What the agent asks of the spawner (spawner-main.ts), over the fork's IPC channel. A spawn
+ * request comes with a handle: the command's stdout and stderr (exec/output-socket.ts).
+ */
 export interface SpawnRequest {
   type: 'spawn';
   id: number;
@@ -11,8 +15,6 @@ export interface SpawnRequest {
   env: Record<string, string>;
   uid?: number;
   gid?: number;
-  /** Where the command's stdout and stderr connect (exec/output-socket.ts's expectOutput). */
-  output: { address: string; nonce: string };
 }
 
 export type SpawnerRequest = SpawnRequest | { type: 'kill'; id: number; group: boolean };
@@ -99,7 +101,14 @@ export class Spawner {
     return this.process().pid;
   }
 
-  spawn(req: Omit<SpawnRequest, 'type' | 'id'>): Promise<SpawnedCommand | SpawnFailure> {
+  /**
+   * Starts a command with `output` as its stdout and stderr. Sending `output` closes this
+   * process's copy of it once the spawner has it (the command then holds the only ones).
+   */
+  spawn(
+    req: Omit<SpawnRequest, 'type' | 'id'>,
+    output: Socket,
+  ): Promise<SpawnedCommand | SpawnFailure> {
     let child: ChildProcess;
     try {
       child = this.process();
@@ -120,7 +129,7 @@ export class Spawner {
       const notSent = (err: Error) =>
         this.settle(id, { failed: `spawner: ${err.message}`, unknown: false }, 'lost');
       try {
-        child.send(request, (err) => {
+        child.send(request, output, (err) => {
           if (err) notSent(err);
         });
       } catch (err) {

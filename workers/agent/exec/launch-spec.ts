@@ -30,7 +30,7 @@ export interface LaunchInput {
   invokeId: string;
   fire: string | undefined;
   runToken: string;
-  /** Whether the output comes on a socket the spawner connects (see output-socket.ts). */
+  /** Whether the output comes on a socket the spawner is handed (see output-socket.ts). */
   viaSocket: boolean;
   /** The agent's own LANG and TZ, which the command inherits. */
   lang: string | undefined;

@@ -4,18 +4,29 @@ import { sharedSpawner } from '../spawner.js';
 import type { LaunchSpec } from './launch-spec.js';
 import type { LaunchExit } from './outcome.js';
 import { killRun } from './orphans.js';
-import type { ExpectedOutput } from './output-socket.js';
+import type { OutputChannel, OutputReader } from './output-socket.js';
 
 export interface Launched {
   /** Also the command's process group id. */
   pid: number | undefined;
-  /** Its stdout and stderr; undefined when it never started or its output never arrived. */
-  output: Readable | undefined;
+  /** Its stdout and stderr; undefined when it never started. */
+  output: OutputReader | undefined;
   /** SIGKILL to the command (group: to its process group), unless it is gone. */
   kill(group: boolean): void;
   exited: Promise<LaunchExit>;
   /** Why it failed, or would be lost, for the log. */
   detail?: string;
+}
+
+/** A pipe read the usual way ('data'), as an OutputReader. */
+function streamReader(stream: Readable): OutputReader {
+  return {
+    read(onChunk) {
+      stream.on('data', onChunk);
+      stream.resume();
+    },
+    stream,
+  };
 }
 
 /** Starts the command in this process (where no output socket can be made). */
@@ -31,7 +42,7 @@ function launchHere({ file, args, how }: LaunchSpec): Launched {
   });
   return {
     pid: child.pid,
-    output: child.stdout ?? undefined,
+    output: child.stdout ? streamReader(child.stdout) : undefined,
     kill(group) {
       if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
       try {
@@ -44,17 +55,16 @@ function launchHere({ file, args, how }: LaunchSpec): Launched {
   };
 }
 
-/** Starts the command through the spawner, its output on the connection `expected` awaits. */
+/** Starts the command through the spawner, its stdout and stderr the channel's writing end. */
 async function launchViaSpawner(
   { file, args, how }: LaunchSpec,
-  expected: ExpectedOutput,
+  channel: OutputChannel,
   token: string,
 ): Promise<Launched> {
-  const output = { address: expected.address, nonce: expected.nonce };
-  const r = await sharedSpawner().spawn({ file, args, ...how, output });
+  const r = await sharedSpawner().spawn({ file, args, ...how }, channel.writer);
   if ('failed' in r) {
-    // A connection the spawner made before it failed is closed, not read.
-    expected.cancel();
+    channel.writer.destroy();
+    channel.reader.stream.destroy();
     // The spawner died before it answered: the command may be running, unseen. Whatever
     // carries this run's token is killed, and the run then counts as started.
     const unseen = r.unknown ? await killRun(token) : 0;
@@ -66,22 +76,9 @@ async function launchViaSpawner(
       detail: unseen > 0 ? `${r.failed}; ${unseen} process(es) of the run killed` : r.failed,
     };
   }
-  // The spawner wrote the nonce before it spawned: the connection is here or on its way.
-  const reader = await expected.take();
-  if (!reader) {
-    // Started, but with its output nowhere: it must not run unwatched.
-    r.kill(true);
-    return {
-      pid: r.pid,
-      output: undefined,
-      kill: r.kill,
-      exited: r.exited.then(() => 'lost' as const),
-      detail: "the command's output connection never arrived",
-    };
-  }
   return {
     pid: r.pid,
-    output: reader,
+    output: channel.reader,
     kill: r.kill,
     exited: r.exited,
     detail: 'the spawner exited while the command ran',
@@ -89,19 +86,19 @@ async function launchViaSpawner(
 }
 
 /**
- * Starts the command: through the spawner, its output on the connection `expected` awaits, or
- * in this process where there is none. Undefined when it could not be started (then the
- * connection is given up).
+ * Starts the command: through the spawner, its output on `channel`, or in this process where
+ * there is none. Undefined when it could not be started (then the channel is closed).
  */
 export async function launch(
   spec: LaunchSpec,
-  expected: ExpectedOutput | undefined,
+  channel: OutputChannel | undefined,
   token: string,
 ): Promise<Launched | undefined> {
   try {
-    return expected ? await launchViaSpawner(spec, expected, token) : launchHere(spec);
+    return channel ? await launchViaSpawner(spec, channel, token) : launchHere(spec);
   } catch {
-    expected?.cancel();
+    channel?.writer.destroy();
+    channel?.reader.stream.destroy();
     return undefined;
   }
 }

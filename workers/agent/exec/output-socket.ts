@@ -1,31 +1,43 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 
 /**
  * One output channel for a command: a connected pair of Unix stream sockets. The command gets
  * the writing end as both its stdout and its stderr (one open file, as `2>&1` makes it), the
  * agent reads the other. That is what a `stdio: 'pipe'` spawn gives the command on Linux (libuv
  * makes it a socketpair), except that Node has no way to hand one pipe to two descriptors:
- * before this, every run went through an extra `/bin/sh -c 'exec "$@" 2>&1'` to join them. The
- * spawner (../spawner-main.ts) makes the writing end by connecting to this process's listener.
+ * before this, every run went through an extra `/bin/sh -c 'exec "$@" 2>&1'` to join them.
+ *
+ * Node makes no socket pair either, so this process connects to its own listener: the end it
+ * connects it reads, and the end the listener accepts goes to the spawner (../spawner-main.ts)
+ * as a handle, for the command. The reading end is made with Node's `onread`: every read lands
+ * in one buffer of the channel's. A socket read the usual way ('data') gets a new 64 KiB
+ * ArrayBuffer per read, and V8 counts those as external memory: at ~1 GiB/s that is 16,000 a
+ * second, each one a young-generation collection per 32 MiB and, whenever their release lagged
+ * behind (a busy machine), full collections every few tens of milliseconds, which doubled the
+ * agent's CPU per GiB captured (bench/RESULTS.md, notes of 2026-12-06).
  */
 
-/** How long a connection may take to arrive before the caller does without (ms). */
+/** How long the listener may take to accept this process's own connection (ms). */
 const PAIR_TIMEOUT_MS = 2_000;
+/** The reading end's buffer: what a socket read takes at most (Node's own reads are 64 KiB). */
+const READ_BYTES = 64 * 1024;
 /** A nonce is a randomUUID(): 36 ASCII bytes. */
 const NONCE_BYTES = 36;
 
 const ignore = (): void => undefined;
 
 let listening: Promise<string | undefined> | undefined;
-/** Nonces of pairs being made -> who takes the accepted end. */
+/** Nonces of pairs being made -> who takes the accepted end (the writing end). */
 const pending = new Map<string, (reader: Socket) => void>();
 
 /**
  * The process's listener, on a Linux abstract socket address (no file to create or clean up; it
  * goes with the process). Any local process could connect to it, so an accepted connection is
- * paired only when its first bytes are the nonce of a pair this process is making; anything
- * else is closed. Resolves undefined when it cannot listen (not Linux, say).
+ * paired only when its first bytes are the nonce of a pair this process is making (this process
+ * writes it from the end it connected); anything else is closed. Resolves undefined when it
+ * cannot listen (not Linux, say).
  */
 function listen(): Promise<string | undefined> {
   listening ??= new Promise((resolve) => {
@@ -61,61 +73,71 @@ function accept(socket: Socket): void {
       return;
     }
     pending.delete(nonce);
-    // When another process connected (the spawner), the command may have written already:
-    // what came after the nonce is the start of its output.
-    if (got.length > NONCE_BYTES) socket.unshift(got.subarray(NONCE_BYTES));
     take(socket);
   };
   socket.on('data', onData);
 }
 
-/** A connection this process waits for: whoever connects to `address` and writes `nonce`. */
-export interface ExpectedOutput {
-  address: string;
-  nonce: string;
+/** The agent's end of a channel: the command's output, read into one reused buffer. */
+export interface OutputReader {
   /**
-   * The accepted end, paused, once it arrives; undefined if it has not within `timeoutMs` from
-   * now. The writer may be another process (the spawner connects for its command).
+   * Starts reading: each read goes to `onChunk` as it arrives, in a buffer the next read
+   * overwrites (copy what is kept). Once: later calls do nothing.
    */
-  take(timeoutMs?: number): Promise<Socket | undefined>;
-  /** Stops waiting; a connection that comes later is closed, as is one already here. */
-  cancel(): void;
+  read(onChunk: (chunk: Buffer) => void): void;
+  /** The connection, for its 'close' (after the last read) and destroy(). */
+  readonly stream: Readable;
 }
 
-/** Registers a nonce and says where to connect with it; undefined where it cannot listen. */
-export async function expectOutput(): Promise<ExpectedOutput | undefined> {
+/** A channel whose reading end is this process's and whose writing end goes to the command. */
+export interface OutputChannel {
+  /** The command's stdout and stderr: for the spawner (sending it closes this process's copy). */
+  writer: Socket;
+  reader: OutputReader;
+}
+
+/**
+ * Makes an output channel; undefined where this process cannot listen, or when its own
+ * connection is not accepted within PAIR_TIMEOUT_MS.
+ */
+export async function openOutputChannel(): Promise<OutputChannel | undefined> {
   const address = await listen();
   if (address === undefined) return undefined;
   const nonce = randomUUID();
-  let arrived: Socket | undefined;
-  let taker: ((socket: Socket) => void) | undefined;
-  pending.set(nonce, (socket) => {
-    if (taker) taker(socket);
-    else arrived = socket;
+  let sink: ((chunk: Buffer) => void) | undefined;
+  const buffer = Buffer.allocUnsafe(READ_BYTES);
+  const stream = connect({
+    path: address,
+    onread: {
+      buffer,
+      // Paused until read() gives the sink (reading starts only then). True: go on reading.
+      callback: (n: number) => {
+        sink?.(buffer.subarray(0, n));
+        return true;
+      },
+    },
   });
-  const cancel = () => {
-    pending.delete(nonce);
-    taker = undefined;
-    arrived?.destroy();
+  stream.on('error', ignore);
+  stream.pause();
+  stream.write(nonce);
+  const writer = await new Promise<Socket | undefined>((resolve) => {
+    const timer = setTimeout(() => {
+      pending.delete(nonce);
+      resolve(undefined);
+    }, PAIR_TIMEOUT_MS);
+    pending.set(nonce, (socket) => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+  });
+  if (!writer) {
+    stream.destroy();
+    return undefined;
+  }
+  const read = (onChunk: (chunk: Buffer) => void) => {
+    if (sink) return;
+    sink = onChunk;
+    stream.resume();
   };
-  return {
-    address,
-    nonce,
-    cancel,
-    take: (timeoutMs = PAIR_TIMEOUT_MS) =>
-      new Promise((resolve) => {
-        if (arrived) {
-          resolve(arrived);
-          return;
-        }
-        const timer = setTimeout(() => {
-          cancel();
-          resolve(undefined);
-        }, timeoutMs);
-        taker = (socket) => {
-          clearTimeout(timer);
-          resolve(socket);
-        };
-      }),
-  };
+  return { writer, reader: { read, stream } };
 }

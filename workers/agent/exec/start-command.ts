@@ -14,7 +14,7 @@ import {
   type StopReason,
 } from './outcome.js';
 import { killRun } from './orphans.js';
-import { expectOutput } from './output-socket.js';
+import { openOutputChannel } from './output-socket.js';
 import { defaultScriptRoot, removeOwnDir, writeScript, type WrittenScript } from './script-dir.js';
 import { userSwitch } from './user-switch.js';
 
@@ -125,8 +125,9 @@ async function launchScript(
 ): Promise<Launched | undefined> {
   const how = await userSwitch(target.account, target.switching);
   if (!how) return undefined;
-  // Undefined where this process cannot listen (not Linux): the command is spawned here.
-  const expected = await expectOutput();
+  // Undefined where this process cannot listen (not Linux), or its own connection was not
+  // accepted in time: the command is spawned here.
+  const channel = await openOutputChannel();
   const spec = launchSpec({
     account: target.account,
     userSwitch: how,
@@ -136,11 +137,11 @@ async function launchScript(
     invokeId: req.invokeId,
     fire: req.fire,
     runToken: token,
-    viaSocket: expected !== undefined,
+    viaSocket: channel !== undefined,
     lang: process.env.LANG,
     tz: process.env.TZ,
   });
-  return launch(spec, expected, token);
+  return launch(spec, channel, token);
 }
 
 /**
@@ -179,8 +180,8 @@ function watch(
     kill();
   }, req.timeoutSeconds * 1000);
 
-  output?.on('data', (chunk: Buffer) => capture.push(chunk));
-  output?.resume();
+  // Each chunk is copied into the capture's ring at once (the reader reuses its buffer).
+  output?.read((chunk) => capture.push(chunk));
 
   const done = (async (): Promise<ExecOutcome> => {
     const exit = await launched.exited;
@@ -191,10 +192,10 @@ function watch(
       clearTimeout(timer);
       await killRun(token);
     }
-    if (exit === 'failed') output?.destroy();
+    if (exit === 'failed') output?.stream.destroy();
     // Wait for the output to drain; a background process that kept it open must not hold
     // the run forever.
-    else await drained(output);
+    else await drained(output?.stream);
     clearTimeout(timer);
     // The script goes before the run is reported, so a final status means it is gone.
     await removeOwnDir(written);
