@@ -339,6 +339,19 @@ export async function allResults(
 }
 
 /**
+ * Waits until the event relay has copied the first events of `nodes` agents (it holds a cursor
+ * per node it has read). It does so within a registry refresh (~2 s) of an agent's start,
+ * creating the event stream's keys: a test comparing key sets around a refused request waits
+ * first, so that no background copy lands in the middle of the comparison.
+ */
+export async function relayCaughtUp(stack: Stack, nodes: number): Promise<void> {
+  await stack.waitFor(
+    `the relay past ${nodes} agents' first events`,
+    async () => (await stack.redis.hlen(stack.keys.eventRelay())) >= nodes,
+  );
+}
+
+/**
  * Keys that change without the request under test changing anything: BullMQ re-sets
  * `stalled-check` (with a TTL) on a timer; the audit trail records every state-changing call,
  * refused ones too (audit.test.ts checks it).

@@ -14,6 +14,7 @@ import { keysUnder } from '../helpers/redis.js';
 import {
   makeStack,
   nodeOf,
+  relayCaughtUp,
   run,
   VOLATILE_KEY_RE,
   waitFinal,
@@ -122,12 +123,7 @@ void describe('API validation, errors and limits', () => {
   before(async () => {
     stack = await makeStack();
     await stack.startAgent('n1');
-    // The event relay copies a new node's first events within a registry refresh (~2 s): wait
-    // for it, so it writes no key while a rejected request's key set is compared.
-    await stack.waitFor(
-      'the relay past the agent’s first events',
-      async () => (await stack.redis.hlen(stack.keys.eventRelay())) >= 1,
-    );
+    await relayCaughtUp(stack, 1);
   });
   after(async () => {
     await stack.close();

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { keysUnder } from '../helpers/redis.js';
-import { makeStack, nodeOf, quietKeys, run, waitFinal, type Stack } from '../helpers/stack.js';
+import {
+  makeStack,
+  nodeOf,
+  quietKeys,
+  relayCaughtUp,
+  run,
+  waitFinal,
+  type Stack,
+} from '../helpers/stack.js';
 import type {
   CommandView,
   DescribeCommandsAnswer,
@@ -21,12 +29,7 @@ void describe('saved commands and parameters', () => {
     stack = await makeStack();
     await stack.startAgent('n1');
     await stack.startAgent('node-two');
-    // The event relay copies each new node's first events within a registry refresh (~2 s):
-    // wait for it, so it writes no key while a refused request's key set is compared.
-    await stack.waitFor(
-      'the relay past both agents’ first events',
-      async () => (await stack.redis.hlen(stack.keys.eventRelay())) >= 2,
-    );
+    await relayCaughtUp(stack, 2);
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-cmds-'));
   });
   after(async () => {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
 import { keysUnder } from '../helpers/redis.js';
-import { makeStack, run, VOLATILE_KEY_RE, type Stack } from '../helpers/stack.js';
+import { makeStack, relayCaughtUp, run, VOLATILE_KEY_RE, type Stack } from '../helpers/stack.js';
 import type {
   DescribeSendFileResultsAnswer,
   FileInvocationView,
@@ -76,6 +76,7 @@ void describe('SendFile on a real agent', () => {
   before(async () => {
     stack = await makeStack();
     await stack.startAgent('n1');
+    await relayCaughtUp(stack, 1);
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-send-'));
   });
   after(async () => {
