@@ -8,7 +8,13 @@ import { z } from 'zod';
 import { ACTIONS } from '../../src/api/actions/registry.js';
 import { keysUnder } from '../helpers/redis.js';
 import { ADMIN_ACTIONS } from '../../src/api/plugins/auth.js';
-import { makeStack, waitFinal, type ApiResponse, type Stack } from '../helpers/stack.js';
+import {
+  makeStack,
+  relayCaughtUp,
+  waitFinal,
+  type ApiResponse,
+  type Stack,
+} from '../helpers/stack.js';
 
 /**
  * fast-check fuzzing of every action's body (and of Frequency texts through RunCommand) against
@@ -763,6 +769,7 @@ void describe('fuzz: every action against a whole stack with a live agent', () =
   before(async () => {
     stack = await makeStack();
     await stack.startAgent('n1');
+    await relayCaughtUp(stack, 1);
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-fuzz-'));
     for (const [action, body] of [
       ['RunCommand', { NodeIdList: ['n1'], CommandContent: 'true' }],

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { keysUnder } from '../helpers/redis.js';
 import { send, signedRequest, testAccessKey } from '../helpers/rpc.js';
-import { makeStack, VOLATILE_KEY_RE, type Stack } from '../helpers/stack.js';
+import { makeStack, relayCaughtUp, VOLATILE_KEY_RE, type Stack } from '../helpers/stack.js';
 
 void describe('duplicate keys', () => {
   let stack: Stack;
@@ -15,6 +15,7 @@ void describe('duplicate keys', () => {
   before(async () => {
     stack = await makeStack(key.settings);
     await stack.startAgent('n1');
+    await relayCaughtUp(stack, 1);
   });
   after(async () => {
     await stack.close();

@@ -14,7 +14,7 @@ import {
   testAccessKey,
   type SdkError,
 } from '../helpers/rpc.js';
-import { makeStack, quietKeys, waitFinal, type Stack } from '../helpers/stack.js';
+import { makeStack, quietKeys, relayCaughtUp, waitFinal, type Stack } from '../helpers/stack.js';
 
 const NODE = '2022-12-15';
 const INSTANCE = '2014-05-26';
@@ -40,6 +40,7 @@ void describe('RPC protocol: node dialect, signatures and bad input', () => {
     stack = await makeStack(key.settings);
     await stack.startAgent('n1');
     await stack.startAgent('n2');
+    await relayCaughtUp(stack, 2);
   });
   after(async () => {
     await stack.close();
