@@ -270,7 +270,8 @@ async function main(): Promise<void> {
         'runs/s',
         pairs,
         'higher',
-        0.9,
+        // Issue 22 re-stated the target on this baseline (bare BullMQ workers that spawn): 0.6.
+        0.6,
         `Once runs of \`true\`, 1 node each, over ${AGENTS} agents x concurrency ${CONCURRENCY}, ` +
           `${RUNS_PER_ROUND} per round, RunCommand to Success visible in DescribeInvocations; ` +
           `baseline: bare BullMQ workers (4 processes, concurrency 8) spawning /bin/sh -c true ` +
