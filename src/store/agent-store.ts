@@ -78,10 +78,12 @@ export class AgentStore {
     return this.scripts.runFire([this.nodeId, invokeId], fireId, '', final ? '1' : '0', invokeId);
   }
 
-  /** Records a heartbeat; with `announce`, also tells running servers the node exists. */
-  async heartbeat(announce: boolean): Promise<void> {
-    await this.scripts.nodeHeartbeat([this.nodeId]);
-    if (announce) await this.announce();
+  /**
+   * Records a heartbeat, with the clock offset the agent measured before (undefined: not yet),
+   * and answers Redis's clock (ms) as the script read it, for the agent to measure its own.
+   */
+  async heartbeat(clockOffsetMs: number | undefined): Promise<number> {
+    return this.scripts.nodeHeartbeat([this.nodeId], clockOffsetMs ?? '');
   }
 
   /**
