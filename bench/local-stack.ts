@@ -55,6 +55,10 @@ export interface BenchStackOptions {
   redisOf?: BenchStack;
   /** A private local 3-master Redis Cluster instead of one redis-server (not with redisOf). */
   cluster?: boolean;
+  /** The private redis-server's `hz` (not with redisOf or cluster). @default Redis's own, 10 */
+  hz?: number;
+  /** Extra settings of the in-process server (FLEETCMD_MIN_INTERVAL_SECONDS, ...). */
+  serverEnv?: Record<string, string>;
 }
 
 /** The environment that points fleetcmd (server, agent, CLI) at a Redis target. */
@@ -227,7 +231,10 @@ export async function startBenchStack(
   const cleanup = opts.cleanup ?? defaultCleanup();
   const shared = opts.redisOf?.redis;
   const cluster = opts.cluster ? await startLocalCluster(3) : undefined;
-  const own = shared || cluster ? undefined : await startPrivateRedis();
+  const own =
+    shared || cluster
+      ? undefined
+      : await startPrivateRedis(opts.hz !== undefined ? { hz: opts.hz } : {});
   const redis = shared ?? { url: own?.url ?? '', pid: own?.process.pid };
   const releaseRedis = cleanup.defer(`redis ${prefix}`, async () => {
     await own?.stop();
@@ -244,6 +251,7 @@ export async function startBenchStack(
   const server = await startServer(
     loadConfig({
       ...env,
+      ...opts.serverEnv,
       FLEETCMD_API_TOKEN: token,
       PORT: '0',
       FLEETCMD_HOST: '127.0.0.1',
