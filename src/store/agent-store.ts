@@ -79,6 +79,28 @@ export class AgentStore {
   }
 
   /**
+   * At the slot, the agent's own fire of a fire its scheduler delivered ahead (see
+   * RunStore.fire): the busy/skip and stop decisions are taken here, at the slot.
+   */
+  async fireAtSlot(
+    invokeId: string,
+    fireId: string,
+    slotMs: number,
+    final: boolean,
+    passedOverMs: number | undefined,
+  ): Promise<FireReply> {
+    return this.scripts.runFire(
+      [this.nodeId, invokeId],
+      fireId,
+      slotMs,
+      final ? '1' : '0',
+      invokeId,
+      passedOverMs ?? '',
+      '2',
+    );
+  }
+
+  /**
    * Records a heartbeat, with the clock offset the agent measured before (undefined: not yet),
    * and answers Redis's clock (ms) as the script read it, for the agent to measure its own.
    */

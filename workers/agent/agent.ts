@@ -60,6 +60,12 @@ export interface AgentDeps {
   scriptRoot?: string;
 }
 
+/**
+ * A fire's slot further ahead than this (on the corrected clock) is not waited for: the
+ * scheduler sends fires FIRE_LEAD_MS (1.5 s) ahead, so such a job is not one of its.
+ */
+const MAX_AHEAD_MS = 60_000;
+
 /** How often a final result is retried before the error is logged and given up (~1 min). */
 const REPORT_ATTEMPTS = 15;
 
@@ -290,6 +296,7 @@ export class Agent {
   }
 
   private async runJob(data: RunJob): Promise<void> {
+    if (data.ahead && !(await this.untilSlot(data, data.ahead))) return;
     // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
     // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
     // enqueued again by the node's next boot.
@@ -326,6 +333,53 @@ export class Agent {
    * refused. The nonce is also the command's FLEETCMD_RUN_TOKEN: stored with the claim, it finds
    * the run's processes after a crash even before its process group was recorded.
    */
+  /**
+   * A schedule's fire delivered ahead of its slot: waits for the slot on this agent's clock
+   * corrected by its offset to Redis's (redisNowMs); answers whether to go on to the claim,
+   * which (at the slot) finds a stop answered before it. When the delivery found the previous
+   * run not ended, the fire is first made on the node's record here (run-fire-3.lua): a run
+   * still going then skips it (counted). A draining agent takes nothing: the record is left as
+   * it is (Pending ones are aborted at their delivery deadline).
+   */
+  private async untilSlot(data: RunJob, ahead: NonNullable<RunJob['ahead']>): Promise<boolean> {
+    const { deps } = this;
+    const waitMs = ahead.slotMs - this.redisNowMs();
+    if (waitMs > MAX_AHEAD_MS) {
+      deps.log.warn(
+        { invokeId: data.invokeId, fire: data.fire, waitMs },
+        'fire sent too far ahead: not run',
+      );
+      return false;
+    }
+    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+    if (this.state === 'DRAINING') {
+      deps.log.info({ invokeId: data.invokeId, fire: data.fire }, 'fire not taken: agent draining');
+      return false;
+    }
+    if (ahead.fired) return true;
+    const reply = await deps.store.fireAtSlot(
+      data.invokeId,
+      data.fire,
+      ahead.slotMs,
+      ahead.final,
+      ahead.passedOverMs,
+    );
+    switch (reply.outcome) {
+      case 'Fired':
+      case 'Already':
+        return true;
+      case 'Skipped':
+      case 'Waiting':
+        deps.log.info(
+          { invokeId: data.invokeId, fire: data.fire },
+          'fire skipped at its slot: the previous run has not ended',
+        );
+        return false;
+      default:
+        return false;
+    }
+  }
+
   private async claimRun(data: RunJob): Promise<string | undefined> {
     const claimNonce = randomUUID();
     const claimed = await this.deps.store.claim(
