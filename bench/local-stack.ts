@@ -37,8 +37,6 @@ export interface BenchStackOptions {
   agents?: 'dist' | 'tsx';
   /** Extra environment of the agents (FLEETCMD_AGENT_CONCURRENCY, LOG_LEVEL, NODE_OPTIONS). */
   agentEnv?: Record<string, string>;
-  /** Extra settings of the server (e.g. FLEETCMD_DELIVERY_TIMEOUT_SECONDS). */
-  serverEnv?: Record<string, string>;
   /** Node options before the agent's script, e.g. `--cpu-prof` (not allowed in NODE_OPTIONS). */
   agentNodeArgs?: string[];
   /** Where agent logs go (`agent-<id>.log`); without it their output is dropped. */
@@ -57,6 +55,10 @@ export interface BenchStackOptions {
   redisOf?: BenchStack;
   /** A private local 3-master Redis Cluster instead of one redis-server (not with redisOf). */
   cluster?: boolean;
+  /** The private redis-server's `hz` (not with redisOf or cluster). @default Redis's own, 10 */
+  hz?: number;
+  /** Extra settings of the in-process server (FLEETCMD_MIN_INTERVAL_SECONDS, ...). */
+  serverEnv?: Record<string, string>;
 }
 
 /** The environment that points fleetcmd (server, agent, CLI) at a Redis target. */
@@ -229,7 +231,10 @@ export async function startBenchStack(
   const cleanup = opts.cleanup ?? defaultCleanup();
   const shared = opts.redisOf?.redis;
   const cluster = opts.cluster ? await startLocalCluster(3) : undefined;
-  const own = shared || cluster ? undefined : await startPrivateRedis();
+  const own =
+    shared || cluster
+      ? undefined
+      : await startPrivateRedis(opts.hz !== undefined ? { hz: opts.hz } : {});
   const redis = shared ?? { url: own?.url ?? '', pid: own?.process.pid };
   const releaseRedis = cleanup.defer(`redis ${prefix}`, async () => {
     await own?.stop();

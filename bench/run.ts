@@ -22,6 +22,7 @@ export const BENCHMARKS = [
   'throughput',
   'fanout',
   'schedule',
+  'schedule-1k',
   'read-path',
   'summarize',
   'output',

@@ -1,18 +1,19 @@
 /**
- * Benchmark 3, schedule accuracy: 200 every-second Period invocations for 60 s (`--quick`: 5 s)
- * on a private redis-server with hz 100; lag from each fire's intended time to its command's
- * start, against the like-for-like baseline `bullmq+spawn` (BullMQ's own job schedulers, each
- * queue consumed by a child process that spawns the same command) in the same run. Phases
- * alternate baseline, ours over 3 repetitions; each row is the median ratio of the pairs, or the
- * median of the phases (bench/fire-lag.ts runs the phases and explains the accounting).
+ * Benchmark 3, schedule accuracy: 50 every-second Period invocations for 60 s (`--quick`: 5 s)
+ * on 4 real agents that spawn the command, on a private redis-server with hz 100; lag from each
+ * fire's intended time to its command's start, beside the like-for-like baseline
+ * `bullmq+spawn` (BullMQ's own job schedulers, each queue consumed by a child process that
+ * spawns the same command) in the same run. Phases alternate baseline, ours over 3 repetitions (`--quick`: 1);
+ * each row is the median of the phases (bench/fire-lag.ts runs the phases and explains the
+ * accounting).
  *
- * Targets: our p99 <= the baseline's p99 + 20 ms; no duplicated and no missed fire over the
- * three phases (a fire the server skipped and that never ran is missed, as a slot BullMQ jumps
- * is); stretch: our p99 <= half the baseline's. A full run
- * also measures 50 schedules, below this box's spawn ceiling (SPEC §6: ~70-140 shell spawns/s),
- * reported without a target.
+ * Targets (issue 22): our p99 <= 100 ms (absolute; the baseline's p99 is in the note and its
+ * own row); no duplicated and no missed fire over the three phases (a fire the server skipped
+ * and that never ran is missed, as a slot BullMQ jumps is). A full run also measures 200
+ * schedules, at this box's spawn ceiling, reported without a target (its old target, p99 within
+ * the baseline's + 20 ms, is a report now: both sides are bound by spawning there).
  *
- *   node --import tsx bench/schedule.ts [--quick] [--schedules 200,50]
+ *   node --import tsx bench/schedule.ts [--quick] [--schedules 50,200]
  */
 import { parseArgs } from 'node:util';
 import {
@@ -22,15 +23,16 @@ import {
   publish,
   quick,
   reportOnly,
-  scorePairs,
+  score,
 } from './harness.js';
 import { report, runFireLag, spawnCeiling, type FireLagOptions, type Result } from './fire-lag.js';
 
-/** The issue's count; the first entry of --schedules is the one scored. */
-const SCHEDULES = 200;
-/** Below the spawn ceiling: what the schedule looks like when spawning is not the limit. */
-const UNDER_CEILING = 50;
-const MARGIN_MS = 20;
+/** The scored count (the first entry of --schedules is the one scored): below the spawn ceiling. */
+const SCHEDULES = 50;
+/** At the spawn ceiling: reported only. */
+const AT_CEILING = 200;
+/** Our p99's absolute target at the scored count. */
+const TARGET_P99_MS = 100;
 /** The like-for-like baseline: BullMQ job schedulers consumed by child processes that spawn. */
 const BASELINE = 'bullmq+spawn';
 /** Phase pairs (baseline, ours), alternated, for the scored count. */
@@ -40,7 +42,7 @@ const { values } = parseArgs({
   args: process.argv.slice(2),
   options: { quick: { type: 'boolean' }, schedules: { type: 'string' } },
 });
-const counts = (values.schedules ?? (quick ? `${SCHEDULES}` : `${SCHEDULES},${UNDER_CEILING}`))
+const counts = (values.schedules ?? (quick ? `${SCHEDULES}` : `${SCHEDULES},${AT_CEILING}`))
   .split(',')
   .map((c) => Number(c));
 if (counts.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('--schedules: counts');
@@ -75,7 +77,8 @@ function phaseOf(r: Result): Phase {
 const results: BenchResult[] = [];
 for (const [i, schedules] of counts.entries()) {
   // The scored count alternates baseline and ours over REPETITIONS; another count runs once.
-  const reps = i === 0 ? REPETITIONS : 1;
+  // (--quick: one pair, to stay within the quick suite's 3 minutes.)
+  const reps = i === 0 && !quick ? REPETITIONS : 1;
   const opts: FireLagOptions = {
     seconds: quick ? 5 : 60,
     schedules,
@@ -110,17 +113,20 @@ for (const [i, schedules] of counts.entries()) {
     `over ${reps} phases: never started, the ${skipped} the server skipped included; ` +
     `${BASELINE}'s own: ${base.reduce((n, b) => n + b.missed, 0)} missed (jumped slots)`;
   const scored = i === 0;
+  const vsBaseline = `${BASELINE} p99 ${baseP99} ms (its own row); ${phases}`;
   results.push(
     scored
-      ? scorePairs(
+      ? score(
           `${tag}: fire lag p99`,
           'ms',
-          pairs.map((p) => ({ ours: p.ours, baseline: p.baseline + MARGIN_MS })),
+          p99,
+          TARGET_P99_MS,
           'lower',
           1,
-          `baseline: ${BASELINE}'s p99 in the neighbouring phase + ${MARGIN_MS} ms; median ratio of ${phases}`,
+          `absolute target: p99 (median of the phases) <= ${TARGET_P99_MS} ms; ${vsBaseline}`,
         )
-      : reportOnly(`${tag}: fire lag p99`, 'ms', p99, `${BASELINE}: ${baseP99} ms; ${phases}`),
+      : reportOnly(`${tag}: fire lag p99`, 'ms', p99, vsBaseline),
+    reportOnly(`${tag}: ${BASELINE} fire lag p99 (baseline)`, 'ms', baseP99, phases),
     scored
       ? mustBeZero(`${tag}: duplicated fires`, dup)
       : reportOnly(`${tag}: duplicated fires`, 'count', dup),
@@ -133,22 +139,12 @@ for (const [i, schedules] of counts.entries()) {
       median(ours.map((o) => o.p50)),
       `${BASELINE}: ${median(base.map((b) => b.p50))} ms`,
     ),
-    reportOnly(`${tag}: fire lag p99 (median of phases)`, 'ms', p99, `${BASELINE}: ${baseP99} ms`),
-    scored
-      ? scorePairs(
-          `${tag}: fire lag p99 vs ${BASELINE} p99 (stretch)`,
-          'ms',
-          pairs,
-          'lower',
-          2,
-          `stretch target: p99 <= 0.5x ${BASELINE}'s p99 in the neighbouring phase; median ratio of the ${reps} pairs`,
-        )
-      : reportOnly(
-          `${tag}: fire lag p99 / ${BASELINE} p99`,
-          'ratio',
-          round(p99 / baseP99),
-          'stretch: <= 0.5',
-        ),
+    reportOnly(
+      `${tag}: fire lag p99 / ${BASELINE} p99`,
+      'ratio',
+      round(median(pairs.map((p) => p.ours / p.baseline))),
+      `median of the ${reps} neighbouring pairs`,
+    ),
     reportOnly(
       `${tag}: skipped fires`,
       'count',

@@ -2,6 +2,7 @@ import type { Tag } from '../domain/tags.js';
 import type { ContentEncoding, FileSpec, Invocation, RunRecord } from '../domain/invocation.js';
 import { pendingRun } from '../domain/invocation.js';
 import type { NodeInfo } from '../domain/node.js';
+import { isClockSkewed } from '../domain/clock.js';
 import { aggregateStatus, legacyInvokeStatus, nodeInvokeStatus } from '../domain/status.js';
 import { isoSeconds } from '../domain/time.js';
 import { contentParameterNames } from '../app/submit-invocation.js';
@@ -131,6 +132,8 @@ export function renderNode(
     ActiveTaskCount: activeTaskCount,
     InvocationCount: info.invocationCount,
     LastInvokedTime: isoSeconds(info.lastInvokedMs),
+    ...(info.clockOffsetMs !== undefined ? { ClockOffsetMs: info.clockOffsetMs } : {}),
+    ClockSkewed: isClockSkewed(info.clockOffsetMs),
     Tags: { Tag: tags.map((t) => ({ TagKey: t.key, TagValue: t.value })) },
   };
 }

@@ -15,6 +15,11 @@ export interface NodeInfo {
   invocationCount: number;
   lastInvokedMs: number | undefined;
   /**
+   * Redis's clock minus the agent's (ms; positive: the agent's is behind), as the agent last
+   * measured it at a heartbeat (see src/domain/clock.ts); absent until it has.
+   */
+  clockOffsetMs?: number;
+  /**
    * Fields of the registration that are not what an agent writes (`name (why)`), left empty
    * above: such a node is shown offline (see src/domain/records.ts).
    */

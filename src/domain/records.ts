@@ -35,6 +35,12 @@ const whole = z
   .transform(Number);
 const timeMs = whole.pipe(z.number().max(MAX_TIME_MS, 'not a time'));
 const count = whole.pipe(z.number().max(Number.MAX_SAFE_INTEGER, 'out of range'));
+/** A signed whole number of ms within ±1 year (a clock offset). */
+const offsetMs = z
+  .string()
+  .regex(/^-?\d{1,11}$/, 'not a whole number')
+  .transform(Number)
+  .pipe(z.number().min(-31_536_000_000, 'out of range').max(31_536_000_000, 'out of range'));
 const text = (maxBytes: number) =>
   z.string().refine((s) => Buffer.byteLength(s) <= maxBytes, `over ${maxBytes} bytes`);
 
@@ -82,6 +88,7 @@ export const NODE_INFO_FIELDS = {
   stoppedMs: timeMs,
   invocationCount: count,
   lastInvokedMs: timeMs,
+  clockOffsetMs: offsetMs,
 } as const;
 
 /** A node's stats hash: runs ended by final status, each a count. */
@@ -216,6 +223,7 @@ export function nodeInfoOf(
     stoppedMs: v.stoppedMs,
     invocationCount: v.invocationCount ?? 0,
     lastInvokedMs: v.lastInvokedMs,
+    ...(v.clockOffsetMs !== undefined ? { clockOffsetMs: v.clockOffsetMs } : {}),
     ...(bad.length > 0 ? { invalid: bad } : {}),
   };
 }

@@ -46,6 +46,20 @@ export const runJobSchema = z
       .refine((p) => Object.keys(p).length <= MAX_PARAMETER_VALUES)
       .default({}),
     file: fileJobSchema.optional(),
+    /**
+     * A schedule's fire delivered ahead of its slot: the agent waits for the slot on its
+     * corrected clock, then claims it. `fired`: the delivery moved the record to Pending for
+     * this fire; else the previous run had not ended then, and the agent first fires it on the
+     * record itself at the slot (run-fire-3.lua, with these arguments). Absent: run at once.
+     */
+    ahead: z
+      .object({
+        slotMs: z.number().int().nonnegative(),
+        fired: z.boolean(),
+        final: z.boolean(),
+        passedOverMs: z.number().int().nonnegative().optional(),
+      })
+      .optional(),
   })
   .refine((j) => j.invokeId.startsWith('f-') === (j.file !== undefined), {
     message: 'a file run (f-) and only a file run carries a file part',

@@ -78,6 +78,7 @@ const FIRE_WORDS: ReadonlySet<string> = new Set([
   'Ended',
   'Stale',
   'Missing',
+  'Busy',
 ]);
 const WAITING = 'Waiting ';
 /** Ends the reply when the record counted the fire job's own, passed-over slot as skipped. */
@@ -86,6 +87,8 @@ const COUNTED_PASSED_OVER = ' passedOver';
 /** One fire on one node (run-fire-3.lua). */
 export type FireReply = (
   | { outcome: 'Fired' | 'Already' | 'Skipped' | 'Ended' | 'Stale' | 'Missing' }
+  /** A delivery ahead of the slot found the previous run not ended: decided at the slot. */
+  | { outcome: 'Busy' }
   /** The run of an older fire (`olderFire`) has not started: enqueue its job again. */
   | { outcome: 'Waiting'; olderFire: string }
 ) & {

@@ -17,6 +17,30 @@ import type { FireReply } from './run-replies.js';
  * the scheduler worker reads first, asks here, and then writes.
  */
 
+/**
+ * How long before its slot a schedule's fire is delivered to its nodes' agents (at most): each
+ * agent then starts the run at the slot on its own clock, corrected by its offset to Redis's
+ * (see workers/agent/agent.ts). Long enough for the fire job's wait, its fan-out and the
+ * agents' pick-up on a busy host. 1.5 s.
+ */
+export const FIRE_LEAD_MS = 1_500;
+
+/**
+ * How far ahead of `slotMs` its fire is delivered: FIRE_LEAD_MS, or half the gap to the slot
+ * before (`prevSlotMs`, undefined: none) when that is less, so that a fire is never delivered
+ * before the slot ahead of it has come (an every-second schedule's fires go 0.5 s ahead). No
+ * other slot then lies between a fire job's due time and its own slot (see aheadSlot).
+ */
+export function fireLeadMs(slotMs: number, prevSlotMs: number | undefined): number {
+  if (prevSlotMs === undefined) return FIRE_LEAD_MS;
+  return Math.min(FIRE_LEAD_MS, Math.floor((slotMs - prevSlotMs) / 2));
+}
+
+/** The slot of a fire job sent ahead, due at `jobDueMs`: the schedule's first slot after it. */
+export function aheadSlot(c: ScheduleClock, jobDueMs: number): number | undefined {
+  return nextFire(c.freq, jobDueMs, slotOpts(c));
+}
+
 /** Where one schedule's slots fall. */
 export interface ScheduleClock {
   freq: Frequency;
@@ -162,6 +186,9 @@ function nodeFireAction(reply: FireReply, fireId: string): NodeFireAction {
       return { ...NO_ACTION, ended: true };
     case 'Stale':
       return NO_ACTION;
+    case 'Busy':
+      // Delivered ahead all the same: the agent decides at the slot (skip, or run).
+      return { ...NO_ACTION, enqueueFire: fireId };
   }
 }
 

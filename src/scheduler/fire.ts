@@ -1,5 +1,7 @@
 import type { Invocation } from '../domain/invocation.js';
 import {
+  aheadSlot,
+  FIRE_LEAD_MS,
   groupZone,
   planAfterFire,
   planCatchUp,
@@ -20,27 +22,43 @@ import type { FireJob } from './scheduler-job.js';
 /**
  * Fans one fire out to its nodes (with `passedOver`, each node that takes it and has not seen
  * the fire job's own, earlier slot `dueMs` also counts that slot as skipped); answers what each
- * node did.
+ * node did. `ahead`: delivered before the slot; a node whose previous run has not ended gets
+ * the job all the same, and its agent fires it on its record at the slot (skip or run).
  */
 async function fanOut(
   ctx: SchedulerContext,
   inv: Invocation,
   nodeIds: string[],
   plan: FirePlan,
-  job: { groupId: string; dueMs: number },
+  job: { groupId: string; dueMs: number; ahead: boolean },
 ): Promise<NodeFireAction[]> {
   const { deps } = ctx;
   const fireId = `f${plan.fireMs}`;
   // With MaxConcurrency or MaxErrors, the rollout releases this fire's jobs, each release with
   // its own delivery check (app/rollout.ts).
   const rollout = hasRollout(inv);
-  // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched.
+  const ahead = job.ahead && !rollout;
+  // The deadline first: a replica that dies mid-fan-out leaves no node Pending unwatched. A
+  // fire sent ahead is due at its slot: the delivery timeout counts from there.
   if (!rollout) {
+    const untilSlotMs = ahead ? Math.max(0, plan.fireMs - ctx.now()) : 0;
     await deps.schedulerQueue.deadlines.add(
       { kind: 'nodes', invokeId: inv.invokeId, fire: fireId, nodeIds },
-      deps.deliveryTimeoutSeconds * 1000,
+      untilSlotMs + deps.deliveryTimeoutSeconds * 1000,
     );
   }
+  const passedOverMs = plan.passedOver ? job.dueMs : undefined;
+  const base = toRunJob(inv, fireId);
+  /** The fire's job sent ahead; `fired`: the delivery moved the record to Pending for it. */
+  const aheadJob = (fired: boolean) => ({
+    ...base,
+    ahead: {
+      slotMs: plan.fireMs,
+      fired,
+      final: plan.final,
+      ...(passedOverMs !== undefined ? { passedOverMs } : {}),
+    },
+  });
   const actions: NodeFireAction[] = [];
   const took = new Set<string>();
   await forNodes(nodeIds, async (nodeId) => {
@@ -50,7 +68,8 @@ async function fanOut(
       fireId,
       plan.fireMs,
       plan.final,
-      plan.passedOver ? job.dueMs : undefined,
+      passedOverMs,
+      ahead,
     );
     const action = planNodeFire(reply, fireId);
     actions.push(action);
@@ -58,7 +77,11 @@ async function fanOut(
       // An older fire's job is its own rollout's to queue again (its tick does).
       if (action.enqueueFire === fireId) took.add(nodeId);
     } else if (action.enqueueFire !== undefined) {
-      await deps.nodeQueues.addRun(nodeId, toRunJob(inv, action.enqueueFire));
+      const data =
+        ahead && action.enqueueFire === fireId
+          ? aheadJob(reply.outcome !== 'Busy')
+          : toRunJob(inv, action.enqueueFire);
+      await deps.nodeQueues.addRun(nodeId, data);
     }
     if (action.skipped !== undefined) {
       deps.log.info({ invokeId: inv.invokeId, nodeId, fireId }, `fire skipped: ${action.skipped}`);
@@ -79,23 +102,22 @@ async function fanOut(
  */
 export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
   const { deps } = ctx;
-  const { data, dueMs } = job;
+  const { data } = job;
   const groupId = job.repeatJobKey ?? job.jobId ?? '';
   const loaded = await ctx.load(data.invokeId);
-  if (!loaded?.freq || dueMs === undefined) {
+  if (!loaded?.freq || job.dueMs === undefined) {
     deps.log.warn({ jobId: job.jobId }, 'fire of an unknown invocation; schedule removed');
     if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);
     return;
   }
   const { inv, freq } = loaded;
-  const timing: FireTiming = {
-    freq,
-    createdMs: inv.createdMs,
-    zone: groupZone(data.zone),
-    dueMs,
-    nowMs: ctx.now(),
-    scheduleKey: job.repeatJobKey,
-  };
+  const clock = { freq, createdMs: inv.createdMs, zone: groupZone(data.zone) };
+  // A repeating fire sent ahead was due before its slot (an at()'s job carries its slot).
+  const ahead = job.ahead && data.fireMs === undefined;
+  const slotOf = (ms: number, sentAhead: boolean) =>
+    sentAhead ? (aheadSlot(clock, ms) ?? ms) : ms;
+  const dueMs = slotOf(job.dueMs, ahead);
+  const timing: FireTiming = { ...clock, dueMs, nowMs: ctx.now(), scheduleKey: job.repeatJobKey };
   const step = planFire(timing);
   // Where BullMQ put the next job is read, not guessed: a slot with a job of its own is left to it.
   const plan =
@@ -104,12 +126,14 @@ export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
       : planCatchUp(
           timing,
           step.ownNextMs,
-          await deps.schedulerQueue.scheduledNext(step.scheduleKey),
+          await deps.schedulerQueue
+            .scheduledNext(step.scheduleKey)
+            .then((next) => next && slotOf(next.dueMs, next.ahead)),
         );
   let actions: NodeFireAction[] | undefined;
   if (plan.fansOut) {
     const fanOutNow = async () => {
-      actions = await fanOut(ctx, inv, data.nodeIds, plan, { groupId, dueMs });
+      actions = await fanOut(ctx, inv, data.nodeIds, plan, { groupId, dueMs, ahead: job.ahead });
       return actions.filter((a) => a.fired).length;
     };
     const held = {
@@ -138,7 +162,9 @@ export async function fire(ctx: SchedulerContext, job: FireJob): Promise<void> {
   // Only an attempt that took the fire on some node observes it: a retried fire job finds
   // its fire already taken ('Already') everywhere it had been. The lag runs from the job's
   // own slot, not the one a late job fires instead, so a starved scheduler shows.
-  if (after.observeLag) deps.metrics?.observeFireLagSeconds((ctx.now() - dueMs) / 1000);
+  // A fire sent ahead counts from when its job was due, before the slot.
+  const jobDueMs = job.ahead && !ahead ? dueMs - FIRE_LEAD_MS : job.dueMs;
+  if (after.observeLag) deps.metrics?.observeFireLagSeconds((ctx.now() - jobDueMs) / 1000);
   // The schedule goes (an at() has no scheduler, only this job).
   if (after.endSchedule) {
     if (job.repeatJobKey) await deps.schedulerQueue.removeSchedules([job.repeatJobKey]);

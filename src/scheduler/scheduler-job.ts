@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { fireDueMs, type FireData, type FireWatchData } from '../store/queues.js';
+import { FIRE_AHEAD_JOB, fireDueMs, type FireData, type FireWatchData } from '../store/queues.js';
 
 /** A fire job: one slot of a schedule (or an at()'s one fire) for one group of nodes. */
 export interface FireJob {
@@ -9,6 +9,8 @@ export interface FireJob {
   repeatJobKey: string | undefined;
   /** The slot it was made for; undefined when the job does not say (then it is dropped). */
   dueMs: number | undefined;
+  /** Delivered FIRE_LEAD_MS before its slot: its nodes' agents fire it at the slot. */
+  ahead: boolean;
   data: FireData;
 }
 
@@ -27,6 +29,7 @@ export function fireJobOf(job: Job): FireJob {
     jobId: job.id,
     repeatJobKey: job.repeatJobKey,
     dueMs: fireDueMs(job),
+    ahead: job.name === FIRE_AHEAD_JOB,
     data: job.data as FireData,
   };
 }
@@ -41,6 +44,7 @@ export function parseSchedulerJob(job: Job): SchedulerJob | undefined {
     case 'deliveryTimeout':
       return { kind: job.name, invokeId: data.invokeId };
     case 'fire':
+    case FIRE_AHEAD_JOB:
       return fireJobOf(job);
     case 'fireWatch':
       return { kind: 'fireWatch', data: job.data as FireWatchData };

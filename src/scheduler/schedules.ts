@@ -4,6 +4,7 @@ import { groupZone, noneTimed, planSchedule } from '../domain/schedule-plan.js';
 import type { ScheduleGroup } from '../store/invocation-store.js';
 import type { FireData } from '../store/queues.js';
 import type { SchedulerContext } from './context.js';
+import { hasRollout } from '../domain/rollout.js';
 import { endIfOver } from './end-if-over.js';
 import { forNodes } from './for-nodes.js';
 
@@ -37,7 +38,12 @@ export async function assertSchedules(
     if (plan.kind === 'once') {
       // A fixed job id: adding it again while it waits changes nothing, and a fire that
       // already happened is refused by every node's record.
-      await deps.schedulerQueue.addOneFire(g.id, plan.delayMs, { ...data, fireMs: plan.fireMs });
+      await deps.schedulerQueue.addOneFire(
+        g.id,
+        plan.delayMs,
+        { ...data, fireMs: plan.fireMs },
+        !hasRollout(inv),
+      );
       continue;
     }
     if (onlyMissing && !(await lacksSchedule(ctx, inv, g))) continue;
@@ -49,6 +55,7 @@ export async function assertSchedules(
       await endIfOver(ctx, inv);
       continue;
     }
-    await deps.schedulerQueue.upsertSchedule(g.id, plan.repeat, data);
+    // With a rollout, the scheduler releases the fire's nodes itself: at the slot, as before.
+    await deps.schedulerQueue.upsertSchedule(g.id, plan.repeat, data, !hasRollout(inv));
   }
 }

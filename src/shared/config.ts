@@ -248,6 +248,24 @@ const settingsSchema = z.object({
   FLEETCMD_WEBHOOK_BACKLOG: positiveInt('FLEETCMD_WEBHOOK_BACKLOG', 10_000),
   FLEETCMD_BOOT_ID: z.string().min(1).max(128).optional(),
   /**
+   * A test aid: the agent reads its own clock this many ms ahead (negative: behind) of the
+   * host's, as a host whose clock is wrong would. @default 0
+   */
+  FLEETCMD_AGENT_CLOCK_SKEW_MS: z
+    .union([z.string(), z.number()])
+    .default('0')
+    .transform((v, ctx) => {
+      const text = String(v).trim();
+      if (!/^-?\d{1,12}$/.test(text)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `FLEETCMD_AGENT_CLOCK_SKEW_MS must be a whole number of ms (may be negative), got ${JSON.stringify(String(v))}`,
+        });
+        return z.NEVER;
+      }
+      return Number(text);
+    }),
+  /**
    * Where OpenTelemetry traces go (OTLP/HTTP); set, tracing is on (the exporter reads the other
    * OTEL_EXPORTER_OTLP_* variables itself). @default off
    */
@@ -358,6 +376,8 @@ export interface Config {
   /** OTEL_EXPORTER_OTLP_ENDPOINT: traces are on while it is set. */
   otlpEndpoint: string | undefined;
   bootId: string | undefined;
+  /** FLEETCMD_AGENT_CLOCK_SKEW_MS (a test aid). */
+  agentClockSkewMs: number;
   /** FLEETCMD_NODE_TAGS as given (`k=v,k2=v2`); the agent parses it. */
   nodeTags: string;
   prefix: string;
@@ -513,6 +533,7 @@ export function loadConfig(env: RawSettings): Readonly<Config> {
     },
     otlpEndpoint: s.OTEL_EXPORTER_OTLP_ENDPOINT,
     bootId: s.FLEETCMD_BOOT_ID,
+    agentClockSkewMs: s.FLEETCMD_AGENT_CLOCK_SKEW_MS,
     nodeTags: s.FLEETCMD_NODE_TAGS,
     prefix: s.FLEETCMD_PREFIX,
     logLevel: s.LOG_LEVEL,

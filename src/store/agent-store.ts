@@ -78,10 +78,34 @@ export class AgentStore {
     return this.scripts.runFire([this.nodeId, invokeId], fireId, '', final ? '1' : '0', invokeId);
   }
 
-  /** Records a heartbeat; with `announce`, also tells running servers the node exists. */
-  async heartbeat(announce: boolean): Promise<void> {
-    await this.scripts.nodeHeartbeat([this.nodeId]);
-    if (announce) await this.announce();
+  /**
+   * At the slot, the agent's own fire of a fire its scheduler delivered ahead (see
+   * RunStore.fire): the busy/skip and stop decisions are taken here, at the slot.
+   */
+  async fireAtSlot(
+    invokeId: string,
+    fireId: string,
+    slotMs: number,
+    final: boolean,
+    passedOverMs: number | undefined,
+  ): Promise<FireReply> {
+    return this.scripts.runFire(
+      [this.nodeId, invokeId],
+      fireId,
+      slotMs,
+      final ? '1' : '0',
+      invokeId,
+      passedOverMs ?? '',
+      '2',
+    );
+  }
+
+  /**
+   * Records a heartbeat, with the clock offset the agent measured before (undefined: not yet),
+   * and answers Redis's clock (ms) as the script read it, for the agent to measure its own.
+   */
+  async heartbeat(clockOffsetMs: number | undefined): Promise<number> {
+    return this.scripts.nodeHeartbeat([this.nodeId], clockOffsetMs ?? '');
   }
 
   /**

@@ -1,7 +1,7 @@
-import { Queue, Worker, type Job, type Processor } from 'bullmq';
+import { getNextMillis, Queue, Worker, type Job, type Processor, type RepeatOptions } from 'bullmq';
 import type { RedisClient } from './redis.js';
 import type { RunJob } from '../domain/run-job.js';
-import type { RepeatPlan } from '../domain/schedule-plan.js';
+import { fireLeadMs, type RepeatPlan } from '../domain/schedule-plan.js';
 import type { Keys } from './keys.js';
 import { DeadlineStore } from './deadline-store.js';
 import { bullTelemetry } from '../shared/telemetry.js';
@@ -152,8 +152,46 @@ const SCHEDULER_JOB_OPTS = {
 } as const;
 
 /**
- * The due time of a fire job: BullMQ names a job scheduler's jobs `repeat:<id>:<dueMs>`; an
- * `at()` fire carries it in its data.
+ * The job name of a fire delivered ahead of its slot (fireLeadMs) (a schedule made by this
+ * version, without a rollout); `fire` jobs, of schedules made before it or with a rollout, are
+ * due at their slot.
+ */
+export const FIRE_AHEAD_JOB = 'fireAhead';
+
+/** The last slot of a cron before `slotMs` within twice the longest lead, if any. */
+function slotBefore(slotMs: number, opts: RepeatOptions): number | undefined {
+  let prev: number | undefined;
+  for (let s = getNextMillis(slotMs - 2 * fireLeadMs(slotMs, undefined) - 1, opts); ;) {
+    if (s === undefined || s >= slotMs) return prev;
+    prev = s;
+    s = getNextMillis(s, opts);
+  }
+}
+
+/**
+ * BullMQ's repeat strategy for the scheduler queue and worker (`settings.repeatStrategy`): a
+ * cron schedule's `fireAhead` job is due fireLeadMs before its slot (BullMQ's `offset`
+ * applies to `every` only, whose startDate is moved instead): the first slot whose due time is
+ * after `millis`. Every other job as BullMQ's own.
+ */
+export function fireRepeatStrategy(
+  millis: number,
+  opts: RepeatOptions,
+  name?: string,
+): number | undefined {
+  if (name !== FIRE_AHEAD_JOB || !opts.pattern) return getNextMillis(millis, opts);
+  for (let slot = getNextMillis(millis, opts); slot !== undefined;) {
+    const due = slot - fireLeadMs(slot, slotBefore(slot, opts));
+    if (due > millis) return due;
+    slot = getNextMillis(slot, opts);
+  }
+  return undefined;
+}
+
+/**
+ * When a fire job is due: BullMQ names a job scheduler's jobs `repeat:<id>:<dueMs>` (for a
+ * `fireAhead` job, ahead of its slot: see aheadSlot); an `at()` fire carries its slot in its
+ * data.
  */
 export function fireDueMs(job: Job): number | undefined {
   const data = job.data as Partial<FireData>;
@@ -180,6 +218,7 @@ export class SchedulerQueue {
     this.queue = new Queue(keys.schedulerQueueName(), {
       connection,
       prefix: keys.schedulerQueuePrefix(),
+      settings: { repeatStrategy: fireRepeatStrategy },
       ...traced(),
     });
     this.queue.on('error', () => undefined);
@@ -208,31 +247,52 @@ export class SchedulerQueue {
     );
   }
 
-  /** Creates (or replaces) the job scheduler `id`, whose jobs are `fire` jobs carrying `data`. */
-  async upsertSchedule(id: string, repeat: RepeatPlan, data: FireData): Promise<void> {
-    await this.queue.upsertJobScheduler(id, repeat, {
-      name: 'fire',
+  /**
+   * Creates (or replaces) the job scheduler `id`, whose jobs are fire jobs carrying `data`;
+   * `ahead`: each due ahead of its slot (FIRE_AHEAD_JOB, see fireRepeatStrategy).
+   */
+  async upsertSchedule(
+    id: string,
+    repeat: RepeatPlan,
+    data: FireData,
+    ahead: boolean,
+  ): Promise<void> {
+    // A rate's slots are every `every` ms apart: each is due fireLeadMs before.
+    const shifted =
+      ahead && 'every' in repeat
+        ? { ...repeat, startDate: repeat.startDate - fireLeadMs(repeat.every, 0) }
+        : repeat;
+    await this.queue.upsertJobScheduler(id, shifted, {
+      name: ahead ? FIRE_AHEAD_JOB : 'fire',
       data,
       opts: SCHEDULER_JOB_OPTS,
     });
   }
 
-  /** When schedule `id`'s next job is due (BullMQ's own record), or undefined if it is gone. */
-  async scheduledNext(id: string): Promise<number | undefined> {
-    const next = (await this.queue.getJobScheduler(id))?.next;
-    return typeof next === 'number' && Number.isFinite(next) ? next : undefined;
+  /**
+   * When schedule `id`'s next job is due (BullMQ's own record), and whether its jobs are sent
+   * ahead of their slots (FIRE_AHEAD_JOB); undefined if it is gone.
+   */
+  async scheduledNext(id: string): Promise<{ dueMs: number; ahead: boolean } | undefined> {
+    const scheduler = await this.queue.getJobScheduler(id);
+    const next = scheduler?.next;
+    if (typeof next !== 'number' || !Number.isFinite(next)) return undefined;
+    return { dueMs: next, ahead: scheduler?.name === FIRE_AHEAD_JOB };
   }
 
   async hasSchedule(id: string): Promise<boolean> {
     return (await this.queue.getJobScheduler(id)) !== undefined;
   }
 
-  /** The single fire of an `at()` invocation, as a delayed job with a fixed id. */
-  async addOneFire(id: string, delayMs: number, data: FireData): Promise<void> {
-    await this.queue.add('fire', data, {
+  /**
+   * The single fire of an `at()` invocation, as a delayed job with a fixed id due `delayMs` from
+   * now (`ahead`: FIRE_LEAD_MS earlier).
+   */
+  async addOneFire(id: string, delayMs: number, data: FireData, ahead: boolean): Promise<void> {
+    await this.queue.add(ahead ? FIRE_AHEAD_JOB : 'fire', data, {
       ...SCHEDULER_JOB_OPTS,
       jobId: id,
-      delay: Math.max(0, delayMs),
+      delay: Math.max(0, delayMs - (ahead ? fireLeadMs(0, undefined) : 0)),
     });
   }
 
@@ -280,6 +340,9 @@ export function makeSchedulerWorker(
     connection,
     prefix: keys.schedulerQueuePrefix(),
     ...traced(),
+    // The worker makes each schedule's next job as it hands out the current one: by the same
+    // strategy as the queue.
+    settings: { repeatStrategy: fireRepeatStrategy },
     concurrency,
     // BullMQ creates a schedule's next fire only after a worker has taken the current one: a
     // replica that dies in between stalls that schedule until its lock lapses and a stalled

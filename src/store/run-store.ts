@@ -214,7 +214,9 @@ export class RunStore {
    * this fire's job), 'Waiting' (enqueue the older fire's job again), 'Skipped' (previous run
    * still running), or 'Ended', 'Stale', 'Missing' (nothing to do). `passedOverMs`: the slot of
    * a late fire job that this fire stands in for, counted as skipped where the record has not
-   * seen it (the reply says so).
+   * seen it (the reply says so). `ahead`: the scheduler's delivery before the slot, which
+   * leaves a record whose previous run has not ended as it is ('Busy'): its agent decides at the
+   * slot (AgentStore.fireAtSlot).
    */
   async fire(
     nodeId: string,
@@ -223,6 +225,7 @@ export class RunStore {
     fireMs: number,
     final: boolean,
     passedOverMs?: number,
+    ahead = false,
   ): Promise<FireReply> {
     return this.scripts.runFire(
       [nodeId, invokeId],
@@ -231,6 +234,7 @@ export class RunStore {
       final ? '1' : '0',
       invokeId,
       passedOverMs ?? '',
+      ahead ? '1' : '0',
     );
   }
 

@@ -136,7 +136,7 @@ void describe('fleetcmd in a shell', () => {
     const nodes = parseYaml(y.stdout) as { NodeId: string }[];
     assert.deepEqual(nodes.map((n) => n.NodeId).sort(), ['s1', 's2']);
     const w = await runCli(['nodes', '-o', 'wide'], env);
-    assert.match(w.stdout, /^NODE\s+ONLINE.*BOOTED\s+RUNS\s+LAST INVOKED$/m);
+    assert.match(w.stdout, /^NODE\s+ONLINE.*BOOTED\s+RUNS\s+LAST INVOKED\s+CLOCK OFFSET$/m);
     const ids = (stdout: string) =>
       (
         JSON.parse(stdout.trim().split('\n')[0] ?? '') as { Nodes: { Node: { NodeId: string }[] } }

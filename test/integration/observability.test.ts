@@ -12,7 +12,6 @@ import { AGGREGATE_STATUSES } from '../../src/domain/status.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { startServer } from '../../src/server/main.js';
 import { freePort } from '../../src/dev/private-redis.js';
-import { Scheduler } from '../../src/scheduler/worker.js';
 import { Keys } from '../../src/store/keys.js';
 import { CommandStore } from '../../src/store/command-store.js';
 import { InvocationStore } from '../../src/store/invocation-store.js';
@@ -28,7 +27,7 @@ import {
   type AgentProcess,
   type Stack,
 } from '../helpers/stack.js';
-import { withStores } from '../helpers/stores.js';
+import { testScheduler, withStores } from '../helpers/stores.js';
 
 interface Sample {
   name: string;
@@ -276,16 +275,7 @@ void describe('GET /metrics', () => {
       );
       await withStores(stack, async (src) => {
         const metrics = new Metrics();
-        const scheduler = new Scheduler({
-          ...src,
-          workerConnection: src.redis,
-          subscriber: src.redis,
-          keys: stack.keys,
-          log: makeLogger('silent', 'test'),
-          deliveryTimeoutSeconds: 3,
-          concurrency: 1,
-          metrics,
-        });
+        const scheduler = testScheduler(stack, src, { metrics });
         const count = async (name: string) =>
           must(parse(await metrics.registry.metrics()), `${name}_count`);
         // The stack's scheduler dispatched it already: this is a retried dispatch job.

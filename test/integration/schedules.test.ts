@@ -8,6 +8,7 @@ import { Queue, type Job } from 'bullmq';
 import { Metrics } from '../../src/api/plugins/metrics.js';
 import { makeLogger } from '../../src/shared/log.js';
 import { Scheduler } from '../../src/scheduler/worker.js';
+import { FIRE_LEAD_MS } from '../../src/domain/schedule-plan.js';
 import {
   allResults,
   makeStack,
@@ -47,7 +48,9 @@ async function fireJobsLeft(stack: Stack, invokeId: string): Promise<number> {
   try {
     const jobs = await q.getJobs(['waiting', 'delayed', 'active', 'prioritized']);
     return jobs.filter(
-      (j) => j.name === 'fire' && (j.data as { invokeId?: string }).invokeId === invokeId,
+      (j) =>
+        ['fire', 'fireAhead'].includes(j.name) &&
+        (j.data as { invokeId?: string }).invokeId === invokeId,
     ).length;
   } finally {
     await q.close();
@@ -774,7 +777,11 @@ void describe('durability of schedules', () => {
       // BullMQ's next job: the schedule's first slot after now (12 hours or so ahead).
       const today = Math.floor(Date.now() / DAY) * DAY + s.hour * 3_600_000;
       const nextJob = today > Date.now() ? today : today + DAY;
-      assert.equal(await src.schedulerQueue.scheduledNext(s.schedule), nextJob);
+      // Sent ahead: BullMQ's job is due FIRE_LEAD_MS before that slot.
+      assert.deepEqual(await src.schedulerQueue.scheduledNext(s.schedule), {
+        dueMs: nextJob - FIRE_LEAD_MS,
+        ahead: true,
+      });
       // A job three days before that, taken two days after it: of the slots due by then,
       // those from nextJob on have a job of their own; the latest before it is the catch-up.
       const dueMs = nextJob - 3 * DAY;

@@ -23,6 +23,7 @@ import { errorInfoFor } from './exec/outcome.js';
 import { startCommand, type CommandHandle, type ExecRequest } from './exec/start-command.js';
 import { sharedSpawner } from './spawner.js';
 import { fireBootInvocations } from './boot-invocations.js';
+import { clockOffsetMs, isClockSkewed } from '../../src/domain/clock.js';
 import { interruptPreviousLife } from './previous-life.js';
 
 export interface AgentDeps {
@@ -41,6 +42,11 @@ export interface AgentDeps {
   lockSeconds?: number;
   /** The tags the agent reports at registration (FLEETCMD_NODE_TAGS). @default none */
   tags?: readonly Tag[];
+  /**
+   * The agent's own clock (ms), which it measures against Redis's at each heartbeat.
+   * @default Date.now
+   */
+  clock?: () => number;
   /** Boot id override (tests simulate reboots); default: the kernel's. */
   bootId?: string;
   /** Starts a command; replaceable so the loop's state machine can be tested alone. */
@@ -53,6 +59,12 @@ export interface AgentDeps {
    */
   scriptRoot?: string;
 }
+
+/**
+ * A fire's slot further ahead than this (on the corrected clock) is not waited for: the
+ * scheduler sends fires FIRE_LEAD_MS (1.5 s) ahead, so such a job is not one of its.
+ */
+const MAX_AHEAD_MS = 60_000;
 
 /** How often a final result is retried before the error is logged and given up (~1 min). */
 const REPORT_ATTEMPTS = 15;
@@ -99,10 +111,51 @@ export class Agent {
   private readonly taken = new Set<string>();
   /** When the queue connection last dropped (ms), 0 while it has not. */
   private droppedAtMs = 0;
+  /** Redis's clock minus this agent's (ms), measured at the last heartbeat (see beat). */
+  private offsetMs: number | undefined;
+  private readonly clock: () => number;
   /** Removes this agent's listener for a spawner that goes. */
   private stopWatchingSpawner: () => void = () => undefined;
 
-  constructor(private readonly deps: AgentDeps) {}
+  constructor(private readonly deps: AgentDeps) {
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  /**
+   * Redis's clock minus this agent's (ms; positive: the agent's is behind), as measured at the
+   * last heartbeat; undefined before the first (made as the agent starts).
+   */
+  get clockOffsetMs(): number | undefined {
+    return this.offsetMs;
+  }
+
+  /** Now on Redis's clock, as this agent reckons it: its own clock corrected by the offset. */
+  redisNowMs(): number {
+    return this.clock() + (this.offsetMs ?? 0);
+  }
+
+  /**
+   * One heartbeat: it stores the offset measured at the previous one (DescribeNodes shows
+   * it), and Redis's clock in its reply, timed on this agent's clock, is the next measure
+   * (src/domain/clock.ts). No command beyond the heartbeat's own script.
+   */
+  private async beat(): Promise<void> {
+    const sentMs = this.clock();
+    const redisMs = await this.deps.store.heartbeat(this.offsetMs);
+    const offsetMs = clockOffsetMs(sentMs, redisMs, this.clock());
+    const skewed = isClockSkewed(offsetMs);
+    if (skewed !== isClockSkewed(this.offsetMs) && (skewed || this.offsetMs !== undefined)) {
+      const log = skewed ? this.deps.log.warn : this.deps.log.info;
+      log.call(
+        this.deps.log,
+        { clockOffsetMs: offsetMs },
+        skewed
+          ? "this host's clock is over 1 s off Redis's: runs are timed by the corrected clock"
+          : "this host's clock is back within 1 s of Redis's",
+      );
+    }
+    this.offsetMs = offsetMs;
+  }
 
   async start(): Promise<void> {
     const { deps } = this;
@@ -119,6 +172,8 @@ export class Agent {
       // Always written, so tags dropped from the agent's settings are dropped from the node.
       tags: reportedTagsText(deps.tags ?? []),
     });
+    // The first measure of this agent's clock, before it takes any work.
+    await this.beat();
     if (!deps.execute) {
       this.stopWatchingSpawner = sharedSpawner().onGone((why, pid) =>
         deps.log.warn(
@@ -178,8 +233,8 @@ export class Agent {
       // Every heartbeat for the first minute (a server starting beside the agent may not have
       // been listening yet), then about once a minute.
       const announce = beats <= announceEvery || beats % announceEvery === 0;
-      deps.store
-        .heartbeat(announce)
+      this.beat()
+        .then(() => (announce ? deps.store.announce() : undefined))
         .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'heartbeat failed'));
     }, deps.heartbeatSeconds * 1000);
     this.state = 'RUNNING';
@@ -241,6 +296,7 @@ export class Agent {
   }
 
   private async runJob(data: RunJob): Promise<void> {
+    if (data.ahead && !(await this.untilSlot(data, data.ahead))) return;
     // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
     // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
     // enqueued again by the node's next boot.
@@ -277,6 +333,53 @@ export class Agent {
    * refused. The nonce is also the command's FLEETCMD_RUN_TOKEN: stored with the claim, it finds
    * the run's processes after a crash even before its process group was recorded.
    */
+  /**
+   * A schedule's fire delivered ahead of its slot: waits for the slot on this agent's clock
+   * corrected by its offset to Redis's (redisNowMs); answers whether to go on to the claim,
+   * which (at the slot) finds a stop answered before it. When the delivery found the previous
+   * run not ended, the fire is first made on the node's record here (run-fire-3.lua): a run
+   * still going then skips it (counted). A draining agent takes nothing: the record is left as
+   * it is (Pending ones are aborted at their delivery deadline).
+   */
+  private async untilSlot(data: RunJob, ahead: NonNullable<RunJob['ahead']>): Promise<boolean> {
+    const { deps } = this;
+    const waitMs = ahead.slotMs - this.redisNowMs();
+    if (waitMs > MAX_AHEAD_MS) {
+      deps.log.warn(
+        { invokeId: data.invokeId, fire: data.fire, waitMs },
+        'fire sent too far ahead: not run',
+      );
+      return false;
+    }
+    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+    if (this.state === 'DRAINING') {
+      deps.log.info({ invokeId: data.invokeId, fire: data.fire }, 'fire not taken: agent draining');
+      return false;
+    }
+    if (ahead.fired) return true;
+    const reply = await deps.store.fireAtSlot(
+      data.invokeId,
+      data.fire,
+      ahead.slotMs,
+      ahead.final,
+      ahead.passedOverMs,
+    );
+    switch (reply.outcome) {
+      case 'Fired':
+      case 'Already':
+        return true;
+      case 'Skipped':
+      case 'Waiting':
+        deps.log.info(
+          { invokeId: data.invokeId, fire: data.fire },
+          'fire skipped at its slot: the previous run has not ended',
+        );
+        return false;
+      default:
+        return false;
+    }
+  }
+
   private async claimRun(data: RunJob): Promise<string | undefined> {
     const claimNonce = randomUUID();
     const claimed = await this.deps.store.claim(

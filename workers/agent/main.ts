@@ -129,6 +129,7 @@ export async function startAgent(
     scriptRoot: scripts.root,
     tags,
     ...(config.bootId !== undefined ? { bootId: config.bootId } : {}),
+    ...(config.agentClockSkewMs !== 0 ? { clock: () => Date.now() + config.agentClockSkewMs } : {}),
   });
   try {
     await agent.start();

@@ -135,6 +135,13 @@ export const nodeSchema = z.strictObject({
   ActiveTaskCount: z.number().int(),
   InvocationCount: z.number().int(),
   LastInvokedTime: time,
+  /**
+   * Redis's clock minus the agent's, in ms, as the agent measured it at a heartbeat (positive:
+   * the agent's clock is behind); absent until the agent has measured it (an older agent never).
+   */
+  ClockOffsetMs: z.number().int().optional(),
+  /** The offset is over 1 s either way: schedules still fire on time, but the host's clock is wrong. */
+  ClockSkewed: z.boolean(),
   Tags: nodeTags,
 });
 

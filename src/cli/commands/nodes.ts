@@ -55,8 +55,14 @@ const NODES_TABLE: TableSpec<NodeView> = {
     orDash(n.Tags.Tag.map((t) => `${t.TagKey}=${t.TagValue}`).join(',')),
   ],
   wide: {
-    header: ['BOOTED', 'RUNS', 'LAST INVOKED'],
-    row: (n) => [orDash(n.BootTime), String(n.InvocationCount), orDash(n.LastInvokedTime)],
+    header: ['BOOTED', 'RUNS', 'LAST INVOKED', 'CLOCK OFFSET'],
+    row: (n) => [
+      orDash(n.BootTime),
+      String(n.InvocationCount),
+      orDash(n.LastInvokedTime),
+      // Redis's clock minus the agent's; `!` flags one over 1 s (ClockSkewed).
+      n.ClockOffsetMs === undefined ? '-' : `${n.ClockOffsetMs}ms${n.ClockSkewed ? ' !' : ''}`,
+    ],
   },
 };
 

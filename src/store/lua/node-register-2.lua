@@ -18,7 +18,8 @@ local prev = redis.call('HGET', KEYS[1], 'bootId') or ''
 redis.call('HSET', KEYS[1], unpack(ARGV, 3))
 redis.call('HSET', KEYS[1], 'bootId', ARGV[2], 'registeredMs', NOW, 'lastHeartbeatMs', NOW,
   'bootTimeMs', string.format('%.0f', tonumber(NOW) - tonumber(ARGV[1])))
-redis.call('HDEL', KEYS[1], 'stoppedMs')
+-- clockOffsetMs: a previous life's measure; this one's comes with its heartbeats.
+redis.call('HDEL', KEYS[1], 'stoppedMs', 'clockOffsetMs')
 if prev ~= '' and prev ~= ARGV[2] then redis.call('HSET', KEYS[1], 'bootPending', ARGV[2]) end
 emit(KEYS[2], 'NodeOnline', {BootId = ARGV[2], Reboot = prev ~= '' and prev ~= ARGV[2]})
 return prev

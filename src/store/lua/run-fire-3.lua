@@ -14,6 +14,11 @@
       ARGV[5] passedOverMs: the slot (ms) of a fire job taken late that this later fire stands
               in for ('' for none): it counts as skipped too, unless the record saw that slot
               (or a later one) already: a retried job whose first attempt fired it here
+      ARGV[6] '1' = a delivery ahead of the slot (the scheduler's, up to 1.5 s early): a
+              record that is not Scheduled is left exactly as it is ('Busy'), and the agent
+              calls this script at the slot with '2', where the busy/skip decision is taken;
+              '2' also counts a fire older than one seen as skipped (a later fire's delivery
+              came first: the agent was late) instead of 'Stale'
 
     Output:
       'Fired'            moved to Pending for this fire
@@ -25,6 +30,7 @@
       'Ended'            the schedule has ended on this node; nothing changes
       'Stale'            older than a fire already seen; nothing changes
       'Missing'          no record; nothing changes
+      'Busy'             (ARGV[6] only) the previous run has not ended yet; nothing changes
       'Fired', 'Waiting <fire>' and 'Skipped' end in ' passedOver' when this call counted the
       slot of ARGV[5] as skipped
 ]]
@@ -35,7 +41,14 @@ if redis.call('HGET', KEYS[1], 'timed') ~= '1' then return 'Ended' end
 local counted = ''
 if ARGV[2] ~= '' then
   local last = tonumber(redis.call('HGET', KEYS[1], 'seenFireMs') or '0') or 0
-  if tonumber(ARGV[2]) <= last then return 'Stale' end
+  if tonumber(ARGV[2]) <= last then
+    if ARGV[6] ~= '2' then return 'Stale' end
+    redis.call('HINCRBY', KEYS[1], 'skipped', 1)
+    redis.call('HSET', KEYS[1], 'lastSkippedMs', NOW)
+    emit(KEYS[3], 'FireSkipped', {InvokeId = ARGV[4], Fire = ARGV[1], Reason = 'Superseded'})
+    return 'Skipped'
+  end
+  if ARGV[6] == '1' and st ~= 'Scheduled' then return 'Busy' end
   redis.call('HSET', KEYS[1], 'seenFireMs', ARGV[2])
   local passedOverMs = tonumber(ARGV[5] or '')
   if passedOverMs and last < passedOverMs then

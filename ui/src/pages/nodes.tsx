@@ -13,9 +13,19 @@ const COLUMNS: Column<ConsoleNode>[] = [
   { header: 'Node', width: 'minmax(8rem, 1.2fr)', cell: (n) => n.NodeId },
   {
     header: 'State',
-    width: '6rem',
+    width: '9rem',
     cell: (n) => (
-      <span class={`badge ${n.Online ? 'ok' : 'stop'}`}>{n.Online ? 'online' : 'offline'}</span>
+      <>
+        <span class={`badge ${n.Online ? 'ok' : 'stop'}`}>{n.Online ? 'online' : 'offline'}</span>
+        {n.ClockSkewed && (
+          <span
+            class="badge wait"
+            title={`clock ${n.ClockOffsetMs ?? 0} ms off Redis's (positive: behind)`}
+          >
+            clock
+          </span>
+        )}
+      </>
     ),
   },
   { header: 'Tags', width: 'minmax(6rem, 1fr)', cell: tagText },

@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Queue, type Job } from 'bullmq';
+import { FIRE_LEAD_MS } from '../../src/domain/schedule-plan.js';
+import { FIRE_AHEAD_JOB, runJobId } from '../../src/store/queues.js';
+import { makeStack, type AgentProcess, type Stack } from '../helpers/stack.js';
+import { testScheduler, withStores } from '../helpers/stores.js';
+import { HANG_MS } from '../helpers/hang.js';
+
+type Stores = Parameters<Parameters<typeof withStores>[1]>[0];
+
+/**
+ * How far ahead of its slot a crafted fire is delivered here: far more than the steps a test
+ * takes between delivery and slot (a stop, a kill), which each test also checks happened before
+ * the slot. The real lead is FIRE_LEAD_MS; the agent waits for whatever slot the job names.
+ */
+const LEAD_MS = 8_000;
+
+/** The `fire` values a command appended to `file` (one line per run). */
+async function ranFires(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => l !== '');
+}
+
+/** The agent's log lines (pino JSON) with this message and invocation. */
+function logged(agent: AgentProcess, msg: string, invokeId: string): Record<string, unknown>[] {
+  return agent
+    .log()
+    .split('\n')
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    })
+    .filter((l) => l.msg === msg && l.invokeId === invokeId);
+}
+
+/**
+ * A daily schedule on `nodeId` 12 hours from now, so the stack's scheduler fires nothing of it
+ * during the test; `deliver(slotMs)` hands a `fireAhead` job for that slot to a Scheduler of the
+ * test's own, as BullMQ hands one out ahead of its slot, with the real clock.
+ */
+async function aheadSchedule(stack: Stack, src: Stores, nodeId: string, content: string) {
+  const hour = (new Date().getUTCHours() + 12) % 24;
+  const created = await stack.call('RunCommand', {
+    NodeIdList: [nodeId],
+    Frequency: `0 0 ${hour} * * * UTC`,
+    CommandContent: content,
+  });
+  const id = String(created.body.InvokeId);
+  const group = await stack.waitFor('the schedule dispatched', async () => {
+    const record = (await src.runs.read(id, [nodeId], false)).get(nodeId);
+    if (record?.status !== 'Scheduled') return undefined;
+    const g = (await src.invocations.schedules(id))?.[0];
+    return g && (await src.schedulerQueue.hasSchedule(g.id)) ? g : undefined;
+  });
+  const scheduler = () => testScheduler(stack, src, { clock: () => Date.now() });
+  const job = (slotMs: number) =>
+    ({
+      name: FIRE_AHEAD_JOB,
+      id: `repeat:${group.id}:${slotMs - FIRE_LEAD_MS}`,
+      repeatJobKey: group.id,
+      // The slot in the data (as an at()'s job carries it): a crafted slot, not the cron's.
+      data: { invokeId: id, nodeIds: [nodeId], zone: group.zone, fireMs: slotMs },
+    }) as unknown as Job;
+  const record = async () => {
+    const r = (await src.runs.read(id, [nodeId], false)).get(nodeId);
+    assert.ok(r, 'the run record');
+    return r;
+  };
+  return {
+    id,
+    record,
+    /** Delivers the fire of `slotMs` by `replicas` schedulers at once. */
+    deliver: (slotMs: number, replicas = 1) =>
+      Promise.all(Array.from({ length: replicas }, () => scheduler().fire(job(slotMs)))),
+  };
+}
+
+void describe('fires sent ahead of their slot, started by the agent at the slot', () => {
+  let stack: Stack;
+  let dir: string;
+  let agent: AgentProcess;
+  const nodeId = 'ah1';
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
+    dir = await mkdtemp(join(tmpdir(), 'fleetcmd-ahead-'));
+    agent = await stack.startAgent(nodeId);
+  });
+  after(async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The state of a node's run job in BullMQ ('unknown' once it is done and removed). */
+  async function jobState(src: Stores, jobId: string): Promise<string> {
+    const q = new Queue(stack.keys.nodeQueueName(nodeId), {
+      connection: src.redis,
+      prefix: stack.keys.nodeQueuePrefix(),
+    });
+    try {
+      return (await (await q.getJob(jobId))?.getState()) ?? 'unknown';
+    } finally {
+      await q.close();
+    }
+  }
+
+  const held = (src: Stores, id: string, slotMs: number) =>
+    stack.waitFor(
+      'the agent to hold the fire',
+      async () => (await jobState(src, runJobId(id, `f${slotMs}`))) === 'active',
+      HANG_MS,
+    );
+
+  void it('a StopInvocation answered before the slot: the run never starts', async () => {
+    const file = join(dir, 'stop');
+    await withStores(stack, async (src) => {
+      const s = await aheadSchedule(stack, src, nodeId, `echo "$FLEETCMD_FIRE_ID" >> '${file}'`);
+      const slot = Date.now() + LEAD_MS;
+      await s.deliver(slot);
+      await held(src, s.id, slot);
+      const stop = await stack.call('StopInvocation', { InvokeId: s.id });
+      assert.equal(stop.status, 200);
+      assert.ok((await src.nodes.nowMs()) < slot, 'the stop answered before the slot');
+      // The agent's decision at the slot: its claim finds the run Cancelled.
+      const refused = await stack.waitFor(
+        'the agent to refuse the fire at its slot',
+        async () => logged(agent, 'run not claimed; skipped', s.id)[0],
+        HANG_MS,
+      );
+      assert.equal(refused.status, 'Cancelled');
+      assert.deepEqual(await ranFires(file), []);
+      const r = await s.record();
+      assert.equal(r.status, 'Cancelled');
+      assert.equal(r.repeats, 0);
+    });
+  });
+
+  void it('busy at the slot: skipped and counted then (not at delivery); free by the slot: runs', async () => {
+    const file = join(dir, 'busy');
+    const gate = join(dir, 'gate');
+    const content =
+      `echo "$FLEETCMD_FIRE_ID" >> '${file}'; ` +
+      `while [ ! -e '${gate}'-"$FLEETCMD_FIRE_ID" ]; do sleep 0.05; done`;
+    await withStores(stack, async (src) => {
+      const s = await aheadSchedule(stack, src, nodeId, content);
+      try {
+        const first = Date.now() + 2 * FIRE_LEAD_MS;
+        await s.deliver(first);
+        await stack.waitFor('the first run', async () => (await s.record()).status === 'Running');
+
+        // Delivered while the first run goes: nothing is decided or counted yet.
+        const second = Date.now() + LEAD_MS;
+        await s.deliver(second);
+        const atDelivery = await s.record();
+        assert.equal(atDelivery.fire, `f${first}`);
+        assert.equal(atDelivery.skipped, 0, 'no skip counted at delivery');
+        await stack.waitFor(
+          'the second fire skipped at its slot',
+          async () =>
+            logged(agent, 'fire skipped at its slot: the previous run has not ended', s.id)[0],
+          HANG_MS,
+        );
+        const skipped = await s.record();
+        assert.equal(skipped.skipped, 1);
+        assert.equal(skipped.status, 'Running');
+        assert.equal(skipped.fire, `f${first}`);
+
+        // Busy when delivered, free by its slot: the third fire runs.
+        const third = Date.now() + LEAD_MS;
+        await s.deliver(third);
+        await writeFile(`${gate}-f${first}`, '');
+        await stack.waitFor(
+          'the first run over',
+          async () => (await s.record()).status === 'Scheduled',
+        );
+        assert.ok((await src.nodes.nowMs()) < third, 'the first run ended before the third slot');
+        await stack.waitFor(
+          'the third fire to start',
+          async () => (await ranFires(file)).includes(`f${third}`),
+          HANG_MS,
+        );
+        assert.deepEqual(await ranFires(file), [`f${first}`, `f${third}`]);
+        const r = await s.record();
+        assert.equal(r.repeats, 2);
+        assert.equal(r.skipped, 1);
+        await writeFile(`${gate}-f${third}`, '');
+        await stack.waitFor(
+          'the third run over',
+          async () => (await s.record()).status === 'Scheduled',
+        );
+      } finally {
+        await stack.call('StopInvocation', { InvokeId: s.id });
+      }
+    });
+  });
+
+  void it('two scheduler replicas delivering one fire: it runs once', async () => {
+    const file = join(dir, 'replicas');
+    await withStores(stack, async (src) => {
+      const s = await aheadSchedule(stack, src, nodeId, `echo "$FLEETCMD_FIRE_ID" >> '${file}'`);
+      try {
+        const slot = Date.now() + 2 * FIRE_LEAD_MS;
+        await s.deliver(slot, 2);
+        await stack.waitFor('the run over', async () => {
+          const r = await s.record();
+          return r.repeats === 1 && r.status === 'Scheduled';
+        });
+        // Its job done and gone: nothing of the fire is left to run.
+        await stack.waitFor(
+          'no run job of the fire left',
+          async () => (await jobState(src, runJobId(s.id, `f${slot}`))) === 'unknown',
+          HANG_MS,
+        );
+        assert.deepEqual(await ranFires(file), [`f${slot}`]);
+      } finally {
+        await stack.call('StopInvocation', { InvokeId: s.id });
+      }
+    });
+  });
+
+  void it('an agent killed after the delivery, before the slot: nobody runs that fire', async () => {
+    const file = join(dir, 'killed');
+    await withStores(stack, async (src) => {
+      const s = await aheadSchedule(stack, src, nodeId, `echo "$FLEETCMD_FIRE_ID" >> '${file}'`);
+      try {
+        const slot = Date.now() + LEAD_MS;
+        await s.deliver(slot);
+        await held(src, s.id, slot);
+        await agent.kill('SIGKILL');
+        assert.ok((await src.nodes.nowMs()) < slot, 'killed before the slot');
+        agent = await stack.startAgent(nodeId);
+        // The fire's delivery deadline (its slot + 3 s) ends it: Aborted, never run.
+        await stack.waitFor(
+          'the fire aborted at its deadline',
+          async () => (await s.record()).status !== 'Pending',
+          HANG_MS,
+        );
+        const r = await s.record();
+        assert.equal(r.repeats, 0);
+        // DeliveryTimeout: the restarted agent is online by then (ClientNotRunning if it is not yet).
+        assert.match(r.errorCode, /^(DeliveryTimeout|ClientNotRunning)$/);
+        assert.deepEqual(await ranFires(file), []);
+        // The schedule goes on: the next fire runs on the restarted agent.
+        const next = Date.now() + 2 * FIRE_LEAD_MS;
+        await s.deliver(next);
+        await stack.waitFor(
+          'the next fire to run',
+          async () => (await ranFires(file)).includes(`f${next}`),
+          HANG_MS,
+        );
+        assert.deepEqual(await ranFires(file), [`f${next}`]);
+      } finally {
+        await stack.call('StopInvocation', { InvokeId: s.id });
+      }
+    });
+  });
+});
