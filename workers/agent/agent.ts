@@ -113,6 +113,11 @@ export class Agent {
   private droppedAtMs = 0;
   /** Redis's clock minus this agent's (ms), measured at the last heartbeat (see beat). */
   private offsetMs: number | undefined;
+  /**
+   * How far the offset may be off (ms): half the measuring round trip, plus rounding (see
+   * clockOffsetMs). Waiting this much past a slot on the corrected clock is past it on Redis's.
+   */
+  private offsetErrorMs = 0;
   private readonly clock: () => number;
   /** Removes this agent's listener for a spawner that goes. */
   private stopWatchingSpawner: () => void = () => undefined;
@@ -142,7 +147,8 @@ export class Agent {
   private async beat(): Promise<void> {
     const sentMs = this.clock();
     const redisMs = await this.deps.store.heartbeat(this.offsetMs);
-    const offsetMs = clockOffsetMs(sentMs, redisMs, this.clock());
+    const receivedMs = this.clock();
+    const offsetMs = clockOffsetMs(sentMs, redisMs, receivedMs);
     const skewed = isClockSkewed(offsetMs);
     if (skewed !== isClockSkewed(this.offsetMs) && (skewed || this.offsetMs !== undefined)) {
       const log = skewed ? this.deps.log.warn : this.deps.log.info;
@@ -155,6 +161,7 @@ export class Agent {
       );
     }
     this.offsetMs = offsetMs;
+    this.offsetErrorMs = Math.ceil((receivedMs - sentMs) / 2) + 1;
   }
 
   async start(): Promise<void> {
@@ -343,7 +350,9 @@ export class Agent {
    */
   private async untilSlot(data: RunJob, ahead: NonNullable<RunJob['ahead']>): Promise<boolean> {
     const { deps } = this;
-    const waitMs = ahead.slotMs - this.redisNowMs();
+    // Past the slot on Redis's clock (what StartTime and every stored time are read from), not
+    // only on this agent's reckoning of it: a run never starts before its slot.
+    const waitMs = ahead.slotMs - this.redisNowMs() + this.offsetErrorMs;
     if (waitMs > MAX_AHEAD_MS) {
       deps.log.warn(
         { invokeId: data.invokeId, fire: data.fire, waitMs },
