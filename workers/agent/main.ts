@@ -9,8 +9,14 @@ import { AgentStore } from '../../src/store/agent-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
 import { parseTagList, TagError, type Tag } from '../../src/domain/tags.js';
-import { closeRedis, CredentialGroup, isCluster, makeRedis } from '../../src/store/redis.js';
-import { watchControl } from './control.js';
+import {
+  closeRedis,
+  CredentialGroup,
+  isCluster,
+  makeRedis,
+  unlessRefused,
+} from '../../src/store/redis.js';
+import { refusedWhy, watchControl } from './control.js';
 import { Agent } from './agent.js';
 import { chooseScriptRoot } from './exec/script-dir.js';
 
@@ -98,15 +104,22 @@ export async function startAgent(
     await closeRedis(connection);
     await stopTracing();
   };
+  const nodeId = config.nodeId;
   try {
     // On a cluster the scope probes reach other nodes' and the global keys, so other masters:
     // through a client of their own, closed after, so the agent's connections stay on the
     // master of its own keys (one Redis: the agent's connection, nothing more to open).
     const probe = isCluster(connection)
-      ? makeRedis(config.redis, 'worker', `fleetcmd-agent-${config.nodeId}-scope`)
+      ? makeRedis(config.redis, 'worker', `fleetcmd-agent-${nodeId}-scope`)
       : connection;
     try {
-      await refuseSharedCredentials(config, config.nodeId, probe, keys, logger);
+      // Refused credentials (a deregistered node's state file) stop the start, named: on a
+      // cluster the commands would otherwise wait for good.
+      await unlessRefused(
+        probe,
+        refuseSharedCredentials(config, nodeId, probe, keys, logger),
+        (refusal) => new ConfigError(refusedWhy(nodeId, refusal)),
+      );
     } finally {
       if (probe !== connection) await closeRedis(probe);
     }
