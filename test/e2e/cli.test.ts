@@ -357,11 +357,12 @@ void describe('the fleetcmd CLI: saved commands and files', () => {
 });
 
 // `fleetcmd dev` runs its own single redis-server: the test cluster has no part in it.
-void describe(
-  'fleetcmd dev',
-  { skip: singleRedisOnly('fleetcmd dev runs its own redis-server') },
-  () => {
-    void it('starts a private redis-server, a server and two agents, prints URL and token, and stops cleanly', async () => {
+void describe('fleetcmd dev', () => {
+  const skip = singleRedisOnly('fleetcmd dev runs its own redis-server');
+  void it(
+    'starts a private redis-server, a server and two agents, prints URL and token, and stops cleanly',
+    { skip },
+    async () => {
       const env: Record<string, string | undefined> = {
         ...process.env,
         REDIS_URL: undefined,
@@ -435,6 +436,6 @@ void describe(
         s.once('error', () => resolve(true));
       });
       assert.equal(refused, true, 'redis-server stopped');
-    });
-  },
-);
+    },
+  );
+});
