@@ -55,6 +55,34 @@ async function refuseSharedCredentials(
   );
 }
 
+/**
+ * refuseSharedCredentials, on a cluster through a client of its own: the scope probes reach
+ * other nodes' and the global keys, so other masters; closed after, so the agent's connections
+ * stay on the master of its own keys (one Redis: the agent's connection, nothing more to open).
+ * Refused credentials (a deregistered node's state file) stop the start, named: on a cluster
+ * the commands would otherwise wait for good.
+ */
+async function checkCredentials(
+  config: Readonly<Config>,
+  nodeId: string,
+  connection: RedisClient,
+  keys: Keys,
+  log: Logger,
+): Promise<void> {
+  const probe = isCluster(connection)
+    ? makeRedis(config.redis, 'worker', `fleetcmd-agent-${nodeId}-scope`)
+    : connection;
+  try {
+    await unlessRefused(
+      probe,
+      refuseSharedCredentials(config, nodeId, probe, keys, log),
+      (refusal) => new ConfigError(refusedWhy(nodeId, refusal)),
+    );
+  } finally {
+    if (probe !== connection) await closeRedis(probe);
+  }
+}
+
 /** FLEETCMD_NODE_TAGS (or the --tag flags) as tags; a bad one stops the start, named. */
 function nodeTags(config: Readonly<Config>): Tag[] {
   try {
@@ -104,25 +132,8 @@ export async function startAgent(
     await closeRedis(connection);
     await stopTracing();
   };
-  const nodeId = config.nodeId;
   try {
-    // On a cluster the scope probes reach other nodes' and the global keys, so other masters:
-    // through a client of their own, closed after, so the agent's connections stay on the
-    // master of its own keys (one Redis: the agent's connection, nothing more to open).
-    const probe = isCluster(connection)
-      ? makeRedis(config.redis, 'worker', `fleetcmd-agent-${nodeId}-scope`)
-      : connection;
-    try {
-      // Refused credentials (a deregistered node's state file) stop the start, named: on a
-      // cluster the commands would otherwise wait for good.
-      await unlessRefused(
-        probe,
-        refuseSharedCredentials(config, nodeId, probe, keys, logger),
-        (refusal) => new ConfigError(refusedWhy(nodeId, refusal)),
-      );
-    } finally {
-      if (probe !== connection) await closeRedis(probe);
-    }
+    await checkCredentials(config, config.nodeId, connection, keys, logger);
   } catch (err) {
     await closeConnections();
     throw err;
