@@ -161,6 +161,45 @@ export function serverOf(client: RedisClient, key: string): RedisClient {
   );
 }
 
+const AUTH_REFUSED = /WRONGPASS|NOAUTH|user is disabled/i;
+
+/**
+ * The first line of an authentication refusal (WRONGPASS, NOAUTH, a disabled user) that `err`
+ * is, or undefined. A cluster client reports it as the last node error of its "Failed to
+ * refresh slots cache".
+ */
+export function authRefusal(err: Error & { lastNodeError?: Error }): string | undefined {
+  const refused = [err, err.lastNodeError].find(
+    (e) => e !== undefined && AUTH_REFUSED.test(e.message),
+  );
+  return refused?.message.split('\n')[0];
+}
+
+/**
+ * `work`, or a rejection with `refused(message)` as soon as Redis refuses the client's
+ * credentials. One Redis fails the pending commands then; a cluster client keeps them queued
+ * and retries its slot map forever, so a caller waiting on them would wait for good.
+ */
+export async function unlessRefused<T>(
+  client: RedisClient,
+  work: Promise<T>,
+  refused: (message: string) => Error,
+): Promise<T> {
+  let onError: (err: Error) => void = () => undefined;
+  const refusal = new Promise<never>((_, reject) => {
+    onError = (err: Error) => {
+      const message = authRefusal(err);
+      if (message !== undefined) reject(refused(message));
+    };
+  });
+  client.on('error', onError);
+  try {
+    return await Promise.race([work, refusal]);
+  } finally {
+    client.off('error', onError);
+  }
+}
+
 /** Waits until the client is connected (or the timeout passes). */
 export async function waitReady(client: RedisClient, timeoutMs: number): Promise<void> {
   if (client.status === 'ready') return;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gateSh, openGate, startCli } from '../helpers/events.js';
 import { hangBound } from '../helpers/hang.js';
-import { ON_CLUSTER } from '../helpers/redis.js';
+import { singleRedisOnly } from '../helpers/redis.js';
 import { ROOT, makeStack, nodeOf, runCli, waitFor, type Stack } from '../helpers/stack.js';
 
 /** --json output: one raw API answer per line. */
@@ -357,80 +357,85 @@ void describe('the fleetcmd CLI: saved commands and files', () => {
 });
 
 // `fleetcmd dev` runs its own single redis-server: the test cluster has no part in it.
-void describe('fleetcmd dev', { skip: ON_CLUSTER && 'runs its own redis-server' }, () => {
-  void it('starts a private redis-server, a server and two agents, prints URL and token, and stops cleanly', async () => {
-    const env: Record<string, string | undefined> = {
-      ...process.env,
-      REDIS_URL: undefined,
-      FLEETCMD_API_TOKEN: undefined,
-    };
-    // Exactly what README tells a newcomer: the built CLI through npx (npm test builds first).
-    // In its own process group, so Ctrl-C can be sent the way a terminal sends it: to the group.
-    const child = spawn('npx', ['fleetcmd', 'dev', '--port', '0'], {
-      cwd: ROOT,
-      detached: true,
-      env: env as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(
-      'dev to come up',
-      async () => {
-        if (child.exitCode !== null) assert.fail(`dev exited: ${out}`);
-        return out.includes('Ctrl-C stops everything');
-      },
-      60_000,
-    );
-    const url = /API:\s+(\S+)/.exec(out)?.[1];
-    const token = /token:\s+(\S+)/.exec(out)?.[1];
-    const redisPort = Number(/redis:\s+redis:\/\/(?:[^@\s]*@)?127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
-    // --port 0: dev prints the address the server bound.
-    assert.match(url ?? '', /^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
-    assert.ok(token && token.length >= 16);
-    assert.match(out, /curl -s -H "Authorization: Bearer /);
-
-    const call = async (action: string, body: unknown) => {
-      const res = await fetch(`${url}/v1/${action}`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify(body),
+void describe('fleetcmd dev', () => {
+  const skip = singleRedisOnly('fleetcmd dev runs its own redis-server');
+  void it(
+    'starts a private redis-server, a server and two agents, prints URL and token, and stops cleanly',
+    { skip },
+    async () => {
+      const env: Record<string, string | undefined> = {
+        ...process.env,
+        REDIS_URL: undefined,
+        FLEETCMD_API_TOKEN: undefined,
+      };
+      // Exactly what README tells a newcomer: the built CLI through npx (npm test builds first).
+      // In its own process group, so Ctrl-C can be sent the way a terminal sends it: to the group.
+      const child = spawn('npx', ['fleetcmd', 'dev', '--port', '0'], {
+        cwd: ROOT,
+        detached: true,
+        env: env as NodeJS.ProcessEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      return (await res.json()) as Record<string, unknown>;
-    };
-    const { InvokeId } = (await call('RunCommand', {
-      NodeIdList: ['n1', 'n2'],
-      CommandContent: 'echo ok',
-    })) as {
-      InvokeId: string;
-    };
-    const status = await waitFor(
-      'the run to end',
-      async () => {
-        const d = (await call('DescribeInvocations', { InvokeId })) as {
-          Invocations: { Invocation: { InvocationStatus: string }[] };
-        };
-        const st = d.Invocations.Invocation[0]?.InvocationStatus ?? '';
-        return ['Success', 'Failed', 'PartialFailed', 'Stopped'].includes(st) && st;
-      },
-      60_000,
-    );
-    assert.equal(status, 'Success');
-    // On its own redis-server, dev gives each agent its own ACL user (fleetcmd node add).
-    assert.equal(out.match(/Redis credentials confined to this node/g)?.length, 2, out);
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      await waitFor(
+        'dev to come up',
+        async () => {
+          if (child.exitCode !== null) assert.fail(`dev exited: ${out}`);
+          return out.includes('Ctrl-C stops everything');
+        },
+        60_000,
+      );
+      const url = /API:\s+(\S+)/.exec(out)?.[1];
+      const token = /token:\s+(\S+)/.exec(out)?.[1];
+      const redisPort = Number(/redis:\s+redis:\/\/(?:[^@\s]*@)?127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+      // --port 0: dev prints the address the server bound.
+      assert.match(url ?? '', /^http:\/\/127\.0\.0\.1:[1-9]\d*$/);
+      assert.ok(token && token.length >= 16);
+      assert.match(out, /curl -s -H "Authorization: Bearer /);
 
-    const exited = once(child, 'exit');
-    process.kill(-(child.pid ?? 0), 'SIGINT');
-    await exited;
-    // The private redis-server went away with it.
-    await assert.rejects(fetch(`${url}/healthz`));
-    const { createConnection } = await import('node:net');
-    const refused = await new Promise<boolean>((resolve) => {
-      const s = createConnection(redisPort, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(false)));
-      s.once('error', () => resolve(true));
-    });
-    assert.equal(refused, true, 'redis-server stopped');
-  });
+      const call = async (action: string, body: unknown) => {
+        const res = await fetch(`${url}/v1/${action}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return (await res.json()) as Record<string, unknown>;
+      };
+      const { InvokeId } = (await call('RunCommand', {
+        NodeIdList: ['n1', 'n2'],
+        CommandContent: 'echo ok',
+      })) as {
+        InvokeId: string;
+      };
+      const status = await waitFor(
+        'the run to end',
+        async () => {
+          const d = (await call('DescribeInvocations', { InvokeId })) as {
+            Invocations: { Invocation: { InvocationStatus: string }[] };
+          };
+          const st = d.Invocations.Invocation[0]?.InvocationStatus ?? '';
+          return ['Success', 'Failed', 'PartialFailed', 'Stopped'].includes(st) && st;
+        },
+        60_000,
+      );
+      assert.equal(status, 'Success');
+      // On its own redis-server, dev gives each agent its own ACL user (fleetcmd node add).
+      assert.equal(out.match(/Redis credentials confined to this node/g)?.length, 2, out);
+
+      const exited = once(child, 'exit');
+      process.kill(-(child.pid ?? 0), 'SIGINT');
+      await exited;
+      // The private redis-server went away with it.
+      await assert.rejects(fetch(`${url}/healthz`));
+      const { createConnection } = await import('node:net');
+      const refused = await new Promise<boolean>((resolve) => {
+        const s = createConnection(redisPort, '127.0.0.1');
+        s.once('connect', () => (s.destroy(), resolve(false)));
+        s.once('error', () => resolve(true));
+      });
+      assert.equal(refused, true, 'redis-server stopped');
+    },
+  );
 });

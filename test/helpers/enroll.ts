@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { withCredentials, type RedisTarget } from '../../src/shared/redis-target.js';
 import type { ApiResponse, Stack } from './stack.js';
 
 /** `POST /v1/RegisterNode` (no token: the activation is the credential). */
@@ -23,7 +24,29 @@ export interface Enrolled {
   /** The node's ACL user, and its Redis settings as environment (REDIS_URL or the cluster's). */
   Username: string;
   redisEnv: Record<string, string>;
+  /** Where the node logs in, as its own ACL user: for a client of the node's (`clientOf`). */
+  redisTarget: RedisTarget;
   Prefix: string;
+}
+
+/**
+ * The node's Redis login from a RegisterNode answer: its RedisUrl on one Redis; on a cluster the
+ * stack's nodes with the answer's RedisUsername and RedisPassword.
+ */
+export function nodeLogin(
+  stack: Stack,
+  answer: Record<string, unknown>,
+): { target: RedisTarget; username: string; password: string } {
+  if (typeof answer.RedisClusterNodes !== 'string') {
+    const url = new URL(String(answer.RedisUrl));
+    return {
+      target: { kind: 'url', url: url.toString() },
+      username: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+    };
+  }
+  const [username, password] = [String(answer.RedisUsername), String(answer.RedisPassword)];
+  return { target: withCredentials(stack.redisTarget, username, password), username, password };
 }
 
 /** CreateActivation (with an admin token) and RegisterNode of `nodeId` with it; both must pass. */
@@ -59,6 +82,7 @@ export async function enrollNode(
           Username: decodeURIComponent(new URL(String(r.body.RedisUrl)).username),
           redisEnv: { REDIS_URL: String(r.body.RedisUrl) },
         }),
+    redisTarget: nodeLogin(stack, r.body).target,
     Prefix: String(r.body.Prefix),
   };
 }

@@ -90,7 +90,7 @@ export function sha1SignedRequest(
  * never started, so it takes no job from the queue.
  */
 export async function upkeepOnce(stack: Stack): Promise<void> {
-  const redis = makeRedis(stack.redisUrl, 'worker', 'upkeep-test');
+  const redis = makeRedis(stack.redisTarget, 'worker', 'upkeep-test');
   const retentionMs = stack.config.retentionSeconds * 1000;
   const nodeQueues = new NodeQueues(redis, stack.keys);
   const schedulerQueue = new SchedulerQueue(redis, stack.keys);

@@ -5,7 +5,7 @@ import { Cluster, Redis } from 'ioredis';
 import { findOnPath } from '../../src/shared/on-path.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
 import type { RedisTarget } from '../../src/shared/redis-target.js';
-import type { RedisClient } from '../../src/store/redis.js';
+import { eachServer, waitReady, type RedisClient } from '../../src/store/redis.js';
 import { startLocalCluster } from './redis-cluster.js';
 
 /**
@@ -13,6 +13,15 @@ import { startLocalCluster } from './redis-cluster.js';
  * that takes its Redis from here then gets a 3-master cluster of its own instead.
  */
 export const ON_CLUSTER = process.env.FLEETCMD_TEST_CLUSTER === '1';
+
+/**
+ * node:test's `skip` option for a test or describe that needs one Redis of its own (it
+ * restarts, freezes or reconfigures it, or starts `fleetcmd dev`'s redis-server): on the cluster
+ * the reason, shown as the test's skip reason in the run's summary; otherwise undefined (it runs).
+ */
+export function singleRedisOnly(why: string): string | undefined {
+  return ON_CLUSTER ? `needs a single Redis: ${why}` : undefined;
+}
 
 /**
  * Where tests get Redis, in this order: with FLEETCMD_TEST_CLUSTER=1 a private 3-master Redis
@@ -93,7 +102,9 @@ export function clientOf(target: RedisTarget): RedisClient {
  * what is per server, such as ACL LOG.
  */
 export async function onEachServer<T>(r: RedisClient, fn: (server: Redis) => Promise<T>) {
-  return Promise.all((r instanceof Cluster ? r.nodes('all') : [r]).map(fn));
+  // A cluster client knows its servers once connected: before, its list is empty.
+  if (r instanceof Cluster) await waitReady(r, 30_000);
+  return Promise.all(eachServer(r).map(fn));
 }
 
 /** A key prefix no other test uses. */
@@ -111,6 +122,7 @@ export async function rawRedis(): Promise<RedisClient> {
 /** Every key under a prefix (tests use small data sets); on a cluster, of every master. */
 export async function keysUnder(r: RedisClient, prefix: string): Promise<string[]> {
   const out: string[] = [];
+  if (r instanceof Cluster) await waitReady(r, 30_000);
   for (const server of r instanceof Cluster ? r.nodes('master') : [r]) {
     let cursor = '0';
     do {

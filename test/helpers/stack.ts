@@ -78,7 +78,11 @@ export type ResultRow = InvocationResultView;
  * fresh key prefix, and agents as real child processes (`node --import tsx src/cli/main.ts agent`).
  */
 export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
-  const target = await redisTarget();
+  // A test may put the stack on a Redis of its own (a private redis-server it stops or
+  // reconfigures): the whole stack is then on that one, on the cluster run too.
+  const own = settings.REDIS_URL;
+  const target: RedisTarget =
+    typeof own === 'string' ? { kind: 'url', url: own } : await redisTarget();
   const prefix = freshPrefix();
   const token = randomBytes(12).toString('hex');
   const env: Record<string, string> = {
@@ -193,6 +197,8 @@ export async function makeStack(settings: RawSettings = {}): Promise<Stack> {
       redis.disconnect();
     },
   };
+  // Not enumerable: a copy of the stack (`{ ...stack, url }`) must not read it on the cluster.
+  Object.defineProperty(stack, 'redisUrl', { enumerable: false });
   return stack;
 }
 

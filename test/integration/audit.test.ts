@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/shared/config.js';
 import { AuditStore } from '../../src/store/audit-store.js';
 import { redisNowMs } from '../../src/store/scripts.js';
 import type { AuditEventView, DescribeAuditEventsAnswer } from '../../src/api/schemas/audit.js';
@@ -243,9 +244,11 @@ void describe('audit trail', () => {
     const nodeId = `aud-cli-${randomBytes(3).toString('hex')}`;
     const added = await runCli(['node', 'add', nodeId, '--json'], stack.env);
     assert.equal(added.code, 0, added.stderr);
-    const password = new URL(
-      (JSON.parse(added.stdout) as { settings: { REDIS_URL: string } }).settings.REDIS_URL,
-    ).password;
+    // REDIS_URL, or on a cluster REDIS_CLUSTER_NODES with REDIS_USERNAME and REDIS_PASSWORD.
+    const node = loadConfig(
+      (JSON.parse(added.stdout) as { settings: Record<string, string> }).settings,
+    ).redis;
+    const password = node.kind === 'url' ? new URL(node.url).password : (node.password ?? '');
     const removed = await runCli(['node', 'remove', nodeId, '--json'], stack.env);
     assert.equal(removed.code, 0, removed.stderr);
     const keyAdd = await runCli(['key', 'add', '--json'], stack.env);

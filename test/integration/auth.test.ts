@@ -8,9 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { Keys } from '../../src/store/keys.js';
-import { freshPrefix, keysUnder, redisUrl } from '../helpers/redis.js';
+import { targetEnv } from '../../src/shared/redis-target.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { clientOf, freshPrefix, keysUnder, redisTarget } from '../helpers/redis.js';
 import { CLI, waitFor } from '../helpers/stack.js';
 import { startedUrl } from '../helpers/hang.js';
 
@@ -84,7 +85,7 @@ void describe('API tokens and roles', () => {
 
   before(async () => {
     server = await startServer({
-      REDIS_URL: await redisUrl(),
+      ...targetEnv(await redisTarget()),
       FLEETCMD_PREFIX: freshPrefix(),
       LOG_LEVEL: 'debug',
       FLEETCMD_API_TOKEN: defaultToken,
@@ -172,11 +173,11 @@ void describe('per-token rate limit', () => {
   const prefix = freshPrefix();
   const LIMIT = 6;
   let replicas: Server[];
-  let redis: Redis;
+  let redis: RedisClient;
 
   before(async () => {
     const env = {
-      REDIS_URL: await redisUrl(),
+      ...targetEnv(await redisTarget()),
       FLEETCMD_PREFIX: prefix,
       LOG_LEVEL: 'info',
       FLEETCMD_API_TOKENS: `reader:read:${readToken} runner:run:${runToken}`,
@@ -184,7 +185,7 @@ void describe('per-token rate limit', () => {
       FLEETCMD_RATE_LIMIT_WINDOW_SECONDS: '60',
     };
     replicas = await Promise.all([startServer(env), startServer(env)]);
-    redis = new Redis(await redisUrl(), { maxRetriesPerRequest: 2 });
+    redis = clientOf(await redisTarget());
   });
   after(async () => {
     await Promise.all(replicas.map(stopServer));

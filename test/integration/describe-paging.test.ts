@@ -146,7 +146,14 @@ void describe('DescribeInvocations paging while invocations are created', () => 
   void it('an upgrade indexes earlier invocations by node; until then NodeId walks the global index', async () => {
     // As before per-node indexes existed: none of them, and no ready mark.
     const { redis, keys } = stack;
-    await redis.del(keys.nodeInvocations('p1'), keys.nodeInvocations('p2'), keys.nodeIndexReady());
+    // One DEL per key: on a cluster they are in different slots.
+    for (const k of [
+      keys.nodeInvocations('p1'),
+      keys.nodeInvocations('p2'),
+      keys.nodeIndexReady(),
+    ]) {
+      await redis.del(k);
+    }
     const store = new InvocationStore(redis, keys);
     const walk = async (nodeId: string) => {
       const seen: IndexCursor[] = [];

@@ -16,7 +16,9 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { ActivationStore } from '../../src/store/activation-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
+import { nodeLogin } from '../helpers/enroll.js';
 import { hangBound } from '../helpers/hang.js';
+import { clientOf, onEachServer } from '../helpers/redis.js';
 import {
   makeStack,
   nodeOf,
@@ -128,7 +130,7 @@ void describe('agents enrolled with an activation', () => {
     // The state: directory 0700, file 0600, the node's own user.
     assert.equal(statSync(dirA()).mode & 0o777, 0o700);
     assert.equal(statSync(join(dirA(), 'agent.json')).mode & 0o777, 0o600);
-    assert.equal(new URL(state(dirA()).RedisUrl ?? '').username, stack.keys.nodeAclUser(nodeA));
+    assert.equal(nodeLogin(stack, state(dirA())).username, stack.keys.nodeAclUser(nodeA));
     assert.equal(state(dirA()).Prefix, stack.prefix);
 
     const inv = await run(stack, { NodeIdList: [nodeA, nodeB], CommandContent: 'echo enrolled' });
@@ -186,12 +188,14 @@ void describe('agents enrolled with an activation', () => {
       );
       assert.throws(() => statSync(dir), /ENOENT/, 'no state written');
     }
-    const users = (await stack.redis.call('ACL', 'USERS')) as string[];
+    const users = (
+      await onEachServer(stack.redis, (r) => r.call('ACL', 'USERS'))
+    ).flat() as string[];
     assert.ok(!users.some((u) => u.includes('refused-')), users.join(' '));
   });
 
   void it("a registered node's credentials reach nothing of other nodes' (NOPERM)", async () => {
-    const asA = new Redis(state(dirA()).RedisUrl ?? '', { maxRetriesPerRequest: 1 });
+    const asA = clientOf(nodeLogin(stack, state(dirA())).target);
     try {
       const scope = await credentialScope(asA, stack.keys, nodeA);
       assert.equal(scope.confined, true, scope.reached.join('; '));
@@ -221,7 +225,7 @@ void describe('agents enrolled with an activation', () => {
 
   void it('node rotate gives a running agent a new password: its long command ends and reports', async () => {
     const gate = join(dirs[1] ?? tmpdir(), 'gate');
-    const before = state(dirOfB).RedisUrl ?? '';
+    const before = nodeLogin(stack, state(dirOfB)).password;
     const inv = await run(stack, {
       NodeIdList: [nodeB],
       CommandContent: `while [ ! -f ${gate} ]; do sleep 0.1; done; echo finished`,
@@ -240,27 +244,30 @@ void describe('agents enrolled with an activation', () => {
     );
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { NodeId: nodeB, Rotated: true });
-    const afterUrl = state(dirOfB).RedisUrl ?? '';
-    assert.notEqual(afterUrl, before, 'the state file holds the new password');
+    const fresh = nodeLogin(stack, state(dirOfB)).password;
+    assert.notEqual(fresh, before, 'the state file holds the new password');
     assert.equal(statSync(join(dirOfB, 'agent.json')).mode & 0o777, 0o600);
     // The old password is gone, the new one works.
-    const anon = new URL(before);
-    anon.username = '';
-    anon.password = '';
-    const probe = new Redis(anon.toString(), { maxRetriesPerRequest: 1, enableReadyCheck: false });
-    try {
-      const user = stack.keys.nodeAclUser(nodeB);
-      await assert.rejects(
-        probe.call('AUTH', user, decodeURIComponent(new URL(before).password)),
-        /WRONGPASS/,
-      );
-      const fresh = decodeURIComponent(new URL(afterUrl).password);
-      assert.equal(String(await probe.call('AUTH', user, fresh)), 'OK');
-    } finally {
-      probe.disconnect();
-    }
+    // On every server (a cluster's masters each hold the node's user).
+    await onEachServer(stack.redis, async (server) => {
+      const probe = new Redis({
+        host: server.options.host,
+        port: server.options.port,
+        maxRetriesPerRequest: 1,
+        enableReadyCheck: false,
+      });
+      try {
+        const user = stack.keys.nodeAclUser(nodeB);
+        await assert.rejects(probe.call('AUTH', user, before), /WRONGPASS/);
+        assert.equal(String(await probe.call('AUTH', user, fresh)), 'OK');
+      } finally {
+        probe.disconnect();
+      }
+    });
     // Every connection of the agent reconnects now: each must use the new password.
-    await stack.redis.call('CLIENT', 'KILL', 'USER', stack.keys.nodeAclUser(nodeB));
+    await onEachServer(stack.redis, (r) =>
+      r.call('CLIENT', 'KILL', 'USER', stack.keys.nodeAclUser(nodeB)),
+    );
     writeFileSync(gate, '');
     const done = await waitFinal(stack, inv, 60_000);
     assert.equal(nodeOf(done, nodeB).InvocationStatus, 'Success');

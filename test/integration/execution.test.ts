@@ -14,6 +14,7 @@ import {
   type AgentProcess,
   type Stack,
 } from '../helpers/stack.js';
+import { targetEnv } from '../../src/shared/redis-target.js';
 import { userAdmin as admin } from '../helpers/local-user.js';
 import { defaultScriptRoot } from '../../workers/agent/exec/script-dir.js';
 
@@ -166,7 +167,9 @@ void describe('execution: user, groups, environment and script files', () => {
     assert.equal(n.InvocationStatus, 'Success', n.Output);
     const out = n.Output ?? '';
     assert.ok(!out.includes(secret), `the agent's secret leaked: ${out}`);
-    assert.ok(!out.includes(stack.redisUrl), 'the agent’s REDIS_URL leaked');
+    for (const [name, value] of Object.entries(targetEnv(stack.redisTarget))) {
+      assert.ok(!out.includes(value), `the agent’s ${name} leaked`);
+    }
     const env = new Map(
       out
         .split('\n')

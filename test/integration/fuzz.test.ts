@@ -449,16 +449,13 @@ function requestArb(dir: string): fc.Arbitrary<Request> {
 async function stateOf(stack: Stack): Promise<Map<string, string>> {
   // The audit trail records every state-changing call, refused ones too (audit.test.ts).
   const keys = (await keysUnder(stack.redis, stack.prefix)).filter((k) => !k.endsWith(AUDIT_KEY));
-  const p = stack.redis.pipeline();
-  for (const k of keys) {
-    p.dumpBuffer(k);
-    p.pttl(k);
-  }
-  const replies = (await p.exec()) ?? [];
+  // Sent together, not as one pipeline: on a cluster a pipeline must stay in one slot.
+  const replies = await Promise.all(
+    keys.map((k) => Promise.all([stack.redis.dumpBuffer(k), stack.redis.pttl(k)])),
+  );
   const state = new Map<string, string>();
   keys.forEach((k, i) => {
-    const dump = replies[2 * i]?.[1] as Buffer | null;
-    const ttl = replies[2 * i + 1]?.[1] as number;
+    const [dump, ttl] = replies[i] ?? [null, -2];
     state.set(k, `${dump?.toString('base64') ?? 'gone'} ttl:${ttl > 0 ? 'yes' : String(ttl)}`);
   });
   return state;

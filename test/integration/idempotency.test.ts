@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { runJobId } from '../../src/store/queues.js';
+import { makeRedis } from '../../src/store/redis.js';
 import { makeStack, run, waitFinal, type Stack } from '../helpers/stack.js';
 
 void describe('ClientToken idempotency', () => {
@@ -62,7 +62,7 @@ void describe('ClientToken idempotency', () => {
     await waitFinal(stack, id);
     // Make it look as if the first request died after writing the invocation: no jobs, not
     // listed, no run record.
-    const conn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
+    const conn = makeRedis(stack.redisTarget, 'worker', 'test');
     const q = new Queue(stack.keys.schedulerQueueName(), {
       connection: conn,
       prefix: stack.keys.schedulerQueuePrefix(),
@@ -95,7 +95,7 @@ void describe('ClientToken idempotency', () => {
     await stack.redis.zrem(stack.keys.invocationIndex(), id);
     assert.equal(await stack.redis.hexists(stack.keys.invocation(id), 'dispatchedMs'), 1);
 
-    const conn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
+    const conn = makeRedis(stack.redisTarget, 'worker', 'test');
     const q = new Queue(stack.keys.nodeQueueName('i1'), {
       connection: conn,
       prefix: stack.keys.nodeQueuePrefix(),

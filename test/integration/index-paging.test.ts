@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
 import { InvocationStore, type IndexCursor } from '../../src/store/invocation-store.js';
 import { Keys } from '../../src/store/keys.js';
-import { freshPrefix, redisUrl } from '../helpers/redis.js';
+import type { RedisClient } from '../../src/store/redis.js';
+import { clientOf, freshPrefix, redisTarget } from '../helpers/redis.js';
 
 void describe('invocation index paging', () => {
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   after(() => redis?.disconnect());
 
   void it('walks every item exactly once, newest first, whatever the ties and page size', async () => {
-    redis = new Redis(await redisUrl());
+    redis = clientOf(await redisTarget());
     const r = redis;
     await fc.assert(
       fc.asyncProperty(

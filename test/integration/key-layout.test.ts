@@ -4,12 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { HISTORY_SUFFIXES, Keys } from '../../src/store/keys.js';
 import { NodeCredentials } from '../../src/store/node-acl.js';
 import { enrollNode } from '../helpers/enroll.js';
 import { upkeepOnce } from '../helpers/promises.js';
-import { keysUnder } from '../helpers/redis.js';
+import { clientOf, keysUnder } from '../helpers/redis.js';
 import { send, signedRequest, testAccessKey } from '../helpers/rpc.js';
 import { makeStack, run, runCli, waitFinal, type Stack } from '../helpers/stack.js';
 
@@ -385,7 +384,7 @@ void describe('key layout: every key the system writes', () => {
         }
       }
       // The enrolled node's own connection reads none of the enrollment keys, its own included.
-      const asNode = new Redis(enrolled.RedisUrl, { maxRetriesPerRequest: 1 });
+      const asNode = clientOf(enrolled.redisTarget);
       try {
         const id = enrolled.activationId;
         await assert.rejects(asNode.hgetall(stack.keys.activation(id)), /NOPERM/);

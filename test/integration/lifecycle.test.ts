@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { runJobId } from '../../src/store/queues.js';
+import { makeRedis } from '../../src/store/redis.js';
 import { HANG_MS, hangBound, startedUrl } from '../helpers/hang.js';
 import { alive, CLI, makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
 
@@ -212,7 +212,7 @@ void describe('node lifecycle, stop, delivery timeout and at-most-once', () => {
     assert.equal(n.Repeats, 1);
 
     // Let BullMQ's stalled check see the dead agent's lapsed lock: the job is failed, not retried.
-    const conn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
+    const conn = makeRedis(stack.redisTarget, 'worker', 'test');
     const q = new Queue(stack.keys.nodeQueueName('m1'), {
       connection: conn,
       prefix: stack.keys.nodeQueuePrefix(),

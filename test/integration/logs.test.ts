@@ -6,10 +6,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { FINAL_NODE_STATUSES, type NodeStatus } from '../../src/domain/status.js';
+import { targetEnv } from '../../src/shared/redis-target.js';
+import type { RedisClient } from '../../src/store/redis.js';
 import { startedUrl } from '../helpers/hang.js';
-import { freshPrefix, redisUrl } from '../helpers/redis.js';
+import { clientOf, freshPrefix, onEachServer, redisTarget } from '../helpers/redis.js';
 import { CLI, waitFor, type ApiResponse } from '../helpers/stack.js';
 
 /**
@@ -60,7 +61,7 @@ for (const level of ['info', 'debug'] as const) {
     const fileMark = mark('filemark');
     const rejectedMark = mark('rejectedmark');
     const wrongToken = mark('wrongtoken');
-    let admin: Redis;
+    let admin: RedisClient;
     let server: Proc | undefined;
     let agent: Proc | undefined;
     let url = '';
@@ -97,14 +98,20 @@ for (const level of ['info', 'debug'] as const) {
       );
 
     before(async () => {
-      const base = new URL(await redisUrl());
-      admin = new Redis(base.toString(), { maxRetriesPerRequest: 2 });
-      // The processes log in to Redis with a password, as a production agent would.
-      await admin.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all');
-      const withPassword = `redis://${user}:${password}@${base.host}`;
+      const target = await redisTarget();
+      admin = clientOf(target);
+      // The processes log in to Redis with a password, as a production agent would (on a
+      // cluster, ACL users are per server: the user is set on each).
+      await onEachServer(admin, (r) =>
+        r.call('ACL', 'SETUSER', user, 'on', `>${password}`, '~*', '&*', '+@all'),
+      );
+      const login: Record<string, string> =
+        target.kind === 'url'
+          ? { REDIS_URL: `redis://${user}:${password}@${new URL(target.url).host}` }
+          : { ...targetEnv(target), REDIS_USERNAME: user, REDIS_PASSWORD: password };
       const prefix = freshPrefix();
       const env = {
-        REDIS_URL: withPassword,
+        ...login,
         FLEETCMD_PREFIX: prefix,
         FLEETCMD_HEARTBEAT_SECONDS: '1',
         FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '5',
@@ -151,7 +158,9 @@ for (const level of ['info', 'debug'] as const) {
     after(async () => {
       await stop(agent);
       await stop(server);
-      await admin?.call('ACL', 'DELUSER', user).catch(() => undefined);
+      if (admin) {
+        await onEachServer(admin, (r) => r.call('ACL', 'DELUSER', user)).catch(() => undefined);
+      }
       admin?.disconnect();
       if (dir) await rm(dir, { recursive: true, force: true });
     });

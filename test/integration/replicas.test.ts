@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { FINAL_NODE_STATUSES } from '../../src/domain/status.js';
 import { Keys } from '../../src/store/keys.js';
 import type { HeldFire } from '../../src/scheduler/test-pause.js';
+import { targetEnv, type RedisTarget } from '../../src/shared/redis-target.js';
 import {
   allResults,
   CLI,
@@ -21,7 +21,7 @@ import {
 } from '../helpers/stack.js';
 import type { DescribeInvocationsAnswer } from '../../src/api/schemas/response.js';
 import { HANG_MS, startedUrl } from '../helpers/hang.js';
-import { freshPrefix, redisUrl } from '../helpers/redis.js';
+import { clientOf, freshPrefix, redisTarget } from '../helpers/redis.js';
 
 /**
  * Several `fleetcmd server` replicas as real processes against one Redis, with real agents:
@@ -192,7 +192,7 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
   let dir: string | undefined;
   let apiUrl: string;
   let prefix = '';
-  let redisAt = '';
+  let redisAt: RedisTarget | undefined;
   /** The victim's fire-pause file (FLEETCMD_TEST_PAUSE_IN_FIRE), armed by the kill test. */
   const pausePath = () => join(dir ?? '', 'pause');
   const killAll = () => {
@@ -371,13 +371,13 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
   }
 
   before(async () => {
-    const url = await redisUrl();
+    const target = await redisTarget();
     prefix = freshPrefix();
-    redisAt = url;
+    redisAt = target;
     dir = await mkdtemp(join(tmpdir(), 'fleetcmd-replicas-'));
     process.once('exit', killAll);
     const common = {
-      REDIS_URL: url,
+      ...targetEnv(target),
       FLEETCMD_PREFIX: prefix,
       FLEETCMD_HEARTBEAT_SECONDS: '1',
       LOG_LEVEL: 'info',
@@ -487,7 +487,8 @@ void describe(`${REPLICAS} server replicas as real processes`, () => {
   /** A scheduler-queue job's BullMQ state ('unknown' once removed). */
   async function schedulerJobState(jobId: string): Promise<string> {
     const keys = new Keys(prefix);
-    const redis = new Redis(redisAt, { maxRetriesPerRequest: 2 });
+    if (redisAt === undefined) throw new Error('the Redis target is not set: before() failed');
+    const redis = clientOf(redisAt);
     const q = new Queue(keys.schedulerQueueName(), {
       connection: redis,
       prefix: keys.schedulerQueuePrefix(),

@@ -15,6 +15,7 @@ import {
   type SdkError,
 } from '../helpers/rpc.js';
 import { makeStack, quietKeys, relayCaughtUp, waitFinal, type Stack } from '../helpers/stack.js';
+import { keysUnder } from '../helpers/redis.js';
 
 const NODE = '2022-12-15';
 const INSTANCE = '2014-05-26';
@@ -248,7 +249,7 @@ void describe('RPC protocol: node dialect, signatures and bad input', () => {
       const inv = await waitFinal(stack, invokeId, 30_000);
       assert.equal(inv.InvokeNodes.InvokeNode[0]?.Output, 'once\n');
       // The nonce is kept for the rest of the 15-minute window.
-      const nonceKeys = await stack.redis.keys(`${stack.prefix}:nonce:*`);
+      const nonceKeys = await keysUnder(stack.redis, `${stack.prefix}:nonce`);
       assert.ok(nonceKeys.length >= 1);
       const ttls = await Promise.all(nonceKeys.map((k) => stack.redis.pttl(k)));
       assert.ok(

@@ -1,24 +1,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
 import { AgentStore } from '../../src/store/agent-store.js';
 import { Keys } from '../../src/store/keys.js';
-import { makeRedis } from '../../src/store/redis.js';
+import { makeRedis, type RedisClient } from '../../src/store/redis.js';
 import { loadScripts } from '../../src/store/scripts.js';
-import { freshPrefix, redisUrl } from '../helpers/redis.js';
+import { clientOf, freshPrefix, onEachServer, redisTarget } from '../helpers/redis.js';
 
 /**
  * The Lua scripts are sent as EVALSHA, and as EVAL when Redis does not know them: after a
  * restart or SCRIPT FLUSH the next call still works, alone or auto-pipelined with others.
  */
 void describe('scripts', () => {
-  let admin: Redis;
-  let pipelined: Redis;
+  let admin: RedisClient;
+  let pipelined: RedisClient;
+  /** SCRIPT FLUSH on every server (on a cluster each master has its own script cache). */
+  const flush = () => onEachServer(admin, (r) => r.script('FLUSH'));
 
   before(async () => {
-    const url = await redisUrl();
-    admin = new Redis(url, { maxRetriesPerRequest: 2 });
-    pipelined = makeRedis(url, 'writer', 'scripts-test');
+    const target = await redisTarget();
+    admin = clientOf(target);
+    pipelined = makeRedis(target, 'writer', 'scripts-test');
   });
   after(() => {
     admin.disconnect();
@@ -29,9 +30,9 @@ void describe('scripts', () => {
     const keys = new Keys(freshPrefix());
     const store = new AgentStore(pipelined, keys, 's1');
     assert.equal(await store.register(1000, 'boot-1', { hostname: 'h' }), '');
-    await admin.script('FLUSH');
+    await flush();
     assert.equal(await store.register(1000, 'boot-2', { hostname: 'h' }), 'boot-1');
-    await admin.script('FLUSH');
+    await flush();
     const stores = ['s2', 's3', 's4', 's5'].map((id) => new AgentStore(pipelined, keys, id));
     const prev = await Promise.all(
       stores.map((s) => s.register(1000, 'boot-9', { hostname: s.nodeId })),

@@ -13,6 +13,7 @@ import {
   type AgentProcess,
   type Stack,
 } from '../helpers/stack.js';
+import { keysUnder } from '../helpers/redis.js';
 
 type NodeRow = { NodeId: string; Tags: { Tag: { TagKey: string; TagValue: string }[] } };
 type TagRow = ListTagResourcesAnswer['TagResources']['TagResource'][number];
@@ -355,7 +356,7 @@ void describe('a tag target of more than 1,000 nodes', () => {
     assert.deepEqual((await stack.redis.smembers(targets)).sort(), ids);
     assert.ok((await stack.redis.pttl(targets)) > 0);
     for (const draft of [stack.keys.invocationNodes(invokeId), targets]) {
-      assert.deepEqual(await stack.redis.keys(`${draft}:*`), []);
+      assert.deepEqual(await keysUnder(stack.redis, draft), []);
     }
     const inv = await stack.describe(invokeId, { IncludeOutput: false });
     assert.equal(inv.InvokeNodes.InvokeNode.length, COUNT);
@@ -422,7 +423,7 @@ void describe('a tag target of more than 1,000 nodes', () => {
       assert.equal(await stack.redis.scard(targets), many.length);
       assert.ok((await stack.redis.pttl(targets)) > 0);
       for (const draft of [stack.keys.invocationNodes(inv.invokeId), targets]) {
-        assert.deepEqual(await stack.redis.keys(`${draft}:*`), []);
+        assert.deepEqual(await keysUnder(stack.redis, draft), []);
       }
       const end = { status: 'Failed' as const, exitCode: '77', digest: '', error: true };
       assert.equal(await runs.rollouts.fold(inv.invokeId, '', 'outsider', end), 'Unknown');

@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { InvocationStore } from '../../src/store/invocation-store.js';
+import { makeRedis, type RedisClient } from '../../src/store/redis.js';
 import { upkeepOnce } from '../helpers/promises.js';
 import { keysUnder } from '../helpers/redis.js';
 import { makeStack, nodeOf, run, waitFinal, type Stack } from '../helpers/stack.js';
@@ -24,7 +24,7 @@ const RETENTION_SECONDS = 5;
 void describe('upkeep', () => {
   let stack: Stack;
   let invocations: InvocationStore;
-  let queueConn: Redis;
+  let queueConn: RedisClient;
   let queue: Queue;
 
   before(async () => {
@@ -33,7 +33,7 @@ void describe('upkeep', () => {
       FLEETCMD_DELIVERY_TIMEOUT_SECONDS: '1',
     });
     invocations = new InvocationStore(stack.redis, stack.keys, RETENTION_SECONDS * 1000);
-    queueConn = new Redis(stack.redisUrl, { maxRetriesPerRequest: null });
+    queueConn = makeRedis(stack.redisTarget, 'worker', 'upkeep-test');
     queue = new Queue(stack.keys.schedulerQueueName(), {
       connection: queueConn,
       prefix: stack.keys.schedulerQueuePrefix(),

@@ -3,6 +3,7 @@ import type { Logger } from '../../src/shared/log.js';
 import type { RedisTarget } from '../../src/shared/redis-target.js';
 import type { AgentStore } from '../../src/store/agent-store.js';
 import {
+  authRefusal,
   closeRedis,
   makeRedis,
   waitReady,
@@ -111,11 +112,14 @@ export function watchControl(deps: ControlDeps): void {
   });
   for (const conn of [deps.connection, deps.subscriber]) {
     conn.on('error', (err: Error) => {
-      if (!/WRONGPASS|NOAUTH|user is disabled/i.test(err.message)) return;
-      deps.stop(
-        DEREGISTERED_EXIT_CODE,
-        `Redis refused node ${deps.nodeId}'s credentials (${err.message.split('\n')[0]}): the node was deregistered or its user removed; register it again (remove the state file) or give it new credentials`,
-      );
+      const refused = authRefusal(err);
+      if (refused !== undefined)
+        deps.stop(DEREGISTERED_EXIT_CODE, refusedWhy(deps.nodeId, refused));
     });
   }
+}
+
+/** Why an agent whose Redis credentials are refused stops: at start-up, or while it runs. */
+export function refusedWhy(nodeId: string, refusal: string): string {
+  return `Redis refused node ${nodeId}'s credentials (${refusal}): the node was deregistered or its user removed; register it again (remove the state file) or give it new credentials`;
 }

@@ -9,8 +9,14 @@ import { AgentStore } from '../../src/store/agent-store.js';
 import { credentialScope } from '../../src/store/node-acl.js';
 import { Keys } from '../../src/store/keys.js';
 import { parseTagList, TagError, type Tag } from '../../src/domain/tags.js';
-import { closeRedis, CredentialGroup, isCluster, makeRedis } from '../../src/store/redis.js';
-import { watchControl } from './control.js';
+import {
+  closeRedis,
+  CredentialGroup,
+  isCluster,
+  makeRedis,
+  unlessRefused,
+} from '../../src/store/redis.js';
+import { refusedWhy, watchControl } from './control.js';
 import { Agent } from './agent.js';
 import { chooseScriptRoot } from './exec/script-dir.js';
 
@@ -47,6 +53,34 @@ async function refuseSharedCredentials(
     `the agent's Redis credentials${scope.user ? ` (user ${scope.user})` : ''} reach beyond node ${nodeId} (${scope.reached.join('; ')}): ` +
       `give it its own user (fleetcmd node add ${nodeId}), or pass --allow-shared-credentials (FLEETCMD_ALLOW_SHARED_CREDENTIALS=true) to run anyway`,
   );
+}
+
+/**
+ * refuseSharedCredentials, on a cluster through a client of its own: the scope probes reach
+ * other nodes' and the global keys, so other masters; closed after, so the agent's connections
+ * stay on the master of its own keys (one Redis: the agent's connection, nothing more to open).
+ * Refused credentials (a deregistered node's state file) stop the start, named: on a cluster
+ * the commands would otherwise wait for good.
+ */
+async function checkCredentials(
+  config: Readonly<Config>,
+  nodeId: string,
+  connection: RedisClient,
+  keys: Keys,
+  log: Logger,
+): Promise<void> {
+  const probe = isCluster(connection)
+    ? makeRedis(config.redis, 'worker', `fleetcmd-agent-${nodeId}-scope`)
+    : connection;
+  try {
+    await unlessRefused(
+      probe,
+      refuseSharedCredentials(config, nodeId, probe, keys, log),
+      (refusal) => new ConfigError(refusedWhy(nodeId, refusal)),
+    );
+  } finally {
+    if (probe !== connection) await closeRedis(probe);
+  }
 }
 
 /** FLEETCMD_NODE_TAGS (or the --tag flags) as tags; a bad one stops the start, named. */
@@ -99,17 +133,7 @@ export async function startAgent(
     await stopTracing();
   };
   try {
-    // On a cluster the scope probes reach other nodes' and the global keys, so other masters:
-    // through a client of their own, closed after, so the agent's connections stay on the
-    // master of its own keys (one Redis: the agent's connection, nothing more to open).
-    const probe = isCluster(connection)
-      ? makeRedis(config.redis, 'worker', `fleetcmd-agent-${config.nodeId}-scope`)
-      : connection;
-    try {
-      await refuseSharedCredentials(config, config.nodeId, probe, keys, logger);
-    } finally {
-      if (probe !== connection) await closeRedis(probe);
-    }
+    await checkCredentials(config, config.nodeId, connection, keys, logger);
   } catch (err) {
     await closeConnections();
     throw err;
