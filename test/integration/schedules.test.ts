@@ -440,11 +440,17 @@ void describe('NextRebootOnly and EveryReboot', () => {
 
     // The next reboot runs EveryReboot again, and NextRebootOnly no more.
     await restart('boot-3');
-    // Repeats counts the run when it is claimed: its line on disk follows when the command ran.
-    await stack.waitFor(
-      'EveryReboot ran again, its line on disk',
-      async () => (await node(every)).Repeats === 2 && (await lines(everyFile)).length === 2,
-    );
+    // Repeats counts the run when it is claimed: its line on disk follows when the command ran,
+    // and the record goes back to Scheduled when the run has ended (a stop before that would
+    // find it Running and end it Terminated).
+    await stack.waitFor('EveryReboot ran again, its line on disk, the run ended', async () => {
+      const n = await node(every);
+      return (
+        n.Repeats === 2 &&
+        n.InvocationStatus === 'Scheduled' &&
+        (await lines(everyFile)).length === 2
+      );
+    });
     assert.equal((await lines(onceFile)).length, 1);
     const bootFires = await lines(everyFile);
     assert.equal(new Set(bootFires).size, 2, 'each boot is its own fire');
