@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { findOnPath } from '../../src/shared/on-path.js';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
 import type { RedisTarget } from '../../src/shared/redis-target.js';
 import { eachServer, waitReady, type RedisClient } from '../../src/store/redis.js';
-import { startLocalCluster } from './redis-cluster.js';
+import { startLocalCluster, type LocalCluster } from './redis-cluster.js';
 
 /**
  * Whether this run is against a local Redis Cluster (`npm run test:cluster`): every test file
@@ -95,6 +95,29 @@ export function clientOf(target: RedisTarget): RedisClient {
       },
     },
   );
+}
+
+/**
+ * A local 3-master cluster of the calling describe block's own (in both test modes), with an
+ * admin Cluster client of it: started before its tests, both stopped after. Read them through
+ * the getters, inside hooks and tests.
+ */
+export function useLocalCluster(): { cluster: () => LocalCluster; admin: () => Cluster } {
+  let cluster: LocalCluster | undefined;
+  let admin: Cluster | undefined;
+  before(async () => {
+    cluster = await startLocalCluster(3);
+    admin = clientOf(cluster.target) as Cluster;
+  });
+  after(async () => {
+    admin?.disconnect();
+    await cluster?.stop();
+  });
+  const started = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('useLocalCluster: read in a hook or a test');
+    return v;
+  };
+  return { cluster: () => started(cluster), admin: () => started(admin) };
 }
 
 /**

@@ -7,11 +7,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
-import type { Cluster } from 'ioredis';
+import { afterEach, describe, it } from 'node:test';
 import { HANG_MS } from '../helpers/hang.js';
-import { clientOf, freshPrefix } from '../helpers/redis.js';
-import { startLocalCluster, type LocalCluster } from '../helpers/redis-cluster.js';
+import { freshPrefix, useLocalCluster } from '../helpers/redis.js';
 import { waitFor } from '../helpers/stack.js';
 import { targetEnv } from '../../src/shared/redis-target.js';
 import { keySlot } from '../../src/store/key-slot.js';
@@ -22,26 +20,22 @@ const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const NODE = 'cc1';
 
 void describe("an agent's connections on a Redis Cluster", () => {
-  let cluster: LocalCluster;
-  let admin: Cluster;
-  let agent: ChildProcess;
+  const local = useLocalCluster();
+  let agent: ChildProcess | undefined;
   const prefix = freshPrefix();
   const keys = new Keys(prefix);
 
-  before(async () => {
-    cluster = await startLocalCluster(3);
-    admin = clientOf(cluster.target) as Cluster;
-  });
-  after(async () => {
-    if (agent.exitCode === null) {
+  // Before the cluster stops (hooks run in the order they were added: useLocalCluster's last).
+  afterEach(async () => {
+    if (agent && agent.exitCode === null) {
       agent.kill('SIGTERM');
-      await new Promise((r) => agent.once('exit', r));
+      await new Promise((r) => agent?.once('exit', r));
     }
-    admin.disconnect();
-    await cluster.stop();
   });
 
   void it('announces through the master of its own keys and holds at most 5, the scope probe closed', async () => {
+    const cluster = local.cluster();
+    const admin = local.admin();
     const heard = admin.duplicate();
     let announcements = 0;
     heard.on('message', () => announcements++);

@@ -7,31 +7,19 @@
  * Runs in both modes: it starts a local 3-master cluster of its own.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { targetEnv } from '../../src/shared/redis-target.js';
-import { freshPrefix, clientOf, onEachServer } from '../helpers/redis.js';
-import { startLocalCluster, type LocalCluster } from '../helpers/redis-cluster.js';
+import { freshPrefix, onEachServer, useLocalCluster } from '../helpers/redis.js';
 import { HANG_MS, hangBound } from '../helpers/hang.js';
 import { runCli, spawnCli, waitFor } from '../helpers/stack.js';
-import type { RedisClient } from '../../src/store/redis.js';
 import { Keys } from '../../src/store/keys.js';
 
 const REFUSED = /Redis refused node \S+ credentials \(WRONGPASS[^)]*\): the node was deregistered/;
 
 void describe('an agent on a cluster whose credentials are refused', () => {
-  let cluster: LocalCluster;
-  let admin: RedisClient;
+  const local = useLocalCluster();
   const prefix = freshPrefix();
-  const adminEnv = () => ({ ...targetEnv(cluster.target), FLEETCMD_PREFIX: prefix });
-
-  before(async () => {
-    cluster = await startLocalCluster(3);
-    admin = clientOf(cluster.target);
-  });
-  after(async () => {
-    admin.disconnect();
-    await cluster.stop();
-  });
+  const adminEnv = () => ({ ...targetEnv(local.cluster().target), FLEETCMD_PREFIX: prefix });
 
   void it('stops at start, naming the refusal', async () => {
     const r = await hangBound(
@@ -64,7 +52,7 @@ void describe('an agent on a cluster whose credentials are refused', () => {
       );
       // As a crashed `node remove` would leave it: the user gone, no word on the channel.
       const user = new Keys(prefix).nodeAclUser('cc1');
-      await onEachServer(admin, (r) => r.call('ACL', 'DELUSER', user));
+      await onEachServer(local.admin(), (r) => r.call('ACL', 'DELUSER', user));
       const done = await hangBound('the agent to stop', agent.done);
       assert.equal(done.code, 78, log);
       assert.match(log, REFUSED);

@@ -7,8 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { startPrivateRedis, type PrivateRedis } from '../../src/dev/private-redis.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
-import { clientOf, freshPrefix } from '../helpers/redis.js';
-import { startLocalCluster, type LocalCluster } from '../helpers/redis-cluster.js';
+import { freshPrefix, useLocalCluster } from '../helpers/redis.js';
 import { readRedisFacts } from '../../src/store/redis-facts.js';
 import { redisWarnings } from '../../src/domain/redis-fitness.js';
 import { eachServer, type RedisClient } from '../../src/store/redis.js';
@@ -75,20 +74,11 @@ void describe('Redis settings against the fleet (/readyz)', () => {
 });
 
 void describe('Redis settings on a cluster: every server is checked', () => {
-  let cluster: LocalCluster;
-  let client: RedisClient;
+  const local = useLocalCluster();
   const keys = new Keys(freshPrefix());
 
-  before(async () => {
-    cluster = await startLocalCluster(3);
-    client = clientOf(cluster.target);
-  });
-  after(async () => {
-    client.disconnect();
-    await cluster.stop();
-  });
-
   void it('names the master whose maxmemory-policy or maxclients does not fit', async () => {
+    const client: RedisClient = local.admin();
     await client.sadd(keys.nodeRegistry(), ...Array.from({ length: 40 }, (_, i) => `fit-${i}`));
     assert.deepEqual((await readRedisFacts(client, keys)).flatMap(redisWarnings), []);
     // A master that does not hold the registry's slot: a check of that one server alone
