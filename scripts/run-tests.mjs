@@ -2,7 +2,8 @@
 // Runs every test file under test/ with node's test runner (TypeScript through tsx).
 // Usage: npm test [-- unit|integration|e2e|faults|<file>...]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 function collect(dir) {
@@ -22,9 +23,30 @@ let files = [];
 if (args.length === 0) files = groups.flatMap((g) => collect(join('test', g)));
 else for (const a of args) files.push(...(groups.includes(a) ? collect(join('test', a)) : [a]));
 
+// TAP to stdout as before, and the failures alone to a file printed last, so the end of the log
+// names what failed.
+const scratch = mkdtempSync(join(tmpdir(), 'fleetcmd-test-run-'));
+const failures = join(scratch, 'failures.txt');
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=300000', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    '--test-timeout=300000',
+    '--test-reporter=tap',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(import.meta.dirname, 'failures-reporter.mjs')}`,
+    `--test-reporter-destination=${failures}`,
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
+try {
+  process.stdout.write(readFileSync(failures, 'utf8'));
+} catch {
+  // no file: the runner did not start; its own error is above
+}
+rmSync(scratch, { recursive: true, force: true });
 process.exit(result.status ?? 1);
