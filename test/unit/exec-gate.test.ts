@@ -144,6 +144,26 @@ void describe('commands held at the gate', () => {
     assert.match(text(gated), /\n0\n$/, 'no trace of the gate in its command line');
   });
 
+  void it('with a Launcher: the same outcome and output as a direct start', async (t) => {
+    if (!LINUX) return t.skip('the spawner and its gate are Linux only');
+    for (const launcher of ['/bin/sh -e', 'fleetcmd-no-such-launcher']) {
+      const req = { ...request('echo "$0"; false; echo after'), launcher };
+      const held = await prepareCommand(req);
+      assert.ok(held.pid !== undefined, `held (${launcher})`);
+      await atGate(held.pid);
+      const gated = await held.start();
+      const direct = await startCommand(req);
+      const [a, b] = await Promise.all([gated.done, direct.done]);
+      assert.deepEqual(a, b, launcher);
+      const text = (h: typeof direct) =>
+        h.capture
+          .snapshot()
+          .output.toString()
+          .replace(/fleetcmd-\w+\/script/, 'SCRIPT');
+      assert.equal(text(gated), text(direct), launcher);
+    }
+  });
+
   void it('as another user: held already as that user (uid, groups), and runs as a direct start would', async (t) => {
     if (!LINUX || process.getuid?.() !== 0) return t.skip('needs root, to make a user');
     const suffix = `${process.pid}`;
