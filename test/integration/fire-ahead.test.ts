@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue, type Job } from 'bullmq';
 import { FIRE_LEAD_MS } from '../../src/domain/schedule-plan.js';
@@ -23,6 +24,31 @@ const LEAD_MS = 8_000;
 async function ranFires(file: string): Promise<string[]> {
   const text = await readFile(file, 'utf8').catch(() => '');
   return text.split('\n').filter((l) => l !== '');
+}
+
+/**
+ * The live processes whose environment carries FLEETCMD_INVOKE_ID=<invokeId> (zombies aside),
+ * with their arguments; undefined when there is none.
+ */
+async function runProcesses(
+  invokeId: string,
+): Promise<{ pid: number; args: string[] }[] | undefined> {
+  const marker = `\0FLEETCMD_INVOKE_ID=${invokeId}\0`;
+  const found: { pid: number; args: string[] }[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const environ = `\0${await readFile(`/proc/${name}/environ`, 'latin1')}`;
+      if (!environ.includes(marker)) continue;
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      const args = (await readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').slice(0, -1);
+      found.push({ pid: Number(name), args });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found.length > 0 ? found : undefined;
 }
 
 /** The agent's log lines (pino JSON) with this message and invocation. */
@@ -125,6 +151,8 @@ void describe('fires sent ahead of their slot, started by the agent at the slot'
       const slot = Date.now() + LEAD_MS;
       await s.deliver(slot);
       await held(src, s.id, slot);
+      const made = await stack.waitFor('the fire made ahead', () => runProcesses(s.id), HANG_MS);
+      const scriptDir = dirname(made[0]?.args.at(-1) ?? '');
       const stop = await stack.call('StopInvocation', { InvokeId: s.id });
       assert.equal(stop.status, 200);
       assert.ok((await src.nodes.nowMs()) < slot, 'the stop answered before the slot');
@@ -135,6 +163,13 @@ void describe('fires sent ahead of their slot, started by the agent at the slot'
         HANG_MS,
       );
       assert.equal(refused.status, 'Cancelled');
+      // What was made ahead is killed unrun, its script directory removed.
+      await stack.waitFor(
+        'no process of the fire left',
+        async () => (await runProcesses(s.id)) === undefined,
+        HANG_MS,
+      );
+      assert.equal(existsSync(scriptDir), false, `${scriptDir} removed`);
       assert.deepEqual(await ranFires(file), []);
       const r = await s.record();
       assert.equal(r.status, 'Cancelled');
@@ -233,8 +268,19 @@ void describe('fires sent ahead of their slot, started by the agent at the slot'
         const slot = Date.now() + LEAD_MS;
         await s.deliver(slot);
         await held(src, s.id, slot);
+        // Its process made ahead, held at the spawner's gate until the slot.
+        const made = await stack.waitFor('the fire made ahead', () => runProcesses(s.id), HANG_MS);
+        const scriptDir = dirname(made[0]?.args.at(-1) ?? '');
+        assert.match(made[0]?.args.join(' ') ?? '', /fleetcmd-gate/);
         await agent.kill('SIGKILL');
         assert.ok((await src.nodes.nowMs()) < slot, 'killed before the slot');
+        // The agent gone, its spawner kills what it held and removes its script directory.
+        await stack.waitFor(
+          'no process of the fire left',
+          async () => (await runProcesses(s.id)) === undefined,
+          HANG_MS,
+        );
+        assert.equal(existsSync(scriptDir), false, `${scriptDir} removed`);
         agent = await stack.startAgent(nodeId);
         // The fire's delivery deadline (its slot + 3 s) ends it: Aborted, never run.
         await stack.waitFor(

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  GATE,
   launchSpec,
   workingDirectory,
   type LaunchInput,
@@ -56,6 +57,18 @@ void describe('command line', () => {
       { userSwitch: { kind: 'setpriv', path: '/usr/bin/setpriv' } },
       '/usr/bin/setpriv',
       ['--reuid=1000', '--regid=1001', '--init-groups', '--', '/bin/sh', script],
+    ],
+    [
+      'a gated command waits at the gate, after the user switch',
+      { gated: true, userSwitch: { kind: 'setpriv', path: '/usr/bin/setpriv' } },
+      '/usr/bin/setpriv',
+      ['--reuid=1000', '--regid=1001', '--init-groups', '--', ...GATE, '/bin/sh', script],
+    ],
+    [
+      'a gated launcher: the gate, then the helper shell',
+      { gated: true, launcher: 'python3' },
+      '/bin/sh',
+      [...GATE.slice(1), '/bin/sh', ...HELPER, 'python3', script],
     ],
   ];
   for (const [name, input, file, args] of cases) {

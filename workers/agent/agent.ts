@@ -20,7 +20,13 @@ import { VERSION } from '../../src/shared/version.js';
 import { settleWithin } from '../../src/shared/settle.js';
 import { withSpan } from '../../src/shared/telemetry.js';
 import { errorInfoFor } from './exec/outcome.js';
-import { startCommand, type CommandHandle, type ExecRequest } from './exec/start-command.js';
+import {
+  prepareCommand,
+  startCommand,
+  type CommandHandle,
+  type ExecRequest,
+  type PreparedCommand,
+} from './exec/start-command.js';
 import { sharedSpawner } from './spawner.js';
 import { fireBootInvocations } from './boot-invocations.js';
 import { clockOffsetMs, isClockSkewed } from '../../src/domain/clock.js';
@@ -303,6 +309,22 @@ export class Agent {
   }
 
   private async runJob(data: RunJob): Promise<void> {
+    const claimNonce = randomUUID();
+    // A fire sent ahead: its process is made while the slot is awaited, held at a gate, and let
+    // go once the claim succeeds; on any other way out it is killed unrun.
+    const early = data.ahead ? this.prepareEarly(data, claimNonce) : undefined;
+    try {
+      await this.takeJob(data, claimNonce, early);
+    } finally {
+      await early?.then((p) => p.discard()).catch(() => undefined);
+    }
+  }
+
+  private async takeJob(
+    data: RunJob,
+    claimNonce: string,
+    early: Promise<PreparedCommand> | undefined,
+  ): Promise<void> {
     if (data.ahead && !(await this.untilSlot(data, data.ahead))) return;
     // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
     // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
@@ -314,13 +336,12 @@ export class Agent {
       );
       return;
     }
-    const claimNonce = await this.claimRun(data);
-    if (claimNonce === undefined) return;
+    if (!(await this.claimRun(data, claimNonce))) return;
     if (data.file) {
       await this.sendFile(data, data.file);
       return;
     }
-    const handle = await this.startRun(data, claimNonce);
+    const handle = await this.startRun(data, claimNonce, early);
     if (handle) await this.finishRun(data, handle);
   }
 
@@ -336,9 +357,10 @@ export class Agent {
   }
 
   /**
-   * Claims the run (Pending -> Running, at most once): its nonce, or undefined when the claim is
-   * refused. The nonce is also the command's FLEETCMD_RUN_TOKEN: stored with the claim, it finds
-   * the run's processes after a crash even before its process group was recorded.
+   * Claims the run (Pending -> Running, at most once) with `claimNonce`: whether it did. The
+   * nonce is also the command's FLEETCMD_RUN_TOKEN (a fire made ahead carries it before its
+   * claim): stored with the claim, it finds the run's processes after a crash even before its
+   * process group was recorded.
    */
   /**
    * A schedule's fire delivered ahead of its slot: waits for the slot on this agent's clock
@@ -389,8 +411,7 @@ export class Agent {
     }
   }
 
-  private async claimRun(data: RunJob): Promise<string | undefined> {
-    const claimNonce = randomUUID();
+  private async claimRun(data: RunJob, claimNonce: string): Promise<boolean> {
     const claimed = await this.deps.store.claim(
       data.invokeId,
       data.fire,
@@ -398,38 +419,60 @@ export class Agent {
       claimNonce,
       this.bootId,
     );
-    if (claimed === 'Claimed') return claimNonce;
+    if (claimed === 'Claimed') return true;
     this.deps.log.info({ invokeId: data.invokeId, status: claimed }, 'run not claimed; skipped');
-    return undefined;
+    return false;
+  }
+
+  /** The run's request to execute, or its error code when its content cannot run here. */
+  private execRequest(data: RunJob, claimNonce: string): ExecRequest | { errorCode: RunErrorCode } {
+    const prepared = contentForNode(data, this.deps.nodeId);
+    if ('errorCode' in prepared) return prepared;
+    return {
+      invokeId: data.invokeId,
+      fire: data.fire,
+      content: prepared.content,
+      username: data.username,
+      workingDir: data.workingDir,
+      timeoutSeconds: data.timeoutSeconds,
+      terminationMode: data.terminationMode,
+      launcher: data.launcher,
+      ...(this.deps.scriptRoot !== undefined ? { scriptRoot: this.deps.scriptRoot } : {}),
+      runToken: claimNonce,
+    };
+  }
+
+  /**
+   * A fire's command made ahead of its slot (prepareCommand), or undefined where it is not: a
+   * file, content that cannot run here, an agent whose executor is replaced (tests).
+   */
+  private prepareEarly(data: RunJob, claimNonce: string): Promise<PreparedCommand> | undefined {
+    if (data.file || this.deps.execute) return undefined;
+    const req = this.execRequest(data, claimNonce);
+    if ('errorCode' in req) return undefined;
+    return prepareCommand(req);
   }
 
   /**
    * Starts a claimed run's command and records its process group: its handle, or undefined when
    * it never started (its outcome then is reported already).
    */
-  private async startRun(data: RunJob, claimNonce: string): Promise<CommandHandle | undefined> {
+  private async startRun(
+    data: RunJob,
+    claimNonce: string,
+    early: Promise<PreparedCommand> | undefined,
+  ): Promise<CommandHandle | undefined> {
     const { deps } = this;
-    const prepared = contentForNode(data, deps.nodeId);
-    if ('errorCode' in prepared) {
-      deps.log.info({ invokeId: data.invokeId, errorCode: prepared.errorCode }, 'run invalid');
-      await this.reportNotStarted(data.invokeId, 'Invalid', prepared.errorCode);
+    const req = this.execRequest(data, claimNonce);
+    if ('errorCode' in req) {
+      deps.log.info({ invokeId: data.invokeId, errorCode: req.errorCode }, 'run invalid');
+      await this.reportNotStarted(data.invokeId, 'Invalid', req.errorCode);
       return undefined;
     }
     const execute = deps.execute ?? startCommand;
     let handle: CommandHandle;
     try {
-      handle = await execute({
-        invokeId: data.invokeId,
-        fire: data.fire,
-        content: prepared.content,
-        username: data.username,
-        workingDir: data.workingDir,
-        timeoutSeconds: data.timeoutSeconds,
-        terminationMode: data.terminationMode,
-        launcher: data.launcher,
-        ...(deps.scriptRoot !== undefined ? { scriptRoot: deps.scriptRoot } : {}),
-        runToken: claimNonce,
-      });
+      handle = await (early ? (await early).start() : execute(req));
     } catch (err) {
       deps.log.error({ invokeId: data.invokeId, err: String(err) }, 'could not start command');
       await this.reportNotStarted(data.invokeId, 'Error', 'ExecutionException');

@@ -15,14 +15,28 @@ export interface SpawnRequest {
   env: Record<string, string>;
   uid?: number;
   gid?: number;
+  /**
+   * Made ahead of its start (exec/launch-spec.ts, GATE): the command gets one more descriptor,
+   * fd 3, the end of a pipe whose other end the spawner keeps, and runs nothing until the
+   * spawner writes a byte on it (a release request). Should the spawner go first, the pipe's
+   * end of file makes it exit unrun.
+   */
+  gated?: boolean;
+  /**
+   * A gated command's script directory: the spawner removes it (after killing the command)
+   * when the agent goes while the command is still held.
+   */
+  scriptDir?: string;
 }
 
-export type SpawnerRequest = SpawnRequest | { type: 'kill'; id: number; group: boolean };
+export type SpawnerRequest =
+  SpawnRequest | { type: 'kill'; id: number; group: boolean } | { type: 'release'; id: number };
 
 export type SpawnerReply =
   | { type: 'spawned'; id: number; pid: number }
   | { type: 'failed'; id: number; reason: string }
   | { type: 'killed'; id: number }
+  | { type: 'released'; id: number }
   | { type: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null };
 
 /** How a command started by the spawner ended; 'lost' when the spawner died before it told. */
@@ -32,6 +46,8 @@ export interface SpawnedCommand {
   pid: number;
   /** SIGKILL to the command (group: to its process group), while the spawner still has it. */
   kill(group: boolean): void;
+  /** Lets a gated command run (see SpawnRequest.gated); nothing for one that is not. */
+  release(): void;
   exited: Promise<SpawnedExit>;
 }
 
@@ -48,14 +64,15 @@ interface InFlight {
   started: (r: SpawnedCommand | SpawnFailure) => void;
   /** Set once it started. */
   exited?: (e: SpawnedExit) => void;
-  /** The deadline for the spawner's answer to a spawn or kill request. */
+  /** The deadline for the spawner's answer to a spawn, kill or release request. */
   deadline?: NodeJS.Timeout;
 }
 
 /**
- * How long the spawner may take to answer a spawn or a kill request before it is taken for
- * wedged (stopped, or stuck in the kernel). Its answer to a kill comes once it has sent the
- * signal, which takes no time however stuck the command itself is.
+ * How long the spawner may take to answer a spawn, kill or release request before it is taken
+ * for wedged (stopped, or stuck in the kernel). Its answer to a kill comes once it has sent the
+ * signal, and to a release once it has written the byte, which take no time however stuck the
+ * command itself is.
  */
 const REPLY_MS = 15_000;
 
@@ -218,24 +235,24 @@ export class Spawner {
       this.settle(m.id, { failed: m.reason, unknown: false }, 'lost');
     } else if (m.type === 'exit') {
       this.settle(m.id, undefined, { code: m.code, signal: m.signal });
-    } else if (m.type === 'killed') {
+    } else if (m.type === 'killed' || m.type === 'released') {
       answered(entry);
     } else {
       answered(entry);
       const exited = new Promise<SpawnedExit>((resolve) => {
         entry.exited = resolve;
       });
-      const { child } = entry;
+      // Settled: reaped (its pid may be another process's by now), or lost (the caller kills
+      // what carries its token). Going: 'lost' follows.
+      const ask = (request: SpawnerRequest, what: string) => {
+        if (this.inFlight.get(m.id) !== entry || !entry.child.connected) return;
+        this.expectAnswer(m.id, entry, what);
+        entry.child.send(request, () => undefined);
+      };
       entry.started({
         pid: m.pid,
-        kill: (group) => {
-          // Settled: reaped (its pid may be another process's by now), or lost (the caller
-          // kills what carries its token). Going: 'lost' follows.
-          if (this.inFlight.get(m.id) !== entry || !child.connected) return;
-          const request: SpawnerRequest = { type: 'kill', id: m.id, group };
-          this.expectAnswer(m.id, entry, 'a kill request');
-          child.send(request, () => undefined);
-        },
+        kill: (group) => ask({ type: 'kill', id: m.id, group }, 'a kill request'),
+        release: () => ask({ type: 'release', id: m.id }, 'a release request'),
         exited,
       });
     }

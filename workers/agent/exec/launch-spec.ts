@@ -32,10 +32,28 @@ export interface LaunchInput {
   runToken: string;
   /** Whether the output comes on a socket the spawner is handed (see output-socket.ts). */
   viaSocket: boolean;
+  /** Held at GATE until the spawner releases it (a fire made ahead; needs viaSocket). */
+  gated?: boolean;
   /** The agent's own LANG and TZ, which the command inherits. */
   lang: string | undefined;
   tz: string | undefined;
 }
+
+/**
+ * What a gated command starts as (after the user switch, in its directory, with its
+ * environment and output): a shell that reads one byte from fd 3, the spawner's gate pipe, and
+ * then execs the command line with fd 3 closed. It leaves nothing the command could see: the
+ * same pid and process group (exec), the same argv and descriptors, the same environment (`g`
+ * is not exported; PWD, which the shell exports of its own, is unset: a run's environment has
+ * none). End of file instead of the byte (the spawner is gone) ends it, exit 125, without
+ * running the command.
+ */
+export const GATE = [
+  '/bin/sh',
+  '-c',
+  'read -r g <&3 || exit 125; unset PWD; exec "$@" 3<&-',
+  'fleetcmd-gate',
+];
 
 /** Where a run starts: the account's home, or `workingDir` (relative to that home). */
 export function workingDirectory(home: string, workingDir: string): string {
@@ -77,6 +95,7 @@ function commandArgv(input: LaunchInput): string[] {
     input.viaSocket && trimmed === ''
       ? ['/bin/sh', input.script]
       : ['/bin/sh', '-c', 'exec "$@" 2>&1', 'fleetcmd', ...launcher, input.script];
+  if (input.gated) argv.unshift(...GATE);
   const { account, userSwitch } = input;
   if (userSwitch.kind === 'setpriv') {
     argv.unshift(

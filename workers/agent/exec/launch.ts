@@ -13,9 +13,16 @@ export interface Launched {
   output: OutputReader | undefined;
   /** SIGKILL to the command (group: to its process group), unless it is gone. */
   kill(group: boolean): void;
+  /** Lets a command started gated run (see Gated); undefined for one that was not. */
+  release?: () => void;
   exited: Promise<LaunchExit>;
   /** Why it failed, or would be lost, for the log. */
   detail?: string;
+}
+
+/** A command to start held at its gate (LaunchSpec made with `gated`), and its script directory. */
+export interface Gated {
+  scriptDir: string;
 }
 
 /** A pipe read the usual way ('data'), as an OutputReader. */
@@ -60,8 +67,10 @@ async function launchViaSpawner(
   { file, args, how }: LaunchSpec,
   channel: OutputChannel,
   token: string,
+  gated: Gated | undefined,
 ): Promise<Launched> {
-  const r = await sharedSpawner().spawn({ file, args, ...how }, channel.writer);
+  const gate = gated ? { gated: true, scriptDir: gated.scriptDir } : {};
+  const r = await sharedSpawner().spawn({ file, args, ...how, ...gate }, channel.writer);
   if ('failed' in r) {
     channel.writer.destroy();
     channel.reader.stream.destroy();
@@ -80,6 +89,7 @@ async function launchViaSpawner(
     pid: r.pid,
     output: channel.reader,
     kill: r.kill,
+    ...(gated ? { release: r.release } : {}),
     exited: r.exited,
     detail: 'the spawner exited while the command ran',
   };
@@ -87,15 +97,18 @@ async function launchViaSpawner(
 
 /**
  * Starts the command: through the spawner, its output on `channel`, or in this process where
- * there is none. Undefined when it could not be started (then the channel is closed).
+ * there is none (never `gated`: the spawner holds the gate). Undefined when it could not be
+ * started (then the channel is closed).
  */
 export async function launch(
   spec: LaunchSpec,
   channel: OutputChannel | undefined,
   token: string,
+  gated?: Gated,
 ): Promise<Launched | undefined> {
   try {
-    return channel ? await launchViaSpawner(spec, channel, token) : launchHere(spec);
+    if (channel) return await launchViaSpawner(spec, channel, token, gated);
+    return gated ? undefined : launchHere(spec);
   } catch {
     channel?.writer.destroy();
     channel?.reader.stream.destroy();

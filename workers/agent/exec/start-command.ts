@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { OutputCapture } from '../../../src/domain/output.js';
 import type { RunErrorCode } from '../../../src/domain/run-errors.js';
 import { lookupAccount, selfAccount, type Account } from './accounts.js';
-import { launch, type Launched } from './launch.js';
+import { launch, type Gated, type Launched } from './launch.js';
 import { launchSpec, workingDirectory } from './launch-spec.js';
 import {
   outcomeOf,
@@ -116,12 +116,16 @@ function prepareScript(
   }
 }
 
-/** Starts the written script as the run's account; undefined when it could not be started. */
+/**
+ * Starts the written script as the run's account (`gated`: held at its gate, which needs the
+ * spawner); undefined when it could not be started.
+ */
 async function launchScript(
   req: ExecRequest,
   target: Exclude<Target, { invalid: RunErrorCode }>,
   script: string,
   token: string,
+  gated?: Gated,
 ): Promise<Launched | undefined> {
   const how = await userSwitch(target.account, target.switching);
   if (!how) return undefined;
@@ -138,10 +142,11 @@ async function launchScript(
     fire: req.fire,
     runToken: token,
     viaSocket: channel !== undefined,
+    gated: gated !== undefined,
     lang: process.env.LANG,
     tz: process.env.TZ,
   });
-  return launch(spec, channel, token);
+  return launch(spec, channel, token, gated);
 }
 
 /**
@@ -162,6 +167,96 @@ export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
     return immediate('Error', 'ExecutionException');
   }
   return watch(req, launched, written, token);
+}
+
+/** A command made ahead of its start (see prepareCommand). */
+export interface PreparedCommand {
+  /** The held process's pid (its command's, once started); undefined when nothing is held. */
+  readonly pid: number | undefined;
+  /** The held process's script directory ('' when nothing is held). */
+  readonly scriptDir: string;
+  /**
+   * Lets the command run now: its handle, as startCommand's, its timeout and output counted from
+   * now. When the held process is gone (its spawner died), the command is started afresh here,
+   * as startCommand starts it: it never ran.
+   */
+  start(): Promise<CommandHandle>;
+  /** Kills the held process unrun and removes its script directory; nothing once started. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Makes a run's process ahead of its start: everything startCommand does (account, directory,
+ * script, environment, output socket, the spawner's fork and user switch) except running the
+ * command, which waits at its gate (launch-spec.ts, GATE) for `start`. Where something fails
+ * (the account, the directory, the script root, the spawner) nothing is held, and `start` does
+ * all of it then, as startCommand does: the run's outcome is the same either way. Never fails.
+ */
+export async function prepareCommand(req: ExecRequest): Promise<PreparedCommand> {
+  const token = req.runToken ?? randomUUID();
+  const later: PreparedCommand = {
+    pid: undefined,
+    scriptDir: '',
+    start: () => startCommand({ ...req, runToken: token }),
+    discard: () => Promise.resolve(),
+  };
+  try {
+    return (await holdCommand(req, token)) ?? later;
+  } catch {
+    // Nothing was launched: what throws (an account lookup, a stat) comes before.
+    return later;
+  }
+}
+
+/** prepareCommand's held process, or undefined when none could be made. */
+async function holdCommand(req: ExecRequest, token: string): Promise<PreparedCommand | undefined> {
+  const target = await resolveTarget(req);
+  if ('invalid' in target) return undefined;
+  const written = prepareScript(req, target);
+  if ('problem' in written) return undefined;
+  const launched = await launchScript(req, target, written.script, token, {
+    scriptDir: written.dir,
+  });
+  const release = launched?.release;
+  if (!launched || !release) {
+    await removeOwnDir(written);
+    return undefined;
+  }
+  let state: 'held' | 'gone' | 'started' | 'discarded' = 'held';
+  void launched.exited.then(() => {
+    if (state === 'held') state = 'gone';
+  });
+  /** The held process goes (if it has not), unrun; then its output socket and script. */
+  const drop = async () => {
+    launched.kill(true);
+    // Its spawner died: the gate's end of file ends it, and whatever carries the token goes.
+    if ((await launched.exited) === 'lost') await killRun(token);
+    launched.output?.stream.destroy();
+    await removeOwnDir(written);
+  };
+  return {
+    pid: launched.pid,
+    scriptDir: written.dir,
+    async start() {
+      if (state === 'started' || state === 'discarded') {
+        throw new Error(`a prepared command already ${state} cannot start`);
+      }
+      const held = state === 'held';
+      state = 'started';
+      if (held) {
+        release();
+        return watch(req, launched, written, token);
+      }
+      // Gone before its release: the command never ran.
+      await drop();
+      return startCommand({ ...req, runToken: token });
+    },
+    async discard() {
+      if (state !== 'held' && state !== 'gone') return;
+      state = 'discarded';
+      await drop();
+    },
+  };
 }
 
 /** Times the launched command, captures its output, and ends it as a handle's `done` says. */
