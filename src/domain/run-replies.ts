@@ -213,9 +213,9 @@ export const SCRIPT_REPLIES = {
   runCreate: statusOr('Created'),
   runFire: fireReply,
   /** 'Claimed' only for the claim that may start the command. */
-  runClaim: statusOr('Claimed', 'Superseded', 'Missing'),
-  /** Whether the process group was recorded (false: the run is another agent's). */
-  runSpawned: flag(1, 0),
+  runClaim: statusOr('Claimed', 'Superseded', 'Missing', 'Armed'),
+  /** The status after the start was recorded ('Other': the record holds another claim). */
+  runSpawned: statusOr('Other', 'Missing'),
   runProgress: statusOr('Missing'),
   runFinish: statusOr('Missing'),
   runStop: statusOr(),

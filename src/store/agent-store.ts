@@ -135,14 +135,18 @@ export class AgentStore {
     return this.redis.smembers(this.keys.nodeActive(this.nodeId));
   }
 
-  /** 'Claimed' when this call moved the run from Pending to Running; else the status found. */
+  /**
+   * 'Claimed' when this call moved the run from Pending to Running (`arm`: kept it Pending but
+   * holding this claim, for a fire delivered ahead of its slot); else the status found.
+   */
   async claim(
     invokeId: string,
     fire: string,
     agentInstance: string,
     nonce: string,
     bootId: string,
-  ): Promise<NodeStatus | 'Claimed' | 'Superseded' | 'Missing'> {
+    arm = false,
+  ): Promise<NodeStatus | 'Claimed' | 'Superseded' | 'Missing' | 'Armed'> {
     return this.scripts.runClaim(
       [this.nodeId, invokeId],
       invokeId,
@@ -150,17 +154,56 @@ export class AgentStore {
       nonce,
       bootId,
       fire,
+      arm ? '1' : '',
     );
   }
 
-  /** Records the command's process group and script directory once it is spawned. */
+  /**
+   * At the slot of a run armed with `nonce`: its status, or 'Armed' while it is Pending and
+   * still holds that claim (start it), or 'Other' when it holds another claim (or none). One
+   * HMGET, no script: every armed node of a fire reads at the same instant.
+   */
+  async armedStatus(
+    invokeId: string,
+    nonce: string,
+  ): Promise<NodeStatus | 'Armed' | 'Other' | 'Missing'> {
+    const [status, claim] = await this.redis.hmget(
+      this.keys.nodeRun(this.nodeId, invokeId),
+      'status',
+      'claim',
+    );
+    if (status === null) return 'Missing';
+    if (claim !== nonce) return 'Other';
+    return status === 'Pending' ? 'Armed' : (status as NodeStatus);
+  }
+
+  /** Drops an armed run that will not start (it ended without this agent) from the active runs. */
+  async disarm(invokeId: string): Promise<void> {
+    await this.redis.srem(this.keys.nodeActive(this.nodeId), invokeId);
+  }
+
+  /**
+   * Records a claimed run's spawned command: its process group and script directory (`pgid`
+   * undefined: none) and, for an armed run (`start`), Running with the start the agent
+   * measured (kept between the slot and Redis's now). Answers the status ('Stopping', or any
+   * but 'Running' for an armed run: kill the command).
+   */
   async spawned(
     invokeId: string,
-    agentInstance: string,
-    pgid: number,
+    nonce: string,
+    pgid: number | undefined,
     scriptDir: string,
-  ): Promise<void> {
-    await this.scripts.runSpawned([this.nodeId, invokeId], agentInstance, pgid, scriptDir);
+    start?: { startedMs: number; slotMs: number },
+  ): Promise<NodeStatus | 'Other' | 'Missing'> {
+    return this.scripts.runSpawned(
+      [this.nodeId, invokeId],
+      nonce,
+      pgid ?? '',
+      scriptDir,
+      start ? Math.round(start.startedMs) : '',
+      start?.slotMs ?? '',
+      invokeId,
+    );
   }
 
   /**

@@ -18,6 +18,11 @@ interface ScriptSpec {
 }
 
 const run = (k: Keys, nodeId: string, invokeId: string) => [k.nodeRun(nodeId, invokeId)];
+const runActiveEvents = (k: Keys, nodeId: string, invokeId: string) => [
+  k.nodeRun(nodeId, invokeId),
+  k.nodeActive(nodeId),
+  k.nodeEvents(nodeId),
+];
 const runActiveStats = (k: Keys, nodeId: string, invokeId: string) => [
   k.nodeRun(nodeId, invokeId),
   k.nodeActive(nodeId),
@@ -61,15 +66,8 @@ export const SCRIPTS = {
       k.nodeEvents(nodeId),
     ],
   },
-  runClaim: {
-    file: 'run-claim-3.lua',
-    keys: (k: Keys, nodeId: string, invokeId: string) => [
-      k.nodeRun(nodeId, invokeId),
-      k.nodeActive(nodeId),
-      k.nodeEvents(nodeId),
-    ],
-  },
-  runSpawned: { file: 'run-spawned-1.lua', keys: run },
+  runClaim: { file: 'run-claim-3.lua', keys: runActiveEvents },
+  runSpawned: { file: 'run-spawned-3.lua', keys: runActiveEvents },
   runProgress: { file: 'run-progress-1.lua', keys: run },
   runFinish: { file: 'run-finish-4.lua', keys: runActiveStatsEvents },
   runStop: {

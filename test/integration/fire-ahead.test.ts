@@ -10,6 +10,13 @@ import { FIRE_AHEAD_JOB, runJobId } from '../../src/store/queues.js';
 import { makeStack, type AgentProcess, type Stack } from '../helpers/stack.js';
 import { testScheduler, withStores } from '../helpers/stores.js';
 import { HANG_MS } from '../helpers/hang.js';
+import { OutputCapture } from '../../src/domain/output.js';
+import { makeLogger } from '../../src/shared/log.js';
+import { AgentStore } from '../../src/store/agent-store.js';
+import { closeRedis, makeRedis, type RedisClient } from '../../src/store/redis.js';
+import { Agent } from '../../workers/agent/agent.js';
+import type { ExecOutcome } from '../../workers/agent/exec/outcome.js';
+import type { CommandHandle, ExecRequest } from '../../workers/agent/exec/start-command.js';
 
 type Stores = Parameters<Parameters<typeof withStores>[1]>[0];
 
@@ -144,7 +151,7 @@ void describe('fires sent ahead of their slot, started by the agent at the slot'
       HANG_MS,
     );
 
-  void it('a StopInvocation answered before the slot: the run never starts', async () => {
+  void it('armed before the slot, still Pending; a StopInvocation answered before the slot: the run never starts', async () => {
     const file = join(dir, 'stop');
     await withStores(stack, async (src) => {
       const s = await aheadSchedule(stack, src, nodeId, `echo "$FLEETCMD_FIRE_ID" >> '${file}'`);
@@ -153,10 +160,21 @@ void describe('fires sent ahead of their slot, started by the agent at the slot'
       await held(src, s.id, slot);
       const made = await stack.waitFor('the fire made ahead', () => runProcesses(s.id), HANG_MS);
       const scriptDir = dirname(made[0]?.args.at(-1) ?? '');
+      // The agent arms the fire when it takes the job: its claim is on the record, which stays
+      // Pending (nothing shows Running before the slot), and the run is in the node's active set.
+      const runKey = stack.keys.nodeRun(nodeId, s.id);
+      await stack.waitFor(
+        'the agent to arm the fire',
+        async () => (await src.redis.hget(runKey, 'claim')) !== null,
+        HANG_MS,
+      );
+      assert.equal((await s.record()).status, 'Pending');
+      assert.equal(await src.redis.sismember(stack.keys.nodeActive(nodeId), s.id), 1);
       const stop = await stack.call('StopInvocation', { InvokeId: s.id });
       assert.equal(stop.status, 200);
       assert.ok((await src.nodes.nowMs()) < slot, 'the stop answered before the slot');
-      // The agent's decision at the slot: its claim finds the run Cancelled.
+      assert.equal((await s.record()).status, 'Cancelled');
+      // The agent's decision at the slot: its read finds the run Cancelled.
       const refused = await stack.waitFor(
         'the agent to refuse the fire at its slot',
         async () => logged(agent, 'run not claimed; skipped', s.id)[0],
@@ -174,6 +192,11 @@ void describe('fires sent ahead of their slot, started by the agent at the slot'
       const r = await s.record();
       assert.equal(r.status, 'Cancelled');
       assert.equal(r.repeats, 0);
+      await stack.waitFor(
+        'the run out of the active set',
+        async () => (await src.redis.sismember(stack.keys.nodeActive(nodeId), s.id)) === 0,
+        HANG_MS,
+      );
     });
   });
 
@@ -305,6 +328,192 @@ void describe('fires sent ahead of their slot, started by the agent at the slot'
       } finally {
         await stack.call('StopInvocation', { InvokeId: s.id });
       }
+    });
+  });
+});
+
+/**
+ * The races of an armed fire's start, made to happen at a chosen step: an Agent in this process
+ * whose store and command start call the test's hooks (a StopInvocation) at the step under test,
+ * and whose commands spawn nothing.
+ */
+void describe('a fire armed ahead of its slot: a stop racing its start', () => {
+  let stack: Stack;
+  let connection: RedisClient;
+  let subscriber: RedisClient;
+  let agent: Agent;
+  const nodeId = 'ah2';
+  const hooks: {
+    beforeSlotRead?: () => Promise<void>;
+    atStart?: () => Promise<void>;
+    /** The next command runs until it is stopped. */
+    hold?: boolean;
+  } = {};
+  /** Invocations whose command started, and those the agent stopped. */
+  const started: string[] = [];
+  const stopped: string[] = [];
+  /** What each run-spawned-3.lua call answered. */
+  const spawnedReplies: string[] = [];
+
+  class HookedStore extends AgentStore {
+    override async armedStatus(...args: Parameters<AgentStore['armedStatus']>) {
+      await hooks.beforeSlotRead?.();
+      return super.armedStatus(...args);
+    }
+    override async spawned(...args: Parameters<AgentStore['spawned']>) {
+      const reply = await super.spawned(...args);
+      spawnedReplies.push(reply);
+      return reply;
+    }
+  }
+
+  /** A command that ends at once (Success), or when stopped (`hooks.hold`). */
+  async function execute(req: ExecRequest): Promise<CommandHandle> {
+    const hold = hooks.hold === true;
+    hooks.hold = false;
+    await hooks.atStart?.();
+    started.push(req.invokeId);
+    let end: (o: ExecOutcome) => void = () => undefined;
+    const done = new Promise<ExecOutcome>((resolve) => (end = resolve));
+    if (!hold) end({ status: 'Success', exitCode: 0, errorCode: '', started: true });
+    return {
+      capture: new OutputCapture(),
+      pid: undefined,
+      scriptDir: '',
+      done,
+      stop: () => {
+        stopped.push(req.invokeId);
+        end({ status: 'Terminated', exitCode: 143, errorCode: '', started: true });
+      },
+    };
+  }
+
+  /** Delivers the fire of `slotMs` and waits for its run to end. */
+  async function deliverUntilEnded(
+    s: Awaited<ReturnType<typeof aheadSchedule>>,
+    slotMs: number,
+  ): Promise<void> {
+    await s.deliver(slotMs);
+    await stack.waitFor('the run ended', async () => {
+      const r = await s.record();
+      return r.status !== 'Pending' && r.status !== 'Stopping';
+    });
+  }
+
+  before(async () => {
+    stack = await makeStack({ FLEETCMD_MIN_INTERVAL_SECONDS: '1' });
+    connection = makeRedis(stack.redisTarget, 'worker', 'armed-test');
+    subscriber = makeRedis(stack.redisTarget, 'subscriber', 'armed-test-ctl');
+    agent = new Agent({
+      nodeId,
+      store: new HookedStore(connection, stack.keys, nodeId),
+      keys: stack.keys,
+      connection,
+      subscriber,
+      log: makeLogger('silent', 'test'),
+      heartbeatSeconds: 10,
+      concurrency: 2,
+      graceSeconds: 1,
+      bootId: 'armed-test',
+      execute,
+      // No progress tick during a test: a stop is seen through the start's own reply.
+      progressIntervalMs: 600_000,
+    });
+    await agent.start();
+  });
+  after(async () => {
+    await agent.stop(0);
+    await closeRedis(subscriber);
+    await closeRedis(connection);
+    await stack.close();
+  });
+
+  void it('not stopped: Pending until the start, then Running with a start between the slot and now', async () => {
+    await withStores(stack, async (src) => {
+      const s = await aheadSchedule(stack, src, nodeId, 'true');
+      try {
+        const slot = Date.now() + 2 * FIRE_LEAD_MS;
+        let atStart: { nowMs: number; status: string } | undefined;
+        hooks.atStart = async () => {
+          hooks.atStart = undefined;
+          atStart = { nowMs: await src.nodes.nowMs(), status: (await s.record()).status };
+        };
+        await s.deliver(slot);
+        await stack.waitFor('the run over', async () => {
+          const r = await s.record();
+          return r.repeats === 1 && r.status === 'Scheduled' ? r : undefined;
+        });
+        assert.deepEqual(started, [s.id]);
+        // At the start, the slot has come on Redis's clock and the record is still Pending.
+        assert.ok(atStart && atStart.nowMs >= slot, 'started at or after the slot');
+        assert.equal(atStart.status, 'Pending');
+        const r = await s.record();
+        assert.equal(r.fireMs, slot);
+        assert.ok((r.startedMs ?? 0) >= slot, `startedMs ${r.startedMs} >= slot ${slot}`);
+        assert.ok((r.startedMs ?? Infinity) <= (r.finishedMs ?? 0));
+        assert.equal(spawnedReplies.at(-1), 'Running');
+      } finally {
+        hooks.atStart = undefined;
+        await stack.call('StopInvocation', { InvokeId: s.id });
+      }
+    });
+  });
+
+  void it('a stop after the slot, before the read at the slot: never starts, Cancelled', async () => {
+    await withStores(stack, async (src) => {
+      const s = await aheadSchedule(stack, src, nodeId, 'true');
+      const slot = Date.now() + 2 * FIRE_LEAD_MS;
+      let answered: unknown;
+      let stopMs = 0;
+      hooks.beforeSlotRead = async () => {
+        hooks.beforeSlotRead = undefined;
+        stopMs = await src.nodes.nowMs();
+        answered = (await stack.call('StopInvocation', { InvokeId: s.id })).status;
+      };
+      try {
+        await deliverUntilEnded(s, slot);
+      } finally {
+        hooks.beforeSlotRead = undefined;
+      }
+      assert.equal(answered, 200);
+      assert.ok(stopMs >= slot, 'the stop came after the slot');
+      assert.ok(!started.includes(s.id), 'the command never started');
+      const r = await s.record();
+      assert.equal(r.status, 'Cancelled');
+      assert.equal(r.repeats, 0);
+      assert.equal(r.startedMs, undefined);
+      assert.equal(await src.redis.sismember(stack.keys.nodeActive(nodeId), s.id), 0);
+    });
+  });
+
+  void it('a stop after the read at the slot, before the start is recorded: killed, Terminated', async () => {
+    await withStores(stack, async (src) => {
+      const s = await aheadSchedule(stack, src, nodeId, 'true');
+      const slot = Date.now() + 2 * FIRE_LEAD_MS;
+      let answered: unknown;
+      let afterStop = '';
+      hooks.hold = true;
+      hooks.atStart = async () => {
+        hooks.atStart = undefined;
+        answered = (await stack.call('StopInvocation', { InvokeId: s.id })).status;
+        afterStop = (await s.record()).status;
+      };
+      try {
+        await deliverUntilEnded(s, slot);
+      } finally {
+        hooks.atStart = undefined;
+        hooks.hold = false;
+      }
+      assert.equal(answered, 200);
+      // Past its slot, the agent may have started it without having recorded it: Stopping.
+      assert.equal(afterStop, 'Stopping');
+      assert.ok(started.includes(s.id) && stopped.includes(s.id), 'started, then stopped');
+      assert.equal(spawnedReplies.at(-1), 'Stopping');
+      const r = await s.record();
+      assert.equal(r.status, 'Terminated');
+      assert.equal(r.repeats, 1);
+      assert.ok((r.startedMs ?? 0) >= slot, `startedMs ${r.startedMs} >= slot ${slot}`);
+      assert.equal(await src.redis.sismember(stack.keys.nodeActive(nodeId), s.id), 0);
     });
   });
 });

@@ -204,6 +204,10 @@ void describe('commands held at the gate', () => {
     process.kill(spawnerPid, 'SIGKILL');
     await until('the held process gone with its spawner', () => gone(held.pid ?? 0));
     assert.equal(existsSync(file), false, 'the gate let nothing run');
+    // Started once the agent's side has seen its spawner go (a release sent before that goes to
+    // the dead spawner, and the run ends Error: started or not cannot be known).
+    await until("the spawner's end noticed", () => !sharedSpawner().running());
+    await new Promise((r) => setImmediate(r));
     const handle = await held.start();
     assert.notEqual(handle.pid, held.pid, 'a new process');
     assert.equal((await handle.done).status, 'Success');

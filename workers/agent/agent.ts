@@ -101,7 +101,8 @@ async function kernelBootId(): Promise<string> {
  * The node agent. It registers (with its boot id), heartbeats, consumes only its own node's
  * queue, and for each job: claims the run (Pending -> Running, atomically), runs it, saves the
  * output at least every second, and reports the outcome. A job whose claim fails (stopped,
- * aborted, or already run) is dropped without running anything.
+ * aborted, or already run) is dropped without running anything. A fire delivered ahead of its
+ * slot is claimed before the slot and started at the slot (runArmed).
  */
 export class Agent {
   readonly instanceId = randomUUID();
@@ -266,8 +267,8 @@ export class Agent {
    * BullMQ then never runs that job, and with `maxStalledCount: 0` it is failed once its lock
    * lapses, so a run that never started would end Aborted. After a reconnect, each active job
    * handed out before the drop that the processor does not hold goes through the processor
-   * here. That is safe: only the claim (Pending -> Running) starts a command, so a job whose
-   * run already started, or ended, is skipped.
+   * here. That is safe: only the claim (Pending -> Running, or the arm of a fire sent ahead)
+   * starts a command, so a job whose run was claimed already, or ended, is skipped.
    */
   private async recoverLostFetches(droppedAtMs: number): Promise<void> {
     const { deps } = this;
@@ -325,23 +326,64 @@ export class Agent {
     claimNonce: string,
     early: Promise<PreparedCommand> | undefined,
   ): Promise<void> {
-    if (data.ahead && !(await this.untilSlot(data, data.ahead))) return;
-    // A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
-    // one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
-    // enqueued again by the node's next boot.
-    if (this.state === 'DRAINING' || this.running.has(data.invokeId)) {
-      this.deps.log.info(
-        { invokeId: data.invokeId },
-        'run not claimed: agent draining or run already here',
-      );
-      return;
+    if (data.ahead?.fired && !data.file) {
+      return this.runArmed(data, data.ahead.slotMs, claimNonce, early);
     }
+    if (data.ahead && !(await this.untilSlot(data, data.ahead))) return;
+    if (!this.takesRun(data)) return;
     if (!(await this.claimRun(data, claimNonce))) return;
     if (data.file) {
       await this.sendFile(data, data.file);
       return;
     }
     const handle = await this.startRun(data, claimNonce, early);
+    if (handle) await this.finishRun(data, handle);
+  }
+
+  /**
+   * A draining agent starts nothing new. The job is consumed, so the run stays Pending: a
+   * one-off or scheduled run becomes Aborted at its delivery deadline, and a boot run's job is
+   * enqueued again by the node's next boot.
+   */
+  private takesRun(data: RunJob): boolean {
+    if (this.state !== 'DRAINING' && !this.running.has(data.invokeId)) return true;
+    this.deps.log.info(
+      { invokeId: data.invokeId },
+      'run not claimed: agent draining or run already here',
+    );
+    return false;
+  }
+
+  /**
+   * A fire delivered ahead whose record the delivery made Pending for it: the claim is made
+   * before the slot, as an arm (the record stays Pending, run-claim-3.lua), so that at the slot,
+   * when every node of the fire acts at once, a node sends Redis one HMGET before it starts the
+   * command (a stop answered before the slot made the record Cancelled: nothing starts) and then
+   * records Running with the start it measured (run-spawned-3.lua), instead of a claim script
+   * queued behind every other node's. A stop that reached Redis after the read is answered by
+   * run-spawned-3.lua: the command is killed (Terminated).
+   */
+  private async runArmed(
+    data: RunJob,
+    slotMs: number,
+    claimNonce: string,
+    early: Promise<PreparedCommand> | undefined,
+  ): Promise<void> {
+    if (this.slotWaitMs(data, slotMs) === undefined || !this.takesRun(data)) return;
+    if (!(await this.claimRun(data, claimNonce, true))) return;
+    // A draining agent leaves the record armed: Aborted at its delivery deadline.
+    if (!(await this.waitForSlot(data, this.slotWaitMs(data, slotMs) ?? 0))) return;
+    const st = await this.deps.store.armedStatus(data.invokeId, claimNonce);
+    if (st !== 'Armed') {
+      this.deps.log.info({ invokeId: data.invokeId, status: st }, 'run not claimed; skipped');
+      // Stopped after the slot, before this read: it never started, so Cancelled
+      // (run-finish-4.lua). Else ended without this agent (Cancelled by a stop before the slot,
+      // Aborted): out of the active runs, unless another claim holds the record.
+      if (st === 'Stopping') await this.reportNotStarted(data.invokeId, 'Cancelled', undefined);
+      else if (st !== 'Other') await this.deps.store.disarm(data.invokeId);
+      return;
+    }
+    const handle = await this.startRun(data, claimNonce, early, slotMs);
     if (handle) await this.finishRun(data, handle);
   }
 
@@ -357,12 +399,6 @@ export class Agent {
   }
 
   /**
-   * Claims the run (Pending -> Running, at most once) with `claimNonce`: whether it did. The
-   * nonce is also the command's FLEETCMD_RUN_TOKEN (a fire made ahead carries it before its
-   * claim): stored with the claim, it finds the run's processes after a crash even before its
-   * process group was recorded.
-   */
-  /**
    * A schedule's fire delivered ahead of its slot: waits for the slot on this agent's clock
    * corrected by its offset to Redis's (redisNowMs); answers whether to go on to the claim,
    * which (at the slot) finds a stop answered before it. When the delivery found the previous
@@ -372,21 +408,8 @@ export class Agent {
    */
   private async untilSlot(data: RunJob, ahead: NonNullable<RunJob['ahead']>): Promise<boolean> {
     const { deps } = this;
-    // Past the slot on Redis's clock (what StartTime and every stored time are read from), not
-    // only on this agent's reckoning of it: a run never starts before its slot.
-    const waitMs = ahead.slotMs - this.redisNowMs() + this.offsetErrorMs;
-    if (waitMs > MAX_AHEAD_MS) {
-      deps.log.warn(
-        { invokeId: data.invokeId, fire: data.fire, waitMs },
-        'fire sent too far ahead: not run',
-      );
-      return false;
-    }
-    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
-    if (this.state === 'DRAINING') {
-      deps.log.info({ invokeId: data.invokeId, fire: data.fire }, 'fire not taken: agent draining');
-      return false;
-    }
+    const waitMs = this.slotWaitMs(data, ahead.slotMs);
+    if (waitMs === undefined || !(await this.waitForSlot(data, waitMs))) return false;
     if (ahead.fired) return true;
     const reply = await deps.store.fireAtSlot(
       data.invokeId,
@@ -411,13 +434,46 @@ export class Agent {
     }
   }
 
-  private async claimRun(data: RunJob, claimNonce: string): Promise<boolean> {
+  /**
+   * How long until a fire's slot (ms): past it on Redis's clock (what StartTime and every stored
+   * time are read from), not only on this agent's reckoning of it, so a run never starts before
+   * its slot. Undefined (logged) for a slot too far ahead.
+   */
+  private slotWaitMs(data: RunJob, slotMs: number): number | undefined {
+    const waitMs = slotMs - this.redisNowMs() + this.offsetErrorMs;
+    if (waitMs <= MAX_AHEAD_MS) return waitMs;
+    this.deps.log.warn(
+      { invokeId: data.invokeId, fire: data.fire, waitMs },
+      'fire sent too far ahead: not run',
+    );
+    return undefined;
+  }
+
+  /** Waits `waitMs`; false (logged) when the agent is draining by then. */
+  private async waitForSlot(data: RunJob, waitMs: number): Promise<boolean> {
+    if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
+    if (this.state !== 'DRAINING') return true;
+    this.deps.log.info(
+      { invokeId: data.invokeId, fire: data.fire },
+      'fire not taken: agent draining',
+    );
+    return false;
+  }
+
+  /**
+   * Claims the run with `claimNonce` (Pending -> Running, at most once; `arm`: kept Pending, see
+   * runArmed): whether it did. The nonce is also the command's FLEETCMD_RUN_TOKEN (a fire made
+   * ahead carries it before its claim): stored with the claim, it finds the run's processes after
+   * a crash even before its process group was recorded.
+   */
+  private async claimRun(data: RunJob, claimNonce: string, arm = false): Promise<boolean> {
     const claimed = await this.deps.store.claim(
       data.invokeId,
       data.fire,
       this.instanceId,
       claimNonce,
       this.bootId,
+      arm,
     );
     if (claimed === 'Claimed') return true;
     this.deps.log.info({ invokeId: data.invokeId, status: claimed }, 'run not claimed; skipped');
@@ -454,13 +510,15 @@ export class Agent {
   }
 
   /**
-   * Starts a claimed run's command and records its process group: its handle, or undefined when
-   * it never started (its outcome then is reported already).
+   * Starts a claimed run's command and records its process group (and, for a run armed for
+   * `slotMs`, Running with its start): its handle, or undefined when it never started (its
+   * outcome then is reported already).
    */
   private async startRun(
     data: RunJob,
     claimNonce: string,
     early: Promise<PreparedCommand> | undefined,
+    slotMs?: number,
   ): Promise<CommandHandle | undefined> {
     const { deps } = this;
     const req = this.execRequest(data, claimNonce);
@@ -478,12 +536,18 @@ export class Agent {
       await this.reportNotStarted(data.invokeId, 'Error', 'ExecutionException');
       return undefined;
     }
+    const startedMs = this.redisNowMs();
     this.running.set(data.invokeId, handle);
-    if (handle.pid !== undefined) {
-      await deps.store
-        .spawned(data.invokeId, this.instanceId, handle.pid, handle.scriptDir)
-        .catch((err: unknown) => deps.log.warn({ err: String(err) }, 'process group not recorded'));
-    }
+    if (handle.pid === undefined && slotMs === undefined) return handle;
+    const start = slotMs !== undefined ? { startedMs, slotMs } : undefined;
+    const st = await deps.store
+      .spawned(data.invokeId, claimNonce, handle.pid, handle.scriptDir, start)
+      .catch((err: unknown) => {
+        deps.log.warn({ invokeId: data.invokeId, err: String(err) }, 'process group not recorded');
+        return undefined;
+      });
+    // Stopped meanwhile; or an armed run whose start could not be recorded: it must not go on.
+    if (st === 'Stopping' || (start && st !== 'Running')) handle.stop('stop');
     return handle;
   }
 
@@ -572,14 +636,14 @@ export class Agent {
   /** Ends a claimed run that never started, with no output. */
   private async reportNotStarted(
     invokeId: string,
-    status: 'Error' | 'Invalid',
-    errorCode: RunErrorCode,
+    status: 'Error' | 'Invalid' | 'Cancelled',
+    errorCode: RunErrorCode | undefined,
   ): Promise<void> {
     await this.report(invokeId, {
       status,
       exitCode: undefined,
-      errorCode,
-      errorInfo: RUN_ERRORS[errorCode],
+      errorCode: errorCode ?? '',
+      errorInfo: errorCode ? RUN_ERRORS[errorCode] : '',
       output: Buffer.alloc(0),
       dropped: 0,
       started: false,

@@ -28,7 +28,9 @@ export async function interruptPreviousLife(
     const traceable = where.pgid > 0 || where.runToken !== '';
     // Any status but Mine/Missing: interrupted now (Error, Terminated) or already ended by the
     // server as lost (run-lost-5.lua leaves such runs in the set for this), a scheduled one
-    // then back to Scheduled or Pending with its claim fields still that run's.
+    // then back to Scheduled or Pending with its claim fields still that run's; or a fire armed
+    // ahead of its slot (Pending, run-claim-3.lua), whose command may have started before its
+    // start was recorded, and whose delivery deadline ends it.
     const ended = r !== 'Mine' && r !== 'Missing';
     if (ended && where.bootId === bootId && traceable) {
       // Same boot: the command may still be running, orphaned. It is reported interrupted,

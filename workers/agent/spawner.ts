@@ -110,6 +110,11 @@ export class Spawner {
     return () => this.goneListeners.delete(listener);
   }
 
+  /** Whether a spawner is running, as far as this side knows (its channel not closed yet). */
+  running(): boolean {
+    return this.child !== undefined;
+  }
+
   /**
    * Forks the spawner now if it is not running (the agent does so as it starts, while its own
    * memory is smallest, so the first run does not wait for it); returns its pid.

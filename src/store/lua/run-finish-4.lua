@@ -1,6 +1,8 @@
 --[[
   The agent's report of a run's end: Running or Stopping -> its final status (see settle, which
-  also announces RunFinished).
+  also announces RunFinished). Also a run this agent armed ahead of its slot (run-claim-3.lua)
+  and never started (Pending: the content was invalid or the spawn failed; Stopping: stopped
+  after the slot, before the agent's read at the slot, so it is Cancelled).
 
     Input:
       KEYS[1] run record (hash)
@@ -26,21 +28,24 @@
                   the status found when the run is not this agent's or not running
       'Missing'   no record
 ]]
-local st = redis.call('HGET', KEYS[1], 'status')
-if redis.call('HGET', KEYS[1], 'agent') ~= ARGV[2] or (st ~= 'Running' and st ~= 'Stopping') then
+local r = redis.call('HMGET', KEYS[1], 'status', 'agent', 'startedMs')
+local st = r[1]
+if r[2] ~= ARGV[2] or (st ~= 'Running' and st ~= 'Stopping' and st ~= 'Pending') then
   return st or 'Missing'
 end
 redis.call('HSET', KEYS[1], 'finishedMs', NOW, 'updatedMs', NOW,
   'errorCode', ARGV[5], 'errorInfo', ARGV[6], 'output', ARGV[7], 'dropped', ARGV[8],
   'outputCodec', ARGV[10], 'digest', ARGV[11] or '')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'exitCode', ARGV[4]) end
-if ARGV[9] ~= '1' then
+-- A claim made Running counted a start (startedMs, repeats) that an armed run had not made.
+if ARGV[9] ~= '1' and r[3] then
   redis.call('HDEL', KEYS[1], 'startedMs')
   redis.call('HINCRBY', KEYS[1], 'repeats', -1)
 end
 redis.call('SREM', KEYS[2], ARGV[1])
--- Stopped while running: Terminated, even if the command ended by itself before the kill.
+-- Stopped while running: Terminated, even if the command ended by itself before the kill; an
+-- armed run stopped before its start was recorded never started: Cancelled.
 local final = ARGV[3]
-if st == 'Stopping' then final = 'Terminated' end
+if st == 'Stopping' then final = r[3] and 'Terminated' or 'Cancelled' end
 settle(KEYS[1], final, true, KEYS[3], KEYS[4], ARGV[1])
 return final
