@@ -6,17 +6,23 @@
  * they waited for; redis-server) and Redis commands per run from INFO commandstats.
  * Not scored: it is the profile the throughput benchmark's figure is explained with.
  *
- *   node --import tsx bench/cost.ts [--runs 1000] [--agent-prof DIR]
+ *   node --import tsx bench/cost.ts [--runs 1000] [--warmup 50] [--agent-prof DIR]
+ *
+ * The processes are measured after `--warmup` runs: with the default 50 their code is still
+ * mostly unoptimised (V8 tiers it up over the first few thousand runs), and the CPU per run of
+ * the agents and the server falls by about half by then; `--warmup 3000` shows the steady state.
  *
  * With --agent-prof, each agent runs with `--cpu-prof --cpu-prof-dir=DIR`; run this process
  * itself under `node --cpu-prof` for the server's profile.
  */
+import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { option, table, wholeNumber } from './harness.js';
 import { startBenchStack, type BenchStack } from './local-stack.js';
 import { Cleanup, processTicks, sleep, spawnerTicks } from './processes.js';
 
 const RUNS = wholeNumber('--runs', option('--runs') ?? '1000', 1);
+const WARMUP = wholeNumber('--warmup', option('--warmup') ?? '50', 1);
 const PROF = option('--agent-prof');
 const NODES = ['t1', 't2', 't3', 't4'];
 const SUBMITTERS = 8;
@@ -62,7 +68,7 @@ try {
   });
   const redis = new Redis(stack.redisUrl);
   cleanup.defer('probe connection', async () => redis.disconnect());
-  await round(stack, 50);
+  await round(stack, WARMUP);
   await redis.config('RESETSTAT');
   const [redisPid, ...agentPids] = stack.pids();
   const pids = [process.pid, redisPid ?? 0, ...agentPids];
@@ -85,7 +91,12 @@ try {
   const agentsSelf = d.slice(2).reduce((s, x) => s + x.self, 0);
   const shells = d.slice(2).reduce((s, x) => s + x.children, 0);
   const total = (d[0]?.self ?? 0) + (d[1]?.self ?? 0) + agentsSelf + shells;
-  console.log(`\n${RUNS} runs in ${seconds.toFixed(2)} s: ${(RUNS / seconds).toFixed(1)} runs/s\n`);
+  const load = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  console.log(
+    `\n${RUNS} runs after ${WARMUP} in ${seconds.toFixed(2)} s: ${(RUNS / seconds).toFixed(1)} runs/s (load average ${load})\n`,
+  );
   console.log(
     table(
       ['process', 'cpu ms/run'],

@@ -144,11 +144,19 @@ export async function runsEnded(
   ends: readonly RunEnd[],
   deps: RunEndDeps & { heads: InvocationHeads },
 ): Promise<void> {
+  // All at once: the scheduler's writer connection sends them as one pipeline, not a round trip
+  // per end. Each fold counts its end once, so a batch retried after a failure counts none twice.
+  const folded = await Promise.all(
+    ends.map((e) =>
+      deps.runs.rollouts.fold(e.invokeId, e.fire, nodeId, {
+        ...e,
+        error: ERROR_STATUSES.has(e.status),
+      }),
+    ),
+  );
   const toStep = new Map<string, { invokeId: string; fire: string }>();
-  for (const e of ends) {
-    const error = ERROR_STATUSES.has(e.status);
-    const r = await deps.runs.rollouts.fold(e.invokeId, e.fire, nodeId, { ...e, error });
-    if (r === 'Rollout') toStep.set(`${e.invokeId}\t${e.fire}`, e);
+  for (const [i, e] of ends.entries()) {
+    if (folded[i] === 'Rollout') toStep.set(`${e.invokeId}\t${e.fire}`, e);
   }
   for (const { invokeId, fire } of toStep.values()) {
     try {

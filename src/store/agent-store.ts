@@ -23,6 +23,9 @@ export interface RunOutcome {
   started: boolean;
 }
 
+/** The output digest of a run that printed nothing (most do), computed once. */
+const EMPTY_OUTPUT_DIGEST = createHash('sha256').digest('hex');
+
 /**
  * The agent's whole view of Redis: it names only keys of its own node, so a per-node Redis
  * ACL user (`~<prefix>:node:{id}:*`, `~<prefix>:nq:{id}:*`) is all an agent needs.
@@ -265,7 +268,9 @@ export class AgentStore {
       output.codec,
       // The output groups' digest (SummarizeInvocation): of the output's bytes as captured
       // (before any codec), so one output groups alike whether it was compressed or not.
-      createHash('sha256').update(o.output).digest('hex'),
+      o.output.length === 0
+        ? EMPTY_OUTPUT_DIGEST
+        : createHash('sha256').update(o.output).digest('hex'),
     );
   }
 

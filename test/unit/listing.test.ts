@@ -99,4 +99,43 @@ void describe('listPage', () => {
     );
     assert.equal(second.nextToken, undefined);
   });
+
+  void it('tests items ahead of the walk together, once each, and not far past what a page takes', async () => {
+    const mem = memoryListing();
+    // Newest first: i00299, i00298, ...; every 50th matches, the first one as the 50th item.
+    for (let i = 0; i < 300; i++)
+      mem.add(i, `i${String(i).padStart(5, '0')}`, i % 50 === 0 ? 1 : 0);
+    const tested: string[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const keep = async (item: Item) => {
+      tested.push(item.id);
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      await Promise.resolve();
+      inFlight--;
+      return item.tag === 1;
+    };
+    const one = await listPage(mem.listing, {
+      nextToken: undefined,
+      keep,
+      full: (page) => page.length === 1,
+    });
+    assert.deepEqual(
+      one.found.map((f) => f.id),
+      ['i00250'],
+    );
+    assert.ok(tested.length >= 50 && tested.length <= 100, `${tested.length} tested`);
+    assert.equal(new Set(tested).size, tested.length, 'each item tested once');
+    assert.ok(mostInFlight > 8, `at most ${mostInFlight} tested at once`);
+
+    tested.length = 0;
+    const all = await listPage(mem.listing, {
+      nextToken: undefined,
+      keep,
+      full: (page) => page.length === 100,
+    });
+    assert.equal(all.found.length, 6);
+    assert.equal(tested.length, 300, 'a page that never fills tests every item once');
+    assert.equal(new Set(tested).size, 300);
+  });
 });

@@ -46,6 +46,18 @@ void describe('makeLogger redaction', () => {
     assert.equal(lines[0]?.token, '[redacted]');
   });
 
+  void it("censors a child logger's secret bindings and the fields of a logged error", () => {
+    const { log, lines, text } = captured();
+    const child = log.child({ token: 'tok-5', conn: { password: 'pw-3' }, nodeId: 'n1' });
+    const err = Object.assign(new Error('failed'), { password: 'pw-4' });
+    child.error({ err, nested: { deeper: { output: 'kept-at-depth-2' } } }, 'with bindings');
+    const all = text();
+    for (const secret of ['tok-5', 'pw-3', 'pw-4']) assert.ok(!all.includes(secret), all);
+    assert.equal(lines[0]?.nodeId, 'n1');
+    // Two levels down is beyond the censored levels (as with pino's `*.field` paths).
+    assert.ok(all.includes('kept-at-depth-2'), all);
+  });
+
   void it('removes the password of any URL in field values and in the message', () => {
     const { log, lines, text } = captured();
     log.warn({ target: 'rediss://agent-n1:s3cret@redis.example:6380/0' }, 'using it');
