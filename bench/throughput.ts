@@ -42,7 +42,13 @@ import {
 
 const RUNS_PER_ROUND = quick ? 300 : 2000;
 const PAIRS = 3;
-const WARMUP_RUNS = 40;
+/**
+ * Runs each side does before the measured rounds. Agents and servers run for weeks: the score is
+ * their steady state. V8 tiers a fresh agent's code up over its first thousand runs or so (one
+ * stack's successive 1,000-run rounds went from 4.6 to 2.3 ms of agent CPU a run), which 40
+ * warm-up runs left inside the measured rounds; the baseline's small worker is warm at once.
+ */
+const WARMUP_RUNS = quick ? 1000 : 3000;
 const AGENTS = 4;
 const CONCURRENCY = 8;
 /** Concurrent RunCommand callers (and the baseline producer's addBulk chunk per queue / 8). */
