@@ -40,6 +40,11 @@ import {
 export interface OpsDeps extends FleetSource {
   /** The producer connection, pinged by /readyz. */
   redis: RedisClient;
+  /**
+   * Why Redis refuses the server's credentials now (a user removed, a password changed), or
+   * undefined: /readyz answers 503 with it. @default never refused
+   */
+  redisRefusal?: () => string | undefined;
   /** Settings of Redis that do not fit the fleet, shown by /readyz. @default none checked */
   redisWarnings?: () => Promise<RedisWarning[]>;
   log: Logger;
@@ -254,7 +259,21 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
     }
   });
 
-  app.get('/readyz', async (req, reply) => {
+  app.get('/readyz', readiness(deps));
+
+  return app;
+}
+
+/**
+ * GET /readyz: 503 naming why Redis refuses the server's credentials, or that it is
+ * unreachable; else ready, with the settings of Redis that do not fit the fleet.
+ */
+function readiness(deps: OpsDeps) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    const refusal = deps.redisRefusal?.();
+    if (refusal !== undefined) {
+      return sendError(reply, req.id, new AppError('ServiceUnavailable', refusal));
+    }
     let warnings: RedisWarning[];
     try {
       await deps.redis.ping();
@@ -264,9 +283,7 @@ export function buildOpsServer(opsDeps: OpsDeps): FastifyInstance {
     }
     // Ready all the same: a warning names a setting to fix, not a failure.
     return warnings.length === 0 ? { status: 'ready' } : { status: 'ready', warnings };
-  });
-
-  return app;
+  };
 }
 
 /** Every body is parsed as JSON whatever its Content-Type (curl -d sends form encoding). */

@@ -7,8 +7,9 @@ import type { RedisClient } from '../store/redis.js';
 import { loadConfig, type Config, type RawSettings } from '../shared/config.js';
 import { UsageError } from './usage-error.js';
 import { redactText } from '../shared/log.js';
-import { describeTarget } from '../shared/redis-target.js';
-import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
+import { ConfigError } from '../shared/config-error.js';
+import { credentialsRefused, describeTarget } from '../shared/redis-target.js';
+import { closeRedis, makeRedis, unlessRefused, waitReady } from '../store/redis.js';
 
 export async function withCliRedis<T>(
   env: RawSettings,
@@ -26,7 +27,15 @@ export async function withCliRedis<T>(
   let lastError: unknown;
   redis.on('error', (err: unknown) => (lastError = err));
   try {
-    await waitReady(redis, 5_000).catch(() => {
+    // Refused credentials end the command at once, named as the server names them: a cluster
+    // client would retry its slot map until the timeout and report only that.
+    const ready = unlessRefused(
+      redis,
+      waitReady(redis, 5_000),
+      (refusal) => new ConfigError(credentialsRefused(config.redis, refusal)),
+    );
+    await ready.catch((err: unknown) => {
+      if (err instanceof ConfigError) throw err;
       const why = lastError instanceof Error ? `: ${lastError.message}` : '';
       // The URL may hold a password: never echo it.
       throw new UsageError(

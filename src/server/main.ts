@@ -17,7 +17,15 @@ import { InvocationStore } from '../store/invocation-store.js';
 import { Keys } from '../store/keys.js';
 import { NodeStore } from '../store/node-store.js';
 import { NodeQueues, SchedulerQueue } from '../store/queues.js';
-import { closeRedis, makeRedis, waitReady } from '../store/redis.js';
+import {
+  closeRedis,
+  makeRedis,
+  unlessRefused,
+  waitReady,
+  type ConnectionKind,
+} from '../store/redis.js';
+import { RefusalWatch } from '../store/refusal-watch.js';
+import { credentialsRefused } from '../shared/redis-target.js';
 import { settleWithin } from '../shared/settle.js';
 import { startTracing, stopTracing } from '../shared/telemetry.js';
 import type { Running } from '../shared/running.js';
@@ -36,12 +44,16 @@ import { InvocationHeads, runsEnded } from '../app/rollout.js';
 /** Closes resources last-in-first-out; each step is bounded so shutdown always ends. */
 class Closer {
   private readonly steps: (() => Promise<unknown>)[] = [];
+  private closed = false;
 
+  /** Adds a step; once closed (a start given up while a part was still starting), runs it. */
   push(step: () => Promise<unknown>): void {
-    this.steps.push(step);
+    if (this.closed) void settleWithin(step(), 5_000);
+    else this.steps.push(step);
   }
 
   async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
     const deadline = Date.now() + timeoutMs;
     for (let step = this.steps.pop(); step; step = this.steps.pop()) {
       await settleWithin(step(), Math.max(100, deadline - Date.now()));
@@ -57,18 +69,20 @@ interface Shared {
   history: { maxRuns: number; maxAgeMs: number };
   logger: Logger;
   metrics: Metrics;
+  /** A new connection to Redis, watched for refused credentials. */
+  connect: (kind: ConnectionKind, name: string) => RedisClient;
 }
 
 /** Starts this replica's scheduler on its own connections (writes go through `writer`). */
 async function startScheduler(
   config: Readonly<Config>,
-  { keys, retentionMs, history, logger, metrics }: Shared,
+  { keys, retentionMs, history, logger, metrics, connect }: Shared,
   workerConn: RedisClient,
   closer: Closer,
 ): Promise<void> {
-  const subscriber = makeRedis(config.redis, 'subscriber', 'fleetcmd-announce');
+  const subscriber = connect('subscriber', 'fleetcmd-announce');
   closer.push(() => closeRedis(subscriber));
-  const writer = makeRedis(config.redis, 'writer', 'fleetcmd-scheduler-writer');
+  const writer = connect('writer', 'fleetcmd-scheduler-writer');
   closer.push(() => closeRedis(writer));
   const schedNodeQueues = new NodeQueues(workerConn, keys);
   closer.push(() => schedNodeQueues.close());
@@ -89,7 +103,7 @@ async function startScheduler(
   const relay = new EventRelay({
     events,
     nodes: new NodeStore(writer, keys, logger),
-    conn: makeRedis(config.redis, 'relay', 'fleetcmd-event-relay'),
+    conn: connect('relay', 'fleetcmd-event-relay'),
     log: logger,
     // Output groups and rollouts learn each run's end from its RunFinished (app/rollout.ts).
     onRunsEnded: (nodeId, ends) => runsEnded(nodeId, ends, rolloutDeps),
@@ -113,8 +127,9 @@ async function startScheduler(
     metrics,
     pauseInFire: config.testPauseInFire ? pauseInFire(config.testPauseInFire) : undefined,
   });
-  await scheduler.start();
+  // Registered before it starts: a start given up meanwhile (Redis refusing) closes its worker.
   closer.push(() => scheduler.close());
+  await scheduler.start();
   relay.start();
   closer.push(() => relay.close());
   const webhookQueue = new WebhookQueue(writer, keys);
@@ -126,12 +141,12 @@ async function startScheduler(
     queue: webhookQueue,
     keys,
     workerConnection: workerConn,
-    conn: makeRedis(config.redis, 'worker', 'fleetcmd-webhooks'),
+    conn: connect('worker', 'fleetcmd-webhooks'),
     settings: { ...config.webhooks, concurrency: 8 },
     log: logger,
   });
-  await webhooks.start();
   closer.push(() => webhooks.close());
+  await webhooks.start();
 }
 
 /** The API's stores and queues, over its own connections (also what /readyz and /metrics read). */
@@ -238,10 +253,11 @@ function enrollment(config: Readonly<Config>, keys: Keys, nodes: NodeStore, prod
  */
 function buildApp(
   config: Readonly<Config>,
-  { keys, logger, metrics }: Shared,
+  { keys, logger, metrics, connect }: Shared,
   ops: ReturnType<typeof makeOps>,
   producer: RedisClient,
   https: TlsPair | undefined,
+  redisRefusal: () => string | undefined,
 ): FastifyInstance {
   const fitness = async () => (await readRedisFacts(producer, keys)).flatMap(redisWarnings);
   const secure = https ? { https } : {};
@@ -250,6 +266,7 @@ function buildApp(
       ...ops,
       ...secure,
       redis: producer,
+      redisRefusal,
       redisWarnings: fitness,
       log: logger,
       metrics,
@@ -269,6 +286,7 @@ function buildApp(
     allowSetuidFiles: config.allowSetuidFiles,
     http: config.http,
     redis: producer,
+    redisRefusal,
     apiToken: config.insecureNoAuth ? undefined : config.apiToken,
     apiTokens: config.insecureNoAuth ? [] : config.apiTokens,
     rateLimit: {
@@ -277,7 +295,7 @@ function buildApp(
       nameSpace: keys.rateLimitNamespace(),
     },
     accessKeys: new AccessKeyStore(producer, keys, config.accessKeys),
-    eventsConnection: () => makeRedis(config.redis, 'worker', 'fleetcmd-events'),
+    eventsConnection: () => connect('worker', 'fleetcmd-events'),
     log: logger,
     metrics,
     trustProxy: config.trustProxy,
@@ -298,6 +316,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
       'FLEETCMD_API_TOKEN: the server needs a bearer token, or FLEETCMD_API_TOKENS (or pass --insecure-no-auth to run without one)',
     );
   }
+  const refusals = watchRefusals(config, logger);
   const shared: Shared = {
     keys: new Keys(config.prefix),
     retentionMs: config.retentionSeconds * 1000,
@@ -306,6 +325,7 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     logger,
     // One registry per server: the scheduler's latencies are served by this process's /metrics.
     metrics: new Metrics(),
+    connect: (kind, name) => refusals.watch.add(makeRedis(config.redis, kind, name), name),
   };
   const closer = new Closer();
   // Before any queue or worker is made: they take BullMQ's telemetry option when made.
@@ -314,35 +334,81 @@ export async function startServer(config: Readonly<Config>, log?: Logger): Promi
     closer.push(() => stopTracing());
   }
   let url: string | undefined;
+  const abort = new AbortController();
   // A failed start (port taken, Redis refusing) must not leave connections or workers behind.
   try {
-    const producer = makeRedis(config.redis, 'producer', 'fleetcmd-api');
-    const enqueuer = makeRedis(config.redis, 'enqueuer', 'fleetcmd-api-queues');
-    const workerConn = makeRedis(config.redis, 'worker', 'fleetcmd-scheduler');
-    closer.push(() => closeRedis(producer));
-    closer.push(() => closeRedis(enqueuer));
-    closer.push(() => closeRedis(workerConn));
-    // The API's connection fails fast while not connected: give it a moment to connect, so the
-    // first requests after start do not answer 503 (if Redis is away, start anyway: /readyz).
-    await Promise.all([waitReady(producer, 2_000), waitReady(enqueuer, 2_000)]).catch(
-      () => undefined,
+    // Refused credentials stop the start, named: one Redis fails the commands, but a cluster
+    // client queues them and retries its slot map forever, so a start would wait for good.
+    url = await unlessRefused(
+      refusals.watch,
+      startParts(config, shared, closer, { redisRefusal: refusals.current, signal: abort.signal }),
+      (refusal) => new ConfigError(credentialsRefused(config.redis, refusal)),
     );
-    const ops = makeOps(shared, producer, enqueuer, closer);
-    warnAboutRedis(producer, shared);
-    if (config.role !== 'api') await startScheduler(config, shared, workerConn, closer);
-    const tls = config.tls ? await readTls(config.tls) : undefined;
-    const app = buildApp(config, shared, ops, producer, tls);
-    await app.listen({ port: config.port, host: config.host });
-    if (config.tls) closer.push(reloadTlsOnHup(app, config.tls, logger));
-    const addr = app.server.address();
-    const port = typeof addr === 'object' && addr ? addr.port : config.port;
-    const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-    url = `${config.tls ? 'https' : 'http'}://${host}:${port}`;
-    closer.push(() => app.close());
-    logger.info({ role: config.role, url }, 'server started');
   } catch (err) {
+    abort.abort();
     await closer.close(5_000);
     throw err;
   }
+  refusals.started = true;
+  logger.info({ role: config.role, url }, 'server started');
   return { url, close: () => closer.close(10_000) };
+}
+
+/**
+ * The server's watch over its connections' refused credentials. Once started, a refusal (a user
+ * removed, a password changed) does not stop the server, as an operator may be rotating them:
+ * it is logged, and /readyz answers 503 with it until Redis accepts the credentials again.
+ */
+function watchRefusals(config: Readonly<Config>, logger: Logger) {
+  const state = {
+    started: false,
+    watch: new RefusalWatch((refusal, connection) => {
+      if (!state.started) return;
+      if (refusal !== undefined)
+        logger.error({ connection }, credentialsRefused(config.redis, refusal));
+      else logger.info({ connection }, 'Redis accepts the credentials again');
+    }),
+    current: () => {
+      const refusal = state.watch.current();
+      return refusal === undefined ? undefined : credentialsRefused(config.redis, refusal);
+    },
+  };
+  return state;
+}
+
+/**
+ * Connects, starts the scheduler (per role) and the HTTP server; returns the URL served. Stops
+ * between steps once `signal` says the start was given up.
+ */
+async function startParts(
+  config: Readonly<Config>,
+  shared: Shared,
+  closer: Closer,
+  { redisRefusal, signal }: { redisRefusal: () => string | undefined; signal: AbortSignal },
+): Promise<string> {
+  const producer = shared.connect('producer', 'fleetcmd-api');
+  const enqueuer = shared.connect('enqueuer', 'fleetcmd-api-queues');
+  const workerConn = shared.connect('worker', 'fleetcmd-scheduler');
+  closer.push(() => closeRedis(producer));
+  closer.push(() => closeRedis(enqueuer));
+  closer.push(() => closeRedis(workerConn));
+  // The API's connection fails fast while not connected: give it a moment to connect, so the
+  // first requests after start do not answer 503 (if Redis is away, start anyway: /readyz).
+  await Promise.all([waitReady(producer, 2_000), waitReady(enqueuer, 2_000)]).catch(
+    () => undefined,
+  );
+  signal.throwIfAborted();
+  const ops = makeOps(shared, producer, enqueuer, closer);
+  warnAboutRedis(producer, shared);
+  if (config.role !== 'api') await startScheduler(config, shared, workerConn, closer);
+  const tls = config.tls ? await readTls(config.tls) : undefined;
+  signal.throwIfAborted();
+  const app = buildApp(config, shared, ops, producer, tls, redisRefusal);
+  await app.listen({ port: config.port, host: config.host });
+  if (config.tls) closer.push(reloadTlsOnHup(app, config.tls, shared.logger));
+  closer.push(() => app.close());
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `${config.tls ? 'https' : 'http'}://${host}:${port}`;
 }

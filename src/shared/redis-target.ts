@@ -99,3 +99,22 @@ export function describeTarget(target: RedisTarget): string {
   if (url.password !== '') url.password = '***';
   return url.toString();
 }
+
+/** The ACL user a process logs in to Redis as: `default` when the target names none. */
+export function redisUser(target: RedisTarget): string {
+  const user =
+    target.kind === 'cluster' ? target.username : decodeURIComponent(new URL(target.url).username);
+  return user === undefined || user === '' ? 'default' : user;
+}
+
+/**
+ * Why a process stops (or is not ready) when Redis refuses its credentials: the first line of
+ * Redis's refusal (WRONGPASS, NOAUTH) and the user, the same for one Redis and a cluster.
+ */
+export function credentialsRefused(target: RedisTarget, refusal: string): string {
+  const settings =
+    target.kind === 'cluster'
+      ? 'REDIS_USERNAME and REDIS_PASSWORD'
+      : 'the user and password in REDIS_URL';
+  return `Redis refused the credentials of user ${JSON.stringify(redisUser(target))} (${refusal}): check ${settings}`;
+}

@@ -175,13 +175,19 @@ export function authRefusal(err: Error & { lastNodeError?: Error }): string | un
   return refused?.message.split('\n')[0];
 }
 
+/** What reports a connection's errors: a client, or a RefusalWatch over several. */
+export interface ErrorSource {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+}
+
 /**
  * `work`, or a rejection with `refused(message)` as soon as Redis refuses the client's
  * credentials. One Redis fails the pending commands then; a cluster client keeps them queued
  * and retries its slot map forever, so a caller waiting on them would wait for good.
  */
 export async function unlessRefused<T>(
-  client: RedisClient,
+  client: ErrorSource,
   work: Promise<T>,
   refused: (message: string) => Error,
 ): Promise<T> {
