@@ -368,9 +368,12 @@ function watchRefusals(config: Readonly<Config>, logger: Logger) {
         logger.error({ connection }, credentialsRefused(config.redis, refusal));
       else logger.info({ connection }, 'Redis accepts the credentials again');
     }),
+    // /readyz answers without a token: Redis's refusal line, not the user's name (the log has it).
     current: () => {
       const refusal = state.watch.current();
-      return refusal === undefined ? undefined : credentialsRefused(config.redis, refusal);
+      return refusal === undefined
+        ? undefined
+        : `Redis refused the server's credentials (${refusal}); the server's log names the user`;
     },
   };
   return state;
