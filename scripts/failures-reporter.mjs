@@ -16,7 +16,5 @@ export default async function* failuresReporter(source) {
       .join('\n    ');
     failed.push(`✖ ${file ?? '?'}:${line ?? '?'} ${name}\n    ${message}`);
   }
-  yield failed.length === 0
-    ? ''
-    : `\n${failed.length} failing test(s):\n${failed.join('\n')}\n`;
+  yield failed.length === 0 ? '' : `\n${failed.length} failing test(s):\n${failed.join('\n')}\n`;
 }
