@@ -1,10 +1,14 @@
-// A node:test reporter that prints only what failed (file, test name, first lines of the error),
-// after the run: the TAP stream is long, and a CI log that keeps only its tail must still name
-// the failing test. scripts/run-tests.mjs prints what this writes after the run ends.
+// A node:test reporter that records only what failed (file, test name, first lines of the error)
+// in the file FLEETCMD_TEST_FAILURES names, each failure as it happens (synchronously: with
+// --test-force-exit the runner exits as soon as the last test ends, before a stream would be
+// flushed). The TAP stream is long, and a CI log that keeps only its tail must still name the
+// failing test: scripts/run-tests.mjs prints the file after the run.
+import { appendFileSync } from 'node:fs';
+
 export default async function* failuresReporter(source) {
-  const failed = [];
+  const into = process.env.FLEETCMD_TEST_FAILURES;
   for await (const event of source) {
-    if (event.type !== 'test:fail') continue;
+    if (event.type !== 'test:fail' || !into) continue;
     const { name, file, line, details } = event.data;
     const error = details?.error;
     // A suite fails when one of its tests fails; the test itself is already listed.
@@ -14,7 +18,7 @@ export default async function* failuresReporter(source) {
       .split('\n')
       .slice(0, 12)
       .join('\n    ');
-    failed.push(`✖ ${file ?? '?'}:${line ?? '?'} ${name}\n    ${message}`);
+    appendFileSync(into, `✖ ${file ?? '?'}:${line ?? '?'} ${name}\n    ${message}\n`);
   }
-  yield failed.length === 0 ? '' : `\n${failed.length} failing test(s):\n${failed.join('\n')}\n`;
+  yield '';
 }

@@ -42,15 +42,18 @@ const result = spawnSync(
     '--test-reporter=tap',
     '--test-reporter-destination=stdout',
     `--test-reporter=${join(import.meta.dirname, 'failures-reporter.mjs')}`,
-    `--test-reporter-destination=${failures}`,
+    '--test-reporter-destination=stderr',
     ...files,
   ],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, FLEETCMD_TEST_FAILURES: failures } },
 );
+let failed = '';
 try {
-  process.stdout.write(readFileSync(failures, 'utf8'));
+  failed = readFileSync(failures, 'utf8');
 } catch {
-  // no file: the runner did not start; its own error is above
+  // no file: nothing failed (or the runner did not start; its own error is above)
 }
+const count = failed.split('\n✖').length - 1 + (failed.startsWith('✖') ? 1 : 0);
+if (failed !== '') process.stdout.write(`\n${count} failing test(s):\n${failed}`);
 rmSync(scratch, { recursive: true, force: true });
 process.exit(result.status ?? 1);

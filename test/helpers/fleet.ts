@@ -88,15 +88,23 @@ export async function killAllFleet(): Promise<void> {
 }
 
 async function waitLogged(p: FleetProc, marker: string, timeoutMs = 60_000): Promise<void> {
-  await waitFor(
-    `${p.name} to log ${marker}`,
-    async () => {
-      if (p.exited()) throw new Error(`${p.name} exited: ${p.log()}`);
-      return p.log().includes(marker);
-    },
-    timeoutMs,
-    50,
-  );
+  try {
+    await waitFor(
+      `${p.name} to log ${marker}`,
+      async () => {
+        if (p.exited()) throw new Error(`${p.name} exited: ${p.log()}`);
+        return p.log().includes(marker);
+      },
+      timeoutMs,
+      50,
+    );
+  } catch (err) {
+    // What the process said before it stalled: the only trace of where its start-up stopped.
+    if (p.exited()) throw err;
+    throw new Error(
+      `${String(err)}; its log so far:\n${p.log().split('\n').slice(-40).join('\n')}`,
+    );
+  }
 }
 
 export interface FleetServer extends FleetProc {
