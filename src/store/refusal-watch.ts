@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { Cluster } from 'ioredis';
-import { authRefusal, type RedisClient } from './redis.js';
+import { authRefusal, isCluster, type RedisClient } from './redis.js';
 
 /** A change of whether Redis refuses the watched connections: the refusal, or undefined. */
 export type RefusalChange = (refusal: string | undefined, connection: string) => void;
@@ -36,7 +35,7 @@ export class RefusalWatch extends EventEmitter {
         this.onChange(undefined, connection);
     };
     client.on('ready', accepted);
-    if (client instanceof Cluster) client.on('refresh', accepted);
+    if (isCluster(client)) client.on('refresh', accepted);
     // Closed: no longer a connection of the process, refused or not.
     client.on('end', () => this.refused.delete(client));
     return client;

@@ -156,17 +156,32 @@ async function launchScript(
  * bounded OutputCapture: memory stays flat however much the command prints.
  */
 export async function startCommand(req: ExecRequest): Promise<CommandHandle> {
+  const token = req.runToken ?? randomUUID();
+  const run = await launchRun(req, token, false);
+  return 'launched' in run ? watch(req, run.launched, run.written, token) : run;
+}
+
+/**
+ * Resolves the run's account and directory, writes its script and launches it (`gated`: held
+ * at its gate): the launched command and its script, or the handle of a run that never started
+ * (nothing of it left behind).
+ */
+async function launchRun(
+  req: ExecRequest,
+  token: string,
+  gated: boolean,
+): Promise<{ launched: Launched; written: WrittenScript } | CommandHandle> {
   const target = await resolveTarget(req);
   if ('invalid' in target) return immediate('Invalid', target.invalid);
   const written = prepareScript(req, target);
   if ('problem' in written) return immediate('Error', 'ExecutionException', written.problem);
-  const token = req.runToken ?? randomUUID();
-  const launched = await launchScript(req, target, written.script, token);
+  const gate = gated ? { scriptDir: written.dir } : undefined;
+  const launched = await launchScript(req, target, written.script, token, gate);
   if (!launched) {
     await removeOwnDir(written);
     return immediate('Error', 'ExecutionException');
   }
-  return watch(req, launched, written, token);
+  return { launched, written };
 }
 
 /** A command made ahead of its start (see prepareCommand). */
@@ -210,15 +225,11 @@ export async function prepareCommand(req: ExecRequest): Promise<PreparedCommand>
 
 /** prepareCommand's held process, or undefined when none could be made. */
 async function holdCommand(req: ExecRequest, token: string): Promise<PreparedCommand | undefined> {
-  const target = await resolveTarget(req);
-  if ('invalid' in target) return undefined;
-  const written = prepareScript(req, target);
-  if ('problem' in written) return undefined;
-  const launched = await launchScript(req, target, written.script, token, {
-    scriptDir: written.dir,
-  });
-  const release = launched?.release;
-  if (!launched || !release) {
+  const run = await launchRun(req, token, true);
+  if (!('launched' in run)) return undefined;
+  const { launched, written } = run;
+  const release = launched.release;
+  if (!release) {
     await removeOwnDir(written);
     return undefined;
   }
