@@ -248,7 +248,10 @@ export function buildOpenApi(
   }
   paths['/v1/events'] = eventsPath();
   paths['/healthz'] = publicGet('The process is alive', 'application/json');
-  paths['/readyz'] = publicGet('Redis is reachable (else 503)', 'application/json');
+  paths['/readyz'] = publicGet(
+    "Redis is reachable and accepts the server's credentials (else 503 naming why)",
+    'application/json',
+  );
   paths['/metrics'] = publicGet('Prometheus metrics (else 503)', 'text/plain');
   paths['/docs'] = publicGet('This document', 'application/json');
   paths['/docs/openapi.json'] = publicGet('This document', 'application/json');
