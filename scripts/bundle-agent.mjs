@@ -5,11 +5,14 @@
 //                       file: an agent then loads one module instead of ~480 and holds ~20 MiB
 //                       less when idle (bench/RESULTS.md, notes of 2026-12-06)
 //   spawner-main.js     the spawner it forks (spawner.ts looks for it beside itself)
-//   lua/                the Redis scripts (src/store/scripts.ts looks for them beside itself)
+// The Redis scripts go inside fleetcmd-agent.js (FLEETCMD_BUNDLED_LUA, read by
+// src/store/scripts.ts): a running agent reads no file of dist/ after it has loaded, so a build
+// under way beside it (which empties dist/agent/ first) cannot take its scripts away.
 // Left out, loaded from dist/ and node_modules as before: the OpenTelemetry SDK (only when
 // tracing is on). Left out for good: msgpackr's optional native addon (3.5-9 MiB resident; it
 // speeds up decoding long strings, which the agent does not do: BullMQ only packs with it).
-import { cpSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { build } from 'esbuild';
 
 const OUT = 'dist/agent';
@@ -54,12 +57,26 @@ const common = {
   logLevel: 'warning',
 };
 
+/** Every .lua file under src/store/lua, by its path there (`includes/prelude.lua`). */
+function luaSources() {
+  const root = 'src/store/lua';
+  const out = {};
+  for (const e of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || !e.name.endsWith('.lua')) continue;
+    const file = join(e.parentPath, e.name);
+    out[relative(root, file)] = readFileSync(file, 'utf8');
+  }
+  return out;
+}
+
 rmSync(OUT, { recursive: true, force: true });
 await build({
   ...common,
   entryPoints: ['src/cli/agent-main.ts'],
   outfile: `${OUT}/fleetcmd-agent.js`,
   plugins: [otelOutside, nativeLeftOut],
+  // A JSON string literal: one copy in the bundle, parsed once when the scripts load.
+  define: { FLEETCMD_BUNDLED_LUA: JSON.stringify(JSON.stringify(luaSources())) },
   // The CommonJS packages (ioredis, pino, ...) call require() for Node's own modules.
   banner: {
     js: "import { createRequire as __fleetcmdRequire } from 'node:module'; const require = __fleetcmdRequire(import.meta.url);",
@@ -70,4 +87,3 @@ await build({
   entryPoints: ['workers/agent/spawner-main.ts'],
   outfile: `${OUT}/spawner-main.js`,
 });
-cpSync('src/store/lua', `${OUT}/lua`, { recursive: true });

@@ -246,12 +246,36 @@ export interface LoadedScript {
 }
 
 /**
- * The .lua files sit beside this module under src/. `tsc` copies none into dist/, so the
- * build script does; a dist/ built by `tsc` alone (npm's `prepare`) reads the source tree's.
+ * The agent's bundle carries the scripts in itself, keyed by file name (scripts/bundle-agent.mjs
+ * defines this as the JSON text of that map): an agent reads no file to load them.
  */
-function luaDir(): URL {
-  const beside = new URL('./lua/', import.meta.url);
-  return existsSync(beside) ? beside : new URL('../../../src/store/lua/', import.meta.url);
+declare const FLEETCMD_BUNDLED_LUA: string | undefined;
+
+/**
+ * How a script's text is read: from the bundle's own copy, or from the .lua files beside this
+ * module under src/. `tsc` copies none into dist/, so the build script does; a dist/ built by
+ * `tsc` alone (npm's `prepare`) reads the source tree's. Neither there: an error naming both.
+ */
+function luaReader(): (file: string) => string {
+  if (typeof FLEETCMD_BUNDLED_LUA === 'string') {
+    const files = JSON.parse(FLEETCMD_BUNDLED_LUA) as Record<string, string>;
+    return (file) => {
+      const text = files[file];
+      if (text === undefined) throw new Error(`${file}: not in the agent's bundle (npm run build)`);
+      return text;
+    };
+  }
+  const tried = [
+    new URL('./lua/', import.meta.url),
+    new URL('../../../src/store/lua/', import.meta.url),
+  ];
+  const dir = tried.find((d) => existsSync(d));
+  if (dir === undefined) {
+    throw new Error(
+      `the Redis scripts are missing: no ${tried.map((d) => d.pathname).join(' nor ')}`,
+    );
+  }
+  return (file) => readFileSync(new URL(file, dir), 'utf8');
 }
 
 let loaded: readonly LoadedScript[] | undefined;
@@ -281,8 +305,7 @@ export function preludeFor(prelude: string, source: string): string {
 /** Reads every script once per process. */
 export function loadScripts(): readonly LoadedScript[] {
   if (loaded) return loaded;
-  const dir = luaDir();
-  const read = (file: string) => readFileSync(new URL(file, dir), 'utf8');
+  const read = luaReader();
   const prelude = read(PRELUDE_FILE);
   loaded = (Object.keys(SCRIPTS) as ScriptName[]).map((name) => {
     const { file } = SCRIPTS[name];

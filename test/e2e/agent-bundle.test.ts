@@ -17,7 +17,8 @@ import { waitFor } from '../helpers/stack.js';
 /**
  * `fleetcmd agent` as production starts it (`node bin/fleetcmd.js agent`) runs from its bundle,
  * dist/agent/ (scripts/bundle-agent.mjs, `npm run build`): it runs a command end to end, its
- * spawner is the bundle's, and tracing, whose SDK stays outside the bundle, still exports.
+ * spawner is the bundle's, it carries its Redis scripts (no .lua file beside it to lose to a
+ * rebuild), and tracing, whose SDK stays outside the bundle, still exports.
  */
 
 /** The command lines of `pid`'s child processes. */
@@ -63,7 +64,16 @@ void describe(
       call = apiFor(() => server.url, fx.env);
     });
 
-    void it('runs a command end to end, with the spawner from dist/agent/', async () => {
+    void it('runs a command end to end, with the spawner from dist/agent/ and no .lua file there', async () => {
+      // Nothing for it to read scripts from in dist/agent/ (and from there, src/store/lua/ is
+      // not where a file lookup would go): the run below works on the bundle's own copy.
+      const bundled = await readdir(new URL('../../dist/agent/', import.meta.url), {
+        recursive: true,
+      });
+      assert.deepEqual(
+        bundled.filter((f) => f.endsWith('.lua')),
+        [],
+      );
       const agent = await startFleetAgent('bundle1', fx.env);
       const spawners = await waitFor(
         'the agent’s spawner',
