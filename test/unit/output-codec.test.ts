@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { brotliCompressSync } from 'node:zlib';
+import { brotliCompressSync, constants } from 'node:zlib';
 import fc from 'fast-check';
 import { OUTPUT_LIMIT_BYTES } from '../../src/domain/output.js';
-import { COMPRESS_MIN_BYTES, decodeOutput, encodeOutput } from '../../src/store/output-codec.js';
+import {
+  COMPRESS_MIN_BYTES,
+  DENSE_FROM_BYTES,
+  decodeOutput,
+  encodeOutput,
+} from '../../src/store/output-codec.js';
 import { outputCorpus } from '../../bench/output-corpus.js';
 
 void describe('stored output codec', () => {
@@ -37,6 +42,29 @@ void describe('stored output codec', () => {
     assert.deepEqual(await encodeOutput(small), { bytes: small, codec: '' });
     const noise = randomBytes(2048);
     assert.equal((await encodeOutput(noise)).codec, '');
+  });
+
+  void it('packs below DENSE_FROM_BYTES at quality 6, from it on at quality 10', async () => {
+    const brotli = (raw: Buffer, quality: number) =>
+      brotliCompressSync(raw, {
+        params: {
+          [constants.BROTLI_PARAM_QUALITY]: quality,
+          [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT,
+          [constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
+        },
+      });
+    for (const [size, quality] of [
+      [COMPRESS_MIN_BYTES, 6],
+      [DENSE_FROM_BYTES - 1, 6],
+      [DENSE_FROM_BYTES, 10],
+      [OUTPUT_LIMIT_BYTES, 10],
+    ] as const) {
+      const raw = outputCorpus(size, 3);
+      const { bytes, codec } = await encodeOutput(raw);
+      assert.equal(codec, 'br');
+      assert.deepEqual(bytes, brotli(raw, quality), `${size} bytes at quality ${quality}`);
+      assert.notDeepEqual(bytes, brotli(raw, 16 - quality), `${size} bytes: not the other quality`);
+    }
   });
 
   void it('refuses what decodes past the limit or is not brotli', () => {
