@@ -193,7 +193,8 @@ export async function describeOne(call: Call, invokeId: string): Promise<Invocat
 
 /**
  * Final status of each node of each invocation (`invokeId node` -> status), polling until all
- * are final or `timeoutMs` passes (then it throws, naming how many are not final).
+ * are final or `timeoutMs` passes (then it throws, naming those not final with each node's
+ * status, error code and times, so a failure says where each one stopped).
  */
 export async function waitAllFinal(
   call: Call,
@@ -215,8 +216,14 @@ export async function waitAllFinal(
     }
     if (open.size === 0) break;
     if (Date.now() > deadline) {
+      const stuck: string[] = [];
+      for (const id of [...open].slice(0, 5)) {
+        const inv = await describeOne(call, id);
+        stuck.push(`${id}: ${JSON.stringify(inv?.InvokeNodes.InvokeNode ?? 'not found')}`);
+      }
       throw new Error(
-        `timed out after ${timeoutMs} ms: ${open.size} of ${invokeIds.length} invocations not final`,
+        `timed out after ${timeoutMs} ms: ${open.size} of ${invokeIds.length} invocations not ` +
+          `final; ${stuck.join('; ')}`,
       );
     }
     await new Promise((r) => setTimeout(r, 250));
