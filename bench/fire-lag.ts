@@ -17,6 +17,8 @@
  *                 server runs in this process from the sources); the command appends
  *                 `$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID $(date +%s%N)` to a file, so the
  *                 intended time (fire id `f<ms>`) and the start are both on disk.
+ *                 (`--stamp first`: every variant's command stamps its first instruction
+ *                 instead, from the kernel's clock, without the fork and exec of date; see Stamp.)
  * Each phase creates its schedules, waits for the first whole second at least 3 s later (T0) and
  * measures the fires due in [T0, T0 + seconds); it then waits while their starts keep coming
  * (2.5 s at least, 30 s at most) before it stops the schedules.
@@ -46,6 +48,7 @@
  *
  *   node --import tsx bench/fire-lag.ts [seconds=60] [schedules=100] [hz,...=100]
  *     [--hz 100,10] [--agents 4] [--concurrency 32] [--variants bullmq,fleetcmd] [--keep]
+ *     [--stamp date|first]
  *
  * One hz takes about 3.5 minutes with the defaults (three phases of `seconds` + ~8 s each);
  * `--hz 10` measures Redis's default setting, `--hz 100,10` both in one run (~7 minutes).
@@ -120,6 +123,8 @@ export interface FireLagOptions {
   variants?: readonly Variant[];
   /** How long past the window a backlog of starts is waited for. @default 30000 */
   maxDrainMs?: number;
+  /** How the commands stamp their start (see Stamp). @default 'date' */
+  stamp?: Stamp;
 }
 
 /** One start of a command (or processor) for one fire of one schedule. */
@@ -155,6 +160,7 @@ interface WorkerSpec {
   queue: string;
   concurrency: number;
   file: string;
+  stamp: Stamp;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -178,6 +184,7 @@ function parseOptions(argv: string[]): FireLagOptions {
       concurrency: { type: 'string' },
       keep: { type: 'boolean' },
       variants: { type: 'string' },
+      stamp: { type: 'string' },
     },
   });
   const variants = (values.variants ?? ALL_VARIANTS.join(',')).split(',').map((v) => v.trim());
@@ -197,12 +204,56 @@ function parseOptions(argv: string[]): FireLagOptions {
     concurrency: positiveInt('--concurrency', values.concurrency ?? '32'),
     keep: values.keep === true,
     variants: variants as Variant[],
+    stamp: parseStamp(values.stamp),
   };
 }
 
+/** `--stamp date|first` (see Stamp). */
+export function parseStamp(text: string | undefined): Stamp {
+  if (text === undefined || text === 'date' || text === 'first') return text ?? 'date';
+  throw new Error(`--stamp: 'date' or 'first', not '${text}'`);
+}
+
+/**
+ * How a command stamps its start. `date`: `$(date +%s%N)`, a fork and an exec of date before the
+ * time is read, which at a slot where every command starts at once costs each one its share of
+ * 50 forks and execs. `first`: the command's first instruction reads the kernel's monotonic
+ * clock from /proc/timer_list with the shell's own `read` (no process started; the file is
+ * root's only), and the benchmark turns it into the wall clock. Both variants get the same.
+ */
+export type Stamp = 'date' | 'first';
+
+/** The kernel's clock, readable by the shell without a process: line 3 is `now at <ns> nsecs`. */
+const TIMER_LIST = '/proc/timer_list';
+
 /** The command every spawned variant runs: one line per start, appended to `file`. */
-function commandFor(file: string): string {
+function commandFor(file: string, stamp: Stamp = 'date'): string {
+  if (stamp === 'first') {
+    return (
+      `{ read -r x; read -r x; read -r x x t x; } < ${TIMER_LIST}; ` +
+      `echo "$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID m$t" >> '${file}'`
+    );
+  }
   return `echo "$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID $(date +%s%N)" >> '${file}'`;
+}
+
+/** Whether this process can read TIMER_LIST (the commands run as its user): `first` needs it. */
+export async function canStampFirst(): Promise<boolean> {
+  return readFile(TIMER_LIST, 'utf8').then(
+    (t) => /^now at \d+ nsecs$/m.test(t),
+    () => false,
+  );
+}
+
+/**
+ * The wall clock minus the monotonic one (ms), read at a tick of Date.now (so to well under a
+ * millisecond): turns TIMER_LIST's stamps into the wall clock the due times are on.
+ */
+function wallMinusMonoMs(): number {
+  const d0 = Date.now();
+  let d = d0;
+  while (d === d0) d = Date.now();
+  return d - Number(process.hrtime.bigint()) / 1e6;
 }
 
 /** A BullMQ job scheduler's job id is `repeat:<schedulerId>:<dueMs>`; opts.prevMillis agrees. */
@@ -212,19 +263,29 @@ function dueOf(job: Job): number | undefined {
   return job.opts.prevMillis;
 }
 
-/** Lines `<id> f<dueMs> <epoch ns>` -> starts (ms with sub-ms fraction). */
+/**
+ * Lines `<id> f<dueMs> <epoch ns>`, or `<id> f<dueMs> m<monotonic ns>` (Stamp `first`) ->
+ * starts (ms with sub-ms fraction, wall clock).
+ */
 function parseStarts(text: string): { starts: Start[]; malformed: number } {
   const starts: Start[] = [];
   let malformed = 0;
+  let monoToWallMs: number | undefined;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const [id, fire, ns] = line.trim().split(' ');
-    if (!id || !fire || !/^f\d+$/.test(fire) || !ns || !/^\d{13,}$/.test(ns)) {
+    const [id, fire, stamp] = line.trim().split(' ');
+    const ns = stamp?.replace(/^m/, '');
+    if (!id || !fire || !/^f\d+$/.test(fire) || !ns || !/^\d{7,}$/.test(ns)) {
       malformed++;
       continue;
     }
-    // Epoch nanoseconds do not fit a double exactly: split into ms and the rest.
-    const startMs = Number(ns.slice(0, -6)) + Number(ns.slice(-6)) / 1e6;
+    // Nanoseconds do not fit a double exactly: split into ms and the rest.
+    let startMs = Number(ns.slice(0, -6)) + Number(ns.slice(-6)) / 1e6;
+    if (stamp?.startsWith('m')) startMs += monoToWallMs ??= wallMinusMonoMs();
+    else if (ns.length < 13) {
+      malformed++;
+      continue;
+    }
     starts.push({ id, dueMs: Number(fire.slice(1)), startMs });
   }
   return { starts, malformed };
@@ -434,12 +495,15 @@ function cpuPerFire(
  * Spawns per second this process manages right now (the command each variant runs, to /dev/null,
  * 16 in flight, for ~1 s): the box's current ceiling, which every spawning variant shares.
  */
-async function spawnRate(ms = 1_000): Promise<number> {
+async function spawnRate(stamp: Stamp, ms = 1_000): Promise<number> {
   const t0 = performance.now();
   let done = 0;
   const one = async (): Promise<void> => {
     while (performance.now() - t0 < ms) {
-      await runShell(commandFor('/dev/null'), { FLEETCMD_INVOKE_ID: 'x', FLEETCMD_FIRE_ID: 'f0' });
+      await runShell(commandFor('/dev/null', stamp), {
+        FLEETCMD_INVOKE_ID: 'x',
+        FLEETCMD_FIRE_ID: 'f0',
+      });
       done++;
     }
   };
@@ -642,6 +706,7 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
         queue,
         concurrency: opts.concurrency,
         file: files[i] as string,
+        stamp: opts.stamp ?? 'date',
       };
       const log = join(stack.dir, `${stack.tag}-bullmq-spawn-${queue}.log`);
       await writeFile(log, '');
@@ -758,7 +823,7 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
       const node = stack.nodeIds[i % stack.nodeIds.length] as string;
       const { InvokeId } = await stack.api.call<{ InvokeId: string }>('RunCommand', {
         NodeIdList: [node],
-        CommandContent: commandFor(files[i % stack.nodeIds.length] as string),
+        CommandContent: commandFor(files[i % stack.nodeIds.length] as string, opts.stamp),
         Frequency: EVERY_SECOND,
         Name: `fire-lag-${i}`,
         Timeout: 30,
@@ -1042,7 +1107,7 @@ async function runHz(
           ),
         ],
       };
-      const rate = await spawnRate();
+      const rate = await spawnRate(opts.stamp ?? 'date');
       const results: Result[] = [];
       const phases = { bullmq: runBullmq, 'bullmq+spawn': runBullmqSpawn, fleetcmd: runFleetcmd };
       const reps = new Map<Variant, number>();
@@ -1103,7 +1168,11 @@ export function report(all: Result[], opts: FireLagOptions): void {
   console.log(
     `\nFire lag (ms), intended fire time -> start; ${opts.schedules} every-second schedules, ` +
       `${opts.seconds} s window, ${opts.agents} agents/workers, concurrency ${opts.concurrency}, ` +
-      `expected n = ${opts.schedules * opts.seconds} per row\n`,
+      `expected n = ${opts.schedules * opts.seconds} per row; start = ${
+        opts.stamp === 'first'
+          ? "the command's first instruction (its shell reads the kernel's clock, no fork)"
+          : "the command's $(date +%s%N) (a fork and exec of date first)"
+      }\n`,
   );
   console.log(
     table(
@@ -1174,6 +1243,9 @@ export interface FireLagRun {
  * also on failure and on SIGINT/SIGTERM. Progress and log summaries go to stderr.
  */
 export async function runFireLag(opts: FireLagOptions): Promise<FireLagRun> {
+  if (opts.stamp === 'first' && !(await canStampFirst())) {
+    throw new Error(`--stamp first: ${TIMER_LIST} is not readable here (root only)`);
+  }
   if (opts.variants?.includes('fleetcmd') ?? true) await ensureBuilt();
   const dir = await mkdtemp(join(tmpdir(), 'fire-lag-'));
   const cleanup = new Cleanup();
@@ -1240,7 +1312,7 @@ function runShell(command: string, env: Record<string, string>): Promise<void> {
 
 async function workerMain(spec: WorkerSpec): Promise<void> {
   const connection = new Redis(spec.redisUrl, { maxRetriesPerRequest: null });
-  const command = commandFor(spec.file);
+  const command = commandFor(spec.file, spec.stamp);
   const worker = new Worker(
     spec.queue,
     async (job: Job) => {

@@ -13,7 +13,11 @@
  * schedules, at this box's spawn ceiling, reported without a target (its old target, p99 within
  * the baseline's + 20 ms, is a report now: both sides are bound by spawning there).
  *
- *   node --import tsx bench/schedule.ts [--quick] [--schedules 50,200]
+ *   node --import tsx bench/schedule.ts [--quick] [--schedules 50,200] [--stamp date|first]
+ *
+ * `--stamp first` stamps each start (ours and the baseline's alike) at the command's first
+ * instruction instead of by `$(date +%s%N)`, whose fork and exec are counted in the lag otherwise
+ * (bench/fire-lag.ts, Stamp; root only).
  */
 import { parseArgs } from 'node:util';
 import {
@@ -25,7 +29,14 @@ import {
   reportOnly,
   score,
 } from './harness.js';
-import { report, runFireLag, spawnCeiling, type FireLagOptions, type Result } from './fire-lag.js';
+import {
+  parseStamp,
+  report,
+  runFireLag,
+  spawnCeiling,
+  type FireLagOptions,
+  type Result,
+} from './fire-lag.js';
 
 /** The scored count (the first entry of --schedules is the one scored): below the spawn ceiling. */
 const SCHEDULES = 50;
@@ -40,7 +51,7 @@ const REPETITIONS = 3;
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
-  options: { quick: { type: 'boolean' }, schedules: { type: 'string' } },
+  options: { quick: { type: 'boolean' }, schedules: { type: 'string' }, stamp: { type: 'string' } },
 });
 const counts = (values.schedules ?? (quick ? `${SCHEDULES}` : `${SCHEDULES},${AT_CEILING}`))
   .split(',')
@@ -90,6 +101,7 @@ for (const [i, schedules] of counts.entries()) {
     variants: Array.from({ length: reps }, () => [BASELINE, 'fleetcmd'] as const).flat(),
     // A spawn-bound run falls behind; quick waits less for the backlog (counted as missed).
     maxDrainMs: quick ? 4_000 : 30_000,
+    stamp: parseStamp(values.stamp),
   };
   const run = await runFireLag(opts);
   report(run.results, opts);

@@ -2,7 +2,7 @@
  * What Redis does at the slot of a fire on 1,000 nodes (issue 22, "fires on the dot"), on a
  * private redis-server: each node's agent either claims its run at the slot (run-claim-3.lua,
  * Pending -> Running: what a fire sent ahead cost before it was armed, and what a one-off run
- * still costs) or, armed before the slot, reads it with one HMGET (AgentStore.armedStatus) and
+ * still costs) or, armed before the slot, reads it with one HMGET (AgentStore.armedStatuses) and
  * records the start after it (run-spawned-3.lua, off the critical path). Redis's own time for
  * the 1,000 calls is read from INFO commandstats (the `usec` of EVALSHA for scripts, which
  * includes their own commands, and of HMGET for the reads), with the wall time for one client sending all 1,000 at once beside it. The claims are the
@@ -72,7 +72,9 @@ try {
     );
     await pendingRecords();
     await Promise.all(stores.map((s) => s.claim(INVOKE_ID, FIRE, 'agent', 'nonce', 'boot', true)));
-    const read = await measure('hmget', (s) => s.armedStatus(INVOKE_ID, 'nonce'));
+    const read = await measure('hmget', (s) =>
+      s.armedStatuses([{ invokeId: INVOKE_ID, nonce: 'nonce' }]),
+    );
     const start = await measure('evalsha', (s) =>
       s.spawned(INVOKE_ID, 'nonce', undefined, '', { startedMs: Date.now(), slotMs: 1000 }),
     );

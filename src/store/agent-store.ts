@@ -30,6 +30,15 @@ const EMPTY_OUTPUT_DIGEST = createHash('sha256').digest('hex');
  * The agent's whole view of Redis: it names only keys of its own node, so a per-node Redis
  * ACL user (`~<prefix>:node:{id}:*`, `~<prefix>:nq:{id}:*`) is all an agent needs.
  */
+/** A run armed ahead of its slot (AgentStore.claim with `arm`) with its claim's nonce. */
+export interface ArmedRun {
+  invokeId: string;
+  nonce: string;
+}
+
+/** An armed run's state at its slot (AgentStore.armedStatuses). */
+export type ArmedStatus = NodeStatus | 'Armed' | 'Other' | 'Missing';
+
 export class AgentStore {
   private readonly scripts: Scripts;
 
@@ -162,22 +171,24 @@ export class AgentStore {
   }
 
   /**
-   * At the slot of a run armed with `nonce`: its status, or 'Armed' while it is Pending and
-   * still holds that claim (start it), or 'Other' when it holds another claim (or none). One
-   * HMGET, no script: every armed node of a fire reads at the same instant.
+   * At the slot of runs armed with their nonces: each one's status, or 'Armed' while it is
+   * Pending and still holds that claim (start it), or 'Other' when it holds another claim (or
+   * none). One HMGET each, no script, pipelined: every armed node of a fire reads at the same
+   * instant, and an agent reads all of its runs due at that instant in one round trip.
    */
-  async armedStatus(
-    invokeId: string,
-    nonce: string,
-  ): Promise<NodeStatus | 'Armed' | 'Other' | 'Missing'> {
-    const [status, claim] = await this.redis.hmget(
-      this.keys.nodeRun(this.nodeId, invokeId),
-      'status',
-      'claim',
-    );
-    if (status === null) return 'Missing';
-    if (claim !== nonce) return 'Other';
-    return status === 'Pending' ? 'Armed' : (status as NodeStatus);
+  async armedStatuses(runs: readonly ArmedRun[]): Promise<ArmedStatus[]> {
+    const pipe = this.redis.pipeline();
+    for (const run of runs)
+      pipe.hmget(this.keys.nodeRun(this.nodeId, run.invokeId), 'status', 'claim');
+    const replies = (await pipe.exec()) ?? [];
+    return runs.map((run, i) => {
+      const [err, fields] = replies[i] ?? [new Error('no reply')];
+      if (err) throw err;
+      const [status, claim] = fields as (string | null)[];
+      if (status === null || status === undefined) return 'Missing';
+      if (claim !== run.nonce) return 'Other';
+      return status === 'Pending' ? 'Armed' : (status as NodeStatus);
+    });
   }
 
   /** Drops an armed run that will not start (it ended without this agent) from the active runs. */

@@ -356,9 +356,9 @@ void describe('a fire armed ahead of its slot: a stop racing its start', () => {
   const spawnedReplies: string[] = [];
 
   class HookedStore extends AgentStore {
-    override async armedStatus(...args: Parameters<AgentStore['armedStatus']>) {
+    override async armedStatuses(...args: Parameters<AgentStore['armedStatuses']>) {
       await hooks.beforeSlotRead?.();
-      return super.armedStatus(...args);
+      return super.armedStatuses(...args);
     }
     override async spawned(...args: Parameters<AgentStore['spawned']>) {
       const reply = await super.spawned(...args);

@@ -31,6 +31,7 @@ import { sharedSpawner } from './spawner.js';
 import { fireBootInvocations } from './boot-invocations.js';
 import { clockOffsetMs, isClockSkewed } from '../../src/domain/clock.js';
 import { interruptPreviousLife } from './previous-life.js';
+import { SlotReads } from './slot-reads.js';
 
 export interface AgentDeps {
   nodeId: string;
@@ -128,9 +129,15 @@ export class Agent {
   private readonly clock: () => number;
   /** Removes this agent's listener for a spawner that goes. */
   private stopWatchingSpawner: () => void = () => undefined;
+  /** The reads at their slot of the runs armed for it, one round trip per slot (runArmed). */
+  private readonly slotReads: SlotReads;
 
   constructor(private readonly deps: AgentDeps) {
     this.clock = deps.clock ?? Date.now;
+    this.slotReads = new SlotReads({
+      waitMs: (slotMs) => this.msUntilPast(slotMs),
+      read: (runs) => deps.store.armedStatuses(runs),
+    });
   }
 
   /**
@@ -371,9 +378,13 @@ export class Agent {
   ): Promise<void> {
     if (this.slotWaitMs(data, slotMs) === undefined || !this.takesRun(data)) return;
     if (!(await this.claimRun(data, claimNonce, true))) return;
-    // A draining agent leaves the record armed: Aborted at its delivery deadline.
-    if (!(await this.waitForSlot(data, this.slotWaitMs(data, slotMs) ?? 0))) return;
-    const st = await this.deps.store.armedStatus(data.invokeId, claimNonce);
+    // Read with every other run of this agent due at the slot, in one round trip once it is
+    // past; a draining agent then leaves the record armed: Aborted at its delivery deadline.
+    const st = await this.slotReads.statusAt(slotMs, {
+      invokeId: data.invokeId,
+      nonce: claimNonce,
+    });
+    if (!(await this.waitForSlot(data, 0))) return;
     if (st !== 'Armed') {
       this.deps.log.info({ invokeId: data.invokeId, status: st }, 'run not claimed; skipped');
       // Stopped after the slot, before this read: it never started, so Cancelled
@@ -440,13 +451,18 @@ export class Agent {
    * its slot. Undefined (logged) for a slot too far ahead.
    */
   private slotWaitMs(data: RunJob, slotMs: number): number | undefined {
-    const waitMs = slotMs - this.redisNowMs() + this.offsetErrorMs;
+    const waitMs = this.msUntilPast(slotMs);
     if (waitMs <= MAX_AHEAD_MS) return waitMs;
     this.deps.log.warn(
       { invokeId: data.invokeId, fire: data.fire, waitMs },
       'fire sent too far ahead: not run',
     );
     return undefined;
+  }
+
+  /** How long until `slotMs` is past on Redis's clock, however far off the offset may be (ms). */
+  private msUntilPast(slotMs: number): number {
+    return slotMs - this.redisNowMs() + this.offsetErrorMs;
   }
 
   /** Waits `waitMs`; false (logged) when the agent is draining by then. */

@@ -13,7 +13,6 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { lstat, rmdir, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Account } from './accounts.js';
@@ -206,23 +205,36 @@ function removeWrittenSync(dir: string, ino: number): void {
  * `dir` to be a directory (not a link) that the agent owns, with the mode it gave it, and the
  * inode it made when that is known. Never recursive: a directory the command left files in is
  * left where it is (in a root only root and the agent can change). Returns whether it is gone.
+ * Synchronous, as writeScript is: the root is local, and three thread-pool round trips (each
+ * waking the event loop) cost more than the system calls, at the end of every run, which for a
+ * second's fires is while the slot's other commands are starting.
  */
-async function removeDir(dir: string, ino: number | undefined): Promise<boolean> {
-  const st = await lstat(dir).catch(() => undefined);
+function removeDir(dir: string, ino: number | undefined): boolean {
+  const st = lstatSync(dir, { throwIfNoEntry: false });
   if (!st?.isDirectory() || st.uid !== selfUid()) return false;
   if (ino !== undefined ? st.ino !== ino : ![0o700, 0o711].includes(st.mode & 0o7777)) {
     return false;
   }
-  await unlink(join(dir, 'script')).catch(() => undefined);
-  return rmdir(dir).then(
-    () => true,
-    () => false,
-  );
+  try {
+    unlinkSync(join(dir, 'script'));
+  } catch {
+    // No script (the command removed it): the directory may still go.
+  }
+  try {
+    rmdirSync(dir);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Removes the script directory of a run of this process (see removeDir). Never fails. */
 export function removeOwnDir(written: WrittenScript): Promise<boolean> {
-  return removeDir(written.dir, written.ino).catch(() => false);
+  try {
+    return Promise.resolve(removeDir(written.dir, written.ino));
+  } catch {
+    return Promise.resolve(false);
+  }
 }
 
 /**
@@ -244,7 +256,7 @@ export async function removeScriptDir(dir: string, root: string): Promise<boolea
   if (!isAgentScriptDir(dir, root)) return false;
   try {
     if (pathProblem(root) !== undefined) return false;
-    return await removeDir(dir, undefined);
+    return removeDir(dir, undefined);
   } catch {
     return false;
   }
