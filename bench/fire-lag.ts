@@ -132,6 +132,8 @@ interface Start {
   id: string;
   dueMs: number;
   startMs: number;
+  /** With Stamp `first`: when the same command's `$(date +%s%N)` ran, after its first stamp. */
+  dateMs?: number;
 }
 
 export interface Hop {
@@ -144,6 +146,11 @@ export interface Result {
   variant: Variant;
   hz: number;
   lags: number[];
+  /**
+   * With Stamp `first`: the same starts' lags as `$(date +%s%N)` stamps them (what Stamp `date`
+   * measures), from the same commands in the same run.
+   */
+  dateLags?: number[];
   duplicates: number;
   /** Fires due in the window that never started, skipped ones included. */
   missed: number;
@@ -219,7 +226,9 @@ export function parseStamp(text: string | undefined): Stamp {
  * time is read, which at a slot where every command starts at once costs each one its share of
  * 50 forks and execs. `first`: the command's first instruction reads the kernel's monotonic
  * clock from /proc/timer_list with the shell's own `read` (no process started; the file is
- * root's only), and the benchmark turns it into the wall clock. Both variants get the same.
+ * root's only), and the benchmark turns it into the wall clock; the command then stamps
+ * `$(date +%s%N)` as well, so the machine does the same work as with `date` and both measures
+ * come from the same starts (Result.dateLags). Both variants run the same command.
  */
 export type Stamp = 'date' | 'first';
 
@@ -231,7 +240,7 @@ function commandFor(file: string, stamp: Stamp = 'date'): string {
   if (stamp === 'first') {
     return (
       `{ read -r x; read -r x; read -r x x t x; } < ${TIMER_LIST}; ` +
-      `echo "$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID m$t" >> '${file}'`
+      `echo "$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID m$t $(date +%s%N)" >> '${file}'`
     );
   }
   return `echo "$FLEETCMD_INVOKE_ID $FLEETCMD_FIRE_ID $(date +%s%N)" >> '${file}'`;
@@ -264,8 +273,8 @@ function dueOf(job: Job): number | undefined {
 }
 
 /**
- * Lines `<id> f<dueMs> <epoch ns>`, or `<id> f<dueMs> m<monotonic ns>` (Stamp `first`) ->
- * starts (ms with sub-ms fraction, wall clock).
+ * Lines `<id> f<dueMs> <epoch ns>`, or `<id> f<dueMs> m<monotonic ns> <epoch ns>` (Stamp
+ * `first`) -> starts (ms with sub-ms fraction, wall clock).
  */
 function parseStarts(text: string): { starts: Start[]; malformed: number } {
   const starts: Start[] = [];
@@ -273,7 +282,7 @@ function parseStarts(text: string): { starts: Start[]; malformed: number } {
   let monoToWallMs: number | undefined;
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const [id, fire, stamp] = line.trim().split(' ');
+    const [id, fire, stamp, date] = line.trim().split(' ');
     const ns = stamp?.replace(/^m/, '');
     if (!id || !fire || !/^f\d+$/.test(fire) || !ns || !/^\d{7,}$/.test(ns)) {
       malformed++;
@@ -286,7 +295,15 @@ function parseStarts(text: string): { starts: Start[]; malformed: number } {
       malformed++;
       continue;
     }
-    starts.push({ id, dueMs: Number(fire.slice(1)), startMs });
+    const start: Start = { id, dueMs: Number(fire.slice(1)), startMs };
+    if (date !== undefined) {
+      if (!/^\d{13,}$/.test(date)) {
+        malformed++;
+        continue;
+      }
+      start.dateMs = Number(date.slice(0, -6)) + Number(date.slice(-6)) / 1e6;
+    }
+    starts.push(start);
   }
   return { starts, malformed };
 }
@@ -318,6 +335,8 @@ export function account(
   skipped: ReadonlySet<string> = new Set(),
 ): {
   lags: number[];
+  /** The same fires' lags by their `$(date +%s%N)` stamps (Stamp `first` only). */
+  dateLags: number[];
   first: Map<string, Start>;
   duplicates: number;
   missed: number;
@@ -334,7 +353,12 @@ export function account(
     } else first.set(k, s);
   }
   const lags: number[] = [];
-  for (const s of first.values()) if (s.dueMs >= t0 && s.dueMs < t1) lags.push(s.startMs - s.dueMs);
+  const dateLags: number[] = [];
+  for (const s of first.values()) {
+    if (s.dueMs < t0 || s.dueMs >= t1) continue;
+    lags.push(s.startMs - s.dueMs);
+    if (s.dateMs !== undefined) dateLags.push(s.dateMs - s.dueMs);
+  }
   let missed = 0;
   let skippedRan = 0;
   for (const id of ids) {
@@ -344,7 +368,7 @@ export function account(
       else if (!first.has(k)) missed++;
     }
   }
-  return { lags, first, duplicates, missed, skippedRan };
+  return { lags, dateLags, first, duplicates, missed, skippedRan };
 }
 
 interface Stage {
@@ -774,6 +798,7 @@ async function runBullmqSpawn(stack: Stack, opts: FireLagOptions): Promise<Resul
       variant: 'bullmq+spawn',
       hz: stack.hz,
       lags: acc.lags,
+      ...(acc.dateLags.length > 0 ? { dateLags: acc.dateLags } : {}),
       duplicates: acc.duplicates,
       missed: acc.missed,
       skipped: undefined,
@@ -932,6 +957,7 @@ async function runFleetcmd(stack: Stack, opts: FireLagOptions): Promise<Result> 
       variant: 'fleetcmd',
       hz: stack.hz,
       lags: acc.lags,
+      ...(acc.dateLags.length > 0 ? { dateLags: acc.dateLags } : {}),
       duplicates: acc.duplicates,
       missed: acc.missed,
       skipped: skippedInWindow.size,

@@ -26,10 +26,6 @@ export interface RunOutcome {
 /** The output digest of a run that printed nothing (most do), computed once. */
 const EMPTY_OUTPUT_DIGEST = createHash('sha256').digest('hex');
 
-/**
- * The agent's whole view of Redis: it names only keys of its own node, so a per-node Redis
- * ACL user (`~<prefix>:node:{id}:*`, `~<prefix>:nq:{id}:*`) is all an agent needs.
- */
 /** A run armed ahead of its slot (AgentStore.claim with `arm`) with its claim's nonce. */
 export interface ArmedRun {
   invokeId: string;
@@ -39,6 +35,10 @@ export interface ArmedRun {
 /** An armed run's state at its slot (AgentStore.armedStatuses). */
 export type ArmedStatus = NodeStatus | 'Armed' | 'Other' | 'Missing';
 
+/**
+ * The agent's whole view of Redis: it names only keys of its own node, so a per-node Redis
+ * ACL user (`~<prefix>:node:{id}:*`, `~<prefix>:nq:{id}:*`) is all an agent needs.
+ */
 export class AgentStore {
   private readonly scripts: Scripts;
 

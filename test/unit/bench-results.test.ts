@@ -174,5 +174,20 @@ void describe('schedule accounting (bench/fire-lag.ts)', () => {
       [...acc.lags].sort((x, y) => x - y),
       [10, 20, 30, 40, 50, 60, 700],
     );
+    assert.deepEqual(acc.dateLags, [], 'no $(date) stamps: no such lags');
+  });
+
+  void it("a fire's first-instruction and $(date) stamps give two lags of the same first start", () => {
+    const t0 = 1_000_000;
+    const starts = [
+      // Started twice: the earlier start counts, with its own date stamp.
+      { id: 'a', dueMs: t0, startMs: t0 + 30, dateMs: t0 + 45 },
+      { id: 'a', dueMs: t0, startMs: t0 + 12, dateMs: t0 + 25 },
+      { id: 'b', dueMs: t0, startMs: t0 + 8, dateMs: t0 + 9 },
+    ];
+    const acc = account(starts, ['a', 'b'], t0, t0 + 1_000);
+    assert.equal(acc.duplicates, 1);
+    assert.deepEqual(acc.lags, [12, 8]);
+    assert.deepEqual(acc.dateLags, [25, 9]);
   });
 });
