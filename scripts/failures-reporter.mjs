@@ -1,7 +1,6 @@
 // A node:test reporter that records only what failed (file, test name, first lines of the error)
-// in the file FLEETCMD_TEST_FAILURES names, each failure as it happens (synchronously: with
-// --test-force-exit the runner exits as soon as the last test ends, before a stream would be
-// flushed). The TAP stream is long, and a CI log that keeps only its tail must still name the
+// in the file FLEETCMD_TEST_FAILURES names, each failure as it happens (synchronously: a runner
+// that exits early leaves no failure unwritten). The TAP stream is long, and a CI log that keeps only its tail must still name the
 // failing test: scripts/run-tests.mjs prints the file after the run.
 import { appendFileSync } from 'node:fs';
 

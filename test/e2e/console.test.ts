@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { closeBrowser, launchChromium, seriousViolations, tabTo } from '../helpers/browser.js';
-import { HANG_MS } from '../helpers/hang.js';
+import { HANG_MS, exitOnceDone } from '../helpers/hang.js';
 import { makeStack, type Stack } from '../helpers/stack.js';
 
 const XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>';
@@ -34,6 +34,7 @@ void describe('the web console in chromium', () => {
   after(async () => {
     await closeBrowser(browser);
     await stack?.close();
+    exitOnceDone('test/e2e/console.test.ts');
   });
 
   /** A page in a fresh context (no token yet), failing on CSP reports and script errors. */

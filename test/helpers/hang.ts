@@ -30,3 +30,19 @@ export async function hangBound<T>(what: string, p: Promise<T>, ms = HANG_MS): P
     clearTimeout(timer);
   }
 }
+
+/**
+ * For a file's last `after` hook: if something still holds the event loop `ms` after it (seen
+ * with the console file under load: chromium closed, the stack closed, the process alive until
+ * the runner's 300 s file timeout), says what on stderr and ends the process with the exit code
+ * the runner has set. The timer is unref'd: a file that ends by itself is not touched.
+ */
+export function exitOnceDone(what: string, ms = 15_000): void {
+  setTimeout(() => {
+    process.stderr.write(
+      `${what}: all its tests ended ${ms} ms ago, still held by ` +
+        `${JSON.stringify(process.getActiveResourcesInfo())}: exiting\n`,
+    );
+    process.exit();
+  }, ms).unref();
+}
