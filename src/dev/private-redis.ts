@@ -33,6 +33,38 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Ties `child` (a detached server this process started) to this process's life: a watchdog
+ * shell reads a pipe whose other end only this process holds (Node opens its pipes close-on-exec,
+ * so no later child inherits it); when this process ends in any way, SIGKILL included, the
+ * pipe closes, the read ends and the watchdog SIGKILLs the child. Without it a parent killed
+ * with SIGKILL left its redis-server running for good. The watchdog goes when the child exits;
+ * the function returned releases it sooner (before this process kills the child itself).
+ * Neither keeps this process alive.
+ */
+export function killWithParent(child: ChildProcess): () => void {
+  if (child.pid === undefined) return () => undefined;
+  const watchdog = spawn(
+    '/bin/sh',
+    ['-c', 'read -r _; kill -9 "$1" 2>/dev/null', 'sh', String(child.pid)],
+    {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      // Out of this process's group: a Ctrl-C meant for it must not end the watchdog first.
+      detached: true,
+    },
+  );
+  watchdog.on('error', () => undefined);
+  watchdog.stdin?.on('error', () => undefined);
+  watchdog.unref();
+  (watchdog.stdin as { unref?: () => void } | null)?.unref?.();
+  const release = () => {
+    if (watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
+  };
+  // A child gone by itself takes its watchdog along: its pid may be another process's later.
+  child.once('exit', release);
+  return release;
+}
+
 export interface PrivateRedisOptions {
   /** @default 'redis-server' */
   binary?: string;
@@ -111,14 +143,17 @@ async function startOnFreePort(
     // parent has drained.
     { stdio: 'ignore', detached: true },
   );
-  // The server must not keep its parent alive: the parent kills it on exit or via stop().
+  // The server must not keep its parent alive: the parent kills it on exit or via stop(), and
+  // the watchdog if the parent is killed without a chance to.
   child.unref();
+  const releaseWatchdog = killWithParent(child);
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
   );
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const url = `redis://:${password}@127.0.0.1:${port}`;
   const kill = async () => {
+    releaseWatchdog();
     if (child.exitCode === null && child.signalCode === null) {
       // Referenced again, so that the event loop waits for the exit it awaits.
       child.ref();

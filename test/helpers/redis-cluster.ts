@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/dev/private-redis.js';
+import { freePort, killWithParent } from '../../src/dev/private-redis.js';
 import type { ClusterTarget } from '../../src/shared/redis-target.js';
 
 /** One redis-server of a local cluster: its port and data directory outlive its process. */
@@ -60,6 +60,8 @@ function launch(dir: string): ChildProcess {
     detached: true,
   });
   child.unref();
+  // Gone with this process, however it ends (a SIGKILLed test run left servers behind).
+  killWithParent(child);
   return child;
 }
 
