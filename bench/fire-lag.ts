@@ -272,6 +272,11 @@ function dueOf(job: Job): number | undefined {
   return job.opts.prevMillis;
 }
 
+/** Nanoseconds as digits -> ms: they do not fit a double exactly, so split into ms and the rest. */
+function nsToMs(digits: string): number {
+  return Number(digits.slice(0, -6)) + Number(digits.slice(-6)) / 1e6;
+}
+
 /**
  * Lines `<id> f<dueMs> <epoch ns>`, or `<id> f<dueMs> m<monotonic ns> <epoch ns>` (Stamp
  * `first`) -> starts (ms with sub-ms fraction, wall clock).
@@ -288,8 +293,7 @@ function parseStarts(text: string): { starts: Start[]; malformed: number } {
       malformed++;
       continue;
     }
-    // Nanoseconds do not fit a double exactly: split into ms and the rest.
-    let startMs = Number(ns.slice(0, -6)) + Number(ns.slice(-6)) / 1e6;
+    let startMs = nsToMs(ns);
     if (stamp?.startsWith('m')) startMs += monoToWallMs ??= wallMinusMonoMs();
     else if (ns.length < 13) {
       malformed++;
@@ -301,7 +305,7 @@ function parseStarts(text: string): { starts: Start[]; malformed: number } {
         malformed++;
         continue;
       }
-      start.dateMs = Number(date.slice(0, -6)) + Number(date.slice(-6)) / 1e6;
+      start.dateMs = nsToMs(date);
     }
     starts.push(start);
   }

@@ -13,6 +13,7 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Account } from './accounts.js';
@@ -172,7 +173,8 @@ export function writeScript(
     }
     return { dir, script, ino };
   } catch (err) {
-    removeWrittenSync(dir, ino);
+    // What it made so far (nothing, if `dir` is no longer the directory it made).
+    removeDir(dir, ino);
     throw err;
   } finally {
     closeSync(dirFd);
@@ -185,32 +187,22 @@ function sameEntry(path: string, ino: number, directory: boolean): boolean {
   return st !== undefined && st.ino === ino && (directory ? st.isDirectory() : st.isFile());
 }
 
-/** What writeScript made, when it failed half-way (nothing, if `dir` is not what it made). */
-function removeWrittenSync(dir: string, ino: number): void {
-  try {
-    if (!sameEntry(dir, ino, true)) return;
-    unlinkSync(join(dir, 'script'));
-  } catch {
-    // No script yet.
-  }
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Left as it is.
-  }
-}
-
 /**
  * Removes a script directory the agent made: the script, then the directory, once `lstat` shows
  * `dir` to be a directory (not a link) that the agent owns, with the mode it gave it, and the
  * inode it made when that is known. Never recursive: a directory the command left files in is
- * left where it is (in a root only root and the agent can change). Returns whether it is gone.
- * Synchronous, as writeScript is: the root is local, and three thread-pool round trips (each
+ * left where it is (in a root only root and the agent can change). Returns whether it is gone;
+ * never throws. Synchronous, as writeScript is: the root is local, and three thread-pool round trips (each
  * waking the event loop) cost more than the system calls, at the end of every run, which for a
  * second's fires is while the slot's other commands are starting.
  */
 function removeDir(dir: string, ino: number | undefined): boolean {
-  const st = lstatSync(dir, { throwIfNoEntry: false });
+  let st: Stats | undefined;
+  try {
+    st = lstatSync(dir, { throwIfNoEntry: false });
+  } catch {
+    return false;
+  }
   if (!st?.isDirectory() || st.uid !== selfUid()) return false;
   if (ino !== undefined ? st.ino !== ino : ![0o700, 0o711].includes(st.mode & 0o7777)) {
     return false;
@@ -230,11 +222,7 @@ function removeDir(dir: string, ino: number | undefined): boolean {
 
 /** Removes the script directory of a run of this process (see removeDir). Never fails. */
 export function removeOwnDir(written: WrittenScript): Promise<boolean> {
-  try {
-    return Promise.resolve(removeDir(written.dir, written.ino));
-  } catch {
-    return Promise.resolve(false);
-  }
+  return Promise.resolve(removeDir(written.dir, written.ino));
 }
 
 /**
